@@ -1,0 +1,224 @@
+"""`ArrayConfig`: the one description of an accelerator that the simulator and the RTL generator read."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import SpecError, did_you_mean
+from ..specio import Fields, read_yaml_file
+
+FORMAT_VERSION = 1
+OVERFLOW_MODES = ("wrap", "saturate")
+
+
+@dataclass(frozen=True)
+class MemorySpec:
+    """On-chip buffers and off-chip bandwidth (used by the memory model; ideal until then).
+
+    Examples
+    --------
+    >>> MemorySpec(ifmap_kib=64).ifmap_kib
+    64
+    """
+
+    ifmap_kib: float = 256.0
+    filter_kib: float = 256.0
+    ofmap_kib: float = 128.0
+    banks: int = 1
+    dram_bytes_per_cycle: float = 32.0
+
+    def __post_init__(self):
+        _read_memory(Fields(_as_dict(self), where="ArrayConfig.memory"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _as_dict(self)
+
+
+def _read_memory(f: Fields) -> dict[str, Any]:
+    return dict(
+        ifmap_kib=f.number("ifmap_kib", MemorySpec.ifmap_kib),
+        filter_kib=f.number("filter_kib", MemorySpec.filter_kib),
+        ofmap_kib=f.number("ofmap_kib", MemorySpec.ofmap_kib),
+        banks=f.int("banks", MemorySpec.banks),
+        dram_bytes_per_cycle=f.number("dram_bytes_per_cycle", MemorySpec.dram_bytes_per_cycle),
+    )
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    """A systolic array and its numerics, timing switches and memory.
+
+    Parameters
+    ----------
+    rows, cols
+        PE array shape.
+    dataflows
+        Dataflow names this array supports (files in ``dataflows/``).
+    input_bits, weight_bits, acc_bits
+        Operand and accumulator widths.
+    signed
+        Two's-complement operands (else unsigned).
+    overflow
+        What the accumulator does past ``acc_bits``: ``"wrap"`` or ``"saturate"``.
+    double_buffered
+        Two stationary registers per PE (WS/IS) or an output shift chain beside the accumulators
+        (OS), so the next fold's preload/drain overlaps the current fold (as in the TPU).
+    vector_lanes
+        Width of the vector unit that runs non-GEMM layers (0 means ``cols``).
+    clock_mhz
+        Clock, for converting cycles to time.
+    memory
+        Buffers and DRAM bandwidth.
+
+    Examples
+    --------
+    >>> cfg = ArrayConfig(rows=4, cols=8)
+    >>> cfg.pes, cfg.lanes
+    (32, 8)
+    >>> ArrayConfig(rows=0, cols=4)
+    Traceback (most recent call last):
+    ...
+    accelsim.errors.SpecError: `ArrayConfig.rows` must be a positive integer, not 0
+    """
+
+    rows: int
+    cols: int
+    name: str = "custom"
+    dataflows: tuple[str, ...] = ("ws", "os", "is")
+    input_bits: int = 8
+    weight_bits: int = 8
+    acc_bits: int = 32
+    signed: bool = True
+    overflow: str = "wrap"
+    double_buffered: bool = True
+    vector_lanes: int = 0
+    clock_mhz: float = 1000.0
+    memory: MemorySpec = field(default_factory=MemorySpec)
+
+    def __post_init__(self):
+        if isinstance(self.dataflows, list):
+            object.__setattr__(self, "dataflows", tuple(self.dataflows))
+        if isinstance(self.memory, dict):
+            object.__setattr__(self, "memory", MemorySpec(**self.memory))
+        _read_config(Fields(self.to_dict(versioned=False), where="ArrayConfig"))
+
+    # -- derived values ---------------------------------------------------------------------
+    @property
+    def pes(self) -> int:
+        """Number of processing elements."""
+        return self.rows * self.cols
+
+    @property
+    def lanes(self) -> int:
+        """Vector-unit width actually used for non-GEMM layers."""
+        return self.vector_lanes or self.cols
+
+    @property
+    def product_bits(self) -> int:
+        """Width of one full product ``input × weight``."""
+        return self.input_bits + self.weight_bits
+
+    @property
+    def digest(self) -> str:
+        """A short stable hash of the whole config (a cache and build-folder key)."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    # -- I/O --------------------------------------------------------------------------------
+    def to_dict(self, versioned: bool = True) -> dict[str, Any]:
+        out = _as_dict(self)
+        out["dataflows"] = list(self.dataflows)
+        out["memory"] = self.memory.to_dict()
+        return {"version": FORMAT_VERSION, **out} if versioned else out
+
+    @classmethod
+    def from_dict(cls, data: Any, *, file: str | None = None) -> "ArrayConfig":
+        """Build from a dict (e.g. parsed YAML); any problem is a :class:`SpecError`."""
+        f = Fields(data, where="ArrayConfig", file=file)
+        version = f.int("version", FORMAT_VERSION)
+        if version != FORMAT_VERSION:
+            raise f.error("version", f"must be {FORMAT_VERSION}, not {version}")
+        kwargs = _read_config(f)
+        f.done()
+        return cls(**kwargs)
+
+    def with_changes(self, **changes: Any) -> "ArrayConfig":
+        """A copy with some fields changed (presets are copies with changes)."""
+        return replace(self, **changes)
+
+
+def _read_config(f: Fields) -> dict[str, Any]:
+    kwargs: dict[str, Any] = dict(
+        rows=f.int("rows"),
+        cols=f.int("cols"),
+        name=f.str("name", "custom"),
+        input_bits=f.int("input_bits", 8),
+        weight_bits=f.int("weight_bits", 8),
+        acc_bits=f.int("acc_bits", 32),
+        signed=f.bool("signed", True),
+        overflow=f.str("overflow", "wrap", choices=OVERFLOW_MODES),
+        double_buffered=f.bool("double_buffered", True),
+        vector_lanes=f.int("vector_lanes", 0, minimum=0),
+        clock_mhz=f.number("clock_mhz", 1000.0),
+    )
+    dataflows = f.raw("dataflows", ["ws", "os", "is"])
+    if (not isinstance(dataflows, (list, tuple)) or not dataflows
+            or not all(isinstance(d, str) and d for d in dataflows) or len(set(dataflows)) != len(dataflows)):
+        raise f.error("dataflows", "must be a non-empty list of distinct dataflow names")
+    kwargs["dataflows"] = tuple(dataflows)
+    for operand in ("input_bits", "weight_bits"):
+        if kwargs[operand] > 32:
+            raise f.error(operand, f"must be at most 32, not {kwargs[operand]}")
+    if kwargs["acc_bits"] > 64:
+        raise f.error("acc_bits", f"must be at most 64, not {kwargs['acc_bits']}")
+    product = kwargs["input_bits"] + kwargs["weight_bits"]
+    if kwargs["acc_bits"] < product:
+        raise f.error("acc_bits", f"must hold one product ({product} bits for "
+                                  f"{kwargs['input_bits']}×{kwargs['weight_bits']}-bit operands), "
+                                  f"not {kwargs['acc_bits']}")
+    memory = f.raw("memory", {})
+    if isinstance(memory, MemorySpec):
+        kwargs["memory"] = memory
+    else:
+        mem_fields = f.sub("memory", {})
+        kwargs["memory"] = MemorySpec(**_read_memory(mem_fields))
+        mem_fields.done()
+    return kwargs
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+def load_arch(path: str | Path) -> ArrayConfig:
+    """Read an `ArrayConfig` from a YAML file."""
+    return ArrayConfig.from_dict(read_yaml_file(path), file=str(path))
+
+
+def save_arch(config: ArrayConfig, path: str | Path) -> None:
+    """Write an `ArrayConfig` as YAML (round-trips through :func:`load_arch`)."""
+    import yaml
+
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def resolve_arch(name_or_path: str) -> ArrayConfig:
+    """A preset by name, or a YAML file by path.
+
+    Examples
+    --------
+    >>> resolve_arch("sa128").rows
+    128
+    """
+    from .presets import PRESETS
+
+    if name_or_path in PRESETS:
+        return PRESETS[name_or_path]
+    if Path(name_or_path).suffix in (".yaml", ".yml") or Path(name_or_path).exists():
+        return load_arch(name_or_path)
+    raise SpecError(f"unknown architecture '{name_or_path}': not a preset ({', '.join(PRESETS)}) "
+                    f"nor a YAML file" + did_you_mean(name_or_path, PRESETS))

@@ -1,0 +1,27 @@
+"""Named architectures. Each is a plain `ArrayConfig`; variants are copies with changes."""
+
+from __future__ import annotations
+
+from .config import ArrayConfig, MemorySpec
+
+PRESETS: dict[str, ArrayConfig] = {
+    "tiny": ArrayConfig(name="tiny", rows=4, cols=4,
+                        memory=MemorySpec(ifmap_kib=8, filter_kib=8, ofmap_kib=8,
+                                          dram_bytes_per_cycle=4)),
+    "edge": ArrayConfig(name="edge", rows=16, cols=16,
+                        memory=MemorySpec(ifmap_kib=64, filter_kib=64, ofmap_kib=32,
+                                          dram_bytes_per_cycle=8)),
+    "sa32": ArrayConfig(name="sa32", rows=32, cols=32,
+                        memory=MemorySpec(ifmap_kib=256, filter_kib=256, ofmap_kib=128,
+                                          dram_bytes_per_cycle=16)),
+    "sa128": ArrayConfig(name="sa128", rows=128, cols=128,
+                         memory=MemorySpec(ifmap_kib=2048, filter_kib=2048, ofmap_kib=1024,
+                                           dram_bytes_per_cycle=64)),
+    # TPU v1 (Jouppi et al., ISCA 2017): 256×256 int8 MACs, weight stationary with double-buffered
+    # weights, 32-bit accumulators, 700 MHz, 24 MiB unified buffer, 4 MiB of accumulators,
+    # 30 GiB/s of weight DRAM (≈ 46 bytes per cycle at 700 MHz).
+    "tpuv1": ArrayConfig(name="tpuv1", rows=256, cols=256, dataflows=("ws",), acc_bits=32,
+                         double_buffered=True, clock_mhz=700.0,
+                         memory=MemorySpec(ifmap_kib=24 * 1024, filter_kib=256, ofmap_kib=4 * 1024,
+                                           dram_bytes_per_cycle=46)),
+}

@@ -1,0 +1,214 @@
+"""Strict YAML loading and typed field reading shared by every spec format.
+
+YAML is parsed with duplicate keys rejected; mappings remember the line of each key so that
+:class:`Fields` can name ``file:line: `path` reason`` in every :class:`~accelsim.errors.SpecError`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import SpecError, did_you_mean
+
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class LineDict(dict):
+    """A dict that remembers the 1-based source line of itself and of each key."""
+
+    line: int | None = None
+    key_lines: dict
+
+
+class _StrictLoader(_BaseLoader):
+    pass
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> LineDict:
+    loader.flatten_mapping(node)
+    out = LineDict()
+    out.line = node.start_mark.line + 1
+    out.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if not isinstance(key, (str, int, float, bool)) or key is None:
+            raise SpecError(f"mapping keys must be plain scalars, not {type(key).__name__}",
+                            file=loader.name, line=line)
+        if key in out:
+            raise SpecError(f"duplicate key '{key}' (first on line {out.key_lines[key]})",
+                            file=loader.name, line=line)
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.key_lines[key] = line
+    return out
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml(text: str | bytes, file: str | None = None) -> Any:
+    """Parse YAML strictly: duplicate keys and syntax errors raise :class:`SpecError`.
+
+    Examples
+    --------
+    >>> load_yaml("a: 1\\nb: [2, 3]")
+    {'a': 1, 'b': [2, 3]}
+    >>> load_yaml("a: 1\\na: 2", "x.yaml")
+    Traceback (most recent call last):
+    ...
+    accelsim.errors.SpecError: x.yaml:2: duplicate key 'a' (first on line 1)
+    """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise SpecError(f"is not UTF-8 text ({err.reason} at byte {err.start})", file=file) from None
+    loader = _StrictLoader(text)
+    loader.name = file
+    try:
+        return loader.get_single_data()
+    except SpecError:
+        raise
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        reason = err.problem or err.context or "invalid YAML"
+        raise SpecError(f"invalid YAML: {reason}", file=file,
+                        line=mark.line + 1 if mark else None) from None
+    except (yaml.YAMLError, ValueError, OverflowError, RecursionError) as err:
+        raise SpecError(f"invalid YAML: {type(err).__name__}: {err}".splitlines()[0], file=file) from None
+    finally:
+        loader.dispose()
+
+
+def read_yaml_file(path: str | Path) -> Any:
+    """Read and strictly parse a YAML file; a missing or unreadable file is a :class:`SpecError`."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise SpecError(f"cannot read file: {err.strerror}", file=str(path)) from None
+    return load_yaml(data, str(path))
+
+
+class Fields:
+    """Typed, strict access to one mapping of a spec.
+
+    Every getter records the key as used; :meth:`done` rejects any key never asked for.
+
+    Examples
+    --------
+    >>> f = Fields({"rows": 4, "cols": 0}, where="ArrayConfig")
+    >>> f.int("rows")
+    4
+    >>> f.int("cols")
+    Traceback (most recent call last):
+    ...
+    accelsim.errors.SpecError: `ArrayConfig.cols` must be a positive integer, not 0
+    """
+
+    def __init__(self, data: Any, *, where: str, file: str | None = None, line: int | None = None):
+        self.where, self.file = where, file
+        if not isinstance(data, Mapping):
+            raise SpecError(f"must be a mapping, not {_describe(data)}", file=file, path=where,
+                            line=line)
+        self.data = data
+        self.line = getattr(data, "line", None) or line
+        self._used: set = set()
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def path(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def error(self, key: str | None, message: str) -> SpecError:
+        lines = getattr(self.data, "key_lines", {})
+        line = lines.get(key, self.line) if key is not None else self.line
+        return SpecError(message, file=self.file, path=self.path(key) if key else self.where,
+                         line=line)
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def raw(self, key: str, default: Any = ...) -> Any:
+        self._used.add(key)
+        if key not in self.data:
+            if default is ...:
+                raise self.error(None, f"is missing the required key '{key}'")
+            return default
+        return self.data[key]
+
+    def done(self) -> None:
+        """Raise on the first key that no getter asked for."""
+        for key in self.data:
+            if key not in self._used:
+                raise self.error(key, "is not a known key" + did_you_mean(str(key), self._used))
+
+    def sub(self, key: str, default: Any = ...) -> "Fields":
+        value = self.raw(key, default)
+        lines = getattr(self.data, "key_lines", {})
+        return Fields(value, where=self.path(key), file=self.file, line=lines.get(key, self.line))
+
+    # -- typed getters ----------------------------------------------------------------------
+    def int(self, key: str, default: Any = ..., *, minimum: int = 1) -> int:
+        value = self.raw(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            kind = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
+            raise self.error(key, f"must be {kind}, not {_describe(value)}")
+        return value
+
+    def number(self, key: str, default: Any = ..., *, low: float = 0.0, high: float = math.inf,
+               low_open: bool = True) -> float:
+        value = self.raw(key, default)
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+              and math.isfinite(value) and (value > low if low_open else value >= low)
+              and value <= high)
+        if not ok:
+            bracket = "(" if low_open else "["
+            raise self.error(key, f"must be a number in {bracket}{low:g}, {high:g}], not {_describe(value)}")
+        return float(value)
+
+    def bool(self, key: str, default: Any = ...) -> bool:
+        value = self.raw(key, default)
+        if not isinstance(value, bool):
+            raise self.error(key, f"must be true or false, not {_describe(value)}")
+        return value
+
+    def str(self, key: str, default: Any = ..., *, choices: Iterable[str] | None = None) -> str:
+        value = self.raw(key, default)
+        if not isinstance(value, str) or not value:
+            raise self.error(key, f"must be a non-empty string, not {_describe(value)}")
+        if choices is not None:
+            choices = list(choices)
+            if value not in choices:
+                raise self.error(key, f"must be one of {', '.join(choices)}, not '{value}'"
+                                 + did_you_mean(value, choices))
+        return value
+
+    def int_tuple(self, key: str, length: int | tuple[int, ...], default: Any = ..., *,
+                  minimum: int = 1) -> tuple[int, ...]:
+        """An int broadcast to ``length``, or a list of one of the allowed lengths."""
+        value = self.raw(key, default)
+        lengths = (length,) if isinstance(length, int) else length
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = [value] * lengths[0]
+        ok = (isinstance(value, (list, tuple)) and len(value) in lengths
+              and all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in value))
+        if not ok:
+            kind = "positive integers" if minimum == 1 else f"integers ≥ {minimum}"
+            sizes = " or ".join(str(n) for n in lengths)
+            raise self.error(key, f"must be an integer or a list of {sizes} {kind}, not {_describe(value)}")
+        return tuple(value)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value) if len(value) < 40 else repr(value[:37] + "...")
+    if isinstance(value, (bool, int, float)) or value is None:
+        return "null" if value is None else repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_describe(v) for v in value[:4]) + (", ...]" if len(value) > 4 else "]")
+    return f"a {type(value).__name__}"

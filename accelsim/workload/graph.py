@@ -1,0 +1,97 @@
+"""`LayerGraph`: a network as a networkx DiGraph of layers whose edges carry tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import networkx as nx
+
+from ..errors import SpecError, did_you_mean
+from .layer import Layer, Shape
+
+
+class LayerGraph:
+    """Layers connected by tensors, with shape checks on every :meth:`add`.
+
+    Nodes are layer names (attribute ``layer``); graph inputs are named tensors with shapes.
+    An edge ``u → v`` means ``v`` reads ``u``'s output (attributes ``shape`` and ``slots``, the
+    input positions of ``v`` it feeds). Layers iterate in insertion order, which is topological
+    because a layer can only read tensors that exist.
+
+    Examples
+    --------
+    >>> g = LayerGraph("tiny", inputs={"x": (3, 8, 8)})
+    >>> g.add(Layer("conv", "conv2d", in_shapes=((3, 8, 8),), out=4, kernel=(3, 3)), ["x"])
+    >>> g.add(Layer("relu", "eltwise", op="relu", in_shapes=((4, 6, 6),)), ["conv"])
+    >>> [layer.name for layer in g], g.macs, g.params
+    (['conv', 'relu'], 3888, 108)
+    >>> g.nx.number_of_edges()
+    1
+    """
+
+    def __init__(self, name: str, inputs: dict[str, Sequence[int]] | None = None, *,
+                 meta: dict[str, Any] | None = None, file: str | None = None):
+        self.name = name
+        self.inputs: dict[str, Shape] = {k: tuple(v) for k, v in (inputs or {}).items()}
+        self.meta: dict[str, Any] = dict(meta or {})
+        self.file = file
+        self._graph = nx.DiGraph(name=name)
+        self._sources: dict[str, tuple[str, ...]] = {}
+
+    # -- building ---------------------------------------------------------------------------
+    def shape_of(self, tensor: str) -> Shape:
+        """Shape of a graph input or of a layer's output."""
+        if tensor in self.inputs:
+            return self.inputs[tensor]
+        if tensor in self._graph:
+            return self._graph.nodes[tensor]["layer"].out_shape
+        raise SpecError(f"unknown tensor '{tensor}'" + did_you_mean(tensor, [*self.inputs, *self._graph]),
+                        file=self.file)
+
+    def add(self, layer: Layer, inputs: Sequence[str]) -> None:
+        """Add ``layer`` reading the named tensors, checking names and shapes."""
+        if layer.name in self._graph or layer.name in self.inputs:
+            raise SpecError(f"layer name '{layer.name}' is used twice", file=self.file)
+        if len(inputs) != len(layer.in_shapes):
+            raise SpecError(f"layer '{layer.name}' has {len(layer.in_shapes)} input shapes but "
+                            f"{len(inputs)} inputs", file=self.file)
+        for slot, (tensor, shape) in enumerate(zip(inputs, layer.in_shapes)):
+            if self.shape_of(tensor) != shape:
+                raise SpecError(f"layer '{layer.name}' input {slot} expects shape {list(shape)} but "
+                                f"'{tensor}' has shape {list(self.shape_of(tensor))}", file=self.file)
+        self._graph.add_node(layer.name, layer=layer)
+        for slot, tensor in enumerate(inputs):
+            if tensor in self._graph:
+                if self._graph.has_edge(tensor, layer.name):
+                    self._graph.edges[tensor, layer.name]["slots"].append(slot)
+                else:
+                    self._graph.add_edge(tensor, layer.name, shape=self.shape_of(tensor), slots=[slot])
+        self._sources[layer.name] = tuple(inputs)
+
+    # -- reading ----------------------------------------------------------------------------
+    @property
+    def nx(self) -> nx.DiGraph:
+        """The underlying networkx graph (for networkx algorithms)."""
+        return self._graph
+
+    def __iter__(self) -> Iterator[Layer]:
+        return (data["layer"] for _, data in self._graph.nodes(data=True))
+
+    def __len__(self) -> int:
+        return self._graph.number_of_nodes()
+
+    def __getitem__(self, name: str) -> Layer:
+        return self._graph.nodes[name]["layer"]
+
+    def sources(self, name: str) -> tuple[str, ...]:
+        """The tensors layer ``name`` reads, in input order."""
+        return self._sources[name]
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self)
+
+    @property
+    def params(self) -> int:
+        return sum(layer.params for layer in self)

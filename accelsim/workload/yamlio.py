@@ -1,0 +1,175 @@
+"""The YAML workload format: read, write, and find workloads by name or path.
+
+A file looks like::
+
+    version: 1
+    name: tiny
+    batch: 1
+    meta: {source: "where the published figures come from", published_macs: 1000}
+    inputs: {image: [3, 32, 32]}
+    layers:
+      - {name: conv1, kind: conv2d, out_channels: 8, kernel: 3, padding: 1}
+      - {name: relu1, kind: eltwise, op: relu}
+      - {name: res, kind: eltwise, op: add, inputs: [conv1, relu1]}
+
+A layer without ``inputs`` reads the previous layer (the first one reads the only graph input).
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .._paths import data_dir
+from ..errors import SpecError, UnsupportedError, did_you_mean
+from ..specio import Fields, read_yaml_file
+from .graph import LayerGraph
+from .layer import Layer, read_layer_fields
+
+FORMAT_VERSION = 1
+
+
+def graph_from_dict(data: Any, *, file: str | None = None) -> LayerGraph:
+    """Build a :class:`LayerGraph` from the parsed YAML format (strict; errors name file and line)."""
+    top = Fields(data, where="", file=file)
+    version = top.int("version", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise top.error("version", f"must be {FORMAT_VERSION}, not {version}")
+    name = top.str("name")
+    batch = top.int("batch", 1)
+    meta = top.raw("meta", {})
+    if not isinstance(meta, dict):
+        raise top.error("meta", "must be a mapping")
+    inputs_f = top.sub("inputs")
+    inputs = {}
+    for key in inputs_f.data:
+        inputs[str(key)] = inputs_f.int_tuple(key, tuple(range(1, 9)))
+    if not inputs:
+        raise top.error("inputs", "must name at least one input tensor")
+    layers = top.raw("layers")
+    if not isinstance(layers, list) or not layers:
+        raise top.error("layers", "must be a non-empty list of layers")
+    top.done()
+    graph = LayerGraph(name, inputs, meta=dict(meta), file=file)
+    previous = next(iter(inputs)) if len(inputs) == 1 else None
+    for i, entry in enumerate(layers):
+        f = Fields(entry, where=f"layers[{i}]", file=file, line=top.data.key_lines.get("layers")
+                   if hasattr(top.data, "key_lines") else None)
+        sources = _read_sources(f, previous)
+        kw = read_layer_fields(f)
+        kw.setdefault("batch", batch)
+        if not f.has("batch"):
+            kw["batch"] = batch
+        f.done()
+        for tensor in sources:
+            if tensor not in inputs and tensor not in graph.nx:
+                raise f.error("inputs", f"unknown tensor '{tensor}'"
+                              + did_you_mean(tensor, [*inputs, *graph.nx]))
+        try:
+            layer = Layer(**kw, in_shapes=tuple(graph.shape_of(t) for t in sources))
+            graph.add(layer, sources)
+        except SpecError as err:
+            field = err.path.split("'.", 1)[1] if err.path and "'." in err.path else None
+            raise f.error(field if field and f.has(field) else ("inputs" if f.has("inputs") else None),
+                          err.message) from None
+        previous = layer.name
+    return graph
+
+
+def _read_sources(f: Fields, previous: str | None) -> list[str]:
+    value = f.raw("inputs", None)
+    if value is None:
+        if previous is None:
+            raise f.error(None, "needs 'inputs': the graph has several inputs and no previous layer")
+        return [previous]
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise f.error("inputs", "must be a tensor name or a list of tensor names")
+    return value
+
+
+def load_workload(path: str | Path) -> LayerGraph:
+    """Read a workload from a YAML file."""
+    return graph_from_dict(read_yaml_file(path), file=str(path))
+
+
+def zoo_names() -> list[str]:
+    """Names of the bundled workloads."""
+    return sorted(p.stem for p in data_dir("workloads").glob("*.yaml"))
+
+
+def resolve_workload(name_or_path: str) -> LayerGraph:
+    """A bundled workload by name, or a workload file by path (YAML; ONNX with the onnx importer).
+
+    Examples
+    --------
+    >>> resolve_workload("resnet50").macs
+    4089184256
+    """
+    path = Path(name_or_path)
+    if path.suffix.lower() == ".onnx":
+        raise UnsupportedError(f"{name_or_path}: ONNX import is not available yet; "
+                               "convert the network to the YAML workload format")
+    if path.suffix.lower() in (".yaml", ".yml") or path.exists():
+        return load_workload(path)
+    bundled = data_dir("workloads") / f"{name_or_path}.yaml"
+    if bundled.is_file():
+        return load_workload(bundled)
+    names = zoo_names()
+    raise SpecError(f"unknown workload '{name_or_path}': not a bundled workload ({', '.join(names)}) "
+                    "nor a file" + did_you_mean(name_or_path, names))
+
+
+# -- writing -------------------------------------------------------------------------------
+_DEFAULTS = {f.name: f.default for f in fields(Layer) if f.name not in ("name", "kind", "in_shapes")}
+
+
+def _compact(value: tuple) -> Any:
+    if len(set(value)) == 1:
+        return value[0]
+    if len(value) == 4 and value[:2] == value[2:]:
+        return list(value[:2])
+    return list(value)
+
+
+def layer_to_yaml_dict(layer: Layer, sources: tuple[str, ...], previous: str | None,
+                       batch: int) -> dict[str, Any]:
+    """The YAML entry of one layer: defaults and the implied input left out."""
+    out: dict[str, Any] = {"name": layer.name, "kind": layer.kind}
+    if layer.op != layer.kind:
+        out["op"] = layer.op
+    if list(sources) != [previous]:
+        out["inputs"] = list(sources)
+    for key, default in _DEFAULTS.items():
+        value = getattr(layer, key)
+        if key == "op" or value == default or (key == "batch" and value == batch):
+            continue
+        if key == "kernel" and layer.kind == "pool" and layer.op == "global_avg":
+            continue
+        if key == "out":
+            key = "out_channels" if layer.kind == "conv2d" else "out_features"
+        out[key] = _compact(value) if isinstance(value, tuple) and key != "shape" else (
+            list(value) if isinstance(value, tuple) else value)
+    return out
+
+
+def graph_to_yaml(graph: LayerGraph, batch: int | None = None) -> str:
+    """Serialise a graph to the YAML format, one line per layer (round-trips exactly)."""
+    batch = batch if batch is not None else next(iter(graph)).batch
+    head = {"version": FORMAT_VERSION, "name": graph.name, "batch": batch}
+    if graph.meta:
+        head["meta"] = graph.meta
+    head["inputs"] = {k: list(v) for k, v in graph.inputs.items()}
+    text = yaml.safe_dump(head, sort_keys=False, default_flow_style=None, width=100)
+    lines = [text.rstrip("\n"), "layers:"]
+    previous = next(iter(graph.inputs)) if len(graph.inputs) == 1 else None
+    for layer in graph:
+        entry = layer_to_yaml_dict(layer, graph.sources(layer.name), previous, batch)
+        flow = yaml.safe_dump(entry, sort_keys=False, default_flow_style=True, width=10_000).strip()
+        lines.append(f"  - {flow}")
+        previous = layer.name
+    return "\n".join(lines) + "\n"
