@@ -13,6 +13,7 @@ from ..specio import Fields, read_yaml_file
 
 FORMAT_VERSION = 1
 OVERFLOW_MODES = ("wrap", "saturate")
+MAX_ACC_BITS = 48  # the engines compute in int64: accumulator + product must not overflow it
 
 
 @dataclass(frozen=True)
@@ -173,8 +174,8 @@ def _read_config(f: Fields) -> dict[str, Any]:
     for operand in ("input_bits", "weight_bits"):
         if kwargs[operand] > 32:
             raise f.error(operand, f"must be at most 32, not {kwargs[operand]}")
-    if kwargs["acc_bits"] > 64:
-        raise f.error("acc_bits", f"must be at most 64, not {kwargs['acc_bits']}")
+    if kwargs["acc_bits"] > MAX_ACC_BITS:
+        raise f.error("acc_bits", f"must be at most {MAX_ACC_BITS}, not {kwargs['acc_bits']}")
     product = kwargs["input_bits"] + kwargs["weight_bits"]
     if kwargs["acc_bits"] < product:
         raise f.error("acc_bits", f"must hold one product ({product} bits for "

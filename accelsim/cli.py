@@ -1,0 +1,137 @@
+"""The ``accelsim`` command line. ``main(argv)`` returns the exit status (tests call it in-process)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from .errors import AccelsimError
+
+
+def _table(rows: list[list[str]], header: list[str], right: set[int]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    fmt = lambda r: "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)  # noqa: E731
+                              for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, rows)])
+
+
+def _cmd_simulate(args: argparse.Namespace) -> str:
+    from .arch import resolve_arch
+    from .mapping import load_dataflow
+    from .sim import simulate
+    from .workload import resolve_workload
+
+    arch = resolve_arch(args.arch)
+    graph = resolve_workload(args.workload)
+    dataflow = load_dataflow(args.dataflow or arch.dataflows[0])
+    result = simulate(graph, arch, dataflow)
+    if args.json:
+        return result.to_json()
+    rows = [[r.name, r.op, r.shape, f"{r.macs:,}", f"{r.cycles:,}", f"{r.utilization:.1%}"]
+            for r in result.layers]
+    head = (f"{graph.name} on {arch.name} ({arch.rows}x{arch.cols}), dataflow {dataflow.name}, "
+            f"ideal memory")
+    total = (f"total: {result.total_macs:,} MACs in {result.total_cycles:,} cycles "
+             f"({result.time_ms:.3f} ms at {arch.clock_mhz:g} MHz), utilisation {result.utilization:.1%}")
+    return "\n".join([head, "", _table(rows, ["layer", "op", "shape", "MACs", "cycles", "util"], {3, 4, 5}),
+                      "", total])
+
+
+def _cmd_workload_info(args: argparse.Namespace) -> str:
+    from .workload import resolve_workload
+
+    graph = resolve_workload(args.workload)
+    if args.json:
+        return json.dumps({"workload": graph.name, "layers": len(graph), "macs": graph.macs,
+                           "params": graph.params, "inputs": {k: list(v) for k, v in graph.inputs.items()},
+                           "meta": graph.meta,
+                           "per_layer": [{"name": layer.name, "kind": layer.kind, "op": layer.op,
+                                          "shape": layer.shape_text, "out_shape": list(layer.out_shape),
+                                          "macs": layer.macs, "params": layer.params} for layer in graph]},
+                          indent=1)
+    rows = [[layer.name, layer.kind, layer.op, layer.shape_text, f"{layer.macs:,}", f"{layer.params:,}"]
+            for layer in graph]
+    return "\n".join([_table(rows, ["layer", "kind", "op", "shape", "MACs", "params"], {4, 5}), "",
+                      f"{graph.name}: {len(graph)} layers, {graph.macs:,} MACs, {graph.params:,} params"])
+
+
+def _cmd_workload_list(args: argparse.Namespace) -> str:
+    from .workload import resolve_workload, zoo_names
+
+    rows = []
+    for name in zoo_names():
+        graph = resolve_workload(name)
+        rows.append([name, str(len(graph)), f"{graph.macs:,}", f"{graph.params:,}"])
+    return _table(rows, ["workload", "layers", "MACs", "params"], {1, 2, 3})
+
+
+def _cmd_arch_show(args: argparse.Namespace) -> str:
+    import yaml
+
+    from .arch import resolve_arch
+
+    arch = resolve_arch(args.arch)
+    return json.dumps(arch.to_dict(), indent=1) if args.json else yaml.safe_dump(arch.to_dict(), sort_keys=False).rstrip()
+
+
+def _cmd_arch_list(args: argparse.Namespace) -> str:
+    from .arch import PRESETS
+
+    rows = [[name, f"{a.rows}x{a.cols}", ",".join(a.dataflows), f"int{a.input_bits}/acc{a.acc_bits}",
+             "yes" if a.double_buffered else "no", f"{a.clock_mhz:g}"] for name, a in PRESETS.items()]
+    return _table(rows, ["preset", "array", "dataflows", "numerics", "double-buffered", "MHz"], set())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="accelsim", description="Cycle-level systolic-array simulator.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sim = sub.add_parser("simulate", help="time a workload on an architecture")
+    sim.add_argument("workload", help="a bundled workload name or a workload YAML file")
+    sim.add_argument("--arch", default="sa32", help="a preset name or an architecture YAML file (default: sa32)")
+    sim.add_argument("--dataflow", help="ws, os, is or a dataflow YAML file (default: the arch's first)")
+    sim.add_argument("--json", action="store_true", help="print one JSON object")
+    sim.set_defaults(func=_cmd_simulate)
+
+    wl = sub.add_parser("workload", help="inspect workloads").add_subparsers(dest="action", required=True,
+                                                                            metavar="ACTION")
+    info = wl.add_parser("info", help="layers, MACs and parameters of a workload")
+    info.add_argument("workload")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(func=_cmd_workload_info)
+    wl.add_parser("list", help="the bundled workloads").set_defaults(func=_cmd_workload_list)
+
+    ar = sub.add_parser("arch", help="inspect architectures").add_subparsers(dest="action", required=True,
+                                                                            metavar="ACTION")
+    show = ar.add_parser("show", help="print an architecture as YAML (or JSON)")
+    show.add_argument("arch")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=_cmd_arch_show)
+    ar.add_parser("list", help="the presets").set_defaults(func=_cmd_arch_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return 0 on success, 1 on a user error (one line on stderr), 2 on bad usage."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    try:
+        text = args.func(args)
+    except AccelsimError as err:
+        print(f"accelsim: error: {err}".splitlines()[0], file=sys.stderr)
+        return 1
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. `accelsim simulate resnet50 | head`
+        sys.stdout = None
+    return 0
+
+
+def run() -> None:  # pragma: no cover - the console-script entry point
+    sys.exit(main())

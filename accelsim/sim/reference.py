@@ -1,0 +1,371 @@
+"""The reference engine: the systolic array stepped cycle by cycle, register by register.
+
+This is the micro-architecture the RTL implements (see ``hdl/README.md`` and ``docs/timing.md``).
+It moves real integers through the array and records the cycle at which every output row leaves
+the output port. Its controller decides from the array's state — e.g. a stationary bank is
+reloaded only when no token that uses it is left in flight — so the closed forms in
+:mod:`accelsim.sim.timing` are checked against it, not copied into it. Every PE is updated each
+cycle with numpy, so a cycle costs a few dozen array operations whatever the array size.
+
+Cycle conventions: cycle 0 is the first cycle after start. A register written "at the end of
+cycle t" holds the new value during cycle t+1. An output row "appears at cycle t" when it is on
+the de-skewed output port during cycle t. ``cycles`` is the last output's cycle plus one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..arch import ArrayConfig
+from ..mapping.dataflow import OPERAND_DIMS, DataflowSpec
+from ..mapping.mapping import Fold, Mapping
+from ..workload.layer import GemmView
+from . import numerics
+from .timing import os_stream_start
+
+
+@dataclass(frozen=True)
+class OutputEvent:
+    """One output row on the output port: fold index, row within the fold's tile, its values."""
+
+    cycle: int
+    fold: int
+    row: int
+    values: tuple[int, ...]
+
+
+@dataclass
+class ReferenceRun:
+    """What the reference engine produced for a batch of GEMMs."""
+
+    cycles: int
+    outputs: np.ndarray  # (count, M, N)
+    events: list[OutputEvent] = field(default_factory=list)
+
+
+def _arrange(matrix: np.ndarray, dims: tuple[str, str], want: tuple[str, str]) -> np.ndarray:
+    return matrix if dims == want else matrix.T
+
+
+class _Ring:
+    """A skew (or de-skew) buffer: lane i sees what was pushed ``delay[i]`` cycles ago."""
+
+    def __init__(self, depth: int, lanes: int, delays: np.ndarray, fill: dict[str, object]):
+        self.depth, self.delays, self.lane = depth, delays, np.arange(lanes)
+        self.data = {k: np.full((depth, lanes), v, dtype=np.asarray(v).dtype) for k, v in fill.items()}
+        self.fill = fill
+
+    def push(self, t: int, **values: np.ndarray) -> None:
+        slot = t % self.depth
+        for k, arr in self.data.items():
+            arr[slot] = values.get(k, self.fill[k])
+
+    def read(self, t: int) -> dict[str, np.ndarray]:
+        slots = (t - self.delays) % self.depth
+        return {k: arr[slots, self.lane] for k, arr in self.data.items()}
+
+    def pending(self, t: int) -> np.ndarray:
+        """Mask (slot, lane) of pushed entries that have not reached their lane yet after cycle t."""
+        ages = (t - np.arange(self.depth)) % self.depth
+        return self.delays[None, :] > ages[:, None]
+
+
+def run_reference(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig,
+                  dataflow: DataflowSpec, *, max_cycles: int = 50_000_000) -> ReferenceRun:
+    """Run ``count`` GEMMs ``inputs[g] @ weights[g]`` on the array, cycle by cycle.
+
+    Parameters
+    ----------
+    inputs, weights
+        ``(count, M, K)`` and ``(count, K, N)`` integer arrays (2-D arrays mean ``count = 1``),
+        within the widths of ``arch``.
+    arch, dataflow
+        The array and how the GEMM maps onto it.
+
+    Examples
+    --------
+    >>> from accelsim.mapping import load_dataflow
+    >>> a = np.arange(6).reshape(2, 3); w = np.ones((3, 2), dtype=int)
+    >>> run = run_reference(a, w, ArrayConfig(rows=2, cols=2), load_dataflow("ws"))
+    >>> run.outputs[0].tolist(), run.cycles
+    ([[3, 3], [12, 12]], 9)
+    """
+    inputs = np.asarray(inputs, dtype=np.int64)
+    weights = np.asarray(weights, dtype=np.int64)
+    if inputs.ndim == 2:
+        inputs, weights = inputs[None], weights[None]
+    numerics.check_operands(inputs, weights, arch)
+    count, m, k = inputs.shape
+    gemm = GemmView(M=m, N=weights.shape[2], K=k, count=count)
+    mapping = Mapping(gemm, dataflow, arch)
+    engine = _StationaryArray if dataflow.mode == "stationary" else _OutputArray
+    return engine(mapping, inputs, weights).run(max_cycles)
+
+
+class _Engine:
+    """Shared plumbing: fold list, operand slicing, output collection."""
+
+    def __init__(self, mapping: Mapping, inputs: np.ndarray, weights: np.ndarray):
+        self.arch, self.df = mapping.arch, mapping.dataflow
+        self.R, self.C = self.arch.rows, self.arch.cols
+        self.operands = {"I": inputs, "W": weights}
+        self.folds: list[tuple[int, dict[str, int], Fold]] = list(mapping.folds())
+        self.out = np.zeros((mapping.gemm.count, mapping.gemm.M, mapping.gemm.N), dtype=np.int64)
+        self.events: list[OutputEvent] = []
+        self.rows_expected = sum(self._rows_out(f) for _, _, f in self.folds)
+        self.deskew = _Ring(self.C, self.C, self.C - 1 - np.arange(self.C),
+                            dict(val=np.int64(0), vld=False, fold=np.int64(-1), row=np.int64(-1)))
+
+    def _rows_out(self, fold: Fold) -> int:
+        raise NotImplementedError
+
+    def operand(self, op: str, g: int, want: tuple[str, str], offsets: dict[str, int],
+                sizes: dict[str, int]) -> np.ndarray:
+        """Operand ``op`` of GEMM ``g`` arranged as ``want`` dims, sliced to the fold's tile."""
+        matrix = _arrange(self.operands[op][g], OPERAND_DIMS[op], want)
+        (d0, d1) = want
+        return matrix[offsets[d0]:offsets[d0] + sizes[d0], offsets[d1]:offsets[d1] + sizes[d1]]
+
+    def sizes(self, fold: Fold) -> dict[str, int]:
+        return {self.df.rows: fold.rows, self.df.cols: fold.cols, self.df.temporal: fold.steps}
+
+    def emit(self, t: int, edge: dict[str, np.ndarray]) -> None:
+        """Push this cycle's edge outputs into the de-skew buffer; record what leaves the port."""
+        self.deskew.push(t, **edge)
+        port = self.deskew.read(t)
+        if not port["vld"].any():
+            return
+        fold_ids = np.unique(port["fold"][port["vld"]])
+        assert len(fold_ids) == 1, f"cycle {t}: outputs of folds {fold_ids} mixed on the port"
+        f = int(fold_ids[0])
+        g, offsets, fold = self.folds[f]
+        row = int(port["row"][0])
+        assert port["vld"][:fold.cols].all() and (port["row"][:fold.cols] == row).all(), \
+            f"cycle {t}: a ragged output row"
+        values = port["val"][:fold.cols].copy()
+        self.events.append(OutputEvent(t, f, row, tuple(int(v) for v in values)))
+        self.store(g, offsets, fold, row, values)
+
+    def store(self, g: int, offsets: dict[str, int], fold: Fold, row: int, values: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def run(self, max_cycles: int) -> ReferenceRun:
+        t = 0
+        while len(self.events) < self.rows_expected:
+            if t >= max_cycles:
+                raise RuntimeError(f"reference engine did not finish in {max_cycles} cycles")
+            self.step(t)
+            t += 1
+        return ReferenceRun(cycles=self.events[-1].cycle + 1, outputs=self.out, events=self.events)
+
+    def step(self, t: int) -> None:
+        raise NotImplementedError
+
+
+class _StationaryArray(_Engine):
+    """K on the rows: a stationary tile per PE, streamed tokens move right, partial sums down."""
+
+    def __init__(self, mapping: Mapping, inputs: np.ndarray, weights: np.ndarray):
+        super().__init__(mapping, inputs, weights)
+        R, C = self.R, self.C
+        self.banks = 2 if self.arch.double_buffered else 1
+        self.w = np.zeros((self.banks, R, C), dtype=np.int64)
+        z = lambda dtype=np.int64: np.zeros((R, C), dtype=dtype)  # noqa: E731
+        self.x, self.x_vld, self.x_bank, self.x_fold, self.x_row = z(), z(bool), z(), z(), z()
+        self.p, self.p_vld, self.p_fold, self.p_row = z(), z(bool), z(), z()
+        self.skew = _Ring(R, R, np.arange(R), dict(val=np.int64(0), vld=False, bank=np.int64(0),
+                                                   fold=np.int64(-1), row=np.int64(-1)))
+        self.rows_idx, self.cols_idx = np.indices((R, C))
+        # controller
+        self.next_load = 0
+        self.load: tuple[int, int] | None = None  # (fold, step)
+        self.loaded_by: dict[int, int] = {}  # fold -> last cycle of its load
+        self.next_stream = 0
+        self.stream: tuple[int, int] | None = None
+        self.streamed = -1  # highest fold whose stream has fully issued
+        self.tiles: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _rows_out(self, fold: Fold) -> int:
+        return fold.steps
+
+    def tile(self, f: int) -> tuple[np.ndarray, np.ndarray]:
+        """(stationary Rt×Ct, streamed T×Rt) matrices of fold f."""
+        if f not in self.tiles:
+            g, offsets, fold = self.folds[f]
+            sizes, df = self.sizes(fold), self.df
+            stationary = self.operand(df.stationary, g, (df.rows, df.cols), offsets, sizes)
+            streamed = self.operand(df.streamed, g, (df.temporal, df.rows), offsets, sizes)
+            self.tiles[f] = (stationary, streamed)
+        return self.tiles[f]
+
+    def store(self, g, offsets, fold, row, values):
+        df = self.df
+        index = {df.temporal: row, df.cols: np.arange(fold.cols) + offsets[df.cols]}
+        m, n = index["M"], index["N"]
+        if offsets["K"] == 0:  # the first chunk of the reduction initialises the accumulator
+            self.out[g, m, n] = values
+        else:
+            self.out[g, m, n] = numerics.accumulate(self.out[g, m, n], values, self.arch)
+
+    def step(self, t: int) -> None:
+        R, C, folds = self.R, self.C, self.folds
+        # 1. stream: issue one row of the streamed tile into the skew buffer
+        if self.stream is None and self.next_stream < len(folds) and self.loaded_by.get(self.next_stream, t) < t:
+            self.stream, self.next_stream = (self.next_stream, 0), self.next_stream + 1
+        if self.stream is not None:
+            f, m = self.stream
+            fold = folds[f][2]
+            vals = np.zeros(R, dtype=np.int64)
+            vals[:fold.rows] = self.tile(f)[1][m]
+            self.skew.push(t, val=vals, vld=np.arange(R) < fold.rows, bank=np.int64(f % self.banks),
+                           fold=np.int64(f), row=np.int64(m))
+            if m + 1 == fold.steps:
+                self.stream, self.streamed = None, f
+                del self.tiles[f]
+            else:
+                self.stream = (f, m + 1)
+        else:
+            self.skew.push(t)
+        edge = self.skew.read(t)
+        self.x[:, 0], self.x_vld[:, 0], self.x_bank[:, 0] = edge["val"], edge["vld"], edge["bank"]
+        self.x_fold[:, 0], self.x_row[:, 0] = edge["fold"], edge["row"]
+
+        # 2. output edge: the bottom row's partial-sum registers, during cycle t
+        self.emit(t, dict(val=self.p[R - 1], vld=self.p_vld[R - 1], fold=self.p_fold[R - 1],
+                          row=self.p_row[R - 1]))
+
+        # 3. PEs: multiply by the bank each token names, add the partial sum from above
+        weight = self.w[self.x_bank, self.rows_idx, self.cols_idx] if self.banks > 1 else self.w[0]
+        p_in = np.vstack([np.zeros((1, C), dtype=np.int64), self.p[:-1]])
+        p_in_vld = np.vstack([np.zeros((1, C), dtype=bool), self.p_vld[:-1]])
+        summed = numerics.accumulate(p_in, self.x * weight, self.arch)
+        self.p = np.where(self.x_vld, summed, p_in)
+        new_vld = self.x_vld | p_in_vld
+        self.p_fold = np.where(self.x_vld, self.x_fold, np.vstack([np.full((1, C), -1), self.p_fold[:-1]]))
+        self.p_row = np.where(self.x_vld, self.x_row, np.vstack([np.full((1, C), -1), self.p_row[:-1]]))
+        self.p_vld = new_vld
+
+        # 4. load: shift the next stationary tile into its bank once nothing in flight uses the bank
+        if self.load is None and self.next_load < len(folds):
+            f = self.next_load
+            bank = f % self.banks
+            older = f - self.banks
+            if older < 0 or (self.streamed >= older and not self._bank_in_flight(t, bank)):
+                self.load, self.next_load = (f, 0), f + 1
+        if self.load is not None:
+            f, j = self.load
+            fold = folds[f][2]
+            bank = f % self.banks
+            row = np.zeros(C, dtype=np.int64)
+            row[:fold.cols] = self.tile(f)[0][fold.rows - 1 - j]  # the bottom row goes in first
+            self.w[bank, 1:] = self.w[bank, :-1].copy()
+            self.w[bank, 0] = row
+            if j + 1 == fold.rows:
+                self.loaded_by[f], self.load = t, None
+            else:
+                self.load = (f, j + 1)
+
+        # 5. tokens move one PE to the right
+        for arr in (self.x, self.x_vld, self.x_bank, self.x_fold, self.x_row):
+            arr[:, 1:] = arr[:, :-1].copy()
+
+    def _bank_in_flight(self, t: int, bank: int) -> bool:
+        """Will any token that reads ``bank`` be inside the array after cycle t?"""
+        moving = self.x_vld[:, :-1] & (self.x_bank[:, :-1] == bank)
+        pending = self.skew.pending(t) & self.skew.data["vld"] & (self.skew.data["bank"] == bank)
+        return bool(moving.any() or pending.any())
+
+
+class _OutputArray(_Engine):
+    """K temporal: each PE accumulates one output; finished outputs drain up a shift chain."""
+
+    def __init__(self, mapping: Mapping, inputs: np.ndarray, weights: np.ndarray):
+        super().__init__(mapping, inputs, weights)
+        R, C = self.R, self.C
+        z = lambda dtype=np.int64: np.zeros((R, C), dtype=dtype)  # noqa: E731
+        self.x, self.y, self.vld, self.first, self.last, self.fold_tag = z(), z(), z(bool), z(bool), z(bool), z()
+        self.acc = z()
+        self.o, self.o_vld, self.o_fold, self.o_row = z(), z(bool), z(), z()
+        tags = dict(val=np.int64(0), vld=False, first=False, last=False, fold=np.int64(-1))
+        self.left = _Ring(R, R, np.arange(R), tags)
+        self.top = _Ring(C, C, np.arange(C), dict(val=np.int64(0)))
+        self.row_idx = np.broadcast_to(np.arange(R)[:, None], (R, C))
+        self.next_stream = 0
+        self.stream: tuple[int, int] | None = None
+        self.prev_end, self.prev_rows = 0, 0
+        self.tiles: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _rows_out(self, fold: Fold) -> int:
+        return fold.rows
+
+    def tile(self, f: int) -> tuple[np.ndarray, np.ndarray]:
+        if f not in self.tiles:
+            g, offsets, fold = self.folds[f]
+            sizes, df = self.sizes(fold), self.df
+            left_op = next(op for op in ("I", "W") if set(OPERAND_DIMS[op]) == {df.rows, "K"})
+            top_op = "W" if left_op == "I" else "I"
+            self.tiles = {f: (self.operand(left_op, g, (df.rows, "K"), offsets, sizes),
+                              self.operand(top_op, g, ("K", df.cols), offsets, sizes))}  # one at a time
+        return self.tiles[f]
+
+    def store(self, g, offsets, fold, row, values):
+        df = self.df
+        index = {df.rows: row + offsets[df.rows], df.cols: np.arange(fold.cols) + offsets[df.cols]}
+        self.out[g, index["M"], index["N"]] = values
+
+    def _may_start(self, t: int, fold: Fold) -> bool:
+        if self.arch.double_buffered:
+            return t >= os_stream_start(self.prev_end, self.prev_rows, fold.steps, self.arch)
+        return not self.o_vld.any()  # the drain chain is empty
+
+    def step(self, t: int) -> None:
+        R, C, folds = self.R, self.C, self.folds
+        # 1. stream one step of the left and top tiles into the skew buffers
+        if (self.stream is None and self.next_stream < len(folds)
+                and self._may_start(t, folds[self.next_stream][2])):
+            self.stream, self.next_stream = (self.next_stream, 0), self.next_stream + 1
+        if self.stream is not None:
+            f, k = self.stream
+            fold = folds[f][2]
+            left, top = self.tile(f)
+            lv = np.zeros(R, dtype=np.int64)
+            lv[:fold.rows] = left[:, k]
+            tv = np.zeros(C, dtype=np.int64)
+            tv[:fold.cols] = top[k]
+            self.left.push(t, val=lv, vld=np.arange(R) < fold.rows, first=np.bool_(k == 0),
+                           last=np.bool_(k + 1 == fold.steps), fold=np.int64(f))
+            self.top.push(t, val=tv)
+            if k + 1 == fold.steps:
+                self.stream, self.prev_end, self.prev_rows = None, t + 1, fold.rows
+            else:
+                self.stream = (f, k + 1)
+        else:
+            self.left.push(t)
+            self.top.push(t)
+        edge = self.left.read(t)
+        self.x[:, 0], self.vld[:, 0], self.first[:, 0] = edge["val"], edge["vld"], edge["first"]
+        self.last[:, 0], self.fold_tag[:, 0] = edge["last"], edge["fold"]
+        self.y[0, :] = self.top.read(t)["val"]
+
+        # 2. output edge: the top of the drain chain, during cycle t
+        self.emit(t, dict(val=self.o[0], vld=self.o_vld[0], fold=self.o_fold[0], row=self.o_row[0]))
+
+        # 3. PEs accumulate; a fold's last step hands the result to the drain chain
+        base = np.where(self.first, 0, self.acc)
+        summed = numerics.accumulate(base, self.x * self.y, self.arch)
+        self.acc = np.where(self.vld, summed, self.acc)
+        capture = self.vld & self.last
+        up = lambda a, fill: np.vstack([a[1:], np.full((1, C), fill, dtype=a.dtype)])  # noqa: E731
+        below_vld = up(self.o_vld, False)
+        assert not (capture & below_vld).any(), f"cycle {t}: drain chain collision"
+        self.o = np.where(capture, self.acc, up(self.o, 0))
+        self.o_fold = np.where(capture, self.fold_tag, up(self.o_fold, -1))
+        self.o_row = np.where(capture, self.row_idx, up(self.o_row, -1))
+        self.o_vld = capture | below_vld
+
+        # 4. left operands move right, top operands move down (tags ride with the left ones)
+        for arr in (self.x, self.vld, self.first, self.last, self.fold_tag):
+            arr[:, 1:] = arr[:, :-1].copy()
+        self.y[1:, :] = self.y[:-1, :].copy()
