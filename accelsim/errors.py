@@ -58,5 +58,5 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     >>> did_you_mean("resnet5", ["resnet50", "alexnet"])
     " (did you mean 'resnet50'?)"
     """
-    close = difflib.get_close_matches(name, list(choices), n=1)
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
     return f" (did you mean '{close[0]}'?)" if close else ""

@@ -204,11 +204,13 @@ class Fields:
         return tuple(value)
 
 
-def _describe(value: Any) -> str:
+def _describe(value: Any, depth: int = 0) -> str:
+    if depth > 2:
+        return "..."
     if isinstance(value, str):
         return repr(value) if len(value) < 40 else repr(value[:37] + "...")
     if isinstance(value, (bool, int, float)) or value is None:
         return "null" if value is None else repr(value)
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_describe(v) for v in value[:4]) + (", ...]" if len(value) > 4 else "]")
+        return "[" + ", ".join(_describe(v, depth + 1) for v in value[:4]) + (", ...]" if len(value) > 4 else "]")
     return f"a {type(value).__name__}"

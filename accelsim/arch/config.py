@@ -23,7 +23,7 @@ class MemorySpec:
     Examples
     --------
     >>> MemorySpec(ifmap_kib=64).ifmap_kib
-    64
+    64.0
     """
 
     ifmap_kib: float = 256.0
@@ -34,6 +34,8 @@ class MemorySpec:
 
     def __post_init__(self):
         _read_memory(Fields(_as_dict(self), where="ArrayConfig.memory"))
+        for name in ("ifmap_kib", "filter_kib", "ofmap_kib", "dram_bytes_per_cycle"):
+            object.__setattr__(self, name, float(getattr(self, name)))  # 8 and 8.0: one digest
 
     def to_dict(self) -> dict[str, Any]:
         return _as_dict(self)
@@ -106,6 +108,7 @@ class ArrayConfig:
         if isinstance(self.memory, dict):
             object.__setattr__(self, "memory", MemorySpec(**self.memory))
         _read_config(Fields(self.to_dict(versioned=False), where="ArrayConfig"))
+        object.__setattr__(self, "clock_mhz", float(self.clock_mhz))
 
     # -- derived values ---------------------------------------------------------------------
     @property

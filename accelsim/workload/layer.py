@@ -212,16 +212,18 @@ class Layer:
 
     @classmethod
     def from_dict(cls, data: Any, *, file: str | None = None, where: str = "layer") -> "Layer":
-        """Build from a dict; unknown keys or bad values raise :class:`SpecError`."""
+        """Build from :meth:`to_dict` output; unknown keys or bad values raise :class:`SpecError`."""
         f = Fields(data, where=where, file=file)
         f.int("version", FORMAT_VERSION)
-        kwargs = read_layer_fields(f)
-        kwargs["in_shapes"] = f.raw("in_shapes")
+        kwargs = {fd.name: f.raw(fd.name) for fd in fields(cls) if f.has(fd.name)}
         f.done()
-        layer = cls(**kwargs) if _shapes_ok(kwargs["in_shapes"]) else None
-        if layer is None:
-            raise f.error("in_shapes", "must be a list of shapes (lists of positive integers)")
-        return layer
+        if not _shapes_ok(kwargs.get("in_shapes")):
+            raise f.error("in_shapes" if f.has("in_shapes") else None,
+                          "must be a list of shapes (lists of positive integers)")
+        try:
+            return cls(**kwargs)
+        except TypeError as err:  # a required field is missing
+            raise f.error(None, str(err).split(") ", 1)[-1]) from None
 
 
 def _shapes_ok(shapes: Any) -> bool:

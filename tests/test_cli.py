@@ -1,0 +1,113 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from accelsim.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_simulate_resnet50_json(capsys):
+    code, out, err = run(capsys, "simulate", "resnet50", "--arch", "sa128", "--json")
+    assert code == 0 and err == ""
+    result = json.loads(out)
+    assert result["workload"] == "resnet50" and result["dataflow"] == "ws"
+    assert (result["arch"]["rows"], result["arch"]["cols"]) == (128, 128)
+    assert result["total_macs"] == pytest.approx(4.1e9, rel=0.01)
+    assert result["total_cycles"] == sum(layer["cycles"] for layer in result["layers"])
+    for layer in result["layers"]:
+        assert {"name", "kind", "macs", "cycles", "compute_cycles", "stall_cycles", "utilization"} <= set(layer)
+        assert layer["cycles"] * 128 * 128 >= layer["macs"]
+        assert layer["cycles"] == layer["compute_cycles"] + layer["stall_cycles"]
+        assert 0 <= layer["utilization"] <= 1
+    kinds = {layer["kind"] for layer in result["layers"]}
+    assert kinds == {"conv2d", "eltwise", "pool", "reshape", "linear"}  # nothing silently dropped
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os", "is"])
+def test_every_dataflow_gives_sane_totals(capsys, dataflow):
+    code, out, _ = run(capsys, "simulate", "bert_base_s128", "--arch", "edge", "--dataflow", dataflow, "--json")
+    result = json.loads(out)
+    assert code == 0 and result["dataflow"] == dataflow
+    assert 0.3 < result["utilization"] <= 1.0
+
+
+def test_json_is_byte_identical_between_runs(capsys):
+    first = run(capsys, "simulate", "mobilenet_v2", "--json")[1]
+    assert run(capsys, "simulate", "mobilenet_v2", "--json")[1] == first
+
+
+def test_human_table(capsys):
+    code, out, _ = run(capsys, "simulate", "alexnet", "--arch", "tiny")
+    assert code == 0
+    assert out.splitlines()[0] == "alexnet on tiny (4x4), dataflow ws, ideal memory"
+    assert "total: 714,188,480 MACs" in out.splitlines()[-1]
+
+
+def test_workload_info(capsys):
+    code, out, _ = run(capsys, "workload", "info", "resnet50", "--json")
+    info = json.loads(out)
+    assert code == 0 and (info["macs"], info["params"], info["layers"]) == (4_089_184_256, 25_503_912, 122)
+    code, out, _ = run(capsys, "workload", "info", "llama7b_block_decode")
+    assert code == 0 and out.splitlines()[-1] == "llama7b_block_decode: 24 layers, 206,577,664 MACs, 202,375,168 params"
+
+
+def test_workload_by_path_and_arch_by_path(capsys, tmp_path):
+    wl = tmp_path / "net.yaml"
+    wl.write_text("version: 1\nname: net\ninputs: {x: [4, 16]}\nlayers:\n  - {name: fc, kind: linear, out_features: 8}\n")
+    arch = tmp_path / "arch.yaml"
+    arch.write_text("rows: 2\ncols: 8\ndouble_buffered: false\n")
+    code, out, _ = run(capsys, "simulate", str(wl), "--arch", str(arch), "--json")
+    layer = json.loads(out)["layers"][0]
+    # WS: K=16 over 2 rows → 8 folds of 2 rows; single bank: each reload waits Rt+C−3 = 7 after the stream
+    assert code == 0 and layer["folds"] == 8 and layer["cycles"] == 2 + 8 * 4 + 7 * (7 + 2) + 2 + 8 - 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["simulate", "resnet5"], "accelsim: error: unknown workload 'resnet5': not a bundled workload"),
+    (["simulate", "resnet50", "--arch", "sa12"], "accelsim: error: unknown architecture 'sa12'"),
+    (["simulate", "resnet50", "--arch", "tpuv1", "--dataflow", "os"],
+     "accelsim: error: architecture 'tpuv1' does not support dataflow 'os' (it supports ws)"),
+    (["simulate", "resnet50", "--dataflow", "wsx"], "accelsim: error: unknown dataflow 'wsx'"),
+    (["workload", "info", "missing.yaml"], "accelsim: error: missing.yaml: cannot read file"),
+])
+def test_errors_are_one_line_and_exit_non_zero(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 1 and out == ""
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_bad_yaml_file_is_one_line(capsys, tmp_path):
+    bad = tmp_path / "a.yaml"
+    bad.write_text("rows: 4\ncols: [\n")
+    code, _, err = run(capsys, "simulate", "resnet50", "--arch", str(bad))
+    assert code == 1 and err == f"accelsim: error: {bad}:3: invalid YAML: did not find expected node content\n"
+
+
+def test_usage_errors_exit_2(capsys):
+    assert run(capsys, "simulate")[0] == 2
+    assert run(capsys, "frobnicate")[0] == 2
+
+
+def test_listings(capsys):
+    code, out, _ = run(capsys, "workload", "list")
+    assert code == 0 and "resnet50" in out and "4,089,184,256" in out
+    code, out, _ = run(capsys, "arch", "list")
+    assert code == 0 and "tpuv1" in out and "256x256" in out
+    code, out, _ = run(capsys, "arch", "show", "tiny", "--json")
+    assert code == 0 and json.loads(out)["rows"] == 4
+
+
+def test_import_is_light_and_the_console_script_runs():
+    probe = ("import sys, accelsim.cli, accelsim.sim, accelsim.workload; "
+             "print(sorted(m for m in ('amaranth', 'cocotb') if m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout == "[]\n"
+    done = subprocess.run([sys.executable, "-c", "from accelsim.cli import run; run()", "arch", "list"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and "sa128" in done.stdout

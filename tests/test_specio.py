@@ -1,0 +1,61 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from accelsim.errors import SpecError
+from accelsim.specio import Fields, load_yaml, read_yaml_file
+
+
+def test_duplicate_keys_name_both_lines():
+    with pytest.raises(SpecError, match=r"^x.yaml:3: duplicate key 'rows' \(first on line 1\)$"):
+        load_yaml("rows: 1\ncols: 2\nrows: 3\n", "x.yaml")
+
+
+def test_syntax_error_names_file_and_line():
+    with pytest.raises(SpecError, match=r"^bad.yaml:3: invalid YAML: did not find expected ',' or '\]'$"):
+        load_yaml("a: 1\nb: [1, 2\n", "bad.yaml")
+
+
+def test_non_utf8_and_missing_file(tmp_path):
+    with pytest.raises(SpecError, match="is not UTF-8 text"):
+        load_yaml(b"a: \xff", "f.yaml")
+    with pytest.raises(SpecError, match=r"nope.yaml: cannot read file: No such file"):
+        read_yaml_file(tmp_path / "nope.yaml")
+
+
+def test_unknown_key_suggests_the_closest_known_one():
+    f = Fields(load_yaml("rows: 4\ncolss: 4\n"), where="arch", file="a.yaml")
+    f.int("rows")
+    f.int("colss", 1)
+    f.raw("cols", None)
+    f2 = Fields(load_yaml("rows: 4\ncolss: 4\n"), where="arch", file="a.yaml")
+    f2.int("rows")
+    f2.raw("cols", None)
+    with pytest.raises(SpecError, match=r"^a.yaml:2: `arch.colss` is not a known key \(did you mean 'cols'\?\)$"):
+        f2.done()
+
+
+def test_typed_getters_reject_bools_and_wrong_types():
+    f = Fields({"n": True, "x": "1.5", "s": 3, "t": [1, 0]}, where="w")
+    with pytest.raises(SpecError, match="`w.n` must be a positive integer, not True"):
+        f.int("n")
+    with pytest.raises(SpecError, match=r"`w.x` must be a number in \(0, inf\], not '1.5'"):
+        f.number("x")
+    with pytest.raises(SpecError, match="`w.s` must be a non-empty string, not 3"):
+        f.str("s")
+    with pytest.raises(SpecError, match=r"`w.t` must be an integer or a list of 2 positive integers, not \[1, 0\]"):
+        f.int_tuple("t", 2)
+
+
+def test_self_referencing_yaml_is_a_spec_error():
+    with pytest.raises(SpecError, match=r"^r.yaml:1: invalid YAML: found unconstructable recursive node$"):
+        load_yaml("a: &x [*x]\n", "r.yaml")
+
+
+@given(st.text(max_size=200))
+def test_any_text_parses_or_raises_spec_error(text):
+    try:
+        load_yaml(text, "fuzz.yaml")
+    except SpecError as err:
+        assert str(err).startswith("fuzz.yaml")
+        assert "\n" not in str(err)
