@@ -49,6 +49,22 @@ def _arrange(matrix: np.ndarray, dims: tuple[str, str], want: tuple[str, str]) -
     return matrix if dims == want else matrix.T
 
 
+def _down(a: np.ndarray, fill: object) -> np.ndarray:
+    """``a`` moved one row down (what each row receives from the row above), ``fill`` on top."""
+    out = np.empty_like(a)
+    out[0] = fill
+    out[1:] = a[:-1]
+    return out
+
+
+def _up(a: np.ndarray, fill: object) -> np.ndarray:
+    """``a`` moved one row up (what each row receives from the row below), ``fill`` at the bottom."""
+    out = np.empty_like(a)
+    out[-1] = fill
+    out[:-1] = a[1:]
+    return out
+
+
 class _Ring:
     """A skew (or de-skew) buffer: lane i sees what was pushed ``delay[i]`` cycles ago."""
 
@@ -137,15 +153,15 @@ class _Engine:
         port = self.deskew.read(t)
         if not port["vld"].any():
             return
-        fold_ids = np.unique(port["fold"][port["vld"]])
-        assert len(fold_ids) == 1, f"cycle {t}: outputs of folds {fold_ids} mixed on the port"
+        fold_ids = port["fold"][port["vld"]]
         f = int(fold_ids[0])
+        assert (fold_ids == f).all(), f"cycle {t}: outputs of folds {set(fold_ids.tolist())} mixed on the port"
         g, offsets, fold = self.folds[f]
         row = int(port["row"][0])
         assert port["vld"][:fold.cols].all() and (port["row"][:fold.cols] == row).all(), \
             f"cycle {t}: a ragged output row"
         values = port["val"][:fold.cols].copy()
-        self.events.append(OutputEvent(t, f, row, tuple(int(v) for v in values)))
+        self.events.append(OutputEvent(t, f, row, tuple(values.tolist())))
         self.store(g, offsets, fold, row, values)
 
     def store(self, g: int, offsets: dict[str, int], fold: Fold, row: int, values: np.ndarray) -> None:
@@ -238,14 +254,12 @@ class _StationaryArray(_Engine):
 
         # 3. PEs: multiply by the bank each token names, add the partial sum from above
         weight = self.w[self.x_bank, self.rows_idx, self.cols_idx] if self.banks > 1 else self.w[0]
-        p_in = np.vstack([np.zeros((1, C), dtype=np.int64), self.p[:-1]])
-        p_in_vld = np.vstack([np.zeros((1, C), dtype=bool), self.p_vld[:-1]])
+        p_in, p_in_vld = _down(self.p, 0), _down(self.p_vld, False)
         summed = numerics.accumulate(p_in, self.x * weight, self.arch)
         self.p = np.where(self.x_vld, summed, p_in)
-        new_vld = self.x_vld | p_in_vld
-        self.p_fold = np.where(self.x_vld, self.x_fold, np.vstack([np.full((1, C), -1), self.p_fold[:-1]]))
-        self.p_row = np.where(self.x_vld, self.x_row, np.vstack([np.full((1, C), -1), self.p_row[:-1]]))
-        self.p_vld = new_vld
+        self.p_fold = np.where(self.x_vld, self.x_fold, _down(self.p_fold, -1))
+        self.p_row = np.where(self.x_vld, self.x_row, _down(self.p_row, -1))
+        self.p_vld = self.x_vld | p_in_vld
 
         # 4. load: shift the next stationary tile into its bank once nothing in flight uses the bank
         if self.load is None and self.next_load < len(folds):
@@ -357,12 +371,11 @@ class _OutputArray(_Engine):
         summed = numerics.accumulate(base, self.x * self.y, self.arch)
         self.acc = np.where(self.vld, summed, self.acc)
         capture = self.vld & self.last
-        up = lambda a, fill: np.vstack([a[1:], np.full((1, C), fill, dtype=a.dtype)])  # noqa: E731
-        below_vld = up(self.o_vld, False)
+        below_vld = _up(self.o_vld, False)
         assert not (capture & below_vld).any(), f"cycle {t}: drain chain collision"
-        self.o = np.where(capture, self.acc, up(self.o, 0))
-        self.o_fold = np.where(capture, self.fold_tag, up(self.o_fold, -1))
-        self.o_row = np.where(capture, self.row_idx, up(self.o_row, -1))
+        self.o = np.where(capture, self.acc, _up(self.o, 0))
+        self.o_fold = np.where(capture, self.fold_tag, _up(self.o_fold, -1))
+        self.o_row = np.where(capture, self.row_idx, _up(self.o_row, -1))
         self.o_vld = capture | below_vld
 
         # 4. left operands move right, top operands move down (tags ride with the left ones)
