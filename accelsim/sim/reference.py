@@ -23,7 +23,8 @@ from ..mapping.dataflow import OPERAND_DIMS, DataflowSpec
 from ..mapping.mapping import Fold, Mapping
 from ..workload.layer import GemmView
 from . import numerics
-from .timing import os_stream_start
+from .stalls import NO_STALLS, Stalls
+from .timing import os_last_beat_earliest
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,8 @@ class _Ring:
 
 
 def run_reference(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig,
-                  dataflow: DataflowSpec, *, max_cycles: int = 50_000_000) -> ReferenceRun:
+                  dataflow: DataflowSpec, *, stalls: Stalls = NO_STALLS,
+                  max_cycles: int = 50_000_000) -> ReferenceRun:
     """Run ``count`` GEMMs ``inputs[g] @ weights[g]`` on the array, cycle by cycle.
 
     Parameters
@@ -99,6 +101,8 @@ def run_reference(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig,
         within the widths of ``arch``.
     arch, dataflow
         The array and how the GEMM maps onto it.
+    stalls
+        Valid/ready pattern of the load, stream and output ports (none by default).
 
     Examples
     --------
@@ -117,14 +121,14 @@ def run_reference(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig,
     gemm = GemmView(M=m, N=weights.shape[2], K=k, count=count)
     mapping = Mapping(gemm, dataflow, arch)
     engine = _StationaryArray if dataflow.mode == "stationary" else _OutputArray
-    return engine(mapping, inputs, weights).run(max_cycles)
+    return engine(mapping, inputs, weights, stalls).run(max_cycles)
 
 
 class _Engine:
     """Shared plumbing: fold list, operand slicing, output collection."""
 
-    def __init__(self, mapping: Mapping, inputs: np.ndarray, weights: np.ndarray):
-        self.arch, self.df = mapping.arch, mapping.dataflow
+    def __init__(self, mapping: Mapping, inputs: np.ndarray, weights: np.ndarray, stalls: Stalls):
+        self.arch, self.df, self.stalls = mapping.arch, mapping.dataflow, stalls
         self.R, self.C = self.arch.rows, self.arch.cols
         self.operands = {"I": inputs, "W": weights}
         self.folds: list[tuple[int, dict[str, int], Fold]] = list(mapping.folds())
@@ -147,12 +151,14 @@ class _Engine:
     def sizes(self, fold: Fold) -> dict[str, int]:
         return {self.df.rows: fold.rows, self.df.cols: fold.cols, self.df.temporal: fold.steps}
 
-    def emit(self, t: int, edge: dict[str, np.ndarray]) -> None:
-        """Push this cycle's edge outputs into the de-skew buffer; record what leaves the port."""
-        self.deskew.push(t, **edge)
-        port = self.deskew.read(t)
-        if not port["vld"].any():
-            return
+    def port(self, tau: int, edge: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+        """Push this enabled cycle's edge outputs into the de-skew buffer; return the port's row."""
+        self.deskew.push(tau, **edge)
+        port = self.deskew.read(tau)
+        return port if port["vld"].any() else None
+
+    def take(self, t: int, port: dict[str, np.ndarray]) -> None:
+        """The sink took the port's row in cycle t: record it and store the values."""
         fold_ids = port["fold"][port["vld"]]
         f = int(fold_ids[0])
         assert (fold_ids == f).all(), f"cycle {t}: outputs of folds {set(fold_ids.tolist())} mixed on the port"
@@ -168,23 +174,34 @@ class _Engine:
         raise NotImplementedError
 
     def run(self, max_cycles: int) -> ReferenceRun:
-        t = 0
+        t = tau = 0
         while len(self.events) < self.rows_expected:
             if t >= max_cycles:
                 raise RuntimeError(f"reference engine did not finish in {max_cycles} cycles")
-            self.step(t)
-            t += 1
+            port = self.port(tau, self.edge())
+            if port is not None:
+                if not self.stalls.active("out", t):
+                    t += 1  # back-pressure: the whole array holds its state
+                    continue
+                self.take(t, port)
+            self.step(t, tau)
+            t, tau = t + 1, tau + 1
         return ReferenceRun(cycles=self.events[-1].cycle + 1, outputs=self.out, events=self.events)
 
-    def step(self, t: int) -> None:
+    def edge(self) -> dict[str, np.ndarray]:
+        """The array's output edge (values, valid, fold and row tags) during this cycle."""
+        raise NotImplementedError
+
+    def step(self, t: int, tau: int) -> None:
+        """One enabled cycle: ports, PEs, shifts. ``t`` is the clock cycle (for the stall pattern)."""
         raise NotImplementedError
 
 
 class _StationaryArray(_Engine):
     """K on the rows: a stationary tile per PE, streamed tokens move right, partial sums down."""
 
-    def __init__(self, mapping: Mapping, inputs: np.ndarray, weights: np.ndarray):
-        super().__init__(mapping, inputs, weights)
+    def __init__(self, mapping: Mapping, inputs: np.ndarray, weights: np.ndarray, stalls: Stalls):
+        super().__init__(mapping, inputs, weights, stalls)
         R, C = self.R, self.C
         self.banks = 2 if self.arch.double_buffered else 1
         self.w = np.zeros((self.banks, R, C), dtype=np.int64)
@@ -225,17 +242,23 @@ class _StationaryArray(_Engine):
         else:
             self.out[g, m, n] = numerics.accumulate(self.out[g, m, n], values, self.arch)
 
-    def step(self, t: int) -> None:
+    def edge(self) -> dict[str, np.ndarray]:
+        R = self.R
+        return dict(val=self.p[R - 1], vld=self.p_vld[R - 1], fold=self.p_fold[R - 1], row=self.p_row[R - 1])
+
+    def step(self, t: int, tau: int) -> None:
         R, C, folds = self.R, self.C, self.folds
-        # 1. stream: issue one row of the streamed tile into the skew buffer
-        if self.stream is None and self.next_stream < len(folds) and self.loaded_by.get(self.next_stream, t) < t:
-            self.stream, self.next_stream = (self.next_stream, 0), self.next_stream + 1
-        if self.stream is not None:
+        # 1. stream port: ready within a fold, or for the next fold once its tile is loaded
+        ready = self.stream is not None or (self.next_stream < len(folds)
+                                            and self.loaded_by.get(self.next_stream, tau) < tau)
+        if ready and self.stalls.active("stream", t):
+            if self.stream is None:
+                self.stream, self.next_stream = (self.next_stream, 0), self.next_stream + 1
             f, m = self.stream
             fold = folds[f][2]
             vals = np.zeros(R, dtype=np.int64)
             vals[:fold.rows] = self.tile(f)[1][m]
-            self.skew.push(t, val=vals, vld=np.arange(R) < fold.rows, bank=np.int64(f % self.banks),
+            self.skew.push(tau, val=vals, vld=np.arange(R) < fold.rows, bank=np.int64(f % self.banks),
                            fold=np.int64(f), row=np.int64(m))
             if m + 1 == fold.steps:
                 self.stream, self.streamed = None, f
@@ -243,14 +266,10 @@ class _StationaryArray(_Engine):
             else:
                 self.stream = (f, m + 1)
         else:
-            self.skew.push(t)
-        edge = self.skew.read(t)
+            self.skew.push(tau)  # a bubble
+        edge = self.skew.read(tau)
         self.x[:, 0], self.x_vld[:, 0], self.x_bank[:, 0] = edge["val"], edge["vld"], edge["bank"]
         self.x_fold[:, 0], self.x_row[:, 0] = edge["fold"], edge["row"]
-
-        # 2. output edge: the bottom row's partial-sum registers, during cycle t
-        self.emit(t, dict(val=self.p[R - 1], vld=self.p_vld[R - 1], fold=self.p_fold[R - 1],
-                          row=self.p_row[R - 1]))
 
         # 3. PEs: multiply by the bank each token names, add the partial sum from above
         weight = self.w[self.x_bank, self.rows_idx, self.cols_idx] if self.banks > 1 else self.w[0]
@@ -261,14 +280,15 @@ class _StationaryArray(_Engine):
         self.p_row = np.where(self.x_vld, self.x_row, _down(self.p_row, -1))
         self.p_vld = self.x_vld | p_in_vld
 
-        # 4. load: shift the next stationary tile into its bank once nothing in flight uses the bank
-        if self.load is None and self.next_load < len(folds):
-            f = self.next_load
-            bank = f % self.banks
-            older = f - self.banks
-            if older < 0 or (self.streamed >= older and not self._bank_in_flight(t, bank)):
-                self.load, self.next_load = (f, 0), f + 1
-        if self.load is not None:
+        # 4. load port: shift the next stationary tile into its bank once nothing in flight uses it
+        ready = self.load is not None
+        if not ready and self.next_load < len(folds):
+            older = self.next_load - self.banks
+            ready = older < 0 or (self.streamed >= older
+                                  and not self._bank_in_flight(tau, self.next_load % self.banks))
+        if ready and self.stalls.active("load", t):
+            if self.load is None:
+                self.load, self.next_load = (self.next_load, 0), self.next_load + 1
             f, j = self.load
             fold = folds[f][2]
             bank = f % self.banks
@@ -277,7 +297,7 @@ class _StationaryArray(_Engine):
             self.w[bank, 1:] = self.w[bank, :-1].copy()
             self.w[bank, 0] = row
             if j + 1 == fold.rows:
-                self.loaded_by[f], self.load = t, None
+                self.loaded_by[f], self.load = tau, None
             else:
                 self.load = (f, j + 1)
 
@@ -285,18 +305,18 @@ class _StationaryArray(_Engine):
         for arr in (self.x, self.x_vld, self.x_bank, self.x_fold, self.x_row):
             arr[:, 1:] = arr[:, :-1].copy()
 
-    def _bank_in_flight(self, t: int, bank: int) -> bool:
-        """Will any token that reads ``bank`` be inside the array after cycle t?"""
+    def _bank_in_flight(self, tau: int, bank: int) -> bool:
+        """Will any token that reads ``bank`` be inside the array after this cycle?"""
         moving = self.x_vld[:, :-1] & (self.x_bank[:, :-1] == bank)
-        pending = self.skew.pending(t) & self.skew.data["vld"] & (self.skew.data["bank"] == bank)
+        pending = self.skew.pending(tau) & self.skew.data["vld"] & (self.skew.data["bank"] == bank)
         return bool(moving.any() or pending.any())
 
 
 class _OutputArray(_Engine):
     """K temporal: each PE accumulates one output; finished outputs drain up a shift chain."""
 
-    def __init__(self, mapping: Mapping, inputs: np.ndarray, weights: np.ndarray):
-        super().__init__(mapping, inputs, weights)
+    def __init__(self, mapping: Mapping, inputs: np.ndarray, weights: np.ndarray, stalls: Stalls):
+        super().__init__(mapping, inputs, weights, stalls)
         R, C = self.R, self.C
         z = lambda dtype=np.int64: np.zeros((R, C), dtype=dtype)  # noqa: E731
         self.x, self.y, self.vld, self.first, self.last, self.fold_tag = z(), z(), z(bool), z(bool), z(bool), z()
@@ -329,18 +349,28 @@ class _OutputArray(_Engine):
         index = {df.rows: row + offsets[df.rows], df.cols: np.arange(fold.cols) + offsets[df.cols]}
         self.out[g, index["M"], index["N"]] = values
 
-    def _may_start(self, t: int, fold: Fold) -> bool:
-        if self.arch.double_buffered:
-            return t >= os_stream_start(self.prev_end, self.prev_rows, fold.steps, self.arch)
-        return not self.o_vld.any()  # the drain chain is empty
+    def edge(self) -> dict[str, np.ndarray]:
+        return dict(val=self.o[0], vld=self.o_vld[0], fold=self.o_fold[0], row=self.o_row[0])
 
-    def step(self, t: int) -> None:
+    def _ready(self, tau: int) -> bool:
+        """Stream port ready? Single-buffered folds start on an empty drain chain; with double
+        buffering a fold's last step waits until its outputs cannot collide in the chain."""
+        if self.stream is None:
+            if self.next_stream == len(self.folds) or (not self.arch.double_buffered and self.o_vld.any()):
+                return False
+            f, k = self.next_stream, 0
+        else:
+            f, k = self.stream
+        last = k + 1 == self.folds[f][2].steps
+        return not (last and self.arch.double_buffered
+                    and tau < os_last_beat_earliest(self.prev_end, self.prev_rows))
+
+    def step(self, t: int, tau: int) -> None:
         R, C, folds = self.R, self.C, self.folds
-        # 1. stream one step of the left and top tiles into the skew buffers
-        if (self.stream is None and self.next_stream < len(folds)
-                and self._may_start(t, folds[self.next_stream][2])):
-            self.stream, self.next_stream = (self.next_stream, 0), self.next_stream + 1
-        if self.stream is not None:
+        # 1. stream port: one step of the left and top tiles into the skew buffers
+        if self._ready(tau) and self.stalls.active("stream", t):
+            if self.stream is None:
+                self.stream, self.next_stream = (self.next_stream, 0), self.next_stream + 1
             f, k = self.stream
             fold = folds[f][2]
             left, top = self.tile(f)
@@ -348,23 +378,20 @@ class _OutputArray(_Engine):
             lv[:fold.rows] = left[:, k]
             tv = np.zeros(C, dtype=np.int64)
             tv[:fold.cols] = top[k]
-            self.left.push(t, val=lv, vld=np.arange(R) < fold.rows, first=np.bool_(k == 0),
+            self.left.push(tau, val=lv, vld=np.arange(R) < fold.rows, first=np.bool_(k == 0),
                            last=np.bool_(k + 1 == fold.steps), fold=np.int64(f))
-            self.top.push(t, val=tv)
+            self.top.push(tau, val=tv)
             if k + 1 == fold.steps:
-                self.stream, self.prev_end, self.prev_rows = None, t + 1, fold.rows
+                self.stream, self.prev_end, self.prev_rows = None, tau + 1, fold.rows
             else:
                 self.stream = (f, k + 1)
-        else:
-            self.left.push(t)
-            self.top.push(t)
-        edge = self.left.read(t)
+        else:  # a bubble
+            self.left.push(tau)
+            self.top.push(tau)
+        edge = self.left.read(tau)
         self.x[:, 0], self.vld[:, 0], self.first[:, 0] = edge["val"], edge["vld"], edge["first"]
         self.last[:, 0], self.fold_tag[:, 0] = edge["last"], edge["fold"]
-        self.y[0, :] = self.top.read(t)["val"]
-
-        # 2. output edge: the top of the drain chain, during cycle t
-        self.emit(t, dict(val=self.o[0], vld=self.o_vld[0], fold=self.o_fold[0], row=self.o_row[0]))
+        self.y[0, :] = self.top.read(tau)["val"]
 
         # 3. PEs accumulate; a fold's last step hands the result to the drain chain
         base = np.where(self.first, 0, self.acc)

@@ -12,7 +12,8 @@ Stationary mode (WS, IS; K on the rows)::
 
 Output mode (OS; K temporal)::
 
-    s_f = e_{f-1} + max(0, 2·Rt_{f-1} - 1 - T_f)          double buffered: drain chain never collides
+    e_f = e_{f-1} + max(T_f, 2·Rt_{f-1} - 1)              double buffered: the last step is held so
+                                                          the drain chain never collides
     s_f = e_{f-1} + 2·Rt_{f-1} + C - 2                    single: wait for the drain chain to empty
     total = e_last + 2·Rt_last + C - 2
 
@@ -31,18 +32,16 @@ from ..mapping.mapping import Fold, FoldSeq, Mapping
 from ..workload.layer import Layer
 
 
-def os_stream_start(prev_end: int, prev_rows: int, steps: int, arch: ArrayConfig) -> int:
-    """Earliest start of an OS fold after one that ended streaming at ``prev_end`` (0 rows: none).
+def os_last_beat_earliest(prev_end, prev_rows):
+    """Earliest enabled cycle at which an OS fold may take its last step.
 
-    With double buffering, a fold's finished outputs drain up a shift chain two cycles per row;
-    the next fold's completion wavefront must trail by ``2·Rt − 1`` cycles or it would overwrite
-    an output still in the chain.
+    A fold's finished outputs drain up a shift chain two cycles per row; the next fold's
+    completion wavefront must trail by ``2·Rt − 1`` cycles or a capture would overwrite an output
+    still in the chain, so the controller holds the last step until then. ``prev_end`` is the end
+    (last step + 1) of the previous fold, ``prev_rows`` its rows; with no previous fold (0, 0) the
+    bound is below any cycle. Works on ints and on Amaranth values (the RTL builds this comparator).
     """
-    if prev_rows == 0:
-        return prev_end
-    if arch.double_buffered:
-        return prev_end + max(0, 2 * prev_rows - 1 - steps)
-    return prev_end + 2 * prev_rows + arch.cols - 2
+    return prev_end + 2 * prev_rows - 2
 
 
 class Timeline:
@@ -130,8 +129,12 @@ class OutputTimeline(Timeline):
         self.prev_rows = 0
 
     def fold(self, fold: Fold) -> None:
-        start = os_stream_start(self.stream_free, self.prev_rows, fold.steps, self.arch)
-        self.stream_free = start + fold.steps
+        if self.arch.double_buffered:
+            end = max(self.stream_free + fold.steps, os_last_beat_earliest(self.stream_free, self.prev_rows) + 1)
+        else:  # the accumulators are the drain chain: start once it is empty
+            wait = 2 * self.prev_rows + self.arch.cols - 2 if self.prev_rows else 0
+            end = self.stream_free + wait + fold.steps
+        self.stream_free = end
         self.prev_rows = fold.rows
         self.total = self.stream_free + 2 * fold.rows + self.arch.cols - 2
         self.folds += 1

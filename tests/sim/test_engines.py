@@ -133,3 +133,21 @@ def test_long_runs_jump_exactly():
             slow.fold(fold)
         assert (timeline.total, timeline.folds, timeline.stream_steps) == (slow.total, slow.folds, slow.stream_steps)
         assert timeline.folds == mapping.fold_count
+
+
+@settings(max_examples=200)
+@given(cases(max_array=5, max_dim=9), st.integers(0, 2**31), st.sampled_from([0.0, 0.3, 0.7]),
+       st.sampled_from([0.0, 0.3, 0.7]), st.sampled_from([0.0, 0.5]))
+def test_stalls_change_timing_but_never_values(case, seed, p_load, p_stream, p_out):
+    from accelsim.sim.stalls import Stalls
+
+    arch, name, gemm, op_seed = case
+    dataflow = load_dataflow(name)
+    a, w = operands(arch, gemm, op_seed)
+    stalls = Stalls(seed=seed, p_load=p_load, p_stream=p_stream, p_out=p_out)
+    ideal = run_reference(a, w, arch, dataflow)
+    stalled = run_reference(a, w, arch, dataflow, stalls=stalls)
+    assert (stalled.outputs == ideal.outputs).all()
+    assert [(e.fold, e.row, e.values) for e in stalled.events] == [(e.fold, e.row, e.values) for e in ideal.events]
+    assert stalled.cycles >= ideal.cycles
+    assert all(stalls.active("out", e.cycle) for e in stalled.events)
