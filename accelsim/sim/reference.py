@@ -46,8 +46,25 @@ class ReferenceRun:
     events: list[OutputEvent] = field(default_factory=list)
 
 
-def _arrange(matrix: np.ndarray, dims: tuple[str, str], want: tuple[str, str]) -> np.ndarray:
-    return matrix if dims == want else matrix.T
+def fold_matrices(dataflow: DataflowSpec, operands: dict[str, np.ndarray], g: int,
+                  offsets: dict[str, int], fold: Fold) -> tuple[np.ndarray, np.ndarray]:
+    """The two matrices the array takes for one fold of GEMM ``g``.
+
+    Stationary mode: ``(stationary Rt×Ct, streamed T×Rt)``. Output mode: ``(left Rt×T, top T×Ct)``.
+    ``operands`` maps ``"I"`` and ``"W"`` to ``(count, M, K)`` and ``(count, K, N)`` arrays.
+    """
+    df = dataflow
+    sizes = {df.rows: fold.rows, df.cols: fold.cols, df.temporal: fold.steps}
+
+    def take(op: str, want: tuple[str, str]) -> np.ndarray:
+        matrix = operands[op][g] if OPERAND_DIMS[op] == want else operands[op][g].T
+        (d0, d1) = want
+        return matrix[offsets[d0]:offsets[d0] + sizes[d0], offsets[d1]:offsets[d1] + sizes[d1]]
+
+    if df.mode == "stationary":
+        return take(df.stationary, (df.rows, df.cols)), take(df.streamed, (df.temporal, df.rows))
+    left = next(op for op in ("I", "W") if set(OPERAND_DIMS[op]) == {df.rows, "K"})
+    return take(left, (df.rows, "K")), take("W" if left == "I" else "I", ("K", df.cols))
 
 
 def _down(a: np.ndarray, fill: object) -> np.ndarray:
@@ -134,6 +151,7 @@ class _Engine:
         self.folds: list[tuple[int, dict[str, int], Fold]] = list(mapping.folds())
         self.out = np.zeros((mapping.gemm.count, mapping.gemm.M, mapping.gemm.N), dtype=np.int64)
         self.events: list[OutputEvent] = []
+        self.tiles: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.rows_expected = sum(self._rows_out(f) for _, _, f in self.folds)
         self.deskew = _Ring(self.C, self.C, self.C - 1 - np.arange(self.C),
                             dict(val=np.int64(0), vld=False, fold=np.int64(-1), row=np.int64(-1)))
@@ -141,15 +159,12 @@ class _Engine:
     def _rows_out(self, fold: Fold) -> int:
         raise NotImplementedError
 
-    def operand(self, op: str, g: int, want: tuple[str, str], offsets: dict[str, int],
-                sizes: dict[str, int]) -> np.ndarray:
-        """Operand ``op`` of GEMM ``g`` arranged as ``want`` dims, sliced to the fold's tile."""
-        matrix = _arrange(self.operands[op][g], OPERAND_DIMS[op], want)
-        (d0, d1) = want
-        return matrix[offsets[d0]:offsets[d0] + sizes[d0], offsets[d1]:offsets[d1] + sizes[d1]]
-
-    def sizes(self, fold: Fold) -> dict[str, int]:
-        return {self.df.rows: fold.rows, self.df.cols: fold.cols, self.df.temporal: fold.steps}
+    def tile(self, f: int) -> tuple[np.ndarray, np.ndarray]:
+        """The matrices of fold f (see :func:`fold_matrices`), kept until its stream is done."""
+        if f not in self.tiles:
+            g, offsets, fold = self.folds[f]
+            self.tiles[f] = fold_matrices(self.df, self.operands, g, offsets, fold)
+        return self.tiles[f]
 
     def port(self, tau: int, edge: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
         """Push this enabled cycle's edge outputs into the de-skew buffer; return the port's row."""
@@ -218,20 +233,9 @@ class _StationaryArray(_Engine):
         self.next_stream = 0
         self.stream: tuple[int, int] | None = None
         self.streamed = -1  # highest fold whose stream has fully issued
-        self.tiles: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _rows_out(self, fold: Fold) -> int:
         return fold.steps
-
-    def tile(self, f: int) -> tuple[np.ndarray, np.ndarray]:
-        """(stationary Rt×Ct, streamed T×Rt) matrices of fold f."""
-        if f not in self.tiles:
-            g, offsets, fold = self.folds[f]
-            sizes, df = self.sizes(fold), self.df
-            stationary = self.operand(df.stationary, g, (df.rows, df.cols), offsets, sizes)
-            streamed = self.operand(df.streamed, g, (df.temporal, df.rows), offsets, sizes)
-            self.tiles[f] = (stationary, streamed)
-        return self.tiles[f]
 
     def store(self, g, offsets, fold, row, values):
         df = self.df
@@ -329,20 +333,9 @@ class _OutputArray(_Engine):
         self.next_stream = 0
         self.stream: tuple[int, int] | None = None
         self.prev_end, self.prev_rows = 0, 0
-        self.tiles: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _rows_out(self, fold: Fold) -> int:
         return fold.rows
-
-    def tile(self, f: int) -> tuple[np.ndarray, np.ndarray]:
-        if f not in self.tiles:
-            g, offsets, fold = self.folds[f]
-            sizes, df = self.sizes(fold), self.df
-            left_op = next(op for op in ("I", "W") if set(OPERAND_DIMS[op]) == {df.rows, "K"})
-            top_op = "W" if left_op == "I" else "I"
-            self.tiles = {f: (self.operand(left_op, g, (df.rows, "K"), offsets, sizes),
-                              self.operand(top_op, g, ("K", df.cols), offsets, sizes))}  # one at a time
-        return self.tiles[f]
 
     def store(self, g, offsets, fold, row, values):
         df = self.df
@@ -383,6 +376,7 @@ class _OutputArray(_Engine):
             self.top.push(tau, val=tv)
             if k + 1 == fold.steps:
                 self.stream, self.prev_end, self.prev_rows = None, tau + 1, fold.rows
+                del self.tiles[f]
             else:
                 self.stream = (f, k + 1)
         else:  # a bubble
