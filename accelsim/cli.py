@@ -84,6 +84,44 @@ def _cmd_arch_list(args: argparse.Namespace) -> str:
     return _table(rows, ["preset", "array", "dataflows", "numerics", "double-buffered", "MHz"], set())
 
 
+def _hdl_target(args: argparse.Namespace):
+    from .arch import resolve_arch
+    from .mapping import load_dataflow
+
+    arch = resolve_arch(args.arch)
+    return arch, load_dataflow(args.dataflow or arch.dataflows[0])
+
+
+def _cmd_hdl_generate(args: argparse.Namespace) -> str:
+    from .rtl.export import write_design
+
+    arch, dataflow = _hdl_target(args)
+    written = write_design(arch, dataflow, args.output, force=args.force)
+    if args.json:
+        return json.dumps(written, indent=1)
+    return (f"wrote {written['verilog']} ({written['lines']:,} lines), {written['spec']}, {written['ports']}"
+            f" (design {written['digest']})")
+
+
+def _cmd_hdl_verify(args: argparse.Namespace) -> str:
+    from .errors import HDLError
+    from .rtl.cocotb_run import verify
+
+    arch, dataflow = _hdl_target(args)
+    result = verify(arch, dataflow, cases=args.cases, seed=args.seed, stall_p=args.stall,
+                    verilog=args.verilog, simulator=args.simulator, build_dir=args.build_dir)
+    text = json.dumps(result, indent=1) if args.json else (
+        f"{result['simulator']}: {result['cases']} random cases on {arch.name} ({arch.rows}x{arch.cols}) "
+        f"{dataflow.name}, {result['outputs_checked']:,} output rows and {result['cycles_checked']:,} cycles "
+        f"checked against the reference engine: {result['mismatches']} mismatches "
+        f"({result['total_seconds']:.1f} s)")
+    if result["mismatches"]:
+        if args.json:
+            print(text)
+        raise HDLError(f"{result['mismatches']} of {result['cases']} cases differ; first: {result['first_mismatch']}")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="accelsim", description="Cycle-level systolic-array simulator.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -110,6 +148,25 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=_cmd_arch_show)
     ar.add_parser("list", help="the presets").set_defaults(func=_cmd_arch_list)
+
+    hdl = sub.add_parser("hdl", help="generate and verify the RTL").add_subparsers(dest="action", required=True,
+                                                                                  metavar="ACTION")
+    gen = hdl.add_parser("generate", help="write the array's Verilog, spec.json and ports.json")
+    ver = hdl.add_parser("verify", help="prove the Verilog equal to the reference engine (cocotb)")
+    for p in (gen, ver):
+        p.add_argument("--arch", default="tiny", help="a preset name or an architecture YAML file (default: tiny)")
+        p.add_argument("--dataflow", help="ws, os or is (default: the arch's first)")
+        p.add_argument("--json", action="store_true")
+    gen.add_argument("-o", "--output", required=True, help="folder to write into")
+    gen.add_argument("--force", action="store_true", help="overwrite existing files")
+    gen.set_defaults(func=_cmd_hdl_generate)
+    ver.add_argument("--cases", type=int, default=100, help="random multi-fold cases (default: 100)")
+    ver.add_argument("--seed", type=int, default=0)
+    ver.add_argument("--stall", type=float, default=0.3, help="probability that a port stalls in a cycle")
+    ver.add_argument("--verilog", help="verify this Verilog file instead of generating one")
+    ver.add_argument("--simulator", choices=["icarus", "verilator"], default="icarus")
+    ver.add_argument("--build-dir", help="where the simulator builds (default: ./sim_build/DIGEST)")
+    ver.set_defaults(func=_cmd_hdl_verify)
     return parser
 
 

@@ -8,6 +8,8 @@ PRESETS: dict[str, ArrayConfig] = {
     "tiny": ArrayConfig(name="tiny", rows=4, cols=4,
                         memory=MemorySpec(ifmap_kib=8, filter_kib=8, ofmap_kib=8,
                                           dram_bytes_per_cycle=4)),
+    "sa8": ArrayConfig(name="sa8", rows=8, cols=8,
+                       memory=MemorySpec(ifmap_kib=32, filter_kib=32, ofmap_kib=16, dram_bytes_per_cycle=8)),
     "edge": ArrayConfig(name="edge", rows=16, cols=16,
                         memory=MemorySpec(ifmap_kib=64, filter_kib=64, ofmap_kib=32,
                                           dram_bytes_per_cycle=8)),
