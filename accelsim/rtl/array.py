@@ -46,6 +46,87 @@ def port_operands(dataflow: DataflowSpec) -> tuple[str, str]:
     return left, "W" if left == "I" else "I"
 
 
+class StationaryPE(wiring.Component):
+    """One PE of a stationary dataflow: ``banks`` stationary registers, a token register, a MAC.
+
+    Each enabled cycle it passes its token (value, valid, bank) one column right, adds
+    ``token × weight[bank]`` to the partial sum from above (if the token is valid) and registers the
+    result for the PE below. While ``shift`` is high, bank ``shift_bank`` takes the value from above
+    (the tile shifts down its column).
+    """
+
+    def __init__(self, arch: ArrayConfig, dataflow: DataflowSpec):
+        self.arch = arch
+        self.banks = 2 if arch.double_buffered else 1
+        stat, strm = (operand_shape(arch, op) for op in port_operands(dataflow))
+        acc = operand_shape(arch, "O")
+        super().__init__({
+            "enable": In(1), "shift": In(1), "shift_bank": In(1),
+            "x": In(strm), "x_valid": In(1), "x_bank": In(1),
+            "x_out": Out(strm), "x_out_valid": Out(1), "x_out_bank": Out(1),
+            "p_in": In(acc), "p_in_valid": In(1), "p_out": Out(acc), "p_out_valid": Out(1),
+            "w_in": In(data.ArrayLayout(stat, self.banks)), "w_out": Out(data.ArrayLayout(stat, self.banks)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        weight = self.w_out[self.x_bank] if self.banks == 2 else self.w_out[0]
+        total = _reduce(self.arch, self.p_in + self.x * weight)
+        with m.If(self.enable):
+            m.d.sync += [self.x_out.eq(self.x), self.x_out_valid.eq(self.x_valid), self.x_out_bank.eq(self.x_bank),
+                         self.p_out.eq(Mux(self.x_valid, total, self.p_in)),
+                         self.p_out_valid.eq(self.x_valid | self.p_in_valid)]
+        for b in range(self.banks):
+            with m.If(self.shift & (self.shift_bank == b)):
+                m.d.sync += self.w_out[b].eq(self.w_in[b])
+        return m
+
+
+class OutputPE(wiring.Component):
+    """One PE of the output-stationary dataflow: an accumulator and one register of a drain chain.
+
+    Each enabled cycle it passes the left token right and the top value down, accumulates
+    ``left × top`` (restarting on *first*), and on *last* puts the finished sum into its chain
+    register; otherwise the chain register takes the value from the PE below (the chain shifts up).
+    """
+
+    def __init__(self, arch: ArrayConfig, dataflow: DataflowSpec):
+        self.arch = arch
+        left, top = (operand_shape(arch, op) for op in port_operands(dataflow))
+        acc = operand_shape(arch, "O")
+        super().__init__({
+            "enable": In(1),
+            "x": In(left), "x_valid": In(1), "x_first": In(1), "x_last": In(1),
+            "x_out": Out(left), "x_out_valid": Out(1), "x_out_first": Out(1), "x_out_last": Out(1),
+            "y": In(top), "y_out": Out(top),
+            "o_in": In(acc), "o_in_valid": In(1), "o_out": Out(acc), "o_out_valid": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        acc = Signal(operand_shape(self.arch, "O"))
+        total = Signal.like(acc)
+        capture = self.x_valid & self.x_last
+        m.d.comb += total.eq(_reduce(self.arch, Mux(self.x_first, 0, acc) + self.x * self.y))
+        with m.If(self.enable):
+            m.d.sync += [self.x_out.eq(self.x), self.x_out_valid.eq(self.x_valid),
+                         self.x_out_first.eq(self.x_first), self.x_out_last.eq(self.x_last), self.y_out.eq(self.y),
+                         self.o_out.eq(Mux(capture, total, self.o_in)),
+                         self.o_out_valid.eq(capture | self.o_in_valid)]
+            with m.If(self.x_valid):
+                m.d.sync += acc.eq(total)
+        return m
+
+
+def _reduce(arch: ArrayConfig, value):
+    """``value`` brought into the accumulator width by wrapping or saturating."""
+    if arch.overflow == "saturate":
+        lo, hi = value_range(arch.acc_bits, arch.signed)
+        value = Mux(value > hi, hi, Mux(value < lo, lo, value))
+    low = value[:arch.acc_bits]
+    return low.as_signed() if arch.signed else low
+
+
 class SystolicArray(wiring.Component):
     """A systolic array generated from an `ArrayConfig` and a dataflow (see the module doc)."""
 
@@ -66,16 +147,6 @@ class SystolicArray(wiring.Component):
             ports |= {"stream_data": In(data.ArrayLayout(first, R)),
                       "stream_top": In(data.ArrayLayout(second, C))}
         super().__init__(ports)
-
-    # -- arithmetic -------------------------------------------------------------------------
-    def _reduce(self, value):
-        """``value`` brought into the accumulator width by wrapping or saturating."""
-        arch = self.arch
-        if arch.overflow == "saturate":
-            lo, hi = value_range(arch.acc_bits, arch.signed)
-            value = Mux(value > hi, hi, Mux(value < lo, lo, value))
-        low = value[:arch.acc_bits]
-        return low.as_signed() if arch.signed else low
 
     def elaborate(self, platform):
         m = Module()
@@ -107,9 +178,11 @@ class SystolicArray(wiring.Component):
         arch = self.arch
         R, C = arch.rows, arch.cols
         banks = 2 if arch.double_buffered else 1
-        stat_shape, strm_shape = (operand_shape(arch, op) for op in port_operands(self.dataflow))
-        acc_shape = operand_shape(arch, "O")
-        w = [[[Signal(stat_shape, name=f"w{b}_{r}_{c}") for c in range(C)] for r in range(R)] for b in range(banks)]
+        strm_shape = operand_shape(arch, port_operands(self.dataflow)[1])
+        pes = [[StationaryPE(arch, self.dataflow) for _ in range(C)] for _ in range(R)]
+        for r in range(R):
+            for c in range(C):
+                m.submodules[f"pe_{r}_{c}"] = pes[r][c]
 
         # controller state
         st_active, st_bank = Signal(), Signal()
@@ -122,64 +195,46 @@ class SystolicArray(wiring.Component):
                      fire_s.eq(self.stream_ready & self.stream_valid)]
         s_start, s_done = fire_s & ~st_active, fire_s & self.stream_last
 
-        # skew: row r's token waits r enabled cycles; a token is (value, valid, bank)
-        issue = [(self.stream_data[r], fire_s & self.stream_mask[r], st_bank) for r in range(R)]
-        xs = [[None] * C for _ in range(R)]
-        pending = []  # tokens in skew registers that reach the array after this cycle
+        # skew: row r's token (value, valid, bank) waits r enabled cycles before entering column 0
+        pending = []  # tokens in the skew that reach the array after this cycle
         for r in range(R):
-            token = issue[r]
+            token = (self.stream_data[r], fire_s & self.stream_mask[r], st_bank)
             if r > 0:
                 pending.append(token)
             for stage in range(r):
                 reg = (Signal(strm_shape, name=f"skw{r}_{stage}"), Signal(name=f"skw{r}_{stage}_v"),
                        Signal(name=f"skw{r}_{stage}_b"))
                 with m.If(enable):
-                    m.d.sync += [reg[0].eq(token[0]), reg[1].eq(token[1]), reg[2].eq(token[2])]
+                    m.d.sync += [a.eq(b) for a, b in zip(reg, token)]
                 if stage < r - 1:
                     pending.append(reg)
                 token = reg
-            xs[r][0] = token
-            for c in range(1, C):
-                reg = (Signal(strm_shape, name=f"x{r}_{c}"), Signal(name=f"x{r}_{c}_v"), Signal(name=f"x{r}_{c}_b"))
-                prev = xs[r][c - 1]
-                with m.If(enable):
-                    m.d.sync += [reg[0].eq(prev[0]), reg[1].eq(prev[1]), reg[2].eq(prev[2])]
-                xs[r][c] = reg
+            for c, pe in enumerate(pes[r]):
+                m.d.comb += [pe.x.eq(token[0]), pe.x_valid.eq(token[1]), pe.x_bank.eq(token[2])]
+                if c < C - 1:
+                    pending.append(token)  # it moves on to the next column
+                token = (pe.x_out, pe.x_out_valid, pe.x_out_bank)
 
-        # PEs: partial sums flow down
-        p = [[Signal(acc_shape, name=f"p{r}_{c}") for c in range(C)] for r in range(R)]
-        pv = [[Signal(name=f"p{r}_{c}_v") for c in range(C)] for r in range(R)]
+        # partial sums flow down; tiles shift down from the load port
+        fire_l = Signal()
         for r in range(R):
-            for c in range(C):
-                value, valid, bank = xs[r][c]
-                weight = Mux(bank, w[1][r][c], w[0][r][c]) if banks == 2 else w[0][r][c]
-                p_in = p[r - 1][c] if r else Const(0, acc_shape)
-                pv_in = pv[r - 1][c] if r else Const(0, 1)
-                with m.If(enable):
-                    m.d.sync += [p[r][c].eq(Mux(valid, self._reduce(p_in + value * weight), p_in)),
-                                 pv[r][c].eq(valid | pv_in)]
+            for c, pe in enumerate(pes[r]):
+                above = pes[r - 1][c] if r else None
+                m.d.comb += [pe.enable.eq(enable), pe.shift.eq(fire_l), pe.shift_bank.eq(ld_bank),
+                             pe.p_in.eq(above.p_out if above else 0),
+                             pe.p_in_valid.eq(above.p_out_valid if above else 0)]
+                for b in range(banks):
+                    m.d.comb += pe.w_in[b].eq(above.w_out[b] if above else self.load_data[c])
 
         # load port: a bank is reloaded once no token that reads it is left in flight
-        def in_flight(bank):
-            reads = [valid & (tag == bank) if banks == 2 else valid
-                     for r in range(R) for c in range(C - 1) for (_, valid, tag) in [xs[r][c]]]
-            reads += [valid & (tag == bank) if banks == 2 else valid for (_, valid, tag) in pending]
-            out = Const(0, 1)
-            for x in reads:
-                out = out | x
-            return out
-
+        in_flight = Const(0, 1)
+        for _, valid, tag in pending:
+            in_flight = in_flight | (valid & (tag == ld_bank) if banks == 2 else valid)
         outstanding_now = Signal.like(outstanding)
-        fire_l = Signal()
         m.d.comb += [outstanding_now.eq(outstanding - s_done),
-                     self.load_ready.eq(enable & (ld_active | ((outstanding_now < banks) & ~in_flight(ld_bank)))),
+                     self.load_ready.eq(enable & (ld_active | ((outstanding_now < banks) & ~in_flight))),
                      fire_l.eq(self.load_ready & self.load_valid)]
         l_start, l_done = fire_l & ~ld_active, fire_l & self.load_last
-        for b in range(banks):
-            with m.If(fire_l & (ld_bank == b)):
-                m.d.sync += [w[b][0][c].eq(self.load_data[c]) for c in range(C)]
-                m.d.sync += [w[b][r][c].eq(w[b][r - 1][c]) for r in range(1, R) for c in range(C)]
-
         m.d.sync += [
             st_active.eq(Mux(s_done, 0, Mux(s_start, 1, st_active))),
             ld_active.eq(Mux(l_done, 0, Mux(l_start, 1, ld_active))),
@@ -188,23 +243,25 @@ class SystolicArray(wiring.Component):
         ]
         if banks == 2:
             m.d.sync += [st_bank.eq(st_bank ^ s_done), ld_bank.eq(ld_bank ^ l_done)]
-        return [(p[R - 1][c], pv[R - 1][c]) for c in range(C)]
+        return [(pe.p_out, pe.p_out_valid) for pe in pes[R - 1]]
 
     # -- output stationary ------------------------------------------------------------------
     def _output(self, m: Module, enable):
         arch = self.arch
         R, C = arch.rows, arch.cols
         left_shape, top_shape = (operand_shape(arch, op) for op in port_operands(self.dataflow))
-        acc_shape = operand_shape(arch, "O")
+        pes = [[OutputPE(arch, self.dataflow) for _ in range(C)] for _ in range(R)]
+        for r in range(R):
+            for c in range(C):
+                m.submodules[f"pe_{r}_{c}"] = pes[r][c]
 
         in_fold = Signal()
         prev_rows = Signal(range(R + 1))
         since = Signal(range(2 * R + 2))  # enabled cycles since the previous fold ended (saturating)
-        ov = [[Signal(name=f"o{r}_{c}_v") for c in range(C)] for r in range(R)]
         chain_busy = Const(0, 1)
-        for row in ov:
-            for bit in row:
-                chain_busy = chain_busy | bit
+        for row in pes:
+            for pe in row:
+                chain_busy = chain_busy | pe.o_out_valid
 
         hold_last = Const(0, 1)
         if arch.double_buffered:
@@ -222,23 +279,18 @@ class SystolicArray(wiring.Component):
             m.d.sync += since.eq(since + 1)
 
         # skew: left tokens (value, valid, first, last) wait r cycles, top values wait c cycles
-        xs = [[None] * C for _ in range(R)]
         for r in range(R):
             token = (self.stream_data[r], fire & self.stream_mask[r], ~in_fold, self.stream_last)
             for stage in range(r):
-                reg = tuple(Signal(s, name=f"skl{r}_{stage}_{n}")
-                            for s, n in ((left_shape, "x"), (1, "v"), (1, "f"), (1, "l")))
+                reg = tuple(Signal(shape, name=f"skl{r}_{stage}_{n}")
+                            for shape, n in ((left_shape, "x"), (1, "v"), (1, "f"), (1, "l")))
                 with m.If(enable):
                     m.d.sync += [a.eq(b) for a, b in zip(reg, token)]
                 token = reg
-            xs[r][0] = token
-            for c in range(1, C):
-                reg = tuple(Signal(s, name=f"x{r}_{c}_{n}")
-                            for s, n in ((left_shape, "x"), (1, "v"), (1, "f"), (1, "l")))
-                with m.If(enable):
-                    m.d.sync += [a.eq(b) for a, b in zip(reg, xs[r][c - 1])]
-                xs[r][c] = reg
-        ys = [[None] * C for _ in range(R)]
+            for pe in pes[r]:
+                m.d.comb += [pe.x.eq(token[0]), pe.x_valid.eq(token[1]), pe.x_first.eq(token[2]),
+                             pe.x_last.eq(token[3]), pe.enable.eq(enable)]
+                token = (pe.x_out, pe.x_out_valid, pe.x_out_first, pe.x_out_last)
         for c in range(C):
             value = self.stream_top[c]
             for stage in range(c):
@@ -246,25 +298,10 @@ class SystolicArray(wiring.Component):
                 with m.If(enable):
                     m.d.sync += reg.eq(value)
                 value = reg
-            ys[0][c] = value
-            for r in range(1, R):
-                reg = Signal(top_shape, name=f"y{r}_{c}")
-                with m.If(enable):
-                    m.d.sync += reg.eq(ys[r - 1][c])
-                ys[r][c] = reg
-
-        # PEs accumulate in place; a fold's last step hands the sum to the drain chain (shifting up)
-        acc = [[Signal(acc_shape, name=f"acc{r}_{c}") for c in range(C)] for r in range(R)]
-        o = [[Signal(acc_shape, name=f"o{r}_{c}") for c in range(C)] for r in range(R)]
-        for r in range(R):
-            for c in range(C):
-                x, valid, first, last = xs[r][c]
-                total = Signal(acc_shape, name=f"sum{r}_{c}")
-                m.d.comb += total.eq(self._reduce(Mux(first, 0, acc[r][c]) + x * ys[r][c]))
-                below, below_v = (o[r + 1][c], ov[r + 1][c]) if r + 1 < R else (Const(0, acc_shape), Const(0, 1))
-                capture = valid & last
-                with m.If(enable):
-                    with m.If(valid):
-                        m.d.sync += acc[r][c].eq(total)
-                    m.d.sync += [o[r][c].eq(Mux(capture, total, below)), ov[r][c].eq(capture | below_v)]
-        return [(o[0][c], ov[0][c]) for c in range(C)]
+            for r in range(R):
+                m.d.comb += pes[r][c].y.eq(value)
+                value = pes[r][c].y_out
+                below = pes[r + 1][c] if r + 1 < R else None
+                m.d.comb += [pes[r][c].o_in.eq(below.o_out if below else 0),
+                             pes[r][c].o_in_valid.eq(below.o_out_valid if below else 0)]
+        return [(pe.o_out, pe.o_out_valid) for pe in pes[0]]
