@@ -122,6 +122,23 @@ def _cmd_hdl_verify(args: argparse.Namespace) -> str:
     return text
 
 
+def _cmd_hdl_area(args: argparse.Namespace) -> str:
+    from .rtl.area import area_report
+
+    arch, dataflow = _hdl_target(args)
+    report = area_report(arch, dataflow, full=args.full)
+    if args.json:
+        return json.dumps(report, indent=1)
+    rows = [["one PE", *(f"{report['pe'][k]:,}" for k in ("luts", "flip_flops", "carries", "cells"))],
+            [f"array estimate ({report['pes']} PEs)",
+             *(f"{report['array_estimate'][k]:,}" for k in ("luts", "flip_flops", "carries", "cells"))]]
+    if "array" in report:
+        rows.append(["array, synthesised", *(f"{report['array'][k]:,}" for k in ("luts", "flip_flops", "carries", "cells"))])
+    head = f"{arch.name} ({arch.rows}x{arch.cols}) {dataflow.name}, {report['target']}, {report['yosys']}"
+    return "\n".join([head, "", _table(rows, ["", "LUT4", "flip-flops", "carries", "cells"], {1, 2, 3, 4}),
+                      "", f"({report['seconds']:.1f} s)"])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="accelsim", description="Cycle-level systolic-array simulator.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -153,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                                                   metavar="ACTION")
     gen = hdl.add_parser("generate", help="write the array's Verilog, spec.json and ports.json")
     ver = hdl.add_parser("verify", help="prove the Verilog equal to the reference engine (cocotb)")
-    for p in (gen, ver):
+    area = hdl.add_parser("area", help="synthesise a PE (and optionally the array) with Yosys")
+    for p in (gen, ver, area):
         p.add_argument("--arch", default="tiny", help="a preset name or an architecture YAML file (default: tiny)")
         p.add_argument("--dataflow", help="ws, os or is (default: the arch's first)")
         p.add_argument("--json", action="store_true")
@@ -167,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--simulator", choices=["icarus", "verilator"], default="icarus")
     ver.add_argument("--build-dir", help="where the simulator builds (default: ./sim_build/DIGEST)")
     ver.set_defaults(func=_cmd_hdl_verify)
+    area.add_argument("--full", action="store_true", help="also synthesise the whole array (slow for big ones)")
+    area.set_defaults(func=_cmd_hdl_area)
     return parser
 
 

