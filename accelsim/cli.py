@@ -24,7 +24,7 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     from .workload import resolve_workload
 
     arch = resolve_arch(args.arch)
-    graph = resolve_workload(args.workload)
+    graph = _load(args)
     dataflow = load_dataflow(args.dataflow or arch.dataflows[0])
     result = simulate(graph, arch, dataflow)
     if args.json:
@@ -39,13 +39,21 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
                       "", total])
 
 
-def _cmd_workload_info(args: argparse.Namespace) -> str:
+def _load(args: argparse.Namespace):
+    """The workload named on the command line; placeholder warnings go to stderr."""
     from .workload import resolve_workload
 
-    graph = resolve_workload(args.workload)
+    graph = resolve_workload(args.workload, lenient=args.lenient)
+    for warning in graph.meta.get("placeholders", []):
+        print(f"accelsim: warning: {warning}; imported as a zero-cost placeholder", file=sys.stderr)
+    return graph
+
+
+def _cmd_workload_info(args: argparse.Namespace) -> str:
+    graph = _load(args)
     if args.json:
         return json.dumps({"workload": graph.name, "layers": len(graph), "macs": graph.macs,
-                           "params": graph.params, "inputs": {k: list(v) for k, v in graph.inputs.items()},
+                           "params": graph.params, "placeholders": graph.meta.get("placeholders", []), "inputs": {k: list(v) for k, v in graph.inputs.items()},
                            "meta": graph.meta,
                            "per_layer": [{"name": layer.name, "kind": layer.kind, "op": layer.op,
                                           "shape": layer.shape_text, "out_shape": list(layer.out_shape),
@@ -55,6 +63,20 @@ def _cmd_workload_info(args: argparse.Namespace) -> str:
             for layer in graph]
     return "\n".join([_table(rows, ["layer", "kind", "op", "shape", "MACs", "params"], {4, 5}), "",
                       f"{graph.name}: {len(graph)} layers, {graph.macs:,} MACs, {graph.params:,} params"])
+
+
+def _cmd_workload_export(args: argparse.Namespace) -> str:
+    from pathlib import Path
+
+    from .errors import SpecError
+    from .workload import graph_to_yaml
+
+    graph = _load(args)
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise SpecError(f"{out} exists; pass --force to overwrite")
+    out.write_text(graph_to_yaml(graph))
+    return f"wrote {out}: {len(graph)} layers, {graph.macs:,} MACs, {graph.params:,} params"
 
 
 def _cmd_workload_list(args: argparse.Namespace) -> str:
@@ -148,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--arch", default="sa32", help="a preset name or an architecture YAML file (default: sa32)")
     sim.add_argument("--dataflow", help="ws, os, is or a dataflow YAML file (default: the arch's first)")
     sim.add_argument("--json", action="store_true", help="print one JSON object")
+    sim.add_argument("--lenient", action="store_true", help="ONNX: import unsupported ops as zero-cost placeholders")
     sim.set_defaults(func=_cmd_simulate)
 
     wl = sub.add_parser("workload", help="inspect workloads").add_subparsers(dest="action", required=True,
@@ -155,7 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
     info = wl.add_parser("info", help="layers, MACs and parameters of a workload")
     info.add_argument("workload")
     info.add_argument("--json", action="store_true")
+    info.add_argument("--lenient", action="store_true", help="ONNX: import unsupported ops as placeholders")
     info.set_defaults(func=_cmd_workload_info)
+    export = wl.add_parser("export", help="write a workload (e.g. an imported ONNX model) as editable YAML")
+    export.add_argument("workload")
+    export.add_argument("-o", "--output", required=True, help="the YAML file to write")
+    export.add_argument("--force", action="store_true", help="overwrite an existing file")
+    export.add_argument("--lenient", action="store_true", help="ONNX: import unsupported ops as placeholders")
+    export.set_defaults(func=_cmd_workload_export)
     wl.add_parser("list", help="the bundled workloads").set_defaults(func=_cmd_workload_list)
 
     ar = sub.add_parser("arch", help="inspect architectures").add_subparsers(dest="action", required=True,

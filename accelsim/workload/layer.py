@@ -14,6 +14,9 @@ pool          ``G = channels, K = C = 1``, window ``R × S``
 eltwise etc.  ``P = elements``, others 1
 ============  =========================================================================
 
+``reshape`` and ``concat`` move data only (0 cycles); ``placeholder`` stands for an operator an
+importer could not map (0 cycles, listed in reports).
+
 GEMM-like layers also have a :class:`GemmView` (``count`` independent ``M×K · K×N`` products),
 which is what a systolic array runs.
 """
@@ -30,16 +33,17 @@ from ..specio import Fields
 
 FORMAT_VERSION = 1
 GEMM_KINDS = ("conv2d", "linear", "matmul")
-KINDS = (*GEMM_KINDS, "pool", "eltwise", "reshape", "concat")
+KINDS = (*GEMM_KINDS, "pool", "eltwise", "reshape", "concat", "placeholder")
 POOL_OPS = ("max", "avg", "global_avg")
 # Elementwise operations, as the number of vector-unit operations per output element. These are
 # the cost model's assumptions for a simple SIMD unit (one op per lane per cycle), not measurements:
 # softmax = max, subtract, exp, sum, divide; layernorm = mean, subtract, square, mean, rsqrt,
-# multiply, scale+shift; rmsnorm drops the mean and shift; gelu/silu use a polynomial/sigmoid.
+# multiply, scale+shift; rmsnorm drops the mean and shift; gelu/silu use a polynomial/sigmoid;
+# lrn = 5-wide sum of squares, scale, power. A binary op with one input has a constant operand.
 ELTWISE_OPS: dict[str, int] = {
     "add": 1, "sub": 1, "mul": 1, "relu": 1, "relu6": 1, "copy": 1,
     "batchnorm": 2, "sigmoid": 4, "silu": 4, "tanh": 4, "hardswish": 3, "gelu": 8,
-    "softmax": 5, "layernorm": 7, "rmsnorm": 5, "rope": 3,
+    "softmax": 5, "layernorm": 7, "rmsnorm": 5, "rope": 3, "lrn": 8,
 }
 LOOP_DIMS = ("B", "G", "K", "C", "P", "Q", "R", "S")
 Shape = tuple[int, ...]
@@ -82,7 +86,7 @@ class Layer:
     kernel, stride, dilation
         ``(rows, cols)`` pairs; padding is ``(top, left, bottom, right)``.
     shape, axis
-        Target shape of a reshape; concatenation axis of a concat.
+        Target shape of a reshape (or output shape of a placeholder); concatenation axis of a concat.
     input_bits, weight_bits, output_bits
         Precision of each operand.
     input_density, weight_density, weight_structure
@@ -126,6 +130,8 @@ class Layer:
         object.__setattr__(self, "in_shapes", tuple(tuple(s) for s in self.in_shapes))
         for name in ("kernel", "stride", "padding", "dilation", "shape"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.kind == "pool" and self.op == "global_avg" and _shapes_ok(self.in_shapes) and len(self.in_shapes[0]) == 3:
+            object.__setattr__(self, "kernel", self.in_shapes[0][1:])  # the window is the whole map
         f = Fields(self.to_dict(versioned=False), where=f"layer '{self.name}'")
         _check(self, f)
 
@@ -259,7 +265,7 @@ def read_layer_fields(f: Fields) -> dict[str, Any]:
         kw["bias"] = f.bool("bias", False)
     if kind == "matmul":
         kw["transpose_b"] = f.bool("transpose_b", False)
-    if kind == "reshape":
+    if kind in ("reshape", "placeholder"):
         kw["shape"] = f.int_tuple("shape", tuple(range(1, 9)))
     if kind == "concat":
         kw["axis"] = f.int("axis", 0, minimum=0)
@@ -294,10 +300,8 @@ def _check(layer: Layer, f: Fields) -> None:
     got = len(layer.in_shapes)
     if want and got != want:
         raise f.error("in_shapes", f"a {layer.kind} layer takes {want} input(s), not {got}")
-    if layer.kind == "eltwise" and layer.op in ("add", "sub", "mul") and got < 2:
-        raise f.error("in_shapes", f"eltwise '{layer.op}' takes at least 2 inputs, not {got}")
-    if layer.kind in ("eltwise", "concat") and got < 1:
-        raise f.error("in_shapes", "needs at least one input")
+    if layer.kind == "concat" and got < 2:
+        raise f.error("in_shapes", f"a concat takes at least 2 inputs, not {got}")
     try:
         _out_shape(layer)
     except _ShapeError as err:
@@ -347,6 +351,8 @@ def _out_shape(layer: Layer) -> Shape:
             what = "transposed " if layer.transpose_b else ""
             raise _ShapeError("in_shapes", f"matmul shapes {list(a)} and {what}{list(b)} do not agree")
         return (*a[:-2], a[-2], bn)
+    if k == "placeholder":
+        return layer.shape
     if k == "reshape":
         if math.prod(layer.shape) != math.prod(ins[0]):
             raise _ShapeError("shape", f"cannot reshape {list(ins[0])} ({math.prod(ins[0])} elements) "

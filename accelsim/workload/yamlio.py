@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from .._paths import data_dir
-from ..errors import SpecError, UnsupportedError, did_you_mean
+from ..errors import SpecError, did_you_mean
 from ..specio import Fields, read_yaml_file
 from .graph import LayerGraph
 from .layer import Layer, read_layer_fields
@@ -102,8 +102,9 @@ def zoo_names() -> list[str]:
     return sorted(p.stem for p in data_dir("workloads").glob("*.yaml"))
 
 
-def resolve_workload(name_or_path: str) -> LayerGraph:
-    """A bundled workload by name, or a workload file by path (YAML; ONNX with the onnx importer).
+def resolve_workload(name_or_path: str, *, lenient: bool = False) -> LayerGraph:
+    """A bundled workload by name, or a workload file by path (YAML, or ONNX: ``lenient`` imports
+    unsupported ONNX ops as zero-cost placeholders instead of failing).
 
     Examples
     --------
@@ -112,8 +113,9 @@ def resolve_workload(name_or_path: str) -> LayerGraph:
     """
     path = Path(name_or_path)
     if path.suffix.lower() == ".onnx":
-        raise UnsupportedError(f"{name_or_path}: ONNX import is not available yet; "
-                               "convert the network to the YAML workload format")
+        from .onnx_import import load_onnx
+
+        return load_onnx(path, lenient=lenient)
     if path.suffix.lower() in (".yaml", ".yml") or path.exists():
         return load_workload(path)
     bundled = data_dir("workloads") / f"{name_or_path}.yaml"

@@ -52,11 +52,14 @@ def test_non_gemm_layers_have_vector_work():
                  padding=(1, 1, 1, 1))
     assert pool.out_shape == (64, 56, 56) and pool.macs == 0
     assert pool.vector_ops == 64 * 56 * 56 * 9
-    gap = Layer("g", "pool", op="global_avg", in_shapes=((2048, 7, 7),), kernel=(7, 7))
-    assert gap.out_shape == (2048, 1, 1) and gap.vector_ops == 2048 * 49
+    gap = Layer("g", "pool", op="global_avg", in_shapes=((2048, 7, 7),))
+    assert gap.out_shape == (2048, 1, 1) and gap.kernel == (7, 7) and gap.vector_ops == 2048 * 49
     add = Layer("a", "eltwise", op="add", in_shapes=((8, 4), (8, 4)))
     softmax = Layer("s", "eltwise", op="softmax", in_shapes=((8, 4),))
-    assert (add.vector_ops, softmax.vector_ops) == (32, 32 * 5)
+    add_constant = Layer("b", "eltwise", op="add", in_shapes=((8, 4),))  # e.g. a bias
+    assert (add.vector_ops, softmax.vector_ops, add_constant.vector_ops) == (32, 32 * 5, 32)
+    odd = Layer("x", "placeholder", op="NonMaxSuppression", in_shapes=((8, 4),), shape=(3, 7))
+    assert odd.out_shape == (3, 7) and odd.vector_ops == 0 and odd.macs == 0
     cat = Layer("k", "concat", axis=1, in_shapes=((4, 10, 8), (4, 1, 8)))
     assert cat.out_shape == (4, 11, 8) and cat.vector_ops == 0
 
@@ -68,7 +71,7 @@ def test_non_gemm_layers_have_vector_work():
     (dict(out=0), "`layer 'c'.out` must be a positive integer, not 0"),
     (dict(stride=(0, 1)), "`layer 'c'.stride` must be an integer or a list of 2 positive integers, not [0, 1]"),
     (dict(weight_structure="4:2"), "`layer 'c'.weight_structure` must be 'N:M' with 0 < N ≤ M, not '4:2'"),
-    (dict(kind="conv3d"), "`layer 'c'.kind` must be one of conv2d, linear, matmul, pool, eltwise, reshape, concat, not 'conv3d' (did you mean 'conv2d'?)"),
+    (dict(kind="conv3d"), "`layer 'c'.kind` must be one of conv2d, linear, matmul, pool, eltwise, reshape, concat, placeholder, not 'conv3d' (did you mean 'conv2d'?)"),
 ])
 def test_bad_layers_raise_spec_errors_naming_the_field(kw, message):
     with pytest.raises(SpecError) as err:

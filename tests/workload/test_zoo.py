@@ -65,6 +65,11 @@ def test_yaml_round_trip_preserves_every_layer(name):
     assert sorted(again.nx.edges) == sorted(graph.nx.edges)
 
 
+def test_global_pooling_loaded_from_yaml_costs_its_whole_window():
+    avgpool = resolve_workload("resnet50")["avgpool"]  # the YAML leaves the kernel out
+    assert avgpool.kernel == (7, 7) and avgpool.vector_ops == 2048 * 49
+
+
 def test_builders_scale_to_other_sizes():
     assert resnet(101).macs == pytest.approx(7.8e9, rel=0.01)  # torchvision: 7.80 GMACs
 

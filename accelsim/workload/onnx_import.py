@@ -1,0 +1,282 @@
+"""Import an ONNX model as a `LayerGraph` (needs the ``onnx`` package: ``pip install accelsim[onnx]``).
+
+ONNX shape inference gives every tensor's shape. A tensor is *constant* when it is an initializer,
+the output of ``Constant``/``ConstantOfShape``, or computed only from constants (e.g. an
+``Unsqueeze`` of a batch-norm scale); constants are weights, not layers. Every other node becomes a
+layer (see :data:`SUPPORTED`); an unsupported op is an :class:`UnsupportedError` naming the node, or
+with ``lenient=True`` a zero-cost ``placeholder`` layer that the report lists. The leading dimension
+of activation tensors is the batch; layers and edges follow the ONNX data flow.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from ..errors import SpecError, UnsupportedError
+from .graph import LayerGraph
+from .layer import Layer
+
+# ONNX op → (layer kind, op); elementwise ops cost ELTWISE_OPS[op] per element.
+ELEMENTWISE = {
+    "Relu": "relu", "LeakyRelu": "relu", "PRelu": "relu", "Clip": "relu6", "Sigmoid": "sigmoid",
+    "HardSigmoid": "sigmoid", "HardSwish": "hardswish", "Tanh": "tanh", "Erf": "gelu", "Gelu": "gelu",
+    "Exp": "sigmoid", "Sqrt": "sigmoid", "Reciprocal": "sigmoid", "Pow": "mul", "Neg": "copy", "Abs": "copy",
+    "Add": "add", "Sum": "add", "Sub": "sub", "Mul": "mul", "Div": "mul", "Max": "add", "Min": "add",
+    "Softmax": "softmax", "LogSoftmax": "softmax", "LayerNormalization": "layernorm",
+    "BatchNormalization": "batchnorm", "InstanceNormalization": "layernorm", "LRN": "lrn",
+}
+MOVEMENT = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Dropout", "Identity", "Cast"}
+CONSTANT_SOURCES = {"Constant", "ConstantOfShape"}
+SUPPORTED = sorted({"Conv", "Gemm", "MatMul", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+                    "Concat", *ELEMENTWISE, *MOVEMENT, *CONSTANT_SOURCES})
+
+
+def _require_onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise UnsupportedError("ONNX import needs the onnx package: pip install 'accelsim[onnx]'") from None
+    return onnx
+
+
+def _attrs(node) -> dict[str, Any]:
+    import onnx
+
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+class _Importer:
+    def __init__(self, model, file: str, lenient: bool):
+        self.file, self.lenient = file, lenient
+        self.graph_proto = model.graph
+        self.shapes: dict[str, tuple] = {}
+        for v in [*model.graph.value_info, *model.graph.input, *model.graph.output]:
+            dims = v.type.tensor_type.shape.dim
+            if v.type.tensor_type.HasField("shape"):
+                self.shapes[v.name] = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1
+                                            for d in dims)
+        for init in model.graph.initializer:
+            self.shapes[init.name] = tuple(init.dims)
+        self.constants = {init.name for init in model.graph.initializer}
+        self.tensor_layer: dict[str, str] = {}  # ONNX tensor → the layer (or graph input) that carries it
+        self.names: set[str] = set()
+        self.placeholders: list[str] = []
+
+    # -- helpers ----------------------------------------------------------------------------
+    def error(self, node, reason: str) -> SpecError:
+        return SpecError(f"node '{node.name or node.op_type}' ({node.op_type}): {reason}", file=self.file)
+
+    def shape(self, node, tensor: str) -> tuple:
+        if tensor not in self.shapes:
+            raise self.error(node, f"ONNX shape inference gave no shape for tensor '{tensor}'")
+        return self.shapes[tensor]
+
+    def unique(self, name: str) -> str:
+        base, n = name, 1
+        while name in self.names:
+            n += 1
+            name = f"{base}_{n}"
+        self.names.add(name)
+        return name
+
+    def strip(self, node, shape: tuple, strict: bool = True) -> tuple:
+        """An activation shape without its batch dimension (kept whole if not ``strict`` and it has none)."""
+        if len(shape) < 2:
+            return shape or (1,)
+        if shape[0] != self.batch and not strict:
+            return shape
+        if shape[0] != self.batch:
+            raise UnsupportedError(f"{self.file}: node '{node.name or node.op_type}' ({node.op_type}) mixes the "
+                                   f"batch dimension ({self.batch}) into shape {list(shape)}")
+        return shape[1:]
+
+    def add(self, node, kind: str, activations: list[str], **kw) -> str:
+        name = self.unique(node.name or f"{node.op_type}_{len(self.names)}")
+        shapes = tuple(self.strip(node, self.shape(node, t)) for t in activations)
+        try:
+            layer = Layer(name, kind, shapes, batch=self.batch, **kw)
+            self.graph.add(layer, [self.tensor_layer[t] for t in activations])
+        except SpecError as err:
+            raise self.error(node, err.message) from None
+        out = self.strip(node, self.shape(node, node.output[0]))
+        if layer.out_shape != out:
+            raise self.error(node, f"accelsim infers output shape {list(layer.out_shape)} but ONNX infers {list(out)}")
+        self.tensor_layer[node.output[0]] = name
+        return name
+
+    # -- the walk ---------------------------------------------------------------------------
+    def run(self, name: str, meta: dict) -> LayerGraph:
+        data_inputs = [v.name for v in self.graph_proto.input if v.name not in self.constants]
+        if not data_inputs:
+            raise SpecError("the graph has no input tensors that are not initializers", file=self.file)
+        first = self.shapes.get(data_inputs[0], ())
+        self.batch = first[0] if len(first) >= 2 else 1
+        self.graph = LayerGraph(name, {}, meta=meta, file=self.file)
+        for tensor in data_inputs:
+            shape = self.shapes.get(tensor)
+            if not shape:
+                raise SpecError(f"input '{tensor}' has no static shape", file=self.file)
+            self.graph.inputs[tensor] = self.strip(_Fake(tensor), shape)
+            self.tensor_layer[tensor] = tensor
+            self.names.add(tensor)
+        for node in self.graph_proto.node:
+            self.node(node)
+        return self.graph
+
+    def node(self, node) -> None:
+        op = node.op_type
+        inputs = [t for t in node.input if t]
+        if op in CONSTANT_SOURCES or (inputs and all(t in self.constants for t in inputs)):
+            self.constants.update(node.output)
+            return
+        if op not in SUPPORTED:
+            return self.unsupported(node, f"op {op} is not supported")
+        acts = [t for t in inputs if t not in self.constants]
+        missing = [t for t in acts if t not in self.tensor_layer]
+        if missing:
+            raise self.error(node, f"reads tensor '{missing[0]}', which no earlier node produces")
+        a = _attrs(node)
+        if op == "Conv":
+            return self.conv(node, a)
+        if op in ("Gemm", "MatMul"):
+            return self.gemm(node, a, acts)
+        if op in ("MaxPool", "AveragePool"):
+            return self.pool(node, a, "max" if op == "MaxPool" else "avg")
+        if op in ("GlobalAveragePool", "GlobalMaxPool"):
+            x = self.strip(node, self.shape(node, acts[0]))
+            kw = {"op": "global_avg", "kernel": x[1:]} if op == "GlobalAveragePool" else {"op": "max", "kernel": x[1:]}
+            self.add(node, "pool", acts, **kw)
+            return
+        if op == "Concat":
+            axis = a.get("axis", 0)
+            rank = len(self.shape(node, node.output[0]))
+            axis = axis + rank if axis < 0 else axis
+            if axis == 0:
+                return self.unsupported(node, "concatenation along the batch axis is not supported")
+            self.add(node, "concat", acts, axis=axis - 1)
+            return
+        if op in MOVEMENT:
+            self.add(node, "reshape", acts[:1], op=op.lower(), shape=self.strip(node, self.shape(node, node.output[0])))
+            return
+        out_shape = self.shape(node, node.output[0])
+        same = [t for t in acts if self.shape(node, t) == out_shape]
+        if len(same) != len(acts):
+            return self.unsupported(node, "elementwise inputs that broadcast against each other are not supported")
+        self.add(node, "eltwise", acts, op=ELEMENTWISE[op])
+
+    def conv(self, node, a) -> None:
+        x, w = node.input[0], node.input[1]
+        wshape = self.shape(node, w)
+        if len(wshape) != 4:
+            return self.unsupported(node, f"only 2-D convolutions are supported (weights {list(wshape)})")
+        if x in self.constants or w not in self.constants:
+            return self.unsupported(node, "convolution weights must be constant and its input an activation")
+        kernel = tuple(a.get("kernel_shape", wshape[2:]))
+        strides = tuple(a.get("strides", (1, 1)))
+        dilations = tuple(a.get("dilations", (1, 1)))
+        pads = self.pads(node, a, self.shape(node, x)[2:], kernel, strides, dilations)
+        self.add(node, "conv2d", [x], out=wshape[0], kernel=kernel, stride=strides, padding=pads,
+                 dilation=dilations, groups=a.get("group", 1), bias=len(node.input) > 2 and bool(node.input[2]))
+
+    def pads(self, node, a, size, kernel, strides, dilations, ceil_mode: int = 0) -> tuple[int, int, int, int]:
+        auto = a.get("auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else auto
+        if auto in ("SAME_UPPER", "SAME_LOWER"):
+            out = []
+            for n, k, s, d in zip(size, kernel, strides, dilations):
+                total = max(0, (math.ceil(n / s) - 1) * s + d * (k - 1) + 1 - n)
+                out.append((total // 2, total - total // 2) if auto == "SAME_UPPER" else (total - total // 2, total // 2))
+            pads = [out[0][0], out[1][0], out[0][1], out[1][1]]
+        elif auto == "VALID":
+            pads = [0, 0, 0, 0]
+        else:
+            pads = list(a.get("pads", (0, 0, 0, 0)))
+        if ceil_mode:  # pad the far side so that the floor division rounds up, as ONNX asks
+            for i, (n, k, s, d) in enumerate(zip(size, kernel, strides, dilations)):
+                span = d * (k - 1) + 1
+                total = n + pads[i] + pads[i + 2]
+                if (total - span) % s:
+                    pads[i + 2] += s - (total - span) % s
+        return tuple(pads)
+
+    def pool(self, node, a, kind: str) -> None:
+        kernel = tuple(a["kernel_shape"])
+        strides = tuple(a.get("strides", (1,) * len(kernel)))
+        dilations = tuple(a.get("dilations", (1,) * len(kernel)))
+        if len(kernel) != 2:
+            return self.unsupported(node, "only 2-D pooling is supported")
+        x = node.input[0]
+        pads = self.pads(node, a, self.shape(node, x)[2:], kernel, strides, dilations, a.get("ceil_mode", 0))
+        self.add(node, "pool", [x], op=kind, kernel=kernel, stride=strides, padding=pads, dilation=dilations)
+
+    def gemm(self, node, a, acts) -> None:
+        first, second = node.input[0], node.input[1]
+        if node.op_type == "Gemm" and a.get("transA", 0):
+            return self.unsupported(node, "Gemm with transA=1 is not supported")
+        if second in self.constants and first not in self.constants:
+            wshape = self.shape(node, second)
+            if len(wshape) != 2:
+                return self.unsupported(node, f"a constant right operand must be 2-D, not {list(wshape)}")
+            out = wshape[0] if node.op_type == "Gemm" and a.get("transB", 0) else wshape[1]
+            bias = node.op_type == "Gemm" and len(node.input) > 2 and bool(node.input[2])
+            self.add(node, "linear", [first], out=out, bias=bias)
+            return
+        if len(acts) == 2:
+            self.add(node, "matmul", acts, transpose_b=bool(node.op_type == "Gemm" and a.get("transB", 0)))
+            return
+        self.unsupported(node, "a constant left operand is not supported")
+
+    def unsupported(self, node, reason: str) -> None:
+        where = f"node '{node.name or node.op_type}' ({node.op_type})"
+        if not self.lenient:
+            raise UnsupportedError(f"{self.file}: {where}: {reason} (use --lenient to import it as a zero-cost "
+                                   "placeholder)")
+        acts = [t for t in node.input if t and t not in self.constants and t in self.tensor_layer]
+        for i, out in enumerate(node.output):
+            if not out:
+                continue
+            name = self.unique((node.name or node.op_type) + (f":{i}" if i else ""))
+            shape = self.strip(node, self.shape(node, out), strict=False)
+            layer = Layer(name, "placeholder", tuple(self.strip(node, self.shape(node, t), strict=False)
+                                                     for t in acts) or (shape,),
+                          op=node.op_type, shape=shape, batch=self.batch)
+            self.graph.add(layer, [self.tensor_layer[t] for t in acts] or [next(iter(self.graph.inputs))])
+            self.tensor_layer[out] = name
+        self.placeholders.append(f"{where}: {reason}")
+
+
+class _Fake:
+    """Stands in for a node when a graph input is checked."""
+
+    def __init__(self, name: str):
+        self.name, self.op_type = name, "input"
+
+
+def load_onnx(path: str | Path, *, lenient: bool = False) -> LayerGraph:
+    """Import an ONNX file. Malformed files, failed shape inference and unsupported ops raise
+    :class:`SpecError`/:class:`UnsupportedError`; ``lenient`` turns unsupported ops into placeholders
+    (listed in ``graph.meta["placeholders"]``)."""
+    onnx = _require_onnx()
+    from google.protobuf.message import DecodeError
+
+    path = Path(path)
+    try:
+        model = onnx.load(str(path))
+    except (DecodeError, ValueError, OSError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err).splitlines()[0]
+        raise SpecError(f"not a readable ONNX model: {reason}", file=str(path)) from None
+    if not model.graph.node:
+        raise SpecError("not a readable ONNX model: the graph has no nodes", file=str(path))
+    try:
+        model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as err:
+        raise SpecError(f"ONNX shape inference failed: {str(err).splitlines()[0]}", file=str(path)) from None
+    importer = _Importer(model, str(path), lenient)
+    name = path.stem.removeprefix("light_")
+    graph = importer.run(name, {"source": f"imported from {path.name} (ONNX opset "
+                                          f"{model.opset_import[0].version if model.opset_import else '?'})"})
+    if importer.placeholders:
+        graph.meta["placeholders"] = importer.placeholders
+    return graph

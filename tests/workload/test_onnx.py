@@ -1,0 +1,210 @@
+"""ONNX import: the model-zoo networks in the onnx wheel, a hand-built model covering each supported
+op, unknown ops (strict and lenient) and malformed files."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx", reason="install the onnx extra: pip install -e '.[onnx]'")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from accelsim.arch import ArrayConfig  # noqa: E402
+from accelsim.cli import main  # noqa: E402
+from accelsim.errors import SpecError, UnsupportedError  # noqa: E402
+from accelsim.mapping import load_dataflow  # noqa: E402
+from accelsim.sim import simulate  # noqa: E402
+from accelsim.workload import graph_from_dict, graph_to_yaml, resolve_workload  # noqa: E402
+from accelsim.workload.onnx_import import load_onnx  # noqa: E402
+from accelsim.specio import load_yaml  # noqa: E402
+
+LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
+NETWORKS = sorted(LIGHT.glob("light_*.onnx"))
+
+
+def independent_counts(path: Path) -> tuple[int, int]:
+    """MACs and parameters of Conv/Gemm/MatMul nodes, read straight from ONNX shape inference."""
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in [*model.graph.value_info, *model.graph.input, *model.graph.output]}
+    shapes |= {t.name: list(t.dims) for t in model.graph.initializer}
+    constant = {t.name for t in model.graph.initializer}
+    for n in model.graph.node:  # constants, and anything computed from constants only (e.g. a Reshape of weights)
+        if n.op_type in ("Constant", "ConstantOfShape") or all(i in constant for i in n.input if i):
+            constant |= set(n.output)
+    macs = params = 0
+    for node in model.graph.node:
+        ins = [i for i in node.input if i]
+        if node.op_type == "Conv":
+            w, y = shapes[ins[1]], shapes[node.output[0]]
+            macs += math.prod(y) * math.prod(w[1:])  # each output sums C/groups · kh · kw products
+            params += math.prod(w) + (math.prod(shapes[ins[2]]) if len(ins) > 2 else 0)
+        elif node.op_type in ("Gemm", "MatMul"):
+            a, b, y = shapes[ins[0]], shapes[ins[1]], shapes[node.output[0]]
+            macs += math.prod(y) * a[-1]
+            if ins[1] in constant:  # weights; a product of two activations has none
+                params += math.prod(b) + (math.prod(shapes[ins[2]]) if len(ins) > 2 else 0)
+    return macs, params
+
+
+def test_all_nine_networks_ship_with_onnx():
+    assert len(NETWORKS) == 9
+
+
+@pytest.mark.parametrize("path", NETWORKS, ids=[p.stem for p in NETWORKS])
+def test_network_imports_with_independent_counts_and_simulates(path, capsys):
+    macs, params = independent_counts(path)
+    assert main(["workload", "info", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["macs"], info["params"]) == (macs, params)
+    assert info["placeholders"] == []
+    graph = load_onnx(path)
+    arch = ArrayConfig(rows=32, cols=32)
+    for name in ("ws", "os", "is"):
+        result = simulate(graph, arch, load_dataflow(name))
+        assert result.total_macs == macs
+        assert all(r.cycles * arch.pes >= r.macs for r in result.layers)
+        assert 0 < result.utilization <= 1
+
+
+def test_the_figures_the_issue_quotes():
+    resnet = load_onnx(LIGHT / "light_resnet50.onnx")
+    assert (resnet.macs, resnet.params) == (4_089_184_256, 25_503_912)
+    assert load_onnx(LIGHT / "light_vgg19.onnx").params == 143_667_240
+
+
+def test_edges_follow_the_onnx_data_flow():
+    graph = load_onnx(LIGHT / "light_squeezenet.onnx")
+    concats = [layer for layer in graph if layer.kind == "concat"]
+    assert len(concats) == 8
+    for layer in concats:  # each fire module joins its 1x1 and 3x3 expand convolutions
+        producers = [graph[p] for p in graph.sources(layer.name)]
+        assert sorted(p.kernel for p in producers) == [(1, 1), (3, 3)] or all(p.kind == "eltwise" for p in producers)
+        assert graph.nx.in_degree(layer.name) == 2
+
+
+def test_export_round_trips(tmp_path, capsys):
+    out = tmp_path / "net.yaml"
+    assert main(["workload", "export", str(LIGHT / "light_inception_v1.onnx"), "-o", str(out)]) == 0
+    again = resolve_workload(str(out))
+    original = load_onnx(LIGHT / "light_inception_v1.onnx")
+    assert [layer for layer in again] == [layer for layer in original]
+    assert main(["workload", "export", str(LIGHT / "light_inception_v1.onnx"), "-o", str(out)]) == 1
+    assert "exists; pass --force" in capsys.readouterr().err
+
+
+# -- a model built with onnx.helper, one node per supported op ---------------------------------
+def _const(name, shape, value=0.5):
+    return numpy_helper.from_array(np.full(shape, value, dtype=np.float32), name)
+
+
+def build_every_op_model() -> onnx.ModelProto:
+    nodes, inits = [], []
+
+    def node(op, inputs, name, **attrs):
+        nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
+        return name
+
+    inits += [_const("w1", (8, 3, 3, 3)), _const("b1", (8,)), _const("wd", (8, 1, 3, 3)),
+              _const("scale", (8,)), _const("bias", (8,)), _const("mean", (8,)), _const("var", (8,), 1.0),
+              _const("cb", (8, 1, 1)), _const("wfc", (10, 8)), _const("bfc", (10,)),
+              _const("wqk", (16, 16)), _const("ln_s", (16,)), _const("ln_b", (16,))]
+    inits.append(numpy_helper.from_array(np.array([1, 1, 16], dtype=np.int64), "shape_tok"))
+    inits.append(numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"))
+    x = node("Conv", ["image", "w1", "b1"], "conv_same", auto_pad="SAME_UPPER", kernel_shape=[3, 3])
+    x = node("BatchNormalization", [x, "scale", "bias", "mean", "var"], "bn")
+    x = node("Relu", [x], "relu")
+    x = node("MaxPool", [x], "pool_ceil", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
+    y = node("Conv", [x, "wd"], "dw_dilated", group=8, dilations=[2, 2], pads=[2, 2, 2, 2], kernel_shape=[3, 3])
+    y = node("Add", [y, "cb"], "add_const")
+    y = node("Sigmoid", [y], "sig")
+    z = node("Mul", [y, x], "gate")
+    z = node("Sum", [z, x], "sum")
+    for op in ("LeakyRelu", "Tanh", "HardSwish", "Erf", "Dropout", "Identity"):
+        z = node(op, [z], op.lower())
+    z = node("Clip", [z], "clip")
+    a = node("AveragePool", [z], "avg", kernel_shape=[2, 2], strides=[2, 2])
+    cat = node("Concat", [a, a], "cat", axis=1)
+    g = node("GlobalAveragePool", [cat], "gap")
+    g2 = node("GlobalMaxPool", [a], "gmp")
+    f = node("Flatten", [g2], "flat", axis=1)
+    node("Softmax", [node("Gemm", [f, "wfc", "bfc"], "fc", transB=1)], "prob")
+    # attention-like: the 16 pooled channels as one token of width 16
+    t = node("Reshape", [node("Flatten", [g], "flat2", axis=1), "shape_tok"], "tokens")
+    q = node("MatMul", [t, "wqk"], "q_proj")
+    kt = node("Transpose", [q], "k_t", perm=[0, 2, 1])
+    s = node("MatMul", [q, kt], "scores")
+    s = node("Div", [s, node("Exp", [s], "exp")], "div")
+    s = node("Sub", [s, s], "sub")
+    node("LayerNormalization", [q, "ln_s", "ln_b"], "ln", axis=-1)
+    node("Squeeze", [node("Unsqueeze", [s, "axis1"], "unsq"), "axis1"], "sq")
+    graph = helper.make_graph(nodes, "every_op", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 16, 16])],
+                              [helper.make_tensor_value_info("prob", TensorProto.FLOAT, [1, 10])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_model_with_every_supported_op(tmp_path):
+    model = build_every_op_model()
+    path = tmp_path / "every_op.onnx"
+    onnx.save(model, str(path))
+    graph = load_onnx(path)
+    by_name = {layer.name: layer for layer in graph}
+    ops = {n.op_type for n in model.graph.node}
+    assert len(graph) == len(model.graph.node)  # every node is a layer (no constants computed here)
+    assert by_name["conv_same"].padding == (1, 1, 1, 1) and by_name["conv_same"].bias
+    assert by_name["pool_ceil"].out_shape == (8, 8, 8)  # ceil((16 − 3) / 2) + 1 = 8, not 7
+    assert by_name["dw_dilated"].groups == 8 and by_name["dw_dilated"].dilation == (2, 2)
+    assert by_name["add_const"].kind == "eltwise" and graph.sources("add_const") == ("dw_dilated",)
+    assert graph.sources("gate") == ("sig", "pool_ceil")
+    assert by_name["cat"].out_shape == (16, 4, 4)
+    assert by_name["fc"].kind == "linear" and by_name["fc"].out == 10 and by_name["fc"].params == 8 * 10 + 10
+    assert by_name["q_proj"].kind == "linear" and by_name["q_proj"].params == 16 * 16
+    assert by_name["scores"].kind == "matmul" and by_name["scores"].gemm.K == 16
+    assert by_name["k_t"].kind == "reshape" and by_name["ln"].op == "layernorm"
+    macs, params = independent_counts(path)
+    assert (graph.macs, graph.params) == (macs, params)
+    assert {"Conv", "BatchNormalization", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Concat",
+            "Gemm", "MatMul", "Softmax", "LayerNormalization", "Transpose", "Reshape", "Flatten"} <= ops
+    again = graph_from_dict(load_yaml(graph_to_yaml(graph)))
+    assert [layer for layer in again] == [layer for layer in graph]
+
+
+def test_unknown_ops_fail_or_become_listed_placeholders(tmp_path, capsys):
+    node = helper.make_node("NonZero", ["x"], ["nz"], name="find")
+    relu = helper.make_node("Relu", ["x"], ["y"], name="act")
+    graph = helper.make_graph([relu, node], "odd", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 4])])
+    path = tmp_path / "odd.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with pytest.raises(UnsupportedError, match=r"node 'find' \(NonZero\): op NonZero is not supported \(use --lenient"):
+        load_onnx(path)
+    assert main(["simulate", str(path)]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+    assert main(["simulate", str(path), "--lenient", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "warning: node 'find' (NonZero): op NonZero is not supported" in captured.err
+    layers = {layer["name"]: layer for layer in json.loads(captured.out)["layers"]}
+    assert layers["find"]["kind"] == "placeholder" and layers["find"]["op"] == "NonZero" and layers["find"]["cycles"] == 0
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "not a readable ONNX model: Error parsing message"),  # truncated
+    (b"", "not a readable ONNX model: the graph has no nodes"),
+    (b"\x08\x07\x12\x04junk", "not a readable ONNX model"),
+])
+def test_malformed_files_give_one_line_errors(tmp_path, capsys, content, message):
+    path = tmp_path / "bad.onnx"
+    raw = (LIGHT / "light_resnet50.onnx").read_bytes()
+    path.write_bytes(raw[: len(raw) // 3] if content is None else content)
+    with pytest.raises(SpecError):
+        load_onnx(path)
+    assert main(["workload", "info", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"accelsim: error: {path}: {message}") and err.count("\n") == 1
+
+
+def test_a_missing_file(capsys):
+    assert main(["simulate", "no_such_model.onnx"]) == 1
+    assert "no_such_model.onnx: not a readable ONNX model" in capsys.readouterr().err
