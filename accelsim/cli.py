@@ -26,17 +26,21 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     arch = resolve_arch(args.arch)
     graph = _load(args)
     dataflow = load_dataflow(args.dataflow or arch.dataflows[0])
-    result = simulate(graph, arch, dataflow)
+    result = simulate(graph, arch, dataflow, memory=not args.ideal_memory)
     if args.json:
         return result.to_json()
-    rows = [[r.name, r.op, r.shape, f"{r.macs:,}", f"{r.cycles:,}", f"{r.utilization:.1%}"]
+    rows = [[r.name, r.op, r.shape, f"{r.macs:,}", f"{r.cycles:,}", f"{r.stall_cycles:,}", f"{r.utilization:.1%}",
+             f"{(r.dram_ifmap_bytes + r.dram_filter_bytes + r.dram_ofmap_bytes) / 1024:,.0f}"]
             for r in result.layers]
-    head = (f"{graph.name} on {arch.name} ({arch.rows}x{arch.cols}), dataflow {dataflow.name}, "
-            f"ideal memory")
-    total = (f"total: {result.total_macs:,} MACs in {result.total_cycles:,} cycles "
-             f"({result.time_ms:.3f} ms at {arch.clock_mhz:g} MHz), utilisation {result.utilization:.1%}")
-    return "\n".join([head, "", _table(rows, ["layer", "op", "shape", "MACs", "cycles", "util"], {3, 4, 5}),
-                      "", total])
+    memory = "ideal memory" if args.ideal_memory else (
+        f"memory: ifmap/filter/ofmap {arch.memory.ifmap_kib:g}/{arch.memory.filter_kib:g}/"
+        f"{arch.memory.ofmap_kib:g} KiB, DRAM {arch.memory.dram_bytes_per_cycle:g} B/cycle")
+    head = f"{graph.name} on {arch.name} ({arch.rows}x{arch.cols}), dataflow {dataflow.name}, {memory}"
+    stalls = sum(r.stall_cycles for r in result.layers)
+    total = (f"total: {result.total_macs:,} MACs in {result.total_cycles:,} cycles ({stalls:,} stalled; "
+             f"{result.time_ms:.3f} ms at {arch.clock_mhz:g} MHz), utilisation {result.utilization:.1%}")
+    header = ["layer", "op", "shape", "MACs", "cycles", "stall", "util", "DRAM KiB"]
+    return "\n".join([head, "", _table(rows, header, {3, 4, 5, 6, 7}), "", total])
 
 
 def _load(args: argparse.Namespace):
@@ -170,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--arch", default="sa32", help="a preset name or an architecture YAML file (default: sa32)")
     sim.add_argument("--dataflow", help="ws, os, is or a dataflow YAML file (default: the arch's first)")
     sim.add_argument("--json", action="store_true", help="print one JSON object")
+    sim.add_argument("--ideal-memory", action="store_true", help="no memory model: operands always on time")
     sim.add_argument("--lenient", action="store_true", help="ONNX: import unsupported ops as zero-cost placeholders")
     sim.set_defaults(func=_cmd_simulate)
 

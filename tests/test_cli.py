@@ -46,8 +46,10 @@ def test_json_is_byte_identical_between_runs(capsys):
 def test_human_table(capsys):
     code, out, _ = run(capsys, "simulate", "alexnet", "--arch", "tiny")
     assert code == 0
-    assert out.splitlines()[0] == "alexnet on tiny (4x4), dataflow ws, ideal memory"
+    assert out.splitlines()[0] == "alexnet on tiny (4x4), dataflow ws, memory: ifmap/filter/ofmap 8/8/8 KiB, DRAM 4 B/cycle"
     assert "total: 714,188,480 MACs" in out.splitlines()[-1]
+    code, out, _ = run(capsys, "simulate", "alexnet", "--arch", "tiny", "--ideal-memory")
+    assert out.splitlines()[0] == "alexnet on tiny (4x4), dataflow ws, ideal memory" and "(0 stalled;" in out
 
 
 def test_workload_info(capsys):
@@ -63,7 +65,7 @@ def test_workload_by_path_and_arch_by_path(capsys, tmp_path):
     wl.write_text("version: 1\nname: net\ninputs: {x: [4, 16]}\nlayers:\n  - {name: fc, kind: linear, out_features: 8}\n")
     arch = tmp_path / "arch.yaml"
     arch.write_text("rows: 2\ncols: 8\ndouble_buffered: false\n")
-    code, out, _ = run(capsys, "simulate", str(wl), "--arch", str(arch), "--json")
+    code, out, _ = run(capsys, "simulate", str(wl), "--arch", str(arch), "--json", "--ideal-memory")
     layer = json.loads(out)["layers"][0]
     # WS: K=16 over 2 rows → 8 folds of 2 rows; single bank: each reload waits Rt+C−3 = 7 after the stream
     assert code == 0 and layer["folds"] == 8 and layer["cycles"] == 2 + 8 * 4 + 7 * (7 + 2) + 2 + 8 - 1

@@ -31,6 +31,7 @@ class MemorySpec:
     ofmap_kib: float = 128.0
     banks: int = 1
     dram_bytes_per_cycle: float = 32.0
+    dram_latency_cycles: int = 0
 
     def __post_init__(self):
         _read_memory(Fields(_as_dict(self), where="ArrayConfig.memory"))
@@ -48,6 +49,7 @@ def _read_memory(f: Fields) -> dict[str, Any]:
         ofmap_kib=f.number("ofmap_kib", MemorySpec.ofmap_kib),
         banks=f.int("banks", MemorySpec.banks),
         dram_bytes_per_cycle=f.number("dram_bytes_per_cycle", MemorySpec.dram_bytes_per_cycle),
+        dram_latency_cycles=f.int("dram_latency_cycles", 0, minimum=0),
     )
 
 

@@ -44,6 +44,7 @@ class ReferenceRun:
     cycles: int
     outputs: np.ndarray  # (count, M, N)
     events: list[OutputEvent] = field(default_factory=list)
+    words: dict[str, int] = field(default_factory=dict)  # operand words the array took in: I, W; O emitted
 
 
 def fold_matrices(dataflow: DataflowSpec, operands: dict[str, np.ndarray], g: int,
@@ -107,7 +108,7 @@ class _Ring:
 
 
 def run_reference(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig,
-                  dataflow: DataflowSpec, *, stalls: Stalls = NO_STALLS,
+                  dataflow: DataflowSpec, *, stalls: Stalls = NO_STALLS, temporal_tile: int | None = None,
                   max_cycles: int = 50_000_000) -> ReferenceRun:
     """Run ``count`` GEMMs ``inputs[g] @ weights[g]`` on the array, cycle by cycle.
 
@@ -120,6 +121,8 @@ def run_reference(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig,
         The array and how the GEMM maps onto it.
     stalls
         Valid/ready pattern of the load, stream and output ports (none by default).
+    temporal_tile
+        Stream the temporal dimension in chunks of this many steps (as the memory model may ask).
 
     Examples
     --------
@@ -136,7 +139,8 @@ def run_reference(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig,
     numerics.check_operands(inputs, weights, arch)
     count, m, k = inputs.shape
     gemm = GemmView(M=m, N=weights.shape[2], K=k, count=count)
-    mapping = Mapping(gemm, dataflow, arch)
+    mapping = Mapping(gemm, dataflow, arch, temporal_tile)
+    mapping.check()
     engine = _StationaryArray if dataflow.mode == "stationary" else _OutputArray
     return engine(mapping, inputs, weights, stalls).run(max_cycles)
 
@@ -152,6 +156,7 @@ class _Engine:
         self.out = np.zeros((mapping.gemm.count, mapping.gemm.M, mapping.gemm.N), dtype=np.int64)
         self.events: list[OutputEvent] = []
         self.tiles: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.words = {"I": 0, "W": 0, "O": 0}
         self.rows_expected = sum(self._rows_out(f) for _, _, f in self.folds)
         self.deskew = _Ring(self.C, self.C, self.C - 1 - np.arange(self.C),
                             dict(val=np.int64(0), vld=False, fold=np.int64(-1), row=np.int64(-1)))
@@ -182,6 +187,7 @@ class _Engine:
         assert port["vld"][:fold.cols].all() and (port["row"][:fold.cols] == row).all(), \
             f"cycle {t}: a ragged output row"
         values = port["val"][:fold.cols].copy()
+        self.words["O"] += fold.cols
         self.events.append(OutputEvent(t, f, row, tuple(values.tolist())))
         self.store(g, offsets, fold, row, values)
 
@@ -201,7 +207,7 @@ class _Engine:
                 self.take(t, port)
             self.step(t, tau)
             t, tau = t + 1, tau + 1
-        return ReferenceRun(cycles=self.events[-1].cycle + 1, outputs=self.out, events=self.events)
+        return ReferenceRun(cycles=self.events[-1].cycle + 1, outputs=self.out, events=self.events, words=self.words)
 
     def edge(self) -> dict[str, np.ndarray]:
         """The array's output edge (values, valid, fold and row tags) during this cycle."""
@@ -239,7 +245,7 @@ class _StationaryArray(_Engine):
 
     def store(self, g, offsets, fold, row, values):
         df = self.df
-        index = {df.temporal: row, df.cols: np.arange(fold.cols) + offsets[df.cols]}
+        index = {df.temporal: row + offsets[df.temporal], df.cols: np.arange(fold.cols) + offsets[df.cols]}
         m, n = index["M"], index["N"]
         if offsets["K"] == 0:  # the first chunk of the reduction initialises the accumulator
             self.out[g, m, n] = values
@@ -262,6 +268,7 @@ class _StationaryArray(_Engine):
             fold = folds[f][2]
             vals = np.zeros(R, dtype=np.int64)
             vals[:fold.rows] = self.tile(f)[1][m]
+            self.words[self.df.streamed] += fold.rows
             self.skew.push(tau, val=vals, vld=np.arange(R) < fold.rows, bank=np.int64(f % self.banks),
                            fold=np.int64(f), row=np.int64(m))
             if m + 1 == fold.steps:
@@ -298,6 +305,7 @@ class _StationaryArray(_Engine):
             bank = f % self.banks
             row = np.zeros(C, dtype=np.int64)
             row[:fold.cols] = self.tile(f)[0][fold.rows - 1 - j]  # the bottom row goes in first
+            self.words[self.df.stationary] += fold.cols
             self.w[bank, 1:] = self.w[bank, :-1].copy()
             self.w[bank, 0] = row
             if j + 1 == fold.rows:
@@ -371,6 +379,8 @@ class _OutputArray(_Engine):
             lv[:fold.rows] = left[:, k]
             tv = np.zeros(C, dtype=np.int64)
             tv[:fold.cols] = top[k]
+            self.words["I"] += fold.rows if self.df.rows == "M" else fold.cols
+            self.words["W"] += fold.cols if self.df.rows == "M" else fold.rows
             self.left.push(tau, val=lv, vld=np.arange(R) < fold.rows, first=np.bool_(k == 0),
                            last=np.bool_(k + 1 == fold.steps), fold=np.int64(f))
             self.top.push(tau, val=tv)
