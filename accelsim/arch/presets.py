@@ -26,4 +26,11 @@ PRESETS: dict[str, ArrayConfig] = {
                          double_buffered=True, clock_mhz=700.0,
                          memory=MemorySpec(ifmap_kib=24 * 1024, filter_kib=256, ofmap_kib=4 * 1024,
                                            dram_bytes_per_cycle=46)),
+    # One TPU v4 TensorCore's matrix unit (Jouppi et al., ISCA 2023): 128×128, bf16 operands, f32
+    # accumulation, 1050 MHz; 16 MiB of vector memory; half of the chip's 1.2 TB/s HBM per
+    # TensorCore ≈ 571 bytes per cycle. Integer widths stand in for bf16/f32 sizes.
+    "tpuv4": ArrayConfig(name="tpuv4", rows=128, cols=128, dataflows=("ws",), input_bits=16, weight_bits=16,
+                         acc_bits=32, clock_mhz=1050.0,
+                         memory=MemorySpec(ifmap_kib=16 * 1024, filter_kib=16 * 1024, ofmap_kib=16 * 1024,
+                                           dram_bytes_per_cycle=571)),
 }

@@ -9,7 +9,7 @@ from accelsim.errors import AccelsimError, SpecError
 def test_presets_have_the_required_shapes():
     shapes = {name: (a.rows, a.cols) for name, a in PRESETS.items()}
     assert shapes == {"tiny": (4, 4), "sa8": (8, 8), "edge": (16, 16), "sa32": (32, 32), "sa128": (128, 128),
-                      "tpuv1": (256, 256)}
+                      "tpuv1": (256, 256), "tpuv4": (128, 128)}
     tpu = PRESETS["tpuv1"]
     assert (tpu.dataflows, tpu.input_bits, tpu.weight_bits, tpu.acc_bits, tpu.clock_mhz) == (("ws",), 8, 8, 32, 700)
     assert tpu.double_buffered
