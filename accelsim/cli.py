@@ -113,6 +113,9 @@ def _cmd_arch_list(args: argparse.Namespace) -> str:
 def _hdl_target(args: argparse.Namespace):
     from .arch import resolve_arch
     from .mapping import load_dataflow
+    from .rtl import require
+
+    require("amaranth", *(("cocotb", "cocotb_tools") if args.action == "verify" else ()))
 
     arch = resolve_arch(args.arch)
     return arch, load_dataflow(args.dataflow or arch.dataflows[0])

@@ -113,3 +113,16 @@ def test_import_is_light_and_the_console_script_runs():
     done = subprocess.run([sys.executable, "-c", "from accelsim.cli import run; run()", "arch", "list"],
                           capture_output=True, text=True)
     assert done.returncode == 0 and "sa128" in done.stdout
+
+
+@pytest.mark.parametrize("argv", [["hdl", "generate", "-o", "out"], ["hdl", "verify"], ["hdl", "area"]])
+def test_hdl_commands_without_the_hdl_extra_say_how_to_install_it(capsys, monkeypatch, argv):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "amaranth" else real(name, *a))
+    import accelsim.rtl
+
+    monkeypatch.setattr(accelsim.rtl, "find_spec", importlib.util.find_spec)
+    assert main(argv) == 1
+    assert capsys.readouterr().err == "accelsim: error: this command needs Amaranth: pip install 'accelsim[hdl]'\n"
