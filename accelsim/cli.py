@@ -122,9 +122,9 @@ def _hdl_target(args: argparse.Namespace):
 
 
 def _cmd_hdl_generate(args: argparse.Namespace) -> str:
+    arch, dataflow = _hdl_target(args)  # first: it checks the hdl extra is installed
     from .rtl.export import write_design
 
-    arch, dataflow = _hdl_target(args)
     written = write_design(arch, dataflow, args.output, force=args.force)
     if args.json:
         return json.dumps(written, indent=1)
@@ -133,10 +133,10 @@ def _cmd_hdl_generate(args: argparse.Namespace) -> str:
 
 
 def _cmd_hdl_verify(args: argparse.Namespace) -> str:
+    arch, dataflow = _hdl_target(args)
     from .errors import HDLError
     from .rtl.cocotb_run import verify
 
-    arch, dataflow = _hdl_target(args)
     result = verify(arch, dataflow, cases=args.cases, seed=args.seed, stall_p=args.stall,
                     verilog=args.verilog, simulator=args.simulator, build_dir=args.build_dir)
     text = json.dumps(result, indent=1) if args.json else (
@@ -152,9 +152,9 @@ def _cmd_hdl_verify(args: argparse.Namespace) -> str:
 
 
 def _cmd_hdl_area(args: argparse.Namespace) -> str:
+    arch, dataflow = _hdl_target(args)
     from .rtl.area import area_report
 
-    arch, dataflow = _hdl_target(args)
     report = area_report(arch, dataflow, full=args.full)
     if args.json:
         return json.dumps(report, indent=1)

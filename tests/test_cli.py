@@ -118,11 +118,14 @@ def test_import_is_light_and_the_console_script_runs():
 @pytest.mark.parametrize("argv", [["hdl", "generate", "-o", "out"], ["hdl", "verify"], ["hdl", "area"]])
 def test_hdl_commands_without_the_hdl_extra_say_how_to_install_it(capsys, monkeypatch, argv):
     import importlib.util
+    import sys
 
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "amaranth" else real(name, *a))
     import accelsim.rtl
 
-    monkeypatch.setattr(accelsim.rtl, "find_spec", importlib.util.find_spec)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(accelsim.rtl, "find_spec", lambda name: None if name == "amaranth" else real(name))
+    monkeypatch.setitem(sys.modules, "amaranth", None)  # importing it now fails, as on a core-only install
+    for name in [m for m in sys.modules if m.startswith(("amaranth.", "accelsim.rtl."))]:
+        monkeypatch.delitem(sys.modules, name)
     assert main(argv) == 1
     assert capsys.readouterr().err == "accelsim: error: this command needs Amaranth: pip install 'accelsim[hdl]'\n"
