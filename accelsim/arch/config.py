@@ -131,8 +131,7 @@ class ArrayConfig:
     @property
     def digest(self) -> str:
         """A short stable hash of the whole config (a cache and build-folder key)."""
-        text = json.dumps(self.to_dict(), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        return stable_digest(self.to_dict())
 
     # -- I/O --------------------------------------------------------------------------------
     def to_dict(self, versioned: bool = True) -> dict[str, Any]:
@@ -194,6 +193,17 @@ def _read_config(f: Fields) -> dict[str, Any]:
         kwargs["memory"] = MemorySpec(**_read_memory(mem_fields))
         mem_fields.done()
     return kwargs
+
+
+def stable_digest(data: Any) -> str:
+    """A short hash of JSON-able data that does not depend on key order.
+
+    Examples
+    --------
+    >>> stable_digest({"a": 1, "b": 2}) == stable_digest({"b": 2, "a": 1})
+    True
+    """
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:

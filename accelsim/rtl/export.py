@@ -9,6 +9,7 @@ from amaranth.back import verilog
 from amaranth.lib import data, wiring
 
 from ..arch import ArrayConfig
+from ..arch.config import stable_digest
 from ..errors import HDLError
 from ..mapping.dataflow import DataflowSpec
 from .array import SystolicArray
@@ -18,10 +19,7 @@ TOP = "accelsim_array"
 
 def design_digest(arch: ArrayConfig, dataflow: DataflowSpec) -> str:
     """A short key of the design: the config and the dataflow."""
-    import hashlib
-
-    text = json.dumps({"arch": arch.to_dict(), "dataflow": dataflow.to_dict()}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    return stable_digest({"arch": arch.to_dict(), "dataflow": dataflow.to_dict()})
 
 
 def ports_description(dut: SystolicArray) -> list[dict]:
