@@ -1,0 +1,220 @@
+"""SCALE-Sim's fold schedule: what each operand asks of its SRAM on every cycle of a layer.
+
+SCALE-Sim splits the GEMM into folds of at most ``R × C`` (column folds outer, row folds inner),
+runs them back to back with no overlap, and describes each fold by three *demand* matrices with
+one row per cycle: the addresses read from the ifmap and filter SRAMs and written to the ofmap
+SRAM on that cycle. This module builds those rows exactly as SCALE-Sim lays them out (prefix gaps,
+skew, flipped stationary blocks), but one fold at a time and only when asked, so whole networks
+never sit in memory.
+
+Dimension roles per dataflow (``Sr`` is folded over array rows, ``Sc`` over columns, ``T`` streams):
+
+==========  =====  =====  =====  ==========================
+dataflow    Sr     Sc     T      cycles per fold
+==========  =====  =====  =====  ==========================
+os          M      N      K      ``T + R + C - 2``
+ws          K      N      M      ``2R + C + T - 2``
+is          K      M      N      ``2R + C + T - 2``
+==========  =====  =====  =====  ==========================
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from accelsim.scalesim.operands import NO_REQUEST, Operands
+
+
+def _skew(block: np.ndarray) -> np.ndarray:
+    """Delay column ``c`` by ``c`` rows (the systolic skew)."""
+    rows, cols = block.shape
+    out = np.full((rows + cols - 1, cols), NO_REQUEST, dtype=np.int64)
+    for c in range(cols):
+        out[c:c + rows, c] = block[:, c]
+    return out
+
+
+def _pad_rows(block: np.ndarray, before: int, after: int) -> np.ndarray:
+    return np.pad(block, ((before, after), (0, 0)), constant_values=NO_REQUEST)
+
+
+def skewed_band_counts(rows: int, start: int, length: int, width: int) -> np.ndarray:
+    """Requests per row when rows ``start..start+length-1`` of ``width`` columns are skewed.
+
+    Examples
+    --------
+    >>> skewed_band_counts(6, 1, 3, 2).tolist()
+    [0, 1, 2, 2, 1, 0]
+    """
+    r = np.arange(rows) - start
+    hi = np.minimum(r, width - 1)
+    lo = np.maximum(r - length + 1, 0)
+    return np.maximum(hi - lo + 1, 0)
+
+
+@dataclass(frozen=True)
+class Fold:
+    index: int
+    row_fold: int
+    col_fold: int
+    used_rows: int
+    used_cols: int
+
+
+@dataclass(frozen=True)
+class FoldSchedule:
+    """The folds of one layer on an ``rows × cols`` array in one dataflow.
+
+    Examples
+    --------
+    >>> from accelsim.scalesim.inputs import ScaleSimConfig, ScaleSimLayer
+    >>> cfg = ScaleSimConfig("r", 8, 8, 64, 64, 32, "ws")
+    >>> s = FoldSchedule(Operands(ScaleSimLayer("c", 16, 16, 3, 3, 8, 16, 1), cfg))
+    >>> s.num_folds, s.rows_per_fold, s.total_rows - 1
+    (18, 218, 3923)
+    """
+
+    ops: Operands
+
+    @property
+    def dataflow(self) -> str:
+        return self.ops.config.dataflow
+
+    @property
+    def array(self) -> tuple[int, int]:
+        return self.ops.config.rows, self.ops.config.cols
+
+    @cached_property
+    def dims(self) -> tuple[int, int, int]:
+        """``(Sr, Sc, T)`` for this dataflow."""
+        m, n, k = self.ops.m, self.ops.n, self.ops.k
+        return {"os": (m, n, k), "ws": (k, n, m), "is": (k, m, n)}[self.dataflow]
+
+    @cached_property
+    def fold_grid(self) -> tuple[int, int]:
+        sr, sc, _ = self.dims
+        r, c = self.array
+        return math.ceil(sr / r), math.ceil(sc / c)
+
+    @property
+    def num_folds(self) -> int:
+        return self.fold_grid[0] * self.fold_grid[1]
+
+    @cached_property
+    def rows_per_fold(self) -> int:
+        r, c = self.array
+        t = self.dims[2]
+        return t + r + c - 2 if self.dataflow == "os" else 2 * r + c + t - 2
+
+    @property
+    def total_rows(self) -> int:
+        return self.num_folds * self.rows_per_fold
+
+    def _used(self) -> tuple[np.ndarray, np.ndarray]:
+        """Used rows per row fold, used columns per column fold."""
+        sr, sc, _ = self.dims
+        r, c = self.array
+        used_rows = np.minimum(r, sr - r * np.arange(self.fold_grid[0]))
+        used_cols = np.minimum(c, sc - c * np.arange(self.fold_grid[1]))
+        return used_rows, used_cols
+
+    def fold(self, index: int) -> Fold:
+        row_folds = self.fold_grid[0]
+        col, row = divmod(index, row_folds)
+        used_rows, used_cols = self._used()
+        return Fold(index, row, col, int(used_rows[row]), int(used_cols[col]))
+
+    def folds(self):
+        for index in range(self.num_folds):
+            yield self.fold(index)
+
+    @cached_property
+    def per_fold_pes(self) -> np.ndarray:
+        """Used PEs of every fold, in SCALE-Sim's order (column folds outer)."""
+        used_rows, used_cols = self._used()
+        return (used_cols[:, None] * used_rows[None, :]).ravel()
+
+    def mapping_efficiency(self) -> float:
+        """Mean over folds of used PEs / all PEs, summed in order as SCALE-Sim does."""
+        r, c = self.array
+        return float(np.cumsum(self.per_fold_pes / (r * c))[-1] / self.num_folds)
+
+    def compute_utilization(self) -> float:
+        r, c = self.array
+        t = self.dims[2]
+        span = t + r + c - 2 if self.dataflow == "os" else 2 * r + 2 * c + t - 3
+        return float(np.cumsum(self.per_fold_pes * t / (r * c * span))[-1] / self.num_folds)
+
+    def sram_counts(self) -> tuple[float, int, int]:
+        """(ifmap reads, filter reads, ofmap writes) as SCALE-Sim counts them."""
+        used_rows, used_cols = self._used()
+        rows_total, cols_total = int(used_rows.sum()), int(used_cols.sum())
+        row_folds, col_folds = self.fold_grid
+        r, c = self.array
+        t = self.dims[2]
+        if self.dataflow == "os":
+            return (t * rows_total * col_folds, t * cols_total * row_folds,
+                    int(self.per_fold_pes.sum()) + self.num_folds * (r + c))
+        if self.dataflow == "ws":
+            ifmap: float = t * rows_total * col_folds
+            if self.ops.config.sparsity_support:
+                ifmap = ifmap * (self.ops.layer.sparsity_m / self.ops.layer.sparsity_n)
+            return ifmap, int(self.per_fold_pes.sum()), t * cols_total * row_folds
+        return int(self.per_fold_pes.sum()), t * rows_total * col_folds, t * cols_total * row_folds
+
+    # -- demand rows -------------------------------------------------------------------------
+
+    def ofmap_counts(self, fold: Fold) -> np.ndarray:
+        """Ofmap words written on each cycle of ``fold``."""
+        r, c = self.array
+        t = self.dims[2]
+        if self.dataflow == "os":
+            return skewed_band_counts(self.rows_per_fold, t - 1 + r - fold.used_rows, fold.used_rows,
+                                      fold.used_cols)
+        return skewed_band_counts(self.rows_per_fold, 2 * r - 1, t, fold.used_cols)
+
+    def ifmap_demand(self, fold: Fold) -> np.ndarray:
+        """Ifmap addresses read on each cycle of ``fold`` (``rows_per_fold × width``, -1 = none)."""
+        r, c = self.array
+        t = self.dims[2]
+        if self.dataflow == "os":
+            pixels = fold.row_fold * r + np.arange(fold.used_rows)
+            block = self.ops.ifmap(pixels[None, :], np.arange(t)[:, None])
+            block = np.pad(block, ((0, c - 1), (0, r - fold.used_rows)), constant_values=NO_REQUEST)
+            return _skew(block)
+        if self.dataflow == "ws":
+            cols = fold.row_fold * r + np.arange(fold.used_rows)
+            block = self.ops.ifmap(np.arange(t)[:, None], cols[None, :])
+            block = np.pad(block, ((r, c - 1), (0, r - fold.used_rows)), constant_values=NO_REQUEST)
+            return _skew(block)
+        ks = fold.row_fold * r + np.arange(fold.used_rows)
+        pixels = fold.col_fold * c + np.arange(fold.used_cols)
+        return self._stationary(self.ops.ifmap(pixels[None, :], ks[:, None]), fold)
+
+    def filter_demand(self, fold: Fold) -> np.ndarray:
+        """Filter addresses read on each cycle of ``fold``."""
+        r, c = self.array
+        t = self.dims[2]
+        if self.dataflow == "os":
+            cols = fold.col_fold * c + np.arange(fold.used_cols)
+            block = self.ops.filter(np.arange(t)[:, None], cols[None, :])
+            block = np.pad(block, ((0, r - 1), (0, c - fold.used_cols)), constant_values=NO_REQUEST)
+            return _skew(block)
+        if self.dataflow == "ws":
+            ks = fold.row_fold * r + np.arange(fold.used_rows)
+            cols = fold.col_fold * c + np.arange(fold.used_cols)
+            return self._stationary(self.ops.filter(ks[:, None], cols[None, :]), fold)
+        ks = fold.row_fold * r + np.arange(fold.used_rows)
+        block = self.ops.filter(ks[None, :], np.arange(t)[:, None])
+        block = np.pad(block, ((r, c - 1), (0, r - fold.used_rows)), constant_values=NO_REQUEST)
+        return _skew(block)
+
+    def _stationary(self, block: np.ndarray, fold: Fold) -> np.ndarray:
+        """A stationary ``R × C`` block, loaded bottom row first, then idle for the fold's rest."""
+        r, c = self.array
+        block = np.pad(block, ((0, r - block.shape[0]), (0, c - block.shape[1])), constant_values=NO_REQUEST)
+        return _pad_rows(block[::-1], 0, self.rows_per_fold - r)

@@ -1,0 +1,59 @@
+"""SCALE-Sim inputs timed by accelsim's own engine (the default of ``accelsim scalesim``).
+
+The layers and the array come from the SCALE-Sim files; the timing, SRAM and DRAM counts are
+accelsim's RTL-true model (``docs/scalesim.md`` explains every difference with worked numbers).
+Columns accelsim does not model per operand (start/stop cycles) span the layer: 0 to its last cycle.
+"""
+
+from __future__ import annotations
+
+from accelsim.arch import ArrayConfig
+from accelsim.arch.config import MemorySpec
+from accelsim.mapping import Mapping, load_dataflow
+from accelsim.scalesim.compat import LayerReport
+from accelsim.scalesim.inputs import ScaleSimConfig, ScaleSimLayer
+from accelsim.sim.engine import simulate_layer as native_layer
+from accelsim.workload.layer import Layer
+
+UNLIMITED_BANDWIDTH = 1e9   # CALC mode sizes the bandwidth to the demand: nothing stalls on DRAM
+
+
+def to_arch(config: ScaleSimConfig) -> ArrayConfig:
+    """The accelsim architecture a SCALE-Sim config describes (int8 operands, 1-byte words)."""
+    bandwidth = float(config.bandwidth) if config.user_bandwidth else UNLIMITED_BANDWIDTH
+    return ArrayConfig(rows=config.rows, cols=config.cols, name=config.run_name, dataflows=(config.dataflow,),
+                       memory=MemorySpec(ifmap_kib=config.ifmap_kib, filter_kib=config.filter_kib,
+                                         ofmap_kib=config.ofmap_kib, dram_bytes_per_cycle=bandwidth))
+
+
+def to_layer(layer: ScaleSimLayer) -> Layer:
+    """The accelsim layer for a topology row (no padding, like SCALE-Sim; whole windows only)."""
+    return Layer(layer.name, "conv2d", in_shapes=((layer.channels, layer.ifmap_h, layer.ifmap_w),),
+                 out=layer.filters, kernel=(layer.filter_h, layer.filter_w), stride=(layer.stride, layer.stride),
+                 padding=(0, 0, 0, 0))
+
+
+def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig) -> LayerReport:
+    """accelsim's timing of one SCALE-Sim layer, in SCALE-Sim's report fields."""
+    arch, dataflow = to_arch(config), load_dataflow(config.dataflow)
+    ours = to_layer(layer)
+    result = native_layer(ours, arch, dataflow)
+    mapping = Mapping(ours.gemm, dataflow, arch)
+    pes = arch.pes
+    folds = [fold for _, _, fold in mapping.folds()]
+    mapping_eff = 100 * sum(f.rows * f.cols for f in folds) / (len(folds) * pes)
+    last = float(result.cycles)
+    return LayerReport(
+        name=layer.name, total_cycles_with_prefetch=result.cycles, total_cycles=result.cycles,
+        stall_cycles=result.stall_cycles, overall_util=100 * result.utilization,
+        mapping_efficiency=mapping_eff, compute_util=100 * result.macs / (result.compute_cycles * pes),
+        sram_ifmap_start=0.0, sram_ifmap_stop=last, sram_ifmap_reads=result.sram_ifmap_reads,
+        sram_filter_start=0.0, sram_filter_stop=last, sram_filter_reads=result.sram_filter_reads,
+        sram_ofmap_start=0.0, sram_ofmap_stop=last, sram_ofmap_writes=result.sram_ofmap_writes,
+        dram_ifmap_start=0.0, dram_ifmap_stop=last, dram_ifmap_reads=result.dram_ifmap_bytes,
+        dram_filter_start=0.0, dram_filter_stop=last, dram_filter_reads=result.dram_filter_bytes,
+        dram_ofmap_start=0.0, dram_ofmap_stop=last, dram_ofmap_writes=result.dram_ofmap_bytes)
+
+
+def simulate(layers: list[ScaleSimLayer], config: ScaleSimConfig) -> list[LayerReport]:
+    return [simulate_layer(layer, config) for layer in layers]
