@@ -64,7 +64,7 @@ def count_buffer_fills(streams: Iterable[tuple[np.ndarray, np.ndarray]], space: 
     >>> a = np.array([0, 1, 0, 2, 1, 0]); rows = np.arange(6)
     >>> r = count_buffer_fills([(a, rows)], 3, 2)
     >>> r.words, r.refill_rows
-    (4, [1, 4])
+    (6, [1, 3, 5])
     """
     stamp = np.zeros(space, dtype=np.int64)
     generation, in_buffer, refills, total = 1, 0, [], 0
@@ -125,9 +125,8 @@ class _Lines:
         return self.last_counts[seg] if line == seg_end - 1 else self.width
 
 
-def simulate_write_buffer(cum_words: np.ndarray, size_words: int, bandwidth: int,
-                          extra_stalls: dict[int, int] | None = None) -> WriteTrace:
-    """Replay SCALE-Sim's double-buffered ofmap write buffer.
+class WriteBuffer:
+    """SCALE-Sim's double-buffered ofmap write buffer, replayed event by event.
 
     Parameters
     ----------
@@ -136,67 +135,172 @@ def simulate_write_buffer(cum_words: np.ndarray, size_words: int, bandwidth: int
     size_words
         Ofmap SRAM size in words.
     bandwidth
-        Words per DRAM line (per cycle).
+        Words per DRAM line (one line per cycle).
 
     Examples
     --------
     A 4-word buffer (2 active, 2 draining) with 2-word lines, written 1 word per cycle:
 
-    >>> t = simulate_write_buffer(np.cumsum([1] * 6), 4, 2)
-    >>> t.drains, t.dram_words, t.stall_cycles
-    ([(2, 2), (5, 1)], 6, 0)
+    >>> wb = WriteBuffer(np.cumsum([1] * 6), 4, 2)
+    >>> wb.run(6, shift=0)
+    (0, [])
+    >>> wb.finish(last_cycle=5); wb.drains, wb.dram_words
+    ([(2, 1), (4, 1), (5, 1), (5, 1)], 6)
     """
-    active = math.ceil(size_words * ACTIVE_FRACTION)
-    drain_lines = math.ceil((size_words - active) / bandwidth)
-    rows = len(cum_words)
-    total = int(cum_words[-1]) if rows else 0
-    lines = _Lines(bandwidth)
-    stalls: list[tuple[int, int]] = []
-    drains: list[tuple[int, int]] = []
-    state = {"drained_to": 0, "dram": 0, "free": size_words}
 
-    def drain(cycle: int) -> int:
-        start = state["drained_to"]
-        end = min(start + drain_lines, lines.length)
+    def __init__(self, cum_words: np.ndarray, size_words: int, bandwidth: int):
+        self.cum, self.bandwidth, self.size = cum_words, bandwidth, size_words
+        self.active = math.ceil(size_words * ACTIVE_FRACTION)
+        self.drain_lines = math.ceil((size_words - self.active) / bandwidth)
+        self.lines = _Lines(bandwidth)
+        self.drains: list[tuple[int, int]] = []
+        self.dram_words, self.free, self.drained_to = 0, size_words, 0
+        self.word, self.segment, self.drain_end = 0, 0, 0
+
+    def _drain(self, cycle: int) -> int:
+        start = self.drained_to
+        end = min(start + self.drain_lines, self.lines.length)
         count = end - start
-        words = count * bandwidth - (bandwidth - lines.words_in(end - 1))
-        state["dram"] += words
-        state["free"] += words
-        state["drained_to"] = end
-        drains.append((cycle, count))
+        words = count * self.bandwidth - (self.bandwidth - self.lines.words_in(end - 1))
+        self.dram_words += words
+        self.free += words
+        self.drained_to = end
+        self.drains.append((cycle, count))
         return cycle + count - 1
 
-    def row_of(word: int) -> int:
-        return int(np.searchsorted(cum_words, word, side="left"))
+    def _store(self, upto: int) -> None:
+        step = upto - self.word
+        self.word, self.segment, self.free = upto, self.segment + step, self.free - step
 
-    word, shift, drain_end, segment = 0, 0, 0, 0
-    while word < total:
-        first_late_row = drain_end - shift         # first row whose cycle reaches drain_end
-        if first_late_row <= 0:
-            late_word = word + 1
-        elif first_late_row >= rows:
-            late_word = total + 1
-        else:
-            late_word = max(word + 1, int(cum_words[first_late_row - 1]) + 1)
-        full_word = word + max(state["free"], 1)
-        if full_word < late_word and full_word <= total:
-            step = full_word - word
-            word, segment, state["free"] = full_word, segment + step, state["free"] - step
-            row = row_of(word)
-            delta = drain_end - (row + shift)
-            shift += delta
-            stalls.append((row, delta))
-            continue
-        trigger = max(word + max(state["free"] - active + 1, 1), late_word)
-        if trigger > total:
-            break
-        step = trigger - word
-        word, segment, state["free"] = trigger, segment + step, state["free"] - step
-        lines.close_segment(segment)
-        segment = 0
-        drain_end = drain(row_of(word) + shift)
-    lines.close_segment(segment + total - word)
-    cycle = rows - 1 + shift
-    while state["drained_to"] < lines.length:
-        cycle = drain(cycle) + 1
-    return WriteTrace(stalls, drains, state["dram"])
+    def run(self, until_row: int, shift: int) -> tuple[int, list[tuple[int, int]]]:
+        """Write every word of rows ``< until_row``; row ``r`` starts at cycle ``r + shift``.
+
+        Returns the shift after the stalls these writes caused, and those stalls as ``(row, cycles)``.
+        """
+        cum = self.cum
+        limit = int(cum[until_row - 1]) if until_row > 0 else 0
+        stalls: list[tuple[int, int]] = []
+        while self.word < limit:
+            first_late_row = self.drain_end - shift     # first row whose cycle reaches drain_end
+            if first_late_row <= 0:
+                late_word = self.word + 1
+            elif first_late_row >= len(cum):
+                late_word = limit + 1
+            else:
+                late_word = max(self.word + 1, int(cum[first_late_row - 1]) + 1)
+            full_word = self.word + max(self.free, 1)
+            if full_word < late_word and full_word <= limit:
+                self._store(full_word)
+                row = int(np.searchsorted(cum, self.word, side="left"))
+                delta = self.drain_end - (row + shift)
+                shift += delta
+                stalls.append((row, delta))
+                continue
+            trigger = max(self.word + max(self.free - self.active + 1, 1), late_word)
+            if trigger > limit:
+                self._store(limit)
+                break
+            self._store(trigger)
+            self.lines.close_segment(self.segment)
+            self.segment = 0
+            row = int(np.searchsorted(cum, self.word, side="left"))
+            self.drain_end = self._drain(row + shift)
+        return shift, stalls
+
+    def finish(self, last_cycle: int) -> None:
+        """Drain everything left, starting on the cycle the last demand row was served."""
+        self.lines.close_segment(self.segment)
+        self.segment = 0
+        cycle = last_cycle
+        while self.drained_to < self.lines.length:
+            cycle = self._drain(cycle) + 1
+
+
+def diagonal_order(rows: int, cols: int) -> np.ndarray:
+    """Flat indices of a ``rows × cols`` matrix read by anti-diagonals, bottom row first.
+
+    Examples
+    --------
+    >>> diagonal_order(2, 3).tolist()
+    [0, 3, 1, 4, 2, 5]
+    """
+    r, c = np.divmod(np.arange(rows * cols), cols)
+    return np.lexsort((-r, r + c))
+
+
+@dataclass
+class PrefetchBuffer:
+    """SCALE-Sim's fixed-bandwidth read buffer (``InterfaceBandwidth: USER``).
+
+    The operand's prefetch sequence is cut into sets of ``ceil(bytes / 100)`` requested words;
+    the active half of the buffer is a window of consecutive sets. A request for a word outside
+    the window slides the window by the prefetch half (wrapping round the sequence) until it is
+    inside; every slide is one prefetch of ``ceil(prefetch half / bandwidth)`` DRAM lines.
+    """
+
+    keys: np.ndarray          # sorted (address · sets + set) of every prefetched word
+    sets: int
+    active_sets: int
+    slide_sets: int
+    first_fill_lines: int
+    prefetch_lines: int
+    bandwidth: int
+
+    @classmethod
+    def build(cls, sequence: np.ndarray, size_words: int, bandwidth: int) -> "PrefetchBuffer":
+        """``sequence``: the operand's prefetch order, relative addresses, ``-1`` = padding."""
+        per_set = math.ceil(size_words / 100)
+        active = math.ceil(size_words * ACTIVE_FRACTION)
+        prefetch = size_words - active
+        valid = sequence[sequence >= 0]
+        sets = len(valid) // per_set + 1
+        set_ids = np.arange(len(valid)) // per_set
+        keys = np.unique(valid.astype(np.int64) * sets + set_ids)
+        active_sets = min(math.ceil(active / per_set), sets)
+        slide = min(math.ceil(prefetch / per_set), sets - active_sets)
+        fetch_rows = math.ceil(len(sequence) / bandwidth)
+        return cls(keys, sets, active_sets, slide, min(math.ceil(active / bandwidth), fetch_rows),
+                   math.ceil(prefetch / bandwidth), bandwidth)
+
+    def _in_window(self, addresses: np.ndarray, start: int) -> np.ndarray:
+        def within(lo: int, hi: int) -> np.ndarray:
+            at = np.searchsorted(self.keys, addresses * self.sets + lo)
+            found = np.zeros(len(addresses), dtype=bool)
+            ok = at < len(self.keys)
+            found[ok] = self.keys[at[ok]] < addresses[ok] * self.sets + hi
+            return found
+        end = start + self.active_sets
+        if self.active_sets >= self.sets:
+            return np.ones(len(addresses), dtype=bool)
+        if end <= self.sets:
+            return within(start, end)
+        return within(start, self.sets) | within(0, end - self.sets)
+
+    def misses(self, streams: Iterable[tuple[np.ndarray, np.ndarray]]) -> list[tuple[int, int]]:
+        """``(demand row, slides)`` for every request that missed the window, in order."""
+        if self.active_sets >= self.sets:
+            return []
+        start, found = 0, []
+        for addresses, rows in streams:
+            addresses = addresses.astype(np.int64)
+            pos, chunk = 0, 4096
+            while pos < len(addresses):
+                part = addresses[pos:pos + chunk]
+                hit = self._in_window(part, start)
+                if hit.all():
+                    pos += len(part)
+                    chunk *= 2
+                    continue
+                miss = pos + int(np.argmin(hit))
+                one = addresses[miss:miss + 1]
+                slides = 0
+                while True:
+                    slides += 1
+                    start = (start + self.slide_sets) % self.sets
+                    if self._in_window(one, start)[0]:
+                        break
+                    if slides > self.sets:
+                        raise RuntimeError("address missing from the prefetch sequence")
+                found.append((int(rows[miss]), slides))
+                pos, chunk = miss + 1, 4096
+        return found

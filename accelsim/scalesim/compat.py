@@ -6,14 +6,15 @@ COMPUTE_REPORT, BANDWIDTH_REPORT, DETAILED_ACCESS_REPORT (and SPARSE_REPORT) for
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from accelsim.errors import UnsupportedError
-from accelsim.scalesim.buffers import (ESTIMATE_FILL_BANDWIDTH, READ_PORT_LATENCY, count_buffer_fills,
-                                       set_size, simulate_write_buffer)
+from accelsim.scalesim.buffers import (ESTIMATE_FILL_BANDWIDTH, READ_PORT_LATENCY, PrefetchBuffer, WriteBuffer,
+                                       count_buffer_fills, set_size)
 from accelsim.scalesim.folds import FoldSchedule
 from accelsim.scalesim.inputs import ScaleSimConfig, ScaleSimLayer
 from accelsim.scalesim.operands import Operands
@@ -67,12 +68,10 @@ class _Shifts:
 
     def before(self, row: int) -> int:
         """Stall cycles added before ``row`` starts."""
-        import bisect
         i = bisect.bisect_left(self.rows, row)
         return self.after[i - 1] if i else 0
 
     def through(self, row: int) -> int:
-        import bisect
         i = bisect.bisect_right(self.rows, row)
         return self.after[i - 1] if i else 0
 
@@ -81,46 +80,85 @@ def _valid_rows(demand: np.ndarray) -> np.ndarray:
     return np.flatnonzero((demand >= 0).any(axis=1))
 
 
-def _read_side(schedule: FoldSchedule, which: str, size_bytes: int, distinct: int, base: int, space: int,
-               shifts: _Shifts):
-    """(first row, last row, DRAM start, DRAM stop, DRAM words) of one operand in CALC mode."""
-    demand = schedule.ifmap_demand if which == "ifmap" else schedule.filter_demand
-    per_fold = schedule.rows_per_fold
-    folds = schedule.num_folds
+@dataclass
+class _Operand:
+    """One read operand's geometry: demand rows, address base and space."""
 
-    def first_or_last(index: int, pick) -> int:
-        rows = _valid_rows(demand(schedule.fold(index)))
-        return index * per_fold + int(pick(rows))
+    name: str
+    demand: object
+    size_words: int
+    distinct: int
+    base: int
+    space: int
 
-    first_row = first_or_last(0, lambda r: r[0])
-    last_row = first_or_last(folds - 1, lambda r: r[-1])
-    items = set_size(size_bytes)
-    half = SETS_PER_HALF * items
+    def streams(self, schedule: FoldSchedule):
+        per_fold = schedule.rows_per_fold
+        for fold in schedule.folds():
+            block = self.demand(fold)
+            rows, _ = np.nonzero(block >= 0)
+            yield block[block >= 0] - self.base, rows + fold.index * per_fold
+
+    def first_last_rows(self, schedule: FoldSchedule) -> tuple[int, int]:
+        per_fold, last = schedule.rows_per_fold, schedule.num_folds - 1
+        first = int(_valid_rows(self.demand(schedule.fold(0)))[0])
+        final = int(_valid_rows(self.demand(schedule.fold(last)))[-1])
+        return first, last * per_fold + final
+
+
+def _calc_dram(op: _Operand, schedule: FoldSchedule, first_cycle: int, shifts: _Shifts):
+    """(DRAM start, stop, words) of a CALC-mode (estimated-bandwidth) read buffer."""
+    items = set_size(op.size_words)
     if items == 0:
-        raise UnsupportedError(f"a {which} SRAM under 100 bytes makes SCALE-Sim divide by zero")
-    if distinct < half:
-        words, refills = distinct, []
+        raise UnsupportedError(f"a {op.name} SRAM under 100 bytes makes SCALE-Sim divide by zero")
+    half = SETS_PER_HALF * items
+    if op.distinct < half:
+        words, refills = op.distinct, []
     else:
-        def streams():
-            for fold in schedule.folds():
-                block = demand(fold)
-                rows, _ = np.nonzero(block >= 0)
-                yield block[block >= 0] - base, rows + fold.index * per_fold
-        counted = count_buffer_fills(streams(), space, half)
+        counted = count_buffer_fills(op.streams(schedule), op.space, half)
         words, refills = counted.words, counted.refill_rows
-    first_cycle = first_row + shifts.before(first_row)
     if not refills:
-        sets = math.ceil(words / items)
-        fill = math.ceil(sets * items / ESTIMATE_FILL_BANDWIDTH)
+        fill = math.ceil(math.ceil(words / items) * items / ESTIMATE_FILL_BANDWIDTH)
         start, stop = -1 - READ_PORT_LATENCY - fill + 1, -1 - READ_PORT_LATENCY
     else:
         start = first_cycle - 1 - READ_PORT_LATENCY - math.ceil(half / ESTIMATE_FILL_BANDWIDTH) + 1
         stop = refills[-1] + shifts.before(refills[-1])
-    return first_row, last_row, float(start + READ_PORT_LATENCY), float(stop + READ_PORT_LATENCY), words
+    return float(start + READ_PORT_LATENCY), float(stop + READ_PORT_LATENCY), words
+
+
+class _UserReads:
+    """A fixed-bandwidth read buffer's misses and the stalls they cost, row by row."""
+
+    def __init__(self, op: _Operand, schedule: FoldSchedule, bandwidth: int):
+        sequence = schedule.prefetch_sequence(op.name)
+        sequence = np.where(sequence >= 0, sequence - op.base, -1)
+        self.buffer = PrefetchBuffer.build(sequence, op.size_words, bandwidth)
+        self.by_row: dict[int, list[int]] = {}
+        for row, slides in self.buffer.misses(op.streams(schedule)):
+            self.by_row.setdefault(row, []).append(slides)
+        self.last_prefetch = -1        # the first fill, issued when row 0 is served at cycle 0
+        self.slides = 0
+
+    def row_offset(self, row: int, cycle: int) -> int:
+        """Cycles after ``cycle`` the row's reads are served (1 on a hit), replaying each prefetch."""
+        offset = 1
+        for slides in self.by_row.get(row, ()):
+            for _ in range(slides):
+                self.slides += 1
+                self.last_prefetch += self.buffer.prefetch_lines + 1
+                potential = self.last_prefetch - (cycle + offset)
+                offset += potential                 # SCALE-Sim adds it once always, and again if > 0
+                if potential > 0:
+                    offset += potential
+        return offset
+
+    def dram(self) -> tuple[float, float, int]:
+        b = self.buffer
+        words = (b.first_fill_lines + self.slides * b.prefetch_lines) * b.bandwidth
+        return float(-b.first_fill_lines), float(self.last_prefetch), words
 
 
 def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig) -> LayerReport:
-    """SCALE-Sim v3's report row for ``layer`` (CALC bandwidth mode).
+    """SCALE-Sim v3's report row for ``layer``.
 
     Examples
     --------
@@ -129,54 +167,87 @@ def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig) -> LayerReport:
     >>> rep.total_cycles, rep.dram_ofmap_writes, rep.total_cycles_with_prefetch
     (3923, 28231, 5665)
     """
-    if config.user_bandwidth:
-        raise UnsupportedError("InterfaceBandwidth: USER is not reproduced yet; use CALC")
     ops = Operands(layer, config)
     schedule = FoldSchedule(ops)
     counts = np.concatenate([schedule.ofmap_counts(f) for f in schedule.folds()])
     cum = np.cumsum(counts)
-    writes = simulate_write_buffer(cum, config.ofmap_kib * 1024, config.cols)
-    shifts = _Shifts(writes.stalls)
-    total_rows = schedule.total_rows
-    total_cycles = total_rows - 1 + writes.stall_cycles
-
+    rows = len(cum)
     lay = layer
-    in_base, in_space = config.ifmap_offset, lay.ifmap_h * lay.ifmap_w * lay.channels
-    f_base, f_space = config.filter_offset, lay.window * lay.filters
-    if_first, if_last, if_start, if_stop, if_words = _read_side(
-        schedule, "ifmap", config.ifmap_kib * 1024, ops.ifmap_distinct, in_base, in_space, shifts)
-    f_first, f_last, f_start, f_stop, f_words = _read_side(
-        schedule, "filter", config.filter_kib * 1024, ops.filter_distinct, f_base, f_space, shifts)
-    written = np.flatnonzero(counts)
-    of_first, of_last = int(written[0]), int(written[-1])
+    operands = [
+        _Operand("ifmap", schedule.ifmap_demand, config.ifmap_kib * 1024, ops.ifmap_distinct, config.ifmap_offset,
+                 lay.ifmap_h * lay.ifmap_w * lay.channels),
+        _Operand("filter", schedule.filter_demand, config.filter_kib * 1024, ops.filter_distinct,
+                 config.filter_offset, lay.window * lay.filters)]
+    writer = WriteBuffer(cum, config.ofmap_kib * 1024, config.bandwidth if config.user_bandwidth else config.cols)
+    stalls: list[tuple[int, int]] = []
+    read_offsets: dict[tuple[str, int], int] = {}
+    write_offsets: dict[int, int] = {}
+    shift = 0
+    readers = []
+    if config.user_bandwidth:
+        bank = {"ifmap": config.ifmap_bank_bandwidth, "filter": config.filter_bank_bandwidth}
+        readers = [_UserReads(op, schedule, bank[op.name]) for op in operands]
+    for row in sorted(set().union(*(r.by_row for r in readers))):
+        shift, more = writer.run(row, shift)
+        stalls += more
+        cycle = row + shift
+        read = [reader.row_offset(row, cycle) for reader in readers]
+        for op, offset in zip(operands, read):
+            read_offsets[op.name, row] = offset
+        after, _ = writer.run(row + 1, shift)
+        write_offsets[row] = after - shift
+        delta = int(max(*(o - READ_PORT_LATENCY for o in read), after - shift))
+        if delta:
+            stalls.append((row, delta))
+        shift += delta
+    shift, more = writer.run(rows, shift)
+    stalls += more
+    shifts = _Shifts(stalls)
 
+    def served(row: int) -> int:
+        """Cycle the ofmap write of ``row`` is served (SCALE-Sim's total is the last one)."""
+        if row in write_offsets:
+            return row + shifts.before(row) + write_offsets[row]
+        return row + shifts.through(row)
+
+    def read_served(name: str, row: int) -> float:
+        return float(row + shifts.before(row) + read_offsets.get((name, row), READ_PORT_LATENCY))
+
+    total_cycles = served(rows - 1)
+    stall_cycles = shifts.through(rows - 1)
+    writer.finish(total_cycles)
+    sides = {}
+    for i, op in enumerate(operands):
+        first, last = op.first_last_rows(schedule)
+        if config.user_bandwidth:
+            dram = readers[i].dram()
+        else:
+            dram = _calc_dram(op, schedule, first + shifts.before(first), shifts)
+        sides[op.name] = (read_served(op.name, first), read_served(op.name, last), *dram)
+    written = np.flatnonzero(counts)
     sram_ifmap, sram_filter, sram_ofmap = schedule.sram_counts()
-    pes = config.rows * config.cols
-    of_start = float(writes.drains[0][0])
-    of_stop = float(max(c + n - 1 for c, n in writes.drains))
+    of_start = float(writer.drains[0][0])
+    of_stop = float(max(c + n - 1 for c, n in writer.drains))
     metadata = original = compressed = 0
     if config.sparsity_support:
         original, compressed, metadata = ops.sparse_storage()
+    if_ = sides["ifmap"]
+    f_ = sides["filter"]
     return LayerReport(
         name=layer.name,
-        total_cycles_with_prefetch=int(of_stop - min(if_start, f_start)),
+        total_cycles_with_prefetch=int(of_stop - min(if_[2], f_[2])),
         total_cycles=total_cycles,
-        stall_cycles=writes.stall_cycles,
-        overall_util=(layer.macs * 100) / (total_cycles * pes),
+        stall_cycles=stall_cycles,
+        overall_util=(layer.macs * 100) / (total_cycles * config.rows * config.cols),
         mapping_efficiency=schedule.mapping_efficiency() * 100,
         compute_util=schedule.compute_utilization() * 100,
-        sram_ifmap_start=float(if_first + shifts.before(if_first) + 1),
-        sram_ifmap_stop=float(if_last + shifts.before(if_last) + 1),
-        sram_ifmap_reads=sram_ifmap,
-        sram_filter_start=float(f_first + shifts.before(f_first) + 1),
-        sram_filter_stop=float(f_last + shifts.before(f_last) + 1),
-        sram_filter_reads=sram_filter,
-        sram_ofmap_start=float(of_first + shifts.through(of_first)),
-        sram_ofmap_stop=float(of_last + shifts.through(of_last)),
+        sram_ifmap_start=if_[0], sram_ifmap_stop=if_[1], sram_ifmap_reads=sram_ifmap,
+        sram_filter_start=f_[0], sram_filter_stop=f_[1], sram_filter_reads=sram_filter,
+        sram_ofmap_start=float(served(int(written[0]))), sram_ofmap_stop=float(served(int(written[-1]))),
         sram_ofmap_writes=sram_ofmap,
-        dram_ifmap_start=if_start, dram_ifmap_stop=if_stop, dram_ifmap_reads=if_words,
-        dram_filter_start=f_start, dram_filter_stop=f_stop, dram_filter_reads=f_words,
-        dram_ofmap_start=of_start, dram_ofmap_stop=of_stop, dram_ofmap_writes=writes.dram_words,
+        dram_ifmap_start=if_[2], dram_ifmap_stop=if_[3], dram_ifmap_reads=if_[4],
+        dram_filter_start=f_[2], dram_filter_stop=f_[3], dram_filter_reads=f_[4],
+        dram_ofmap_start=of_start, dram_ofmap_stop=of_stop, dram_ofmap_writes=writer.dram_words,
         metadata_reads=metadata, filter_storage=original, filter_storage_compressed=compressed,
     )
 

@@ -213,6 +213,44 @@ class FoldSchedule:
         block = np.pad(block, ((r, c - 1), (0, r - fold.used_rows)), constant_values=NO_REQUEST)
         return _skew(block)
 
+    def prefetch_sequence(self, which: str) -> np.ndarray:
+        """The order SCALE-Sim's fixed-bandwidth buffers fetch ``which`` operand from DRAM.
+
+        Tiles of the operand, one per fold along the dimension that operand is folded over, are
+        stacked and read by anti-diagonals (row-major for the stationary operand of WS and IS).
+        """
+        from accelsim.scalesim.buffers import diagonal_order
+
+        r, c = self.array
+        sr, sc, t = self.dims
+        ops, df = self.ops, self.dataflow
+        tiles = []
+        if which == "ifmap" and df in ("os", "is"):   # ifmap transposed: K rows, pixels folded
+            width, total = (r, sr) if df == "os" else (c, sc)
+            for start in range(0, total, width):
+                pixels = start + np.arange(min(width, total - start))
+                tiles.append(ops.ifmap(pixels[None, :], np.arange(ops.k)[:, None]))
+        elif which == "ifmap":                          # ws: M rows, K folded over array rows
+            width = r
+            for start in range(0, sr, width):
+                ks = start + np.arange(min(width, sr - start))
+                tiles.append(ops.ifmap(np.arange(ops.m)[:, None], ks[None, :]))
+        elif df in ("os", "ws"):                        # filter: K rows, N folded over columns
+            width = c
+            for start in range(0, ops.n, width):
+                cols = start + np.arange(min(width, ops.n - start))
+                tiles.append(ops.filter(np.arange(ops.k)[:, None], cols[None, :]))
+        else:                                           # is filter: N rows, K folded over rows
+            width = r
+            for start in range(0, ops.k, width):
+                ks = start + np.arange(min(width, ops.k - start))
+                tiles.append(ops.filter(ks[None, :], np.arange(ops.n)[:, None]))
+        stacked = np.concatenate([np.pad(tile, ((0, 0), (0, width - tile.shape[1])), constant_values=NO_REQUEST)
+                                  for tile in tiles])
+        row_major = (which == "filter" and df == "ws") or (which == "ifmap" and df == "is")
+        flat = stacked.ravel()
+        return flat if row_major else flat[diagonal_order(*stacked.shape)]
+
     def _stationary(self, block: np.ndarray, fold: Fold) -> np.ndarray:
         """A stationary ``R × C`` block, loaded bottom row first, then idle for the fold's rest."""
         r, c = self.array
