@@ -77,5 +77,5 @@ def run_accelsim(config: Path, topology: Path, out: Path, *, gemm: bool) -> tupl
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"accelsim failed: {proc.stderr.strip()}")
-    reports = {p.name: read_report(p) for p in out.glob("*_REPORT.csv")}
+    reports = {p.name: read_report(p) for p in out.glob("*/*_REPORT.csv")}
     return reports, seconds

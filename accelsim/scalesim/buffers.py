@@ -66,24 +66,27 @@ def count_buffer_fills(streams: Iterable[tuple[np.ndarray, np.ndarray]], space: 
     >>> r.words, r.refill_rows
     (6, [1, 3, 5])
     """
-    stamp = np.zeros(space, dtype=np.int64)
+    stamp = np.zeros(space, dtype=np.int64)      # == generation: in the buffer now
+    first_at = np.zeros(space, dtype=np.int64)   # scratch: first position of each address in a window
     generation, in_buffer, refills, total = 1, 0, [], 0
     window = max(2 * half_words, 4096)
     for addresses, rows in streams:
         pos, n = 0, len(addresses)
         while pos < n:
-            end = min(n, pos + window)
-            unique, first = np.unique(addresses[pos:end], return_index=True)
-            new = stamp[unique] != generation
+            part = addresses[pos:pos + window]
+            index = np.arange(len(part))
+            first_at[part] = len(part)
+            np.minimum.at(first_at, part, index)      # each address's first index in this window
+            new = (first_at[part] == index) & (stamp[part] != generation)
+            fresh = np.flatnonzero(new)
             need = half_words - in_buffer
-            fresh = int(new.sum())
-            if fresh < need:
-                stamp[unique[new]] = generation
-                in_buffer += fresh
-                total += fresh
-                pos = end
+            if len(fresh) < need:
+                stamp[part[fresh]] = generation
+                in_buffer += len(fresh)
+                total += len(fresh)
+                pos += len(part)
                 continue
-            at = pos + int(np.sort(first[new])[need - 1])
+            at = pos + int(fresh[need - 1])
             refills.append(int(rows[at]))
             total += need
             generation += 1

@@ -76,16 +76,11 @@ class _Shifts:
         return self.after[i - 1] if i else 0
 
 
-def _valid_rows(demand: np.ndarray) -> np.ndarray:
-    return np.flatnonzero((demand >= 0).any(axis=1))
-
-
 @dataclass
 class _Operand:
     """One read operand's geometry: demand rows, address base and space."""
 
     name: str
-    demand: object
     size_words: int
     distinct: int
     base: int
@@ -94,15 +89,20 @@ class _Operand:
     def streams(self, schedule: FoldSchedule):
         per_fold = schedule.rows_per_fold
         for fold in schedule.folds():
-            block = self.demand(fold)
-            rows, _ = np.nonzero(block >= 0)
-            yield block[block >= 0] - self.base, rows + fold.index * per_fold
+            addresses, rows = schedule.read_stream(self.name, fold)
+            yield addresses - self.base, rows + fold.index * per_fold
 
     def first_last_rows(self, schedule: FoldSchedule) -> tuple[int, int]:
-        per_fold, last = schedule.rows_per_fold, schedule.num_folds - 1
-        first = int(_valid_rows(self.demand(schedule.fold(0)))[0])
-        final = int(_valid_rows(self.demand(schedule.fold(last)))[-1])
-        return first, last * per_fold + final
+        """First and last demand rows with a request (a fold can be all padding, e.g. stride 2 edges)."""
+        per_fold, folds = schedule.rows_per_fold, schedule.num_folds
+
+        def scan(order, pick):
+            for index in order:
+                valid = schedule.read_stream(self.name, schedule.fold(index))[1]
+                if len(valid):
+                    return index * per_fold + int(pick(valid))
+            raise UnsupportedError(f"the layer reads no {self.name} word at all")
+        return scan(range(folds), np.min), scan(range(folds - 1, -1, -1), np.max)
 
 
 def _calc_dram(op: _Operand, schedule: FoldSchedule, first_cycle: int, shifts: _Shifts):
@@ -174,9 +174,9 @@ def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig) -> LayerReport:
     rows = len(cum)
     lay = layer
     operands = [
-        _Operand("ifmap", schedule.ifmap_demand, config.ifmap_kib * 1024, ops.ifmap_distinct, config.ifmap_offset,
+        _Operand("ifmap", config.ifmap_kib * 1024, ops.ifmap_distinct, config.ifmap_offset,
                  lay.ifmap_h * lay.ifmap_w * lay.channels),
-        _Operand("filter", schedule.filter_demand, config.filter_kib * 1024, ops.filter_distinct,
+        _Operand("filter", config.filter_kib * 1024, ops.filter_distinct,
                  config.filter_offset, lay.window * lay.filters)]
     writer = WriteBuffer(cum, config.ofmap_kib * 1024, config.bandwidth if config.user_bandwidth else config.cols)
     stalls: list[tuple[int, int]] = []

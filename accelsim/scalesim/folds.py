@@ -22,24 +22,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
 from accelsim.scalesim.operands import NO_REQUEST, Operands
 
 
-def _skew(block: np.ndarray) -> np.ndarray:
-    """Delay column ``c`` by ``c`` rows (the systolic skew)."""
-    rows, cols = block.shape
-    out = np.full((rows + cols - 1, cols), NO_REQUEST, dtype=np.int64)
-    for c in range(cols):
-        out[c:c + rows, c] = block[:, c]
-    return out
-
-
-def _pad_rows(block: np.ndarray, before: int, after: int) -> np.ndarray:
-    return np.pad(block, ((before, after), (0, 0)), constant_values=NO_REQUEST)
+@lru_cache(maxsize=64)
+def _skew_order(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices of a ``rows × cols`` block in skewed-issue order, and each one's cycle (``t + c``)."""
+    t, c = np.divmod(np.arange(rows * cols), cols)
+    order = np.lexsort((c, t + c))
+    return order, (t + c)[order]
 
 
 def skewed_band_counts(rows: int, start: int, length: int, width: int) -> np.ndarray:
@@ -177,41 +172,38 @@ class FoldSchedule:
                                       fold.used_cols)
         return skewed_band_counts(self.rows_per_fold, 2 * r - 1, t, fold.used_cols)
 
-    def ifmap_demand(self, fold: Fold) -> np.ndarray:
-        """Ifmap addresses read on each cycle of ``fold`` (``rows_per_fold × width``, -1 = none)."""
-        r, c = self.array
-        t = self.dims[2]
-        if self.dataflow == "os":
-            pixels = fold.row_fold * r + np.arange(fold.used_rows)
-            block = self.ops.ifmap(pixels[None, :], np.arange(t)[:, None])
-            block = np.pad(block, ((0, c - 1), (0, r - fold.used_rows)), constant_values=NO_REQUEST)
-            return _skew(block)
-        if self.dataflow == "ws":
-            cols = fold.row_fold * r + np.arange(fold.used_rows)
-            block = self.ops.ifmap(np.arange(t)[:, None], cols[None, :])
-            block = np.pad(block, ((r, c - 1), (0, r - fold.used_rows)), constant_values=NO_REQUEST)
-            return _skew(block)
-        ks = fold.row_fold * r + np.arange(fold.used_rows)
-        pixels = fold.col_fold * c + np.arange(fold.used_cols)
-        return self._stationary(self.ops.ifmap(pixels[None, :], ks[:, None]), fold)
+    def read_stream(self, which: str, fold: Fold) -> tuple[np.ndarray, np.ndarray]:
+        """``which`` operand's requests during ``fold`` in SCALE-Sim's order, with their demand rows.
 
-    def filter_demand(self, fold: Fold) -> np.ndarray:
-        """Filter addresses read on each cycle of ``fold``."""
+        Streaming operands enter skewed (column ``c`` delayed ``c`` cycles): row ``p + t + c`` of
+        the fold asks for element ``(t, c)``, columns in order. The stationary operand is loaded
+        bottom row first, one row per cycle, then the fold streams. ``-1`` (no request) is dropped.
+        """
         r, c = self.array
         t = self.dims[2]
-        if self.dataflow == "os":
-            cols = fold.col_fold * c + np.arange(fold.used_cols)
-            block = self.ops.filter(np.arange(t)[:, None], cols[None, :])
-            block = np.pad(block, ((0, r - 1), (0, c - fold.used_cols)), constant_values=NO_REQUEST)
-            return _skew(block)
-        if self.dataflow == "ws":
-            ks = fold.row_fold * r + np.arange(fold.used_rows)
-            cols = fold.col_fold * c + np.arange(fold.used_cols)
-            return self._stationary(self.ops.filter(ks[:, None], cols[None, :]), fold)
+        ops, df = self.ops, self.dataflow
         ks = fold.row_fold * r + np.arange(fold.used_rows)
-        block = self.ops.filter(ks[None, :], np.arange(t)[:, None])
-        block = np.pad(block, ((r, c - 1), (0, r - fold.used_rows)), constant_values=NO_REQUEST)
-        return _skew(block)
+        if (which, df) in (("filter", "ws"), ("ifmap", "is")):
+            if df == "ws":
+                block = ops.filter(ks[:, None], fold.col_fold * c + np.arange(fold.used_cols)[None, :])
+            else:
+                block = ops.ifmap(fold.col_fold * c + np.arange(fold.used_cols)[None, :], ks[:, None])
+            addresses = block[::-1].ravel()
+            rows = np.repeat(r - fold.used_rows + np.arange(fold.used_rows), fold.used_cols)
+        else:
+            if df == "os" and which == "ifmap":
+                block, prefix = ops.ifmap(ks[None, :], np.arange(t)[:, None]), 0
+            elif df == "os":
+                cols = fold.col_fold * c + np.arange(fold.used_cols)
+                block, prefix = ops.filter(np.arange(t)[:, None], cols[None, :]), 0
+            elif df == "ws":
+                block, prefix = ops.ifmap(np.arange(t)[:, None], ks[None, :]), r
+            else:
+                block, prefix = ops.filter(ks[None, :], np.arange(t)[:, None]), r
+            order, diagonal = _skew_order(*block.shape)
+            addresses, rows = block.ravel()[order], prefix + diagonal
+        keep = addresses >= 0
+        return addresses[keep], rows[keep]
 
     def prefetch_sequence(self, which: str) -> np.ndarray:
         """The order SCALE-Sim's fixed-bandwidth buffers fetch ``which`` operand from DRAM.
@@ -250,9 +242,3 @@ class FoldSchedule:
         row_major = (which == "filter" and df == "ws") or (which == "ifmap" and df == "is")
         flat = stacked.ravel()
         return flat if row_major else flat[diagonal_order(*stacked.shape)]
-
-    def _stationary(self, block: np.ndarray, fold: Fold) -> np.ndarray:
-        """A stationary ``R × C`` block, loaded bottom row first, then idle for the fold's rest."""
-        r, c = self.array
-        block = np.pad(block, ((0, r - block.shape[0]), (0, c - block.shape[1])), constant_values=NO_REQUEST)
-        return _pad_rows(block[::-1], 0, self.rows_per_fold - r)

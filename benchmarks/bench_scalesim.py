@@ -1,0 +1,90 @@
+"""SCALE-Sim and ``accelsim scalesim --convention scalesim`` on the same files, side by side.
+
+    python benchmarks/bench_scalesim.py [--workload resnet18] [--rows 32 --cols 32] [--dataflow os]
+                                        [--mode CALC|USER] [--repeat 5] [--skip-scalesim]
+
+Writes a SCALE-Sim config and a conv topology for a bundled accelsim workload (convolutions with
+their padding folded into the input size, since SCALE-Sim does not pad; the classifier as a
+1×1 convolution), runs SCALE-Sim once (it is slow) and accelsim ``--repeat`` times (median),
+each as a fresh process including start-up, and prints per-layer cycles from both, whether every
+report file is identical, and the speed ratio. Timings are wall-clock on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from scalesim_agreement import CFG  # noqa: E402
+from scalesim_peer import run_accelsim, run_scalesim, scalesim_python  # noqa: E402
+
+from accelsim.workload import resolve_workload  # noqa: E402
+
+
+def topology_rows(workload: str) -> list[str]:
+    """SCALE-Sim conv rows for the GEMM layers of an accelsim workload."""
+    rows = []
+    for layer in resolve_workload(workload):
+        if layer.kind == "conv2d" and layer.groups == 1:
+            c, h, w = layer.in_shapes[0]
+            top, bottom, left, right = layer.padding
+            rows.append(f"{layer.name}, {h + top + bottom}, {w + left + right}, {layer.kernel[0]}, "
+                        f"{layer.kernel[1]}, {c}, {layer.out}, {layer.stride[0]},")
+        elif layer.kind == "linear":
+            rows.append(f"{layer.name}, 1, 1, 1, 1, {layer.in_shapes[0][-1]}, {layer.out}, 1,")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workload", default="resnet18")
+    parser.add_argument("--rows", type=int, default=32)
+    parser.add_argument("--cols", type=int, default=32)
+    parser.add_argument("--dataflow", default="os", choices=["os", "ws", "is"])
+    parser.add_argument("--mode", default="CALC", choices=["CALC", "USER"])
+    parser.add_argument("--sram-kib", type=int, default=64)
+    parser.add_argument("--bandwidth", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--skip-scalesim", action="store_true")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-scalesim-"))
+    cfg, topo = work / "scale.cfg", work / "topology.csv"
+    cfg.write_text(CFG.format(index=0, rows=args.rows, cols=args.cols, ifmap=args.sram_kib, filter=args.sram_kib,
+                              ofmap=args.sram_kib, bandwidth=args.bandwidth, dataflow=args.dataflow, bank_bw=10,
+                              sparse="false", rep="csr", mode=args.mode))
+    topo.write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, "
+                    "Strides,\n" + "\n".join(topology_rows(args.workload)) + "\n")
+    times, ours = [], None
+    for i in range(args.repeat):
+        ours, seconds = run_accelsim(cfg, topo, work / f"accelsim{i}", gemm=False)
+        times.append(seconds)
+    ours_s = statistics.median(times)
+    print(f"{args.workload} on {args.rows}x{args.cols} {args.dataflow}, SRAM {args.sram_kib} KiB each, {args.mode}")
+    print(f"accelsim --convention scalesim: median {ours_s:.2f} s over {args.repeat} runs "
+          f"(min {min(times):.2f}, max {max(times):.2f}), start-up included")
+    python = None if args.skip_scalesim else scalesim_python()
+    if python is None:
+        print("SCALE-Sim not run (not installed or --skip-scalesim); see benchmarks/scalesim_peer.py")
+        return
+    theirs, ss_seconds = run_scalesim(python, cfg, topo, work / "scalesim", gemm=False)
+    print(f"SCALE-Sim v3: {ss_seconds:.1f} s (one run)")
+    print(f"speed ratio: {ss_seconds / ours_s:.0f}x")
+    mismatched = [name for name in theirs if theirs[name] != ours.get(name)]
+    print("reports identical: " + ("all of " + ", ".join(sorted(theirs)) if not mismatched
+                                     else "NO — differ in " + ", ".join(mismatched)))
+    print(f"\n{'layer':>5s} {'SCALE-Sim cycles':>17s} {'accelsim cycles':>16s} {'stall (both)':>13s}")
+    for a, b in zip(theirs["COMPUTE_REPORT.csv"], ours["COMPUTE_REPORT.csv"]):
+        print(f"{int(a['LayerID']):5d} {int(a['Total Cycles']):17,d} {int(b['Total Cycles']):16,d} "
+              f"{int(a['Stall Cycles']):6,d}/{int(b['Stall Cycles']):,d}")
+    tot_a = sum(r["Total Cycles"] for r in theirs["COMPUTE_REPORT.csv"])
+    tot_b = sum(r["Total Cycles"] for r in ours["COMPUTE_REPORT.csv"])
+    print(f"{'all':>5s} {int(tot_a):17,d} {int(tot_b):16,d}")
+
+
+if __name__ == "__main__":
+    main()
