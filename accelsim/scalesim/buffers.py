@@ -257,9 +257,11 @@ class PrefetchBuffer:
         prefetch = size_words - active
         valid = sequence[sequence >= 0]
         sets = len(valid) // per_set + 1
-        set_ids = np.arange(len(valid)) // per_set
-        keys = np.unique(valid.astype(np.int64) * sets + set_ids)
         active_sets = min(math.ceil(active / per_set), sets)
+        keys = np.empty(0, dtype=np.int64)
+        if active_sets < sets:      # else every request hits: no lookups needed
+            # Sorted, duplicates kept: membership only needs searchsorted (deduplicating costs 10x more).
+            keys = np.sort(valid.astype(np.int64) * sets + np.arange(len(valid)) // per_set)
         slide = min(math.ceil(prefetch / per_set), sets - active_sets)
         fetch_rows = math.ceil(len(sequence) / bandwidth)
         return cls(keys, sets, active_sets, slide, min(math.ceil(active / bandwidth), fetch_rows),
