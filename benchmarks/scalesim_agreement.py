@@ -194,7 +194,8 @@ def main() -> None:
     print(f"{'field':32s} {'rule':>6s} {'layers agreeing':>18s} {'exactly equal':>14s}")
     for column, (good, total, exact) in tallies.items():
         rule = "exact" if column in EXACT else "±5%"
-        print(f"{column:32s} {rule:>6s} {good:>8d}/{total:<6d} {good / max(total, 1):7.1%} {exact / max(total, 1):9.1%}")
+        share, exact_share = good / max(total, 1), exact / max(total, 1)
+        print(f"{column:32s} {rule:>6s} {good:>8d}/{total:<6d} {share:7.1%} {exact_share:9.1%}")
     if failures:
         print("\ndifferences:")
         for line in failures[:60]:

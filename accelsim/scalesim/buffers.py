@@ -29,7 +29,8 @@ import numpy as np
 
 ACTIVE_FRACTION = 0.5
 ESTIMATE_FILL_BANDWIDTH = 10   # words/cycle SCALE-Sim assumes for the first fill in CALC mode
-READ_PORT_LATENCY = 1
+READ_PORT_LATENCY = 1         # DRAM to read buffer
+HIT_LATENCY = 1               # read buffer to array, when the word is there
 
 
 def set_size(size_bytes: int) -> int:
@@ -93,19 +94,6 @@ def count_buffer_fills(streams: Iterable[tuple[np.ndarray, np.ndarray]], space: 
             in_buffer = 0
             pos = at + 1
     return ReadCount(total, refills)
-
-
-@dataclass
-class WriteTrace:
-    """What SCALE-Sim's ofmap write buffer did over one layer."""
-
-    stalls: list[tuple[int, int]]          # (demand row, cycles stalled there)
-    drains: list[tuple[int, int]]          # (first cycle, lines), one line per cycle
-    dram_words: int
-
-    @property
-    def stall_cycles(self) -> int:
-        return sum(delta for _, delta in self.stalls)
 
 
 class _Lines:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from accelsim.errors import UnsupportedError
-from accelsim.scalesim.buffers import (ESTIMATE_FILL_BANDWIDTH, READ_PORT_LATENCY, PrefetchBuffer, WriteBuffer,
-                                       count_buffer_fills, set_size)
+from accelsim.scalesim.buffers import (ESTIMATE_FILL_BANDWIDTH, HIT_LATENCY, READ_PORT_LATENCY, PrefetchBuffer,
+                                       WriteBuffer, count_buffer_fills, set_size)
 from accelsim.scalesim.folds import FoldSchedule
 from accelsim.scalesim.inputs import ScaleSimConfig, ScaleSimLayer
 from accelsim.scalesim.operands import Operands
@@ -140,11 +140,11 @@ class _UserReads:
 
     def row_offset(self, row: int, cycle: int) -> int:
         """Cycles after ``cycle`` the row's reads are served (1 on a hit), replaying each prefetch."""
-        offset = 1
+        offset = HIT_LATENCY
         for slides in self.by_row.get(row, ()):
             for _ in range(slides):
                 self.slides += 1
-                self.last_prefetch += self.buffer.prefetch_lines + 1
+                self.last_prefetch += self.buffer.prefetch_lines + READ_PORT_LATENCY
                 potential = self.last_prefetch - (cycle + offset)
                 offset += potential                 # SCALE-Sim adds it once always, and again if > 0
                 if potential > 0:
@@ -196,7 +196,7 @@ def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig) -> LayerReport:
             read_offsets[op.name, row] = offset
         after, _ = writer.run(row + 1, shift)
         write_offsets[row] = after - shift
-        delta = int(max(*(o - READ_PORT_LATENCY for o in read), after - shift))
+        delta = int(max(*(o - HIT_LATENCY for o in read), after - shift))
         if delta:
             stalls.append((row, delta))
         shift += delta
@@ -211,7 +211,7 @@ def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig) -> LayerReport:
         return row + shifts.through(row)
 
     def read_served(name: str, row: int) -> float:
-        return float(row + shifts.before(row) + read_offsets.get((name, row), READ_PORT_LATENCY))
+        return float(row + shifts.before(row) + read_offsets.get((name, row), HIT_LATENCY))
 
     total_cycles = served(rows - 1)
     stall_cycles = shifts.through(rows - 1)
@@ -261,6 +261,5 @@ def simulate(layers: list[ScaleSimLayer], config: ScaleSimConfig) -> list[LayerR
                layer.stride, layer.sparsity_n, layer.sparsity_m)
         if key not in cache:
             cache[key] = simulate_layer(layer, config)
-        reports.append(cache[key] if cache[key].name == layer.name
-                       else LayerReport(**{**cache[key].as_dict(), "name": layer.name}))
+        reports.append(replace(cache[key], name=layer.name))
     return reports

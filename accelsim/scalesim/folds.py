@@ -109,7 +109,8 @@ class FoldSchedule:
     def total_rows(self) -> int:
         return self.num_folds * self.rows_per_fold
 
-    def _used(self) -> tuple[np.ndarray, np.ndarray]:
+    @cached_property
+    def used(self) -> tuple[np.ndarray, np.ndarray]:
         """Used rows per row fold, used columns per column fold."""
         sr, sc, _ = self.dims
         r, c = self.array
@@ -120,7 +121,7 @@ class FoldSchedule:
     def fold(self, index: int) -> Fold:
         row_folds = self.fold_grid[0]
         col, row = divmod(index, row_folds)
-        used_rows, used_cols = self._used()
+        used_rows, used_cols = self.used
         return Fold(index, row, col, int(used_rows[row]), int(used_cols[col]))
 
     def folds(self):
@@ -130,7 +131,7 @@ class FoldSchedule:
     @cached_property
     def per_fold_pes(self) -> np.ndarray:
         """Used PEs of every fold, in SCALE-Sim's order (column folds outer)."""
-        used_rows, used_cols = self._used()
+        used_rows, used_cols = self.used
         return (used_cols[:, None] * used_rows[None, :]).ravel()
 
     def mapping_efficiency(self) -> float:
@@ -146,7 +147,7 @@ class FoldSchedule:
 
     def sram_counts(self) -> tuple[float, int, int]:
         """(ifmap reads, filter reads, ofmap writes) as SCALE-Sim counts them."""
-        used_rows, used_cols = self._used()
+        used_rows, used_cols = self.used
         rows_total, cols_total = int(used_rows.sum()), int(used_cols.sum())
         row_folds, col_folds = self.fold_grid
         r, c = self.array
