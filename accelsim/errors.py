@@ -60,3 +60,7 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class OutputError(AccelsimError):
+    """An output path cannot be written as asked (exists, is a file, or lies outside ``-o``)."""

@@ -1,0 +1,66 @@
+"""The ``accelsim`` command line. ``main(argv)`` returns the exit status (tests call it in-process)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+
+from ..errors import AccelsimError
+from . import arch, hdl, scalesim, simulate, workload
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="accelsim", description="Cycle-level systolic-array simulator.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    for module in (simulate, workload, arch, scalesim, hdl):
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return 0 on success, 1 on a user error (one line on stderr), 2 on bad usage.
+
+    Ctrl-C (and SIGTERM, see :func:`run`) prints one line and returns 130; the work it interrupted
+    unwinds normally, so child processes and temporary files are cleaned up on the way out.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    try:
+        text = args.func(args)
+    except AccelsimError as err:
+        return _fail(str(err))
+    except KeyboardInterrupt:
+        return _fail("interrupted", code=130)
+    except OSError as err:  # a file system refusal (permissions, disk full, ...) is the user's to fix
+        where = f"{err.filename}: " if err.filename else ""
+        return _fail(f"{where}{err.strerror or err}")
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. `accelsim simulate resnet50 | head`
+        sys.stdout = None
+    return 0
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"accelsim: error: {message}".splitlines()[0], file=sys.stderr)
+    return code
+
+
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def run() -> None:  # pragma: no cover - the console-script entry point
+    signal.signal(signal.SIGTERM, _terminate)  # unwind like Ctrl-C so children are ended
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # a second Ctrl-C during clean-up
+        print("accelsim: error: interrupted", file=sys.stderr)
+        sys.exit(130)

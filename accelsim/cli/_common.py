@@ -1,0 +1,48 @@
+"""Helpers every subcommand shares: tables and loading workloads."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes on a terminal (wide CJK characters count 2, combining marks 0)."""
+    from wcwidth import wcswidth
+
+    width = wcswidth(text)
+    return width if width >= 0 else len(text)
+
+
+def table(rows: list[list[str]], header: list[str], right: set[int]) -> str:
+    """Align ``rows`` under ``header`` (columns in ``right`` right-aligned), by displayed width.
+
+    Examples
+    --------
+    >>> print(table([["日本", "1"], ["ab", "10"]], ["name", "n"], {1}))
+    name   n
+    ----  --
+    日本   1
+    ab    10
+    """
+    cells = [[str(c) for c in r] for r in [header, *rows]]
+    widths = [max(_width(r[i]) for r in cells) for i in range(len(header))]
+
+    def fmt(r: list[str]) -> str:
+        padded = [(" " * (w - _width(c)) + c) if i in right else (c + " " * (w - _width(c)))
+                  for i, (c, w) in enumerate(zip(r, widths))]
+        return "  ".join(padded).rstrip()
+
+    return "\n".join([fmt(cells[0]), fmt(["-" * w for w in widths]), *map(fmt, cells[1:])])
+
+
+def load_workload(args: argparse.Namespace):
+    """The workload named on the command line; placeholder warnings go to stderr."""
+    from ..workload import resolve_workload
+
+    graph = resolve_workload(args.workload, lenient=args.lenient)
+    for warning in graph.meta.get("placeholders", []):
+        print(f"accelsim: warning: {warning}; imported as a zero-cost placeholder", file=sys.stderr)
+    return graph
+
+

@@ -1,0 +1,36 @@
+"""`accelsim arch show|list`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ._common import table
+
+
+def _cmd_arch_show(args: argparse.Namespace) -> str:
+    import yaml
+
+    from ..arch import resolve_arch
+
+    arch = resolve_arch(args.arch)
+    return json.dumps(arch.to_dict(), indent=1) if args.json else yaml.safe_dump(arch.to_dict(), sort_keys=False).rstrip()
+
+
+def _cmd_arch_list(args: argparse.Namespace) -> str:
+    from ..arch import PRESETS
+
+    rows = [[name, f"{a.rows}x{a.cols}", ",".join(a.dataflows), f"int{a.input_bits}/acc{a.acc_bits}",
+             "yes" if a.double_buffered else "no", f"{a.clock_mhz:g}"] for name, a in PRESETS.items()]
+    return table(rows, ["preset", "array", "dataflows", "numerics", "double-buffered", "MHz"], set())
+
+
+def add_parser(sub) -> None:
+    """Register the subcommand on the top-level parser's subparsers."""
+    ar = sub.add_parser("arch", help="inspect architectures").add_subparsers(dest="action", required=True,
+                                                                            metavar="ACTION")
+    show = ar.add_parser("show", help="print an architecture as YAML (or JSON)")
+    show.add_argument("arch")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=_cmd_arch_show)
+    ar.add_parser("list", help="the presets").set_defaults(func=_cmd_arch_list)

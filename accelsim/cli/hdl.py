@@ -1,0 +1,91 @@
+"""`accelsim hdl generate|verify|area`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ._common import table
+
+
+def _hdl_target(args: argparse.Namespace):
+    from ..arch import resolve_arch
+    from ..mapping import load_dataflow
+    from ..rtl import require
+
+    require("amaranth", *(("cocotb", "cocotb_tools") if args.action == "verify" else ()))
+
+    arch = resolve_arch(args.arch)
+    return arch, load_dataflow(args.dataflow or arch.dataflows[0])
+
+
+def _cmd_hdl_generate(args: argparse.Namespace) -> str:
+    arch, dataflow = _hdl_target(args)  # first: it checks the hdl extra is installed
+    from ..rtl.export import write_design
+
+    written = write_design(arch, dataflow, args.output, force=args.force)
+    if args.json:
+        return json.dumps(written, indent=1)
+    return (f"wrote {written['verilog']} ({written['lines']:,} lines), {written['spec']}, {written['ports']}"
+            f" (design {written['digest']})")
+
+
+def _cmd_hdl_verify(args: argparse.Namespace) -> str:
+    arch, dataflow = _hdl_target(args)
+    from ..errors import HDLError
+    from ..rtl.cocotb_run import verify
+
+    result = verify(arch, dataflow, cases=args.cases, seed=args.seed, stall_p=args.stall,
+                    verilog=args.verilog, simulator=args.simulator, build_dir=args.build_dir)
+    text = json.dumps(result, indent=1) if args.json else (
+        f"{result['simulator']}: {result['cases']} random cases on {arch.name} ({arch.rows}x{arch.cols}) "
+        f"{dataflow.name}, {result['outputs_checked']:,} output rows and {result['cycles_checked']:,} cycles "
+        f"checked against the reference engine: {result['mismatches']} mismatches "
+        f"({result['total_seconds']:.1f} s)")
+    if result["mismatches"]:
+        if args.json:
+            print(text)
+        raise HDLError(f"{result['mismatches']} of {result['cases']} cases differ; first: {result['first_mismatch']}")
+    return text
+
+
+def _cmd_hdl_area(args: argparse.Namespace) -> str:
+    arch, dataflow = _hdl_target(args)
+    from ..rtl.area import area_report
+
+    report = area_report(arch, dataflow, full=args.full)
+    if args.json:
+        return json.dumps(report, indent=1)
+    rows = [["one PE", *(f"{report['pe'][k]:,}" for k in ("luts", "flip_flops", "carries", "cells"))],
+            [f"array estimate ({report['pes']} PEs)",
+             *(f"{report['array_estimate'][k]:,}" for k in ("luts", "flip_flops", "carries", "cells"))]]
+    if "array" in report:
+        rows.append(["array, synthesised", *(f"{report['array'][k]:,}" for k in ("luts", "flip_flops", "carries", "cells"))])
+    head = f"{arch.name} ({arch.rows}x{arch.cols}) {dataflow.name}, {report['target']}, {report['yosys']}"
+    return "\n".join([head, "", table(rows, ["", "LUT4", "flip-flops", "carries", "cells"], {1, 2, 3, 4}),
+                      "", f"({report['seconds']:.1f} s)"])
+
+
+def add_parser(sub) -> None:
+    """Register the subcommand on the top-level parser's subparsers."""
+    hdl = sub.add_parser("hdl", help="generate and verify the RTL").add_subparsers(dest="action", required=True,
+                                                                                  metavar="ACTION")
+    gen = hdl.add_parser("generate", help="write the array's Verilog, spec.json and ports.json")
+    ver = hdl.add_parser("verify", help="prove the Verilog equal to the reference engine (cocotb)")
+    area = hdl.add_parser("area", help="synthesise a PE (and optionally the array) with Yosys")
+    for p in (gen, ver, area):
+        p.add_argument("--arch", default="tiny", help="a preset name or an architecture YAML file (default: tiny)")
+        p.add_argument("--dataflow", help="ws, os or is (default: the arch's first)")
+        p.add_argument("--json", action="store_true")
+    gen.add_argument("-o", "--output", required=True, help="folder to write into")
+    gen.add_argument("--force", action="store_true", help="overwrite existing files")
+    gen.set_defaults(func=_cmd_hdl_generate)
+    ver.add_argument("--cases", type=int, default=100, help="random multi-fold cases (default: 100)")
+    ver.add_argument("--seed", type=int, default=0)
+    ver.add_argument("--stall", type=float, default=0.3, help="probability that a port stalls in a cycle")
+    ver.add_argument("--verilog", help="verify this Verilog file instead of generating one")
+    ver.add_argument("--simulator", choices=["icarus", "verilator"], default="icarus")
+    ver.add_argument("--build-dir", help="where the simulator builds (default: ./sim_build/DIGEST)")
+    ver.set_defaults(func=_cmd_hdl_verify)
+    area.add_argument("--full", action="store_true", help="also synthesise the whole array (slow for big ones)")
+    area.set_defaults(func=_cmd_hdl_area)

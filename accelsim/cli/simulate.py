@@ -1,0 +1,44 @@
+"""`accelsim simulate`."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import load_workload, table
+
+
+def _cmd_simulate(args: argparse.Namespace) -> str:
+    from ..arch import resolve_arch
+    from ..mapping import load_dataflow
+    from ..sim import simulate
+
+    arch = resolve_arch(args.arch)
+    graph = load_workload(args)
+    dataflow = load_dataflow(args.dataflow or arch.dataflows[0])
+    result = simulate(graph, arch, dataflow, memory=not args.ideal_memory)
+    if args.json:
+        return result.to_json()
+    rows = [[r.name, r.op, r.shape, f"{r.macs:,}", f"{r.cycles:,}", f"{r.stall_cycles:,}", f"{r.utilization:.1%}",
+             f"{(r.dram_ifmap_bytes + r.dram_filter_bytes + r.dram_ofmap_bytes) / 1024:,.0f}"]
+            for r in result.layers]
+    memory = "ideal memory" if args.ideal_memory else (
+        f"memory: ifmap/filter/ofmap {arch.memory.ifmap_kib:g}/{arch.memory.filter_kib:g}/"
+        f"{arch.memory.ofmap_kib:g} KiB, DRAM {arch.memory.dram_bytes_per_cycle:g} B/cycle")
+    head = f"{graph.name} on {arch.name} ({arch.rows}x{arch.cols}), dataflow {dataflow.name}, {memory}"
+    stalls = sum(r.stall_cycles for r in result.layers)
+    total = (f"total: {result.total_macs:,} MACs in {result.total_cycles:,} cycles ({stalls:,} stalled; "
+             f"{result.time_ms:.3f} ms at {arch.clock_mhz:g} MHz), utilisation {result.utilization:.1%}")
+    header = ["layer", "op", "shape", "MACs", "cycles", "stall", "util", "DRAM KiB"]
+    return "\n".join([head, "", table(rows, header, {3, 4, 5, 6, 7}), "", total])
+
+
+def add_parser(sub) -> None:
+    """Register the subcommand on the top-level parser's subparsers."""
+    sim = sub.add_parser("simulate", help="time a workload on an architecture")
+    sim.add_argument("workload", help="a bundled workload name or a workload YAML file")
+    sim.add_argument("--arch", default="sa32", help="a preset name or an architecture YAML file (default: sa32)")
+    sim.add_argument("--dataflow", help="ws, os, is or a dataflow YAML file (default: the arch's first)")
+    sim.add_argument("--json", action="store_true", help="print one JSON object")
+    sim.add_argument("--ideal-memory", action="store_true", help="no memory model: operands always on time")
+    sim.add_argument("--lenient", action="store_true", help="ONNX: import unsupported ops as zero-cost placeholders")
+    sim.set_defaults(func=_cmd_simulate)

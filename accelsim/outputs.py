@@ -1,0 +1,77 @@
+"""Where commands may write: one folder or file named by the user, never beyond it, never over old results.
+
+Every command that writes (``hdl generate``, ``scalesim``, ``workload export``) goes through these
+helpers, so the rules are written once: an output folder must not be an existing file; a name read
+from an input file (e.g. SCALE-Sim's ``run_name``) must stay inside the folder; existing files are
+kept unless ``force``; a forced rerun removes the files of the earlier run that it would not write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path, PurePath
+
+from .errors import OutputError
+
+
+def output_folder(path: str | Path) -> Path:
+    """``path`` as a folder to write into; refused if a file of that name exists.
+
+    Examples
+    --------
+    >>> output_folder("build/x")
+    PosixPath('build/x')
+    """
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder} is a file; the output must be a folder")
+    return folder
+
+
+def output_file(path: str | Path, *, force: bool = False) -> Path:
+    """``path`` as one file to write; refused if it is a folder, or exists and not ``force``."""
+    file = Path(path)
+    if file.is_dir():
+        raise OutputError(f"{file} is a folder; the output must be a file name")
+    if file.exists() and not force:
+        raise OutputError(f"{file} exists; pass --force to overwrite")
+    return file
+
+
+def child_name(name: str, *, what: str) -> str:
+    """``name`` if it is one plain path component (so ``folder / name`` stays inside ``folder``).
+
+    Examples
+    --------
+    >>> child_name("run1", what="run_name")
+    'run1'
+    >>> child_name("../escape", what="run_name")
+    Traceback (most recent call last):
+    ...
+    accelsim.errors.OutputError: run_name '../escape' must be a plain name (no '/', '\\\\', '..' or absolute path)
+    """
+    parts = PurePath(name).parts
+    if (not name.strip() or len(parts) != 1 or parts[0] in (".", "..") or "/" in name or "\\" in name
+            or "\0" in name or PurePath(name).is_absolute()):
+        raise OutputError(f"{what} {name!r} must be a plain name (no '/', '\\\\', '..' or absolute path)")
+    return name
+
+
+def claim_files(folder: Path, names: Iterable[str], *, force: bool, stale: Iterable[str] = ()) -> None:
+    """Make ``folder`` ready for a run writing ``names``.
+
+    Refuses if any of ``names`` exists and not ``force``. With ``force``, also deletes the files in
+    ``stale`` (those an earlier run may have written) that this run will not write, so the folder
+    holds exactly the new run's files.
+    """
+    names = list(names)
+    existing = [n for n in names if (folder / n).exists()]
+    if existing and not force:
+        raise OutputError(f"{folder / existing[0]} exists; pass --force to overwrite")
+    for name in existing:
+        if (folder / name).is_dir():
+            raise OutputError(f"{folder / name} is a folder; cannot write a file there")
+    if force:
+        for name in set(stale) - set(names):
+            if (folder / name).is_file():
+                (folder / name).unlink()
