@@ -16,6 +16,10 @@ import yaml
 from .errors import SpecError, did_you_mean
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# An alias repeats its anchor's whole subtree, so a few lines of nested anchors can stand for billions
+# of values (an "alias bomb") that only blow up later, when a report walks them. The largest real spec
+# (a workload of thousands of layers) expands to well under a million values; refuse anything larger.
+MAX_YAML_VALUES = 1_000_000
 
 
 class LineDict(dict):
@@ -71,7 +75,11 @@ def load_yaml(text: str | bytes, file: str | None = None) -> Any:
     loader = _StrictLoader(text)
     loader.name = file
     try:
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, {}, set(), file)
+        return loader.construct_document(node)
     except SpecError:
         raise
     except yaml.MarkedYAMLError as err:
@@ -83,6 +91,26 @@ def load_yaml(text: str | bytes, file: str | None = None) -> Any:
         raise SpecError(f"invalid YAML: {type(err).__name__}: {err}".splitlines()[0], file=file) from None
     finally:
         loader.dispose()
+
+
+def _expanded_size(node: yaml.Node, sizes: dict, active: set, file: str | None) -> int:
+    """Values ``node`` stands for with every alias expanded; over :data:`MAX_YAML_VALUES` is an error."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    if id(node) in active:  # a recursive alias: the constructor reports it
+        return 1
+    active.add(id(node))
+    size = 1
+    if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)):
+        for child in node.value:
+            for sub in (child if isinstance(child, tuple) else (child,)):
+                size += _expanded_size(sub, sizes, active, file)
+    if size > MAX_YAML_VALUES:
+        raise SpecError(f"invalid YAML: its aliases expand to more than {MAX_YAML_VALUES:,} values "
+                        "(limit: accelsim.specio.MAX_YAML_VALUES)", file=file, line=node.start_mark.line + 1)
+    active.discard(id(node))
+    sizes[id(node)] = size
+    return size
 
 
 def read_yaml_file(path: str | Path) -> Any:

@@ -129,3 +129,23 @@ def test_hdl_commands_without_the_hdl_extra_say_how_to_install_it(capsys, monkey
         monkeypatch.delitem(sys.modules, name)
     assert main(argv) == 1
     assert capsys.readouterr().err == "accelsim: error: this command needs Amaranth: pip install 'accelsim[hdl]'\n"
+
+
+ALIAS_BOMB = "".join(f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}' if i else 'x'] * 9)}]\n" for i in range(9))
+
+
+@pytest.mark.parametrize("kind", ["workload", "arch", "dataflow"])
+def test_alias_bomb_in_any_spec_is_one_line(capsys, tmp_path, kind):
+    """Nested anchors standing for 9**9 values: refused while loading, in every kind of YAML."""
+    spec = tmp_path / f"{kind}.yaml"
+    argv = {"workload": ["workload", "info", str(spec), "--json"],
+            "arch": ["simulate", "resnet18", "--arch", str(spec)],
+            "dataflow": ["simulate", "resnet18", "--dataflow", str(spec)]}[kind]
+    spec.write_text({"workload": "version: 1\nname: bomb\ninputs: {x: [4, 16]}\n"
+                                 "layers: [{name: fc, kind: linear, out_features: 8}]\nmeta:\n",
+                     "arch": "rows: 4\ncols: 4\nmemory:\n", "dataflow": "name: ws\nrows: K\nnotes:\n"}[kind] + ALIAS_BOMB)
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (1, "")
+    line = {"workload": 12, "arch": 10, "dataflow": 10}[kind]
+    assert err == (f"accelsim: error: {spec}:{line}: invalid YAML: its aliases expand to more than 1,000,000 "
+                   "values (limit: accelsim.specio.MAX_YAML_VALUES)\n")

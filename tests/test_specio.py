@@ -59,3 +59,25 @@ def test_any_text_parses_or_raises_spec_error(text):
     except SpecError as err:
         assert str(err).startswith("fuzz.yaml")
         assert "\n" not in str(err)
+
+
+def _alias_bomb(levels: int) -> str:
+    """Nested anchors: level i repeats level i-1 nine times, so the text stands for 9**levels values."""
+    lines = ["  l0: &l0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "meta:\n" + "\n".join(lines) + "\n"
+
+
+def test_alias_bomb_is_refused_quickly():
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(SpecError, match=r"^b.yaml:8: invalid YAML: its aliases expand to more than 1,000,000 "
+                                        r"values \(limit: accelsim.specio.MAX_YAML_VALUES\)$"):
+        load_yaml(_alias_bomb(12), "b.yaml")  # 9**12 ≈ 3e11 values
+    assert time.perf_counter() - start < 1.0
+
+
+def test_aliases_below_the_limit_still_load():
+    data = load_yaml(_alias_bomb(5))  # 9**5 = 59049 values
+    assert len(data["meta"]["l4"]) == 9 and data["meta"]["l4"][8][8][8][8] == ["x"] * 9
