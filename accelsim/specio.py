@@ -194,9 +194,10 @@ class Fields:
         ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
               and math.isfinite(value) and (value > low if low_open else value >= low)
               and value <= high)
-        if not ok:
-            bracket = "(" if low_open else "["
-            raise self.error(key, f"must be a number in {bracket}{low:g}, {high:g}], not {_describe(value)}")
+        if not ok:  # inf and nan are never accepted, so an unbounded range is said without "inf"
+            kind = (f"a finite number {'>' if low_open else '≥'} {low:g}" if high == math.inf
+                    else f"a number in {'(' if low_open else '['}{low:g}, {high:g}]")
+            raise self.error(key, f"must be {kind}, not {_describe(value)}")
         return float(value)
 
     def bool(self, key: str, default: Any = ...) -> bool:

@@ -53,6 +53,20 @@ def test_yaml_errors_name_file_line_and_field(tmp_path):
     assert str(err.value) == f"{path}:5: `ArrayConfig.memory.bankz` is not a known key (did you mean 'banks'?)"
 
 
+@pytest.mark.parametrize("field, value, message", [
+    ("dram_bytes_per_cycle", ".inf", "must be a finite number > 0, not inf"),
+    ("ifmap_kib", ".inf", "must be a finite number > 0, not inf"),
+    ("filter_kib", ".nan", "must be a finite number > 0, not nan"),
+    ("ofmap_kib", "0", "must be a finite number > 0, not 0"),
+])
+def test_infinite_memory_is_refused_with_a_true_message(tmp_path, field, value, message):
+    path = tmp_path / "a.yaml"
+    path.write_text(f"rows: 4\ncols: 4\nmemory:\n  {field}: {value}\n")
+    with pytest.raises(SpecError) as err:
+        load_arch(path)
+    assert str(err.value) == f"{path}:4: `ArrayConfig.memory.{field}` {message}"
+
+
 def test_unknown_preset_suggests():
     with pytest.raises(SpecError, match=r"unknown architecture 'sa12': .* \(did you mean 'sa128'\?\)"):
         resolve_arch("sa12")
