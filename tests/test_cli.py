@@ -149,3 +149,16 @@ def test_alias_bomb_in_any_spec_is_one_line(capsys, tmp_path, kind):
     line = {"workload": 12, "arch": 10, "dataflow": 10}[kind]
     assert err == (f"accelsim: error: {spec}:{line}: invalid YAML: its aliases expand to more than 1,000,000 "
                    "values (limit: accelsim.specio.MAX_YAML_VALUES)\n")
+
+
+def test_export_refuses_a_folder_and_an_existing_file(capsys, tmp_path):
+    assert run(capsys, "workload", "export", "resnet18", "-o", str(tmp_path), "--force") == (
+        1, "", f"accelsim: error: {tmp_path} is a folder; the output must be a file name\n")
+    out = tmp_path / "r.yaml"
+    out.write_text("old")
+    assert run(capsys, "workload", "export", "resnet18", "-o", str(out)) == (
+        1, "", f"accelsim: error: {out} exists; pass --force to overwrite\n")
+    assert out.read_text() == "old"
+    code, text, _ = run(capsys, "workload", "export", "resnet18", "-o", str(out), "--force")
+    assert code == 0 and text == f"wrote {out}: 49 layers, 1,814,073,344 MACs, 11,679,912 params\n"
+    assert out.read_text().startswith("version: 1\nname: resnet18\n")

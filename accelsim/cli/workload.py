@@ -25,15 +25,11 @@ def _cmd_workload_info(args: argparse.Namespace) -> str:
 
 
 def _cmd_workload_export(args: argparse.Namespace) -> str:
-    from pathlib import Path
-
-    from ..errors import SpecError
+    from ..outputs import output_file
     from ..workload import graph_to_yaml
 
+    out = output_file(args.output, force=args.force)  # before the import: a refusal costs nothing
     graph = load_workload(args)
-    out = Path(args.output)
-    if out.exists() and not args.force:
-        raise SpecError(f"{out} exists; pass --force to overwrite")
     out.write_text(graph_to_yaml(graph))
     return f"wrote {out}: {len(graph)} layers, {graph.macs:,} MACs, {graph.params:,} params"
 
