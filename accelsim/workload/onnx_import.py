@@ -174,11 +174,18 @@ class _Importer:
         if x in self.constants or w not in self.constants:
             return self.unsupported(node, "convolution weights must be constant and its input an activation")
         kernel = tuple(a.get("kernel_shape", wshape[2:]))
+        xshape, groups = self.shape(node, x), a.get("group", 1)
+        # ONNX shape inference does not compare weight channels with the input: check it here
+        if len(xshape) != 4 or wshape[1] * groups != xshape[1]:
+            raise self.error(node, f"weight shape {list(wshape)} ({wshape[1]} channels × group {groups}) does "
+                                   f"not fit input shape {list(xshape)}")
+        if kernel != tuple(wshape[2:]):
+            raise self.error(node, f"kernel_shape {list(kernel)} disagrees with weight shape {list(wshape)}")
         strides = tuple(a.get("strides", (1, 1)))
         dilations = tuple(a.get("dilations", (1, 1)))
         pads = self.pads(node, a, self.shape(node, x)[2:], kernel, strides, dilations)
         self.add(node, "conv2d", [x], out=wshape[0], kernel=kernel, stride=strides, padding=pads,
-                 dilation=dilations, groups=a.get("group", 1), bias=len(node.input) > 2 and bool(node.input[2]))
+                 dilation=dilations, groups=groups, bias=len(node.input) > 2 and bool(node.input[2]))
 
     def pads(self, node, a, size, kernel, strides, dilations, ceil_mode: int = 0) -> tuple[int, int, int, int]:
         auto = a.get("auto_pad", b"NOTSET")
@@ -219,7 +226,12 @@ class _Importer:
             wshape = self.shape(node, second)
             if len(wshape) != 2:
                 return self.unsupported(node, f"a constant right operand must be 2-D, not {list(wshape)}")
-            out = wshape[0] if node.op_type == "Gemm" and a.get("transB", 0) else wshape[1]
+            transposed = node.op_type == "Gemm" and a.get("transB", 0)
+            reduction, out = (wshape[1], wshape[0]) if transposed else wshape
+            xshape = self.shape(node, first)
+            if xshape[-1] != reduction:
+                raise self.error(node, f"weight shape {list(wshape)}{' (transB)' if transposed else ''} does "
+                                       f"not fit input shape {list(xshape)}")
             bias = node.op_type == "Gemm" and len(node.input) > 2 and bool(node.input[2])
             self.add(node, "linear", [first], out=out, bias=bias)
             return

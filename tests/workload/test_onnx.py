@@ -208,3 +208,35 @@ def test_malformed_files_give_one_line_errors(tmp_path, capsys, content, message
 def test_a_missing_file(capsys):
     assert main(["simulate", "no_such_model.onnx"]) == 1
     assert "no_such_model.onnx: not a readable ONNX model" in capsys.readouterr().err
+
+
+# -- weights that disagree with their inputs -----------------------------------------------------
+def _one_node_model(path, op, wshape, xshape, yshape=None, **attrs):
+    node = helper.make_node(op, ["x", "w"], ["y"], name="bad", **attrs)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, xshape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, yshape)], [_const("w", wshape)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+@pytest.mark.parametrize("wshape, attrs, message", [
+    ([4, 5, 3, 3], {}, "weight shape [4, 5, 3, 3] (5 channels × group 1) does not fit input shape [1, 3, 8, 8]"),
+    ([6, 2, 3, 3], {"group": 2}, "weight shape [6, 2, 3, 3] (2 channels × group 2) does not fit input shape [1, 3, 8, 8]"),
+])
+def test_conv_weights_must_fit_the_input(tmp_path, capsys, wshape, attrs, message):
+    path = _one_node_model(tmp_path / "c.onnx", "Conv", wshape, [1, 3, 8, 8], **attrs)
+    assert main(["workload", "info", str(path)]) == 1  # was: imported with 4·3·3·3 = 108 parameters
+    assert capsys.readouterr().err == f"accelsim: error: {path}: node 'bad' (Conv): {message}\n"
+
+
+@pytest.mark.parametrize("op, wshape, attrs, message", [
+    ("Gemm", [5, 4], {}, "weight shape [5, 4] does not fit input shape [1, 3]"),
+    ("Gemm", [4, 5], {"transB": 1}, "weight shape [4, 5] (transB) does not fit input shape [1, 3]"),
+    ("MatMul", [5, 4], {}, "weight shape [5, 4] does not fit input shape [1, 3]"),
+])
+def test_gemm_weights_must_fit_the_input_even_if_onnx_does_not_check(tmp_path, monkeypatch, op, wshape, attrs, message):
+    path = _one_node_model(tmp_path / "g.onnx", op, wshape, [1, 3], [1, 4], **attrs)
+    monkeypatch.setattr(onnx.shape_inference, "infer_shapes", lambda model, **kw: model)  # our check alone
+    with pytest.raises(SpecError) as err:
+        load_onnx(path)
+    assert str(err.value) == f"{path}: node 'bad' ({op}): {message}"
