@@ -40,9 +40,24 @@ def load_workload(args: argparse.Namespace):
     """The workload named on the command line; placeholder warnings go to stderr."""
     from ..workload import resolve_workload
 
-    graph = resolve_workload(args.workload, lenient=args.lenient)
+    graph = resolve_workload(args.workload, lenient=args.lenient, batch=getattr(args, "batch", None))
     for warning in graph.meta.get("placeholders", []):
         print(f"accelsim: warning: {warning}; imported as a zero-cost placeholder", file=sys.stderr)
+    for warning in graph.meta.get("assumptions", []):
+        print(f"accelsim: warning: {warning}", file=sys.stderr)
     return graph
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a positive integer (else a usage error)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
+    return int(text)
+
+
+def add_batch_option(parser: argparse.ArgumentParser) -> None:
+    """``--batch N``: the batch of an ONNX model whose batch dimension is symbolic."""
+    parser.add_argument("--batch", type=positive_int,
+                        help="ONNX: the batch size for a symbolic batch dimension (default: 1, with a warning)")
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 
-from ._common import load_workload, table
+from ._common import add_batch_option, load_workload, table
 
 
 def _cmd_simulate(args: argparse.Namespace) -> str:
@@ -16,8 +17,9 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     graph = load_workload(args)
     dataflow = load_dataflow(args.dataflow or arch.dataflows[0])
     result = simulate(graph, arch, dataflow, memory=not args.ideal_memory)
+    notes = graph.meta.get("assumptions", [])  # e.g. a symbolic batch taken as 1
     if args.json:
-        return result.to_json()
+        return json.dumps(result.to_dict() | {"assumptions": notes}, indent=1)
     rows = [[r.name, r.op, r.shape, f"{r.macs:,}", f"{r.cycles:,}", f"{r.stall_cycles:,}", f"{r.utilization:.1%}",
              f"{(r.dram_ifmap_bytes + r.dram_filter_bytes + r.dram_ofmap_bytes) / 1024:,.0f}"]
             for r in result.layers]
@@ -29,7 +31,7 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     total = (f"total: {result.total_macs:,} MACs in {result.total_cycles:,} cycles ({stalls:,} stalled; "
              f"{result.time_ms:.3f} ms at {arch.clock_mhz:g} MHz), utilisation {result.utilization:.1%}")
     header = ["layer", "op", "shape", "MACs", "cycles", "stall", "util", "DRAM KiB"]
-    return "\n".join([head, "", table(rows, header, {3, 4, 5, 6, 7}), "", total])
+    return "\n".join([head, *(f"note: {note}" for note in notes), "", table(rows, header, {3, 4, 5, 6, 7}), "", total])
 
 
 def add_parser(sub) -> None:
@@ -41,4 +43,5 @@ def add_parser(sub) -> None:
     sim.add_argument("--json", action="store_true", help="print one JSON object")
     sim.add_argument("--ideal-memory", action="store_true", help="no memory model: operands always on time")
     sim.add_argument("--lenient", action="store_true", help="ONNX: import unsupported ops as zero-cost placeholders")
+    add_batch_option(sim)
     sim.set_defaults(func=_cmd_simulate)

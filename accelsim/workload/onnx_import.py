@@ -266,10 +266,46 @@ class _Fake:
         self.name, self.op_type = name, "input"
 
 
-def load_onnx(path: str | Path, *, lenient: bool = False) -> LayerGraph:
+def _fix_batch(model, file: str, batch: int | None) -> str | None:
+    """Give the batch dimension (axis 0 of each data input of rank ≥ 2) a value, before shape inference.
+
+    A symbolic batch becomes ``batch`` (1 if None: the returned note says so), and so does every other
+    dimension of the same name. Any other symbolic input dimension is a :class:`SpecError` naming it.
+    A fixed batch must equal ``batch`` if one is asked for (reshapes in the model may depend on it).
+    """
+    graph = model.graph
+    constants = {init.name for init in graph.initializer}
+    inputs = [v for v in graph.input if v.name not in constants]
+    dims = {v.name: list(v.type.tensor_type.shape.dim) for v in inputs}
+    symbolic = [(name, d[0]) for name, d in dims.items() if len(d) >= 2 and not d[0].HasField("dim_value")]
+    symbols = {d.dim_param for _, d in symbolic} - {""}
+    for name, d in dims.items():
+        for axis, dim in enumerate(d):
+            if axis == 0 and len(d) >= 2:
+                if dim.HasField("dim_value") and batch is not None and dim.dim_value != batch:
+                    raise SpecError(f"input '{name}' fixes the batch at {dim.dim_value}; batch {batch} "
+                                    "cannot be asked for", file=file)
+            elif not dim.HasField("dim_value") and dim.dim_param not in symbols:
+                raise SpecError(f"input '{name}' has a symbolic dimension '{dim.dim_param or '?'}' (axis {axis}); "
+                                "only the batch (axis 0) may be symbolic: fix it in the model", file=file)
+    if not symbolic:
+        return None
+    note = (f"input '{symbolic[0][0]}' has a symbolic batch dimension '{symbolic[0][1].dim_param or '?'}': "
+            "assumed batch 1 (pass --batch to choose)")
+    for _, dim in symbolic:
+        dim.dim_value = batch or 1  # clears dim_param (a oneof), so shape inference propagates the value
+    for v in [*graph.input, *graph.output, *graph.value_info]:
+        for dim in v.type.tensor_type.shape.dim:
+            if not dim.HasField("dim_value") and dim.dim_param in symbols:
+                dim.dim_value = batch or 1
+    return None if batch else note
+
+
+def load_onnx(path: str | Path, *, lenient: bool = False, batch: int | None = None) -> LayerGraph:
     """Import an ONNX file. Malformed files, failed shape inference and unsupported ops raise
     :class:`SpecError`/:class:`UnsupportedError`; ``lenient`` turns unsupported ops into placeholders
-    (listed in ``graph.meta["placeholders"]``)."""
+    (listed in ``graph.meta["placeholders"]``). A symbolic batch dimension takes ``batch``, or 1 with
+    a note in ``graph.meta["assumptions"]``."""
     onnx = _require_onnx()
     from google.protobuf.message import DecodeError
 
@@ -281,6 +317,7 @@ def load_onnx(path: str | Path, *, lenient: bool = False) -> LayerGraph:
         raise SpecError(f"not a readable ONNX model: {reason}", file=str(path)) from None
     if not model.graph.node:
         raise SpecError("not a readable ONNX model: the graph has no nodes", file=str(path))
+    assumption = _fix_batch(model, str(path), batch)
     try:
         model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as err:
@@ -291,4 +328,6 @@ def load_onnx(path: str | Path, *, lenient: bool = False) -> LayerGraph:
                                           f"{model.opset_import[0].version if model.opset_import else '?'})"})
     if importer.placeholders:
         graph.meta["placeholders"] = importer.placeholders
+    if assumption:
+        graph.meta["assumptions"] = [assumption]
     return graph

@@ -102,9 +102,9 @@ def zoo_names() -> list[str]:
     return sorted(p.stem for p in data_dir("workloads").glob("*.yaml"))
 
 
-def resolve_workload(name_or_path: str, *, lenient: bool = False) -> LayerGraph:
+def resolve_workload(name_or_path: str, *, lenient: bool = False, batch: int | None = None) -> LayerGraph:
     """A bundled workload by name, or a workload file by path (YAML, or ONNX: ``lenient`` imports
-    unsupported ONNX ops as zero-cost placeholders instead of failing).
+    unsupported ONNX ops as zero-cost placeholders instead of failing; ``batch`` sets a symbolic batch).
 
     Examples
     --------
@@ -115,7 +115,9 @@ def resolve_workload(name_or_path: str, *, lenient: bool = False) -> LayerGraph:
     if path.suffix.lower() == ".onnx":
         from .onnx_import import load_onnx
 
-        return load_onnx(path, lenient=lenient)
+        return load_onnx(path, lenient=lenient, batch=batch)
+    if batch is not None:  # a YAML workload states its batch; silently overriding it would be a guess
+        raise SpecError(f"a batch size applies to ONNX models only; '{name_or_path}' sets `batch` in its YAML")
     if path.suffix.lower() in (".yaml", ".yml") or path.exists():
         return load_workload(path)
     bundled = data_dir("workloads") / f"{name_or_path}.yaml"
@@ -163,8 +165,9 @@ def graph_to_yaml(graph: LayerGraph, batch: int | None = None) -> str:
     """Serialise a graph to the YAML format, one line per layer (round-trips exactly)."""
     batch = batch if batch is not None else next(iter(graph)).batch
     head = {"version": FORMAT_VERSION, "name": graph.name, "batch": batch}
-    if graph.meta:
-        head["meta"] = graph.meta
+    meta = {k: v for k, v in graph.meta.items() if k != "assumptions"}  # about the import, not this file
+    if meta:
+        head["meta"] = meta
     head["inputs"] = {k: list(v) for k, v in graph.inputs.items()}
     text = yaml.safe_dump(head, sort_keys=False, default_flow_style=None, width=100)
     lines = [text.rstrip("\n"), "layers:"]

@@ -240,3 +240,67 @@ def test_gemm_weights_must_fit_the_input_even_if_onnx_does_not_check(tmp_path, m
     with pytest.raises(SpecError) as err:
         load_onnx(path)
     assert str(err.value) == f"{path}: node 'bad' ({op}): {message}"
+
+
+# -- a symbolic batch dimension ------------------------------------------------------------------
+def _symbolic_model(path, xshape=("N", 3, 8, 8)):
+    """conv 3→4 (3×3, same padding) → relu → global pool → flatten → fc 4→10, batch named by xshape[0]."""
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("GlobalAveragePool", ["r"], ["p"], name="pool"),
+             helper.make_node("Flatten", ["p"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "fc_w"], ["y"], name="fc", transB=1)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(xshape))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [xshape[0], 10])],
+                              [_const("w", [4, 3, 3, 3]), _const("fc_w", [10, 4])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+NOTE = "input 'x' has a symbolic batch dimension 'N': assumed batch 1 (pass --batch to choose)"
+MACS_PER_IMAGE = 4 * 8 * 8 * 3 * 3 * 3 + 4 * 10  # conv + fc
+
+
+def test_a_symbolic_batch_is_taken_as_1_and_said_everywhere(tmp_path, capsys):
+    path = _symbolic_model(tmp_path / "sym.onnx")
+    assert main(["workload", "info", str(path), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == f"accelsim: warning: {NOTE}\n"
+    info = json.loads(captured.out)
+    assert info["assumptions"] == [NOTE] and info["macs"] == MACS_PER_IMAGE
+    assert main(["simulate", str(path), "--arch", "tiny"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("sym on tiny (4x4)") and lines[1] == f"note: {NOTE}"
+    assert main(["simulate", str(path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["assumptions"] == [NOTE] and result["total_macs"] == MACS_PER_IMAGE
+
+
+def test_batch_option_sets_a_symbolic_batch(tmp_path, capsys):
+    path = _symbolic_model(tmp_path / "sym.onnx")
+    assert main(["simulate", str(path), "--batch", "3", "--json"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert captured.err == "" and result["assumptions"] == [] and result["total_macs"] == 3 * MACS_PER_IMAGE
+    out = tmp_path / "sym.yaml"
+    assert main(["workload", "export", str(path), "--batch", "3", "-o", str(out)]) == 0
+    graph = resolve_workload(str(out))
+    assert graph.macs == 3 * MACS_PER_IMAGE and {layer.batch for layer in graph} == {3}
+    assert "assumptions" not in graph.meta
+
+
+@pytest.mark.parametrize("xshape, argv, message", [
+    (("N", 3, "H", 8), [], "input 'x' has a symbolic dimension 'H' (axis 2); only the batch (axis 0) may be "
+                           "symbolic: fix it in the model"),
+    ((2, 3, 8, 8), ["--batch", "4"], "input 'x' fixes the batch at 2; batch 4 cannot be asked for"),
+])
+def test_other_symbolic_dims_and_a_fixed_batch_are_one_line_errors(tmp_path, capsys, xshape, argv, message):
+    path = _symbolic_model(tmp_path / "m.onnx", xshape)
+    assert main(["workload", "info", str(path), *argv]) == 1
+    assert capsys.readouterr().err == f"accelsim: error: {path}: {message}\n"
+
+
+def test_batch_option_is_refused_for_yaml_workloads(capsys):
+    assert main(["simulate", "resnet18", "--batch", "2"]) == 1
+    assert capsys.readouterr().err == ("accelsim: error: a batch size applies to ONNX models only; 'resnet18' "
+                                       "sets `batch` in its YAML\n")
