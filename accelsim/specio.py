@@ -181,10 +181,13 @@ class Fields:
         return Fields(value, where=self.path(key), file=self.file, line=lines.get(key, self.line))
 
     # -- typed getters ----------------------------------------------------------------------
-    def int(self, key: str, default: Any = ..., *, minimum: int = 1) -> int:
+    def int(self, key: str, default: Any = ..., *, minimum: int = 1, maximum: int | None = None) -> int:
         value = self.raw(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        if (isinstance(value, bool) or not isinstance(value, int) or value < minimum
+                or (maximum is not None and value > maximum)):
             kind = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
+            if maximum is not None:
+                kind = f"an integer in [{minimum}, {maximum}]"
             raise self.error(key, f"must be {kind}, not {_describe(value)}")
         return value
 

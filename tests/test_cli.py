@@ -162,3 +162,33 @@ def test_export_refuses_a_folder_and_an_existing_file(capsys, tmp_path):
     code, text, _ = run(capsys, "workload", "export", "resnet18", "-o", str(out), "--force")
     assert code == 0 and text == f"wrote {out}: 49 layers, 1,814,073,344 MACs, 11,679,912 params\n"
     assert out.read_text().startswith("version: 1\nname: resnet18\n")
+
+
+def test_huge_layers_give_exact_counts_and_times(capsys, tmp_path):
+    """A 4e9 × 4e9 · 4e9 × 4e9 product: every count past 2**53, where floats would round."""
+    from fractions import Fraction
+
+    wl = tmp_path / "huge.yaml"
+    wl.write_text("version: 1\nname: huge\ninputs: {x: [4000000000, 4000000000]}\n"
+                  "layers:\n  - {name: fc, kind: linear, out_features: 4000000000}\n")
+    code, out, _ = run(capsys, "simulate", str(wl), "--arch", "tiny", "--json")
+    result = json.loads(out)
+    layer = result["layers"][0]
+    dram = layer["dram_ifmap_bytes"] + layer["dram_filter_bytes"] + layer["dram_ofmap_bytes"]
+    assert code == 0 and layer["macs"] == 4_000_000_000**3 and layer["dram_ofmap_bytes"] == 4_000_000_000**2
+    assert layer["cycles"] == -(-dram // 4) == layer["compute_cycles"] + layer["stall_cycles"]  # DRAM-bound, 4 B/cycle
+    assert result["time_ms"] == float(Fraction(layer["cycles"], 10**6))  # 1000 MHz, rounded once
+    code, out, _ = run(capsys, "simulate", str(wl), "--arch", "tiny")
+    cycles = layer["cycles"]
+    assert out.splitlines()[-3].split()[-1] == f"{round(Fraction(dram, 1024)):,}"  # the DRAM KiB column
+    assert (f"in {cycles:,} cycles ({layer['stall_cycles']:,} stalled; {cycles // 10**6:,}."
+            f"{round(Fraction(cycles % 10**6, 1000)):03d} ms at 1000 MHz)") in out.splitlines()[-1]
+
+
+def test_absurd_sizes_are_one_line_errors(capsys, tmp_path):
+    wl = tmp_path / "absurd.yaml"
+    wl.write_text("version: 1\nname: absurd\ninputs: {x: [100000000000, 1000000000000]}\n"
+                  "layers:\n  - {name: fc, kind: linear, out_features: 8}\n")
+    assert run(capsys, "simulate", str(wl)) == (1, "", (
+        f"accelsim: error: {wl}:5: `layers[0]` input 0 (1 × [100000000000, 1000000000000]) has "
+        "100,000,000,000,000,000,000,000 elements, more than the limit of 2**64 (accelsim.workload.layer.MAX_ELEMENTS)\n"))

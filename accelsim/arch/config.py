@@ -14,6 +14,10 @@ from ..specio import Fields, read_yaml_file
 FORMAT_VERSION = 1
 OVERFLOW_MODES = ("wrap", "saturate")
 MAX_ACC_BITS = 48  # the engines compute in int64: accumulator + product must not overflow it
+# Bounds that keep times finite and counts to a few dozen digits (a clock of 1e-300 MHz is a typo):
+CLOCK_MHZ = (0.001, 1e6)  # 1 kHz to 1 THz
+DRAM_BYTES_PER_CYCLE = (0.001, 1e9)  # --ideal-memory is the way to say "unlimited"
+MAX_LATENCY_CYCLES = 2**32
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,9 @@ def _read_memory(f: Fields) -> dict[str, Any]:
         filter_kib=f.number("filter_kib", MemorySpec.filter_kib),
         ofmap_kib=f.number("ofmap_kib", MemorySpec.ofmap_kib),
         banks=f.int("banks", MemorySpec.banks),
-        dram_bytes_per_cycle=f.number("dram_bytes_per_cycle", MemorySpec.dram_bytes_per_cycle),
-        dram_latency_cycles=f.int("dram_latency_cycles", 0, minimum=0),
+        dram_bytes_per_cycle=f.number("dram_bytes_per_cycle", MemorySpec.dram_bytes_per_cycle,
+                                      low=DRAM_BYTES_PER_CYCLE[0], high=DRAM_BYTES_PER_CYCLE[1], low_open=False),
+        dram_latency_cycles=f.int("dram_latency_cycles", 0, minimum=0, maximum=MAX_LATENCY_CYCLES),
     )
 
 
@@ -168,7 +173,7 @@ def _read_config(f: Fields) -> dict[str, Any]:
         overflow=f.str("overflow", "wrap", choices=OVERFLOW_MODES),
         double_buffered=f.bool("double_buffered", True),
         vector_lanes=f.int("vector_lanes", 0, minimum=0),
-        clock_mhz=f.number("clock_mhz", 1000.0),
+        clock_mhz=f.number("clock_mhz", 1000.0, low=CLOCK_MHZ[0], high=CLOCK_MHZ[1], low_open=False),
     )
     dataflows = f.raw("dataflows", ["ws", "os", "is"])
     if (not isinstance(dataflows, (list, tuple)) or not dataflows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from fractions import Fraction
 
 from ._common import add_batch_option, load_workload, table
 
@@ -21,7 +22,7 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     if args.json:
         return json.dumps(result.to_dict() | {"assumptions": notes}, indent=1)
     rows = [[r.name, r.op, r.shape, f"{r.macs:,}", f"{r.cycles:,}", f"{r.stall_cycles:,}", f"{r.utilization:.1%}",
-             f"{(r.dram_ifmap_bytes + r.dram_filter_bytes + r.dram_ofmap_bytes) / 1024:,.0f}"]
+             f"{round(Fraction(r.dram_ifmap_bytes + r.dram_filter_bytes + r.dram_ofmap_bytes, 1024)):,}"]
             for r in result.layers]
     memory = "ideal memory" if args.ideal_memory else (
         f"memory: ifmap/filter/ofmap {arch.memory.ifmap_kib:g}/{arch.memory.filter_kib:g}/"
@@ -29,9 +30,21 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     head = f"{graph.name} on {arch.name} ({arch.rows}x{arch.cols}), dataflow {dataflow.name}, {memory}"
     stalls = sum(r.stall_cycles for r in result.layers)
     total = (f"total: {result.total_macs:,} MACs in {result.total_cycles:,} cycles ({stalls:,} stalled; "
-             f"{result.time_ms:.3f} ms at {arch.clock_mhz:g} MHz), utilisation {result.utilization:.1%}")
+             f"{_fixed(result.time_ms, 3)} ms at {arch.clock_mhz:g} MHz), utilisation {result.utilization:.1%}")
     header = ["layer", "op", "shape", "MACs", "cycles", "stall", "util", "DRAM KiB"]
     return "\n".join([head, *(f"note: {note}" for note in notes), "", table(rows, header, {3, 4, 5, 6, 7}), "", total])
+
+
+def _fixed(value: Fraction, digits: int) -> str:
+    """``value`` with ``digits`` decimals, exactly (float formatting of huge counts shows binary noise).
+
+    Examples
+    --------
+    >>> _fixed(Fraction(10**22 + 5, 10**6), 3)
+    '10,000,000,000,000,000.000'
+    """
+    scaled = round(value * 10**digits)
+    return f"{scaled // 10**digits:,}.{scaled % 10**digits:0{digits}d}"
 
 
 def add_parser(sub) -> None:

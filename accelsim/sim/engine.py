@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
@@ -88,8 +89,9 @@ class SimResult:
         return self.total_macs / (self.total_cycles * self.arch.pes) if self.total_cycles else 0.0
 
     @property
-    def time_ms(self) -> float:
-        return self.total_cycles / (self.arch.clock_mhz * 1e3)
+    def time_ms(self) -> Fraction:
+        """Milliseconds, exactly (a float would blur cycle counts above 2**53)."""
+        return self.total_cycles / (Fraction(self.arch.clock_mhz) * 1000)
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": RESULT_VERSION, "workload": self.workload, "arch": self.arch.to_dict(),
@@ -97,7 +99,7 @@ class SimResult:
                 "total_cycles": self.total_cycles, "total_macs": self.total_macs,
                 "stall_cycles": sum(r.stall_cycles for r in self.layers),
                 "dram_bytes": sum(r.dram_ifmap_bytes + r.dram_filter_bytes + r.dram_ofmap_bytes for r in self.layers),
-                "utilization": round(self.utilization, 6), "time_ms": round(self.time_ms, 6),
+                "utilization": round(self.utilization, 6), "time_ms": float(round(self.time_ms, 6)),
                 "layers": [layer.to_dict() for layer in self.layers]}
 
     def to_json(self) -> str:

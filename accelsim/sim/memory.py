@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 from ..arch import ArrayConfig
 from ..errors import MappingError
@@ -46,13 +47,15 @@ class MemoryPlan:
         return sum(self.dram_bytes.values())
 
 
-def _bytes(layer: Layer, arch: ArrayConfig) -> dict[str, float]:
-    return {"I": layer.input_bits / 8, "W": layer.weight_bits / 8, "O": layer.output_bits / 8,
-            "P": arch.acc_bits / 8}
+# Byte counts are Fractions, not floats: a float loses exactness above 2**53, and layers with dimensions
+# of a few billion reach that (counts must stay exact integers).
+def _bytes(layer: Layer, arch: ArrayConfig) -> dict[str, Fraction]:
+    return {"I": Fraction(layer.input_bits, 8), "W": Fraction(layer.weight_bits, 8),
+            "O": Fraction(layer.output_bits, 8), "P": Fraction(arch.acc_bits, 8)}
 
 
-def _half(arch: ArrayConfig, operand: str) -> float:
-    return getattr(arch.memory, f"{BUFFER[operand]}_kib") * 1024 / 2
+def _half(arch: ArrayConfig, operand: str) -> Fraction:
+    return Fraction(getattr(arch.memory, f"{BUFFER[operand]}_kib")) * 512
 
 
 def _raw_input_elements(layer: Layer, gemm: GemmView) -> int:
@@ -73,10 +76,10 @@ def plan_memory(layer: Layer, dataflow: DataflowSpec, arch: ArrayConfig) -> Memo
     count_tiles = {d: -(-size[d] // tiles[d]) for d in tiles}
     rt, ct = min(R, size[df.rows]), min(C, size[df.cols])
 
-    def need(what: str, op: str, nbytes: float) -> None:
+    def need(what: str, op: str, nbytes: Fraction) -> None:
         if nbytes > _half(arch, op):
-            raise MappingError(f"layer '{layer.name}': {what} needs {nbytes:,.0f} bytes but half of the "
-                               f"{BUFFER[op]} buffer is {_half(arch, op):,.0f} bytes "
+            raise MappingError(f"layer '{layer.name}': {what} needs {round(nbytes):,} bytes but half of the "
+                               f"{BUFFER[op]} buffer is {round(_half(arch, op)):,} bytes "
                                f"(memory.{BUFFER[op]}_kib = {getattr(arch.memory, BUFFER[op] + '_kib'):g})")
 
     def raw(op: str) -> int:
@@ -133,7 +136,7 @@ def plan_memory(layer: Layer, dataflow: DataflowSpec, arch: ArrayConfig) -> Memo
 
 def stall_cycles(plan: MemoryPlan, compute_cycles: int, arch: ArrayConfig) -> int:
     """Cycles the array waits for DRAM: prologue, epilogue, and any transfer time compute cannot hide."""
-    bw = arch.memory.dram_bytes_per_cycle
+    bw = Fraction(arch.memory.dram_bytes_per_cycle)
     first, last = math.ceil(plan.first_bytes / bw), math.ceil(plan.last_bytes / bw)
     overlapped = math.ceil(plan.dram_total / bw) - first - last
     return first + arch.memory.dram_latency_cycles + max(0, overlapped - compute_cycles) + last

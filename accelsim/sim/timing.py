@@ -24,7 +24,6 @@ which keeps whole networks on small arrays fast.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 
 from ..arch import ArrayConfig
@@ -173,4 +172,4 @@ def gemm_timeline(mapping: Mapping) -> Timeline:
 
 def vector_cycles(layer: Layer, arch: ArrayConfig) -> int:
     """Cycles of a non-GEMM layer on a vector unit of ``arch.lanes`` lanes (one op/lane/cycle)."""
-    return math.ceil(layer.vector_ops / arch.lanes)
+    return -(-layer.vector_ops // arch.lanes)  # integer ceiling: exact for any size

@@ -46,6 +46,9 @@ ELTWISE_OPS: dict[str, int] = {
     "softmax": 5, "layernorm": 7, "rmsnorm": 5, "rope": 3, "lrn": 8,
 }
 LOOP_DIMS = ("B", "G", "K", "C", "P", "Q", "R", "S")
+# Counts are exact Python integers of any size, but a tensor beyond 64-bit element counts is a typo,
+# not a network; the bound also keeps every derived count (MACs, cycles, bytes) to a few dozen digits.
+MAX_ELEMENTS = 2**64
 Shape = tuple[int, ...]
 
 
@@ -303,9 +306,17 @@ def _check(layer: Layer, f: Fields) -> None:
     if layer.kind == "concat" and got < 2:
         raise f.error("in_shapes", f"a concat takes at least 2 inputs, not {got}")
     try:
-        _out_shape(layer)
+        out = _out_shape(layer)
     except _ShapeError as err:
         raise f.error(err.field, str(err)) from None
+    tensors = [("in_shapes", f"input {i} ({layer.batch} × {list(s)})", layer.batch * math.prod(s))
+               for i, s in enumerate(layer.in_shapes)]
+    tensors += [("in_shapes", f"the output ({layer.batch} × {list(out)})", layer.batch * math.prod(out)),
+                ("out", "the weight tensor", layer.params)]
+    for field, what, n in tensors:
+        if n > MAX_ELEMENTS:
+            raise f.error(field, f"{what} has {n:,} elements, more than the limit of 2**64 "
+                                 "(accelsim.workload.layer.MAX_ELEMENTS)")
 
 
 class _ShapeError(Exception):

@@ -90,3 +90,20 @@ def test_dict_round_trip():
     layer = conv(stride=(2, 1), weight_density=0.5, weight_structure="2:4")
     assert Layer.from_dict(layer.to_dict()) == layer
     assert hash(Layer.from_dict(layer.to_dict())) == hash(layer)
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(in_shapes=((2**32, 2**32),), out=4, batch=2),
+     "input 0 (2 × [4294967296, 4294967296]) has 36,893,488,147,419,103,232 elements"),
+    (dict(in_shapes=((4, 2**40),), out=2**40), "the weight tensor has 1,208,925,819,614,629,174,706,176 elements"),
+    (dict(in_shapes=((2**30, 4),), out=2**35), "the output (1 × [1073741824, 34359738368]) has"),
+])
+def test_tensors_beyond_2_64_elements_are_refused(kw, message):
+    with pytest.raises(SpecError, match=r"more than the limit of 2\*\*64 \(accelsim.workload.layer.MAX_ELEMENTS\)$") as err:
+        Layer("fc", "linear", **kw)
+    assert message in str(err.value)
+
+
+def test_a_tensor_of_exactly_2_64_elements_is_fine():
+    layer = Layer("fc", "linear", in_shapes=((2**32, 2**32),), out=2**32)
+    assert layer.macs == 2**96 and layer.params == 2**64
