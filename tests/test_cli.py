@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -192,3 +193,20 @@ def test_absurd_sizes_are_one_line_errors(capsys, tmp_path):
     assert run(capsys, "simulate", str(wl)) == (1, "", (
         f"accelsim: error: {wl}:5: `layers[0]` input 0 (1 × [100000000000, 1000000000000]) has "
         "100,000,000,000,000,000,000,000 elements, more than the limit of 2**64 (accelsim.workload.layer.MAX_ELEMENTS)\n"))
+
+
+def test_tables_align_wide_and_combining_characters(capsys, tmp_path):
+    """CJK characters take two columns, combining accents none: columns line up on screen, not in code points."""
+    from wcwidth import wcswidth
+
+    wl = tmp_path / "unicode.yaml"
+    wl.write_text("version: 1\nname: unicode\ninputs: {x: [4, 16]}\nlayers:\n"
+                  "  - {name: 全結合層, kind: linear, out_features: 8}\n"
+                  "  - {name: \"cafe\u0301\", kind: eltwise, op: relu}\n"
+                  "  - {name: plain_ascii_name, kind: eltwise, op: relu}\n", encoding="utf-8")
+    for argv in (["workload", "info", str(wl)], ["simulate", str(wl), "--arch", "tiny"]):
+        code, out, _ = run(capsys, *argv)
+        lines = [line for line in out.splitlines() if line.startswith(("layer", "-----", "全", "caf", "plain"))]
+        assert code == 0 and len(lines) == 5
+        second = [re.match(r"(\S+ +)\S", line).group(1) for line in lines]  # first cell and its padding
+        assert {wcswidth(prefix) for prefix in second} == {18}  # "plain_ascii_name" (16) + 2 spaces, on every row

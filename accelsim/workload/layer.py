@@ -198,15 +198,24 @@ class Layer:
 
     @property
     def shape_text(self) -> str:
-        """A short human description of the layer's shape."""
+        """A short human description of the layer's shape.
+
+        Examples
+        --------
+        >>> Layer("attn", "matmul", in_shapes=((12, 128, 64), (12, 64, 128))).shape_text
+        '12 x (128x64 @ 64x128)'
+        >>> Layer("fc", "linear", in_shapes=((128, 64),), out=10).shape_text
+        '128x64 @ 64x10'
+        """
         d = self.loops
         if self.kind == "conv2d":
             g = f" g{d['G']}" if d["G"] > 1 else ""
             return (f"{self.in_shapes[0][0]}x{self.in_shapes[0][1]}x{self.in_shapes[0][2]}"
                     f" -> {self.out}@{d['R']}x{d['S']}/{self.stride[0]}{g}")
-        if self.gemm is not None:
+        if self.gemm is not None:  # the GEMM view: M×K · K×N, times count independent products
             gm = self.gemm
-            return f"{gm.count}x " * (gm.count > 1) + f"{gm.M}x{gm.K}x{gm.N}"
+            product = f"{gm.M}x{gm.K} @ {gm.K}x{gm.N}"
+            return f"{gm.count} x ({product})" if gm.count > 1 else product
         return "x".join(map(str, self.out_shape))
 
     # -- I/O --------------------------------------------------------------------------------

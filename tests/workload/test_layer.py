@@ -107,3 +107,14 @@ def test_tensors_beyond_2_64_elements_are_refused(kw, message):
 def test_a_tensor_of_exactly_2_64_elements_is_fine():
     layer = Layer("fc", "linear", in_shapes=((2**32, 2**32),), out=2**32)
     assert layer.macs == 2**96 and layer.params == 2**64
+
+
+@pytest.mark.parametrize("layer, text", [
+    (Layer("attn", "matmul", in_shapes=((12, 128, 64), (12, 64, 128))), "12 x (128x64 @ 64x128)"),
+    (Layer("qk", "matmul", in_shapes=((2, 12, 128, 64), (2, 12, 128, 64)), transpose_b=True), "24 x (128x64 @ 64x128)"),
+    (Layer("fc", "linear", in_shapes=((4, 128, 64),), out=10), "512x64 @ 64x10"),
+    (conv(groups=4), "16x14x14 -> 32@3x3/1 g4"),
+    (Layer("r", "eltwise", op="relu", in_shapes=((4, 8, 8),)), "4x8x8"),
+])
+def test_shape_text_is_readable(layer, text):
+    assert layer.shape_text == text
