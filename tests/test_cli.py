@@ -129,7 +129,8 @@ def test_hdl_commands_without_the_hdl_extra_say_how_to_install_it(capsys, monkey
     for name in [m for m in sys.modules if m.startswith(("amaranth.", "accelsim.rtl."))]:
         monkeypatch.delitem(sys.modules, name)
     assert main(argv) == 1
-    assert capsys.readouterr().err == "accelsim: error: this command needs Amaranth: pip install 'accelsim[hdl]'\n"
+    assert capsys.readouterr().err == ("accelsim: error: this command needs Amaranth: pip install 'accelsim[hdl]' "
+                                       "(or pip install -e '.[hdl]' in a checkout)\n")
 
 
 ALIAS_BOMB = "".join(f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}' if i else 'x'] * 9)}]\n" for i in range(9))
@@ -210,3 +211,12 @@ def test_tables_align_wide_and_combining_characters(capsys, tmp_path):
         assert code == 0 and len(lines) == 5
         second = [re.match(r"(\S+ +)\S", line).group(1) for line in lines]  # first cell and its padding
         assert {wcswidth(prefix) for prefix in second} == {18}  # "plain_ascii_name" (16) + 2 spaces, on every row
+
+
+def test_onnx_without_the_onnx_extra_says_how_to_install_it(capsys, monkeypatch, tmp_path):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"")
+    monkeypatch.setitem(sys.modules, "onnx", None)  # importing it now fails, as on a core-only install
+    assert run(capsys, "workload", "info", str(model)) == (1, "", (
+        "accelsim: error: ONNX import needs the onnx package: pip install 'accelsim[onnx]' "
+        "(or pip install -e '.[onnx]' in a checkout)\n"))

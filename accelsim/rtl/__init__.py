@@ -14,4 +14,5 @@ def require(*modules: str) -> None:
     """Raise :class:`HDLError` with an install hint if an optional hardware package is missing."""
     for module in modules:
         if find_spec(module) is None:
-            raise HDLError(f"this command needs {_EXTRA.get(module, module)}: pip install 'accelsim[hdl]'")
+            raise HDLError(f"this command needs {_EXTRA.get(module, module)}: pip install 'accelsim[hdl]' "
+                           "(or pip install -e '.[hdl]' in a checkout)")

@@ -1,4 +1,4 @@
-"""Import an ONNX model as a `LayerGraph` (needs the ``onnx`` package: ``pip install accelsim[onnx]``).
+"""Import an ONNX model as a `LayerGraph` (needs the ``onnx`` extra, see :data:`INSTALL_HINT`).
 
 ONNX shape inference gives every tensor's shape. A tensor is *constant* when it is an initializer,
 the output of ``Constant``/``ConstantOfShape``, or computed only from constants (e.g. an
@@ -33,11 +33,15 @@ SUPPORTED = sorted({"Conv", "Gemm", "MatMul", "MaxPool", "AveragePool", "GlobalA
                     "Concat", *ELEMENTWISE, *MOVEMENT, *CONSTANT_SOURCES})
 
 
+# Right for both kinds of install: from PyPI, and editable from a checkout (as the README shows).
+INSTALL_HINT = "pip install 'accelsim[onnx]' (or pip install -e '.[onnx]' in a checkout)"
+
+
 def _require_onnx():
     try:
         import onnx
     except ImportError:
-        raise UnsupportedError("ONNX import needs the onnx package: pip install 'accelsim[onnx]'") from None
+        raise UnsupportedError(f"ONNX import needs the onnx package: {INSTALL_HINT}") from None
     return onnx
 
 
