@@ -23,12 +23,22 @@ CANDIDATES = ("~/.venv-scalesim/bin/python", "/tmp/ss/bin/python")
 # SCALE-Sim's API needs a layout file even when custom layouts are off: one row of 21 integers per layer.
 LAYOUT_ROW = "1,1,1,1,1,1,0,1,2,0,1,2,0,1,2,3,0,1,2,3,0"
 
+# Times every layer's simulation (single_layer_sim.run, where SCALE-Sim spends its time) and writes
+# the seconds to layer_seconds.json; traces are written when asked (save_disk_space=False).
 RUNNER = """
-import sys
+import json, sys, time
 from scalesim.scale_sim import scalesim
-cfg, topo, layout, out, gemm = sys.argv[1:6]
-scalesim(save_disk_space=True, verbose=False, config=cfg, topology=topo, layout=layout,
+from scalesim.single_layer_sim import single_layer_sim
+cfg, topo, layout, out, gemm, traces = sys.argv[1:7]
+seconds, run = [], single_layer_sim.run
+def timed(self):
+    start = time.perf_counter()
+    run(self)
+    seconds.append(time.perf_counter() - start)
+single_layer_sim.run = timed
+scalesim(save_disk_space=traces != "traces", verbose=False, config=cfg, topology=topo, layout=layout,
          input_type_gemm=gemm == "gemm").run_scale(top_path=out)
+json.dump(seconds, open(out + "/layer_seconds.json", "w"))
 """
 
 
@@ -50,14 +60,16 @@ def write_layout(topology: Path, layout: Path) -> None:
     layout.write_text(header + "\n" + "".join(f"{n},{LAYOUT_ROW},\n" for n in names))
 
 
-def run_scalesim(python: str, config: Path, topology: Path, out: Path, *, gemm: bool) -> tuple[dict, float]:
-    """Run SCALE-Sim; returns ({report file: rows}, wall seconds)."""
+def run_scalesim(python: str, config: Path, topology: Path, out: Path, *, gemm: bool,
+                 traces: bool = False) -> tuple[dict, float]:
+    """Run SCALE-Sim; returns ({report file: rows}, wall seconds); per-layer seconds in ``out/layer_seconds.json``."""
     layout = out / "layout.csv"
     out.mkdir(parents=True, exist_ok=True)
     write_layout(topology, layout)
     start = time.perf_counter()
     proc = subprocess.run([python, "-c", RUNNER, str(config), str(topology), str(layout), str(out),
-                           "gemm" if gemm else "conv"], capture_output=True, text=True, cwd=out)
+                           "gemm" if gemm else "conv", "traces" if traces else "none"],
+                          capture_output=True, text=True, cwd=out)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"SCALE-Sim failed on {config} / {topology}:\n{proc.stderr[-2000:]}")
@@ -66,6 +78,13 @@ def run_scalesim(python: str, config: Path, topology: Path, out: Path, *, gemm: 
         raise RuntimeError(f"SCALE-Sim wrote no report under {out}")
     reports = {p.name: read_report(p) for p in run_dirs[0].glob("*_REPORT.csv")}
     return reports, seconds
+
+
+def layer_seconds(out: Path) -> list[float]:
+    """SCALE-Sim's per-layer simulation seconds from a :func:`run_scalesim` run."""
+    import json
+
+    return json.loads((out / "layer_seconds.json").read_text())
 
 
 def run_accelsim(config: Path, topology: Path, out: Path, *, gemm: bool) -> tuple[dict, float]:

@@ -26,7 +26,7 @@ CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir())
 @pytest.mark.parametrize("case", CASES)
 def test_reports_equal_scalesim_byte_for_byte(case, tmp_path):
     folder = GOLDEN / case
-    reports, config, written = run_scalesim_files(
+    reports, config, written, _ = run_scalesim_files(
         str(folder / "scale.cfg"), str(folder / "topology.csv"), gemm=(folder / "gemm").exists(),
         output=tmp_path, convention="scalesim")
     expected = sorted(p.name for p in folder.glob("*_REPORT.csv"))
@@ -58,7 +58,7 @@ def test_known_scalesim_quirks_reproduced():
 
 def test_buffer_forgets_after_half_its_size():
     addresses = np.array([5, 6, 5, 7, 6, 5, 5])
-    counted = count_buffer_fills([(addresses, np.arange(7))], space=8, half_words=2)
+    counted = count_buffer_fills([(None, lambda: (addresses, np.arange(7)))], space=8, half_words=2)
     assert counted.words == 7 and counted.refill_rows == [1, 3, 5]   # 5,6 | 5,7 | 6,5 | 5
 
 
@@ -76,7 +76,7 @@ def test_prefetch_window_slides_and_wraps():
     # over a 200-word sequence (201 sets: SCALE-Sim always adds a last, possibly empty, set).
     buf = PrefetchBuffer.build(np.arange(200), size_words=100, bandwidth=10)
     assert (buf.sets, buf.active_sets, buf.slide_sets) == (201, 50, 50)
-    misses = buf.misses([(np.array([0, 120, 10]), np.array([0, 1, 2]))])
+    misses = buf.misses([(None, lambda: (np.array([0, 120, 10]), np.array([0, 1, 2])))])
     assert misses == [(1, 2), (2, 2)]   # 120: window 0 -> 50 -> 100; 10: 100 -> 150 -> 200 (wraps to 0..48)
 
 
@@ -165,9 +165,9 @@ def test_cli_json_lists_the_issue_fields(tmp_path, capsys):
 def test_native_convention_uses_accelsim_timing(tmp_path):
     """The default writes the same report layout with accelsim's RTL-true numbers."""
     folder = GOLDEN / "calc_ws_8x8"
-    native, _, written = run_scalesim_files(str(folder / "scale.cfg"), str(folder / "topology.csv"),
+    native, _, written, _ = run_scalesim_files(str(folder / "scale.cfg"), str(folder / "topology.csv"),
                                             output=tmp_path)
-    compat, _, _ = run_scalesim_files(str(folder / "scale.cfg"), str(folder / "topology.csv"),
+    compat, _, _, _ = run_scalesim_files(str(folder / "scale.cfg"), str(folder / "topology.csv"),
                                       convention="scalesim")
     assert [p.read_text().splitlines()[0] for p in written] == \
         [(folder / p.name).read_text().splitlines()[0] for p in written]
@@ -190,3 +190,97 @@ def test_sram_under_100_bytes_is_refused():
     with pytest.raises(AccelsimError):
         ScaleSimConfig("r", 8, 8, 0, 64, 32, "ws") and simulate_layer(
             ScaleSimLayer("c", 8, 8, 3, 3, 8, 8, 1), ScaleSimConfig("r", 8, 8, 0, 64, 32, "ws"))
+
+
+# -- hostile inputs ------------------------------------------------------------------------------
+
+def _cli(folder: Path, out, *extra: str, cfg: Path | None = None) -> list[str]:
+    return ["scalesim", "-c", str(cfg or folder / "scale.cfg"), "-t", str(folder / "topology.csv"), "-o", str(out),
+            *(["-i", "gemm"] if (folder / "gemm").exists() else []), *extra]
+
+
+@pytest.mark.parametrize("run_name", ["../../escape", "ABSOLUTE", "a/b", ".."])
+def test_run_name_cannot_leave_the_output_folder(tmp_path, capsys, run_name):
+    folder = GOLDEN / "calc_ws_8x8"
+    run_name = str(tmp_path / "abs-escape") if run_name == "ABSOLUTE" else run_name
+    cfg = tmp_path / "escape.cfg"
+    cfg.write_text((folder / "scale.cfg").read_text().replace("run_name = test", f"run_name = {run_name}"))
+    out = tmp_path / "a" / "b" / "out"
+    before = sorted(tmp_path.rglob("*"))
+    assert main(_cli(folder, out, "--force", cfg=cfg)) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "run_name" in err and str(cfg) in err and "plain name" in err
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_forced_rerun_leaves_only_the_new_files(tmp_path):
+    sparse = GOLDEN / "calc_ws_sparse"
+    assert main(_cli(sparse, tmp_path, "--convention", "scalesim")) == 0
+    run = tmp_path / load_config(sparse / "scale.cfg").run_name
+    for layer in ("layer0", "layer7"):   # as an earlier --traces run (of a longer topology) leaves them
+        (run / layer).mkdir()
+        (run / layer / "IFMAP_SRAM_TRACE.csv").write_text("0,1\n")
+    assert (run / "SPARSE_REPORT.csv").exists()
+    dense = tmp_path / "dense.cfg"
+    dense.write_text((sparse / "scale.cfg").read_text().replace("SparsitySupport : true", "SparsitySupport : false"))
+    assert not load_config(dense).sparsity_support
+    assert main(_cli(sparse, tmp_path, "--force", cfg=dense)) == 0
+    assert sorted(p.name for p in run.iterdir()) == ["BANDWIDTH_REPORT.csv", "COMPUTE_REPORT.csv",
+                                                      "DETAILED_ACCESS_REPORT.csv"]
+
+
+def test_output_that_is_a_file_is_one_line(tmp_path, capsys):
+    target = tmp_path / "results"
+    target.write_text("not a folder")
+    assert main(_cli(GOLDEN / "calc_ws_8x8", target)) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a file" in err and target.read_text() == "not a folder"
+
+
+def test_unknown_config_keys_and_extra_fields_are_warned(tmp_path, capsys):
+    folder = GOLDEN / "calc_ws_8x8"
+    cfg = tmp_path / "typo.cfg"
+    cfg.write_text((folder / "scale.cfg").read_text().replace("Bandwidth : 10", "Bandwith : 10")
+                   + "\n[extras]\nfoo = 1\n")
+    topo = tmp_path / "t.csv"
+    topo.write_text((folder / "topology.csv").read_text().replace("Conv2, 14, 14, 1, 1, 16, 24, 2,",
+                                                                   "Conv2, 14, 14, 1, 1, 16, 24, 2, 1:1, 7, 8"))
+    warnings: list[str] = []
+    load_config(cfg, warnings=warnings)
+    load_topology(topo, warnings=warnings)
+    assert len(warnings) == 3
+    assert main(["scalesim", "-c", str(cfg), "-t", str(topo), "-o", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all(line.startswith("accelsim: warning: ") for line in err)
+    assert "bandwith" in err[0] and "[extras]" in err[1] and "t.csv:3" in err[2] and "7, 8" in err[2]
+
+
+def test_native_csv_has_no_float_artefacts_and_integer_counts(tmp_path):
+    """100 · (a / b) prints 3.0502000000000002; the default convention rounds the exact ratio once."""
+    from fractions import Fraction
+
+    from accelsim.scalesim.native import percent, to_layer
+
+    assert percent(30502, 1000000) == 3.0502 != 100 * (30502 / 1000000)
+    folder = GOLDEN / "calc_ws_8x8"
+    reports, config, written, _ = run_scalesim_files(str(folder / "scale.cfg"), str(folder / "topology.csv"),
+                                                     output=tmp_path)
+    for rep, layer in zip(reports, load_topology(folder / "topology.csv")):
+        exact = Fraction(100 * to_layer(layer).macs, rep.total_cycles * config.rows * config.cols)
+        assert rep.overall_util == float(exact)
+        for key, value in rep.as_dict().items():
+            if key.endswith(("_reads", "_writes", "cycles", "cycles_with_prefetch")):
+                assert isinstance(value, int), key
+    compute = (tmp_path / "test" / "COMPUTE_REPORT.csv").read_text().splitlines()[1].split(", ")
+    assert compute[4] == repr(reports[0].overall_util) and "." not in compute[1]
+
+
+def test_native_default_is_fast_on_a_huge_image(tmp_path):
+    """20000x20000 used to build every fold in Python (over 60 s, 2.4 GB); the closed form is instant."""
+    import time
+
+    from accelsim.scalesim.native import simulate_layer as native_layer
+
+    start = time.perf_counter()
+    rep = native_layer(ScaleSimLayer("C", 20000, 20000, 3, 3, 64, 64, 1), ScaleSimConfig("r", 32, 32, 64, 64, 32, "os"))
+    assert time.perf_counter() - start < 5 and rep.mapping_efficiency > 99.99

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from ._common import table
 
@@ -13,9 +14,11 @@ def _cmd_scalesim(args: argparse.Namespace) -> str:
 
     from ..scalesim import run_scalesim_files
 
-    reports, config, written = run_scalesim_files(
+    reports, config, written, warnings = run_scalesim_files(
         args.config, args.topology, gemm=args.input_type == "gemm", output=Path(args.output),
-        convention=args.convention, force=args.force)
+        convention=args.convention, force=args.force, traces=args.traces)
+    for warning in warnings:
+        print(f"accelsim: warning: {warning}", file=sys.stderr)
     if args.json:
         return json.dumps({"run_name": config.run_name, "convention": args.convention,
                            "reports": [str(p) for p in written],
@@ -23,12 +26,12 @@ def _cmd_scalesim(args: argparse.Namespace) -> str:
     rows = [[r.name, f"{r.total_cycles:,}", f"{r.stall_cycles:,}", f"{r.overall_util:.2f}",
              f"{r.mapping_efficiency:.2f}", f"{r.dram_ifmap_reads:,}", f"{r.dram_filter_reads:,}",
              f"{r.dram_ofmap_writes:,}"] for r in reports]
-    header = ["layer", "cycles", "stall", "util %", "map eff %", "DRAM ifmap", "DRAM filter", "DRAM ofmap"]
+    header = ["layer", "cycles", "stall", "util %", "map eff %", "DRAM ifmap B", "DRAM filter B", "DRAM ofmap B"]
     mode = "USER" if config.user_bandwidth else "CALC"
     head = (f"{config.run_name}: {config.rows}x{config.cols} {config.dataflow}, SRAM {config.ifmap_kib}/"
             f"{config.filter_kib}/{config.ofmap_kib} KiB, bandwidth {mode}, convention {args.convention}")
     return "\n".join([head, "", table(rows, header, set(range(1, 8))), "",
-                      f"reports: {written[0].parent}"])
+                      "DRAM columns are bytes (SCALE-Sim's words are 1 byte)", f"reports: {written[0].parent}"])
 
 
 def add_parser(sub) -> None:
@@ -43,5 +46,8 @@ def add_parser(sub) -> None:
     ss.add_argument("--convention", choices=["accelsim", "scalesim"], default="accelsim",
                     help="accelsim: RTL-true timing (default); scalesim: reproduce SCALE-Sim v3's numbers")
     ss.add_argument("--json", action="store_true", help="print the per-layer numbers as JSON")
-    ss.add_argument("--force", action="store_true", help="overwrite existing reports")
+    ss.add_argument("--force", action="store_true",
+                    help="overwrite existing reports (files of an earlier run not rewritten are removed)")
+    ss.add_argument("--traces", action="store_true",
+                    help="also write SCALE-Sim's per-cycle SRAM/DRAM traces to layer<i>/ (--convention scalesim)")
     ss.set_defaults(func=_cmd_scalesim)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,36 +46,43 @@ class ReadCount:
     refill_rows: list[int] = field(default_factory=list)
 
 
-def count_buffer_fills(streams: Iterable[tuple[np.ndarray, np.ndarray]], space: int,
+def count_buffer_fills(chunks: Iterable[tuple[object, Callable[[], tuple[np.ndarray, np.ndarray]]]], space: int,
                        half_words: int) -> ReadCount:
     """Count the words a forgetful read buffer fetches for an address stream.
 
     Parameters
     ----------
-    streams
-        ``(addresses, rows)`` chunks in request order: addresses relative to the operand's base
-        (``0 <= a < space``, no ``-1``) and the demand row each came from.
+    chunks
+        ``(key, produce)`` in request order; ``produce()`` returns ``(addresses, rows)``: addresses
+        relative to the operand's base (``0 <= a < space``, no ``-1``) and the demand row of each.
+        A chunk with the same key as the one before reads the same addresses; when that one
+        caused no refill, all its words are in the buffer, so the repeat is skipped unread.
     space
-        Size of the address space.
+        Size of the address space (the scratch arrays take 6 bytes per word of it).
     half_words
         Words after which the buffer forgets what it holds.
 
     Examples
     --------
     >>> a = np.array([0, 1, 0, 2, 1, 0]); rows = np.arange(6)
-    >>> r = count_buffer_fills([(a, rows)], 3, 2)
+    >>> r = count_buffer_fills([(None, lambda: (a, rows))], 3, 2)
     >>> r.words, r.refill_rows
     (6, [1, 3, 5])
     """
-    stamp = np.zeros(space, dtype=np.int64)      # == generation: in the buffer now
-    first_at = np.zeros(space, dtype=np.int64)   # scratch: first position of each address in a window
+    stamp = np.zeros(space, dtype=np.uint16)     # == generation: in the buffer now
+    first_at = np.zeros(space, dtype=np.int32)   # scratch: first position of each address in a window
     generation, in_buffer, refills, total = 1, 0, [], 0
-    window = max(2 * half_words, 4096)
-    for addresses, rows in streams:
+    window = min(max(2 * half_words, 4096), 1 << 22)
+    previous, clean = object(), False
+    for key, produce in chunks:
+        if clean and key is not None and key == previous:
+            continue
+        previous, start_generation = key, generation
+        addresses, rows = produce()
         pos, n = 0, len(addresses)
         while pos < n:
             part = addresses[pos:pos + window]
-            index = np.arange(len(part))
+            index = np.arange(len(part), dtype=np.int32)
             first_at[part] = len(part)
             np.minimum.at(first_at, part, index)      # each address's first index in this window
             new = (first_at[part] == index) & (stamp[part] != generation)
@@ -91,8 +98,12 @@ def count_buffer_fills(streams: Iterable[tuple[np.ndarray, np.ndarray]], space: 
             refills.append(int(rows[at]))
             total += need
             generation += 1
+            if generation == np.iinfo(stamp.dtype).max:   # 16-bit stamps: restart them (buffer is empty now)
+                stamp[:] = 0
+                generation = 1
             in_buffer = 0
             pos = at + 1
+        clean = generation == start_generation
     return ReadCount(total, refills)
 
 
@@ -116,13 +127,32 @@ class _Lines:
         return self.last_counts[seg] if line == seg_end - 1 else self.width
 
 
+class ArrayCum:
+    """Cumulative words per demand row held in an array (small cases and tests)."""
+
+    def __init__(self, cum: np.ndarray):
+        self.cum = cum
+
+    def __len__(self) -> int:
+        return len(self.cum)
+
+    def at(self, row: int) -> int:
+        return int(self.cum[row])
+
+    def row_of(self, word: int) -> int:
+        """First row whose cumulative count reaches ``word``."""
+        return int(np.searchsorted(self.cum, word, side="left"))
+
+
 class WriteBuffer:
     """SCALE-Sim's double-buffered ofmap write buffer, replayed event by event.
 
     Parameters
     ----------
     cum_words
-        Cumulative ofmap words written up to and including each demand row.
+        Cumulative ofmap words written up to and including each demand row: an array, or any
+        object with ``len``, ``at(row)`` and ``row_of(word)`` (e.g. the closed form of
+        :class:`accelsim.scalesim.folds.OfmapCum`, which never holds a row per cycle).
     size_words
         Ofmap SRAM size in words.
     bandwidth
@@ -140,7 +170,8 @@ class WriteBuffer:
     """
 
     def __init__(self, cum_words: np.ndarray, size_words: int, bandwidth: int):
-        self.cum, self.bandwidth, self.size = cum_words, bandwidth, size_words
+        self.cum = ArrayCum(cum_words) if isinstance(cum_words, np.ndarray) else cum_words
+        self.bandwidth, self.size = bandwidth, size_words
         self.active = math.ceil(size_words * ACTIVE_FRACTION)
         self.drain_lines = math.ceil((size_words - self.active) / bandwidth)
         self.lines = _Lines(bandwidth)
@@ -169,7 +200,7 @@ class WriteBuffer:
         Returns the shift after the stalls these writes caused, and those stalls as ``(row, cycles)``.
         """
         cum = self.cum
-        limit = int(cum[until_row - 1]) if until_row > 0 else 0
+        limit = cum.at(until_row - 1) if until_row > 0 else 0
         stalls: list[tuple[int, int]] = []
         while self.word < limit:
             first_late_row = self.drain_end - shift     # first row whose cycle reaches drain_end
@@ -178,11 +209,11 @@ class WriteBuffer:
             elif first_late_row >= len(cum):
                 late_word = limit + 1
             else:
-                late_word = max(self.word + 1, int(cum[first_late_row - 1]) + 1)
+                late_word = max(self.word + 1, cum.at(first_late_row - 1) + 1)
             full_word = self.word + max(self.free, 1)
             if full_word < late_word and full_word <= limit:
                 self._store(full_word)
-                row = int(np.searchsorted(cum, self.word, side="left"))
+                row = cum.row_of(self.word)
                 delta = self.drain_end - (row + shift)
                 shift += delta
                 stalls.append((row, delta))
@@ -194,7 +225,7 @@ class WriteBuffer:
             self._store(trigger)
             self.lines.close_segment(self.segment)
             self.segment = 0
-            row = int(np.searchsorted(cum, self.word, side="left"))
+            row = cum.row_of(self.word)
             self.drain_end = self._drain(row + shift)
         return shift, stalls
 
@@ -269,12 +300,22 @@ class PrefetchBuffer:
             return within(start, end)
         return within(start, self.sets) | within(0, end - self.sets)
 
-    def misses(self, streams: Iterable[tuple[np.ndarray, np.ndarray]]) -> list[tuple[int, int]]:
-        """``(demand row, slides)`` for every request that missed the window, in order."""
+    def misses(self, chunks: Iterable[tuple[object, Callable[[], tuple[np.ndarray, np.ndarray]]]]
+               ) -> list[tuple[int, int]]:
+        """``(demand row, slides)`` for every request that missed the window, in order.
+
+        ``chunks`` as in :func:`count_buffer_fills`: a repeat of a chunk that missed nothing
+        (same addresses, same window) misses nothing either, and is skipped.
+        """
         if self.active_sets >= self.sets:
             return []
         start, found = 0, []
-        for addresses, rows in streams:
+        previous, clean = object(), False
+        for key, produce in chunks:
+            if clean and key is not None and key == previous:
+                continue
+            previous, before = key, len(found)
+            addresses, rows = produce()
             addresses = addresses.astype(np.int64)
             pos, chunk = 0, 4096
             while pos < len(addresses):
@@ -296,4 +337,5 @@ class PrefetchBuffer:
                         raise RuntimeError("address missing from the prefetch sequence")
                 found.append((int(rows[miss]), slides))
                 pos, chunk = miss + 1, 4096
+            clean = len(found) == before
         return found

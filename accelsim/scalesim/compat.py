@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
+
+from pathlib import Path
 
 import numpy as np
 
 from accelsim.errors import UnsupportedError
+from accelsim.progress import progress
 from accelsim.scalesim.buffers import (ESTIMATE_FILL_BANDWIDTH, HIT_LATENCY, READ_PORT_LATENCY, PrefetchBuffer,
                                        WriteBuffer, count_buffer_fills, set_size)
 from accelsim.scalesim.folds import FoldSchedule
@@ -86,11 +90,20 @@ class _Operand:
     base: int
     space: int
 
-    def streams(self, schedule: FoldSchedule):
+    def streams(self, schedule: FoldSchedule, desc: str = ""):
+        """``(key, produce)`` per fold: ``produce()`` gives the fold's (addresses, demand rows).
+
+        Folds with equal keys read the same addresses in the same order (e.g. OS row folds of one
+        column fold share their filter stream); the buffers skip a repeat that cannot change them.
+        """
         per_fold = schedule.rows_per_fold
-        for fold in schedule.folds():
+        depends = schedule.stream_depends(self.name)
+
+        def produce(fold):
             addresses, rows = schedule.read_stream(self.name, fold)
-            yield addresses - self.base, rows + fold.index * per_fold
+            return addresses - self.base, rows + fold.index * per_fold
+        for fold in progress(schedule.folds(), total=schedule.num_folds, desc=desc, unit="fold"):
+            yield depends(fold), (lambda fold=fold: produce(fold))
 
     def first_last_rows(self, schedule: FoldSchedule) -> tuple[int, int]:
         """First and last demand rows with a request (a fold can be all padding, e.g. stride 2 edges)."""
@@ -114,7 +127,7 @@ def _calc_dram(op: _Operand, schedule: FoldSchedule, first_cycle: int, shifts: _
     if op.distinct < half:
         words, refills = op.distinct, []
     else:
-        counted = count_buffer_fills(op.streams(schedule), op.space, half)
+        counted = count_buffer_fills(op.streams(schedule, f"{schedule.ops.layer.name} {op.name}"), op.space, half)
         words, refills = counted.words, counted.refill_rows
     if not refills:
         fill = math.ceil(math.ceil(words / items) * items / ESTIMATE_FILL_BANDWIDTH)
@@ -133,7 +146,7 @@ class _UserReads:
         sequence = np.where(sequence >= 0, sequence - op.base, -1)
         self.buffer = PrefetchBuffer.build(sequence, op.size_words, bandwidth)
         self.by_row: dict[int, list[int]] = {}
-        for row, slides in self.buffer.misses(op.streams(schedule)):
+        for row, slides in self.buffer.misses(op.streams(schedule, f"{schedule.ops.layer.name} {op.name}")):
             self.by_row.setdefault(row, []).append(slides)
         self.last_prefetch = -1        # the first fill, issued when row 0 is served at cycle 0
         self.slides = 0
@@ -169,8 +182,7 @@ def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig) -> LayerReport:
     """
     ops = Operands(layer, config)
     schedule = FoldSchedule(ops)
-    counts = np.concatenate([schedule.ofmap_counts(f) for f in schedule.folds()])
-    cum = np.cumsum(counts)
+    cum = schedule.ofmap_cum      # closed form: no array with a row per cycle
     rows = len(cum)
     lay = layer
     operands = [
@@ -224,7 +236,7 @@ def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig) -> LayerReport:
         else:
             dram = _calc_dram(op, schedule, first + shifts.before(first), shifts)
         sides[op.name] = (read_served(op.name, first), read_served(op.name, last), *dram)
-    written = np.flatnonzero(counts)
+    written = cum.written_rows()
     sram_ifmap, sram_filter, sram_ofmap = schedule.sram_counts()
     of_start = float(writer.drains[0][0])
     of_stop = float(max(c + n - 1 for c, n in writer.drains))
@@ -243,7 +255,7 @@ def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig) -> LayerReport:
         compute_util=schedule.compute_utilization() * 100,
         sram_ifmap_start=if_[0], sram_ifmap_stop=if_[1], sram_ifmap_reads=sram_ifmap,
         sram_filter_start=f_[0], sram_filter_stop=f_[1], sram_filter_reads=sram_filter,
-        sram_ofmap_start=float(served(int(written[0]))), sram_ofmap_stop=float(served(int(written[-1]))),
+        sram_ofmap_start=float(served(written[0])), sram_ofmap_stop=float(served(written[1])),
         sram_ofmap_writes=sram_ofmap,
         dram_ifmap_start=if_[2], dram_ifmap_stop=if_[3], dram_ifmap_reads=if_[4],
         dram_filter_start=f_[2], dram_filter_stop=f_[3], dram_filter_reads=f_[4],
@@ -252,8 +264,14 @@ def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig) -> LayerReport:
     )
 
 
-def simulate(layers: list[ScaleSimLayer], config: ScaleSimConfig) -> list[LayerReport]:
-    """Every layer's report; identical layers (e.g. a depthwise layer's channels) are computed once."""
+def simulate(layers: Iterable[ScaleSimLayer], config: ScaleSimConfig, trace_dir: Path | None = None
+             ) -> list[LayerReport]:
+    """Every layer's report; identical layers (e.g. a depthwise layer's channels) are computed once.
+
+    With ``trace_dir``, SCALE-Sim's trace files of layer ``i`` are written to ``trace_dir/layer<i>/``.
+    """
+    if trace_dir is not None:
+        raise UnsupportedError("SCALE-Sim's trace files are not written yet")
     cache: dict[tuple, LayerReport] = {}
     reports = []
     for layer in layers:

@@ -20,6 +20,7 @@ is          K      M      N      ``2R + C + T - 2``
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -162,6 +163,10 @@ class FoldSchedule:
             return ifmap, int(self.per_fold_pes.sum()), t * cols_total * row_folds
         return int(self.per_fold_pes.sum()), t * rows_total * col_folds, t * cols_total * row_folds
 
+    @cached_property
+    def ofmap_cum(self) -> "OfmapCum":
+        return OfmapCum(self)
+
     # -- demand rows -------------------------------------------------------------------------
 
     def ofmap_counts(self, fold: Fold) -> np.ndarray:
@@ -206,6 +211,19 @@ class FoldSchedule:
         keep = addresses >= 0
         return addresses[keep], rows[keep]
 
+    def stream_depends(self, which: str):
+        """A key of ``fold`` that decides ``which`` operand's read stream (equal keys: equal streams).
+
+        The streaming operands depend on one fold coordinate only (OS: ifmap on the row fold,
+        filter on the column fold; WS ifmap and IS filter on the row fold); stationary loads on both.
+        """
+        df = self.dataflow
+        if (which, df) in (("ifmap", "os"), ("ifmap", "ws"), ("filter", "is")):
+            return lambda fold: fold.row_fold
+        if (which, df) == ("filter", "os"):
+            return lambda fold: fold.col_fold
+        return lambda fold: (fold.row_fold, fold.col_fold)
+
     def prefetch_sequence(self, which: str) -> np.ndarray:
         """The order SCALE-Sim's fixed-bandwidth buffers fetch ``which`` operand from DRAM.
 
@@ -243,3 +261,73 @@ class FoldSchedule:
         row_major = (which == "filter" and df == "ws") or (which == "ifmap" and df == "is")
         flat = stacked.ravel()
         return flat if row_major else flat[diagonal_order(*stacked.shape)]
+
+
+class OfmapCum:
+    """Cumulative ofmap words written up to each demand row of a layer, in closed form.
+
+    SCALE-Sim's demand matrices have a row per cycle (tens of millions for a large layer); the
+    write count of a row depends only on its place in its fold and on the fold's shape (at most
+    four shapes: full, last row fold, last column fold, both), so one cumulative array per shape
+    and an arithmetic fold prefix stand for the whole layer.
+
+    Examples
+    --------
+    >>> from accelsim.scalesim.inputs import ScaleSimConfig, ScaleSimLayer
+    >>> s = FoldSchedule(Operands(ScaleSimLayer("c", 9, 9, 3, 3, 2, 5, 1), ScaleSimConfig("r", 4, 4, 1, 1, 1, "os")))
+    >>> full = np.cumsum(np.concatenate([s.ofmap_counts(f) for f in s.folds()]))
+    >>> c = s.ofmap_cum
+    >>> all(c.at(r) == full[r] for r in range(len(full))), len(c) == len(full)
+    (True, True)
+    >>> all(c.row_of(w) == np.searchsorted(full, w) for w in range(int(full[-1]) + 1))
+    True
+    """
+
+    def __init__(self, schedule: FoldSchedule):
+        self.schedule = schedule
+        self.per_fold = schedule.rows_per_fold
+        self.row_folds = schedule.fold_grid[0]
+        self.length = schedule.total_rows
+        self._local: dict[tuple[int, int], np.ndarray] = {}
+        self.fold_words = lambda fold: int(self.local(fold)[-1])
+        r, c = schedule.array
+        full = schedule.fold(0)
+        # Words of a whole column fold of full-width folds (every column fold but the last).
+        last_row = schedule.fold(self.row_folds - 1)
+        self.column_words = (self.row_folds - 1) * self.fold_words(full) + self.fold_words(last_row)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def local(self, fold: Fold) -> np.ndarray:
+        key = (fold.used_rows, fold.used_cols)
+        if key not in self._local:
+            self._local[key] = np.cumsum(self.schedule.ofmap_counts(fold))
+        return self._local[key]
+
+    def prefix(self, index: int) -> int:
+        """Words written before fold ``index`` (earlier row and column folds are all full)."""
+        col, row = divmod(index, self.row_folds)
+        same_col_full = self.schedule.fold(col * self.row_folds)   # row fold 0 of this column fold
+        return col * self.column_words + row * self.fold_words(same_col_full)
+
+    def at(self, row: int) -> int:
+        index, offset = divmod(row, self.per_fold)
+        return self.prefix(index) + int(self.local(self.schedule.fold(index))[offset])
+
+    def row_of(self, word: int) -> int:
+        """First row whose cumulative count reaches ``word`` (``len`` if none does)."""
+        folds = self.schedule.num_folds
+        index = bisect.bisect_left(range(folds), word, key=lambda f: self.prefix(f + 1) if f + 1 < folds
+                                   else self.prefix(f) + self.fold_words(self.schedule.fold(f)))
+        if index >= folds:
+            return self.length
+        local = self.local(self.schedule.fold(index))
+        return index * self.per_fold + int(np.searchsorted(local, word - self.prefix(index), side="left"))
+
+    def written_rows(self) -> tuple[int, int]:
+        """First and last demand rows that write an ofmap word."""
+        first = self.schedule.ofmap_counts(self.schedule.fold(0))
+        last_index = self.schedule.num_folds - 1
+        last = self.schedule.ofmap_counts(self.schedule.fold(last_index))
+        return int(np.flatnonzero(first)[0]), last_index * self.per_fold + int(np.flatnonzero(last)[-1])

@@ -16,6 +16,19 @@ from pathlib import Path
 from accelsim.errors import SpecError, UnsupportedError
 
 DATAFLOWS = ("os", "ws", "is")
+# Every key SCALE-Sim v3 reads (configparser lower-cases them); anything else is reported, not silently dropped.
+KNOWN_KEYS = {
+    "general": {"run_name"},
+    "architecture_presets": {"arrayheight", "arraywidth", "ifmapsramszkb", "filtersramszkb", "ofmapsramszkb",
+                             "ifmapoffset", "filteroffset", "ofmapoffset", "dataflow", "bandwidth",
+                             "readrequestbuffer", "writerequestbuffer"},
+    "layout": {"ifmapcustomlayout", "filtercustomlayout", "ifmapsrambankbandwidth", "ifmapsrambanknum",
+               "ifmapsrambankport", "filtersrambankbandwidth", "filtersrambanknum", "filtersrambankport"},
+    "sparsity": {"sparsitysupport", "sparserep", "optimizedmapping", "blocksize", "randomnumbergeneratorseed",
+                 "nonzeroelems"},
+    "run_presets": {"interfacebandwidth", "useramulatortrace"},
+    "network_presets": {"topologycsvloc"},
+}
 SPARSE_REPRESENTATIONS = ("csr", "csc", "ellpack_block")
 
 
@@ -103,8 +116,21 @@ def _bool_field(parser: configparser.ConfigParser, section: str, key: str, file:
     return raw == "true"
 
 
-def load_config(path: str | Path) -> ScaleSimConfig:
-    """Read a SCALE-Sim ``.cfg`` file.
+def _unknown_keys(parser: configparser.ConfigParser, file: str) -> list[str]:
+    """One warning per section or key SCALE-Sim does not read (usually a typo)."""
+    found = []
+    for section in parser.sections():
+        if section not in KNOWN_KEYS:
+            found.append(f"{file}: unknown section [{section}] ignored (SCALE-Sim does not read it)")
+            continue
+        for key in parser.options(section):
+            if key not in KNOWN_KEYS[section]:
+                found.append(f"{file}: unknown key `[{section}] {key}` ignored (SCALE-Sim does not read it)")
+    return found
+
+
+def load_config(path: str | Path, *, warnings: list[str] | None = None) -> ScaleSimConfig:
+    """Read a SCALE-Sim ``.cfg`` file; unknown sections and keys are appended to ``warnings``.
 
     Examples
     --------
@@ -127,6 +153,8 @@ def load_config(path: str | Path) -> ScaleSimConfig:
     except (configparser.Error, UnicodeDecodeError) as exc:
         reason = str(exc).splitlines()[0]
         raise SpecError(f"not a SCALE-Sim config: {reason}", file=file) from None
+    if warnings is not None:
+        warnings += _unknown_keys(parser, file)
     for section in ("architecture_presets", "run_presets"):
         if not parser.has_section(section):
             raise SpecError("section is missing", file=file, path=f"[{section}]")
@@ -197,11 +225,12 @@ def _parse_ratio(raw: str, file: str, where: str) -> tuple[int, int]:
     return n, m
 
 
-def load_topology(path: str | Path, *, gemm: bool = False) -> list[ScaleSimLayer]:
+def load_topology(path: str | Path, *, gemm: bool = False, warnings: list[str] | None = None) -> list[ScaleSimLayer]:
     """Read a SCALE-Sim topology CSV (conv rows, or ``M, N, K`` rows with ``gemm=True``).
 
     A conv layer whose name contains ``DP`` is depthwise: SCALE-Sim splits it into one
-    single-channel layer per channel, and so does this reader.
+    single-channel layer per channel, and so does this reader. Rows with more fields than
+    SCALE-Sim reads are appended to ``warnings`` (the extra fields are ignored, as SCALE-Sim does).
     """
     file = str(path)
     try:
@@ -232,6 +261,9 @@ def load_topology(path: str | Path, *, gemm: bool = False) -> list[ScaleSimLayer
             if value < 1:
                 raise SpecError(f"must be at least 1, not {value}", file=f"{file}:{line_no}", path=name)
             values.append(value)
+        if len(cells) > 2 + len(names) and warnings is not None:
+            warnings.append(f"{file}:{line_no}: {len(cells) - 2 - len(names)} extra field(s) after "
+                            f"`Sparsity` ignored ({', '.join(cells[2 + len(names):])})")
         ratio = cells[1 + len(names)] if len(cells) > 1 + len(names) else "1:1"
         n, m = _parse_ratio(ratio, f"{file}:{line_no}", "Sparsity")
         name = cells[0]

@@ -25,6 +25,11 @@ DETAIL = ("DETAILED_ACCESS_REPORT.csv",
 REPORT_NAMES = ("COMPUTE_REPORT.csv", "BANDWIDTH_REPORT.csv", "DETAILED_ACCESS_REPORT.csv", "SPARSE_REPORT.csv")
 
 
+def report_names(sparse: bool) -> list[str]:
+    """The report files a run writes (SPARSE_REPORT only with sparsity support on)."""
+    return list(REPORT_NAMES if sparse else REPORT_NAMES[:3])
+
+
 def _bandwidths(rep: LayerReport, sparse: bool) -> list[float]:
     cycles = rep.total_cycles
     values = [rep.sram_ifmap_reads / cycles, rep.sram_filter_reads / cycles]
