@@ -1,6 +1,6 @@
 """Silicon check: 125 GEMMs measured on a TPU v4 against modelled cycles.
 
-    python benchmarks/tpuv4_silicon.py [--csv ../shared/data/tpuv4_gemm_latency.csv]
+    python benchmarks/tpuv4_silicon.py [--csv benchmarks/data/tpuv4_gemm_latency.csv]
 
 Each GEMM (m×k times k×n; bf16 operands, f32 results) is simulated on the ``tpuv4`` preset (one
 128×128 weight-stationary TensorCore matrix unit with its share of HBM bandwidth). Two parameters
@@ -23,7 +23,7 @@ from accelsim.mapping import load_dataflow
 from accelsim.sim import simulate_layer
 from accelsim.workload import Layer
 
-DEFAULT_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "tpuv4_gemm_latency.csv"
+DEFAULT_CSV = Path(__file__).resolve().parent / "data" / "tpuv4_gemm_latency.csv"  # provenance: data/README.md
 
 
 def scalesim_ws_cycles(m: int, n: int, k: int, rows: int = 128, cols: int = 128) -> int:
@@ -41,7 +41,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--csv", type=Path, default=DEFAULT_CSV)
     args = parser.parse_args()
-    rows = [(int(r["m"]), int(r["n"]), int(r["k"]), float(r["duration_us"])) for r in csv.DictReader(args.csv.open())]
+    try:
+        text = args.csv.read_text()
+    except OSError as err:
+        parser.exit(1, f"tpuv4_silicon: error: {args.csv}: {err.strerror}\n")
+    rows = [(int(r["m"]), int(r["n"]), int(r["k"]), float(r["duration_us"])) for r in csv.DictReader(text.splitlines())]
     us = np.array([r[3] for r in rows])
     tpu = PRESETS["tpuv4"]
     chip = tpu.with_changes(name="tpuv4-full-chip-bw",

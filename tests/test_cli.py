@@ -220,3 +220,22 @@ def test_onnx_without_the_onnx_extra_says_how_to_install_it(capsys, monkeypatch,
     assert run(capsys, "workload", "info", str(model)) == (1, "", (
         "accelsim: error: ONNX import needs the onnx package: pip install 'accelsim[onnx]' "
         "(or pip install -e '.[onnx]' in a checkout)\n"))
+
+
+def test_silicon_benchmark_runs_from_the_repository_alone(tmp_path):
+    """Its data ships in benchmarks/data; run from a copy with nothing around it, it prints the documented figures."""
+    import shutil
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    copy = tmp_path / "checkout" / "benchmarks"
+    shutil.copytree(bench / "data", copy / "data")
+    shutil.copy(bench / "tpuv4_silicon.py", copy)
+    done = subprocess.run([sys.executable, str(copy / "tpuv4_silicon.py")], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0 and done.stderr == ""
+    assert done.stdout.splitlines()[0] == "125 GEMMs measured on TPU v4; fit duration_us = a*cycles + b"
+    assert done.stdout.splitlines()[4].split()[-3:] == ["0.953", "9.9%", "1457"]  # memory model, 571 B/cycle
+    missing = subprocess.run([sys.executable, str(copy / "tpuv4_silicon.py"), "--csv", "nope.csv"],
+                             capture_output=True, text=True, cwd=tmp_path)
+    assert (missing.returncode, missing.stdout) == (1, "")
+    assert missing.stderr == "tpuv4_silicon: error: nope.csv: No such file or directory\n"
