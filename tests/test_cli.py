@@ -1,5 +1,6 @@
 import json
 import re
+import signal
 import subprocess
 import sys
 
@@ -239,3 +240,43 @@ def test_silicon_benchmark_runs_from_the_repository_alone(tmp_path):
                              capture_output=True, text=True, cwd=tmp_path)
     assert (missing.returncode, missing.stdout) == (1, "")
     assert missing.stderr == "tpuv4_silicon: error: nope.csv: No such file or directory\n"
+
+
+SLOW_SITECUSTOMIZE = '''
+import os, time
+import accelsim.sim.engine as engine
+
+real = engine.simulate_layer
+
+def slow(*args, **kwargs):  # the first layer says the work has begun, then takes its time
+    if not os.path.exists(os.environ["ACCELSIM_STARTED"]):
+        open(os.environ["ACCELSIM_STARTED"], "w").close()
+        time.sleep(30)
+    return real(*args, **kwargs)
+
+engine.simulate_layer = slow
+'''
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_run_is_one_line_and_exit_130(tmp_path, signum):
+    """A real `python -m accelsim simulate`, slowed down by a sitecustomize, interrupted once it is working."""
+    import os
+    import time
+
+    (tmp_path / "sitecustomize.py").write_text(SLOW_SITECUSTOMIZE)
+    started = tmp_path / "started"
+    path = [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(path), "ACCELSIM_STARTED": str(started)}
+    proc = subprocess.Popen([sys.executable, "-m", "accelsim", "simulate", "resnet18", "--arch", "tiny"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while not started.exists():
+            assert proc.poll() is None and time.monotonic() < deadline  # exited early, or never started
+            time.sleep(0.02)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert (proc.returncode, out, err) == (130, "", "accelsim: error: interrupted\n")
