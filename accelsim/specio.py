@@ -29,6 +29,21 @@ class LineDict(dict):
     key_lines: dict
 
 
+def plain(value: Any) -> Any:
+    """``value`` with every :class:`LineDict` inside it turned into a plain dict (so it can be dumped).
+
+    Examples
+    --------
+    >>> type(plain(LineDict(a=[LineDict()]))["a"][0])
+    <class 'dict'>
+    """
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
 class _StrictLoader(_BaseLoader):
     pass
 

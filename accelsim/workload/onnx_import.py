@@ -45,12 +45,6 @@ def _require_onnx():
     return onnx
 
 
-def _attrs(node) -> dict[str, Any]:
-    import onnx
-
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-
-
 class _Importer:
     def __init__(self, model, file: str, lenient: bool):
         self.file, self.lenient = file, lenient
@@ -64,6 +58,7 @@ class _Importer:
         for init in model.graph.initializer:
             self.shapes[init.name] = tuple(init.dims)
         self.constants = {init.name for init in model.graph.initializer}
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
         self.tensor_layer: dict[str, str] = {}  # ONNX tensor → the layer (or graph input) that carries it
         self.names: set[str] = set()
         self.placeholders: list[str] = []
@@ -141,7 +136,7 @@ class _Importer:
         missing = [t for t in acts if t not in self.tensor_layer]
         if missing:
             raise self.error(node, f"reads tensor '{missing[0]}', which no earlier node produces")
-        a = _attrs(node)
+        a = self.checked_attributes(node)
         if op == "Conv":
             return self.conv(node, a)
         if op in ("Gemm", "MatMul"):
@@ -169,6 +164,24 @@ class _Importer:
         if len(same) != len(acts):
             return self.unsupported(node, "elementwise inputs that broadcast against each other are not supported")
         self.add(node, "eltwise", acts, op=ELEMENTWISE[op])
+
+    def checked_attributes(self, node) -> dict[str, Any]:
+        """The node's attributes by name, once its inputs and attribute types match its operator's schema."""
+        from onnx import AttributeProto, defs, helper
+
+        schema = defs.get_schema(node.op_type, max_inclusive_version=self.opset)
+        given = len(node.input)
+        if given < schema.min_input or not all(node.input[:schema.min_input]):
+            raise self.error(node, f"has {given} inputs; {node.op_type} needs at least {schema.min_input}")
+        for attr in node.attribute:
+            expected = schema.attributes.get(attr.name)
+            if expected is None:
+                raise self.error(node, f"has an attribute '{attr.name}' that {node.op_type} does not define")
+            kinds = AttributeProto.AttributeType
+            actual = kinds.Name(attr.type) if attr.type in kinds.values() else str(attr.type)
+            if actual != expected.type.name:
+                raise self.error(node, f"attribute '{attr.name}' must be {expected.type.name}, not {actual}")
+        return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
     def conv(self, node, a) -> None:
         x, w = node.input[0], node.input[1]

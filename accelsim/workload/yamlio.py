@@ -25,7 +25,7 @@ import yaml
 
 from .._paths import data_dir
 from ..errors import SpecError, did_you_mean
-from ..specio import Fields, read_yaml_file
+from ..specio import Fields, plain, read_yaml_file
 from .graph import LayerGraph
 from .layer import Layer, read_layer_fields
 
@@ -53,7 +53,7 @@ def graph_from_dict(data: Any, *, file: str | None = None) -> LayerGraph:
     if not isinstance(layers, list) or not layers:
         raise top.error("layers", "must be a non-empty list of layers")
     top.done()
-    graph = LayerGraph(name, inputs, meta=dict(meta), file=file)
+    graph = LayerGraph(name, inputs, meta=plain(meta), file=file)
     previous = next(iter(inputs)) if len(inputs) == 1 else None
     for i, entry in enumerate(layers):
         f = Fields(entry, where=f"layers[{i}]", file=file, line=top.data.key_lines.get("layers")

@@ -304,3 +304,31 @@ def test_batch_option_is_refused_for_yaml_workloads(capsys):
     assert main(["simulate", "resnet18", "--batch", "2"]) == 1
     assert capsys.readouterr().err == ("accelsim: error: a batch size applies to ONNX models only; 'resnet18' "
                                        "sets `batch` in its YAML\n")
+
+
+# -- nodes that break their operator's schema (found by tests/test_cli_fuzz.py) -------------------
+def _conv_model(path, node):
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [_const("w", [4, 3, 3, 3])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_a_node_missing_a_required_input_is_one_line(tmp_path, capsys):
+    node = helper.make_node("Relu", ["x"], ["r"], name="r")
+    path = tmp_path / "m.onnx"
+    graph = helper.make_graph([node, helper.make_node("Conv", ["r"], ["y"], name="c")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    assert main(["workload", "info", str(path)]) == 1  # was: IndexError traceback
+    assert capsys.readouterr().err == f"accelsim: error: {path}: node 'c' (Conv): has 1 inputs; Conv needs at least 2\n"
+
+
+def test_an_attribute_of_the_wrong_type_is_one_line(tmp_path, capsys):
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="c", pads=[1, 1, 1, 1])
+    node.attribute[0].type = onnx.AttributeProto.UNDEFINED  # as a damaged file has it
+    path = _conv_model(tmp_path / "m.onnx", node)
+    assert main(["workload", "info", str(path)]) == 1  # was: TypeError traceback
+    assert capsys.readouterr().err == (f"accelsim: error: {path}: node 'c' (Conv): attribute 'pads' must be INTS, "
+                                       "not UNDEFINED\n")

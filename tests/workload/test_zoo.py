@@ -136,3 +136,12 @@ def test_one_mutated_field_of_a_real_network_loads_or_raises_a_typed_error(index
         graph_from_dict(data, file="resnet18.yaml")
     except AccelsimError as err:
         assert "\n" not in str(err)
+
+
+def test_nested_meta_exports(tmp_path):
+    """Mappings nested in ``meta`` are plain data after loading (found by tests/test_cli_fuzz.py)."""
+    path = tmp_path / "net.yaml"
+    path.write_text("version: 1\nname: n\nmeta: {a: {b: {}}, c: [{d: 1}]}\ninputs: {x: [3, 8, 8]}\n"
+                    "layers:\n  - {name: c1, kind: conv2d, out_channels: 4, kernel: 3}\n")
+    graph = resolve_workload(str(path))
+    assert load_yaml(graph_to_yaml(graph))["meta"] == {"a": {"b": {}}, "c": [{"d": 1}]}  # was: RepresenterError
