@@ -53,8 +53,8 @@ def count_buffer_fills(chunks: Iterable[tuple[object, Callable[[], tuple[np.ndar
     Parameters
     ----------
     chunks
-        ``(key, produce)`` in request order; ``produce()`` returns ``(addresses, rows)``: addresses
-        relative to the operand's base (``0 <= a < space``, no ``-1``) and the demand row of each.
+        ``(key, produce)`` in request order; ``produce()`` yields ``(addresses, rows)`` pieces:
+        addresses relative to the operand's base (``0 <= a < space``, no ``-1``), demand row of each.
         A chunk with the same key as the one before reads the same addresses; when that one
         caused no refill, all its words are in the buffer, so the repeat is skipped unread.
     space
@@ -65,7 +65,7 @@ def count_buffer_fills(chunks: Iterable[tuple[object, Callable[[], tuple[np.ndar
     Examples
     --------
     >>> a = np.array([0, 1, 0, 2, 1, 0]); rows = np.arange(6)
-    >>> r = count_buffer_fills([(None, lambda: (a, rows))], 3, 2)
+    >>> r = count_buffer_fills([(None, lambda: [(a, rows)])], 3, 2)
     >>> r.words, r.refill_rows
     (6, [1, 3, 5])
     """
@@ -78,33 +78,42 @@ def count_buffer_fills(chunks: Iterable[tuple[object, Callable[[], tuple[np.ndar
         if clean and key is not None and key == previous:
             continue
         previous, start_generation = key, generation
-        addresses, rows = produce()
-        pos, n = 0, len(addresses)
-        while pos < n:
-            part = addresses[pos:pos + window]
-            index = np.arange(len(part), dtype=np.int32)
-            first_at[part] = len(part)
-            np.minimum.at(first_at, part, index)      # each address's first index in this window
-            new = (first_at[part] == index) & (stamp[part] != generation)
-            fresh = np.flatnonzero(new)
-            need = half_words - in_buffer
-            if len(fresh) < need:
-                stamp[part[fresh]] = generation
-                in_buffer += len(fresh)
-                total += len(fresh)
-                pos += len(part)
-                continue
-            at = pos + int(fresh[need - 1])
-            refills.append(int(rows[at]))
-            total += need
-            generation += 1
-            if generation == np.iinfo(stamp.dtype).max:   # 16-bit stamps: restart them (buffer is empty now)
-                stamp[:] = 0
-                generation = 1
-            in_buffer = 0
-            pos = at + 1
+        for addresses, rows in produce():
+            generation, in_buffer, total = _fill(addresses, rows, first_at, stamp, generation, in_buffer, total,
+                                                 half_words, window, refills)
         clean = generation == start_generation
     return ReadCount(total, refills)
+
+
+def _fill(addresses, rows, first_at, stamp, generation, in_buffer, total, half_words, window, refills):
+    """One piece of :func:`count_buffer_fills`' stream; returns the updated counters."""
+    pos, n = 0, len(addresses)
+    while pos < n:
+        part = addresses[pos:pos + window]
+        # Only words not in the buffer can be fresh (most requests are hits): find first occurrences among those.
+        candidates = np.flatnonzero(stamp[part] != generation)
+        words = part[candidates]
+        index = np.arange(len(words), dtype=np.int32)
+        first_at[words] = len(words)
+        np.minimum.at(first_at, words, index)      # each address's first index in this window
+        fresh = candidates[first_at[words] == index]
+        need = half_words - in_buffer
+        if len(fresh) < need:
+            stamp[part[fresh]] = generation
+            in_buffer += len(fresh)
+            total += len(fresh)
+            pos += len(part)
+            continue
+        at = pos + int(fresh[need - 1])
+        refills.append(int(rows[at]))
+        total += need
+        generation += 1
+        if generation == np.iinfo(stamp.dtype).max:   # 16-bit stamps: restart them (buffer is empty now)
+            stamp[:] = 0
+            generation = 1
+        in_buffer = 0
+        pos = at + 1
+    return generation, in_buffer, total
 
 
 class _Lines:
@@ -260,45 +269,53 @@ class PrefetchBuffer:
     inside; every slide is one prefetch of ``ceil(prefetch half / bandwidth)`` DRAM lines.
     """
 
+    valid: np.ndarray         # the prefetch sequence without padding: set j is valid[j·per_set : (j+1)·per_set]
     keys: np.ndarray          # sorted (address · sets + set) of every prefetched word
+    per_set: int
     sets: int
     active_sets: int
     slide_sets: int
     first_fill_lines: int
     prefetch_lines: int
     bandwidth: int
+    space: int
 
     @classmethod
-    def build(cls, sequence: np.ndarray, size_words: int, bandwidth: int) -> "PrefetchBuffer":
-        """``sequence``: the operand's prefetch order, relative addresses, ``-1`` = padding."""
+    def build(cls, sequence: np.ndarray, size_words: int, bandwidth: int, space: int | None = None
+              ) -> "PrefetchBuffer":
+        """``sequence``: the operand's prefetch order, relative addresses (``< space``), ``-1`` = padding."""
         per_set = math.ceil(size_words / 100)
         active = math.ceil(size_words * ACTIVE_FRACTION)
         prefetch = size_words - active
         valid = sequence[sequence >= 0]
         sets = len(valid) // per_set + 1
         active_sets = min(math.ceil(active / per_set), sets)
+        slide = min(math.ceil(prefetch / per_set), sets - active_sets)
+        fetch_rows = math.ceil(len(sequence) / bandwidth)
+        space = int(valid.max()) + 1 if space is None and len(valid) else (space or 1)
         keys = np.empty(0, dtype=np.int64)
         if active_sets < sets:      # else every request hits: no lookups needed
             # Sorted, duplicates kept: membership only needs searchsorted (deduplicating costs 10x more).
             keys = np.sort(valid.astype(np.int64) * sets + np.arange(len(valid)) // per_set)
-        slide = min(math.ceil(prefetch / per_set), sets - active_sets)
-        fetch_rows = math.ceil(len(sequence) / bandwidth)
-        return cls(keys, sets, active_sets, slide, min(math.ceil(active / bandwidth), fetch_rows),
-                   math.ceil(prefetch / bandwidth), bandwidth)
+        return cls(valid, keys, per_set, sets, active_sets, slide, min(math.ceil(active / bandwidth), fetch_rows),
+                   math.ceil(prefetch / bandwidth), bandwidth, space)
 
-    def _in_window(self, addresses: np.ndarray, start: int) -> np.ndarray:
-        def within(lo: int, hi: int) -> np.ndarray:
-            at = np.searchsorted(self.keys, addresses * self.sets + lo)
-            found = np.zeros(len(addresses), dtype=bool)
-            ok = at < len(self.keys)
-            found[ok] = self.keys[at[ok]] < addresses[ok] * self.sets + hi
-            return found
+    def _in_window(self, address: int, start: int) -> bool:
+        """Whether ``address`` is in sets ``start .. start+active_sets-1`` (wrapping round)."""
+        def within(lo: int, hi: int) -> bool:
+            at = int(np.searchsorted(self.keys, address * self.sets + lo))
+            return at < len(self.keys) and int(self.keys[at]) < address * self.sets + hi
         end = start + self.active_sets
-        if self.active_sets >= self.sets:
-            return np.ones(len(addresses), dtype=bool)
         if end <= self.sets:
             return within(start, end)
-        return within(start, self.sets) | within(0, end - self.sets)
+        return within(start, self.sets) or within(0, end - self.sets)
+
+    def _mark_window(self, present: np.ndarray, first: int, value: bool) -> None:
+        """Set ``present`` of every word in the window starting at set ``first`` (wrapping round)."""
+        number = self.active_sets
+        for lo, hi in ((first, min(first + number, self.sets)), (0, first + number - self.sets)):
+            if hi > lo:
+                present[self.valid[lo * self.per_set:hi * self.per_set]] = value
 
     def misses(self, chunks: Iterable[tuple[object, Callable[[], tuple[np.ndarray, np.ndarray]]]]
                ) -> list[tuple[int, int]]:
@@ -307,35 +324,46 @@ class PrefetchBuffer:
         ``chunks`` as in :func:`count_buffer_fills`: a repeat of a chunk that missed nothing
         (same addresses, same window) misses nothing either, and is skipped.
         """
-        if self.active_sets >= self.sets:
+        if self.active_sets >= self.sets:   # every request hits: no lookups needed
             return []
+        # Which words the active window holds: a request is one lookup. A miss finds its slides by
+        # binary search (one miss may slide the window round the whole sequence), then the window
+        # is marked afresh once.
+        present = np.zeros(self.space, dtype=bool)
+        self._mark_window(present, 0, True)
         start, found = 0, []
         previous, clean = object(), False
         for key, produce in chunks:
             if clean and key is not None and key == previous:
                 continue
             previous, before = key, len(found)
-            addresses, rows = produce()
-            addresses = addresses.astype(np.int64)
-            pos, chunk = 0, 4096
-            while pos < len(addresses):
-                part = addresses[pos:pos + chunk]
-                hit = self._in_window(part, start)
-                if hit.all():
-                    pos += len(part)
-                    chunk *= 2
-                    continue
-                miss = pos + int(np.argmin(hit))
-                one = addresses[miss:miss + 1]
-                slides = 0
-                while True:
-                    slides += 1
-                    start = (start + self.slide_sets) % self.sets
-                    if self._in_window(one, start)[0]:
-                        break
-                    if slides > self.sets:
-                        raise RuntimeError("address missing from the prefetch sequence")
-                found.append((int(rows[miss]), slides))
-                pos, chunk = miss + 1, 4096
+            for addresses, rows in produce():
+                start = self._misses(addresses, rows, start, found, present)
             clean = len(found) == before
         return found
+
+    def _misses(self, addresses, rows, start, found, present):
+        """Append the misses of one piece to ``found``; returns the window's new start set."""
+        pos, chunk = 0, 4096
+        while pos < len(addresses):
+            part = addresses[pos:pos + chunk]
+            hit = present[part]
+            if hit.all():
+                pos += len(part)
+                chunk *= 2
+                continue
+            miss = pos + int(np.argmin(hit))
+            one = int(addresses[miss])
+            slides, old = 0, start
+            while True:
+                slides += 1
+                start = (start + self.slide_sets) % self.sets
+                if self._in_window(one, start):
+                    break
+                if slides > self.sets:
+                    raise RuntimeError("address missing from the prefetch sequence")
+            self._mark_window(present, old, False)
+            self._mark_window(present, start, True)
+            found.append((int(rows[miss]), slides))
+            pos, chunk = miss + 1, 4096
+        return start

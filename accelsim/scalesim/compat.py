@@ -100,8 +100,8 @@ class _Operand:
         depends = schedule.stream_depends(self.name)
 
         def produce(fold):
-            addresses, rows = schedule.read_stream(self.name, fold)
-            return addresses - self.base, rows + fold.index * per_fold
+            for addresses, rows in schedule.read_chunks(self.name, fold):
+                yield addresses - self.base, rows + fold.index * per_fold
         for fold in progress(schedule.folds(), total=schedule.num_folds, desc=desc, unit="fold"):
             yield depends(fold), (lambda fold=fold: produce(fold))
 
@@ -111,9 +111,9 @@ class _Operand:
 
         def scan(order, pick):
             for index in order:
-                valid = schedule.read_stream(self.name, schedule.fold(index))[1]
-                if len(valid):
-                    return index * per_fold + int(pick(valid))
+                rows = [rows for _, rows in schedule.read_chunks(self.name, schedule.fold(index)) if len(rows)]
+                if rows:
+                    return index * per_fold + int(pick(np.concatenate([rows[0], rows[-1]])))
             raise UnsupportedError(f"the layer reads no {self.name} word at all")
         return scan(range(folds), np.min), scan(range(folds - 1, -1, -1), np.max)
 
@@ -144,7 +144,7 @@ class _UserReads:
     def __init__(self, op: _Operand, schedule: FoldSchedule, bandwidth: int):
         sequence = schedule.prefetch_sequence(op.name)
         sequence = np.where(sequence >= 0, sequence - op.base, -1)
-        self.buffer = PrefetchBuffer.build(sequence, op.size_words, bandwidth)
+        self.buffer = PrefetchBuffer.build(sequence, op.size_words, bandwidth, op.space)
         self.by_row: dict[int, list[int]] = {}
         for row, slides in self.buffer.misses(op.streams(schedule, f"{schedule.ops.layer.name} {op.name}")):
             self.by_row.setdefault(row, []).append(slides)

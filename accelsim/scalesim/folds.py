@@ -30,12 +30,15 @@ import numpy as np
 from accelsim.scalesim.operands import NO_REQUEST, Operands
 
 
-@lru_cache(maxsize=64)
-def _skew_order(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
-    """Flat indices of a ``rows × cols`` block in skewed-issue order, and each one's cycle (``t + c``)."""
-    t, c = np.divmod(np.arange(rows * cols), cols)
-    order = np.lexsort((c, t + c))
-    return order, (t + c)[order]
+CHUNK_WORDS = 1 << 20   # requests generated at once (a few tens of MB of temporaries)
+
+
+@lru_cache(maxsize=16)
+def _skew_order(steps: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A ``steps × width`` block in skewed-issue order: each request's step, lane and diagonal (``step + lane``)."""
+    step, lane = np.divmod(np.arange(steps * width), width)
+    order = np.lexsort((lane, step + lane))
+    return step[order], lane[order], (step + lane)[order]
 
 
 def skewed_band_counts(rows: int, start: int, length: int, width: int) -> np.ndarray:
@@ -179,11 +182,18 @@ class FoldSchedule:
         return skewed_band_counts(self.rows_per_fold, 2 * r - 1, t, fold.used_cols)
 
     def read_stream(self, which: str, fold: Fold) -> tuple[np.ndarray, np.ndarray]:
-        """``which`` operand's requests during ``fold`` in SCALE-Sim's order, with their demand rows.
+        """``which`` operand's requests during ``fold`` in SCALE-Sim's order, with their demand rows."""
+        pieces = list(self.read_chunks(which, fold))
+        return np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces])
+
+    def read_chunks(self, which: str, fold: Fold, max_words: int = CHUNK_WORDS):
+        """``which`` operand's requests during ``fold``, in order, as ``(addresses, rows)`` pieces.
 
         Streaming operands enter skewed (column ``c`` delayed ``c`` cycles): row ``p + t + c`` of
         the fold asks for element ``(t, c)``, columns in order. The stationary operand is loaded
         bottom row first, one row per cycle, then the fold streams. ``-1`` (no request) is dropped.
+        Pieces span whole anti-diagonals of about ``max_words`` requests, so a fold streaming
+        millions of words never sits in memory at once.
         """
         r, c = self.array
         t = self.dims[2]
@@ -196,20 +206,80 @@ class FoldSchedule:
                 block = ops.ifmap(fold.col_fold * c + np.arange(fold.used_cols)[None, :], ks[:, None])
             addresses = block[::-1].ravel()
             rows = np.repeat(r - fold.used_rows + np.arange(fold.used_rows), fold.used_cols)
-        else:
-            if df == "os" and which == "ifmap":
-                block, prefix = ops.ifmap(ks[None, :], np.arange(t)[:, None]), 0
-            elif df == "os":
-                cols = fold.col_fold * c + np.arange(fold.used_cols)
-                block, prefix = ops.filter(np.arange(t)[:, None], cols[None, :]), 0
-            elif df == "ws":
-                block, prefix = ops.ifmap(np.arange(t)[:, None], ks[None, :]), r
-            else:
-                block, prefix = ops.filter(ks[None, :], np.arange(t)[:, None]), r
-            order, diagonal = _skew_order(*block.shape)
-            addresses, rows = block.ravel()[order], prefix + diagonal
-        keep = addresses >= 0
-        return addresses[keep], rows[keep]
+            keep = addresses >= 0
+            yield addresses[keep], rows[keep]
+            return
+        steps, step_rows, step_cols = self._step_parts(which)
+        lanes, lane_rows, lane_cols = self._lane_parts(which, fold)
+        width, prefix = len(lanes), (0 if df == "os" else r)
+        partial = which == "ifmap" and self.ops.partial_windows
+
+        def addresses_of(step: np.ndarray, lane: np.ndarray, step_part: np.ndarray | None = None) -> np.ndarray:
+            address = (steps[step] if step_part is None else step_part) + lanes[lane]
+            if partial:   # out-of-image reads of a window hanging over the edge are "no request"
+                inside = ((step_rows[step] + lane_rows[lane] < self.ops.layer.ifmap_h)
+                          & (step_cols[step] + lane_cols[lane] < self.ops.layer.ifmap_w))
+                address = np.where(inside, address, NO_REQUEST)
+            return address
+
+        if t * width <= max_words:     # the usual fold: skew order and the step part cached per shape
+            step, lane, diagonal = _skew_order(t, width)
+            key = (which, t, width)
+            if key not in self._step_cache:
+                self._step_cache[key] = steps[step]
+            addresses, rows = addresses_of(step, lane, self._step_cache[key]), prefix + diagonal
+            if partial:
+                keep = addresses >= 0
+                addresses, rows = addresses[keep], rows[keep]
+            yield addresses, rows
+            return
+        per_piece = max(1, max_words // width)
+        all_lanes = np.arange(width)
+        for d0 in range(0, t + width - 1, per_piece):
+            diagonal = np.arange(d0, min(d0 + per_piece, t + width - 1))[:, None]
+            step = diagonal - all_lanes[None, :]
+            inside = (step >= 0) & (step < t)
+            lane = np.broadcast_to(all_lanes, step.shape)[inside]
+            addresses = addresses_of(step[inside], lane)
+            rows = np.broadcast_to(prefix + diagonal, step.shape)[inside]
+            keep = addresses >= 0
+            yield addresses[keep], rows[keep]
+
+    @cached_property
+    def _step_cache(self) -> dict:
+        return {}
+
+    def _step_parts(self, which: str):
+        """A streaming operand's address is ``step part + lane part``: the step part (fold-independent),
+        with the image row and column it adds for the out-of-image check (ifmap only)."""
+        ops, df = self.ops, self.dataflow
+        if df == "ws":                       # ifmap: steps are output pixels
+            return self._pixel_corners
+        offset, win_row, win_col = ops._window_tables
+        if which == "ifmap":                 # os: steps are window columns
+            return offset, win_row, win_col
+        window = ops.layer.window
+        if df == "os":                       # filter rows k
+            return ops.kept_window + ops.config.filter_offset, None, None
+        return np.arange(ops.n) * window + ops.config.filter_offset, None, None   # is: filter columns
+
+    @cached_property
+    def _pixel_corners(self):
+        return self.ops.corners(np.arange(self.ops.m))
+
+    def _lane_parts(self, which: str, fold: Fold):
+        """The fold's lane parts (one per used array row or column), see :meth:`_step_parts`."""
+        r, c = self.array
+        ops, df = self.ops, self.dataflow
+        ks = fold.row_fold * r + np.arange(fold.used_rows)
+        if which == "ifmap" and df == "os":
+            return ops.corners(ks)
+        if which == "ifmap":
+            offset, win_row, win_col = ops._window_tables
+            return offset[ks], win_row[ks], win_col[ks]
+        if df == "os":
+            return (fold.col_fold * c + np.arange(fold.used_cols)) * ops.layer.window, None, None
+        return ops.kept_window[ks], None, None
 
     def stream_depends(self, which: str):
         """A key of ``fold`` that decides ``which`` operand's read stream (equal keys: equal streams).

@@ -61,17 +61,40 @@ class Operands:
     def k(self) -> int:
         return len(self.kept_window)
 
+    @cached_property
+    def _window_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per window column: address offset from the window's corner, and its row and column in the window."""
+        lay = self.layer
+        win_row, rest = np.divmod(self.kept_window, lay.filter_w * lay.channels)
+        win_col, channel = np.divmod(rest, lay.channels)
+        return (win_row * lay.ifmap_w + win_col) * lay.channels + channel + self.config.ifmap_offset, win_row, win_col
+
+    @property
+    def partial_windows(self) -> bool:
+        """Whether the last output row or column's window hangs over the image (SCALE-Sim's ``ceil``)."""
+        lay = self.layer
+        return ((lay.ofmap_h - 1) * lay.stride + lay.filter_h > lay.ifmap_h
+                or (lay.ofmap_w - 1) * lay.stride + lay.filter_w > lay.ifmap_w)
+
+    def corners(self, pixel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Address of each output pixel's window corner, and the corner's image row and column."""
+        lay = self.layer
+        in_row, in_col = np.divmod(pixel, lay.ofmap_w)
+        in_row, in_col = in_row * lay.stride, in_col * lay.stride
+        return (in_row * lay.ifmap_w + in_col) * lay.channels, in_row, in_col
+
     def ifmap(self, pixel: np.ndarray, col: np.ndarray) -> np.ndarray:
         """Addresses of ``ifmap[pixel, col]`` (broadcast), ``-1`` for out-of-image reads."""
         lay = self.layer
-        j = self.kept_window[col]
-        out_row, out_col = np.divmod(pixel, lay.ofmap_w)
-        in_row, in_col = out_row * lay.stride, out_col * lay.stride
-        win_row, rest = np.divmod(j, lay.filter_w * lay.channels)
-        win_col, channel = np.divmod(rest, lay.channels)
-        row, column = in_row + win_row, in_col + win_col
-        address = (row * lay.ifmap_w + column) * lay.channels + channel + self.config.ifmap_offset
-        return np.where((row < lay.ifmap_h) & (column < lay.ifmap_w), address, NO_REQUEST)
+        offset, win_row, win_col = self._window_tables
+        # The address is separable: window corner (per pixel) + offset (per window column).
+        in_row, in_col = np.divmod(pixel, lay.ofmap_w)
+        in_row, in_col = in_row * lay.stride, in_col * lay.stride
+        address = (in_row * lay.ifmap_w + in_col) * lay.channels + offset[col]
+        if not self.partial_windows:
+            return address
+        inside = (in_row + win_row[col] < lay.ifmap_h) & (in_col + win_col[col] < lay.ifmap_w)
+        return np.where(inside, address, NO_REQUEST)
 
     def filter(self, row: np.ndarray, col: np.ndarray) -> np.ndarray:
         """Addresses of ``filter[row, col]`` (broadcast)."""
