@@ -128,13 +128,33 @@ def _expanded_size(node: yaml.Node, sizes: dict, active: set, file: str | None) 
     return size
 
 
-def read_yaml_file(path: str | Path) -> Any:
-    """Read and strictly parse a YAML file; a missing or unreadable file is a :class:`SpecError`."""
+MAX_SPEC_BYTES = 64 * 2**20  # far above any real spec; stops a device like /dev/zero from filling memory
+
+
+def read_input(path: str | Path, *, limit: int = MAX_SPEC_BYTES, what: str = "file") -> bytes:
+    """The bytes of an input file, refused with a :class:`SpecError` if unreadable or over ``limit`` bytes.
+
+    Examples
+    --------
+    >>> read_input("/dev/zero", limit=10)
+    Traceback (most recent call last):
+    ...
+    accelsim.errors.SpecError: /dev/zero: is larger than 10 bytes, the limit for a file
+    """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
     except OSError as err:
         raise SpecError(f"cannot read file: {err.strerror}", file=str(path)) from None
+    if len(data) > limit:
+        raise SpecError(f"is larger than {limit:,} bytes, the limit for a {what}", file=str(path))
+    return data
+
+
+def read_yaml_file(path: str | Path) -> Any:
+    """Read and strictly parse a YAML file; a missing, unreadable or huge file is a :class:`SpecError`."""
+    data = read_input(path, what="YAML spec")
     return load_yaml(data, str(path))
 
 

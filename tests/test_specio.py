@@ -81,3 +81,11 @@ def test_alias_bomb_is_refused_quickly():
 def test_aliases_below_the_limit_still_load():
     data = load_yaml(_alias_bomb(5))  # 9**5 = 59049 values
     assert len(data["meta"]["l4"]) == 9 and data["meta"]["l4"][8][8][8][8] == ["x"] * 9
+
+
+def test_an_endless_input_is_refused_not_read_forever(capsys):
+    from accelsim.cli import main
+
+    assert main(["workload", "info", "/dev/zero"]) == 1  # was: read until memory ran out
+    assert capsys.readouterr().err == ("accelsim: error: /dev/zero: is larger than 67,108,864 bytes, "
+                                       "the limit for a YAML spec\n")

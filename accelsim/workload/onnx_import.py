@@ -327,6 +327,8 @@ def load_onnx(path: str | Path, *, lenient: bool = False, batch: int | None = No
     from google.protobuf.message import DecodeError
 
     path = Path(path)
+    if path.exists() and not path.is_file():  # a folder, a FIFO or a device such as /dev/zero
+        raise SpecError("not a readable ONNX model: not a regular file", file=str(path))
     try:
         model = onnx.load(str(path))
     except (DecodeError, ValueError, OSError) as err:

@@ -332,3 +332,9 @@ def test_an_attribute_of_the_wrong_type_is_one_line(tmp_path, capsys):
     assert main(["workload", "info", str(path)]) == 1  # was: TypeError traceback
     assert capsys.readouterr().err == (f"accelsim: error: {path}: node 'c' (Conv): attribute 'pads' must be INTS, "
                                        "not UNDEFINED\n")
+
+
+def test_an_onnx_path_that_is_not_a_file(tmp_path, capsys):
+    (tmp_path / "dir.onnx").mkdir()
+    assert main(["workload", "info", str(tmp_path / "dir.onnx")]) == 1
+    assert capsys.readouterr().err == f"accelsim: error: {tmp_path / 'dir.onnx'}: not a readable ONNX model: not a regular file\n"
