@@ -7,7 +7,10 @@ Writes a SCALE-Sim config and a conv topology for a bundled accelsim workload (c
 their padding folded into the input size, since SCALE-Sim does not pad; the classifier as a
 1×1 convolution), runs SCALE-Sim once (it is slow) and accelsim ``--repeat`` times (median),
 each as a fresh process including start-up, and prints per-layer cycles from both, whether every
-report file is identical, and the speed ratio. Timings are wall-clock on a shared machine.
+report file is identical, and the speed ratios: whole network (fresh processes, start-up
+included) and per layer (each tool's own time for that layer inside one run: SCALE-Sim's
+``single_layer_sim.run``, accelsim's ``compat.simulate_layer``, median of ``--repeat``).
+Timings are wall-clock on a shared machine.
 """
 
 from __future__ import annotations
@@ -16,13 +19,28 @@ import argparse
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from scalesim_agreement import CFG  # noqa: E402
-from scalesim_peer import run_accelsim, run_scalesim, scalesim_python  # noqa: E402
+from scalesim_peer import layer_seconds, run_accelsim, run_scalesim, scalesim_python  # noqa: E402
 
+from accelsim.scalesim.compat import simulate_layer  # noqa: E402
+from accelsim.scalesim.inputs import load_config, load_topology  # noqa: E402
 from accelsim.workload import resolve_workload  # noqa: E402
+
+
+def accelsim_layer_seconds(cfg: Path, topo: Path, repeat: int) -> list[float]:
+    """Median seconds of ``compat.simulate_layer`` per layer, all layers in this one process."""
+    config, layers = load_config(cfg), load_topology(topo)
+    times: list[list[float]] = [[] for _ in layers]
+    for _ in range(repeat):
+        for i, layer in enumerate(layers):
+            start = time.perf_counter()
+            simulate_layer(layer, config)
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
 
 
 def topology_rows(workload: str) -> list[str]:
@@ -72,8 +90,19 @@ def main() -> None:
         print("SCALE-Sim not run (not installed or --skip-scalesim); see benchmarks/scalesim_peer.py")
         return
     theirs, ss_seconds = run_scalesim(python, cfg, topo, work / "scalesim", gemm=False)
+    ss_layers = layer_seconds(work / "scalesim")
+    ours_layers = accelsim_layer_seconds(cfg, topo, args.repeat)
     print(f"SCALE-Sim v3: {ss_seconds:.1f} s (one run)")
-    print(f"speed ratio: {ss_seconds / ours_s:.0f}x")
+    print(f"whole-network speed ratio: {ss_seconds / ours_s:.0f}x (fresh processes, start-up included)")
+    names = [layer.name for layer in load_topology(topo)]
+    print(f"\n{'layer':20s} {'SCALE-Sim s':>12s} {'accelsim s':>11s} {'ratio':>8s}")
+    ratios = []
+    for name, a, b in zip(names, ss_layers, ours_layers):
+        ratios.append(a / b)
+        print(f"{name:20s} {a:12.2f} {b:11.4f} {a / b:7.0f}x")
+    print(f"per-layer ratio: min {min(ratios):.0f}x, median {statistics.median(ratios):.0f}x, "
+          f"max {max(ratios):.0f}x; sum of layer times {sum(ss_layers):.1f} s vs {sum(ours_layers):.2f} s "
+          f"({sum(ss_layers) / sum(ours_layers):.0f}x)")
     mismatched = [name for name in theirs if theirs[name] != ours.get(name)]
     print("reports identical: " + ("all of " + ", ".join(sorted(theirs)) if not mismatched
                                      else "NO — differ in " + ", ".join(mismatched)))

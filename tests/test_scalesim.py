@@ -35,6 +35,39 @@ def test_reports_equal_scalesim_byte_for_byte(case, tmp_path):
         assert path.read_text() == (folder / path.name).read_text(), f"{case}/{path.name}"
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_sram_traces_equal_scalesim_byte_for_byte(case, tmp_path):
+    """``TRACES.sha256``: digests of the trace files the real SCALE-Sim v3.0.0 wrote for the golden run
+    (``scalesim_peer.run_scalesim(..., traces=True)``; the files themselves are ~38 MB in all)."""
+    import hashlib
+
+    folder = GOLDEN / case
+    _, config, written, _ = run_scalesim_files(
+        str(folder / "scale.cfg"), str(folder / "topology.csv"), gemm=(folder / "gemm").exists(),
+        output=tmp_path, convention="scalesim", traces=True)
+    expected = dict(line.split()[::-1] for line in (folder / "TRACES.sha256").read_text().splitlines())
+    run = tmp_path / config.run_name
+    ours = {str(p.relative_to(run)): hashlib.sha256(p.read_bytes()).hexdigest() for p in written if "layer" in str(p)}
+    sram = {name: digest for name, digest in expected.items() if "_SRAM_" in name}
+    assert ours == sram
+
+
+@pytest.mark.parametrize("case", ["user_ws_sparse", "calc_is_conv", "user_os_conv"])
+def test_streaming_in_small_pieces_changes_nothing(case, tmp_path, monkeypatch):
+    """Folds are generated (and traces written) in pieces of CHUNK_WORDS requests: tiny pieces, same bytes."""
+    from accelsim.scalesim import folds
+
+    folder = GOLDEN / case
+    args = (str(folder / "scale.cfg"), str(folder / "topology.csv"))
+    kwargs = {"gemm": (folder / "gemm").exists(), "convention": "scalesim", "traces": True}
+    big = run_scalesim_files(*args, output=tmp_path / "big", **kwargs)
+    monkeypatch.setattr(folds, "CHUNK_WORDS", 7)
+    small = run_scalesim_files(*args, output=tmp_path / "small", **kwargs)
+    assert big.reports == small.reports
+    for a, b in zip(big.written, small.written):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
 def test_golden_set_covers_the_conventions():
     """The golden runs span every dataflow, both bandwidth modes, GEMM, N:M and real stalls."""
     configs = [load_config(GOLDEN / c / "scale.cfg") for c in CASES]
@@ -284,3 +317,18 @@ def test_native_default_is_fast_on_a_huge_image(tmp_path):
     start = time.perf_counter()
     rep = native_layer(ScaleSimLayer("C", 20000, 20000, 3, 3, 64, 64, 1), ScaleSimConfig("r", 32, 32, 64, 64, 32, "os"))
     assert time.perf_counter() - start < 5 and rep.mapping_efficiency > 99.99
+
+
+@pytest.mark.parametrize("mode, row, limit", [
+    ("CALC", "C, 4000, 4000, 3, 3, 64, 64, 1,", "67,108,864"),    # used to die with a MemoryError traceback
+    ("USER", "C, 1000, 1000, 3, 3, 64, 64, 1,", "8,388,608"),
+])
+def test_layer_beyond_the_memory_bound_is_one_line(tmp_path, capsys, mode, row, limit):
+    folder = GOLDEN / "calc_os_conv"
+    cfg = tmp_path / "big.cfg"
+    cfg.write_text((folder / "scale.cfg").read_text().replace("InterfaceBandwidth: CALC", f"InterfaceBandwidth: {mode}"))
+    topo = tmp_path / "big.csv"
+    topo.write_text("Layer name, H, W, FH, FW, C, F, S,\n" + row + "\n")
+    assert main(["scalesim", "-c", str(cfg), "-t", str(topo), "-o", str(tmp_path / "o"), "--convention", "scalesim"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and limit in err and "layer C" in err

@@ -24,6 +24,31 @@ from accelsim.scalesim.inputs import ScaleSimConfig, ScaleSimLayer
 from accelsim.scalesim.operands import Operands
 
 SETS_PER_HALF = 50
+# The memory bound of --convention scalesim (the default convention has none): SCALE-Sim's buffers
+# are replayed word by word, with scratch arrays over each operand's address space (7 bytes per
+# word) and, in USER mode, the operand's whole prefetch order (about 60 bytes per word at peak).
+# Within these limits a layer takes at most ~0.5 GB (CALC) / ~0.6 GB (USER); beyond them it is refused.
+MAX_ADDRESS_WORDS = 1 << 26
+MAX_PREFETCH_WORDS = 1 << 23
+
+
+def check_limits(layer: ScaleSimLayer, config: ScaleSimConfig, schedule: FoldSchedule) -> None:
+    """Raise :class:`UnsupportedError` (one line, naming the limit) for a layer beyond the memory bound."""
+    spaces = {"ifmap": layer.ifmap_h * layer.ifmap_w * layer.channels, "filter": layer.window * layer.filters}
+    for name, words in spaces.items():
+        if words > MAX_ADDRESS_WORDS:
+            raise UnsupportedError(
+                f"layer {layer.name}: its {name} has {words:,} words, over the limit of {MAX_ADDRESS_WORDS:,} "
+                f"(2^26) words per operand that --convention scalesim tracks word by word; the default "
+                f"convention (accelsim's closed forms) has no such limit")
+    if config.user_bandwidth:
+        for name in spaces:
+            words = schedule.prefetch_length(name)
+            if words > MAX_PREFETCH_WORDS:
+                raise UnsupportedError(
+                    f"layer {layer.name}: its {name} prefetch order has {words:,} words, over the limit of "
+                    f"{MAX_PREFETCH_WORDS:,} (2^23) words that --convention scalesim's USER bandwidth mode "
+                    f"holds; use InterfaceBandwidth: CALC or the default convention")
 
 
 @dataclass(frozen=True)
@@ -69,6 +94,11 @@ class _Shifts:
     def __init__(self, stalls: list[tuple[int, int]]):
         self.rows = [row for row, _ in stalls]
         self.after = np.cumsum([delta for _, delta in stalls]).tolist()
+
+    def many(self, rows: np.ndarray, *, through: bool) -> np.ndarray:
+        """:meth:`before` (or :meth:`through`) of many rows at once."""
+        i = np.searchsorted(np.asarray(self.rows, dtype=np.int64), rows, side="right" if through else "left")
+        return np.concatenate([[0], np.asarray(self.after, dtype=np.int64)])[i]
 
     def before(self, row: int) -> int:
         """Stall cycles added before ``row`` starts."""
@@ -170,8 +200,20 @@ class _UserReads:
         return float(-b.first_fill_lines), float(self.last_prefetch), words
 
 
-def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig) -> LayerReport:
-    """SCALE-Sim v3's report row for ``layer``.
+def _override(rows: np.ndarray, values: np.ndarray, special: dict[int, int]) -> np.ndarray:
+    """``values`` with the entries of ``rows`` found in ``special`` replaced by theirs."""
+    if special:
+        keys = np.fromiter(special, dtype=np.int64)
+        order = np.argsort(keys)
+        keys, vals = keys[order], np.fromiter(special.values(), dtype=np.int64)[order]
+        at = np.minimum(np.searchsorted(keys, rows), len(keys) - 1)
+        hit = keys[at] == rows
+        values = np.where(hit, vals[at], values)
+    return values
+
+
+def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig, trace_folder: Path | None = None) -> LayerReport:
+    """SCALE-Sim v3's report row for ``layer`` (and its SRAM traces in ``trace_folder``, if given).
 
     Examples
     --------
@@ -182,6 +224,7 @@ def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig) -> LayerReport:
     """
     ops = Operands(layer, config)
     schedule = FoldSchedule(ops)
+    check_limits(layer, config, schedule)
     cum = schedule.ofmap_cum      # closed form: no array with a row per cycle
     rows = len(cum)
     lay = layer
@@ -227,6 +270,21 @@ def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig) -> LayerReport:
 
     total_cycles = served(rows - 1)
     stall_cycles = shifts.through(rows - 1)
+    if trace_folder is not None:
+        from accelsim.scalesim.traces import write_sram_traces
+
+        waits = {op.name: {r: o for (n, r), o in read_offsets.items() if n == op.name} for op in operands}
+        write_served = {r: served(r) for r in write_offsets}
+
+        def read_cycles(name: str, rows: np.ndarray) -> np.ndarray:
+            """Cycle each row's reads are served (the same rule as ``read_served``, for many rows)."""
+            wait = _override(rows, np.full(len(rows), HIT_LATENCY), waits[name])
+            return rows + shifts.many(rows, through=False) + wait
+
+        def write_cycles(rows: np.ndarray) -> np.ndarray:
+            """Cycle each row's writes are accepted (the same rule as ``served``, for many rows)."""
+            return _override(rows, rows + shifts.many(rows, through=True), write_served)
+        write_sram_traces(trace_folder, schedule, read_cycles, write_cycles)
     writer.finish(total_cycles)
     sides = {}
     for i, op in enumerate(operands):
@@ -270,14 +328,17 @@ def simulate(layers: Iterable[ScaleSimLayer], config: ScaleSimConfig, trace_dir:
 
     With ``trace_dir``, SCALE-Sim's trace files of layer ``i`` are written to ``trace_dir/layer<i>/``.
     """
-    if trace_dir is not None:
-        raise UnsupportedError("SCALE-Sim's trace files are not written yet")
-    cache: dict[tuple, LayerReport] = {}
+    from accelsim.scalesim.traces import LAYER_FOLDER, copy_traces
+
+    cache: dict[tuple, tuple[LayerReport, int]] = {}
     reports = []
-    for layer in layers:
+    for index, layer in enumerate(layers):
         key = (layer.ifmap_h, layer.ifmap_w, layer.filter_h, layer.filter_w, layer.channels, layer.filters,
                layer.stride, layer.sparsity_n, layer.sparsity_m)
+        folder = trace_dir / LAYER_FOLDER.format(index) if trace_dir is not None else None
         if key not in cache:
-            cache[key] = simulate_layer(layer, config)
-        reports.append(replace(cache[key], name=layer.name))
+            cache[key] = simulate_layer(layer, config, folder), index
+        elif folder is not None:
+            copy_traces(trace_dir / LAYER_FOLDER.format(cache[key][1]), folder)
+        reports.append(replace(cache[key][0], name=layer.name))
     return reports

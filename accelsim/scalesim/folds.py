@@ -186,18 +186,20 @@ class FoldSchedule:
         pieces = list(self.read_chunks(which, fold))
         return np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces])
 
-    def read_chunks(self, which: str, fold: Fold, max_words: int = CHUNK_WORDS):
+    def read_chunks(self, which: str, fold: Fold, max_words: int | None = None, with_lanes: bool = False):
         """``which`` operand's requests during ``fold``, in order, as ``(addresses, rows)`` pieces.
 
         Streaming operands enter skewed (column ``c`` delayed ``c`` cycles): row ``p + t + c`` of
         the fold asks for element ``(t, c)``, columns in order. The stationary operand is loaded
         bottom row first, one row per cycle, then the fold streams. ``-1`` (no request) is dropped.
         Pieces span whole anti-diagonals of about ``max_words`` requests, so a fold streaming
-        millions of words never sits in memory at once.
+        millions of words never sits in memory at once. ``with_lanes`` adds each request's
+        column in the demand matrix (for the SRAM traces).
         """
         r, c = self.array
         t = self.dims[2]
         ops, df = self.ops, self.dataflow
+        max_words = max_words or CHUNK_WORDS
         ks = fold.row_fold * r + np.arange(fold.used_rows)
         if (which, df) in (("filter", "ws"), ("ifmap", "is")):
             if df == "ws":
@@ -207,7 +209,8 @@ class FoldSchedule:
             addresses = block[::-1].ravel()
             rows = np.repeat(r - fold.used_rows + np.arange(fold.used_rows), fold.used_cols)
             keep = addresses >= 0
-            yield addresses[keep], rows[keep]
+            lanes = np.tile(np.arange(fold.used_cols), fold.used_rows)
+            yield (addresses[keep], rows[keep]) + ((lanes[keep],) if with_lanes else ())
             return
         steps, step_rows, step_cols = self._step_parts(which)
         lanes, lane_rows, lane_cols = self._lane_parts(which, fold)
@@ -230,8 +233,8 @@ class FoldSchedule:
             addresses, rows = addresses_of(step, lane, self._step_cache[key]), prefix + diagonal
             if partial:
                 keep = addresses >= 0
-                addresses, rows = addresses[keep], rows[keep]
-            yield addresses, rows
+                addresses, rows, lane = addresses[keep], rows[keep], lane[keep]
+            yield (addresses, rows) + ((lane,) if with_lanes else ())
             return
         per_piece = max(1, max_words // width)
         all_lanes = np.arange(width)
@@ -243,7 +246,41 @@ class FoldSchedule:
             addresses = addresses_of(step[inside], lane)
             rows = np.broadcast_to(prefix + diagonal, step.shape)[inside]
             keep = addresses >= 0
-            yield addresses[keep], rows[keep]
+            yield (addresses[keep], rows[keep]) + ((lane[keep],) if with_lanes else ())
+
+    def demand_width(self, which: str) -> int:
+        """Columns of ``which`` operand's demand matrix (array rows or columns it enters by)."""
+        r, c = self.array
+        by_rows = {"os": ("ifmap",), "ws": ("ifmap",), "is": ("filter",)}[self.dataflow]
+        return r if which in by_rows else c
+
+    def ofmap_entries(self, fold: Fold, max_words: int | None = None):
+        """``(row in fold, column, address)`` pieces of ``fold``'s ofmap writes, rows increasing.
+
+        OS drains the fold's outputs bottom row first after ``T - 1`` cycles, skewed by column;
+        WS and IS write output ``(t, c)`` on row ``2R - 1 + t + c``. Address = offset + pixel · N + filter.
+        """
+        r, c = self.array
+        t = self.dims[2]
+        ops = self.ops
+        base = ops.config.ofmap_offset
+        lanes = np.arange(fold.used_cols)
+        if self.dataflow == "os":
+            i = np.arange(fold.used_rows)[:, None]
+            rows = t - 1 + (r - 1 - i) + lanes[None, :]
+            address = base + (fold.row_fold * r + i) * ops.n + fold.col_fold * c + lanes[None, :]
+            order = np.argsort(rows.ravel(), kind="stable")
+            yield rows.ravel()[order], np.broadcast_to(lanes, rows.shape).ravel()[order], address.ravel()[order]
+            return
+        width = fold.used_cols
+        per_piece = max(1, (max_words or CHUNK_WORDS) // width)
+        for d0 in range(0, t + width - 1, per_piece):
+            diagonal = np.arange(d0, min(d0 + per_piece, t + width - 1))[:, None]
+            step = diagonal - lanes[None, :]
+            inside = (step >= 0) & (step < t)
+            lane, step = np.broadcast_to(lanes, step.shape)[inside], step[inside]
+            pixel, filt = (step, fold.col_fold * c + lane) if self.dataflow == "ws" else (fold.col_fold * c + lane, step)
+            yield np.broadcast_to(2 * r - 1 + diagonal, inside.shape)[inside], lane, base + pixel * ops.n + filt
 
     @cached_property
     def _step_cache(self) -> dict:
@@ -293,6 +330,20 @@ class FoldSchedule:
         if (which, df) == ("filter", "os"):
             return lambda fold: fold.col_fold
         return lambda fold: (fold.row_fold, fold.col_fold)
+
+    def prefetch_length(self, which: str) -> int:
+        """Length of :meth:`prefetch_sequence` (padding included), without building it."""
+        r, c = self.array
+        sr, sc, _ = self.dims
+        ops, df = self.ops, self.dataflow
+        if which == "ifmap" and df in ("os", "is"):
+            width, total = (r, sr) if df == "os" else (c, sc)
+            return math.ceil(total / width) * ops.k * width
+        if which == "ifmap":
+            return math.ceil(sr / r) * ops.m * r
+        if df in ("os", "ws"):
+            return math.ceil(ops.n / c) * ops.k * c
+        return math.ceil(ops.k / r) * ops.n * r
 
     def prefetch_sequence(self, which: str) -> np.ndarray:
         """The order SCALE-Sim's fixed-bandwidth buffers fetch ``which`` operand from DRAM.

@@ -1,15 +1,94 @@
-"""SCALE-Sim's per-cycle SRAM and DRAM trace files, streamed to disk.
+"""SCALE-Sim's per-cycle SRAM trace files, streamed to disk.
 
-Layout (SCALE-Sim v3's, ``OUTPUT/<run_name>/layer<i>/``; integers, comma separated, no header):
+Layout (SCALE-Sim v3's, ``OUTPUT/<run_name>/layer<i>/``; integers, comma separated, no header),
+one line per demand row (one per cycle of the stall-free schedule):
+
+* ``IFMAP_SRAM_TRACE.csv``, ``FILTER_SRAM_TRACE.csv``: the cycle the row's reads are served
+  (issue cycle, delayed by earlier stalls, plus the hit latency of 1 and any prefetch wait), then
+  the address read on each array row (ifmap in OS/WS, filter in IS) or column, ``-1`` for none.
+* ``OFMAP_SRAM_TRACE.csv``: the cycle the row's writes are accepted, then the address written
+  on each array column, ``-1`` for none.
+
+Addresses include the config's offsets. Lines are formatted as SCALE-Sim's
+``numpy.savetxt(fmt="%i", delimiter=",")`` does and written fold by fold, so no trace is held in
+memory whole.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from accelsim.scalesim import folds
+from accelsim.scalesim.folds import FoldSchedule
+
 LAYER_FOLDER = "layer{}"
-TRACE_NAMES = ("IFMAP_SRAM_TRACE.csv", "FILTER_SRAM_TRACE.csv", "OFMAP_SRAM_TRACE.csv",
-               "IFMAP_DRAM_TRACE.csv", "FILTER_DRAM_TRACE.csv", "OFMAP_DRAM_TRACE.csv")
+TRACE_NAMES = ("IFMAP_SRAM_TRACE.csv", "FILTER_SRAM_TRACE.csv", "OFMAP_SRAM_TRACE.csv")
 
 
 def trace_names(layers: int) -> list[str]:
     """Paths, relative to the run folder, of every trace file a run of ``layers`` layers writes."""
     return [f"{LAYER_FOLDER.format(i)}/{name}" for i in range(layers) for name in TRACE_NAMES]
+
+
+def _write_rows(handle, cycles: Callable[[np.ndarray], np.ndarray], first: int, dense: np.ndarray) -> None:
+    rows = first + np.arange(len(dense))
+    np.savetxt(handle, np.column_stack([cycles(rows), dense]), fmt="%i", delimiter=",")
+
+
+def _write_demand(handle, schedule: FoldSchedule, width: int, cycles: Callable[[np.ndarray], np.ndarray],
+                  pieces_of: Callable) -> None:
+    """One demand matrix: per fold, ``pieces_of(fold)`` yields ``(rows in fold, columns, addresses)`` of
+    disjoint, increasing row ranges; every other entry is ``-1``."""
+    per_fold = schedule.rows_per_fold
+    blank_rows = max(1, folds.CHUNK_WORDS // width)
+    for fold in schedule.folds():
+        origin, done = fold.index * per_fold, 0
+
+        def blank(upto: int) -> None:
+            nonlocal done
+            while done < upto:
+                n = min(blank_rows, upto - done)
+                _write_rows(handle, cycles, origin + done, np.full((n, width), -1, dtype=np.int64))
+                done += n
+        for rows, lanes, addresses in pieces_of(fold):
+            if not len(rows):
+                continue
+            lo, hi = int(rows.min()), int(rows.max()) + 1
+            blank(lo)
+            dense = np.full((hi - lo, width), -1, dtype=np.int64)
+            dense[rows - lo, lanes] = addresses
+            _write_rows(handle, cycles, origin + lo, dense)
+            done = hi
+        blank(per_fold)
+
+
+def write_sram_traces(folder: Path, schedule: FoldSchedule, read_cycles: Callable[[str, np.ndarray], np.ndarray],
+                      write_cycles: Callable[[np.ndarray], np.ndarray]) -> list[Path]:
+    """Write the three SRAM traces of one layer into ``folder``; returns the files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for which, name in (("ifmap", TRACE_NAMES[0]), ("filter", TRACE_NAMES[1])):
+        with open(folder / name, "w") as handle:
+            _write_demand(handle, schedule, schedule.demand_width(which), lambda rows: read_cycles(which, rows),
+                          lambda fold: ((rows, lanes, addresses) for addresses, rows, lanes
+                                        in schedule.read_chunks(which, fold, with_lanes=True)))
+        written.append(folder / name)
+    with open(folder / TRACE_NAMES[2], "w") as handle:
+        _write_demand(handle, schedule, schedule.array[1], write_cycles, schedule.ofmap_entries)
+    written.append(folder / TRACE_NAMES[2])
+    return written
+
+
+def copy_traces(source: Path, folder: Path) -> None:
+    """An identical layer's traces (e.g. a depthwise layer's channels) are copied, not recomputed."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in TRACE_NAMES:
+        shutil.copyfile(source / name, folder / name)
+
+
+__all__: Iterable[str] = ["LAYER_FOLDER", "TRACE_NAMES", "trace_names", "write_sram_traces", "copy_traces"]
