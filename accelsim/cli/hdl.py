@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
-from ._common import table
+from ._common import positive_int, table
+
+
+def probability(text: str) -> float:
+    """An argparse type: a probability at least 0 and below 1 (1 would stall forever)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {text!r}")
+    return value
 
 
 def _hdl_target(args: argparse.Namespace):
@@ -21,22 +33,34 @@ def _hdl_target(args: argparse.Namespace):
 
 def _cmd_hdl_generate(args: argparse.Namespace) -> str:
     arch, dataflow = _hdl_target(args)  # first: it checks the hdl extra is installed
+    from ..progress import progress_bar
     from ..rtl.export import write_design
 
-    written = write_design(arch, dataflow, args.output, force=args.force)
+    with progress_bar(desc="generating Verilog", unit="module") as bar:
+        written = write_design(arch, dataflow, args.output, force=args.force,
+                               on_module=lambda name: (bar.set_postfix_str(name), bar.update(1)))
     if args.json:
         return json.dumps(written, indent=1)
-    return (f"wrote {written['verilog']} ({written['lines']:,} lines), {written['spec']}, {written['ports']}"
+    return (f"wrote {written['verilog']} ({written['lines']:,} lines, {written['bytes']:,} bytes), "
+            f"{written['spec']}, {written['ports']}"
             f" (design {written['digest']})")
 
 
 def _cmd_hdl_verify(args: argparse.Namespace) -> str:
     arch, dataflow = _hdl_target(args)
     from ..errors import HDLError
+    from ..progress import progress_bar
     from ..rtl.cocotb_run import verify
 
-    result = verify(arch, dataflow, cases=args.cases, seed=args.seed, stall_p=args.stall,
-                    verilog=args.verilog, simulator=args.simulator, build_dir=args.build_dir)
+    with progress_bar(total=args.cases, desc=f"verify {arch.name} {dataflow.name}", unit="case") as bar:
+        done = [0]
+
+        def on_case(n: int) -> None:
+            bar.update(n - done[0])
+            done[0] = n
+
+        result = verify(arch, dataflow, cases=args.cases, seed=args.seed, stall_p=args.stall,
+                        verilog=args.verilog, simulator=args.simulator, build_dir=args.build_dir, on_case=on_case)
     text = json.dumps(result, indent=1) if args.json else (
         f"{result['simulator']}: {result['cases']} random cases on {arch.name} ({arch.rows}x{arch.cols}) "
         f"{dataflow.name}, {result['outputs_checked']:,} output rows and {result['cycles_checked']:,} cycles "
@@ -51,13 +75,20 @@ def _cmd_hdl_verify(args: argparse.Namespace) -> str:
 
 def _cmd_hdl_area(args: argparse.Namespace) -> str:
     arch, dataflow = _hdl_target(args)
+    from ..progress import progress_bar
     from ..rtl.area import area_report
 
-    report = area_report(arch, dataflow, full=args.full)
+    with progress_bar(total=2 if args.full else 1, desc="synthesising", unit="design") as bar:
+        def on_step(name: str) -> None:
+            if name != "PE":
+                bar.update(1)
+            bar.set_postfix_str(name)
+
+        report = area_report(arch, dataflow, full=args.full, on_step=on_step)
     if args.json:
         return json.dumps(report, indent=1)
     rows = [["one PE", *(f"{report['pe'][k]:,}" for k in ("luts", "flip_flops", "carries", "cells"))],
-            [f"array estimate ({report['pes']} PEs)",
+            [f"array estimate ({report['pes']:,} PEs)",
              *(f"{report['array_estimate'][k]:,}" for k in ("luts", "flip_flops", "carries", "cells"))]]
     if "array" in report:
         rows.append(["array, synthesised", *(f"{report['array'][k]:,}" for k in ("luts", "flip_flops", "carries", "cells"))])
@@ -80,9 +111,10 @@ def add_parser(sub) -> None:
     gen.add_argument("-o", "--output", required=True, help="folder to write into")
     gen.add_argument("--force", action="store_true", help="overwrite existing files")
     gen.set_defaults(func=_cmd_hdl_generate)
-    ver.add_argument("--cases", type=int, default=100, help="random multi-fold cases (default: 100)")
+    ver.add_argument("--cases", type=positive_int, default=100, help="random multi-fold cases (default: 100)")
     ver.add_argument("--seed", type=int, default=0)
-    ver.add_argument("--stall", type=float, default=0.3, help="probability that a port stalls in a cycle")
+    ver.add_argument("--stall", type=probability, default=0.3,
+                     help="probability that a port stalls in a cycle, at least 0 and below 1 (default: 0.3)")
     ver.add_argument("--verilog", help="verify this Verilog file instead of generating one")
     ver.add_argument("--simulator", choices=["icarus", "verilator"], default="icarus")
     ver.add_argument("--build-dir", help="where the simulator builds (default: ./sim_build/DIGEST)")

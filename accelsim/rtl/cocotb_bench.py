@@ -2,8 +2,9 @@
 
 Driver, model and scoreboard are the shared :class:`~accelsim.rtl.driver.Driver`, the reference
 engine and :meth:`Driver.mismatch`; this module only moves values between them and the simulator.
-The job (config, dataflow, cases, seed, stall probability) comes from the JSON file named by
-``ACCELSIM_BENCH``; the outcome is written to the ``result`` path inside it.
+The job (config, dataflow, cases, seed, stall probability, folds per dimension) comes from the
+JSON file named by ``ACCELSIM_BENCH``; the outcome is written to the ``result`` path inside it, and
+a line per finished case to its ``progress`` path.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ async def random_tiles(dut):
     start = time.perf_counter()
     for case in range(job["cases"]):
         plan = random_plan(rng, arch, dataflow, stall_p=job["stall_p"] if case % 4 else 0.0,
-                           extremes=job.get("extremes", 0.25))
+                           extremes=job.get("extremes", 0.25), max_folds=job.get("max_folds", 3))
         driver = Driver(plan)
         dut.rst.value = 1
         for name in inputs:
@@ -81,6 +82,9 @@ async def random_tiles(dut):
             result["mismatches"] += 1
             if result["first_mismatch"] is None:
                 result["first_mismatch"] = f"case {case} ({plan.gemm}): {problem}"
+        if job.get("progress"):
+            with open(job["progress"], "a") as f:
+                f.write(f"{case}\n")
     result["seconds"] = round(time.perf_counter() - start, 3)
     with open(job["result"], "w") as f:
         json.dump(result, f)

