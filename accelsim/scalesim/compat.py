@@ -270,8 +270,9 @@ def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig, trace_folder: P
 
     total_cycles = served(rows - 1)
     stall_cycles = shifts.through(rows - 1)
+    writer.finish(total_cycles)
     if trace_folder is not None:
-        from accelsim.scalesim.traces import write_sram_traces
+        from accelsim.scalesim.traces import TRACE_NAMES, write_ofmap_dram_trace, write_sram_traces
 
         waits = {op.name: {r: o for (n, r), o in read_offsets.items() if n == op.name} for op in operands}
         write_served = {r: served(r) for r in write_offsets}
@@ -285,7 +286,7 @@ def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig, trace_folder: P
             """Cycle each row's writes are accepted (the same rule as ``served``, for many rows)."""
             return _override(rows, rows + shifts.many(rows, through=True), write_served)
         write_sram_traces(trace_folder, schedule, read_cycles, write_cycles)
-    writer.finish(total_cycles)
+        write_ofmap_dram_trace(trace_folder / TRACE_NAMES[3], schedule, writer)
     sides = {}
     for i, op in enumerate(operands):
         first, last = op.first_last_rows(schedule)

@@ -8,6 +8,10 @@ one line per demand row (one per cycle of the stall-free schedule):
   the address read on each array row (ifmap in OS/WS, filter in IS) or column, ``-1`` for none.
 * ``OFMAP_SRAM_TRACE.csv``: the cycle the row's writes are accepted, then the address written
   on each array column, ``-1`` for none.
+* ``OFMAP_DRAM_TRACE.csv``: one line per DRAM write line: the cycle it is written, then its
+  ``bandwidth`` words (the ofmap addresses in the order the SRAM received them; a line closed
+  part-full when a drain starts is padded with ``-1``). SCALE-Sim prints this one as floats
+  (``2286.0,20000000.0,...``), and so does accelsim.
 
 Addresses include the config's offsets. Lines are formatted as SCALE-Sim's
 ``numpy.savetxt(fmt="%i", delimiter=",")`` does and written fold by fold, so no trace is held in
@@ -22,10 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from accelsim.scalesim import folds
+from accelsim.scalesim.buffers import WriteBuffer
 from accelsim.scalesim.folds import FoldSchedule
 
 LAYER_FOLDER = "layer{}"
-TRACE_NAMES = ("IFMAP_SRAM_TRACE.csv", "FILTER_SRAM_TRACE.csv", "OFMAP_SRAM_TRACE.csv")
+TRACE_NAMES = ("IFMAP_SRAM_TRACE.csv", "FILTER_SRAM_TRACE.csv", "OFMAP_SRAM_TRACE.csv", "OFMAP_DRAM_TRACE.csv")
 
 
 def trace_names(layers: int) -> list[str]:
@@ -82,6 +87,38 @@ def write_sram_traces(folder: Path, schedule: FoldSchedule, read_cycles: Callabl
     return written
 
 
+def _ofmap_lines(schedule: FoldSchedule, writer: WriteBuffer):
+    """The write buffer's DRAM lines in order, one block per segment (a segment ends when a drain
+    closes the current line, which may then be part-full: padded with ``-1``)."""
+    width, lines = writer.bandwidth, writer.lines
+    words = (addresses for fold in schedule.folds() for _, _, addresses in schedule.ofmap_entries(fold))
+    pending = np.empty(0, dtype=np.int64)
+    ends = lines.firsts[1:] + [lines.length]
+    for first, end, last in zip(lines.firsts, ends, lines.last_counts):
+        size = (end - first - 1) * width + last
+        parts, have = [pending], len(pending)
+        while have < size:
+            parts.append(next(words))
+            have += len(parts[-1])
+        stream = np.concatenate(parts)
+        block = np.full((end - first) * width, -1, dtype=np.int64)
+        block[:size], pending = stream[:size], stream[size:]
+        yield block.reshape(-1, width)
+
+
+def write_ofmap_dram_trace(path: Path, schedule: FoldSchedule, writer: WriteBuffer) -> None:
+    """The ofmap DRAM trace from a finished :class:`WriteBuffer` replay (its drains and line segments)."""
+    blocks = _ofmap_lines(schedule, writer)
+    ready = np.empty((0, writer.bandwidth), dtype=np.int64)
+    with open(path, "w") as handle:
+        for cycle, count in writer.drains:
+            while len(ready) < count:
+                ready = np.concatenate([ready, next(blocks)])
+            lines, ready = ready[:count], ready[count:]
+            table = np.column_stack([cycle + np.arange(count), lines]).astype(np.float64)
+            np.savetxt(handle, table, fmt="%s", delimiter=",")
+
+
 def copy_traces(source: Path, folder: Path) -> None:
     """An identical layer's traces (e.g. a depthwise layer's channels) are copied, not recomputed."""
     import shutil
@@ -91,4 +128,5 @@ def copy_traces(source: Path, folder: Path) -> None:
         shutil.copyfile(source / name, folder / name)
 
 
-__all__: Iterable[str] = ["LAYER_FOLDER", "TRACE_NAMES", "trace_names", "write_sram_traces", "copy_traces"]
+__all__: Iterable[str] = ["LAYER_FOLDER", "TRACE_NAMES", "trace_names", "write_sram_traces", "write_ofmap_dram_trace",
+                          "copy_traces"]
