@@ -47,7 +47,7 @@ class ReadCount:
 
 
 def count_buffer_fills(chunks: Iterable[tuple[object, Callable[[], tuple[np.ndarray, np.ndarray]]]], space: int,
-                       half_words: int) -> ReadCount:
+                       half_words: int, sink: Callable[[np.ndarray], None] | None = None) -> ReadCount:
     """Count the words a forgetful read buffer fetches for an address stream.
 
     Parameters
@@ -61,6 +61,8 @@ def count_buffer_fills(chunks: Iterable[tuple[object, Callable[[], tuple[np.ndar
         Size of the address space (the scratch arrays take 6 bytes per word of it).
     half_words
         Words after which the buffer forgets what it holds.
+    sink
+        If given, called with every word entering the buffer, in order (arrays of them; for the traces).
 
     Examples
     --------
@@ -80,12 +82,12 @@ def count_buffer_fills(chunks: Iterable[tuple[object, Callable[[], tuple[np.ndar
         previous, start_generation = key, generation
         for addresses, rows in produce():
             generation, in_buffer, total = _fill(addresses, rows, first_at, stamp, generation, in_buffer, total,
-                                                 half_words, window, refills)
+                                                 half_words, window, refills, sink)
         clean = generation == start_generation
     return ReadCount(total, refills)
 
 
-def _fill(addresses, rows, first_at, stamp, generation, in_buffer, total, half_words, window, refills):
+def _fill(addresses, rows, first_at, stamp, generation, in_buffer, total, half_words, window, refills, sink):
     """One piece of :func:`count_buffer_fills`' stream; returns the updated counters."""
     pos, n = 0, len(addresses)
     while pos < n:
@@ -98,6 +100,8 @@ def _fill(addresses, rows, first_at, stamp, generation, in_buffer, total, half_w
         np.minimum.at(first_at, words, index)      # each address's first index in this window
         fresh = candidates[first_at[words] == index]
         need = half_words - in_buffer
+        if sink is not None:
+            sink(part[fresh[:need]])
         if len(fresh) < need:
             stamp[part[fresh]] = generation
             in_buffer += len(fresh)

@@ -148,8 +148,8 @@ class _Operand:
         return scan(range(folds), np.min), scan(range(folds - 1, -1, -1), np.max)
 
 
-def _calc_dram(op: _Operand, schedule: FoldSchedule, first_cycle: int, shifts: _Shifts):
-    """(DRAM start, stop, words) of a CALC-mode (estimated-bandwidth) read buffer."""
+def _calc_dram(op: _Operand, schedule: FoldSchedule, first_cycle: int, shifts: _Shifts, trace: Path | None = None):
+    """(DRAM start, stop, words) of a CALC-mode (estimated-bandwidth) read buffer; its DRAM trace to ``trace``."""
     items = set_size(op.size_words)
     if items == 0:
         raise UnsupportedError(f"a {op.name} SRAM under 100 bytes makes SCALE-Sim divide by zero")
@@ -165,6 +165,13 @@ def _calc_dram(op: _Operand, schedule: FoldSchedule, first_cycle: int, shifts: _
     else:
         start = first_cycle - 1 - READ_PORT_LATENCY - math.ceil(half / ESTIMATE_FILL_BANDWIDTH) + 1
         stop = refills[-1] + shifts.before(refills[-1])
+    if trace is not None:
+        from accelsim.scalesim.traces import write_calc_read_trace
+
+        def scan(sink) -> None:    # a second pass over the stream, handing out the words as they enter
+            count_buffer_fills(op.streams(schedule), op.space, half, sink)
+        write_calc_read_trace(trace, scan, op.base, items, SETS_PER_HALF, [r + shifts.before(r) for r in refills],
+                              first_cycle, words, ESTIMATE_FILL_BANDWIDTH, READ_PORT_LATENCY)
     return float(start + READ_PORT_LATENCY), float(stop + READ_PORT_LATENCY), words
 
 
@@ -293,7 +300,8 @@ def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig, trace_folder: P
         if config.user_bandwidth:
             dram = readers[i].dram()
         else:
-            dram = _calc_dram(op, schedule, first + shifts.before(first), shifts)
+            trace = trace_folder / f"{op.name.upper()}_DRAM_TRACE.csv" if trace_folder is not None else None
+            dram = _calc_dram(op, schedule, first + shifts.before(first), shifts, trace)
         sides[op.name] = (read_served(op.name, first), read_served(op.name, last), *dram)
     written = cum.written_rows()
     sram_ifmap, sram_filter, sram_ofmap = schedule.sram_counts()

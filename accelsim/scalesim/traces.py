@@ -8,6 +8,13 @@ one line per demand row (one per cycle of the stall-free schedule):
   the address read on each array row (ifmap in OS/WS, filter in IS) or column, ``-1`` for none.
 * ``OFMAP_SRAM_TRACE.csv``: the cycle the row's writes are accepted, then the address written
   on each array column, ``-1`` for none.
+* ``IFMAP_DRAM_TRACE.csv``, ``FILTER_DRAM_TRACE.csv`` (CALC mode): one line per prefetch cycle:
+  the cycle the line arrives, then the words fetched on it. Every half buffer of new words
+  (50 sets of ``bytes // 100`` words) is fetched in the window between the two previous refills,
+  at the bandwidth that fills it (the first half at 10 words/cycle before cycle 0); within a set
+  the words come in the iteration order of the Python ``set`` SCALE-Sim collects them in. Lines
+  narrower than the widest are padded with ``1.0`` (SCALE-Sim's ``np.ones`` padding), a short
+  prefetch with ``-1.0``; printed as floats like the ofmap DRAM trace.
 * ``OFMAP_DRAM_TRACE.csv``: one line per DRAM write line: the cycle it is written, then its
   ``bandwidth`` words (the ofmap addresses in the order the SRAM received them; a line closed
   part-full when a drain starts is padded with ``-1``). SCALE-Sim prints this one as floats
@@ -30,12 +37,16 @@ from accelsim.scalesim.buffers import WriteBuffer
 from accelsim.scalesim.folds import FoldSchedule
 
 LAYER_FOLDER = "layer{}"
-TRACE_NAMES = ("IFMAP_SRAM_TRACE.csv", "FILTER_SRAM_TRACE.csv", "OFMAP_SRAM_TRACE.csv", "OFMAP_DRAM_TRACE.csv")
+TRACE_NAMES = ("IFMAP_SRAM_TRACE.csv", "FILTER_SRAM_TRACE.csv", "OFMAP_SRAM_TRACE.csv", "OFMAP_DRAM_TRACE.csv",
+               "IFMAP_DRAM_TRACE.csv", "FILTER_DRAM_TRACE.csv")
+CALC_NAMES = TRACE_NAMES      # USER mode's read buffers (IFMAP/FILTER DRAM) are not written yet
+USER_NAMES = TRACE_NAMES[:4]
 
 
-def trace_names(layers: int) -> list[str]:
+def trace_names(layers: int, user_bandwidth: bool = False) -> list[str]:
     """Paths, relative to the run folder, of every trace file a run of ``layers`` layers writes."""
-    return [f"{LAYER_FOLDER.format(i)}/{name}" for i in range(layers) for name in TRACE_NAMES]
+    names = USER_NAMES if user_bandwidth else CALC_NAMES
+    return [f"{LAYER_FOLDER.format(i)}/{name}" for i in range(layers) for name in names]
 
 
 def _write_rows(handle, cycles: Callable[[np.ndarray], np.ndarray], first: int, dense: np.ndarray) -> None:
@@ -119,13 +130,71 @@ def write_ofmap_dram_trace(path: Path, schedule: FoldSchedule, writer: WriteBuff
             np.savetxt(handle, table, fmt="%s", delimiter=",")
 
 
+def write_calc_read_trace(path: Path, scan: Callable[[Callable[[np.ndarray], None]], None], base: int,
+                          items: int, sets_per_half: int, triggers: list[int], first_cycle: int, words: int,
+                          fill_bandwidth: int, latency: int) -> None:
+    """A CALC-mode read buffer's DRAM trace; ``scan(sink)`` replays the operand's stream, calling
+    ``sink`` with the words entering the buffer, in order; ``triggers`` are the refill cycles."""
+    import math
+
+    half = sets_per_half * items
+    # (first request cycle, cycles, words per cycle, words) of every prefetch, as SCALE-Sim times them.
+    plans = []
+    if triggers:
+        cycles = math.ceil(half / fill_bandwidth)
+        end = first_cycle - 1 - latency
+        plans.append((end - cycles + 1, cycles, fill_bandwidth, half))
+        start, end = end + 1, triggers[0]
+        for trigger in triggers[1:]:
+            cycles = end - start + 1
+            plans.append((start, cycles, math.ceil(half / cycles), half))
+            start, end = end + 1, trigger
+        rest = words - len(triggers) * half
+        cycles = end - start + 1
+        plans.append((start, cycles, math.ceil(math.ceil(rest / items) * items / cycles), rest))
+    else:
+        cycles = math.ceil(math.ceil(words / items) * items / fill_bandwidth)
+        plans.append((-1 - latency - cycles + 1, cycles, fill_bandwidth, words))
+    width = max(bandwidth for _, _, bandwidth, _ in plans)
+    pending: list[np.ndarray] = []
+    have = 0
+    todo = iter(plans)
+    plan = next(todo)
+    with open(path, "w") as handle:
+        def emit(plan) -> None:
+            nonlocal pending, have
+            start, cycles, bandwidth, count = plan
+            stream = np.concatenate(pending) if pending else np.empty(0, dtype=np.int64)
+            take, rest = stream[:count] + base, stream[count:]
+            pending, have = [rest], len(rest)
+            ordered = []
+            for first in range(0, count, items):   # each set in Python's set iteration order
+                ordered += list(set(take[first:first + items].tolist()))
+            lines = np.full((cycles, width), 1.0)
+            fetched = np.full(cycles * bandwidth, -1.0)
+            fetched[:len(ordered)] = ordered
+            lines[:, :bandwidth] = fetched.reshape(cycles, bandwidth)
+            np.savetxt(handle, np.column_stack([start + latency + np.arange(cycles), lines]), fmt="%s", delimiter=",")
+
+        def sink(fresh: np.ndarray) -> None:
+            nonlocal plan, have
+            pending.append(fresh)
+            have += len(fresh)
+            while plan is not None and plan[3] <= have and plans[-1] is not plan:
+                emit(plan)
+                plan = next(todo, None)
+        scan(sink)
+        emit(plan)
+
+
 def copy_traces(source: Path, folder: Path) -> None:
     """An identical layer's traces (e.g. a depthwise layer's channels) are copied, not recomputed."""
     import shutil
 
     folder.mkdir(parents=True, exist_ok=True)
     for name in TRACE_NAMES:
-        shutil.copyfile(source / name, folder / name)
+        if (source / name).exists():
+            shutil.copyfile(source / name, folder / name)
 
 
 __all__: Iterable[str] = ["LAYER_FOLDER", "TRACE_NAMES", "trace_names", "write_sram_traces", "write_ofmap_dram_trace",
