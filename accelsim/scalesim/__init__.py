@@ -71,7 +71,7 @@ def run_scalesim_files(config_path: str, topology_path: str, *, gemm: bool = Fal
         if traces:
             from accelsim.scalesim.traces import trace_names
 
-            names += trace_names(len(layers), config.user_bandwidth)
+            names += trace_names(len(layers))
         directory = _prepare_folder(Path(output), config_path, config, names, force)
     engine = compat if convention == "scalesim" else native
     trace_dir = directory if traces else None
@@ -82,5 +82,5 @@ def run_scalesim_files(config_path: str, topology_path: str, *, gemm: bool = Fal
         written = write_reports(reports, directory, sparse=config.sparsity_support,
                                 representation=config.sparse_representation)
         if traces:
-            written += [directory / n for n in trace_names(len(layers), config.user_bandwidth)]
+            written += [directory / n for n in trace_names(len(layers))]
     return ScaleSimRun(reports, config, written, warnings)

@@ -299,6 +299,13 @@ def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig, trace_folder: P
         first, last = op.first_last_rows(schedule)
         if config.user_bandwidth:
             dram = readers[i].dram()
+            if trace_folder is not None:
+                from accelsim.scalesim.traces import write_user_read_trace
+
+                buffer = readers[i].buffer
+                write_user_read_trace(trace_folder / f"{op.name.upper()}_DRAM_TRACE.csv",
+                                      schedule.prefetch_sequence(op.name), op.size_words, buffer.bandwidth,
+                                      readers[i].slides, READ_PORT_LATENCY)
         else:
             trace = trace_folder / f"{op.name.upper()}_DRAM_TRACE.csv" if trace_folder is not None else None
             dram = _calc_dram(op, schedule, first + shifts.before(first), shifts, trace)

@@ -15,6 +15,12 @@ one line per demand row (one per cycle of the stall-free schedule):
   the words come in the iteration order of the Python ``set`` SCALE-Sim collects them in. Lines
   narrower than the widest are padded with ``1.0`` (SCALE-Sim's ``np.ones`` padding), a short
   prefetch with ``-1.0``; printed as floats like the ofmap DRAM trace.
+* ``IFMAP_DRAM_TRACE.csv``, ``FILTER_DRAM_TRACE.csv`` (USER mode): the operand's prefetch order
+  cut into lines of the bank bandwidth; the first fill (its lines ending at cycle -1), then one
+  prefetch of ``ceil(half / bandwidth)`` lines per window slide. SCALE-Sim v3 starts every such
+  prefetch at the same line (it sets the next line to fetch instead of advancing it), and blanks
+  (``-1``) the columns of a first or last line beyond the active half in its fetch matrix itself,
+  so later fetches of those lines show the blanks too; accelsim writes the same lines.
 * ``OFMAP_DRAM_TRACE.csv``: one line per DRAM write line: the cycle it is written, then its
   ``bandwidth`` words (the ofmap addresses in the order the SRAM received them; a line closed
   part-full when a drain starts is padded with ``-1``). SCALE-Sim prints this one as floats
@@ -39,14 +45,12 @@ from accelsim.scalesim.folds import FoldSchedule
 LAYER_FOLDER = "layer{}"
 TRACE_NAMES = ("IFMAP_SRAM_TRACE.csv", "FILTER_SRAM_TRACE.csv", "OFMAP_SRAM_TRACE.csv", "OFMAP_DRAM_TRACE.csv",
                "IFMAP_DRAM_TRACE.csv", "FILTER_DRAM_TRACE.csv")
-CALC_NAMES = TRACE_NAMES      # USER mode's read buffers (IFMAP/FILTER DRAM) are not written yet
-USER_NAMES = TRACE_NAMES[:4]
 
 
-def trace_names(layers: int, user_bandwidth: bool = False) -> list[str]:
+
+def trace_names(layers: int) -> list[str]:
     """Paths, relative to the run folder, of every trace file a run of ``layers`` layers writes."""
-    names = USER_NAMES if user_bandwidth else CALC_NAMES
-    return [f"{LAYER_FOLDER.format(i)}/{name}" for i in range(layers) for name in names]
+    return [f"{LAYER_FOLDER.format(i)}/{name}" for i in range(layers) for name in TRACE_NAMES]
 
 
 def _write_rows(handle, cycles: Callable[[np.ndarray], np.ndarray], first: int, dense: np.ndarray) -> None:
@@ -185,6 +189,43 @@ def write_calc_read_trace(path: Path, scan: Callable[[Callable[[np.ndarray], Non
                 plan = next(todo, None)
         scan(sink)
         emit(plan)
+
+
+def write_user_read_trace(path: Path, sequence: np.ndarray, size_words: int, bandwidth: int, slides: int,
+                          latency: int) -> None:
+    """A USER-mode read buffer's DRAM trace: its first fill and ``slides`` prefetches (SCALE-Sim's
+    ``read_buffer.prefetch_active_buffer`` / ``new_prefetch``, quirks included)."""
+    import math
+
+    active = math.ceil(size_words * 0.5)
+    lines = math.ceil(len(sequence) / bandwidth)
+    fetch = np.full(lines * bandwidth, -1.0)
+    fetch[:len(sequence)] = sequence
+    fetch = fetch.reshape(lines, bandwidth)
+    first = min(math.ceil(active / bandwidth), lines)
+    next_col = 0
+    with open(path, "w") as handle:
+        block = fetch[:first]                      # a view: SCALE-Sim's blanking below changes the matrix
+        if first * bandwidth > active:
+            next_col = active % bandwidth
+            block[-1, next_col:] = -1
+        np.savetxt(handle, np.column_stack([np.arange(first) - first, block]), fmt="%s", delimiter=",")
+        last = -1
+        count = math.ceil((size_words - active) / bandwidth)
+        start = (first if first * bandwidth > active else first + 1) % lines
+        after = (count if count * bandwidth > active else count + 1) % lines
+        for _ in range(slides):
+            if start + count > lines:              # wraps: a copy, so its blanking does not stick
+                block = np.concatenate([fetch[start:], fetch[:min(start + count - lines, start)]])
+            else:
+                block = fetch[start:start + count]
+            block[0, :next_col] = -1
+            if count * bandwidth > active:
+                block[-1, active % bandwidth:] = -1
+            cycles = last + 1 + latency + np.arange(count)
+            np.savetxt(handle, np.column_stack([cycles, block]), fmt="%s", delimiter=",")
+            last = int(cycles[-1])
+            start = after
 
 
 def copy_traces(source: Path, folder: Path) -> None:
