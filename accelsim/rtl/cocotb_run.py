@@ -4,7 +4,8 @@ The cocotb runner and the simulator it starts run in a worker process (``python 
 accelsim.rtl.cocotb_run JOB``) in a process group of its own: a Ctrl-C on the terminal does not
 reach the simulator (Icarus' ``vvp`` would stop at its interactive prompt), and whatever ends
 :func:`verify` — success, an error, ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM through the CLI) —
-kills the whole group, so no simulator outlives the call.
+kills the whole group, so no simulator outlives the call. Should the caller die without unwinding
+(SIGKILL), Linux signals the worker (``PR_SET_PDEATHSIG``), which then kills its group.
 """
 
 from __future__ import annotations
@@ -124,10 +125,23 @@ def _end_group(worker: subprocess.Popen) -> None:
     worker.wait()
 
 
+def _end_with_parent() -> None:
+    """In the worker: when the parent dies, however it dies, kill this process group."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: os.killpg(0, signal.SIGKILL))
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os.killpg(0, signal.SIGKILL)
+
+
 def _run_job(job_path: Path) -> None:
     """The worker: build the Verilog with the runner and run the bench; outcomes go to files."""
     from cocotb_tools.runner import get_runner  # the hdl extra
 
+    _end_with_parent()
     job = json.loads(job_path.read_text())
     simulator, build = job["simulator"], Path(job["build"])
     status: dict = {"compile_error": None}
