@@ -97,8 +97,11 @@ class _Shifts:
 
     def many(self, rows: np.ndarray, *, through: bool) -> np.ndarray:
         """:meth:`before` (or :meth:`through`) of many rows at once."""
-        i = np.searchsorted(np.asarray(self.rows, dtype=np.int64), rows, side="right" if through else "left")
-        return np.concatenate([[0], np.asarray(self.after, dtype=np.int64)])[i]
+        if not hasattr(self, "_arrays"):
+            self._arrays = (np.asarray(self.rows, dtype=np.int64),
+                            np.concatenate([[0], np.asarray(self.after, dtype=np.int64)]))
+        stall_rows, after = self._arrays
+        return after[np.searchsorted(stall_rows, rows, side="right" if through else "left")]
 
     def before(self, row: int) -> int:
         """Stall cycles added before ``row`` starts."""
@@ -207,15 +210,18 @@ class _UserReads:
         return float(-b.first_fill_lines), float(self.last_prefetch), words
 
 
-def _override(rows: np.ndarray, values: np.ndarray, special: dict[int, int]) -> np.ndarray:
-    """``values`` with the entries of ``rows`` found in ``special`` replaced by theirs."""
-    if special:
-        keys = np.fromiter(special, dtype=np.int64)
-        order = np.argsort(keys)
-        keys, vals = keys[order], np.fromiter(special.values(), dtype=np.int64)[order]
+def _sorted_items(special: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    keys = np.fromiter(special, dtype=np.int64, count=len(special))
+    order = np.argsort(keys)
+    return keys[order], np.fromiter(special.values(), dtype=np.int64, count=len(special))[order]
+
+
+def _override(rows: np.ndarray, values: np.ndarray, special: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """``values`` with the entries of ``rows`` found in ``special`` (sorted keys, values) replaced."""
+    keys, vals = special
+    if len(keys):
         at = np.minimum(np.searchsorted(keys, rows), len(keys) - 1)
-        hit = keys[at] == rows
-        values = np.where(hit, vals[at], values)
+        values = np.where(keys[at] == rows, vals[at], values)
     return values
 
 
@@ -281,8 +287,9 @@ def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig, trace_folder: P
     if trace_folder is not None:
         from accelsim.scalesim.traces import TRACE_NAMES, write_ofmap_dram_trace, write_sram_traces
 
-        waits = {op.name: {r: o for (n, r), o in read_offsets.items() if n == op.name} for op in operands}
-        write_served = {r: served(r) for r in write_offsets}
+        waits = {op.name: _sorted_items({r: o for (n, r), o in read_offsets.items() if n == op.name})
+                 for op in operands}
+        write_served = _sorted_items({r: served(r) for r in write_offsets})
 
         def read_cycles(name: str, rows: np.ndarray) -> np.ndarray:
             """Cycle each row's reads are served (the same rule as ``read_served``, for many rows)."""
