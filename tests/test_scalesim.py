@@ -94,7 +94,7 @@ def test_known_scalesim_quirks_reproduced():
 
 def test_buffer_forgets_after_half_its_size():
     addresses = np.array([5, 6, 5, 7, 6, 5, 5])
-    counted = count_buffer_fills([(None, lambda: [(addresses, np.arange(7))])], space=8, half_words=2)
+    counted = count_buffer_fills([(None, 0, lambda: [(addresses, np.arange(7))])], space=8, half_words=2)
     assert counted.words == 7 and counted.refill_rows == [1, 3, 5]   # 5,6 | 5,7 | 6,5 | 5
 
 
@@ -112,7 +112,7 @@ def test_prefetch_window_slides_and_wraps():
     # over a 200-word sequence (201 sets: SCALE-Sim always adds a last, possibly empty, set).
     buf = PrefetchBuffer.build(np.arange(200), size_words=100, bandwidth=10)
     assert (buf.sets, buf.active_sets, buf.slide_sets) == (201, 50, 50)
-    misses = buf.misses([(None, lambda: [(np.array([0, 120, 10]), np.array([0, 1, 2]))])])
+    misses = buf.misses([(None, 0, lambda: [(np.array([0, 120, 10]), np.array([0, 1, 2]))])])
     assert misses == [(1, 2), (2, 2)]   # 120: window 0 -> 50 -> 100; 10: 100 -> 150 -> 200 (wraps to 0..48)
 
 

@@ -53,10 +53,14 @@ def count_buffer_fills(chunks: Iterable[tuple[object, Callable[[], tuple[np.ndar
     Parameters
     ----------
     chunks
-        ``(key, produce)`` in request order; ``produce()`` yields ``(addresses, rows)`` pieces:
-        addresses relative to the operand's base (``0 <= a < space``, no ``-1``), demand row of each.
-        A chunk with the same key as the one before reads the same addresses; when that one
-        caused no refill, all its words are in the buffer, so the repeat is skipped unread.
+        ``(key, first row, produce)`` in request order; ``produce()`` yields ``(addresses, rows)``
+        pieces: addresses relative to the operand's base (``0 <= a < space``, no ``-1``), demand
+        row of each. A chunk with the same key as the one before reads the same addresses at the
+        same rows relative to its first row. Repeats are skipped unread when their outcome is
+        known: after a repeat with no refill (all its words are in the buffer, so nothing
+        changes), or once two repeats in a row end with their last refill at the same position
+        (the buffer then holds the same words after each, so every further repeat adds the same
+        words and refills at the same relative rows).
     space
         Size of the address space (the scratch arrays take 6 bytes per word of it).
     half_words
@@ -67,7 +71,7 @@ def count_buffer_fills(chunks: Iterable[tuple[object, Callable[[], tuple[np.ndar
     Examples
     --------
     >>> a = np.array([0, 1, 0, 2, 1, 0]); rows = np.arange(6)
-    >>> r = count_buffer_fills([(None, lambda: [(a, rows)])], 3, 2)
+    >>> r = count_buffer_fills([(None, 0, lambda: [(a, rows)])], 3, 2)
     >>> r.words, r.refill_rows
     (6, [1, 3, 5])
     """
@@ -75,21 +79,35 @@ def count_buffer_fills(chunks: Iterable[tuple[object, Callable[[], tuple[np.ndar
     first_at = np.zeros(space, dtype=np.int32)   # scratch: first position of each address in a window
     generation, in_buffer, refills, total = 1, 0, [], 0
     window = min(max(2 * half_words, 4096), 1 << 22)
-    previous, clean = object(), False
-    for key, produce in chunks:
-        if clean and key is not None and key == previous:
+    previous, clean, period, last_at = object(), False, None, None
+    for key, offset, produce in chunks:
+        repeat = key is not None and key == previous
+        if repeat and clean:
             continue
-        previous, start_generation = key, generation
+        if repeat and period is not None and sink is None:
+            words, relative = period
+            total += words
+            refills += [offset + r for r in relative]
+            continue
+        start_total, start_refills, position, chunk_last_at = total, len(refills), 0, None
         for addresses, rows in produce():
-            generation, in_buffer, total = _fill(addresses, rows, first_at, stamp, generation, in_buffer, total,
-                                                 half_words, window, refills, sink)
-        clean = generation == start_generation
+            generation, in_buffer, total, at = _fill(addresses, rows, first_at, stamp, generation, in_buffer,
+                                                     total, half_words, window, refills, sink)
+            if at is not None:
+                chunk_last_at = position + at
+            position += len(addresses)
+        clean = len(refills) == start_refills
+        period = None
+        if repeat and chunk_last_at is not None and chunk_last_at == last_at:
+            period = (total - start_total, [r - offset for r in refills[start_refills:]])
+        previous, last_at = key, chunk_last_at
     return ReadCount(total, refills)
 
 
 def _fill(addresses, rows, first_at, stamp, generation, in_buffer, total, half_words, window, refills, sink):
-    """One piece of :func:`count_buffer_fills`' stream; returns the updated counters."""
-    pos, n = 0, len(addresses)
+    """One piece of :func:`count_buffer_fills`' stream; returns the updated counters and the
+    position of the last refill in the piece (None if none)."""
+    pos, n, last = 0, len(addresses), None
     while pos < n:
         part = addresses[pos:pos + window]
         # Only words not in the buffer can be fresh (most requests are hits): find first occurrences among those.
@@ -108,7 +126,7 @@ def _fill(addresses, rows, first_at, stamp, generation, in_buffer, total, half_w
             total += len(fresh)
             pos += len(part)
             continue
-        at = pos + int(fresh[need - 1])
+        at = last = pos + int(fresh[need - 1])
         refills.append(int(rows[at]))
         total += need
         generation += 1
@@ -117,7 +135,7 @@ def _fill(addresses, rows, first_at, stamp, generation, in_buffer, total, half_w
             generation = 1
         in_buffer = 0
         pos = at + 1
-    return generation, in_buffer, total
+    return generation, in_buffer, total, last
 
 
 class _Lines:
@@ -254,13 +272,17 @@ class WriteBuffer:
 def diagonal_order(rows: int, cols: int) -> np.ndarray:
     """Flat indices of a ``rows × cols`` matrix read by anti-diagonals, bottom row first.
 
+    Built diagonal by diagonal (bottom row first is column order within a diagonal), without a sort.
+
     Examples
     --------
     >>> diagonal_order(2, 3).tolist()
     [0, 3, 1, 4, 2, 5]
     """
-    r, c = np.divmod(np.arange(rows * cols), cols)
-    return np.lexsort((-r, r + c))
+    diagonal = np.arange(rows + cols - 1)[:, None]
+    col = np.arange(cols)[None, :]
+    row = diagonal - col
+    return (row * cols + col)[(row >= 0) & (row < rows)]
 
 
 @dataclass
@@ -326,7 +348,9 @@ class PrefetchBuffer:
         """``(demand row, slides)`` for every request that missed the window, in order.
 
         ``chunks`` as in :func:`count_buffer_fills`: a repeat of a chunk that missed nothing
-        (same addresses, same window) misses nothing either, and is skipped.
+        (same addresses, same window) misses nothing either, and is skipped; once two repeats in
+        a row leave the window at the same set, every further repeat misses the same way (rows
+        shifted), and is skipped too.
         """
         if self.active_sets >= self.sets:   # every request hits: no lookups needed
             return []
@@ -336,14 +360,21 @@ class PrefetchBuffer:
         present = np.zeros(self.space, dtype=bool)
         self._mark_window(present, 0, True)
         start, found = 0, []
-        previous, clean = object(), False
-        for key, produce in chunks:
-            if clean and key is not None and key == previous:
+        previous, clean, period, last_start = object(), False, None, None
+        for key, offset, produce in chunks:
+            repeat = key is not None and key == previous
+            if repeat and clean:
                 continue
-            previous, before = key, len(found)
+            if repeat and period is not None:
+                found += [(offset + row, slides) for row, slides in period]
+                continue
+            before = len(found)
             for addresses, rows in produce():
                 start = self._misses(addresses, rows, start, found, present)
             clean = len(found) == before
+            period = [(row - offset, slides) for row, slides in found[before:]] \
+                if repeat and not clean and start == last_start else None
+            previous, last_start = key, start
         return found
 
     def _misses(self, addresses, rows, start, found, present):

@@ -124,19 +124,18 @@ class _Operand:
     space: int
 
     def streams(self, schedule: FoldSchedule, desc: str = ""):
-        """``(key, produce)`` per fold: ``produce()`` gives the fold's (addresses, demand rows).
-
-        Folds with equal keys read the same addresses in the same order (e.g. OS row folds of one
-        column fold share their filter stream); the buffers skip a repeat that cannot change them.
-        """
+        """``(key, first row, produce)`` per run of folds (:meth:`FoldSchedule.stream_groups`):
+        ``produce()`` yields the run's (addresses, demand rows) pieces. The buffers skip repeats
+        whose outcome they already know."""
         per_fold = schedule.rows_per_fold
-        depends = schedule.stream_depends(self.name)
 
-        def produce(fold):
-            for addresses, rows in schedule.read_chunks(self.name, fold):
-                yield addresses - self.base, rows + fold.index * per_fold
-        for fold in progress(schedule.folds(), total=schedule.num_folds, desc=desc, unit="fold"):
-            yield depends(fold), (lambda fold=fold: produce(fold))
+        def produce(folds):
+            for fold in folds:
+                for addresses, rows in schedule.read_chunks(self.name, fold):
+                    yield addresses - self.base, rows + fold.index * per_fold
+        groups = schedule.stream_groups(self.name)
+        for key, folds in progress(groups, total=schedule.stream_group_count(self.name), desc=desc, unit="run"):
+            yield key, folds[0].index * per_fold, (lambda folds=folds: produce(folds))
 
     def first_last_rows(self, schedule: FoldSchedule) -> tuple[int, int]:
         """First and last demand rows with a request (a fold can be all padding, e.g. stride 2 edges)."""

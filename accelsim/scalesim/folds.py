@@ -318,18 +318,30 @@ class FoldSchedule:
             return (fold.col_fold * c + np.arange(fold.used_cols)) * ops.layer.window, None, None
         return ops.kept_window[ks], None, None
 
-    def stream_depends(self, which: str):
-        """A key of ``fold`` that decides ``which`` operand's read stream (equal keys: equal streams).
+    def stream_groups(self, which: str):
+        """``(key, folds)`` runs of consecutive folds, in order; runs with equal keys that follow
+        each other read the same addresses in the same order (rows shifted by the run's length).
 
-        The streaming operands depend on one fold coordinate only (OS: ifmap on the row fold,
-        filter on the column fold; WS ifmap and IS filter on the row fold); stationary loads on both.
+        The streaming operands depend on one fold coordinate only: OS filter on the column fold,
+        so the row folds of a column fold repeat one stream; OS and WS ifmap and IS filter on the
+        row fold, so every column fold repeats one sequence of streams. Stationary loads never repeat.
         """
         df = self.dataflow
+        row_folds, col_folds = self.fold_grid
         if (which, df) in (("ifmap", "os"), ("ifmap", "ws"), ("filter", "is")):
-            return lambda fold: fold.row_fold
-        if (which, df) == ("filter", "os"):
-            return lambda fold: fold.col_fold
-        return lambda fold: (fold.row_fold, fold.col_fold)
+            for col in range(col_folds):
+                yield "column fold", [self.fold(col * row_folds + row) for row in range(row_folds)]
+        elif (which, df) == ("filter", "os"):
+            for fold in self.folds():
+                yield fold.col_fold, [fold]
+        else:
+            for fold in self.folds():
+                yield None, [fold]
+
+    def stream_group_count(self, which: str) -> int:
+        stationary = (which, self.dataflow) in (("filter", "ws"), ("ifmap", "is"))
+        by_column = not stationary and (which, self.dataflow) != ("filter", "os")
+        return self.fold_grid[1] if by_column else self.num_folds
 
     def prefetch_length(self, which: str) -> int:
         """Length of :meth:`prefetch_sequence` (padding included), without building it."""
