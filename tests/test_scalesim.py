@@ -335,3 +335,9 @@ def test_layer_beyond_the_memory_bound_is_one_line(tmp_path, capsys, mode, row, 
     assert main(["scalesim", "-c", str(cfg), "-t", str(topo), "-o", str(tmp_path / "o"), "--convention", "scalesim"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and limit in err and "layer C" in err
+
+
+def test_traces_need_the_scalesim_convention(tmp_path, capsys):
+    assert main(_cli(GOLDEN / "calc_ws_8x8", tmp_path, "--traces")) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--convention scalesim" in err and not any(tmp_path.iterdir())
