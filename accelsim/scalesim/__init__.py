@@ -11,7 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
-from accelsim.scalesim.inputs import ScaleSimConfig, ScaleSimLayer, load_config, load_topology
+from accelsim.scalesim.inputs import (
+    ScaleSimConfig,
+    ScaleSimLayer,
+    load_config,
+    load_topology,
+)
 
 __all__ = ["ScaleSimConfig", "ScaleSimLayer", "ScaleSimRun", "load_config", "load_topology", "run_scalesim_files"]
 

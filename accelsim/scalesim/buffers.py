@@ -308,7 +308,7 @@ class PrefetchBuffer:
 
     @classmethod
     def build(cls, sequence: np.ndarray, size_words: int, bandwidth: int, space: int | None = None
-              ) -> "PrefetchBuffer":
+              ) -> PrefetchBuffer:
         """``sequence``: the operand's prefetch order, relative addresses (``< space``), ``-1`` = padding."""
         per_set = math.ceil(size_words / 100)
         active = math.ceil(size_words * ACTIVE_FRACTION)

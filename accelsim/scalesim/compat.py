@@ -10,15 +10,21 @@ import bisect
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
-
 from pathlib import Path
 
 import numpy as np
 
 from accelsim.errors import UnsupportedError
 from accelsim.progress import progress
-from accelsim.scalesim.buffers import (ESTIMATE_FILL_BANDWIDTH, HIT_LATENCY, READ_PORT_LATENCY, PrefetchBuffer,
-                                       WriteBuffer, count_buffer_fills, set_size)
+from accelsim.scalesim.buffers import (
+    ESTIMATE_FILL_BANDWIDTH,
+    HIT_LATENCY,
+    READ_PORT_LATENCY,
+    PrefetchBuffer,
+    WriteBuffer,
+    count_buffer_fills,
+    set_size,
+)
 from accelsim.scalesim.folds import FoldSchedule
 from accelsim.scalesim.inputs import ScaleSimConfig, ScaleSimLayer
 from accelsim.scalesim.operands import Operands
@@ -284,7 +290,11 @@ def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig, trace_folder: P
     stall_cycles = shifts.through(rows - 1)
     writer.finish(total_cycles)
     if trace_folder is not None:
-        from accelsim.scalesim.traces import TRACE_NAMES, write_ofmap_dram_trace, write_sram_traces
+        from accelsim.scalesim.traces import (
+            TRACE_NAMES,
+            write_ofmap_dram_trace,
+            write_sram_traces,
+        )
 
         waits = {op.name: _sorted_items({r: o for (n, r), o in read_offsets.items() if n == op.name})
                  for op in operands}

@@ -29,7 +29,6 @@ import numpy as np
 
 from accelsim.scalesim.operands import NO_REQUEST, Operands
 
-
 CHUNK_WORDS = 1 << 20   # requests generated at once (a few tens of MB of temporaries)
 
 
@@ -167,14 +166,14 @@ class FoldSchedule:
         return int(self.per_fold_pes.sum()), t * rows_total * col_folds, t * cols_total * row_folds
 
     @cached_property
-    def ofmap_cum(self) -> "OfmapCum":
+    def ofmap_cum(self) -> OfmapCum:
         return OfmapCum(self)
 
     # -- demand rows -------------------------------------------------------------------------
 
     def ofmap_counts(self, fold: Fold) -> np.ndarray:
         """Ofmap words written on each cycle of ``fold``."""
-        r, c = self.array
+        r = self.array[0]
         t = self.dims[2]
         if self.dataflow == "os":
             return skewed_band_counts(self.rows_per_fold, t - 1 + r - fold.used_rows, fold.used_rows,
@@ -366,7 +365,7 @@ class FoldSchedule:
         from accelsim.scalesim.buffers import diagonal_order
 
         r, c = self.array
-        sr, sc, t = self.dims
+        sr, sc, _ = self.dims
         ops, df = self.ops, self.dataflow
         tiles = []
         if which == "ifmap" and df in ("os", "is"):   # ifmap transposed: K rows, pixels folded
@@ -423,7 +422,6 @@ class OfmapCum:
         self.length = schedule.total_rows
         self._local: dict[tuple[int, int], np.ndarray] = {}
         self.fold_words = lambda fold: int(self.local(fold)[-1])
-        r, c = schedule.array
         full = schedule.fold(0)
         # Words of a whole column fold of full-width folds (every column fold but the last).
         last_row = schedule.fold(self.row_folds - 1)

@@ -67,7 +67,7 @@ def _write_demand(handle, schedule: FoldSchedule, width: int, cycles: Callable[[
     for fold in schedule.folds():
         origin, done = fold.index * per_fold, 0
 
-        def blank(upto: int) -> None:
+        def blank(upto: int, origin: int = origin) -> None:
             nonlocal done
             while done < upto:
                 n = min(blank_rows, upto - done)
@@ -92,9 +92,10 @@ def write_sram_traces(folder: Path, schedule: FoldSchedule, read_cycles: Callabl
     written = []
     for which, name in (("ifmap", TRACE_NAMES[0]), ("filter", TRACE_NAMES[1])):
         with open(folder / name, "w") as handle:
-            _write_demand(handle, schedule, schedule.demand_width(which), lambda rows: read_cycles(which, rows),
-                          lambda fold: ((rows, lanes, addresses) for addresses, rows, lanes
-                                        in schedule.read_chunks(which, fold, with_lanes=True)))
+            _write_demand(handle, schedule, schedule.demand_width(which),
+                          lambda rows, which=which: read_cycles(which, rows),
+                          lambda fold, which=which: ((rows, lanes, addresses) for addresses, rows, lanes
+                                                     in schedule.read_chunks(which, fold, with_lanes=True)))
         written.append(folder / name)
     with open(folder / TRACE_NAMES[2], "w") as handle:
         _write_demand(handle, schedule, schedule.array[1], write_cycles, schedule.ofmap_entries)
@@ -238,5 +239,11 @@ def copy_traces(source: Path, folder: Path) -> None:
             shutil.copyfile(source / name, folder / name)
 
 
-__all__: Iterable[str] = ["LAYER_FOLDER", "TRACE_NAMES", "trace_names", "write_sram_traces", "write_ofmap_dram_trace",
-                          "copy_traces"]
+__all__: Iterable[str] = [
+    "LAYER_FOLDER",
+    "TRACE_NAMES",
+    "copy_traces",
+    "trace_names",
+    "write_ofmap_dram_trace",
+    "write_sram_traces",
+]
