@@ -32,8 +32,8 @@ from accelsim.scalesim.operands import Operands
 SETS_PER_HALF = 50
 # The memory bound of --convention scalesim (the default convention has none): SCALE-Sim's buffers
 # are replayed word by word, with scratch arrays over each operand's address space (7 bytes per
-# word) and, in USER mode, the operand's whole prefetch order (about 60 bytes per word at peak).
-# Within these limits a layer takes at most ~0.5 GB (CALC) / ~0.6 GB (USER); beyond them it is refused.
+# word) and, in USER mode, the operand's whole prefetch order (about 45 bytes per word at peak).
+# Within these limits a layer took at most 441 MB (CALC) / 377 MB (USER); beyond them it is refused.
 MAX_ADDRESS_WORDS = 1 << 26
 MAX_PREFETCH_WORDS = 1 << 23
 
