@@ -144,6 +144,21 @@ def test_bad_config_names_file_and_field(tmp_path, text, field):
     assert str(path) in str(err.value) and field in str(err.value)
 
 
+@pytest.mark.parametrize("key, value, message", [
+    ("ArrayHeight", "99999999999999999999", "must be in [1, 65,536], not 99,999,999,999,999,999,999"),
+    ("IfmapSramSzkB", "99999999999999999999", "must be in [1, 1,099,511,627,776], not 99,999,999,999,999,999,999"),
+])
+def test_absurd_config_numbers_are_one_line_errors(tmp_path, capsys, key, value, message):
+    """Found by tests/test_cli_fuzz.py: the scalesim convention overflowed numpy with a traceback."""
+    cfg = tmp_path / "big.cfg"
+    lines = (GOLDEN / "calc_ws_8x8" / "scale.cfg").read_text().splitlines()
+    cfg.write_text("\n".join(f"{key}: {value}" if line.startswith(key) else line for line in lines))
+    argv = ["scalesim", "-c", str(cfg), "-t", str(GOLDEN / "calc_ws_8x8" / "topology.csv"), "-o", str(tmp_path / "o"),
+            "--convention", "scalesim"]
+    assert main(argv) == 1
+    assert capsys.readouterr().err == f"accelsim: error: {cfg}: `[architecture_presets] {key}` {message}\n"
+
+
 def test_unsupported_config_features_are_refused(tmp_path):
     base = (GOLDEN / "calc_ws_8x8" / "scale.cfg").read_text()
     path = tmp_path / "layout.cfg"

@@ -91,8 +91,14 @@ class ScaleSimLayer:
         return self.ofmap_h * self.ofmap_w * self.filters * self.window
 
 
+# Bounds far beyond any real accelerator, so that a typo such as 99999999999999999999 is refused in
+# one line instead of overflowing numpy's 64-bit integers deep inside the simulation.
+MAX_ARRAY_SIDE = 2**16
+MAX_CONFIG_INT = 2**40
+
+
 def _int_field(parser: configparser.ConfigParser, section: str, key: str, file: str, *,
-               default: int | None = None, minimum: int = 1) -> int:
+               default: int | None = None, minimum: int = 1, maximum: int = MAX_CONFIG_INT) -> int:
     if not parser.has_option(section, key):
         if default is not None:
             return default
@@ -102,8 +108,8 @@ def _int_field(parser: configparser.ConfigParser, section: str, key: str, file: 
         value = int(raw)
     except ValueError:
         raise SpecError(f"must be an integer, not {raw!r}", file=file, path=f"[{section}] {key}") from None
-    if value < minimum:
-        raise SpecError(f"must be at least {minimum}, not {value}", file=file, path=f"[{section}] {key}")
+    if not minimum <= value <= maximum:
+        raise SpecError(f"must be in [{minimum:,}, {maximum:,}], not {value:,}", file=file, path=f"[{section}] {key}")
     return value
 
 
@@ -174,8 +180,9 @@ def load_config(path: str | Path, *, warnings: list[str] | None = None) -> Scale
         except ValueError:
             raise SpecError(f"must be an integer (words per cycle), not {raw!r}", file=file,
                             path=f"[{arch}] Bandwidth") from None
-        if bandwidth < 1:
-            raise SpecError(f"must be at least 1, not {bandwidth}", file=file, path=f"[{arch}] Bandwidth")
+        if not 1 <= bandwidth <= MAX_CONFIG_INT:
+            raise SpecError(f"must be in [1, {MAX_CONFIG_INT:,}], not {bandwidth:,}", file=file,
+                            path=f"[{arch}] Bandwidth")
     if _bool_field(parser, "run_presets", "UseRamulatorTrace", file, False):
         raise UnsupportedError(f"{file}: `[run_presets] UseRamulatorTrace` needs Ramulator's latency "
                                "traces; accelsim's compatibility mode supports only False")
@@ -196,8 +203,8 @@ def load_config(path: str | Path, *, warnings: list[str] | None = None) -> Scale
                                    "sparsity) is not supported by the compatibility mode")
     return ScaleSimConfig(
         run_name=parser.get("general", "run_name", fallback="scale_run").strip() or "scale_run",
-        rows=_int_field(parser, arch, "ArrayHeight", file),
-        cols=_int_field(parser, arch, "ArrayWidth", file),
+        rows=_int_field(parser, arch, "ArrayHeight", file, maximum=MAX_ARRAY_SIDE),
+        cols=_int_field(parser, arch, "ArrayWidth", file, maximum=MAX_ARRAY_SIDE),
         ifmap_kib=_int_field(parser, arch, "IfmapSramSzkB", file),
         filter_kib=_int_field(parser, arch, "FilterSramSzkB", file),
         ofmap_kib=_int_field(parser, arch, "OfmapSramSzkB", file),
