@@ -22,9 +22,11 @@ enable); a stream port with no valid beat sends a bubble into the array.
 Structure: R rows of C PEs. For Verilog export (``modules``, see `SystolicArray`) the rows are
 built as a tree of instances (`_Rows`: a block of n rows is two blocks of about n/2 rows), so the
 Verilog holds each PE and row-block module once, about 2·log2(R) modules, and no module's wiring
-grows with R·C; Amaranth's simulator cannot run an ``Instance`` and runs the same tree flat. No
-expression nests deeper as the array grows: wide reductions are single ``any()`` operators or
-balanced trees, and each skew is one register per stage.
+grows with R·C. The skew and de-skew of the data values (R²/2 and C²/2 registers) are instances of
+delay modules too (`_skew_values`: log2 of a side modules per skewed operand, each written once);
+the one-bit skews (valid flags) stay one register per stage in the top. Amaranth's simulator cannot
+run an ``Instance`` and runs the same trees flat. No expression nests deeper as the array grows:
+wide reductions are single ``any()`` operators or balanced trees.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from ..sim.timing import os_last_beat_earliest
 
 ROWS_MODULE = "accelsim_array_rows"
 PE_MODULE = "accelsim_array_pe"
+DELAY_MODULE = "accelsim_array_delay"
 
 
 def operand_shape(arch: ArrayConfig, operand: str) -> Shape:
@@ -287,6 +290,62 @@ def _skew(m: Module, enable, lanes: list, name: str) -> tuple[list, list[Signal]
     return [lanes[0]] + [stage[:width] for stage in stages], stages
 
 
+class _Delay(wiring.Component):
+    """``lanes`` values of ``width`` bits, each delayed by ``depth`` enabled cycles (``depth`` a power
+    of two): one register per lane if ``depth`` is 1, else two delays of ``depth/2`` in a chain, so
+    each depth is one module and a module's size does not grow with ``depth``.
+    """
+
+    def __init__(self, width: int, lanes: int, depth: int, modules: dict | None = None):
+        self.width, self.lanes, self.depth, self.modules = width, lanes, depth, modules
+        super().__init__({"enable": In(1), "d": In(width).array(lanes), "q": Out(width).array(lanes)})
+
+    @staticmethod
+    def module_name(width: int, lanes: int, depth: int) -> str:
+        return f"{DELAY_MODULE}{depth}_{lanes}x{width}"
+
+    def elaborate(self, platform):
+        m = Module()
+        if self.depth == 1:
+            with m.If(self.enable):
+                m.d.sync += [q.eq(d) for q, d in zip(self.q, self.d)]
+            return m
+        half = self.depth // 2
+        first, second = (_place(m, f"delay_{i}", lambda: _Delay(self.width, self.lanes, half, self.modules),
+                                _Delay.module_name(self.width, self.lanes, half), self.modules) for i in range(2))
+        m.d.comb += [first.enable.eq(self.enable), second.enable.eq(self.enable)]
+        m.d.comb += [a.eq(b) for a, b in zip(first.d, self.d)]
+        m.d.comb += [a.eq(b) for a, b in zip(second.d, first.q)]
+        m.d.comb += [a.eq(b) for a, b in zip(self.q, second.q)]
+        return m
+
+
+def _skew_values(m: Module, enable, lanes: list, name: str, modules: dict | None,
+                 delays: list[int] | None = None) -> list:
+    """Lane ``i`` delayed by ``delays[i]`` (default ``i``) enabled cycles, built from instanced delays.
+
+    Stage ``k`` delays by 2**k the lanes whose delay has bit ``k`` set, through one `_Delay` of
+    ``L`` lanes (the most any stage needs; spare lanes idle at 0). The registers are the same count
+    as a triangle, but the design holds log2(n) delay modules of ``L`` lanes each, written once, and
+    the module instantiating them only wires n lanes per stage.
+    """
+    delays = list(range(len(lanes))) if delays is None else delays
+    width = len(lanes[0])
+    stages = max(delays).bit_length()
+    chosen = [[i for i, d in enumerate(delays) if d >> k & 1] for k in range(stages)]
+    count = max((len(c) for c in chosen), default=0)
+    current = list(lanes)
+    for k, picked in enumerate(chosen):
+        delay = _place(m, f"{name}_{k}", lambda k=k: _Delay(width, count, 1 << k, modules),
+                       _Delay.module_name(width, count, 1 << k), modules)
+        m.d.comb += delay.enable.eq(enable)
+        m.d.comb += [delay.d[j].eq(current[i]) for j, i in enumerate(picked)]
+        m.d.comb += [delay.d[j].eq(0) for j in range(len(picked), count)]
+        for j, i in enumerate(picked):
+            current[i] = delay.q[j]
+    return current
+
+
 def _history(m: Module, enable, value, depth: int, name: str) -> list:
     """``value`` now and as it was 1 … ``depth`` enabled cycles ago (a one-bit shift register)."""
     if depth == 0:
@@ -347,7 +406,7 @@ class SystolicArray(wiring.Component):
             values, valids = self._output(m, enable, rows)
 
         # de-skew: column c waits C-1-c enabled cycles, so a whole row leaves at once
-        values = _skew(m, enable, values[::-1], "dsk")[0][::-1]
+        values = _skew_values(m, enable, values[::-1], "dsk", self.modules)[::-1]
         valids = _skew(m, enable, valids[::-1], "dsk_v")[0][::-1]
         for c in range(C):
             m.d.comb += self.out_data[c].eq(values[c])
@@ -373,7 +432,7 @@ class SystolicArray(wiring.Component):
 
         # skew: row r's token (value, valid, bank) waits r enabled cycles before entering column 0;
         # every lane of a stage was issued in the same cycle, so a stage's bank is one bit
-        xs, _ = _skew(m, enable, [self.stream_data[r] for r in range(R)], "skw")
+        xs = _skew_values(m, enable, [self.stream_data[r] for r in range(R)], "skw", self.modules)
         valid_in = [fire_s & self.stream_mask[r] for r in range(R)]
         valids, valid_stages = _skew(m, enable, valid_in, "skw_v")
         bank_at = _history(m, enable, st_bank, R - 1, "skw_b")
@@ -435,11 +494,11 @@ class SystolicArray(wiring.Component):
 
         # skew: left tokens (value, valid, first, last) wait r cycles, top values wait c cycles;
         # first and last are the same in every lane of a step, so their skew is one bit per stage
-        xs, _ = _skew(m, enable, [self.stream_data[r] for r in range(R)], "skl")
+        xs = _skew_values(m, enable, [self.stream_data[r] for r in range(R)], "skl", self.modules)
         valids, _ = _skew(m, enable, [fire & self.stream_mask[r] for r in range(R)], "skl_v")
         firsts = _history(m, enable, ~in_fold, R - 1, "skl_f")
         lasts = _history(m, enable, self.stream_last, R - 1, "skl_l")
-        tops, _ = _skew(m, enable, [self.stream_top[c] for c in range(C)], "skt")
+        tops = _skew_values(m, enable, [self.stream_top[c] for c in range(C)], "skt", self.modules)
         m.d.comb += [*(rows.x[r].eq(xs[r]) for r in range(R)), *(rows.x_valid[r].eq(valids[r]) for r in range(R)),
                      *(rows.x_first[r].eq(firsts[r]) for r in range(R)), *(rows.x_last[r].eq(lasts[r]) for r in range(R)),
                      *(rows.y[c].eq(tops[c]) for c in range(C))]

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from amaranth.back import verilog
+from amaranth.back import rtlil, verilog
 from amaranth.lib import data, wiring
 
 from ..arch import ArrayConfig
@@ -65,18 +65,20 @@ def generate_verilog(arch: ArrayConfig, dataflow: DataflowSpec,
                        f"(it supports {', '.join(arch.dataflows)})")
     check_size(arch)
     modules: dict = {}
-    texts = [verilog.convert(SystolicArray(arch, dataflow, modules=modules), name=TOP, emit_src=False)]
+    # every module to RTLIL (Amaranth, in Python), then one Yosys run writes them all (in name
+    # order): a Yosys run per module cost about as much as converting a small module
+    texts = [rtlil.convert(SystolicArray(arch, dataflow, modules=modules), name=TOP, emit_src=False)]
     if on_module:
         on_module(TOP)
     done = 0
     while done < len(modules):  # converting a module may record the modules it instantiates
         name, component = list(modules.items())[done]
-        text = verilog.convert(component, name=name, emit_src=False)
-        texts.append(text[text.index("\n") + 1:].replace("(* top =  1  *)\n", ""))  # one header, one top
+        texts.append(rtlil.convert(component, name=name, emit_src=False).replace("attribute \\top 1\n", "", 1))
         done += 1
         if on_module:
             on_module(name)
-    return "".join(texts)
+    # the Yosys step of amaranth.back.verilog.convert (Amaranth is pinned to 0.5.10 by the hdl extra)
+    return verilog._convert_rtlil_text("".join(texts))
 
 
 def write_design(arch: ArrayConfig, dataflow: DataflowSpec, folder: str | Path, *, force: bool = False,
