@@ -1,5 +1,5 @@
 """``python -m accelsim`` is the ``accelsim`` command."""
 
-from accelsim.cli import run
+from accelsim._entry import run
 
 run()

@@ -280,3 +280,41 @@ def test_a_signal_mid_run_is_one_line_and_exit_130(tmp_path, signum):
     finally:
         proc.kill()
     assert (proc.returncode, out, err) == (130, "", "accelsim: error: interrupted\n")
+
+
+SLOW_IMPORT_SITECUSTOMIZE = '''
+import os, sys, time
+
+class SlowCli:  # stalls the import of accelsim.cli, so the signal lands while the CLI is being imported
+    def find_spec(self, name, path=None, target=None):
+        if name == "accelsim.cli":
+            open(os.environ["ACCELSIM_STARTED"], "w").close()
+            time.sleep(30)
+        return None
+
+sys.meta_path.insert(0, SlowCli())
+'''
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_start_up_is_one_line_and_exit_130(tmp_path, signum):
+    """Found by a hostile audit: a Ctrl-C in the first ~80 ms gave a traceback from `import argparse`."""
+    import os
+    import time
+
+    (tmp_path / "sitecustomize.py").write_text(SLOW_IMPORT_SITECUSTOMIZE)
+    started = tmp_path / "started"
+    path = [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(path), "ACCELSIM_STARTED": str(started)}
+    proc = subprocess.Popen([sys.executable, "-m", "accelsim", "arch", "list"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while not started.exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert (proc.returncode, out, err) == (130, "", "accelsim: error: interrupted\n")

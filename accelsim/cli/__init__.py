@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import warnings
 from collections.abc import Sequence
 
 from ..errors import AccelsimError
@@ -36,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AccelsimError as err:
         return _fail(str(err))
     except KeyboardInterrupt:
+        warnings.simplefilter("ignore")  # e.g. Amaranth's UnusedElaboratable for a half-built design
         return _fail("interrupted", code=130)
     except OSError as err:  # a file system refusal (permissions, disk full, ...) is the user's to fix
         where = f"{err.filename}: " if err.filename else ""
