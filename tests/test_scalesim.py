@@ -18,6 +18,7 @@ from accelsim.scalesim import load_config, load_topology, run_scalesim_files
 from accelsim.scalesim.buffers import PrefetchBuffer, WriteBuffer, count_buffer_fills
 from accelsim.scalesim.compat import simulate_layer
 from accelsim.scalesim.inputs import ScaleSimConfig, ScaleSimLayer
+from accelsim.scalesim.reports import DETAIL_FIELDS
 
 GOLDEN = Path(__file__).parent / "data" / "scalesim"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir())
@@ -356,3 +357,25 @@ def test_traces_need_the_scalesim_convention(tmp_path, capsys):
     assert main(_cli(GOLDEN / "calc_ws_8x8", tmp_path, "--traces")) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--convention scalesim" in err and not any(tmp_path.iterdir())
+
+
+def test_native_start_stop_cycles_are_exact_integers(tmp_path, capsys):
+    """N1: start/stop were floats: 8.316064653939391e+21 beside Total Cycles 8316064653939390820868."""
+    import json
+
+    topo = tmp_path / "g.csv"
+    topo.write_text("Layer, M, N, K,\nG, 100000007, 100000007, 100000007,\n")
+    cfg = GOLDEN / "calc_ws_conv" / "scale.cfg"
+    argv = ["scalesim", "-c", str(cfg), "-t", str(topo), "-i", "gemm", "-o", str(tmp_path / "o"), "--json"]
+    assert main(argv) == 0
+    layer = json.loads(capsys.readouterr().out)["layers"][0]
+    total = layer["total_cycles"]
+    assert total == 8316064653939390820868
+    for key in DETAIL_FIELDS:
+        if key.endswith(("_start", "_stop")):
+            assert type(layer[key]) is int and layer[key] in (0, total), key
+    run = tmp_path / "o" / load_config(cfg).run_name
+    detail = (run / "DETAILED_ACCESS_REPORT.csv").read_text().splitlines()[1].split(", ")
+    assert detail[1:3] == ["0", str(total)]
+    compute = (run / "COMPUTE_REPORT.csv").read_text().splitlines()[1].split(", ")
+    assert compute[2] == str(total)

@@ -59,7 +59,11 @@ def check_limits(layer: ScaleSimLayer, config: ScaleSimConfig, schedule: FoldSch
 
 @dataclass(frozen=True)
 class LayerReport:
-    """One layer's row in each of SCALE-Sim's reports (same units, same conventions)."""
+    """One layer's row in each of SCALE-Sim's reports (same units, same conventions).
+
+    Start/stop cycles are floats in ``--convention scalesim`` (SCALE-Sim prints ``6.0``; its values
+    stay far below 2**53 within the memory bound) and exact ints in the default convention.
+    """
 
     name: str
     total_cycles_with_prefetch: int
@@ -68,23 +72,23 @@ class LayerReport:
     overall_util: float
     mapping_efficiency: float
     compute_util: float
-    sram_ifmap_start: float
-    sram_ifmap_stop: float
+    sram_ifmap_start: int | float
+    sram_ifmap_stop: int | float
     sram_ifmap_reads: float
-    sram_filter_start: float
-    sram_filter_stop: float
+    sram_filter_start: int | float
+    sram_filter_stop: int | float
     sram_filter_reads: int
-    sram_ofmap_start: float
-    sram_ofmap_stop: float
+    sram_ofmap_start: int | float
+    sram_ofmap_stop: int | float
     sram_ofmap_writes: int
-    dram_ifmap_start: float
-    dram_ifmap_stop: float
+    dram_ifmap_start: int | float
+    dram_ifmap_stop: int | float
     dram_ifmap_reads: int
-    dram_filter_start: float
-    dram_filter_stop: float
+    dram_filter_start: int | float
+    dram_filter_stop: int | float
     dram_filter_reads: int
-    dram_ofmap_start: float
-    dram_ofmap_stop: float
+    dram_ofmap_start: int | float
+    dram_ofmap_stop: int | float
     dram_ofmap_writes: int
     metadata_reads: float = 0
     filter_storage: float = 0

@@ -2,7 +2,8 @@
 
 The layers and the array come from the SCALE-Sim files; the timing, SRAM and DRAM counts are
 accelsim's RTL-true model (``docs/scalesim.md`` explains every difference with worked numbers).
-Columns accelsim does not model per operand (start/stop cycles) span the layer: 0 to its last cycle.
+Columns accelsim does not model per operand (start/stop cycles) span the layer: 0 to its last cycle,
+as exact integers like every count (SCALE-Sim's own start/stop floats belong to ``--convention scalesim``).
 """
 
 from __future__ import annotations
@@ -77,18 +78,18 @@ def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig) -> LayerReport:
     # The closed form over the run-length fold sequence (the fold list of a 20000x20000 image has
     # millions of entries). Temporal chunks and repeated GEMMs repeat the same spatial folds: left out.
     fold_pes, folds = used_pes(Mapping(ours.gemm, dataflow, arch).run_length())
-    last = float(result.cycles)
+    last = result.cycles     # an int: a float would print 8.316064653939391e+21 for 8316064653939390820868
     return LayerReport(
         name=layer.name, total_cycles_with_prefetch=result.cycles, total_cycles=result.cycles,
         stall_cycles=result.stall_cycles, overall_util=percent(result.macs, result.cycles * pes),
         mapping_efficiency=percent(fold_pes, folds * pes),
         compute_util=percent(result.macs, result.compute_cycles * pes),
-        sram_ifmap_start=0.0, sram_ifmap_stop=last, sram_ifmap_reads=result.sram_ifmap_reads,
-        sram_filter_start=0.0, sram_filter_stop=last, sram_filter_reads=result.sram_filter_reads,
-        sram_ofmap_start=0.0, sram_ofmap_stop=last, sram_ofmap_writes=result.sram_ofmap_writes,
-        dram_ifmap_start=0.0, dram_ifmap_stop=last, dram_ifmap_reads=result.dram_ifmap_bytes,
-        dram_filter_start=0.0, dram_filter_stop=last, dram_filter_reads=result.dram_filter_bytes,
-        dram_ofmap_start=0.0, dram_ofmap_stop=last, dram_ofmap_writes=result.dram_ofmap_bytes)
+        sram_ifmap_start=0, sram_ifmap_stop=last, sram_ifmap_reads=result.sram_ifmap_reads,
+        sram_filter_start=0, sram_filter_stop=last, sram_filter_reads=result.sram_filter_reads,
+        sram_ofmap_start=0, sram_ofmap_stop=last, sram_ofmap_writes=result.sram_ofmap_writes,
+        dram_ifmap_start=0, dram_ifmap_stop=last, dram_ifmap_reads=result.dram_ifmap_bytes,
+        dram_filter_start=0, dram_filter_stop=last, dram_filter_reads=result.dram_filter_bytes,
+        dram_ofmap_start=0, dram_ofmap_stop=last, dram_ofmap_writes=result.dram_ofmap_bytes)
 
 
 def simulate(layers: list[ScaleSimLayer], config: ScaleSimConfig) -> list[LayerReport]:
