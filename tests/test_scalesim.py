@@ -379,3 +379,27 @@ def test_native_start_stop_cycles_are_exact_integers(tmp_path, capsys):
     assert detail[1:3] == ["0", str(total)]
     compute = (run / "COMPUTE_REPORT.csv").read_text().splitlines()[1].split(", ")
     assert compute[2] == str(total)
+
+
+def test_interrupted_traces_leave_no_partial_file(tmp_path, monkeypatch):
+    """N6: Ctrl-C (or SIGTERM, which the CLI turns into KeyboardInterrupt) mid-trace left a trace cut
+    mid-row, and the plain rerun refused because it existed."""
+    from accelsim.scalesim import traces
+
+    folder = GOLDEN / "calc_ws_8x8"
+    real, calls = traces._write_rows, []
+
+    def interrupted(handle, *args):
+        calls.append(1)
+        if len(calls) == 3:
+            handle.write("12,3")          # cut mid-row, as a kill leaves it
+            raise KeyboardInterrupt
+        real(handle, *args)
+    monkeypatch.setattr(traces, "_write_rows", interrupted)
+    kwargs = {"output": tmp_path, "convention": "scalesim", "traces": True}
+    with pytest.raises(KeyboardInterrupt):
+        run_scalesim_files(str(folder / "scale.cfg"), str(folder / "topology.csv"), **kwargs)
+    assert len(calls) == 3 and [p for p in tmp_path.rglob("*") if p.is_file()] == []
+    monkeypatch.setattr(traces, "_write_rows", real)
+    run_scalesim_files(str(folder / "scale.cfg"), str(folder / "topology.csv"), **kwargs)   # no --force needed
+    assert not list(tmp_path.rglob(".*.partial"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from accelsim.scalesim.atomic import atomic_write_text
 from accelsim.scalesim.compat import LayerReport
 
 COMPUTE = ("COMPUTE_REPORT.csv",
@@ -53,20 +54,20 @@ def write_reports(reports: list[LayerReport], directory: Path, *, sparse: bool, 
     written = []
     for name, header, fields in (COMPUTE, DETAIL):
         path = directory / name
-        path.write_text(header + "\n" + "".join(_line(i, [getattr(r, f) for f in fields])
+        atomic_write_text(path, header + "\n" + "".join(_line(i, [getattr(r, f) for f in fields])
                                                  for i, r in enumerate(reports)))
         written.append(path)
     bw_header = "LayerID, Avg IFMAP SRAM BW, Avg FILTER SRAM BW, "
     bw_header += "Avg FILTER Metadata SRAM BW, Avg OFMAP SRAM BW, " if sparse else "Avg OFMAP SRAM BW, "
     bw_header += "Avg IFMAP DRAM BW, Avg FILTER DRAM BW, Avg OFMAP DRAM BW,"
     path = directory / "BANDWIDTH_REPORT.csv"
-    path.write_text(bw_header + "\n" + "".join(_line(i, _bandwidths(r, sparse)) for i, r in enumerate(reports)))
+    atomic_write_text(path, bw_header + "\n" + "".join(_line(i, _bandwidths(r, sparse)) for i, r in enumerate(reports)))
     written.append(path)
     if sparse:
         path = directory / "SPARSE_REPORT.csv"
         header = ("LayerID, Sparsity Representation, Original Filter Storage, New Storage (Filter+Metadata),"
                   " Filter Metadata Storage, Avg FILTER Metadata SRAM BW, ")
-        path.write_text(header + "\n" + "".join(
+        atomic_write_text(path, header + "\n" + "".join(
             f"{i}, {representation}, " + ", ".join(str(v) for v in (
                 r.filter_storage, r.filter_storage_compressed, r.metadata_reads,
                 r.metadata_reads / r.total_cycles)) + ",\n"

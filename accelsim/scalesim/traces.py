@@ -28,7 +28,7 @@ one line per demand row (one per cycle of the stall-free schedule):
 
 Addresses include the config's offsets. Lines are formatted as SCALE-Sim's
 ``numpy.savetxt(fmt="%i", delimiter=",")`` does and written fold by fold, so no trace is held in
-memory whole.
+memory whole; each under a temporary name, renamed when complete (:mod:`accelsim.scalesim.atomic`).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from accelsim.scalesim import folds
+from accelsim.scalesim.atomic import atomic_copy, atomic_open
 from accelsim.scalesim.buffers import WriteBuffer
 from accelsim.scalesim.folds import FoldSchedule
 
@@ -91,13 +92,13 @@ def write_sram_traces(folder: Path, schedule: FoldSchedule, read_cycles: Callabl
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for which, name in (("ifmap", TRACE_NAMES[0]), ("filter", TRACE_NAMES[1])):
-        with open(folder / name, "w") as handle:
+        with atomic_open(folder / name) as handle:
             _write_demand(handle, schedule, schedule.demand_width(which),
                           lambda rows, which=which: read_cycles(which, rows),
                           lambda fold, which=which: ((rows, lanes, addresses) for addresses, rows, lanes
                                                      in schedule.read_chunks(which, fold, with_lanes=True)))
         written.append(folder / name)
-    with open(folder / TRACE_NAMES[2], "w") as handle:
+    with atomic_open(folder / TRACE_NAMES[2]) as handle:
         _write_demand(handle, schedule, schedule.array[1], write_cycles, schedule.ofmap_entries)
     written.append(folder / TRACE_NAMES[2])
     return written
@@ -126,7 +127,7 @@ def write_ofmap_dram_trace(path: Path, schedule: FoldSchedule, writer: WriteBuff
     """The ofmap DRAM trace from a finished :class:`WriteBuffer` replay (its drains and line segments)."""
     blocks = _ofmap_lines(schedule, writer)
     ready = np.empty((0, writer.bandwidth), dtype=np.int64)
-    with open(path, "w") as handle:
+    with atomic_open(path) as handle:
         for cycle, count in writer.drains:
             while len(ready) < count:
                 ready = np.concatenate([ready, next(blocks)])
@@ -165,7 +166,7 @@ def write_calc_read_trace(path: Path, scan: Callable[[Callable[[np.ndarray], Non
     have = 0
     todo = iter(plans)
     plan = next(todo)
-    with open(path, "w") as handle:
+    with atomic_open(path) as handle:
         def emit(plan) -> None:
             nonlocal pending, have
             start, cycles, bandwidth, count = plan
@@ -205,7 +206,7 @@ def write_user_read_trace(path: Path, sequence: np.ndarray, size_words: int, ban
     fetch = fetch.reshape(lines, bandwidth)
     first = min(math.ceil(active / bandwidth), lines)
     next_col = 0
-    with open(path, "w") as handle:
+    with atomic_open(path) as handle:
         block = fetch[:first]                      # a view: SCALE-Sim's blanking below changes the matrix
         if first * bandwidth > active:
             next_col = active % bandwidth
@@ -231,12 +232,10 @@ def write_user_read_trace(path: Path, sequence: np.ndarray, size_words: int, ban
 
 def copy_traces(source: Path, folder: Path) -> None:
     """An identical layer's traces (e.g. a depthwise layer's channels) are copied, not recomputed."""
-    import shutil
-
     folder.mkdir(parents=True, exist_ok=True)
     for name in TRACE_NAMES:
         if (source / name).exists():
-            shutil.copyfile(source / name, folder / name)
+            atomic_copy(source / name, folder / name)
 
 
 __all__: Iterable[str] = [
