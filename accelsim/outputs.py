@@ -23,6 +23,9 @@ def output_folder(path: str | Path) -> Path:
     PosixPath('build/x')
     """
     folder = Path(path)
+    if folder.is_symlink() and not folder.exists():
+        raise OutputError(f"{folder} is a symlink to {folder.readlink()}, which does not exist; "
+                          "the output must be a folder")
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"{folder} is a file; the output must be a folder")
     return folder

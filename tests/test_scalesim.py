@@ -403,3 +403,30 @@ def test_interrupted_traces_leave_no_partial_file(tmp_path, monkeypatch):
     monkeypatch.setattr(traces, "_write_rows", real)
     run_scalesim_files(str(folder / "scale.cfg"), str(folder / "topology.csv"), **kwargs)   # no --force needed
     assert not list(tmp_path.rglob(".*.partial"))
+
+
+@pytest.mark.parametrize("convention, message", [
+    ("accelsim", "`layer 'C0'.in_shapes` input 0 (1 × [4, 99999999999999999999, 19]) has"),
+    ("scalesim", "layer C0: its ifmap has"),
+])
+def test_refused_topology_row_names_file_and_line(tmp_path, capsys, convention, message):
+    """N11: the default convention's refusal of a huge row named no file or line."""
+    topo = tmp_path / "t.csv"
+    topo.write_text("Layer name, H, W, FH, FW, C, F, S,\nC1, 8, 8, 3, 3, 4, 8, 1,\n"
+                    "C0, 99999999999999999999, 19, 5, 5, 4, 71, 1,\n")
+    argv = _cli(GOLDEN / "calc_ws_8x8", tmp_path / "o", "--convention", convention)
+    argv[argv.index("-t") + 1] = str(topo)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"accelsim: error: {topo}:3: {message}") and err.count("\n") == 1
+
+
+def test_output_that_is_a_dangling_symlink_is_one_line(tmp_path, capsys):
+    """N11: ``-o`` naming a dangling symlink said only ``o7: File exists``."""
+    link = tmp_path / "o7"
+    link.symlink_to(tmp_path / "gone")
+    assert main(_cli(GOLDEN / "calc_ws_8x8", link)) == 1
+    err = capsys.readouterr().err
+    assert err == f"accelsim: error: {link} is a symlink to {tmp_path / 'gone'}, which does not exist; " \
+                  "the output must be a folder\n"
+    assert sorted(tmp_path.iterdir()) == [link]

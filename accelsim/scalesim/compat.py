@@ -41,10 +41,11 @@ MAX_PREFETCH_WORDS = 1 << 23
 def check_limits(layer: ScaleSimLayer, config: ScaleSimConfig, schedule: FoldSchedule) -> None:
     """Raise :class:`UnsupportedError` (one line, naming the limit) for a layer beyond the memory bound."""
     spaces = {"ifmap": layer.ifmap_h * layer.ifmap_w * layer.channels, "filter": layer.window * layer.filters}
+    where = f"{layer.source}: " if layer.source else ""
     for name, words in spaces.items():
         if words > MAX_ADDRESS_WORDS:
             raise UnsupportedError(
-                f"layer {layer.name}: its {name} has {words:,} words, over the limit of {MAX_ADDRESS_WORDS:,} "
+                f"{where}layer {layer.name}: its {name} has {words:,} words, over the limit of {MAX_ADDRESS_WORDS:,} "
                 f"(2^26) words per operand that --convention scalesim tracks word by word; the default "
                 f"convention (accelsim's closed forms) has no such limit")
     if config.user_bandwidth:
@@ -52,7 +53,7 @@ def check_limits(layer: ScaleSimLayer, config: ScaleSimConfig, schedule: FoldSch
             words = schedule.prefetch_length(name)
             if words > MAX_PREFETCH_WORDS:
                 raise UnsupportedError(
-                    f"layer {layer.name}: its {name} prefetch order has {words:,} words, over the limit of "
+                    f"{where}layer {layer.name}: its {name} prefetch order has {words:,} words, over the limit of "
                     f"{MAX_PREFETCH_WORDS:,} (2^23) words that --convention scalesim's USER bandwidth mode "
                     f"holds; use InterfaceBandwidth: CALC or the default convention")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import configparser
 import csv
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from accelsim.errors import SpecError, UnsupportedError
@@ -71,6 +71,7 @@ class ScaleSimLayer:
     stride: int
     sparsity_n: int = 1
     sparsity_m: int = 1
+    source: str = field(default="", compare=False)   # "topology.csv:3", for errors found later
 
     @property
     def ofmap_h(self) -> int:
@@ -273,19 +274,20 @@ def load_topology(path: str | Path, *, gemm: bool = False, warnings: list[str] |
                             f"`Sparsity` ignored ({', '.join(cells[2 + len(names):])})")
         ratio = cells[1 + len(names)] if len(cells) > 1 + len(names) else "1:1"
         n, m = _parse_ratio(ratio, f"{file}:{line_no}", "Sparsity")
-        name = cells[0]
+        name, source = cells[0], f"{file}:{line_no}"
         if gemm:
             gm, gn, gk = values
-            layers.append(ScaleSimLayer(name, gm, gk, 1, gk, 1, gn, 1, n, m))
+            layers.append(ScaleSimLayer(name, gm, gk, 1, gk, 1, gn, 1, n, m, source))
             continue
         h, w, fh, fw, c, f, s = values
         if fh > h or fw > w:
             raise SpecError(f"filter {fh}x{fw} is larger than the {h}x{w} input", file=f"{file}:{line_no}",
                             path="Filter Height")
         if "DP" in name:
-            layers.extend(ScaleSimLayer(f"{name}Channel_{i}", h, w, fh, fw, 1, f, s, n, m) for i in range(c))
+            layers.extend(ScaleSimLayer(f"{name}Channel_{i}", h, w, fh, fw, 1, f, s, n, m, source)
+                          for i in range(c))
         else:
-            layers.append(ScaleSimLayer(name, h, w, fh, fw, c, f, s, n, m))
+            layers.append(ScaleSimLayer(name, h, w, fh, fw, c, f, s, n, m, source))
     if not layers:
         raise SpecError("has no layer rows (the first row is the header)", file=file)
     return layers

@@ -12,6 +12,7 @@ from fractions import Fraction
 
 from accelsim.arch import ArrayConfig
 from accelsim.arch.config import MemorySpec
+from accelsim.errors import SpecError
 from accelsim.mapping import Mapping, load_dataflow
 from accelsim.mapping.mapping import Fold, FoldSeq
 from accelsim.scalesim.compat import LayerReport
@@ -31,10 +32,17 @@ def to_arch(config: ScaleSimConfig) -> ArrayConfig:
 
 
 def to_layer(layer: ScaleSimLayer) -> Layer:
-    """The accelsim layer for a topology row (no padding, like SCALE-Sim; whole windows only)."""
-    return Layer(layer.name, "conv2d", in_shapes=((layer.channels, layer.ifmap_h, layer.ifmap_w),),
-                 out=layer.filters, kernel=(layer.filter_h, layer.filter_w), stride=(layer.stride, layer.stride),
-                 padding=(0, 0, 0, 0))
+    """The accelsim layer for a topology row (no padding, like SCALE-Sim; whole windows only).
+
+    A row accelsim refuses (e.g. a tensor over 2**64 elements) is a :class:`SpecError` naming the
+    topology file and line.
+    """
+    try:
+        return Layer(layer.name, "conv2d", in_shapes=((layer.channels, layer.ifmap_h, layer.ifmap_w),),
+                     out=layer.filters, kernel=(layer.filter_h, layer.filter_w),
+                     stride=(layer.stride, layer.stride), padding=(0, 0, 0, 0))
+    except SpecError as exc:
+        raise SpecError(exc.message, file=layer.source or None, path=exc.path) from None
 
 
 def used_pes(seq: FoldSeq) -> tuple[int, int]:
