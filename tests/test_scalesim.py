@@ -304,7 +304,7 @@ def test_unknown_config_keys_and_extra_fields_are_warned(tmp_path, capsys):
     assert main(["scalesim", "-c", str(cfg), "-t", str(topo), "-o", str(tmp_path / "o")]) == 0
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 3 and all(line.startswith("accelsim: warning: ") for line in err)
-    assert "bandwith" in err[0] and "[extras]" in err[1] and "t.csv:3" in err[2] and "7, 8" in err[2]
+    assert "`[architecture_presets] Bandwith`" in err[0] and "[extras]" in err[1] and "t.csv:3" in err[2] and "7, 8" in err[2]
 
 
 def test_native_csv_has_no_float_artefacts_and_integer_counts(tmp_path):
@@ -430,3 +430,42 @@ def test_output_that_is_a_dangling_symlink_is_one_line(tmp_path, capsys):
     assert err == f"accelsim: error: {link} is a symlink to {tmp_path / 'gone'}, which does not exist; " \
                   "the output must be a folder\n"
     assert sorted(tmp_path.iterdir()) == [link]
+
+
+def test_config_keys_match_case_insensitively_and_warn_as_written(tmp_path):
+    """Keys match whatever their case, as SCALE-Sim's configparser does; a warning spells a key as written."""
+    folder = GOLDEN / "calc_ws_8x8"
+    cfg = tmp_path / "case.cfg"
+    cfg.write_text((folder / "scale.cfg").read_text().replace("ArrayHeight", "ARRAYHEIGHT")
+                   .replace("Dataflow", "dataFLOW").replace("[run_presets]", "[run_presets]\nTypoKey: 1"))
+    warnings: list[str] = []
+    assert load_config(cfg, warnings=warnings) == load_config(folder / "scale.cfg")
+    assert len(warnings) == 1 and "`[run_presets] TypoKey`" in warnings[0]
+
+
+@pytest.mark.parametrize("value", ["+1", "1_9", "١٩", "1e3", "0x10"])
+def test_topology_integers_are_plain_decimal_digits(tmp_path, value):
+    """N12: Python's int() took ``+1`` and ``1_9`` (and Unicode digits)."""
+    path = tmp_path / "t.csv"
+    path.write_text(f"Layer name, H, W, FH, FW, C, F, S,\nC1, 8, {value}, 3, 3, 4, 8, 1,\n")
+    with pytest.raises(SpecError) as err:
+        load_topology(path)
+    assert str(err.value) == f"{path}:2: `IFMAP Width` must be an integer, not {value!r}"
+    path.write_text(f"Layer name, M, N, K,\nG1, 8, 8, 8, 2:{value},\n")
+    with pytest.raises(SpecError, match="Sparsity"):
+        load_topology(path, gemm=True)
+
+
+@pytest.mark.parametrize("value, warned", [("nan", True), ("inf", True), ("0", True), ("1e400", True),
+                                           ("+5", True), ("10", False), ("10, 10", False)])
+def test_calc_mode_warns_that_a_bad_bandwidth_is_ignored(tmp_path, value, warned):
+    """N12: CALC mode took ``Bandwidth : nan`` silently; SCALE-Sim ignores it there, so it is a warning."""
+    folder = GOLDEN / "calc_ws_8x8"
+    text = (folder / "scale.cfg").read_text()
+    assert "Bandwidth : 10" in text and "InterfaceBandwidth: CALC" in text
+    cfg = tmp_path / "bw.cfg"
+    cfg.write_text(text.replace("Bandwidth : 10", f"Bandwidth : {value}"))
+    warnings: list[str] = []
+    assert load_config(cfg, warnings=warnings) == load_config(folder / "scale.cfg")
+    assert warnings == ([f"{cfg}: `[architecture_presets] Bandwidth` {value!r} is not a positive integer; "
+                         "ignored, as SCALE-Sim ignores Bandwidth in CALC mode"] if warned else [])

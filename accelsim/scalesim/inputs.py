@@ -16,7 +16,8 @@ from pathlib import Path
 from accelsim.errors import SpecError, UnsupportedError
 
 DATAFLOWS = ("os", "ws", "is")
-# Every key SCALE-Sim v3 reads (configparser lower-cases them); anything else is reported, not silently dropped.
+# Every key SCALE-Sim v3 reads, lower-cased (its configparser matches keys case-insensitively); anything
+# else is reported, not silently dropped.
 KNOWN_KEYS = {
     "general": {"run_name"},
     "architecture_presets": {"arrayheight", "arraywidth", "ifmapsramszkb", "filtersramszkb", "ofmapsramszkb",
@@ -98,6 +99,25 @@ MAX_ARRAY_SIDE = 2**16
 MAX_CONFIG_INT = 2**40
 
 
+def _plain_int(raw: str) -> int:
+    """``raw`` (spaces stripped) as an int if it is plain decimal digits; ``+1``, ``1_9``, ``1e3`` or
+    ``²`` (all but the last accepted by Python's ``int``) raise :class:`ValueError`.
+
+    Examples
+    --------
+    >>> _plain_int(" 19 ")
+    19
+    >>> _plain_int("1_9")
+    Traceback (most recent call last):
+    ...
+    ValueError: not plain decimal digits: '1_9'
+    """
+    raw = raw.strip()
+    if not (raw.isascii() and raw.isdigit()):
+        raise ValueError(f"not plain decimal digits: {raw!r}")
+    return int(raw)
+
+
 def _int_field(parser: configparser.ConfigParser, section: str, key: str, file: str, *,
                default: int | None = None, minimum: int = 1, maximum: int = MAX_CONFIG_INT) -> int:
     if not parser.has_option(section, key):
@@ -106,7 +126,7 @@ def _int_field(parser: configparser.ConfigParser, section: str, key: str, file: 
         raise SpecError("is missing", file=file, path=f"[{section}] {key}")
     raw = parser.get(section, key).strip()
     try:
-        value = int(raw)
+        value = _plain_int(raw)
     except ValueError:
         raise SpecError(f"must be an integer, not {raw!r}", file=file, path=f"[{section}] {key}") from None
     if not minimum <= value <= maximum:
@@ -123,17 +143,31 @@ def _bool_field(parser: configparser.ConfigParser, section: str, key: str, file:
     return raw == "true"
 
 
-def _unknown_keys(parser: configparser.ConfigParser, file: str) -> list[str]:
-    """One warning per section or key SCALE-Sim does not read (usually a typo)."""
+def _unknown_keys(text: str, file: str) -> list[str]:
+    """One warning per section or key SCALE-Sim does not read (usually a typo), spelled as in the file.
+
+    SCALE-Sim's configparser matches keys case-insensitively (it lower-cases them); only these
+    warnings read the file a second time with the keys as written.
+    """
+    parser = configparser.ConfigParser(strict=False)
+    parser.optionxform = str
+    parser.read_string(text)
     found = []
     for section in parser.sections():
         if section not in KNOWN_KEYS:
             found.append(f"{file}: unknown section [{section}] ignored (SCALE-Sim does not read it)")
             continue
         for key in parser.options(section):
-            if key not in KNOWN_KEYS[section]:
+            if key.lower() not in KNOWN_KEYS[section]:
                 found.append(f"{file}: unknown key `[{section}] {key}` ignored (SCALE-Sim does not read it)")
     return found
+
+
+def _valid_bandwidth(raw: str) -> bool:
+    try:
+        return 1 <= _plain_int(raw.split(",")[0]) <= MAX_CONFIG_INT
+    except ValueError:
+        return False
 
 
 def load_config(path: str | Path, *, warnings: list[str] | None = None) -> ScaleSimConfig:
@@ -154,14 +188,15 @@ def load_config(path: str | Path, *, warnings: list[str] | None = None) -> Scale
     parser = configparser.ConfigParser()
     try:
         with open(path, encoding="utf-8") as handle:
-            parser.read_file(handle)
+            text = handle.read()
+        parser.read_string(text, source=file)
     except FileNotFoundError:
         raise SpecError("no such file", file=file) from None
     except (configparser.Error, UnicodeDecodeError) as exc:
         reason = str(exc).splitlines()[0]
         raise SpecError(f"not a SCALE-Sim config: {reason}", file=file) from None
     if warnings is not None:
-        warnings += _unknown_keys(parser, file)
+        warnings += _unknown_keys(text, file)
     for section in ("architecture_presets", "run_presets"):
         if not parser.has_section(section):
             raise SpecError("section is missing", file=file, path=f"[{section}]")
@@ -174,10 +209,14 @@ def load_config(path: str | Path, *, warnings: list[str] | None = None) -> Scale
     if mode not in ("CALC", "USER"):
         raise SpecError(f"must be CALC or USER, not {mode!r}", file=file, path="[run_presets] InterfaceBandwidth")
     bandwidth = 10
+    raw = parser.get(arch, "Bandwidth", fallback=None)
+    if mode == "CALC" and raw is not None and warnings is not None and not _valid_bandwidth(raw):
+        warnings.append(f"{file}: `[{arch}] Bandwidth` {raw.strip()!r} is not a positive integer; ignored, "
+                        "as SCALE-Sim ignores Bandwidth in CALC mode")
     if mode == "USER":
-        raw = parser.get(arch, "Bandwidth", fallback="").strip()
+        raw = (raw or "").strip()
         try:
-            bandwidth = int(raw.split(",")[0])
+            bandwidth = _plain_int(raw.split(",")[0])
         except ValueError:
             raise SpecError(f"must be an integer (words per cycle), not {raw!r}", file=file,
                             path=f"[{arch}] Bandwidth") from None
@@ -225,7 +264,7 @@ def load_config(path: str | Path, *, warnings: list[str] | None = None) -> Scale
 def _parse_ratio(raw: str, file: str, where: str) -> tuple[int, int]:
     parts = raw.strip().split(":")
     try:
-        n, m = (int(p) for p in parts)
+        n, m = (_plain_int(p) for p in parts)
     except ValueError:
         raise SpecError(f"must look like N:M (e.g. 2:4), not {raw.strip()!r}", file=file, path=where) from None
     if not 1 <= n <= m:
@@ -263,7 +302,7 @@ def load_topology(path: str | Path, *, gemm: bool = False, warnings: list[str] |
         values = []
         for name, raw in zip(names, cells[1:1 + len(names)]):
             try:
-                value = int(raw)
+                value = _plain_int(raw)
             except ValueError:
                 raise SpecError(f"must be an integer, not {raw!r}", file=f"{file}:{line_no}", path=name) from None
             if value < 1:
