@@ -13,6 +13,8 @@ from pathlib import Path, PurePath
 
 from .errors import OutputError
 
+MAX_NAME_BYTES = 255  # the longest file name Linux and macOS file systems accept
+
 
 def output_folder(path: str | Path) -> Path:
     """``path`` as a folder to write into; refused if a file of that name exists.
@@ -22,6 +24,8 @@ def output_folder(path: str | Path) -> Path:
     >>> output_folder("build/x")
     PosixPath('build/x')
     """
+    if not str(path).strip():
+        raise OutputError("the output folder must be named (an empty -o would write into the current folder)")
     folder = Path(path)
     if folder.is_symlink() and not folder.exists():
         raise OutputError(f"{folder} is a symlink to {folder.readlink()}, which does not exist; "
@@ -33,6 +37,8 @@ def output_folder(path: str | Path) -> Path:
 
 def output_file(path: str | Path, *, force: bool = False) -> Path:
     """``path`` as one file to write; refused if it is a folder, or exists and not ``force``."""
+    if not str(path).strip():
+        raise OutputError("the output file must be named, not ''")
     file = Path(path)
     if file.is_dir():
         raise OutputError(f"{file} is a folder; the output must be a file name")
@@ -51,12 +57,13 @@ def child_name(name: str, *, what: str) -> str:
     >>> child_name("../escape", what="run_name")
     Traceback (most recent call last):
     ...
-    accelsim.errors.OutputError: run_name '../escape' must be a plain name (no '/', '\\\\', '..' or absolute path)
+    accelsim.errors.OutputError: run_name '../escape' must be a plain name of at most 255 bytes (no '/', '\\\\', '..' or absolute path)
     """
     parts = PurePath(name).parts
     if (not name.strip() or len(parts) != 1 or parts[0] in (".", "..") or "/" in name or "\\" in name
-            or "\0" in name or PurePath(name).is_absolute()):
-        raise OutputError(f"{what} {name!r} must be a plain name (no '/', '\\\\', '..' or absolute path)")
+            or "\0" in name or PurePath(name).is_absolute() or len(name.encode()) > MAX_NAME_BYTES):
+        raise OutputError(f"{what} {name!r} must be a plain name of at most {MAX_NAME_BYTES} bytes "
+                          "(no '/', '\\\\', '..' or absolute path)")
     return name
 
 

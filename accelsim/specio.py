@@ -7,6 +7,8 @@ YAML is parsed with duplicate keys rejected; mappings remember the line of each 
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,38 @@ class LineDict(dict):
     key_lines: dict
 
 
+# Characters that change what a terminal shows rather than showing themselves: C0/C1 controls (tab,
+# newline, escape sequences) and the bidirectional overrides that can make text read backwards.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _bound(x: float) -> str:
+    """A range end as people write it: ``1,073,741,824`` rather than ``1.07374e+09``; ``0.001`` as is."""
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+
+def is_unprintable(ch: str) -> bool:
+    r"""True for a control character or a bidirectional override.
+
+    Examples
+    --------
+    >>> [is_unprintable(c) for c in "a\t名\u202e"]
+    [False, True, False, True]
+    """
+    return ch in _BIDI_CONTROLS or unicodedata.category(ch) == "Cc"
+
+
+def printable(text: str) -> str:
+    r"""``text`` with each unprintable character written as its escape, for tables and messages.
+
+    Examples
+    --------
+    >>> printable("tab\there")
+    'tab\\there'
+    """
+    return "".join(ch.encode("unicode_escape").decode() if is_unprintable(ch) else ch for ch in text)
+
+
 def plain(value: Any) -> Any:
     """``value`` with every :class:`LineDict` inside it turned into a plain dict (so it can be dumped).
 
@@ -46,6 +80,12 @@ def plain(value: Any) -> Any:
 
 class _StrictLoader(_BaseLoader):
     pass
+
+
+# YAML 1.1 (PyYAML) reads 1e3 and 1.5e3 as text, because its floats need a dot and a signed exponent;
+# read them as numbers, as YAML 1.2 and every user do.
+_StrictLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+                                    list("-+0123456789."))
 
 
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> LineDict:
@@ -233,8 +273,8 @@ class Fields:
               and math.isfinite(value) and (value > low if low_open else value >= low)
               and value <= high)
         if not ok:  # inf and nan are never accepted, so an unbounded range is said without "inf"
-            kind = (f"a finite number {'>' if low_open else '≥'} {low:g}" if high == math.inf
-                    else f"a number in {'(' if low_open else '['}{low:g}, {high:g}]")
+            kind = (f"a finite number {'>' if low_open else '≥'} {_bound(low)}" if high == math.inf
+                    else f"a number in {'(' if low_open else '['}{_bound(low)}, {_bound(high)}]")
             raise self.error(key, f"must be {kind}, not {_describe(value)}")
         return float(value)
 
@@ -248,6 +288,8 @@ class Fields:
         value = self.raw(key, default)
         if not isinstance(value, str) or not value:
             raise self.error(key, f"must be a non-empty string, not {_describe(value)}")
+        if any(map(is_unprintable, value)):
+            raise self.error(key, f"must not contain control characters, not '{printable(value)}'")
         if choices is not None:
             choices = list(choices)
             if value not in choices:

@@ -3,6 +3,7 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -318,3 +319,43 @@ def test_a_signal_during_start_up_is_one_line_and_exit_130(tmp_path, signum):
     finally:
         proc.kill()
     assert (proc.returncode, out, err) == (130, "", "accelsim: error: interrupted\n")
+
+
+@pytest.mark.parametrize("yaml_name, shown", [("new\\nline", r"new\nline"), ("\\e[31mred", r"\x1b[31mred"),
+                                              ("tab\\there", r"tab\there"), ("\\u202erev", r"\u202erev")])
+def test_control_characters_in_layer_names_are_refused(tmp_path, capsys, yaml_name, shown):
+    """Found by a hostile audit: such names broke the table and sent escape sequences to the terminal."""
+    path = tmp_path / "net.yaml"
+    path.write_text(f'version: 1\nname: n\ninputs: {{x: [3, 8, 8]}}\nlayers:\n'
+                    f'  - {{name: "{yaml_name}", kind: conv2d, out_channels: 4, kernel: 3}}\n')
+    assert main(["workload", "info", str(path)]) == 1
+    assert capsys.readouterr().err == (f"accelsim: error: {path}:5: `layers[0].name` must not contain control "
+                                       f"characters, not '{shown}'\n")
+
+
+def test_tables_show_control_characters_as_escapes():
+    from accelsim.cli._common import table
+
+    assert table([["a\x1b[31mb", "1"]], ["name", "n"], {1}).splitlines()[2] == "a\\x1b[31mb  1"
+
+
+def test_an_empty_output_name_is_refused(tmp_path, capsys, monkeypatch):
+    """Found by a hostile audit: `-o ""` wrote into the current folder."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["workload", "export", "alexnet", "-o", ""]) == 1
+    assert capsys.readouterr().err == "accelsim: error: the output file must be named, not ''\n"
+    data = Path(__file__).parent / "data" / "scalesim" / "calc_ws_8x8"
+    assert main(["scalesim", "-c", str(data / "scale.cfg"), "-t", str(data / "topology.csv"), "-o", ""]) == 1
+    assert capsys.readouterr().err == ("accelsim: error: the output folder must be named (an empty -o would write "
+                                       "into the current folder)\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_name_too_long_for_a_file_name_writes_nothing(tmp_path, capsys):
+    """Found by a hostile audit: a 300-character run_name failed only after creating the output folder."""
+    data = Path(__file__).parent / "data" / "scalesim" / "calc_ws_8x8"
+    cfg = tmp_path / "long.cfg"
+    cfg.write_text((data / "scale.cfg").read_text().replace("run_name = test", "run_name = " + "a" * 300))
+    assert main(["scalesim", "-c", str(cfg), "-t", str(data / "topology.csv"), "-o", str(tmp_path / "out")]) == 1
+    assert "must be a plain name of at most 255 bytes" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

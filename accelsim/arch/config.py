@@ -16,6 +16,7 @@ OVERFLOW_MODES = ("wrap", "saturate")
 MAX_ACC_BITS = 48  # the engines compute in int64: accumulator + product must not overflow it
 # Bounds that keep times finite and counts to a few dozen digits (a clock of 1e-300 MHz is a typo):
 CLOCK_MHZ = (0.001, 1e6)  # 1 kHz to 1 THz
+MAX_BUFFER_KIB = 2**30  # 1 TiB per buffer: beyond any chip, below where byte counts lose meaning
 DRAM_BYTES_PER_CYCLE = (0.001, 1e9)  # --ideal-memory is the way to say "unlimited"
 MAX_LATENCY_CYCLES = 2**32
 
@@ -48,9 +49,9 @@ class MemorySpec:
 
 def _read_memory(f: Fields) -> dict[str, Any]:
     return dict(
-        ifmap_kib=f.number("ifmap_kib", MemorySpec.ifmap_kib),
-        filter_kib=f.number("filter_kib", MemorySpec.filter_kib),
-        ofmap_kib=f.number("ofmap_kib", MemorySpec.ofmap_kib),
+        ifmap_kib=f.number("ifmap_kib", MemorySpec.ifmap_kib, high=MAX_BUFFER_KIB),
+        filter_kib=f.number("filter_kib", MemorySpec.filter_kib, high=MAX_BUFFER_KIB),
+        ofmap_kib=f.number("ofmap_kib", MemorySpec.ofmap_kib, high=MAX_BUFFER_KIB),
         banks=f.int("banks", MemorySpec.banks),
         dram_bytes_per_cycle=f.number("dram_bytes_per_cycle", MemorySpec.dram_bytes_per_cycle,
                                       low=DRAM_BYTES_PER_CYCLE[0], high=DRAM_BYTES_PER_CYCLE[1], low_open=False),

@@ -51,7 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(message: str, code: int = 1) -> int:
-    print(f"accelsim: error: {message}".splitlines()[0], file=sys.stderr)
+    from ..specio import printable
+
+    print(printable(f"accelsim: error: {message}".splitlines()[0]), file=sys.stderr)
     return code
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..specio import printable
+
 
 def _width(text: str) -> int:
     """Columns ``text`` takes on a terminal (wide CJK characters count 2, combining marks 0)."""
@@ -25,7 +27,7 @@ def table(rows: list[list[str]], header: list[str], right: set[int]) -> str:
     日本   1
     ab    10
     """
-    cells = [[str(c) for c in r] for r in [header, *rows]]
+    cells = [[printable(str(c)) for c in r] for r in [header, *rows]]
     widths = [max(_width(r[i]) for r in cells) for i in range(len(header))]
 
     def fmt(r: list[str]) -> str:
@@ -42,16 +44,19 @@ def load_workload(args: argparse.Namespace):
 
     graph = resolve_workload(args.workload, lenient=args.lenient, batch=getattr(args, "batch", None))
     for warning in graph.meta.get("placeholders", []):
-        print(f"accelsim: warning: {warning}; imported as a zero-cost placeholder", file=sys.stderr)
+        warn(f"{warning}; imported as a zero-cost placeholder")
     for warning in graph.meta.get("assumptions", []):
-        print(f"accelsim: warning: {warning}", file=sys.stderr)
+        warn(warning)
     return graph
+
+
+MAX_CLI_INT = 2**31 - 1  # fits every library a count is handed to (ONNX's int64 dims, numpy seeds)
 
 
 def positive_int(text: str) -> int:
     """An argparse type: a positive integer (else a usage error)."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
+    if not text.isdigit() or not 1 <= int(text) <= MAX_CLI_INT:
+        raise argparse.ArgumentTypeError(f"must be a positive integer up to {MAX_CLI_INT:,}, not {text!r}")
     return int(text)
 
 
@@ -61,3 +66,6 @@ def add_batch_option(parser: argparse.ArgumentParser) -> None:
                         help="ONNX: the batch size for a symbolic batch dimension (default: 1, with a warning)")
 
 
+def warn(message: str) -> None:
+    """Print one ``accelsim: warning:`` line on stderr (escape sequences in user text shown, not run)."""
+    print(printable(f"accelsim: warning: {message}".splitlines()[0]), file=sys.stderr)

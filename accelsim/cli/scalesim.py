@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from ._common import table
+from ._common import table, warn
 
 
 def _cmd_scalesim(args: argparse.Namespace) -> str:
-    from pathlib import Path
-
     from ..scalesim import run_scalesim_files
 
     reports, config, written, warnings = run_scalesim_files(
-        args.config, args.topology, gemm=args.input_type == "gemm", output=Path(args.output),
+        args.config, args.topology, gemm=args.input_type == "gemm", output=args.output,
         convention=args.convention, force=args.force, traces=args.traces)
     for warning in warnings:
-        print(f"accelsim: warning: {warning}", file=sys.stderr)
+        warn(warning)
     if args.json:
         return json.dumps({"run_name": config.run_name, "convention": args.convention,
                            "reports": [str(p) for p in written],

@@ -30,7 +30,7 @@ class ScaleSimRun(NamedTuple):
     warnings: list[str]
 
 
-def _prepare_folder(output: Path, config_path: str, config: ScaleSimConfig, names: list[str],
+def _prepare_folder(output: str | Path, config_path: str, config: ScaleSimConfig, names: list[str],
                     force: bool) -> Path:
     """``output/<run_name>``, checked and emptied of an earlier run's files (with ``force``)."""
     from accelsim.outputs import child_name, claim_files, output_folder
@@ -77,7 +77,7 @@ def run_scalesim_files(config_path: str, topology_path: str, *, gemm: bool = Fal
             from accelsim.scalesim.traces import trace_names
 
             names += trace_names(len(layers))
-        directory = _prepare_folder(Path(output), config_path, config, names, force)
+        directory = _prepare_folder(output, config_path, config, names, force)
     engine = compat if convention == "scalesim" else native
     trace_dir = directory if traces else None
     reports = engine.simulate(progress(layers, total=len(layers), desc="layers", unit="layer"), config,

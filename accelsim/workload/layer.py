@@ -29,7 +29,7 @@ from functools import cached_property
 from typing import Any
 
 from ..errors import SpecError
-from ..specio import Fields
+from ..specio import Fields, printable
 
 FORMAT_VERSION = 1
 GEMM_KINDS = ("conv2d", "linear", "matmul")
@@ -135,7 +135,7 @@ class Layer:
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if self.kind == "pool" and self.op == "global_avg" and _shapes_ok(self.in_shapes) and len(self.in_shapes[0]) == 3:
             object.__setattr__(self, "kernel", self.in_shapes[0][1:])  # the window is the whole map
-        f = Fields(self.to_dict(versioned=False), where=f"layer '{self.name}'")
+        f = Fields(self.to_dict(versioned=False), where=f"layer '{printable(str(self.name))}'")
         _check(self, f)
 
     # -- derived shapes ---------------------------------------------------------------------

@@ -298,6 +298,9 @@ def _fix_batch(model, file: str, batch: int | None) -> str | None:
     symbols = {d.dim_param for _, d in symbolic} - {""}
     for name, d in dims.items():
         for axis, dim in enumerate(d):
+            if dim.HasField("dim_value") and dim.dim_value < 1:
+                raise SpecError(f"input '{name}' has dimension {dim.dim_value} on axis {axis}; "
+                                "dimensions must be positive", file=file)
             if axis == 0 and len(d) >= 2:
                 if dim.HasField("dim_value") and batch is not None and dim.dim_value != batch:
                     raise SpecError(f"input '{name}' fixes the batch at {dim.dim_value}; batch {batch} "

@@ -338,3 +338,20 @@ def test_an_onnx_path_that_is_not_a_file(tmp_path, capsys):
     (tmp_path / "dir.onnx").mkdir()
     assert main(["workload", "info", str(tmp_path / "dir.onnx")]) == 1
     assert capsys.readouterr().err == f"accelsim: error: {tmp_path / 'dir.onnx'}: not a readable ONNX model: not a regular file\n"
+
+
+@pytest.mark.parametrize("batch", [0, -1])
+def test_a_fixed_batch_that_is_not_positive_is_refused(tmp_path, capsys, batch):
+    """Found by a hostile audit: [0, 3, 8, 8] and [-1, 3, 8, 8] were silently simulated at batch 1."""
+    path = _symbolic_model(tmp_path / "b.onnx", (batch, 3, 8, 8))
+    assert main(["workload", "info", str(path)]) == 1
+    assert capsys.readouterr().err == (f"accelsim: error: {path}: input 'x' has dimension {batch} on axis 0; "
+                                       "dimensions must be positive\n")
+
+
+def test_a_huge_batch_is_a_usage_error(tmp_path, capsys):
+    """Found by a hostile audit: --batch 99999999999999999999 crashed inside ONNX with a traceback."""
+    path = _symbolic_model(tmp_path / "s.onnx")
+    assert main(["workload", "info", str(path), "--batch", "99999999999999999999"]) == 2
+    err = capsys.readouterr().err
+    assert "--batch: must be a positive integer up to 2,147,483,647, not '99999999999999999999'" in err
