@@ -10,13 +10,15 @@ from ._common import positive_int, table
 
 
 def probability(text: str) -> float:
-    """An argparse type: a probability at least 0 and below 1 (1 would stall forever)."""
+    """An argparse type: a stall probability in [0, MAX_STALL_P] (1 would stall forever)."""
+    from ..sim.stalls import MAX_STALL_P, valid_stall_probability
+
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {text!r}")
+    if not valid_stall_probability(value):
+        raise argparse.ArgumentTypeError(f"must be in [0, {MAX_STALL_P}], not {text!r}")
     return value
 
 
@@ -114,7 +116,7 @@ def add_parser(sub) -> None:
     ver.add_argument("--cases", type=positive_int, default=100, help="random multi-fold cases (default: 100)")
     ver.add_argument("--seed", type=int, default=0)
     ver.add_argument("--stall", type=probability, default=0.3,
-                     help="probability that a port stalls in a cycle, at least 0 and below 1 (default: 0.3)")
+                     help="probability that a port stalls in a cycle, in [0, 0.9] (default: 0.3)")
     ver.add_argument("--verilog", help="verify this Verilog file instead of generating one")
     ver.add_argument("--simulator", choices=["icarus", "verilator"], default="icarus")
     ver.add_argument("--build-dir", help="where the simulator builds (default: ./sim_build/DIGEST)")

@@ -11,7 +11,6 @@ kills the whole group, so no simulator outlives the call. Should the caller die 
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shutil
@@ -26,6 +25,7 @@ from ..arch import ArrayConfig
 from ..errors import HDLError
 from ..mapping.dataflow import DataflowSpec
 from ..outputs import output_folder
+from ..sim.stalls import MAX_STALL_P, valid_stall_probability
 from .array import ROWS_MODULE
 from .export import TOP, check_size, design_digest, design_ports, write_design
 
@@ -73,8 +73,8 @@ def check_bench_options(cases: int, stall_p: float) -> None:
     """Refuse a bench that would check nothing or never finish."""
     if isinstance(cases, bool) or not isinstance(cases, int) or cases < 1:
         raise HDLError(f"the number of cases must be a positive integer, not {cases!r}")
-    if not (isinstance(stall_p, (int, float)) and math.isfinite(stall_p) and 0 <= stall_p < 1):
-        raise HDLError(f"the stall probability must be at least 0 and below 1, not {stall_p!r}")
+    if not valid_stall_probability(stall_p):
+        raise HDLError(f"the stall probability must be in [0, {MAX_STALL_P}], not {stall_p!r}")
 
 
 def verify(arch: ArrayConfig, dataflow: DataflowSpec, *, cases: int = 100, seed: int = 0,

@@ -13,6 +13,20 @@ import numpy as np
 
 PORTS = ("load", "stream", "out")
 _BLOCK = 4096
+# A port stalled with probability p waits 1/(1 - p) cycles per transfer on average: 0.9 makes a case
+# 10x longer, plenty of back-pressure; 0.999999 made three cases run for hours.
+MAX_STALL_P = 0.9
+
+
+def valid_stall_probability(p: object) -> bool:
+    """Whether ``p`` is a stall probability the benches accept: a number in [0, MAX_STALL_P].
+
+    Examples
+    --------
+    >>> [valid_stall_probability(p) for p in (0, 0.3, 0.9, 0.95, 1.0, float("nan"), True)]
+    [True, True, True, False, False, False, False]
+    """
+    return isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p <= MAX_STALL_P
 
 
 @dataclass(frozen=True)
