@@ -243,6 +243,11 @@ def test_silicon_benchmark_runs_from_the_repository_alone(tmp_path):
     assert missing.stderr == "tpuv4_silicon: error: nope.csv: No such file or directory\n"
 
 
+def _sigint_as_on_a_terminal() -> None:
+    """Run in the child before exec: a shell's background job ignores SIGINT, and children inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 SLOW_SITECUSTOMIZE = '''
 import os, time
 import accelsim.sim.engine as engine
@@ -270,7 +275,8 @@ def test_a_signal_mid_run_is_one_line_and_exit_130(tmp_path, signum):
     path = [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]
     env = os.environ | {"PYTHONPATH": os.pathsep.join(path), "ACCELSIM_STARTED": str(started)}
     proc = subprocess.Popen([sys.executable, "-m", "accelsim", "simulate", "resnet18", "--arch", "tiny"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=_sigint_as_on_a_terminal)
     try:
         deadline = time.monotonic() + 20
         while not started.exists():
@@ -308,7 +314,8 @@ def test_a_signal_during_start_up_is_one_line_and_exit_130(tmp_path, signum):
     path = [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]
     env = os.environ | {"PYTHONPATH": os.pathsep.join(path), "ACCELSIM_STARTED": str(started)}
     proc = subprocess.Popen([sys.executable, "-m", "accelsim", "arch", "list"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=_sigint_as_on_a_terminal)
     try:
         deadline = time.monotonic() + 20
         while not started.exists():

@@ -125,6 +125,11 @@ def _name(pid: int) -> str:
         return ""
 
 
+def _sigint_as_on_a_terminal() -> None:
+    """Run in the child before exec: a shell's background job ignores SIGINT, and children inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 @pytest.mark.parametrize("sig, group", [(signal.SIGINT, True), (signal.SIGINT, False), (signal.SIGTERM, False)],
                          ids=["Ctrl-C (SIGINT to the group)", "SIGINT", "SIGTERM"])
@@ -133,7 +138,8 @@ def test_stopping_verify_ends_the_simulator(tmp_path, sig, group):
         pytest.skip(INSTALL_HINT["icarus"])
     proc = subprocess.Popen([sys.executable, "-m", "accelsim", "hdl", "verify", "--arch", "tiny", "--cases", "100000",
                              "--build-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}, start_new_session=True)
+                            env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}, start_new_session=True,
+                            preexec_fn=_sigint_as_on_a_terminal)
     try:
         deadline = time.monotonic() + 120
         while not any(_name(p) == "vvp" for p in _descendants(proc.pid)):
