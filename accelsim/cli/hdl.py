@@ -119,7 +119,7 @@ def add_parser(sub) -> None:
                      help="probability that a port stalls in a cycle, in [0, 0.9] (default: 0.3)")
     ver.add_argument("--verilog", help="verify this Verilog file instead of generating one")
     ver.add_argument("--simulator", choices=["icarus", "verilator"], default="icarus")
-    ver.add_argument("--build-dir", help="where the simulator builds (default: ./sim_build/DIGEST)")
+    ver.add_argument("--build-dir", help="where the simulator builds (default: ~/.cache/accelsim/sim_build/DIGEST)")
     ver.set_defaults(func=_cmd_hdl_verify)
     area.add_argument("--full", action="store_true", help="also synthesise the whole array (slow for big ones)")
     area.set_defaults(func=_cmd_hdl_area)

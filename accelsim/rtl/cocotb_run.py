@@ -77,6 +77,13 @@ def check_bench_options(cases: int, stall_p: float) -> None:
         raise HDLError(f"the stall probability must be in [0, {MAX_STALL_P}], not {stall_p!r}")
 
 
+def default_build_dir(arch: ArrayConfig, dataflow: DataflowSpec) -> Path:
+    """Where a design is built unless told: a per-user cache keyed by the design, so a rebuild of the
+    same design is skipped and nothing is left in the folder the command ran from."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "accelsim" / "sim_build" / design_digest(arch, dataflow)
+
+
 def verify(arch: ArrayConfig, dataflow: DataflowSpec, *, cases: int = 100, seed: int = 0,
            stall_p: float = 0.3, verilog: str | Path | None = None, simulator: str = "icarus",
            build_dir: str | Path | None = None, max_folds: int = 3,
@@ -91,7 +98,7 @@ def verify(arch: ArrayConfig, dataflow: DataflowSpec, *, cases: int = 100, seed:
     check_size(arch)
     if not simulator_available(simulator):
         raise HDLError(f"simulator '{simulator}' not found: {INSTALL_HINT[simulator]}")
-    build = output_folder(build_dir or Path.cwd() / "sim_build" / design_digest(arch, dataflow)).resolve()
+    build = output_folder(build_dir or default_build_dir(arch, dataflow)).resolve()
     build.mkdir(parents=True, exist_ok=True)
     if verilog is None:
         verilog = write_design(arch, dataflow, build / "design", force=True)["verilog"]

@@ -191,3 +191,16 @@ def test_a_killed_caller_leaves_no_simulator(tmp_path):
     for pid in left:  # do not leave them running after a failure
         os.kill(pid, 9)
     assert not left, f"still running after the caller was killed: {left}"
+
+
+def test_verify_leaves_nothing_in_the_current_folder(tmp_path, monkeypatch, capsys):
+    """It used to build in ./sim_build/DIGEST: a stray folder wherever the command was run."""
+    if not simulator_available("icarus"):
+        pytest.skip(INSTALL_HINT["icarus"])
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert main(["hdl", "verify", "--arch", "tiny", "--cases", "2"]) == 0
+    assert "0 mismatches" in capsys.readouterr().out
+    assert list((tmp_path / "work").iterdir()) == []
+    assert len(list((tmp_path / "cache" / "accelsim" / "sim_build").iterdir())) == 1
