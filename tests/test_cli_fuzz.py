@@ -17,6 +17,7 @@ import io
 import os
 import signal
 import tempfile
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -154,7 +155,9 @@ def test_broken_scalesim_files(cfg_edits, topo_edits, which, convention):
                    {"scale.cfg": cfg, "topology.csv": topology})
 
 
-onnx = pytest.importorskip("onnx", reason="install the onnx extra: pip install -e '.[onnx]'")
+needs_onnx = pytest.mark.skipif(find_spec("onnx") is None, reason="install the onnx extra: pip install -e '.[onnx]'")
+needs_amaranth = pytest.mark.skipif(find_spec("amaranth") is None,
+                                    reason="install the hdl extra: pip install -e '.[hdl]'")
 
 
 def small_onnx_model():
@@ -211,6 +214,7 @@ def damaged_onnx(edits) -> bytes:
     return raw if raw is not None else model.SerializeToString()
 
 
+@needs_onnx
 @settings(max_examples=EXAMPLES)
 @given(edits=onnx_damage, command=st.sampled_from(["simulate", "info", "export"]))
 def test_broken_onnx(edits, command):
@@ -220,6 +224,7 @@ def test_broken_onnx(edits, command):
     check_promises(argv, {"net.onnx": damaged_onnx(edits)})
 
 
+@needs_onnx
 def test_undamaged_inputs_run():
     """The starting points are valid, so the fuzzing above starts from working inputs."""
     with tempfile.TemporaryDirectory() as name:
@@ -232,9 +237,7 @@ def test_undamaged_inputs_run():
             assert run_cli(argv, folder)[0] == 0, argv
 
 
-pytest.importorskip("amaranth", reason="install the hdl extra: pip install -e '.[hdl]'")
-
-
+@needs_amaranth
 @settings(max_examples=max(10, EXAMPLES // 4))
 @given(edits=damage, dataflow=st.sampled_from(["ws", "os", "is"]))
 def test_broken_arch_yaml_for_the_hardware(edits, dataflow):
