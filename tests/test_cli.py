@@ -264,19 +264,18 @@ engine.simulate_layer = slow
 '''
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_mid_run_is_one_line_and_exit_130(tmp_path, signum):
-    """A real `python -m accelsim simulate`, slowed down by a sitecustomize, interrupted once it is working."""
+def interrupted(tmp_path, sitecustomize: str, argv: list[str], signum: int) -> tuple[int, str, str]:
+    """Run ``python -m accelsim ARGV`` with ``sitecustomize`` (it touches $ACCELSIM_STARTED and then
+    stalls); once it has started, send ``signum``; return the exit code, stdout and stderr."""
     import os
     import time
 
-    (tmp_path / "sitecustomize.py").write_text(SLOW_SITECUSTOMIZE)
+    (tmp_path / "sitecustomize.py").write_text(sitecustomize)
     started = tmp_path / "started"
     path = [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]
     env = os.environ | {"PYTHONPATH": os.pathsep.join(path), "ACCELSIM_STARTED": str(started)}
-    proc = subprocess.Popen([sys.executable, "-m", "accelsim", "simulate", "resnet18", "--arch", "tiny"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            preexec_fn=_sigint_as_on_a_terminal)
+    proc = subprocess.Popen([sys.executable, "-m", "accelsim", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, preexec_fn=_sigint_as_on_a_terminal)
     try:
         deadline = time.monotonic() + 20
         while not started.exists():
@@ -286,7 +285,14 @@ def test_a_signal_mid_run_is_one_line_and_exit_130(tmp_path, signum):
         out, err = proc.communicate(timeout=10)
     finally:
         proc.kill()
-    assert (proc.returncode, out, err) == (130, "", "accelsim: error: interrupted\n")
+    return proc.returncode, out, err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_run_is_one_line_and_exit_130(tmp_path, signum):
+    """A real `python -m accelsim simulate`, slowed down by a sitecustomize, interrupted once it is working."""
+    assert interrupted(tmp_path, SLOW_SITECUSTOMIZE, ["simulate", "resnet18", "--arch", "tiny"], signum) == (
+        130, "", "accelsim: error: interrupted\n")
 
 
 SLOW_IMPORT_SITECUSTOMIZE = '''
@@ -306,26 +312,8 @@ sys.meta_path.insert(0, SlowCli())
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_during_start_up_is_one_line_and_exit_130(tmp_path, signum):
     """Found by a hostile audit: a Ctrl-C in the first ~80 ms gave a traceback from `import argparse`."""
-    import os
-    import time
-
-    (tmp_path / "sitecustomize.py").write_text(SLOW_IMPORT_SITECUSTOMIZE)
-    started = tmp_path / "started"
-    path = [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]
-    env = os.environ | {"PYTHONPATH": os.pathsep.join(path), "ACCELSIM_STARTED": str(started)}
-    proc = subprocess.Popen([sys.executable, "-m", "accelsim", "arch", "list"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            preexec_fn=_sigint_as_on_a_terminal)
-    try:
-        deadline = time.monotonic() + 20
-        while not started.exists():
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.02)
-        proc.send_signal(signum)
-        out, err = proc.communicate(timeout=10)
-    finally:
-        proc.kill()
-    assert (proc.returncode, out, err) == (130, "", "accelsim: error: interrupted\n")
+    assert interrupted(tmp_path, SLOW_IMPORT_SITECUSTOMIZE, ["arch", "list"], signum) == (
+        130, "", "accelsim: error: interrupted\n")
 
 
 @pytest.mark.parametrize("yaml_name, shown", [("new\\nline", r"new\nline"), ("\\e[31mred", r"\x1b[31mred"),

@@ -16,7 +16,7 @@ from accelsim.arch import ArrayConfig  # noqa: E402
 from accelsim.cli import main  # noqa: E402
 from accelsim.errors import HDLError  # noqa: E402
 from accelsim.mapping import load_dataflow  # noqa: E402
-from accelsim.rtl.cocotb_run import INSTALL_HINT, simulator_available, verify  # noqa: E402
+from accelsim.rtl.cocotb_run import simulator_available, verify  # noqa: E402
 from accelsim.rtl.export import generate_verilog  # noqa: E402
 
 pytestmark = pytest.mark.rtl
@@ -130,24 +130,36 @@ def _sigint_as_on_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def _once_simulating(proc: subprocess.Popen) -> list[int]:
+    """Wait (at most 120 s) until ``vvp`` runs below ``proc``; return ``proc``'s descendants then."""
+    deadline = time.monotonic() + 120
+    while not any(_name(p) == "vvp" for p in _descendants(proc.pid)):
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, "the simulator never started"
+        time.sleep(0.2)
+    return _descendants(proc.pid)
+
+
+def _survivors(pids: list[int]) -> dict[int, str]:
+    """The processes of ``pids`` still alive after up to 10 s, by name."""
+    deadline = time.monotonic() + 10
+    while (left := {p: _name(p) for p in pids if _alive(p)}) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+@pytest.mark.usefixtures("icarus")
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 @pytest.mark.parametrize("sig, group", [(signal.SIGINT, True), (signal.SIGINT, False), (signal.SIGTERM, False)],
                          ids=["Ctrl-C (SIGINT to the group)", "SIGINT", "SIGTERM"])
 def test_stopping_verify_ends_the_simulator(tmp_path, sig, group):
-    if not simulator_available("icarus"):
-        pytest.skip(INSTALL_HINT["icarus"])
     proc = subprocess.Popen([sys.executable, "-m", "accelsim", "hdl", "verify", "--arch", "tiny", "--cases", "100000",
                              "--build-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}, start_new_session=True,
                             preexec_fn=_sigint_as_on_a_terminal)
     try:
-        deadline = time.monotonic() + 120
-        while not any(_name(p) == "vvp" for p in _descendants(proc.pid)):
-            assert proc.poll() is None, proc.stderr.read()
-            assert time.monotonic() < deadline, "the simulator never started"
-            time.sleep(0.2)
+        children = _once_simulating(proc)
         time.sleep(0.5)  # the bench is running cases now
-        children = _descendants(proc.pid)
         if group:  # as a terminal does on Ctrl-C: to every process of the foreground group
             os.killpg(proc.pid, sig)
         else:
@@ -157,46 +169,35 @@ def test_stopping_verify_ends_the_simulator(tmp_path, sig, group):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130 and err == "accelsim: error: interrupted\n"
-    deadline = time.monotonic() + 10
-    while (left := {p: _name(p) for p in children if _alive(p)}) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    left = _survivors(children)
     assert not left, f"still running after accelsim ended: {left}"
 
 
+@pytest.mark.usefixtures("icarus")
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux (/proc, PR_SET_PDEATHSIG)")
 def test_a_killed_caller_leaves_no_simulator(tmp_path):
     """Even SIGKILL, which nothing can catch, must not leave the simulator running alone."""
-    if not simulator_available("icarus"):
-        pytest.skip(INSTALL_HINT["icarus"])
     script = (f"from accelsim.arch import resolve_arch; from accelsim.mapping import load_dataflow; "
               f"from accelsim.rtl.cocotb_run import verify; "
               f"verify(resolve_arch('tiny'), load_dataflow('ws'), cases=100000, build_dir={str(tmp_path)!r})")
     proc = subprocess.Popen([sys.executable, "-c", script], env=os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)},
                             stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while not any(_name(p) == "vvp" for p in _descendants(proc.pid)):
-            assert proc.poll() is None, proc.stderr.read()
-            assert time.monotonic() < deadline, "the simulator never started"
-            time.sleep(0.2)
-        children = _descendants(proc.pid)
+        children = _once_simulating(proc)
         proc.kill()
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
-    deadline = time.monotonic() + 10
-    while (left := {p: _name(p) for p in children if _alive(p)}) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    left = _survivors(children)
     for pid in left:  # do not leave them running after a failure
         os.kill(pid, 9)
     assert not left, f"still running after the caller was killed: {left}"
 
 
+@pytest.mark.usefixtures("icarus")
 def test_verify_leaves_nothing_in_the_current_folder(tmp_path, monkeypatch, capsys):
     """It used to build in ./sim_build/DIGEST: a stray folder wherever the command was run."""
-    if not simulator_available("icarus"):
-        pytest.skip(INSTALL_HINT["icarus"])
     (tmp_path / "work").mkdir()
     monkeypatch.chdir(tmp_path / "work")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -2,7 +2,6 @@
 against the reference engine: every output value and cycle, random stalled multi-fold tiles. A
 mutant that only the last row of a 16-row array exposes must be caught."""
 
-import os
 import re
 
 import pytest
@@ -11,14 +10,10 @@ pytest.importorskip("cocotb_tools", reason="install the hdl extra: pip install -
 
 from accelsim.arch import ArrayConfig  # noqa: E402
 from accelsim.mapping import load_dataflow  # noqa: E402
-from accelsim.rtl.cocotb_run import INSTALL_HINT, simulator_available, verify  # noqa: E402
+from accelsim.rtl.cocotb_run import verify  # noqa: E402
 
-pytestmark = pytest.mark.rtl
+pytestmark = [pytest.mark.rtl, pytest.mark.usefixtures("icarus")]
 
-if not simulator_available("icarus"):
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must run the RTL tests: {INSTALL_HINT['icarus']}", pytrace=False)
-    pytest.skip(INSTALL_HINT["icarus"], allow_module_level=True)
 
 SIZES = [(16, "ws"), (16, "is"), (16, "os"), (32, "ws")]
 

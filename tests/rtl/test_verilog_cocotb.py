@@ -2,7 +2,6 @@
 every output), plus export and the CLI. In CI a missing simulator fails; elsewhere it skips."""
 
 import json
-import os
 
 import pytest
 
@@ -12,15 +11,11 @@ from accelsim.arch import ArrayConfig  # noqa: E402
 from accelsim.cli import main  # noqa: E402
 from accelsim.errors import HDLError  # noqa: E402
 from accelsim.mapping import load_dataflow  # noqa: E402
-from accelsim.rtl.cocotb_run import INSTALL_HINT, simulator_available, verify  # noqa: E402
+from accelsim.rtl.cocotb_run import verify  # noqa: E402
 from accelsim.rtl.export import design_digest, write_design  # noqa: E402
 
-pytestmark = pytest.mark.rtl
+pytestmark = [pytest.mark.rtl, pytest.mark.usefixtures("icarus")]
 
-if not simulator_available("icarus"):
-    if os.environ.get("CI"):
-        pytest.fail(f"CI must run the RTL tests: {INSTALL_HINT['icarus']}", pytrace=False)
-    pytest.skip(INSTALL_HINT["icarus"], allow_module_level=True)
 
 MATRIX = [
     ("1x1 ws", dict(rows=1, cols=1), "ws"),
