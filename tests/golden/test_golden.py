@@ -1,0 +1,40 @@
+"""Golden results: ``simulate --json`` of every bundled workload on tiny, edge, sa32 and sa128.
+
+A failure here means a printed number moved. If that was the intent, regenerate with
+``python tests/golden/regenerate.py`` and say in the commit why each changed file changed.
+Keys added since the files were pinned are listed in ``ADDED_KEYS`` and stripped before the
+byte-for-byte comparison, so an addition never hides a change to an existing number.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from .regenerate import cases, path, simulate_json
+
+# Report fields added by issue 10 (precision and sparsity). Dense values of every older field stay
+# byte-identical; these are new columns beside them.
+ADDED_KEYS: frozenset[str] = frozenset()
+
+
+def _strip(text: str) -> str:
+    head, _, body = text.partition("\n")
+    data = json.loads(body)
+
+    def drop(obj):
+        if isinstance(obj, dict):
+            return {k: drop(v) for k, v in obj.items() if k not in ADDED_KEYS}
+        if isinstance(obj, list):
+            return [drop(v) for v in obj]
+        return obj
+
+    return f"{head}\n{json.dumps(drop(data), indent=1)}\n"
+
+
+@pytest.mark.parametrize("case", list(cases()), ids=".".join)
+def test_simulate_json_is_pinned(case):
+    pinned = gzip.decompress(path(*case).read_bytes()).decode()
+    assert _strip(simulate_json(*case)) == pinned
