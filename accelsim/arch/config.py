@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError, did_you_mean
+from ..sparsity import MAX_NM_GROUP, parse_nm
 from ..specio import Fields, read_yaml_file
 
 FORMAT_VERSION = 1
@@ -19,6 +20,11 @@ CLOCK_MHZ = (0.001, 1e6)  # 1 kHz to 1 THz
 MAX_BUFFER_KIB = 2**30  # 1 TiB per buffer: beyond any chip, below where byte counts lose meaning
 DRAM_BYTES_PER_CYCLE = (0.001, 1e9)  # --ideal-memory is the way to say "unlimited"
 MAX_LATENCY_CYCLES = 2**32
+PE_STYLES = ("parallel", "bit-serial", "fusible")
+SPARSE_MODES = ("none", "gate", "skip")
+# Fields added after format version 1 was pinned: written only when they differ from the default,
+# so every existing config keeps its JSON and its digest (build folders, caches, golden results).
+_OPTIONAL_FIELDS = {"pe_style": "parallel", "sparse": "none", "weight_nm": ""}
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,18 @@ class ArrayConfig:
         Clock, for converting cycles to time.
     memory
         Buffers and DRAM bandwidth.
+    pe_style
+        ``"parallel"`` (one full-width MAC per PE per cycle), ``"bit-serial"`` (the left-edge
+        operand enters one bit per cycle, so a step takes as many cycles as its bits) or
+        ``"fusible"`` (Bit Fusion: a PE of ``input_bits × weight_bits`` performs
+        ``(input_bits/bi)·(weight_bits/bw)`` narrow MACs per cycle). See ``docs/precision.md``.
+    sparse
+        What the PEs do with zero operands: ``"none"`` (multiply them), ``"gate"`` (isolate the
+        multiplier: same cycles, gated MACs counted) or ``"skip"`` (drop them where the dataflow
+        can, see ``docs/sparsity.md``).
+    weight_nm
+        ``"N:M"`` for a weight-stationary array whose PEs hold N of every M weights with their
+        indices and select their input from each group of M (``""``: dense PEs).
 
     Examples
     --------
@@ -109,6 +127,9 @@ class ArrayConfig:
     vector_lanes: int = 0
     clock_mhz: float = 1000.0
     memory: MemorySpec = field(default_factory=MemorySpec)
+    pe_style: str = "parallel"
+    sparse: str = "none"
+    weight_nm: str = ""
 
     def __post_init__(self):
         if isinstance(self.dataflows, list):
@@ -130,6 +151,22 @@ class ArrayConfig:
         return self.vector_lanes or self.cols
 
     @property
+    def stationary_banks(self) -> int:
+        """Stationary registers per PE (WS/IS): two when double-buffered, so a tile loads during the last."""
+        return 2 if self.double_buffered else 1
+
+    @property
+    def nm(self) -> tuple[int, int] | None:
+        """``(N, M)`` of an N:M weight array, or None.
+
+        Examples
+        --------
+        >>> ArrayConfig(rows=4, cols=4, dataflows=("ws",), weight_nm="2:4").nm
+        (2, 4)
+        """
+        return parse_nm(self.weight_nm) if self.weight_nm else None
+
+    @property
     def product_bits(self) -> int:
         """Width of one full product ``input × weight``."""
         return self.input_bits + self.weight_bits
@@ -144,6 +181,9 @@ class ArrayConfig:
         out = _as_dict(self)
         out["dataflows"] = list(self.dataflows)
         out["memory"] = self.memory.to_dict()
+        for name, default in _OPTIONAL_FIELDS.items():
+            if out[name] == default:
+                del out[name]
         return {"version": FORMAT_VERSION, **out} if versioned else out
 
     @classmethod
@@ -175,7 +215,15 @@ def _read_config(f: Fields) -> dict[str, Any]:
         double_buffered=f.bool("double_buffered", True),
         vector_lanes=f.int("vector_lanes", 0, minimum=0),
         clock_mhz=f.number("clock_mhz", 1000.0, low=CLOCK_MHZ[0], high=CLOCK_MHZ[1], low_open=False),
+        pe_style=f.str("pe_style", "parallel", choices=PE_STYLES),
+        sparse=f.str("sparse", "none", choices=SPARSE_MODES),
+        weight_nm=f.str("weight_nm") if f.has("weight_nm") and f.raw("weight_nm") != "" else "",
     )
+    if kwargs["weight_nm"]:
+        if parse_nm(kwargs["weight_nm"]) is None:
+            raise f.error("weight_nm", f"must be 'N:M' with 0 < N < M ≤ {MAX_NM_GROUP}, not '{kwargs['weight_nm']}'")
+        if kwargs["pe_style"] != "parallel":
+            raise f.error("weight_nm", f"N:M weights need parallel PEs, not pe_style '{kwargs['pe_style']}'")
     dataflows = f.raw("dataflows", ["ws", "os", "is"])
     if (not isinstance(dataflows, (list, tuple)) or not dataflows
             or not all(isinstance(d, str) and d for d in dataflows) or len(set(dataflows)) != len(dataflows)):

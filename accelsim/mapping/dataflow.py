@@ -53,9 +53,31 @@ class DataflowSpec:
         return "output" if self.temporal == "K" else "stationary"
 
     @property
+    def left(self) -> str:
+        """The operand that enters from the array's left edge and moves along the rows.
+
+        Stationary mode: the streamed operand. Output mode: the operand indexed by the rows and K.
+        This and :attr:`top` are the one definition of operand roles every engine, the memory
+        model and the RTL read.
+
+        Examples
+        --------
+        >>> [(n, load_dataflow(n).left, load_dataflow(n).top) for n in ("ws", "is", "os")]
+        [('ws', 'I', 'W'), ('is', 'W', 'I'), ('os', 'I', 'W')]
+        """
+        if self.mode == "stationary":
+            return "I" if self.stationary == "W" else "W"
+        return next(op for op in ("I", "W") if set(OPERAND_DIMS[op]) == {self.rows, "K"})
+
+    @property
+    def top(self) -> str:
+        """The other input operand: loaded from the top edge (stationary tile, or OS stream)."""
+        return "W" if self.left == "I" else "I"
+
+    @property
     def streamed(self) -> str:
-        """The operand that streams from the left edge (stationary mode)."""
-        return "I" if self.stationary == "W" else "W"
+        """The operand that streams from the left edge (stationary mode); same as :attr:`left`."""
+        return self.left
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": FORMAT_VERSION, "name": self.name, "description": self.description,

@@ -37,7 +37,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arch import ArrayConfig
-from ..mapping.dataflow import OPERAND_DIMS, DataflowSpec
+from ..mapping.dataflow import DataflowSpec
 from ..sim.numerics import value_range
 from ..sim.timing import os_last_beat_earliest
 
@@ -55,13 +55,8 @@ def operand_shape(arch: ArrayConfig, operand: str) -> Shape:
 def port_operands(dataflow: DataflowSpec) -> tuple[str, str]:
     """Operands on the (load, stream) ports of a stationary dataflow, or (left, top) of OS."""
     if dataflow.mode == "stationary":
-        return dataflow.stationary, dataflow.streamed
-    left = next(op for op in ("I", "W") if set(OPERAND_DIMS[op]) == {dataflow.rows, "K"})
-    return left, "W" if left == "I" else "I"
-
-
-def _banks(arch: ArrayConfig) -> int:
-    return 2 if arch.double_buffered else 1
+        return dataflow.stationary, dataflow.left
+    return dataflow.left, dataflow.top
 
 
 class StationaryPE(wiring.Component):
@@ -81,7 +76,7 @@ class StationaryPE(wiring.Component):
     def ports(arch: ArrayConfig, dataflow: DataflowSpec) -> wiring.Signature:
         stat, strm = (operand_shape(arch, op) for op in port_operands(dataflow))
         acc = operand_shape(arch, "O")
-        tile = data.ArrayLayout(stat, _banks(arch))
+        tile = data.ArrayLayout(stat, arch.stationary_banks)
         return wiring.Signature({
             "enable": In(1), "shift": In(1), "shift_bank": In(1),
             "x": In(strm), "x_valid": In(1), "x_bank": In(1),
@@ -92,7 +87,7 @@ class StationaryPE(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        banks = _banks(self.arch)
+        banks = self.arch.stationary_banks
         weight = self.w_out[self.x_bank] if banks == 2 else self.w_out[0]
         total = _reduce(self.arch, self.p_in + self.x * weight)
         with m.If(self.enable):
@@ -234,7 +229,7 @@ class StationaryRows(_Rows):
 
     def _row_busy(self, pes):
         # tokens leaving columns 0 … C-3 still enter another column after this cycle
-        moving = [pe.x_out_valid & (pe.x_out_bank == self.shift_bank if _banks(self.arch) == 2 else 1)
+        moving = [pe.x_out_valid & (pe.x_out_bank == self.shift_bank if self.arch.stationary_banks == 2 else 1)
                   for pe in pes[:-2]]
         return Cat(*moving).any() if moving else 0
 
@@ -417,7 +412,7 @@ class SystolicArray(wiring.Component):
     def _stationary(self, m: Module, enable, rows):
         arch = self.arch
         R, C = arch.rows, arch.cols
-        banks = _banks(arch)
+        banks = arch.stationary_banks
 
         # controller state
         st_active, st_bank = Signal(), Signal()

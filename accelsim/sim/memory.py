@@ -25,7 +25,7 @@ from fractions import Fraction
 
 from ..arch import ArrayConfig
 from ..errors import MappingError
-from ..mapping.dataflow import OPERAND_DIMS, DataflowSpec
+from ..mapping.dataflow import DataflowSpec
 from ..workload.layer import GemmView, Layer
 
 BUFFER = {"I": "ifmap", "W": "filter", "O": "ofmap"}
@@ -111,8 +111,7 @@ def plan_memory(layer: Layer, dataflow: DataflowSpec, arch: ArrayConfig) -> Memo
         last = min(t, size[T]) * ct * width["O"]
         temporal_tile = t if t < size[T] else None
     else:
-        left = next(op for op in ("I", "W") if set(OPERAND_DIMS[op]) == {df.rows, "K"})
-        top = "W" if left == "I" else "I"
+        left, top = df.left, df.top
         need(f"a {rt}x{ct} output tile", "O", rt * ct * width["O"])
         owner = {df.rows: left, df.cols: top}
         reads = {}

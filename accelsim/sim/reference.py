@@ -64,8 +64,7 @@ def fold_matrices(dataflow: DataflowSpec, operands: dict[str, np.ndarray], g: in
 
     if df.mode == "stationary":
         return take(df.stationary, (df.rows, df.cols)), take(df.streamed, (df.temporal, df.rows))
-    left = next(op for op in ("I", "W") if set(OPERAND_DIMS[op]) == {df.rows, "K"})
-    return take(left, (df.rows, "K")), take("W" if left == "I" else "I", ("K", df.cols))
+    return take(df.left, (df.rows, "K")), take(df.top, ("K", df.cols))
 
 
 def _down(a: np.ndarray, fill: object) -> np.ndarray:
@@ -224,7 +223,7 @@ class _StationaryArray(_Engine):
     def __init__(self, mapping: Mapping, inputs: np.ndarray, weights: np.ndarray, stalls: Stalls):
         super().__init__(mapping, inputs, weights, stalls)
         R, C = self.R, self.C
-        self.banks = 2 if self.arch.double_buffered else 1
+        self.banks = self.arch.stationary_banks
         self.w = np.zeros((self.banks, R, C), dtype=np.int64)
         z = lambda dtype=np.int64: np.zeros((R, C), dtype=dtype)  # noqa: E731
         self.x, self.x_vld, self.x_bank, self.x_fold, self.x_row = z(), z(bool), z(), z(), z()

@@ -96,8 +96,7 @@ class StationaryTimeline(Timeline):
         super().__init__(arch)
         self.stream_free = 0  # e of the previous fold
         self.load_free = 0  # when the (single) load port is next idle
-        banks = 2 if arch.double_buffered else 1
-        self.bank_free: deque[int] = deque([0] * banks)
+        self.bank_free: deque[int] = deque([0] * arch.stationary_banks)
 
     def fold(self, fold: Fold) -> None:
         load = max(self.load_free, self.bank_free.popleft())

@@ -28,7 +28,6 @@ from dataclasses import dataclass, fields
 from functools import cached_property
 from typing import Any
 
-from ..errors import SpecError
 from ..specio import Fields, printable
 
 FORMAT_VERSION = 1
