@@ -1,0 +1,287 @@
+"""Real tensors attached to a :class:`~accelsim.workload.graph.LayerGraph`'s layers, and their GEMM operands.
+
+A tensor file is an ``.npz`` keyed by layer name:
+
+==========================  ============================================================================
+key                         array
+==========================  ============================================================================
+``<layer>.weight``          PyTorch/ONNX layout: conv2d ``(out, in/groups, kh, kw)`` (OIHW), linear
+                            ``(out_features, in_features)``
+``<layer>.input``           optional, one sample activation (batch excluded): conv2d ``(C, H, W)``,
+                            linear ``(..., in_features)``
+``<layer>.weight.scale``    optional, written by ``accelsim compress --quantize`` (with
+``<layer>.weight.zero_point``  integer weights): ``weight ≈ (weight − zero_point) · scale``
+==========================  ============================================================================
+
+:func:`weight_matrix` and :func:`input_matrix` are **the** definition every engine uses to turn
+tensors into the operands of a layer's :class:`~accelsim.workload.layer.GemmView`
+(``O[M×N] = I[M×K] · W[K×N]``, ``count`` times): ``K`` runs over ``(c, r, s)`` — input channel of
+the group, filter row, filter column — as in im2col; ``N`` over the output channels of a group;
+``M`` over ``(b, p, q)`` — batch, output row, output column.
+
+Examples
+--------
+>>> import numpy as np
+>>> from accelsim.workload.layer import Layer
+>>> conv = Layer("c", "conv2d", in_shapes=((4, 5, 5),), out=6, kernel=(3, 3), padding=(1, 1, 1, 1), groups=2)
+>>> w = np.arange(6 * 2 * 3 * 3, dtype=float).reshape(6, 2, 3, 3)
+>>> x = np.ones((4, 5, 5))
+>>> weight_matrix(conv, w).shape, input_matrix(conv, x).shape, conv.gemm
+((2, 18, 3), (2, 25, 18), GemmView(M=25, N=3, K=18, count=2))
+>>> out = input_matrix(conv, x) @ weight_matrix(conv, w)    # (groups, P·Q, out/groups)
+>>> out.shape
+(2, 25, 3)
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SpecError, UnsupportedError, did_you_mean
+
+MAX_FILE_BYTES = 4 * 2**30
+MAX_ARRAY_ELEMENTS = 2**31
+WEIGHT_KINDS = ("conv2d", "linear")
+SUFFIXES = ("weight", "input", "weight.scale", "weight.zero_point")
+
+
+@dataclass(frozen=True, eq=False)
+class LayerTensors:
+    """The real tensors of one layer (arrays as read; see the module docstring for layouts)."""
+
+    weight: np.ndarray
+    input: np.ndarray | None = None
+    scale: np.ndarray | None = None
+    zero_point: np.ndarray | None = None
+
+
+# -- shapes -----------------------------------------------------------------------------------------
+def weight_shape(layer) -> tuple[int, ...]:
+    """The weight array's shape in PyTorch/ONNX layout, or a :class:`SpecError` if the layer has none.
+
+    Examples
+    --------
+    >>> from accelsim.workload.layer import Layer
+    >>> weight_shape(Layer("fc", "linear", in_shapes=((7, 64),), out=10))
+    (10, 64)
+    """
+    if layer.kind == "conv2d":
+        return (layer.out, layer.in_shapes[0][0] // layer.groups, *layer.kernel)
+    if layer.kind == "linear":
+        return (layer.out, layer.in_shapes[0][-1])
+    raise SpecError(f"layer '{layer.name}' ({layer.kind}) has no weights")
+
+
+def _check_shape(layer, array: np.ndarray, expected: tuple[int, ...], what: str) -> None:
+    if tuple(array.shape) != tuple(expected):
+        raise SpecError(f"layer '{layer.name}' {what} must have shape {list(expected)}, not {list(array.shape)}")
+
+
+# -- GEMM operands ----------------------------------------------------------------------------------
+def weight_matrix(layer, w) -> np.ndarray:
+    """``w`` as the GEMM's weight operand: shape ``(groups, K, N)``, ``K`` ordered ``(c, r, s)``.
+
+    A view of ``w`` where possible (no copy): conv2d OIHW ``(G·N, C, R, S)`` becomes
+    ``(G, C·R·S, N)``; linear ``(out, in)`` becomes ``(1, in, out)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from accelsim.workload.layer import Layer
+    >>> fc = Layer("fc", "linear", in_shapes=((3,),), out=2)
+    >>> weight_matrix(fc, np.array([[1, 2, 3], [4, 5, 6]])).tolist()
+    [[[1, 4], [2, 5], [3, 6]]]
+    """
+    w = np.asarray(w)
+    _check_shape(layer, w, weight_shape(layer), "weight")
+    if layer.kind == "linear":
+        return w.T[None]
+    g = layer.groups
+    n = layer.out // g
+    return w.reshape(g, n, -1).transpose(0, 2, 1)
+
+
+def input_matrix(layer, x) -> np.ndarray:
+    """``x`` (one sample) as the GEMM's input operand: shape ``(count, M, K)`` (im2col for conv2d).
+
+    Zero padding is materialised: padded positions are real zeros of the GEMM (they count as zero
+    inputs for gating and skipping). ``M`` is ordered ``(b, p, q)``; with ``layer.batch > 1`` the one
+    sample is repeated for every batch element (a tensor file holds a single sample). For linear,
+    ``x`` is ``(..., in_features)`` and its leading dimensions are the tokens; for matmul, ``x`` is
+    the left operand ``(..., M, K)``, one GEMM per leading index.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from accelsim.workload.layer import Layer
+    >>> conv = Layer("c", "conv2d", in_shapes=((1, 3, 3),), out=1, kernel=(2, 2), stride=(1, 1))
+    >>> input_matrix(conv, np.arange(9).reshape(1, 3, 3))[0].tolist()
+    [[0, 1, 3, 4], [1, 2, 4, 5], [3, 4, 6, 7], [4, 5, 7, 8]]
+    """
+    x = np.asarray(x)
+    _check_shape(layer, x, layer.in_shapes[0], "input")
+    b = layer.batch
+    if layer.kind == "linear":
+        m = x.reshape(1, -1, x.shape[-1])
+    elif layer.kind == "matmul":
+        m = x.reshape(-1, *x.shape[-2:])
+    elif layer.kind == "conv2d":
+        m = _im2col(layer, x)
+    else:
+        raise SpecError(f"layer '{layer.name}' ({layer.kind}) has no GEMM input")
+    return np.tile(m, (1, b, 1)) if b > 1 else m
+
+
+def _im2col(layer, x: np.ndarray) -> np.ndarray:
+    c, _, _ = x.shape
+    g = layer.groups
+    cg = c // g
+    top, left, bottom, right = layer.padding
+    xp = np.pad(x, ((0, 0), (top, bottom), (left, right))) if any(layer.padding) else x
+    xp = np.ascontiguousarray(xp)
+    (r, s), (sh, sw), (dh, dw) = layer.kernel, layer.stride, layer.dilation
+    _, p, q = layer.out_shape
+    s0, s1, s2 = xp.strides
+    view = np.lib.stride_tricks.as_strided(
+        xp, shape=(g, p, q, cg, r, s), strides=(cg * s0, sh * s1, sw * s2, s0, dh * s1, dw * s2), writeable=False)
+    return view.reshape(g, p * q, cg * r * s)
+
+
+# -- reading and writing ----------------------------------------------------------------------------
+def read_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file, checked: numeric, finite, no pickled objects, within the size limits.
+
+    Each problem is a one-line :class:`SpecError` naming the file and the key: a file over 4 GiB or
+    an array over ``2**31`` elements (read from the array's header, before its data), a file that is
+    not a zip of ``.npy`` arrays, an object (pickled) array, a non-numeric dtype, NaN or infinity.
+    """
+    file = str(path)
+    try:
+        size = os.stat(path).st_size
+    except OSError as err:
+        raise SpecError(f"cannot read the tensor file: {err.strerror or err}", file=file) from None
+    if not Path(path).is_file():
+        raise SpecError("not a readable .npz file: not a regular file", file=file)
+    if size > MAX_FILE_BYTES:
+        raise SpecError(f"the tensor file has {size:,} bytes, more than the limit of 4 GiB", file=file)
+    out: dict[str, np.ndarray] = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if info.is_dir():
+                    continue
+                key = info.filename.removesuffix(".npy")
+                if not info.filename.endswith(".npy"):
+                    raise SpecError(f"member '{info.filename}' is not a .npy array", file=file)
+                with archive.open(info) as f:
+                    out[key] = _read_array(f, file, key)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as err:
+        raise SpecError(f"not a readable .npz file: {str(err).splitlines()[0] if str(err) else type(err).__name__}",
+                        file=file) from None
+    return out
+
+
+def _read_array(f, file: str, key: str) -> np.ndarray:
+    fmt = np.lib.format
+    version = fmt.read_magic(f)
+    shape, fortran, dtype = (fmt.read_array_header_1_0(f) if version == (1, 0) else fmt.read_array_header_2_0(f))
+    elements = int(np.prod(shape, dtype=object)) if shape else 1
+    if elements > MAX_ARRAY_ELEMENTS:
+        raise SpecError(f"`{key}` has {elements:,} elements, more than the limit of 2**31", file=file)
+    if dtype.hasobject:
+        raise SpecError(f"`{key}` is an object (pickled) array; only numeric arrays are read", file=file)
+    if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+        raise SpecError(f"`{key}` has dtype {dtype}; tensors must be integers or floats", file=file)
+    count = elements * dtype.itemsize
+    data = f.read(count)
+    if len(data) != count:
+        raise SpecError(f"`{key}` is truncated ({len(data):,} of {count:,} bytes)", file=file)
+    array = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C").copy()
+    if np.issubdtype(dtype, np.floating) and not np.isfinite(array).all():
+        bad = "NaN" if np.isnan(array).any() else "infinity"
+        raise SpecError(f"`{key}` contains {bad}", file=file)
+    return array
+
+
+def split_key(key: str) -> tuple[str, str] | None:
+    """``(layer name, suffix)`` of a tensor key, or None if it has none of :data:`SUFFIXES`.
+
+    Examples
+    --------
+    >>> split_key("layer1.0.conv1.weight"), split_key("fc.weight.scale"), split_key("fc.bias")
+    (('layer1.0.conv1', 'weight'), ('fc', 'weight.scale'), None)
+    """
+    for suffix in sorted(SUFFIXES, key=len, reverse=True):
+        if key.endswith("." + suffix) and len(key) > len(suffix) + 1:
+            return key[: -len(suffix) - 1], suffix
+    return None
+
+
+def load_tensors(path: str | Path, graph) -> dict[str, LayerTensors]:
+    """Read ``path`` (an ``.npz``, see the module docstring) and check it against ``graph``'s layers.
+
+    Returns the tensors per layer name. Unknown layers (with a did-you-mean), layers without weights,
+    unknown keys, a shape that differs from the layer's, and every problem of :func:`read_npz` are
+    one-line :class:`SpecError` naming the file, the key and the reason.
+    """
+    file = str(path)
+    arrays = read_npz(path)
+    layers = {layer.name: layer for layer in graph}
+    found: dict[str, dict[str, np.ndarray]] = {}
+    for key, array in arrays.items():
+        split = split_key(key)
+        if split is None:
+            raise SpecError(f"`{key}` is not a tensor key; keys are '<layer>.' followed by one of "
+                            f"{', '.join(SUFFIXES)}", file=file)
+        name, suffix = split
+        if name not in layers:
+            raise SpecError(f"`{key}` names no layer of {graph.name}: '{name}'{did_you_mean(name, layers)}", file=file)
+        layer = layers[name]
+        if layer.kind not in WEIGHT_KINDS:
+            raise SpecError(f"`{key}`: layer '{name}' ({layer.kind}) has no weights", file=file)
+        if suffix == "weight":
+            expected = weight_shape(layer)
+        elif suffix == "input":
+            expected = layer.in_shapes[0]
+        else:  # a scale or zero point: one per tensor or one per output channel
+            expected = array.shape if array.shape in ((), (layer.out,)) else (layer.out,)
+        if tuple(array.shape) != tuple(expected):
+            raise SpecError(f"`{key}` has shape {list(array.shape)}; layer '{name}' expects {list(expected)}",
+                            file=file)
+        found.setdefault(name, {})[suffix] = array
+    out = {}
+    for name, parts in found.items():
+        if "weight" not in parts:
+            other = next(iter(parts))
+            raise SpecError(f"`{name}.{other}` is given without `{name}.weight`", file=file)
+        out[name] = LayerTensors(parts["weight"], parts.get("input"), parts.get("weight.scale"),
+                                 parts.get("weight.zero_point"))
+    return out
+
+
+def save_tensors(path: str | Path, tensors: Mapping[str, np.ndarray]) -> None:
+    """Write ``tensors`` as an ``.npz`` that is the same bytes for the same arrays.
+
+    Keys are written sorted, with a fixed timestamp and deflate compression (pruned tensors shrink);
+    ``numpy.load`` and :func:`read_npz` read it.
+    """
+    for key, array in tensors.items():
+        if not isinstance(key, str) or not key or "/" in key:
+            raise SpecError(f"tensor key {key!r} must be a non-empty name without '/'")
+        if np.asarray(array).dtype.hasobject:
+            raise UnsupportedError(f"tensor '{key}' is an object array; only numeric arrays are written")
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        for key in sorted(tensors):
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.asarray(tensors[key]), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, buffer.getvalue(), compresslevel=6)
