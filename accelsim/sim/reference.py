@@ -10,19 +10,27 @@ cycle with numpy, so a cycle costs a few dozen array operations whatever the arr
 Cycle conventions: cycle 0 is the first cycle after start. A register written "at the end of
 cycle t" holds the new value during cycle t+1. An output row "appears at cycle t" when it is on
 the de-skewed output port during cycle t. ``cycles`` is the last output's cycle plus one.
+
+Precision and sparsity (``docs/timing.md``, "PE styles, zero-gating and N:M"): every stationary
+register and token carries a trailing *lane* axis (one lane on a dense array; ``f`` lanes of K on a
+fusible one; the M-wide group vector of the streamed input on an N:M one, whose PEs also hold the
+index of their kept weight). A bit-serial array streams the left operand one bit plane per cycle.
+The PEs count the MACs they perform from the values that actually meet in them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..arch import ArrayConfig
+from ..errors import UnsupportedError
 from ..mapping.dataflow import OPERAND_DIMS, DataflowSpec
 from ..mapping.mapping import Fold, Mapping
 from ..workload.layer import GemmView
 from . import numerics
+from .nm import compress_nm, nm_stream, uncompressed_nm
 from .stalls import NO_STALLS, Stalls
 from .timing import os_last_beat_earliest
 
@@ -45,6 +53,14 @@ class ReferenceRun:
     outputs: np.ndarray  # (count, M, N)
     events: list[OutputEvent] = field(default_factory=list)
     words: dict[str, int] = field(default_factory=dict)  # operand words the array took in: I, W; O emitted
+    # MACs counted in the PEs: issued (a valid token meeting a PE of its fold's tile; per lane pair
+    # on a fusible array, per full-width MAC on a bit-serial one), gated (issued with a zero operand,
+    # only when arch.sparse == "gate") and effective (issued with both operands non-zero)
+    macs: dict[str, int] = field(default_factory=dict)
+    mapping: Mapping | None = None  # the plan the array ran: its GEMM view has K' (N:M rows, fused lanes)
+    serial_bits: int | None = None  # bit-serial: bit planes (sub-steps) per streamed element
+    fusion: int = 1  # fusible: MACs (lane pairs) per PE per cycle
+    nm_structured: bool | None = None  # N:M array: weights compressed (True) or run dense (False)
 
 
 def fold_matrices(dataflow: DataflowSpec, operands: dict[str, np.ndarray], g: int,
@@ -57,8 +73,8 @@ def fold_matrices(dataflow: DataflowSpec, operands: dict[str, np.ndarray], g: in
     df = dataflow
     sizes = {df.rows: fold.rows, df.cols: fold.cols, df.temporal: fold.steps}
 
-    def take(op: str, want: tuple[str, str]) -> np.ndarray:
-        matrix = operands[op][g] if OPERAND_DIMS[op] == want else operands[op][g].T
+    def take(op: str, want: tuple[str, str]) -> np.ndarray:  # trailing (lane) axes stay in place
+        matrix = operands[op][g] if OPERAND_DIMS[op] == want else np.swapaxes(operands[op][g], 0, 1)
         (d0, d1) = want
         return matrix[offsets[d0]:offsets[d0] + sizes[d0], offsets[d1]:offsets[d1] + sizes[d1]]
 
@@ -88,7 +104,7 @@ class _Ring:
 
     def __init__(self, depth: int, lanes: int, delays: np.ndarray, fill: dict[str, object]):
         self.depth, self.delays, self.lane = depth, delays, np.arange(lanes)
-        self.data = {k: np.full((depth, lanes), v, dtype=np.asarray(v).dtype) for k, v in fill.items()}
+        self.data = {k: np.full((depth, lanes) + np.shape(v), v, dtype=np.asarray(v).dtype) for k, v in fill.items()}
         self.fill = fill
 
     def push(self, t: int, **values: np.ndarray) -> None:
@@ -108,67 +124,177 @@ class _Ring:
 
 def run_reference(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig,
                   dataflow: DataflowSpec, *, stalls: Stalls = NO_STALLS, temporal_tile: int | None = None,
-                  max_cycles: int = 50_000_000) -> ReferenceRun:
+                  max_cycles: int = 50_000_000, input_bits: int | None = None, weight_bits: int | None = None,
+                  serial_bits: int | None = None, nm_structured: bool | None = None) -> ReferenceRun:
     """Run ``count`` GEMMs ``inputs[g] @ weights[g]`` on the array, cycle by cycle.
 
     Parameters
     ----------
     inputs, weights
         ``(count, M, K)`` and ``(count, K, N)`` integer arrays (2-D arrays mean ``count = 1``),
-        within the widths of ``arch``.
+        within the operand widths (below).
     arch, dataflow
         The array and how the GEMM maps onto it.
     stalls
         Valid/ready pattern of the load, stream and output ports (none by default).
     temporal_tile
         Stream the temporal dimension in chunks of this many steps (as the memory model may ask).
+    input_bits, weight_bits
+        The layer's operand widths (default: the arch's); at most the arch's, else
+        :class:`~accelsim.errors.MappingError`. On a ``fusible`` array they set the fusion factor
+        (:func:`accelsim.sim.numerics.fusion_factor`).
+    serial_bits
+        ``bit-serial`` arrays only: bit planes of the left operand (``dataflow.left``) per step,
+        1–32; default its layer width. Its values must fit this many bits.
+    nm_structured
+        N:M arrays only (``arch.weight_nm``): compress the weights to N:M (default; a group with
+        more than N non-zeros is a :class:`~accelsim.errors.MappingError`) or run them dense.
+
+    Bit-serial and fusible arrays need ``arch.overflow == "wrap"``; ``sparse == "skip"`` is not
+    modelled here (:class:`~accelsim.errors.UnsupportedError`).
 
     Examples
     --------
     >>> from accelsim.mapping import load_dataflow
     >>> a = np.arange(6).reshape(2, 3); w = np.ones((3, 2), dtype=int)
     >>> run = run_reference(a, w, ArrayConfig(rows=2, cols=2), load_dataflow("ws"))
-    >>> run.outputs[0].tolist(), run.cycles
-    ([[3, 3], [12, 12]], 9)
+    >>> run.outputs[0].tolist(), run.cycles, run.macs
+    ([[3, 3], [12, 12]], 9, {'issued': 12, 'gated': 0, 'effective': 10})
     """
     inputs = np.asarray(inputs, dtype=np.int64)
     weights = np.asarray(weights, dtype=np.int64)
     if inputs.ndim == 2:
         inputs, weights = inputs[None], weights[None]
-    numerics.check_operands(inputs, weights, arch)
+    if arch.sparse == "skip":
+        raise UnsupportedError("the reference engine does not model zero-skipping (ArrayConfig.sparse 'skip'); "
+                               "use 'gate' or 'none'")
+    if arch.pe_style != "parallel" and arch.overflow != "wrap":
+        raise UnsupportedError(f"{arch.pe_style} PEs need ArrayConfig.overflow 'wrap', not '{arch.overflow}' "
+                               "(the order of their partial products changes where saturation bites)")
+    bits = {"I": input_bits or arch.input_bits, "W": weight_bits or arch.weight_bits}
+    fusion = numerics.fusion_factor(arch, bits["I"], bits["W"])  # refuses operands wider than the datapath
+    if arch.pe_style == "bit-serial":
+        serial_bits = bits[dataflow.left] if serial_bits is None else serial_bits
+        if isinstance(serial_bits, bool) or not isinstance(serial_bits, (int, np.integer)) or not 1 <= serial_bits <= 32:
+            raise ValueError(f"serial_bits must be an integer in 1..32, not {serial_bits!r}")
+        bits[dataflow.left] = int(serial_bits)
+    elif serial_bits is not None:
+        raise ValueError(f"serial_bits is for bit-serial PEs, not pe_style '{arch.pe_style}'")
+    numerics.check_operands(inputs, weights, arch, input_bits=bits["I"], weight_bits=bits["W"])
+
     count, m, k = inputs.shape
     gemm = GemmView(M=m, N=weights.shape[2], K=k, count=count)
-    mapping = Mapping(gemm, dataflow, arch, temporal_tile)
+    index = None
+    if arch.nm is not None:
+        if dataflow.mode != "stationary" or dataflow.stationary != "W":
+            raise UnsupportedError(f"N:M weights (ArrayConfig.weight_nm '{arch.weight_nm}') need a weight-stationary "
+                                   f"dataflow with K on the rows, not '{dataflow.name}'")
+        n_keep, group = arch.nm
+        nm_structured = True if nm_structured is None else bool(nm_structured)
+        values, index, groups = (compress_nm(weights, n_keep, group) if nm_structured
+                                 else uncompressed_nm(weights, group))
+        operands = {"I": nm_stream(inputs, groups, group), "W": values[..., None]}
+        k_array = len(groups)
+    elif nm_structured is not None:
+        raise ValueError("nm_structured is for N:M arrays (ArrayConfig.weight_nm)")
+    elif fusion > 1:  # f consecutive elements of K per PE value, K zero-padded to a multiple of f
+        k_array = -(-k // fusion)
+        pad = k_array * fusion - k
+        a = np.pad(inputs, ((0, 0), (0, 0), (0, pad))).reshape(count, m, k_array, fusion)
+        b = np.pad(weights, ((0, 0), (0, pad), (0, 0))).reshape(count, k_array, fusion, gemm.N)
+        operands = {"I": a, "W": np.moveaxis(b, 2, 3)}
+    else:
+        operands = {"I": inputs[..., None], "W": weights[..., None]}
+        k_array = k
+    mapping = Mapping(replace(gemm, K=k_array) if k_array != k else gemm, dataflow, arch, temporal_tile)
     mapping.check()
+    datapath = _Datapath(operands, index, serial_bits if arch.pe_style == "bit-serial" else None,
+                         arch.sparse == "gate")
     engine = _StationaryArray if dataflow.mode == "stationary" else _OutputArray
-    return engine(mapping, inputs, weights, stalls).run(max_cycles)
+    run = engine(mapping, datapath, stalls).run(max_cycles)
+    run.mapping, run.serial_bits, run.fusion = mapping, datapath.serial_bits, fusion
+    run.nm_structured = nm_structured if arch.nm is not None else None
+    return run
+
+
+@dataclass(frozen=True)
+class _Datapath:
+    """What the PEs compute on: operands with a trailing lane axis, N:M indices, bit planes, gating."""
+
+    operands: dict[str, np.ndarray]  # "I": (count, M, K', lanes), "W": (count, K', N, lanes)
+    index: np.ndarray | None  # N:M: (count, K', N), each kept weight's index in its group of M
+    serial_bits: int | None  # bit-serial: planes of the left operand per step
+    gate: bool  # zero-gating: a PE with a zero operand isolates its multiplier
+
+    def lanes(self, op: str) -> int:
+        return self.operands[op].shape[-1]
 
 
 class _Engine:
-    """Shared plumbing: fold list, operand slicing, output collection."""
+    """Shared plumbing: fold list, operand slicing, output collection, the MAC itself."""
 
-    def __init__(self, mapping: Mapping, inputs: np.ndarray, weights: np.ndarray, stalls: Stalls):
+    def __init__(self, mapping: Mapping, datapath: _Datapath, stalls: Stalls):
         self.arch, self.df, self.stalls = mapping.arch, mapping.dataflow, stalls
         self.R, self.C = self.arch.rows, self.arch.cols
-        self.operands = {"I": inputs, "W": weights}
+        self.dp = datapath
+        self.operands = datapath.operands
+        self.sub = datapath.serial_bits or 1  # sub-steps (bit planes) per streamed step
+        if datapath.serial_bits:  # weight of bit plane j: 2^j, the MSB −2^(b−1) in two's complement
+            self.plane_weight = np.array([1 << j for j in range(self.sub)], dtype=np.int64)
+            if self.arch.signed:
+                self.plane_weight[-1] = -self.plane_weight[-1]
         self.folds: list[tuple[int, dict[str, int], Fold]] = list(mapping.folds())
+        self.fold_cols = np.array([f.cols for _, _, f in self.folds] + [0], dtype=np.int64)  # tag −1: none
         self.out = np.zeros((mapping.gemm.count, mapping.gemm.M, mapping.gemm.N), dtype=np.int64)
         self.events: list[OutputEvent] = []
-        self.tiles: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.tiles: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
         self.words = {"I": 0, "W": 0, "O": 0}
+        self.macs = {"issued": 0, "gated": 0, "effective": 0}
         self.rows_expected = sum(self._rows_out(f) for _, _, f in self.folds)
+        self.cols_idx = np.broadcast_to(np.arange(self.C)[None, :], (self.R, self.C))
         self.deskew = _Ring(self.C, self.C, self.C - 1 - np.arange(self.C),
                             dict(val=np.int64(0), vld=False, fold=np.int64(-1), row=np.int64(-1)))
 
     def _rows_out(self, fold: Fold) -> int:
         raise NotImplementedError
 
-    def tile(self, f: int) -> tuple[np.ndarray, np.ndarray]:
-        """The matrices of fold f (see :func:`fold_matrices`), kept until its stream is done."""
+    def tile(self, f: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The matrices of fold f (see :func:`fold_matrices`) and, on N:M, the stationary tile's
+        indices; kept until its stream is done."""
         if f not in self.tiles:
             g, offsets, fold = self.folds[f]
-            self.tiles[f] = fold_matrices(self.df, self.operands, g, offsets, fold)
+            a, b = fold_matrices(self.df, self.operands, g, offsets, fold)
+            idx = None
+            if self.dp.index is not None:
+                idx = fold_matrices(self.df, {"I": self.operands["I"], "W": self.dp.index}, g, offsets, fold)[0]
+            self.tiles[f] = (a, b, idx)
         return self.tiles[f]
+
+    def mac(self, x: np.ndarray, y: np.ndarray, live: np.ndarray, index: np.ndarray | None = None,
+            plane: np.ndarray | None = None, x_nonzero: np.ndarray | None = None) -> np.ndarray:
+        """Every PE's product this cycle, and the MAC counts.
+
+        ``x`` (R, C, lanes) is the left operand, ``y`` (R, C, lanes) the other one; ``live`` marks
+        the PEs where a MAC is issued (a valid token inside its fold's tile). N:M: ``index`` selects
+        the lane of ``x`` that meets the kept weight. Bit-serial: ``x`` is one bit of plane ``plane``
+        and ``x_nonzero`` says whether the whole left value is non-zero (a MAC is counted once, at
+        plane 0). A gated multiplier outputs 0, which is the product anyway: values never change.
+        """
+        if index is not None:
+            x = np.take_along_axis(x, index[..., None], axis=-1)
+        if plane is not None:
+            products = x * y * self.plane_weight[plane][..., None]
+            nonzero = x_nonzero[..., None] & (y != 0)
+        else:
+            products = x * y
+            nonzero = (x != 0) & (y != 0)
+        live = live[..., None]
+        self.macs["issued"] += int(live.sum()) * products.shape[-1]
+        self.macs["effective"] += int((live & nonzero).sum())
+        if self.dp.gate:
+            self.macs["gated"] += int((live & ~nonzero).sum())
+            products = np.where(nonzero, products, 0)
+        return products.sum(axis=-1)
 
     def port(self, tau: int, edge: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
         """Push this enabled cycle's edge outputs into the de-skew buffer; return the port's row."""
@@ -206,7 +332,8 @@ class _Engine:
                 self.take(t, port)
             self.step(t, tau)
             t, tau = t + 1, tau + 1
-        return ReferenceRun(cycles=self.events[-1].cycle + 1, outputs=self.out, events=self.events, words=self.words)
+        return ReferenceRun(cycles=self.events[-1].cycle + 1, outputs=self.out, events=self.events, words=self.words,
+                            macs=self.macs)
 
     def edge(self) -> dict[str, np.ndarray]:
         """The array's output edge (values, valid, fold and row tags) during this cycle."""
@@ -216,27 +343,47 @@ class _Engine:
         """One enabled cycle: ports, PEs, shifts. ``t`` is the clock cycle (for the stall pattern)."""
         raise NotImplementedError
 
+    def _serialise(self, vals: np.ndarray, plane: int) -> dict[str, np.ndarray]:
+        """Bit-serial stream port: bit ``plane`` of each left value (lane axis kept), its plane and
+        whether the whole value is non-zero (the zero-detect a gated PE needs)."""
+        return dict(val=(vals >> plane) & 1, plane=np.int64(plane), nz=vals[..., 0] != 0)
+
 
 class _StationaryArray(_Engine):
-    """K on the rows: a stationary tile per PE, streamed tokens move right, partial sums down."""
+    """K on the rows: a stationary tile per PE, streamed tokens move right, partial sums down.
 
-    def __init__(self, mapping: Mapping, inputs: np.ndarray, weights: np.ndarray, stalls: Stalls):
-        super().__init__(mapping, inputs, weights, stalls)
+    Bit-serial: each step's tokens become ``b`` plane tokens; the ``b`` partial sums of a step leave
+    the bottom of a column on consecutive cycles and a per-column output accumulator adds them (the
+    row leaves with its last plane).
+    """
+
+    def __init__(self, mapping: Mapping, datapath: _Datapath, stalls: Stalls):
+        super().__init__(mapping, datapath, stalls)
         R, C = self.R, self.C
         self.banks = self.arch.stationary_banks
-        self.w = np.zeros((self.banks, R, C), dtype=np.int64)
+        self.w = np.zeros((self.banks, R, C, datapath.lanes(self.df.stationary)), dtype=np.int64)
+        self.w_idx = np.zeros((self.banks, R, C), dtype=np.int64) if datapath.index is not None else None
         z = lambda dtype=np.int64: np.zeros((R, C), dtype=dtype)  # noqa: E731
-        self.x, self.x_vld, self.x_bank, self.x_fold, self.x_row = z(), z(bool), z(), z(), z()
+        lanes = datapath.lanes(self.df.streamed)
+        self.x = np.zeros((R, C, lanes), dtype=np.int64)
+        self.x_vld, self.x_bank, self.x_fold, self.x_row = z(bool), z(), z(), z()
         self.p, self.p_vld, self.p_fold, self.p_row = z(), z(bool), z(), z()
-        self.skew = _Ring(R, R, np.arange(R), dict(val=np.int64(0), vld=False, bank=np.int64(0),
-                                                   fold=np.int64(-1), row=np.int64(-1)))
-        self.rows_idx, self.cols_idx = np.indices((R, C))
+        tags = dict(val=np.zeros(lanes, dtype=np.int64), vld=False, bank=np.int64(0), fold=np.int64(-1),
+                    row=np.int64(-1))
+        self.token = [self.x, self.x_vld, self.x_bank, self.x_fold, self.x_row]
+        if datapath.serial_bits:
+            self.x_plane, self.x_nz, self.p_plane = z(), z(bool), z()
+            self.token += [self.x_plane, self.x_nz]
+            tags.update(plane=np.int64(0), nz=False)
+            self.out_acc = np.zeros(C, dtype=np.int64)
+        self.skew = _Ring(R, R, np.arange(R), tags)
+        self.rows_idx, _ = np.indices((R, C))
         # controller
         self.next_load = 0
         self.load: tuple[int, int] | None = None  # (fold, step)
         self.loaded_by: dict[int, int] = {}  # fold -> last cycle of its load
         self.next_stream = 0
-        self.stream: tuple[int, int] | None = None
+        self.stream: tuple[int, int] | None = None  # (fold, sub-step)
         self.streamed = -1  # highest fold whose stream has fully issued
 
     def _rows_out(self, fold: Fold) -> int:
@@ -253,41 +400,64 @@ class _StationaryArray(_Engine):
 
     def edge(self) -> dict[str, np.ndarray]:
         R = self.R
-        return dict(val=self.p[R - 1], vld=self.p_vld[R - 1], fold=self.p_fold[R - 1], row=self.p_row[R - 1])
+        val, vld = self.p[R - 1], self.p_vld[R - 1]
+        if self.dp.serial_bits:  # the output accumulator adds the planes; the row leaves with the last
+            plane = self.p_plane[R - 1]
+            val = numerics.accumulate(np.where(plane == 0, 0, self.out_acc), val, self.arch)
+            vld = vld & (plane == self.sub - 1)
+        return dict(val=val, vld=vld, fold=self.p_fold[R - 1], row=self.p_row[R - 1])
 
     def step(self, t: int, tau: int) -> None:
         R, C, folds = self.R, self.C, self.folds
+        if self.dp.serial_bits:  # 0. the output accumulator takes the bottom partial sums
+            self.out_acc = np.where(self.p_vld[R - 1], self.edge()["val"], self.out_acc)
         # 1. stream port: ready within a fold, or for the next fold once its tile is loaded
         ready = self.stream is not None or (self.next_stream < len(folds)
                                             and self.loaded_by.get(self.next_stream, tau) < tau)
         if ready and self.stalls.active("stream", t):
             if self.stream is None:
                 self.stream, self.next_stream = (self.next_stream, 0), self.next_stream + 1
-            f, m = self.stream
+            f, u = self.stream
             fold = folds[f][2]
-            vals = np.zeros(R, dtype=np.int64)
+            m, plane = divmod(u, self.sub)
+            vals = np.zeros((R, self.x.shape[-1]), dtype=np.int64)
             vals[:fold.rows] = self.tile(f)[1][m]
-            self.words[self.df.streamed] += fold.rows
-            self.skew.push(tau, val=vals, vld=np.arange(R) < fold.rows, bank=np.int64(f % self.banks),
-                           fold=np.int64(f), row=np.int64(m))
-            if m + 1 == fold.steps:
+            if plane == 0:
+                self.words[self.df.streamed] += fold.rows * vals.shape[-1]
+            token = self._serialise(vals, plane) if self.dp.serial_bits else dict(val=vals)
+            self.skew.push(tau, vld=np.arange(R) < fold.rows, bank=np.int64(f % self.banks),
+                           fold=np.int64(f), row=np.int64(m), **token)
+            if u + 1 == fold.steps * self.sub:
                 self.stream, self.streamed = None, f
                 del self.tiles[f]
             else:
-                self.stream = (f, m + 1)
+                self.stream = (f, u + 1)
         else:
             self.skew.push(tau)  # a bubble
         edge = self.skew.read(tau)
         self.x[:, 0], self.x_vld[:, 0], self.x_bank[:, 0] = edge["val"], edge["vld"], edge["bank"]
         self.x_fold[:, 0], self.x_row[:, 0] = edge["fold"], edge["row"]
+        if self.dp.serial_bits:
+            self.x_plane[:, 0], self.x_nz[:, 0] = edge["plane"], edge["nz"]
 
         # 3. PEs: multiply by the bank each token names, add the partial sum from above
-        weight = self.w[self.x_bank, self.rows_idx, self.cols_idx] if self.banks > 1 else self.w[0]
+        if self.banks > 1:
+            weight = self.w[self.x_bank, self.rows_idx, self.cols_idx]
+            index = None if self.w_idx is None else self.w_idx[self.x_bank, self.rows_idx, self.cols_idx]
+        else:
+            weight, index = self.w[0], None if self.w_idx is None else self.w_idx[0]
+        live = self.x_vld & (self.cols_idx < self.fold_cols[self.x_fold])
+        if self.dp.serial_bits:
+            product = self.mac(self.x, weight, live & (self.x_plane == 0), plane=self.x_plane, x_nonzero=self.x_nz)
+        else:
+            product = self.mac(self.x, weight, live, index=index)
         p_in, p_in_vld = _down(self.p, 0), _down(self.p_vld, False)
-        summed = numerics.accumulate(p_in, self.x * weight, self.arch)
+        summed = numerics.accumulate(p_in, product, self.arch)
         self.p = np.where(self.x_vld, summed, p_in)
         self.p_fold = np.where(self.x_vld, self.x_fold, _down(self.p_fold, -1))
         self.p_row = np.where(self.x_vld, self.x_row, _down(self.p_row, -1))
+        if self.dp.serial_bits:
+            self.p_plane = np.where(self.x_vld, self.x_plane, _down(self.p_plane, 0))
         self.p_vld = self.x_vld | p_in_vld
 
         # 4. load port: shift the next stationary tile into its bank once nothing in flight uses it
@@ -302,18 +472,24 @@ class _StationaryArray(_Engine):
             f, j = self.load
             fold = folds[f][2]
             bank = f % self.banks
-            row = np.zeros(C, dtype=np.int64)
-            row[:fold.cols] = self.tile(f)[0][fold.rows - 1 - j]  # the bottom row goes in first
-            self.words[self.df.stationary] += fold.cols
+            stationary, _, idx = self.tile(f)
+            row = np.zeros((C, self.w.shape[-1]), dtype=np.int64)
+            row[:fold.cols] = stationary[fold.rows - 1 - j]  # the bottom row goes in first
+            self.words[self.df.stationary] += fold.cols * row.shape[-1]
             self.w[bank, 1:] = self.w[bank, :-1].copy()
             self.w[bank, 0] = row
+            if self.w_idx is not None:  # N:M: each kept weight's index rides with it
+                self.w_idx[bank, 1:] = self.w_idx[bank, :-1].copy()
+                self.w_idx[bank, 0] = 0
+                self.w_idx[bank, 0, :fold.cols] = idx[fold.rows - 1 - j]
+                self.words["W_index"] = self.words.get("W_index", 0) + fold.cols
             if j + 1 == fold.rows:
                 self.loaded_by[f], self.load = tau, None
             else:
                 self.load = (f, j + 1)
 
         # 5. tokens move one PE to the right
-        for arr in (self.x, self.x_vld, self.x_bank, self.x_fold, self.x_row):
+        for arr in self.token:
             arr[:, 1:] = arr[:, :-1].copy()
 
     def _bank_in_flight(self, tau: int, bank: int) -> bool:
@@ -324,21 +500,33 @@ class _StationaryArray(_Engine):
 
 
 class _OutputArray(_Engine):
-    """K temporal: each PE accumulates one output; finished outputs drain up a shift chain."""
+    """K temporal: each PE accumulates one output; finished outputs drain up a shift chain.
 
-    def __init__(self, mapping: Mapping, inputs: np.ndarray, weights: np.ndarray, stalls: Stalls):
-        super().__init__(mapping, inputs, weights, stalls)
+    Bit-serial: each reduction step becomes ``b`` plane steps; the PE accumulates all ``K·b``.
+    """
+
+    def __init__(self, mapping: Mapping, datapath: _Datapath, stalls: Stalls):
+        super().__init__(mapping, datapath, stalls)
         R, C = self.R, self.C
         z = lambda dtype=np.int64: np.zeros((R, C), dtype=dtype)  # noqa: E731
-        self.x, self.y, self.vld, self.first, self.last, self.fold_tag = z(), z(), z(bool), z(bool), z(bool), z()
+        left_lanes, top_lanes = datapath.lanes(self.df.left), datapath.lanes(self.df.top)
+        self.x = np.zeros((R, C, left_lanes), dtype=np.int64)
+        self.y = np.zeros((R, C, top_lanes), dtype=np.int64)
+        self.vld, self.first, self.last, self.fold_tag = z(bool), z(bool), z(bool), z()
         self.acc = z()
         self.o, self.o_vld, self.o_fold, self.o_row = z(), z(bool), z(), z()
-        tags = dict(val=np.int64(0), vld=False, first=False, last=False, fold=np.int64(-1))
+        tags = dict(val=np.zeros(left_lanes, dtype=np.int64), vld=False, first=False, last=False,
+                    fold=np.int64(-1))
+        self.token = [self.x, self.vld, self.first, self.last, self.fold_tag]
+        if datapath.serial_bits:
+            self.plane, self.nz = z(), z(bool)
+            self.token += [self.plane, self.nz]
+            tags.update(plane=np.int64(0), nz=False)
         self.left = _Ring(R, R, np.arange(R), tags)
-        self.top = _Ring(C, C, np.arange(C), dict(val=np.int64(0)))
+        self.top = _Ring(C, C, np.arange(C), dict(val=np.zeros(top_lanes, dtype=np.int64)))
         self.row_idx = np.broadcast_to(np.arange(R)[:, None], (R, C))
         self.next_stream = 0
-        self.stream: tuple[int, int] | None = None
+        self.stream: tuple[int, int] | None = None  # (fold, sub-step)
         self.prev_end, self.prev_rows = 0, 0
 
     def _rows_out(self, fold: Fold) -> int:
@@ -358,10 +546,10 @@ class _OutputArray(_Engine):
         if self.stream is None:
             if self.next_stream == len(self.folds) or (not self.arch.double_buffered and self.o_vld.any()):
                 return False
-            f, k = self.next_stream, 0
+            f, u = self.next_stream, 0
         else:
-            f, k = self.stream
-        last = k + 1 == self.folds[f][2].steps
+            f, u = self.stream
+        last = u + 1 == self.folds[f][2].steps * self.sub
         return not (last and self.arch.double_buffered
                     and tau < os_last_beat_earliest(self.prev_end, self.prev_rows))
 
@@ -371,34 +559,46 @@ class _OutputArray(_Engine):
         if self._ready(tau) and self.stalls.active("stream", t):
             if self.stream is None:
                 self.stream, self.next_stream = (self.next_stream, 0), self.next_stream + 1
-            f, k = self.stream
+            f, u = self.stream
             fold = folds[f][2]
-            left, top = self.tile(f)
-            lv = np.zeros(R, dtype=np.int64)
+            k, plane = divmod(u, self.sub)
+            left, top, _ = self.tile(f)
+            lv = np.zeros((R, self.x.shape[-1]), dtype=np.int64)
             lv[:fold.rows] = left[:, k]
-            tv = np.zeros(C, dtype=np.int64)
+            tv = np.zeros((C, self.y.shape[-1]), dtype=np.int64)
             tv[:fold.cols] = top[k]
-            self.words["I"] += fold.rows if self.df.rows == "M" else fold.cols
-            self.words["W"] += fold.cols if self.df.rows == "M" else fold.rows
-            self.left.push(tau, val=lv, vld=np.arange(R) < fold.rows, first=np.bool_(k == 0),
-                           last=np.bool_(k + 1 == fold.steps), fold=np.int64(f))
+            if plane == 0:
+                lanes = {self.df.left: lv.shape[-1], self.df.top: tv.shape[-1]}
+                self.words["I"] += (fold.rows if self.df.rows == "M" else fold.cols) * lanes["I"]
+                self.words["W"] += (fold.cols if self.df.rows == "M" else fold.rows) * lanes["W"]
+            token = self._serialise(lv, plane) if self.dp.serial_bits else dict(val=lv)
+            last = u + 1 == fold.steps * self.sub
+            self.left.push(tau, vld=np.arange(R) < fold.rows, first=np.bool_(u == 0), last=np.bool_(last),
+                           fold=np.int64(f), **token)
             self.top.push(tau, val=tv)
-            if k + 1 == fold.steps:
+            if last:
                 self.stream, self.prev_end, self.prev_rows = None, tau + 1, fold.rows
                 del self.tiles[f]
             else:
-                self.stream = (f, k + 1)
+                self.stream = (f, u + 1)
         else:  # a bubble
             self.left.push(tau)
             self.top.push(tau)
         edge = self.left.read(tau)
         self.x[:, 0], self.vld[:, 0], self.first[:, 0] = edge["val"], edge["vld"], edge["first"]
         self.last[:, 0], self.fold_tag[:, 0] = edge["last"], edge["fold"]
+        if self.dp.serial_bits:
+            self.plane[:, 0], self.nz[:, 0] = edge["plane"], edge["nz"]
         self.y[0, :] = self.top.read(tau)["val"]
 
         # 3. PEs accumulate; a fold's last step hands the result to the drain chain
+        live = self.vld & (self.cols_idx < self.fold_cols[self.fold_tag])
+        if self.dp.serial_bits:
+            product = self.mac(self.x, self.y, live & (self.plane == 0), plane=self.plane, x_nonzero=self.nz)
+        else:
+            product = self.mac(self.x, self.y, live)
         base = np.where(self.first, 0, self.acc)
-        summed = numerics.accumulate(base, self.x * self.y, self.arch)
+        summed = numerics.accumulate(base, product, self.arch)
         self.acc = np.where(self.vld, summed, self.acc)
         capture = self.vld & self.last
         below_vld = _up(self.o_vld, False)
@@ -409,6 +609,6 @@ class _OutputArray(_Engine):
         self.o_vld = capture | below_vld
 
         # 4. left operands move right, top operands move down (tags ride with the left ones)
-        for arr in (self.x, self.vld, self.first, self.last, self.fold_tag):
+        for arr in self.token:
             arr[:, 1:] = arr[:, :-1].copy()
         self.y[1:, :] = self.y[:-1, :].copy()
