@@ -23,7 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SpecError, UnsupportedError
-from ..precision import TYPE_NAMES, parse_dtype
+from ..precision import parse_dtype
+
+MAX_BITS = 16  # tensors are quantized to operand types (int1..int16, as the datapath takes)
+INT_TYPE_NAMES = "int1..int16, uint1..uint16"
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,8 +67,8 @@ def quantize(w, dtype: str, *, symmetric: bool = True, per_channel: bool = False
     ([[64, -127], [63, 127]], (2,))
     """
     t = parse_dtype(dtype)
-    if t is None:
-        raise SpecError(f"unknown type {dtype!r}; integer types are {TYPE_NAMES.split(', fp')[0]}")
+    if t is None or (not t.is_float and t.bits > MAX_BITS):
+        raise SpecError(f"unknown type {dtype!r}; integer types are {INT_TYPE_NAMES}")
     if t.is_float:
         raise UnsupportedError(f"quantizing to {t.name} is not supported (a cast, not an integer quantization); "
                                "use an integer type such as int8")

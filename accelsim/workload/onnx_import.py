@@ -62,6 +62,7 @@ class _Importer:
         self.tensor_layer: dict[str, str] = {}  # ONNX tensor → the layer (or graph input) that carries it
         self.names: set[str] = set()
         self.placeholders: list[str] = []
+        self.weights: dict[str, tuple[str, bool]] = {}  # layer → (its weight tensor, stored (in, out))
 
     # -- helpers ----------------------------------------------------------------------------
     def error(self, node, reason: str) -> SpecError:
@@ -201,8 +202,9 @@ class _Importer:
         strides = tuple(a.get("strides", (1, 1)))
         dilations = tuple(a.get("dilations", (1, 1)))
         pads = self.pads(node, a, self.shape(node, x)[2:], kernel, strides, dilations)
-        self.add(node, "conv2d", [x], out=wshape[0], kernel=kernel, stride=strides, padding=pads,
-                 dilation=dilations, groups=groups, bias=len(node.input) > 2 and bool(node.input[2]))
+        name = self.add(node, "conv2d", [x], out=wshape[0], kernel=kernel, stride=strides, padding=pads,
+                        dilation=dilations, groups=groups, bias=len(node.input) > 2 and bool(node.input[2]))
+        self.weights[name] = (w, False)
 
     def pads(self, node, a, size, kernel, strides, dilations, ceil_mode: int = 0) -> tuple[int, int, int, int]:
         auto = a.get("auto_pad", b"NOTSET")
@@ -250,7 +252,8 @@ class _Importer:
                 raise self.error(node, f"weight shape {list(wshape)}{' (transB)' if transposed else ''} does "
                                        f"not fit input shape {list(xshape)}")
             bias = node.op_type == "Gemm" and len(node.input) > 2 and bool(node.input[2])
-            self.add(node, "linear", [first], out=out, bias=bias)
+            name = self.add(node, "linear", [first], out=out, bias=bias)
+            self.weights[name] = (second, not transposed)
             return
         if len(acts) == 2:
             self.add(node, "matmul", acts, transpose_b=bool(node.op_type == "Gemm" and a.get("transB", 0)))
@@ -326,6 +329,40 @@ def load_onnx(path: str | Path, *, lenient: bool = False, batch: int | None = No
     :class:`SpecError`/:class:`UnsupportedError`; ``lenient`` turns unsupported ops into placeholders
     (listed in ``graph.meta["placeholders"]``). A symbolic batch dimension takes ``batch``, or 1 with
     a note in ``graph.meta["assumptions"]``."""
+    return _import(path, lenient=lenient, batch=batch)[0]
+
+
+def onnx_weights(path: str | Path, *, lenient: bool = False) -> dict:
+    """The weight array of every conv2d and linear layer of an ONNX file, keyed by :func:`load_onnx`'s layer names.
+
+    Arrays are in the layout of :mod:`accelsim.tensors`: conv OIHW as stored, linear
+    ``(out_features, in_features)`` (a ``MatMul``'s or ``Gemm``'s ``(in, out)`` weight is transposed).
+    Weights are read from initializers or ``Constant`` nodes; a weight computed from constants by
+    other nodes is an :class:`UnsupportedError` naming the layer.
+    """
+    from onnx import numpy_helper
+
+    graph, importer, model = _import(path, lenient=lenient, batch=None)
+    arrays = {init.name: init for init in model.graph.initializer}
+    constants = {node.output[0]: attr.t for node in model.graph.node if node.op_type == "Constant"
+                 for attr in node.attribute if attr.name == "value"}
+    out = {}
+    for layer in graph:
+        if layer.name not in importer.weights:
+            continue
+        tensor, transpose = importer.weights[layer.name]
+        proto = arrays.get(tensor, constants.get(tensor))
+        if proto is None:
+            raise UnsupportedError(f"{path}: layer '{layer.name}': its weight '{tensor}' is computed from "
+                                   "constants by other nodes; only initializers and Constant nodes are read")
+        array = numpy_helper.to_array(proto)
+        out[layer.name] = array.T if transpose else array
+    return out
+
+
+def _import(path: str | Path, *, lenient: bool, batch: int | None):
+    """``(graph, importer, shape-inferred model)``: the one import that :func:`load_onnx` and
+    :func:`onnx_weights` share, so both use the same layer names."""
     onnx = _require_onnx()
     from google.protobuf.message import DecodeError
 
@@ -352,4 +389,4 @@ def load_onnx(path: str | Path, *, lenient: bool = False, batch: int | None = No
         graph.meta["placeholders"] = importer.placeholders
     if assumption:
         graph.meta["assumptions"] = [assumption]
-    return graph
+    return graph, importer, model
