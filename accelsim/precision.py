@@ -18,9 +18,10 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-MAX_INT_BITS = 16
-FLOAT_BITS = {"fp16": 16, "bf16": 16, "fp8": 8}
-TYPE_NAMES = "int1..int16, uint1..uint16, fp16, bf16, fp8"
+MAX_INT_BITS = 16  # operands (inputs, weights)
+MAX_OUTPUT_BITS = 32  # outputs may keep the accumulator's width
+FLOAT_BITS = {"fp32": 32, "fp16": 16, "bf16": 16, "fp8": 8}
+TYPE_NAMES = "int1..int16, uint1..uint16, fp16, bf16, fp8; outputs also up to int32 and fp32"
 
 
 @dataclass(frozen=True)
@@ -47,14 +48,22 @@ class DataType:
         return 0, (1 << self.bits) - 1
 
 
-def parse_dtype(text: object) -> DataType | None:
-    """The :class:`DataType` named ``text`` (``int8``, ``uint4``, ``fp16``, ...), or None."""
+def parse_dtype(text: object, *, operand: bool = False) -> DataType | None:
+    """The :class:`DataType` named ``text`` (``int8``, ``uint4``, ``fp16``, ...), or None.
+
+    ``operand``: an input or weight, at most 16 bits (outputs may be up to 32).
+    """
+    dtype = _parse(text)
+    return None if dtype is None or (operand and dtype.bits > MAX_INT_BITS) else dtype
+
+
+def _parse(text: object) -> DataType | None:
     if not isinstance(text, str):
         return None
     if text in FLOAT_BITS:
         return DataType(text, FLOAT_BITS[text], signed=True, is_float=True)
     match = re.fullmatch(r"(u?)int([0-9]{1,2})", text)
-    if not match or not 1 <= int(match[2]) <= MAX_INT_BITS:
+    if not match or not 1 <= int(match[2]) <= MAX_OUTPUT_BITS:
         return None
     return DataType(text, int(match[2]), signed=not match[1])
 

@@ -30,3 +30,24 @@ def nm_index_bits(m: int) -> int:
     (2, 3, 1)
     """
     return max(1, (m - 1).bit_length())
+
+
+def max_group_nonzeros(weights, m: int) -> int:
+    """Most non-zeros in any group of ``m`` consecutive reduction elements of ``(count, K, N)`` weights.
+
+    Weights are N:M-structured along K exactly when this is at most N (K is zero-padded to whole groups).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = np.array([[[1], [0], [2], [0], [0], [0], [0], [3]]])   # K=8, N=1
+    >>> max_group_nonzeros(w, 4)
+    2
+    """
+    import numpy as np
+
+    count, K, N = weights.shape
+    groups = -(-K // m)
+    padded = np.zeros((count, groups * m, N), dtype=bool)
+    padded[:, :K] = weights != 0
+    return int(padded.reshape(count, groups, m, N).sum(axis=2).max(initial=0))

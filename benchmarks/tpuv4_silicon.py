@@ -55,7 +55,7 @@ def main() -> None:
     def accelsim_cycles(arch, memory: bool) -> np.ndarray:
         out = []
         for m, n, k, _ in rows:
-            layer = Layer("gemm", "linear", in_shapes=((m, k),), out=n, input_bits=16, weight_bits=16, output_bits=32)
+            layer = Layer("gemm", "linear", in_shapes=((m, k),), out=n, input_type="bf16", weight_type="bf16", output_type="fp32")
             out.append(simulate_layer(layer, arch, ws, memory=memory).cycles)
         return np.array(out, dtype=float)
 

@@ -7,13 +7,22 @@ A *fold* is one placement of tiles on the array: ``rows`` (≤ R) by ``cols`` (�
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+
+import numpy as np
 
 from ..arch import ArrayConfig
-from ..errors import MappingError
+from ..errors import MappingError, UnsupportedError
+from ..sparsity import max_group_nonzeros
+from ..counts import MacCounts
 from ..workload.layer import GemmView, Layer
 from .dataflow import DataflowSpec
+from .plan import (Precision, check_skip_supported, expected_nonempty, nm_rows, nonempty_counts,
+                   resolve_precision)
+from .tiling import fit_temporal_tile
 
 
 @dataclass(frozen=True)
@@ -63,16 +72,74 @@ class Mapping:
     dataflow: DataflowSpec
     arch: ArrayConfig
     temporal_tile: int | None = None  # stream the temporal dimension in chunks of this many steps
+    precision: Precision | None = None  # None: operands as wide as the datapath, parallel timing
+    # The reduction length the array runs, when it is not K: an int for every tile (N:M, Bit Fusion,
+    # expected-value skipping), or per GEMM a tuple over spatial tiles (skipping measured on tensors):
+    # stationary mode indexes the non-K spatial dimension's tiles, output mode row tile × col tile.
+    reduction: int | tuple[tuple[int, ...], ...] | None = None
+    nm_groups: tuple[int, int] | None = None  # (N, M) when weights run N:M-compressed
+    densities: dict[str, float] = field(default_factory=lambda: {"I": 1.0, "W": 1.0}, compare=False, hash=False)
 
     @classmethod
-    def for_layer(cls, layer: Layer, dataflow: DataflowSpec, arch: ArrayConfig,
-                  temporal_tile: int | None = None) -> "Mapping":
-        """Map a GEMM-like layer; raise :class:`MappingError` if it cannot be."""
+    def for_layer(cls, layer: Layer, dataflow: DataflowSpec, arch: ArrayConfig, *, memory: bool = True,
+                  operands: dict[str, np.ndarray] | None = None) -> "Mapping":
+        """The plan of one layer: precision, sparsity, folds and (with ``memory``) buffer tiling.
+
+        Raises :class:`MappingError` if the layer cannot run, :class:`UnsupportedError` if the
+        array's sparsity switches cannot apply to this dataflow.
+        """
         if layer.gemm is None:
             raise MappingError(f"layer '{layer.name}' ({layer.kind}) is not a GEMM; it runs on the vector unit")
-        mapping = cls(layer.gemm, dataflow, arch, temporal_tile)
+        mapping = cls(layer.gemm, dataflow, arch)
         mapping.check()
+        check_skip_supported(arch)
+        nm = _nm_groups(layer, dataflow, arch, operands)
+        precision = resolve_precision(layer.name, layer.dtypes, arch, dataflow, nm_stored=nm is not None)
+        reduction: int | tuple[tuple[int, ...], ...] | None = None
+        if nm:
+            reduction = nm_rows(layer.gemm.K, *nm)
+        elif precision.fusion > 1:
+            reduction = -(-layer.gemm.K // precision.fusion)
+        elif arch.sparse == "skip":
+            reduction = _skipped_reduction(layer, mapping, operands)
+        mapping = replace(mapping, precision=precision, reduction=reduction, nm_groups=nm,
+                          densities={"I": layer.input_density, "W": layer.weight_nonzero_fraction})
+        if memory:
+            mapping = replace(mapping, temporal_tile=fit_temporal_tile(mapping, layer.name))
         return mapping
+
+    def dense_equivalent(self, memory: bool) -> "Mapping":
+        """This mapping with every zero computed (no N:M compression, no skipping); self if already so."""
+        if self.nm_groups is None and (self.reduction is None or self.precision.fusion > 1):
+            return self
+        dense = replace(self, reduction=None, nm_groups=None, temporal_tile=None,
+                        precision=replace(self.precision, index_bits=0))
+        return replace(dense, temporal_tile=fit_temporal_tile(dense, "dense") if memory else None)
+
+    def mac_counts(self, operands: dict[str, np.ndarray] | None = None) -> MacCounts:
+        """MACs issued, effective (both operands non-zero), gated and skipped; exact from ``operands``
+        where given, else the expected value from the layer's densities (``docs/sparsity.md``)."""
+        macs = self.gemm.macs
+        issued = macs if self.precision.fusion > 1 else self.fold_sums()["macs"]
+        issued = min(issued, macs) if not self.nm_groups else issued
+        operands = operands or {}
+        effective = _effective_macs(self, operands)
+        effective = min(effective, issued)
+        gated = issued - effective if self.arch.sparse == "gate" else 0
+        return MacCounts(macs=macs, issued=issued, effective=effective, gated=gated, skipped=max(0, macs - issued))
+
+    def sparsity_report(self, operands: dict[str, np.ndarray] | None = None) -> dict[str, object]:
+        """What sparsity this mapping used and how: for reports."""
+        out: dict[str, object] = {"mode": self.arch.sparse, "input_density": self.densities["I"],
+                                  "weight_density": self.densities["W"]}
+        if self.nm_groups:
+            out["realised"] = f"N:M {self.nm_groups[0]}:{self.nm_groups[1]} weights compressed in the reduction"
+        elif self.arch.sparse == "skip":
+            out["realised"] = ("stationary rows that are zero across a column tile skipped"
+                               if self.dataflow.mode == "stationary"
+                               else "reduction steps with a zero operand vector skipped")
+        out["source"] = "tensors" if operands else "density (expected value)"
+        return out
 
     def check(self) -> None:
         if self.dataflow.name not in self.arch.dataflows:
@@ -82,13 +149,33 @@ class Mapping:
             raise MappingError("output-stationary folds stream the whole reduction; K cannot be chunked")
 
     @property
+    def serial_bits(self) -> int:
+        """Cycles per streamed step (bit-serial PEs take the left operand one bit per cycle)."""
+        return self.precision.serial_bits if self.precision else 1
+
+    @property
+    def uniform(self) -> bool:
+        """Every tile runs the same reduction (the fold sequence is a regular nest)."""
+        return not isinstance(self.reduction, tuple)
+
+    @property
+    def reduced_K(self) -> int:
+        """The reduction the array runs (the largest over tiles when they differ)."""
+        if self.reduction is None:
+            return self.gemm.K
+        if isinstance(self.reduction, int):
+            return self.reduction
+        return max(max(row) for row in self.reduction)
+
+    @property
     def chunk(self) -> int:
         """Steps per temporal chunk (the whole temporal dimension unless tiled)."""
         size = self.size(self.dataflow.temporal)
         return min(size, self.temporal_tile) if self.temporal_tile else size
 
     def size(self, dim: str) -> int:
-        return getattr(self.gemm, dim)
+        """Extent of a GEMM dimension as the array runs it (K after compression)."""
+        return self.reduced_K if dim == "K" else getattr(self.gemm, dim)
 
     def tile(self, dim: str) -> int:
         """Tile size along a GEMM dimension: the array extent if spatial, else the whole dimension."""
@@ -97,6 +184,8 @@ class Mapping:
 
     @property
     def fold_count(self) -> int:
+        if not self.uniform:
+            return sum(1 for _ in self._explicit_folds())
         df = self.dataflow
         n = self.gemm.count * -(-self.size(df.temporal) // self.chunk)
         for dim in (df.rows, df.cols):
@@ -105,7 +194,100 @@ class Mapping:
 
     def _fold(self, sizes: dict[str, int], steps: int) -> Fold:
         df = self.dataflow
-        return Fold(rows=sizes[df.rows], cols=sizes[df.cols], steps=steps)
+        return Fold(rows=sizes[df.rows], cols=sizes[df.cols], steps=steps * self.serial_bits)
+
+    def fold_sums(self) -> dict[str, int]:
+        """Sums over all folds of rows×cols, rows×steps and cols×steps (steps before bit-serial scaling).
+
+        These are the SRAM word counts of the memory model: a stationary fold loads rows×cols words,
+        streams rows words per step and writes cols partial sums per step.
+        """
+        if self.uniform:
+            df = self.dataflow
+            size = {d: self.size(d) for d in ("M", "N", "K")}
+            n = {d: -(-size[d] // self.tile(d)) for d in (df.rows, df.cols)}
+            chunks = -(-size[df.temporal] // self.chunk)
+            c = self.gemm.count
+            return {"macs": c * size["M"] * size["N"] * size["K"],
+                    "rows_cols": c * chunks * size[df.rows] * size[df.cols],
+                    "rows_steps": c * size[df.temporal] * size[df.rows] * n[df.cols],
+                    "cols_steps": c * size[df.temporal] * size[df.cols] * n[df.rows],
+                    "stream_words": c * size[df.temporal] * self._stream_words(size[df.rows], n[df.cols])}
+        sums = dict.fromkeys(("macs", "rows_cols", "rows_steps", "cols_steps", "stream_words"), 0)
+        b = self.serial_bits
+        for fold in self._explicit_folds():
+            steps = fold.steps // b
+            sums["macs"] += fold.rows * fold.cols * steps
+            sums["rows_cols"] += fold.rows * fold.cols
+            sums["rows_steps"] += fold.rows * steps
+            sums["cols_steps"] += fold.cols * steps
+            sums["stream_words"] += steps * self._stream_words(fold.rows, 1)
+        return sums
+
+    def _stream_words(self, rows: int, times: int) -> int:
+        """Streamed words one step brings to ``rows`` reduction rows (tiled by the array), ``times`` times.
+
+        Dense rows take one word each; N:M rows take the whole group of M inputs per N kept weights.
+        """
+        if not self.nm_groups:
+            return rows * times
+        n, m = self.nm_groups
+        return times * sum(count * -(-size // n) * m for size, count in tile_sizes(rows, self.arch.rows))
+
+    def kept_weight_elements(self) -> int:
+        """Weight values in storage: the compressed count for N:M weights, else all ``count·K·N``."""
+        g = self.gemm
+        return g.count * self.size("K") * g.N if self.nm_groups else g.count * g.K * g.N
+
+    def play_sequence(self) -> tuple[FoldSeq, int]:
+        """``(sequence, times)``: the folds of the whole layer as runs the timeline plays."""
+        if self.uniform:
+            return self.run_length(), self.gemm.count
+        runs: FoldSeq = []
+        for fold in self._explicit_folds():
+            if runs and runs[-1][0] == fold:
+                runs[-1] = (fold, runs[-1][1] + 1)
+            else:
+                runs.append((fold, 1))
+        return runs, 1
+
+    def _explicit_folds(self) -> Iterator[Fold]:
+        """Every fold of a mapping whose tiles run different reductions (zero-skipping on tensors)."""
+        df = self.dataflow
+        table = self.reduction
+        assert isinstance(table, tuple)
+        if df.mode == "output":
+            for g in range(self.gemm.count):
+                c_tiles = tile_sizes(self.size(df.cols), self.tile(df.cols))
+                n_cols = sum(n for _, n in c_tiles)
+                r_index = 0
+                for r_size, r_count in tile_sizes(self.size(df.rows), self.tile(df.rows)):
+                    for _ in range(r_count):
+                        c_index = 0
+                        for c_size, c_count in c_tiles:
+                            for _ in range(c_count):
+                                steps = table[g][r_index * n_cols + c_index]
+                                yield self._fold({df.rows: r_size, df.cols: c_size}, max(steps, 1))
+                                c_index += 1
+                        r_index += 1
+            return
+        x = df.cols  # the non-K spatial dimension of a stationary mapping
+        outer, inner = df.loop_order
+        x_sizes = [size for size, n in tile_sizes(self.size(x), self.tile(x)) for _ in range(n)]
+        for g in range(self.gemm.count):
+            for t_steps, t_count in tile_sizes(self.size(df.temporal), self.chunk):
+                for _ in range(t_count):
+                    k_tiles = [[size for size, n in tile_sizes(max(table[g][i], 1), self.arch.rows)
+                                for _ in range(n)] for i in range(len(x_sizes))]
+                    if outer == x:
+                        for i, x_size in enumerate(x_sizes):
+                            for k_size in k_tiles[i]:
+                                yield self._fold({x: x_size, "K": k_size}, t_steps)
+                    else:
+                        for j in range(max(map(len, k_tiles))):
+                            for i, x_size in enumerate(x_sizes):
+                                if j < len(k_tiles[i]):
+                                    yield self._fold({x: x_size, "K": k_tiles[i][j]}, t_steps)
 
     def run_length(self) -> FoldSeq:
         """The fold sequence of one GEMM as nested runs: temporal chunks, outer loop, inner loop."""
@@ -132,3 +314,83 @@ class Mapping:
                         sizes = {outer: min(self.tile(outer), self.size(outer) - o0),
                                  inner: min(self.tile(inner), self.size(inner) - i0)}
                         yield g, {outer: o0, inner: i0, temporal: t0}, self._fold(sizes, steps)
+
+
+def _nm_groups(layer: Layer, dataflow: DataflowSpec, arch: ArrayConfig,
+               operands: dict[str, np.ndarray] | None) -> tuple[int, int] | None:
+    """``(N, M)`` of the array when this layer's weights run compressed on its N:M PEs, else None."""
+    if not arch.nm:
+        return None
+    if dataflow.stationary != "W" or dataflow.rows != "K":
+        raise UnsupportedError(f"architecture '{arch.name}': N:M weights (weight_nm {arch.weight_nm}) need a "
+                               f"weight-stationary dataflow with K on the rows, not '{dataflow.name}'")
+    n, m = arch.nm
+    weights = (operands or {}).get("W")
+    if weights is not None:
+        return arch.nm if max_group_nonzeros(weights, m) <= n else None
+    if layer.nm and layer.nm[1] == m and layer.nm[0] <= n:
+        return arch.nm
+    return None
+
+
+def _skipped_reduction(layer: Layer, mapping: Mapping, operands: dict[str, np.ndarray] | None):
+    """The reduction each tile runs when the PEs skip zeros (``docs/sparsity.md``).
+
+    Stationary mode: a row of the stationary tile is dropped when it is zero in every column of
+    the tile (the streamer then skips that element). Output mode: a reduction step is dropped
+    when the left operand's column or the top operand's row over the tile is all zero.
+    """
+    df, arch, gemm = mapping.dataflow, mapping.arch, layer.gemm
+    operands = operands or {}
+    density = {"I": layer.input_density, "W": layer.weight_nonzero_fraction}
+    if df.mode == "stationary":
+        stat = df.stationary
+        width = min(arch.cols, mapping.size(df.cols))
+        tensor = operands.get(stat)
+        if tensor is None:
+            return expected_nonempty(gemm.K, density[stat], width)
+        nonzero = tensor != 0 if stat == "W" else np.swapaxes(tensor != 0, 1, 2)  # (count, K, X)
+        table = nonempty_counts(nonzero, arch.cols, axis=2)
+        return tuple(tuple(int(v) for v in row) for row in table)
+    rows, cols = arch.rows, arch.cols
+    left, top = df.left, df.top
+    probs = []
+    for op, tile, across in ((left, rows, df.rows), (top, cols, df.cols)):
+        width = min(tile, mapping.size(across))
+        probs.append(op if op in operands else Fraction(1) - (Fraction(1) - Fraction(density[op])) ** width)
+    if all(not isinstance(p, str) for p in probs):
+        return min(gemm.K, math.ceil(gemm.K * probs[0] * probs[1]))
+    # per (row tile, col tile): k is needed when both operand vectors over the tile are non-zero
+    left_any = _tile_any(operands, left, rows, row_major=left == "I", fallback=probs[0], K=gemm.K)
+    top_any = _tile_any(operands, top, cols, row_major=top == "I", fallback=probs[1], K=gemm.K)
+    steps = np.einsum("grk,gkc->grc", left_any, np.swapaxes(top_any, 1, 2))
+    return tuple(tuple(math.ceil(v) for v in row.ravel()) for row in steps)
+
+
+def _tile_any(operands, op, tile, *, row_major, fallback, K):
+    """``(count, tiles, K)``: does the operand have a non-zero over each tile at each k (or its probability)."""
+    tensor = operands.get(op)
+    if tensor is None:
+        return np.full((1, 1, K), float(fallback))
+    nonzero = (tensor != 0) if op == "I" else np.swapaxes(tensor != 0, 1, 2)  # (count, spatial, K)
+    count, X, _ = nonzero.shape
+    tiles = -(-X // tile)
+    padded = np.zeros((count, tiles * tile, K), dtype=bool)
+    padded[:, :X] = nonzero
+    return padded.reshape(count, tiles, tile, K).any(axis=2).astype(float)
+
+
+def _effective_macs(mapping: Mapping, operands: dict[str, np.ndarray]) -> int:
+    """MACs whose two operands are non-zero: exact from tensors, else the expected value."""
+    gemm = mapping.gemm
+    d = mapping.densities
+    inputs, weights = operands.get("I"), operands.get("W")
+    if inputs is not None and weights is not None:
+        per_k_i = (inputs != 0).sum(axis=1)  # (count, K): non-zero inputs per reduction index
+        per_k_w = (weights != 0).sum(axis=2)
+        return int((per_k_i.astype(np.int64) * per_k_w).sum())
+    if weights is not None:
+        return math.ceil(int((weights != 0).sum()) * gemm.M * Fraction(d["I"]))
+    if inputs is not None:
+        return math.ceil(int((inputs != 0).sum()) * gemm.N * Fraction(d["W"]))
+    return math.ceil(gemm.macs * Fraction(d["I"]) * Fraction(d["W"]))

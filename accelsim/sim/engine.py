@@ -9,17 +9,20 @@ memory. Vector layers read and write on-chip activations only.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
 from ..arch import ArrayConfig
+import numpy as np
+
 from ..mapping.dataflow import DataflowSpec
 from ..mapping.mapping import Mapping
 from ..workload.graph import LayerGraph
-from ..workload.layer import GemmView, Layer
-from .memory import BUFFER, plan_memory, stall_cycles
+from ..workload.layer import Layer
+from ..counts import MacCounts, OperandCounts
+from .memory import plan_memory, stall_cycles
 from .timing import gemm_timeline, vector_cycles
 
 RESULT_VERSION = 1
@@ -61,9 +64,32 @@ class LayerResult:
     dram_ofmap_bytes: int = 0
     dram_bytes_per_cycle_needed: float = 0.0
     dram_bytes_per_cycle_achieved: float = 0.0
+    # Precision and sparsity (issue 10): dense_cycles is the same layer with every zero computed.
+    dense_cycles: int = 0
+    issued_macs: int = 0
+    effective_macs: int = 0
+    gated_macs: int = 0
+    skipped_macs: int = 0
+    dram_ifmap_metadata_bytes: int = 0
+    dram_filter_metadata_bytes: int = 0
+    dram_ofmap_metadata_bytes: int = 0
+    precision: dict[str, Any] | None = None
+    sparsity: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "LayerResult":
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+    def operand(self, operand: str) -> OperandCounts:
+        """The typed traffic record of ``I``, ``W`` or ``O``."""
+        return OperandCounts.from_flat(operand, self.to_dict())
+
+    @property
+    def mac_counts(self) -> MacCounts:
+        return MacCounts(self.macs, self.issued_macs, self.effective_macs, self.gated_macs, self.skipped_macs)
 
 
 @dataclass(frozen=True)
@@ -99,6 +125,11 @@ class SimResult:
                 "total_cycles": self.total_cycles, "total_macs": self.total_macs,
                 "stall_cycles": sum(r.stall_cycles for r in self.layers),
                 "dram_bytes": sum(r.dram_ifmap_bytes + r.dram_filter_bytes + r.dram_ofmap_bytes for r in self.layers),
+                "dram_metadata_bytes": sum(r.dram_ifmap_metadata_bytes + r.dram_filter_metadata_bytes
+                                           + r.dram_ofmap_metadata_bytes for r in self.layers),
+                "dense_cycles": sum(r.dense_cycles for r in self.layers),
+                **{key: sum(getattr(r, key) for r in self.layers)
+                   for key in ("issued_macs", "effective_macs", "gated_macs", "skipped_macs")},
                 "utilization": round(self.utilization, 6), "time_ms": float(round(self.time_ms, 6)),
                 "layers": [layer.to_dict() for layer in self.layers]}
 
@@ -108,14 +139,26 @@ class SimResult:
 
 
 @lru_cache(maxsize=4096)
-def _gemm_timing(gemm: GemmView, dataflow: DataflowSpec, arch: ArrayConfig,
-                 temporal_tile: int | None) -> tuple[int, int, int]:
-    timeline = gemm_timeline(Mapping(gemm, dataflow, arch, temporal_tile))
+def _uniform_timing(mapping: Mapping) -> tuple[int, int, int]:
+    timeline = gemm_timeline(mapping)
     return timeline.total, timeline.folds, timeline.stream_steps
 
 
-def simulate_layer(layer: Layer, arch: ArrayConfig, dataflow: DataflowSpec, *, memory: bool = True) -> LayerResult:
+def _timing(mapping: Mapping) -> tuple[int, int, int]:
+    """Compute cycles, folds and stream cycles (cached for regular mappings: networks repeat shapes)."""
+    if mapping.uniform:
+        return _uniform_timing(mapping)
+    timeline = gemm_timeline(mapping)
+    return timeline.total, timeline.folds, timeline.stream_steps
+
+
+def simulate_layer(layer: Layer, arch: ArrayConfig, dataflow: DataflowSpec, *, memory: bool = True,
+                   operands: dict[str, np.ndarray] | None = None) -> LayerResult:
     """Time one layer on the array (GEMM-like) or on the vector unit (everything else).
+
+    ``operands`` optionally gives the layer's real GEMM operands (``"W"``: ``(count, K, N)``,
+    ``"I"``: ``(count, M, K)``; see :mod:`accelsim.tensors`) so zero-skipping and MAC counts come
+    from the exact zero pattern instead of the density description.
 
     Examples
     --------
@@ -124,33 +167,52 @@ def simulate_layer(layer: Layer, arch: ArrayConfig, dataflow: DataflowSpec, *, m
     >>> r = simulate_layer(layer, ArrayConfig(rows=8, cols=8), load_dataflow("ws"), memory=False)
     >>> r.macs, r.cycles, r.folds
     (32768, 610, 32)
+    >>> sparse = Layer("fc", "linear", in_shapes=((16, 64),), out=32, weight_structure="2:4")
+    >>> nm = ArrayConfig(rows=8, cols=8, dataflows=("ws",), weight_nm="2:4")
+    >>> r = simulate_layer(sparse, nm, load_dataflow("ws"), memory=False)
+    >>> r.cycles, r.dense_cycles, r.skipped_macs
+    (314, 610, 16384)
     """
-    extra: dict[str, Any] = {}
-    stall = 0
-    if layer.gemm is not None:
-        Mapping.for_layer(layer, dataflow, arch)  # raises MappingError if it cannot run
-        plan = plan_memory(layer, dataflow, arch) if memory else None
-        tile = plan.temporal_tile if plan else None
-        compute, folds, steps = _gemm_timing(layer.gemm, dataflow, arch, tile)
-        unit = "array"
-        if plan:
-            stall = stall_cycles(plan, compute, arch)
-            extra = {f"sram_{BUFFER[op]}_reads": n for op, n in plan.sram_reads.items()}
-            extra |= {f"sram_{BUFFER[op]}_writes": n for op, n in plan.sram_writes.items()}
-            extra |= {f"dram_{BUFFER[op]}_bytes": n for op, n in plan.dram_bytes.items()}
-            extra |= {"temporal_tile": tile or 0,
-                      "dram_bytes_per_cycle_needed": round(plan.dram_total / compute, 4),
-                      "dram_bytes_per_cycle_achieved": round(plan.dram_total / (compute + stall), 4)}
-    else:
-        compute, folds, steps, unit = vector_cycles(layer, arch), 0, 0, "vector"
+    if layer.gemm is None:
+        compute = vector_cycles(layer, arch)
+        return LayerResult(name=layer.name, kind=layer.kind, op=layer.op, shape=layer.shape_text, unit="vector",
+                           macs=0, cycles=compute, compute_cycles=compute, stall_cycles=0,
+                           utilization=0.0, folds=0, stream_cycles=0, dense_cycles=compute)
+    mapping = Mapping.for_layer(layer, dataflow, arch, memory=memory, operands=operands)
+    compute, folds, steps = _timing(mapping)
+    stall, extra = 0, {}
+    if memory:
+        plan = plan_memory(layer, mapping)
+        stall = stall_cycles(plan, compute, arch)
+        for op, counts in plan.operands.items():
+            extra |= counts.flat(op)
+        extra |= {"temporal_tile": mapping.temporal_tile or 0,
+                  "dram_bytes_per_cycle_needed": round(plan.dram_total / compute, 4),
+                  "dram_bytes_per_cycle_achieved": round(plan.dram_total / (compute + stall), 4)}
     cycles = compute + stall
+    dense = mapping.dense_equivalent(memory)
+    dense_cycles = cycles if dense is mapping else _dense_cycles(layer, dense, memory)
     util = layer.macs / (cycles * arch.pes) if cycles else 0.0
-    return LayerResult(name=layer.name, kind=layer.kind, op=layer.op, shape=layer.shape_text, unit=unit,
+    macs = mapping.mac_counts(operands)
+    return LayerResult(name=layer.name, kind=layer.kind, op=layer.op, shape=layer.shape_text, unit="array",
                        macs=layer.macs, cycles=cycles, compute_cycles=compute, stall_cycles=stall,
-                       utilization=round(util, 6), folds=folds, stream_cycles=steps, **extra)
+                       utilization=round(util, 6), folds=folds, stream_cycles=steps, **extra,
+                       dense_cycles=dense_cycles, **macs.to_dict(),
+                       precision=mapping.precision.to_dict(), sparsity=mapping.sparsity_report(operands))
 
 
-def simulate(graph: LayerGraph, arch: ArrayConfig, dataflow: DataflowSpec, *, memory: bool = True) -> SimResult:
-    """Time every layer of a workload, in topological order (``memory=False``: ideal memory)."""
-    layers = tuple(simulate_layer(layer, arch, dataflow, memory=memory) for layer in graph)
+def _dense_cycles(layer: Layer, dense: Mapping, memory: bool) -> int:
+    compute = _timing(dense)[0]
+    return compute + (stall_cycles(plan_memory(layer, dense), compute, dense.arch) if memory else 0)
+
+
+def simulate(graph: LayerGraph, arch: ArrayConfig, dataflow: DataflowSpec, *, memory: bool = True,
+             tensors: dict[str, dict[str, np.ndarray]] | None = None) -> SimResult:
+    """Time every layer of a workload, in topological order (``memory=False``: ideal memory).
+
+    ``tensors`` maps layer names to their GEMM operands (see :func:`simulate_layer`).
+    """
+    tensors = tensors or {}
+    layers = tuple(simulate_layer(layer, arch, dataflow, memory=memory, operands=tensors.get(layer.name))
+                   for layer in graph)
     return SimResult(workload=graph.name, arch=arch, dataflow=dataflow.name, layers=layers, memory=memory)

@@ -1,17 +1,12 @@
-"""The memory model: on-chip buffers, the tiling that fits them, DRAM traffic and the stalls it causes.
+"""The memory model: SRAM and DRAM traffic of a mapped layer and the stalls it causes.
 
-Derivations and assumptions are in ``docs/memory.md``. In short, for a GEMM-like layer:
+Derivations and assumptions are in ``docs/memory.md``. The tiling that fits the buffers is chosen
+by :mod:`accelsim.mapping.tiling` and carried by the :class:`~accelsim.mapping.Mapping`; here:
 
-* Three double-buffered SRAMs (ifmap holds I, filter holds W, ofmap holds outputs and partial
-  sums); a tile must fit **half** of its buffer so the next one can arrive meanwhile. Words are as
-  wide as the layer's precision (partial sums: the accumulator width).
-* Stationary dataflows keep the partial sums of an output tile in the ofmap buffer across the K
-  folds; when they do not fit, the temporal dimension is streamed in chunks (``temporal_tile``),
-  which reloads the stationary tiles once per chunk. A stationary tile or one output row that cannot
-  fit at all is a :class:`~accelsim.errors.MappingError`.
-* DRAM: every operand is read once when what must stay resident for reuse fits its half buffer, and
-  re-read once per tile of the other spatial dimension otherwise; outputs are written once.
-  Convolution inputs are read as the input tensor (im2col happens on chip).
+* DRAM: every operand is read once when what must stay resident for reuse fits its half buffer,
+  and re-read once per tile of the other spatial dimension otherwise; outputs are written once.
+  Convolution inputs are read as the input tensor (im2col happens on chip). Widths come from the
+  layer's resolved precision; N:M weights move their kept values plus their indices (metadata).
 * Time: transfers overlap compute (double buffering) except the first fold's operands (prologue,
   plus ``dram_latency_cycles``) and the last output tile (epilogue); whatever the bandwidth cannot
   hide becomes stall cycles.
@@ -24,113 +19,105 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from ..arch import ArrayConfig
-from ..errors import MappingError
-from ..mapping.dataflow import DataflowSpec
-from ..workload.layer import GemmView, Layer
-
-BUFFER = {"I": "ifmap", "W": "filter", "O": "ofmap"}
+from ..mapping.mapping import Mapping
+from ..mapping.tiling import half_buffer, stream_row_elements
+from ..workload.layer import Layer
+from ..counts import OperandCounts
 
 
 @dataclass(frozen=True)
 class MemoryPlan:
-    """Tiling and exact access counts of one layer (words for SRAM, bytes for DRAM)."""
+    """Exact access counts of one layer (words for SRAM, bytes for DRAM), per operand."""
 
-    temporal_tile: int | None
-    sram_reads: dict[str, int]
-    sram_writes: dict[str, int]
-    dram_bytes: dict[str, int]
+    operands: dict[str, OperandCounts]
     first_bytes: int
     last_bytes: int
 
     @property
     def dram_total(self) -> int:
-        return sum(self.dram_bytes.values())
+        return sum(c.dram_total for c in self.operands.values())
+
+    @property
+    def sram_reads(self) -> dict[str, int]:
+        return {op: c.sram_reads for op, c in self.operands.items()}
+
+    @property
+    def sram_writes(self) -> dict[str, int]:
+        return {op: c.sram_writes for op, c in self.operands.items()}
+
+    @property
+    def dram_bytes(self) -> dict[str, int]:
+        """DRAM bytes of values per operand (metadata is separate, in ``operands``)."""
+        return {op: c.dram_bytes for op, c in self.operands.items()}
 
 
-# Byte counts are Fractions, not floats: a float loses exactness above 2**53, and layers with dimensions
-# of a few billion reach that (counts must stay exact integers).
-def _bytes(layer: Layer, arch: ArrayConfig) -> dict[str, Fraction]:
-    return {"I": Fraction(layer.input_bits, 8), "W": Fraction(layer.weight_bits, 8),
-            "O": Fraction(layer.output_bits, 8), "P": Fraction(arch.acc_bits, 8)}
-
-
-def _half(arch: ArrayConfig, operand: str) -> Fraction:
-    return Fraction(getattr(arch.memory, f"{BUFFER[operand]}_kib")) * 512
-
-
-def _raw_input_elements(layer: Layer, gemm: GemmView) -> int:
+def _raw_input_elements(layer: Layer) -> int:
     """Elements of I actually in DRAM: the input tensor for convolutions (im2col is on chip)."""
+    gemm = layer.gemm
     if layer.kind == "conv2d":
         return layer.batch * math.prod(layer.in_shapes[0])
     return gemm.count * gemm.M * gemm.K
 
 
-def plan_memory(layer: Layer, dataflow: DataflowSpec, arch: ArrayConfig) -> MemoryPlan:
-    """Choose the temporal tile and count every SRAM and DRAM access of a GEMM-like layer."""
-    gemm = layer.gemm
-    size = {"M": gemm.M, "N": gemm.N, "K": gemm.K}
-    width = _bytes(layer, arch)
+# Byte counts are Fractions, not floats: a float loses exactness above 2**53, and layers with dimensions
+# of a few billion reach that (counts must stay exact integers).
+def plan_memory(layer: Layer, mapping: Mapping) -> MemoryPlan:
+    """Count every SRAM and DRAM access of a mapped GEMM-like layer."""
+    gemm, df, arch, prec = mapping.gemm, mapping.dataflow, mapping.arch, mapping.precision
+    size = {d: mapping.size(d) for d in ("M", "N", "K")}
+    width = {op: prec.word_bytes(op) for op in ("I", "W", "O", "P")}  # on chip: datapath words
+    elem = {op: prec.bytes(op) for op in ("I", "W")}  # in DRAM: packed elements
     R, C = arch.rows, arch.cols
-    df = dataflow
     tiles = {df.rows: R, df.cols: C}
     count_tiles = {d: -(-size[d] // tiles[d]) for d in tiles}
     rt, ct = min(R, size[df.rows]), min(C, size[df.cols])
+    sums = mapping.fold_sums()
+    kept_w = mapping.kept_weight_elements()
+    metadata = {"I": Fraction(0), "W": Fraction(prec.index_bits, 8) * kept_w, "O": Fraction(0)}
 
-    def need(what: str, op: str, nbytes: Fraction) -> None:
-        if nbytes > _half(arch, op):
-            raise MappingError(f"layer '{layer.name}': {what} needs {round(nbytes):,} bytes but half of the "
-                               f"{BUFFER[op]} buffer is {round(_half(arch, op)):,} bytes "
-                               f"(memory.{BUFFER[op]}_kib = {getattr(arch.memory, BUFFER[op] + '_kib'):g})")
-
-    def raw(op: str) -> int:
-        return _raw_input_elements(layer, gemm) if op == "I" else gemm.count * gemm.K * gemm.N
+    def raw(op: str) -> Fraction:
+        """Bytes of one pass over an operand in DRAM (conv inputs as the input tensor)."""
+        return _raw_input_elements(layer) * elem["I"] if op == "I" else kept_w * elem["W"]
 
     outer, inner = df.loop_order
     if df.mode == "stationary":
-        stat, strm = df.stationary, df.streamed
+        stat, strm = df.stationary, df.left
         X, T = df.cols, df.temporal
-        need(f"a {rt}x{ct} stationary tile of {stat}", stat, rt * ct * width[stat])
-        psum_cols = ct if inner == "K" else size[X]  # partial sums that must stay resident
-        need(f"one row of {psum_cols} partial sums", "O", psum_cols * width["P"])
-        t = min(size[T], math.floor(_half(arch, "O") / (psum_cols * width["P"])),
-                max(1, math.floor(_half(arch, strm) / (rt * width[strm]))))
+        t = mapping.temporal_tile or size[T]
         chunks = -(-size[T] // t)
-        n_k, n_x = count_tiles["K"], count_tiles[X]
-        stat_whole = size["K"] * size[X] * width[stat]
-        stat_reads = 1 if stat_whole <= _half(arch, stat) else chunks
+        stat_whole = size["K"] * size[X] * prec.stored_bytes(stat)
+        stat_reads = 1 if stat_whole <= half_buffer(arch, stat) else chunks
         strm_resident = (t * size["K"] if inner == "K" else t * rt) * width[strm]
-        strm_reads = 1 if (strm_resident <= _half(arch, strm) or inner != "K") else n_x
-        per_gemm_stat = size["K"] * size[X]
+        strm_reads = 1 if (strm_resident <= half_buffer(arch, strm) or inner != "K") else count_tiles[X]
         out_words = gemm.count * size[T] * size[X]
-        sram_reads = {stat: gemm.count * chunks * per_gemm_stat,
-                      strm: gemm.count * size[T] * size["K"] * n_x, "O": out_words * n_k}
-        sram_writes = {"O": out_words * n_k}
-        dram = {stat: gemm.count * stat_reads * per_gemm_stat * width[stat],
-                strm: raw(strm) * strm_reads * width[strm], "O": out_words * width["O"]}
-        first = rt * ct * width[stat] + min(t, size[T]) * rt * width[strm]
+        sram_reads = {stat: sums["rows_cols"], strm: sums["stream_words"], "O": sums["cols_steps"]}
+        sram_writes = {"O": sums["cols_steps"]}
+        stat_bytes = raw("W") if stat == "W" else gemm.count * gemm.K * mapping.size(X) * elem["I"]
+        dram = {stat: stat_reads * stat_bytes, strm: raw(strm) * strm_reads, "O": out_words * width["O"]}
+        metadata = {op: v * (stat_reads if op == stat else strm_reads) for op, v in metadata.items()}
+        first = rt * ct * prec.stored_bytes(stat) + min(t, size[T]) * stream_row_elements(mapping, rt) * width[strm]
         last = min(t, size[T]) * ct * width["O"]
-        temporal_tile = t if t < size[T] else None
     else:
         left, top = df.left, df.top
-        need(f"a {rt}x{ct} output tile", "O", rt * ct * width["O"])
         owner = {df.rows: left, df.cols: top}
         reads = {}
         for dim, op in owner.items():
             other = df.cols if dim == df.rows else df.rows
             resident = (tiles[dim] if dim == outer else size[dim]) * size["K"] * width[op]
-            reads[op] = 1 if resident <= _half(arch, op) else count_tiles[other]
+            reads[op] = 1 if resident <= half_buffer(arch, op) else count_tiles[other]
         out_words = gemm.count * size["M"] * size["N"]
-        sram_reads = {left: gemm.count * size[df.rows] * size["K"] * count_tiles[df.cols],
-                      top: gemm.count * size[df.cols] * size["K"] * count_tiles[df.rows], "O": out_words}
+        sram_reads = {left: sums["rows_steps"], top: sums["cols_steps"], "O": out_words}
         sram_writes = {"O": out_words}
-        dram = {op: raw(op) * reads[op] * width[op] for op in (left, top)} | {"O": out_words * width["O"]}
+        dram = {op: raw(op) * reads[op] for op in (left, top)} | {"O": out_words * width["O"]}
+        metadata = {op: v * reads.get(op, 1) for op, v in metadata.items()}
         first = (rt * width[left] + ct * width[top]) * size["K"]
         last = rt * ct * width["O"]
-        temporal_tile = None
     for op in ("I", "W"):
-        sram_writes[op] = math.ceil(dram[op] / width[op])  # every DRAM word is written into its buffer
-    return MemoryPlan(temporal_tile, sram_reads, sram_writes, {k: math.ceil(v) for k, v in dram.items()},
-                      math.ceil(first), math.ceil(last))
+        sram_writes[op] = math.ceil(dram[op] / (elem[op] * prec.fusion))  # every DRAM word is written into its buffer
+    operands = {op: OperandCounts(sram_reads=sram_reads[op], sram_writes=sram_writes[op],
+                                  dram_bytes=math.ceil(dram[op]), dram_metadata_bytes=math.ceil(metadata[op]))
+                for op in ("I", "W", "O")}
+    return MemoryPlan(operands, math.ceil(first), math.ceil(last))
 
 
 def stall_cycles(plan: MemoryPlan, compute_cycles: int, arch: ArrayConfig) -> int:

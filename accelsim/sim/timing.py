@@ -10,6 +10,11 @@ Stationary mode (WS, IS; K on the rows)::
     s_f       = max(e_{f-1}, l_f + Rt_f)                  B = 2 if double_buffered else 1
     total     = e_last + R + C - 1                        last output row + 1
 
+Bit-serial PEs take every streamed step in ``b`` cycles (the left operand's bits), so each fold's
+``T`` becomes ``T·b`` (:attr:`Mapping.serial_bits`); N:M weights, Bit Fusion packing and
+zero-skipping shorten the reduction the folds cover (:attr:`Mapping.reduction`). The recursions
+below are unchanged.
+
 Output mode (OS; K temporal)::
 
     e_f = e_{f-1} + max(T_f, 2·Rt_{f-1} - 1)              double buffered: the last step is held so
@@ -165,7 +170,7 @@ def gemm_timeline(mapping: Mapping) -> Timeline:
     21
     """
     timeline = timeline_for(mapping)
-    timeline.play(mapping.run_length(), mapping.gemm.count)
+    timeline.play(*mapping.play_sequence())
     return timeline
 
 

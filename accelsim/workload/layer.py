@@ -28,6 +28,8 @@ from dataclasses import dataclass, fields
 from functools import cached_property
 from typing import Any
 
+from ..precision import MAX_INT_BITS, MAX_OUTPUT_BITS, TYPE_NAMES, DataType, int_type, parse_dtype
+from ..sparsity import MAX_NM_GROUP, parse_nm
 from ..specio import Fields, printable
 
 FORMAT_VERSION = 1
@@ -89,10 +91,13 @@ class Layer:
         ``(rows, cols)`` pairs; padding is ``(top, left, bottom, right)``.
     shape, axis
         Target shape of a reshape (or output shape of a placeholder); concatenation axis of a concat.
-    input_bits, weight_bits, output_bits
-        Precision of each operand.
+    input_type, weight_type, output_type
+        Number format of each operand (``int1``..``int16``, ``uint1``..``uint16``, ``fp16``,
+        ``bf16``, ``fp8``; see :mod:`accelsim.precision`). The GEMM's second operand is "weight"
+        even when it is an activation (matmul).
     input_density, weight_density, weight_structure
-        Sparsity: fraction of non-zeros, and an optional ``"N:M"`` structure of the weights.
+        Sparsity: fraction of non-zeros, and an optional ``"N:M"`` structure of the weights along
+        the reduction dimension (its density is at most N/M; 1.0 with a structure means N/M).
 
     Examples
     --------
@@ -119,9 +124,9 @@ class Layer:
     transpose_b: bool = False
     shape: Shape = ()
     axis: int = 0
-    input_bits: int = 8
-    weight_bits: int = 8
-    output_bits: int = 8
+    input_type: str = "int8"
+    weight_type: str = "int8"
+    output_type: str = "int8"
     input_density: float = 1.0
     weight_density: float = 1.0
     weight_structure: str = ""
@@ -169,6 +174,35 @@ class Layer:
             return GemmView(M=d["B"] * d["P"] * d["Q"], N=d["K"], K=d["C"] * d["R"] * d["S"],
                             count=d["G"])
         return None
+
+    @property
+    def dtypes(self) -> dict[str, DataType]:
+        """Number format per GEMM operand: ``I``, ``W`` and ``O`` (outputs).
+
+        Examples
+        --------
+        >>> Layer("fc", "linear", in_shapes=((4, 8),), out=2, weight_type="int4").dtypes["W"].bits
+        4
+        """
+        return {op: parse_dtype(getattr(self, f"{name}_type"))
+                for op, name in (("I", "input"), ("W", "weight"), ("O", "output"))}
+
+    @property
+    def nm(self) -> tuple[int, int] | None:
+        """``(N, M)`` of the weights' structure, or None."""
+        return parse_nm(self.weight_structure) if self.weight_structure else None
+
+    @property
+    def weight_nonzero_fraction(self) -> float:
+        """The weights' density, with an N:M structure's N/M when no density is given."""
+        if self.nm and self.weight_density == 1.0:
+            return self.nm[0] / self.nm[1]
+        return self.weight_density
+
+    @property
+    def is_dense(self) -> bool:
+        """True when no sparsity is described."""
+        return self.input_density == 1.0 and self.weight_density == 1.0 and not self.weight_structure
 
     @property
     def macs(self) -> int:
@@ -249,7 +283,7 @@ def _shapes_ok(shapes: Any) -> bool:
         and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in s) for s in shapes))
 
 
-def read_layer_fields(f: Fields) -> dict[str, Any]:
+def read_layer_fields(f: Fields, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
     """Read every field of a layer except its input shapes (shared by Layer and the YAML format)."""
     kind = f.str("kind", choices=KINDS)
     kw: dict[str, Any] = dict(name=f.str("name"), kind=kind, batch=f.int("batch", 1))
@@ -280,25 +314,79 @@ def read_layer_fields(f: Fields) -> dict[str, Any]:
         kw["shape"] = f.int_tuple("shape", tuple(range(1, 9)))
     if kind == "concat":
         kw["axis"] = f.int("axis", 0, minimum=0)
-    for name in ("input_bits", "weight_bits", "output_bits"):
-        kw[name] = f.int(name, 8)
-        if kw[name] > 64:
-            raise f.error(name, f"must be at most 64, not {kw[name]}")
-    kw["input_density"] = f.number("input_density", 1.0, low=0.0, high=1.0)
-    kw["weight_density"] = f.number("weight_density", 1.0, low=0.0, high=1.0)
-    kw["weight_structure"] = f.raw("weight_structure", "")
-    if kw["weight_structure"] and _parse_nm(kw["weight_structure"]) is None:
-        raise f.error("weight_structure", f"must be 'N:M' with 0 < N ≤ M, not '{kw['weight_structure']}'")
+    kw |= read_precision_and_sparsity(f, kind, defaults or {})
     return kw
 
 
-def _parse_nm(text: Any) -> tuple[int, int] | None:
-    if not isinstance(text, str) or text.count(":") != 1:
-        return None
-    n, m = text.split(":")
-    if not (n.isdigit() and m.isdigit()) or not 0 < int(n) <= int(m):
-        return None
-    return int(n), int(m)
+OPERAND_FIELDS = {"input": "input_type", "weight": "weight_type", "output": "output_type"}
+SPARSITY_FIELDS = ("input_density", "weight_density", "weight_structure")
+_LEGACY_BITS = {"input_bits": "input_type", "weight_bits": "weight_type", "output_bits": "output_type"}
+
+
+def read_precision_and_sparsity(f: Fields, kind: str, defaults: dict[str, Any]) -> dict[str, Any]:
+    """Per-operand types and sparsity of a layer, from any of its spellings.
+
+    A layer may write ``precision: {input: int4, weight: int4}`` and ``sparsity: {weight_density:
+    0.5, weight_structure: "2:4"}`` blocks, the flat keys (``weight_type``, ``weight_density``…),
+    or the version-1 integer widths ``input_bits``/``weight_bits``/``output_bits`` (integers of
+    that width); ``defaults`` (a workload's network-wide blocks) fill what the layer leaves out.
+    """
+    given: dict[str, tuple[Fields, str]] = {}  # field -> (where it was written, key there)
+
+    def note(field: str, where: Fields, key: str) -> None:
+        if field in given:
+            raise where.error(key, f"sets {field} a second time (also given as "
+                                   f"'{given[field][0].path(given[field][1])}')")
+        given[field] = (where, key)
+
+    for key, field in (*OPERAND_FIELDS.items(), *_LEGACY_BITS.items()):
+        if key in _LEGACY_BITS and f.has(key):
+            note(field, f, key)
+    for field in (*OPERAND_FIELDS.values(), *SPARSITY_FIELDS):
+        if f.has(field):
+            note(field, f, field)
+    for block, keys in (("precision", OPERAND_FIELDS), ("sparsity", {k: k for k in SPARSITY_FIELDS})):
+        if f.has(block):
+            sub = f.sub(block)
+            if not isinstance(sub.data, dict):
+                raise f.error(block, "must be a mapping")
+            for key, field in keys.items():
+                if sub.has(key):
+                    note(field, sub, key)
+            sub._used.update(k for k in keys if sub.has(k))
+            sub.done()
+    out: dict[str, Any] = {}
+    for field, (where, key) in given.items():
+        if key in _LEGACY_BITS:
+            bits = where.int(key, maximum=MAX_OUTPUT_BITS if field == "output_type" else MAX_INT_BITS)
+            out[field] = int_type(bits).name
+        elif field.endswith("_type"):
+            out[field] = where.str(key)
+            if parse_dtype(out[field], operand=field != "output_type") is None:
+                raise where.error(key, f"must be a number format ({TYPE_NAMES}), not '{printable(out[field])}'")
+        elif field == "weight_structure":
+            out[field] = where.raw(key)
+            if out[field] != "" and parse_nm(out[field]) is None:
+                raise where.error(key, f"must be 'N:M' with 0 < N < M ≤ {MAX_NM_GROUP}, not "
+                                       f"'{printable(str(out[field]))}'")
+        else:
+            out[field] = where.number(key, low=0.0, high=1.0)
+    if kind not in GEMM_KINDS:
+        for field, (where, key) in given.items():
+            value, default = out[field], _FIELD_DEFAULTS[field]
+            if value != default:
+                raise where.error(key, f"applies to the operands of {', '.join(GEMM_KINDS)} layers; "
+                                       f"a {kind} layer runs on the vector unit, which does not model it")
+        return out
+    for field, value in defaults.items():
+        out.setdefault(field, value)
+    structure = parse_nm(out.get("weight_structure", "")) if out.get("weight_structure") else None
+    density = out.get("weight_density", 1.0)
+    if structure and density != 1.0 and density > structure[0] / structure[1]:
+        where, key = given.get("weight_density", (f, "weight_density"))
+        raise where.error(key, f"{density:g} exceeds the {structure[0]}:{structure[1]} structure's "
+                               f"density of {structure[0] / structure[1]:g}")
+    return out
 
 
 def _check(layer: Layer, f: Fields) -> None:
@@ -325,6 +413,9 @@ def _check(layer: Layer, f: Fields) -> None:
         if n > MAX_ELEMENTS:
             raise f.error(field, f"{what} has {n:,} elements, more than the limit of 2**64 "
                                  "(accelsim.workload.layer.MAX_ELEMENTS)")
+
+
+_FIELD_DEFAULTS = {f.name: f.default for f in fields(Layer)}
 
 
 class _ShapeError(Exception):

@@ -6,9 +6,12 @@ A file looks like::
     name: tiny
     batch: 1
     meta: {source: "where the published figures come from", published_macs: 1000}
+    precision: {input: int8, weight: int4}      # optional network-wide defaults for GEMM layers
+    sparsity: {weight_structure: "2:4"}
     inputs: {image: [3, 32, 32]}
     layers:
-      - {name: conv1, kind: conv2d, out_channels: 8, kernel: 3, padding: 1}
+      - {name: conv1, kind: conv2d, out_channels: 8, kernel: 3, padding: 1,
+         precision: {weight: int8}, sparsity: {weight_density: 1.0}}
       - {name: relu1, kind: eltwise, op: relu}
       - {name: res, kind: eltwise, op: add, inputs: [conv1, relu1]}
 
@@ -27,7 +30,7 @@ from .._paths import data_dir
 from ..errors import SpecError, did_you_mean
 from ..specio import Fields, plain, read_yaml_file
 from .graph import LayerGraph
-from .layer import Layer, read_layer_fields
+from .layer import Layer, read_layer_fields, read_precision_and_sparsity
 
 FORMAT_VERSION = 1
 
@@ -52,6 +55,7 @@ def graph_from_dict(data: Any, *, file: str | None = None) -> LayerGraph:
     layers = top.raw("layers")
     if not isinstance(layers, list) or not layers:
         raise top.error("layers", "must be a non-empty list of layers")
+    defaults = read_precision_and_sparsity(top, "conv2d", {})  # network-wide, for GEMM layers
     top.done()
     graph = LayerGraph(name, inputs, meta=plain(meta), file=file)
     previous = next(iter(inputs)) if len(inputs) == 1 else None
@@ -59,7 +63,7 @@ def graph_from_dict(data: Any, *, file: str | None = None) -> LayerGraph:
         f = Fields(entry, where=f"layers[{i}]", file=file, line=top.data.key_lines.get("layers")
                    if hasattr(top.data, "key_lines") else None)
         sources = _read_sources(f, previous)
-        kw = read_layer_fields(f)
+        kw = read_layer_fields(f, defaults)
         kw.setdefault("batch", batch)
         if not f.has("batch"):
             kw["batch"] = batch

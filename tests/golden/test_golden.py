@@ -17,7 +17,10 @@ from .regenerate import cases, path, simulate_json
 
 # Report fields added by issue 10 (precision and sparsity). Dense values of every older field stay
 # byte-identical; these are new columns beside them.
-ADDED_KEYS: frozenset[str] = frozenset()
+ADDED_KEYS: frozenset[str] = frozenset({
+    "dense_cycles", "issued_macs", "effective_macs", "gated_macs", "skipped_macs", "dram_metadata_bytes",
+    "dram_ifmap_metadata_bytes", "dram_filter_metadata_bytes", "dram_ofmap_metadata_bytes",
+    "precision", "sparsity"})
 
 
 def _strip(text: str) -> str:

@@ -10,7 +10,16 @@ from accelsim.cli import main
 from accelsim.errors import MappingError
 from accelsim.mapping import load_dataflow
 from accelsim.sim import numerics, run_reference, simulate_layer
+from accelsim.mapping import Mapping
 from accelsim.sim.memory import plan_memory, stall_cycles
+
+
+def plan_for(layer, dataflow, arch):
+    """The memory plan of a layer, with its tile choice (the Mapping carries it)."""
+    mapping = Mapping.for_layer(layer, dataflow, arch)
+    plan = plan_memory(layer, mapping)
+    plan.__dict__["temporal_tile"] = mapping.temporal_tile  # frozen dataclass: test-only view
+    return plan
 from accelsim.workload import Layer
 
 BIG = MemorySpec(ifmap_kib=1024, filter_kib=1024, ofmap_kib=1024, dram_bytes_per_cycle=1e6)
@@ -22,7 +31,7 @@ def linear(m, k, n, **kw):
 
 def test_hand_counted_weight_stationary_layer():
     # 10x8 · 8x6 on 4x4: 2 K-tiles x 2 N-tiles; everything fits, nothing is chunked
-    plan = plan_memory(linear(10, 8, 6), load_dataflow("ws"), ArrayConfig(rows=4, cols=4, memory=BIG))
+    plan = plan_for(linear(10, 8, 6), load_dataflow("ws"), ArrayConfig(rows=4, cols=4, memory=BIG))
     assert plan.temporal_tile is None
     assert plan.sram_reads == {"W": 8 * 6, "I": 10 * 8 * 2, "O": 10 * 6 * 2}  # I streamed once per N tile
     assert plan.dram_bytes == {"W": 48, "I": 80, "O": 60}  # each read or written once
@@ -38,7 +47,7 @@ def test_sram_reads_equal_the_words_the_reference_engine_takes(rows, cols, m, n,
     dataflow = load_dataflow(name)
     layer = linear(m, k, n)
     try:
-        plan = plan_memory(layer, dataflow, arch)
+        plan = plan_for(layer, dataflow, arch)
     except MappingError:
         return  # a tiny ofmap buffer cannot hold one row of partial sums: checked below
     a, w = numerics.random_operands(np.random.default_rng(0), m, n, k, arch)
@@ -61,7 +70,7 @@ def test_tiles_that_cannot_fit_are_mapping_errors(capsys, tmp_path):
     arch = ArrayConfig(rows=32, cols=32, memory=MemorySpec(filter_kib=0.5))
     with pytest.raises(MappingError, match=r"layer 'fc': a 32x32 stationary tile of W needs 1,024 bytes but half of "
                                            r"the filter buffer is 256 bytes \(memory.filter_kib = 0.5\)"):
-        plan_memory(linear(64, 64, 64), load_dataflow("ws"), arch)
+        plan_for(linear(64, 64, 64), load_dataflow("ws"), arch)
     path = tmp_path / "small.yaml"
     path.write_text("rows: 32\ncols: 32\nmemory: {filter_kib: 0.5}\n")
     assert main(["simulate", "resnet18", "--arch", str(path)]) == 1
@@ -81,13 +90,13 @@ def test_bandwidth_turns_into_stalls():
     dram = starved.dram_ifmap_bytes + starved.dram_filter_bytes + starved.dram_ofmap_bytes
     assert starved.cycles >= dram + 100  # bandwidth bound: one byte per cycle, plus the latency
     assert starved.dram_bytes_per_cycle_needed == pytest.approx(dram / starved.compute_cycles, rel=1e-3)
-    plan = plan_memory(layer, load_dataflow("ws"), slow)
+    plan = plan_for(layer, load_dataflow("ws"), slow)
     assert starved.stall_cycles == stall_cycles(plan, starved.compute_cycles, slow)
 
 
 def test_convolutions_read_the_input_tensor_not_its_im2col():
     conv = Layer("c", "conv2d", in_shapes=((16, 28, 28),), out=32, kernel=(3, 3), padding=(1, 1, 1, 1))
-    plan = plan_memory(conv, load_dataflow("ws"), ArrayConfig(rows=16, cols=16, memory=BIG))
+    plan = plan_for(conv, load_dataflow("ws"), ArrayConfig(rows=16, cols=16, memory=BIG))
     assert plan.dram_bytes["I"] == 16 * 28 * 28  # not 784 x 144
     assert plan.sram_reads["I"] == 784 * 144 * 2  # the array streams the im2col rows once per N tile
 

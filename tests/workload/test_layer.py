@@ -70,7 +70,7 @@ def test_non_gemm_layers_have_vector_work():
     (dict(in_shapes=((16, 14),)), "`layer 'c'.in_shapes` a conv2d input must be (channels, height, width), not [16, 14]"),
     (dict(out=0), "`layer 'c'.out` must be a positive integer, not 0"),
     (dict(stride=(0, 1)), "`layer 'c'.stride` must be an integer or a list of 2 positive integers, not [0, 1]"),
-    (dict(weight_structure="4:2"), "`layer 'c'.weight_structure` must be 'N:M' with 0 < N ≤ M, not '4:2'"),
+    (dict(weight_structure="4:2"), "`layer 'c'.weight_structure` must be 'N:M' with 0 < N < M ≤ 16, not '4:2'"),
     (dict(kind="conv3d"), "`layer 'c'.kind` must be one of conv2d, linear, matmul, pool, eltwise, reshape, concat, placeholder, not 'conv3d' (did you mean 'conv2d'?)"),
 ])
 def test_bad_layers_raise_spec_errors_naming_the_field(kw, message):
