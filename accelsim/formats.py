@@ -258,11 +258,11 @@ def format_size(matrix, fmt: str, value_bits: int, *, nm=None, run_bits: int = 4
         nnz = int(np.count_nonzero(a))
         return FormatSize(_bytes(nnz * value_bits),
                           _bytes(nnz * column_index_bits(cols) + (rows + 1) * row_pointer_bits(nnz)))
+    if fmt == "bitmap":
+        return FormatSize(_bytes(int(np.count_nonzero(a)) * value_bits), _bytes(rows * cols))
+    # rle
     nz = np.flatnonzero(a)
     nnz = int(nz.size)
-    if fmt == "bitmap":
-        return FormatSize(_bytes(nnz * value_bits), _bytes(rows * cols))
-    # rle
     runs = np.diff(nz, prepend=-1) - 1
     entries = nnz + int((runs >> run_bits).sum())
     return FormatSize(_bytes(entries * value_bits), _bytes(entries * run_bits))
