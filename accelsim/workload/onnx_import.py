@@ -337,27 +337,50 @@ def onnx_weights(path: str | Path, *, lenient: bool = False) -> dict:
 
     Arrays are in the layout of :mod:`accelsim.tensors`: conv OIHW as stored, linear
     ``(out_features, in_features)`` (a ``MatMul``'s or ``Gemm``'s ``(in, out)`` weight is transposed).
-    Weights are read from initializers or ``Constant`` nodes; a weight computed from constants by
-    other nodes is an :class:`UnsupportedError` naming the layer.
+    Weights are read from initializers, ``Constant`` nodes and ``ConstantOfShape`` of an initializer
+    shape (ONNX's weight-free "light" models); a weight computed from constants by other nodes
+    (e.g. a ``Reshape``) is evaluated with ONNX's reference evaluator.
     """
     from onnx import numpy_helper
 
+    import numpy as np
+
     graph, importer, model = _import(path, lenient=lenient, batch=None)
-    arrays = {init.name: init for init in model.graph.initializer}
-    constants = {node.output[0]: attr.t for node in model.graph.node if node.op_type == "Constant"
-                 for attr in node.attribute if attr.name == "value"}
+    arrays = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    for node in model.graph.node:  # Constant, and ConstantOfShape of a known shape (ONNX's "light" models)
+        values = {attr.name: attr.t for attr in node.attribute if attr.name == "value"}
+        if node.op_type == "Constant" and "value" in values:
+            arrays[node.output[0]] = numpy_helper.to_array(values["value"])
+        elif node.op_type == "ConstantOfShape" and node.input and node.input[0] in arrays:
+            fill = numpy_helper.to_array(values["value"]) if "value" in values else np.zeros(1, np.float32)
+            arrays[node.output[0]] = np.full(tuple(int(d) for d in arrays[node.input[0]]), fill.reshape(-1)[0],
+                                             dtype=fill.dtype)
+    missing = [t for t, _ in importer.weights.values() if t not in arrays]
+    if missing:
+        arrays |= _fold_constants(model, importer.constants, missing, str(path))
     out = {}
     for layer in graph:
-        if layer.name not in importer.weights:
-            continue
-        tensor, transpose = importer.weights[layer.name]
-        proto = arrays.get(tensor, constants.get(tensor))
-        if proto is None:
-            raise UnsupportedError(f"{path}: layer '{layer.name}': its weight '{tensor}' is computed from "
-                                   "constants by other nodes; only initializers and Constant nodes are read")
-        array = numpy_helper.to_array(proto)
-        out[layer.name] = array.T if transpose else array
+        if layer.name in importer.weights:
+            tensor, transpose = importer.weights[layer.name]
+            out[layer.name] = arrays[tensor].T if transpose else arrays[tensor]
     return out
+
+
+def _fold_constants(model, constants: set, wanted: list, file: str) -> dict:
+    """Evaluate the constant-only nodes that compute ``wanted`` with ONNX's reference evaluator."""
+    from onnx import helper
+    from onnx.reference import ReferenceEvaluator
+
+    nodes = [n for n in model.graph.node if n.output and all(o in constants for o in n.output if o)]
+    graph = helper.make_graph(nodes, "constants", [], [helper.make_empty_tensor_value_info(t) for t in wanted],
+                              list(model.graph.initializer))
+    folded = helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
+    try:
+        values = ReferenceEvaluator(folded).run(None, {})
+    except (RuntimeError, ValueError, TypeError, KeyError, IndexError, NotImplementedError) as err:
+        raise UnsupportedError(f"{file}: cannot compute weight '{wanted[0]}' from its constants: "
+                               f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+    return dict(zip(wanted, values))
 
 
 def _import(path: str | Path, *, lenient: bool, batch: int | None):

@@ -161,11 +161,13 @@ def onnx_model(path):
              helper.make_node("Relu", ["c"], ["r"], name="relu"),
              helper.make_node("Flatten", ["r"], ["f"], name="flat"),
              helper.make_node("Gemm", ["f", "gw"], ["g"], name="fc1", transB=1),
+             helper.make_node("Reshape", ["mw_flat", "mw_shape"], ["mw"], name="fold"),  # a folded constant
              helper.make_node("MatMul", ["g", "mw"], ["y"], name="fc2")]
     graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 7])],
                               [numpy_helper.from_array(conv_w, "cw"), numpy_helper.from_array(gemm_w, "gw"),
-                               numpy_helper.from_array(mm_w, "mw")])
+                               numpy_helper.from_array(mm_w.reshape(-1), "mw_flat"),
+                               numpy_helper.from_array(np.array([5, 7], dtype=np.int64), "mw_shape")])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     return conv_w, gemm_w, mm_w
 
