@@ -14,15 +14,20 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     from ..mapping import load_dataflow
     from ..sim import simulate
 
-    arch = resolve_arch(args.arch)
-    graph = load_workload(args)
+    arch = _with_switches(resolve_arch(args.arch), args)
+    graph = _with_layer_options(load_workload(args), args)
     dataflow = load_dataflow(args.dataflow or arch.dataflows[0])
-    result = simulate(graph, arch, dataflow, memory=not args.ideal_memory)
+    operands = _tensor_operands(args.tensors, graph) if args.tensors else None
+    result = simulate(graph, arch, dataflow, memory=not args.ideal_memory, tensors=operands)
     notes = graph.meta.get("assumptions", [])  # e.g. a symbolic batch taken as 1
     if args.json:
         return json.dumps(result.to_dict() | {"assumptions": notes}, indent=1)
+    sparse = any(r.dense_cycles != r.cycles or r.effective_macs != r.macs for r in result.layers)
     rows = [[r.name, r.op, r.shape, f"{r.macs:,}", f"{r.cycles:,}", f"{r.stall_cycles:,}", f"{r.utilization:.1%}",
              f"{round(Fraction(r.dram_ifmap_bytes + r.dram_filter_bytes + r.dram_ofmap_bytes, 1024)):,}"]
+            + ([f"{r.dense_cycles:,}", f"{r.effective_macs:,}", f"{r.gated_macs:,}", f"{r.skipped_macs:,}",
+                f"{round(Fraction(r.dram_ifmap_metadata_bytes + r.dram_filter_metadata_bytes, 1024)):,}"]
+               if sparse else [])
             for r in result.layers]
     memory = "ideal memory" if args.ideal_memory else (
         f"memory: ifmap/filter/ofmap {arch.memory.ifmap_kib:g}/{arch.memory.filter_kib:g}/"
@@ -32,7 +37,90 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     total = (f"total: {result.total_macs:,} MACs in {result.total_cycles:,} cycles ({stalls:,} stalled; "
              f"{_fixed(result.time_ms, 3)} ms at {arch.clock_mhz:g} MHz), utilisation {result.utilization:.1%}")
     header = ["layer", "op", "shape", "MACs", "cycles", "stall", "util", "DRAM KiB"]
-    return "\n".join([head, *(f"note: {note}" for note in notes), "", table(rows, header, {3, 4, 5, 6, 7}), "", total])
+    if sparse:
+        header += ["dense cycles", "effective", "gated", "skipped", "meta KiB"]
+        d = result.to_dict()
+        total += (f"\nsparsity ({arch.sparse}{', N:M ' + arch.weight_nm if arch.weight_nm else ''}, "
+                  f"{'tensors' if operands else 'density description'}): {d['dense_cycles']:,} dense cycles; "
+                  f"MACs effective {d['effective_macs']:,}, gated {d['gated_macs']:,}, skipped {d['skipped_macs']:,}; "
+                  f"DRAM metadata {d['dram_metadata_bytes']:,} bytes")
+    return "\n".join([head, *(f"note: {note}" for note in notes), "",
+                      table(rows, header, set(range(3, len(header)))), "", total])
+
+
+def _with_switches(arch, args: argparse.Namespace):
+    """The architecture with the command line's PE style and sparsity switches."""
+    changes = {k: v for k, v in (("pe_style", args.pe), ("sparse", args.sparse), ("weight_nm", args.weight_nm))
+               if v is not None}
+    if not changes:
+        return arch
+    from ..arch import ArrayConfig
+
+    return ArrayConfig.from_dict(arch.to_dict() | changes, file="command line")
+
+
+def _with_layer_options(graph, args: argparse.Namespace):
+    """The workload with the command line's precision and sparsity applied to every GEMM layer."""
+    from ..errors import SpecError
+    from ..sparsity import parse_nm
+    from ..workload.graph import LayerGraph
+    from ..workload.layer import Layer
+
+    changes: dict = {}
+    if args.input_bits is not None:
+        changes["input_type"] = f"int{args.input_bits}"
+    if args.weight_bits is not None:
+        changes["weight_type"] = f"int{args.weight_bits}"
+    if args.weight_sparsity is not None:
+        text = args.weight_sparsity
+        if ":" in text:
+            if parse_nm(text) is None:
+                raise SpecError(f"--weight-sparsity: 'N:M' needs 0 < N < M ≤ 16, not '{text}'")
+            changes |= {"weight_structure": text, "weight_density": 1.0}
+        else:
+            changes |= {"weight_structure": "", "weight_density": _density("--weight-sparsity", text)}
+    if args.input_sparsity is not None:
+        changes["input_density"] = _density("--input-sparsity", args.input_sparsity)
+    if not changes:
+        return graph
+    out = LayerGraph(graph.name, graph.inputs, meta=graph.meta, file=graph.file)
+    for layer in graph:
+        if layer.gemm is not None:
+            layer = Layer.from_dict(layer.to_dict() | changes, where=f"layer '{layer.name}' (with the command line's options)")
+        out.add(layer, graph.sources(layer.name))
+    return out
+
+
+def _density(option: str, text: str) -> float:
+    from ..errors import SpecError
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value <= 1.0:
+        raise SpecError(f"{option}: a density is a number in (0, 1] or 'N:M', not '{text}'")
+    return value
+
+
+def _tensor_operands(path: str, graph) -> dict:
+    """Each layer's real GEMM operands from a tensors file (``accelsim.tensors``)."""
+    import numpy as np
+
+    from ..tensors import input_matrix, load_tensors, weight_matrix
+
+    operands = {}
+    for name, tensors in load_tensors(path, graph).items():
+        layer = graph[name]
+        weight = tensors.weight
+        if tensors.zero_point is not None:  # asymmetric quantization stores a zero as the zero point
+            zp = np.asarray(tensors.zero_point)
+            weight = weight - (zp.reshape(-1, *[1] * (weight.ndim - 1)) if zp.ndim else zp)
+        ops = {"W": weight_matrix(layer, weight)}
+        if tensors.input is not None:
+            ops["I"] = input_matrix(layer, tensors.input)
+        operands[name] = ops
+    return operands
 
 
 def _fixed(value: Fraction, digits: int) -> str:
@@ -47,6 +135,12 @@ def _fixed(value: Fraction, digits: int) -> str:
     return f"{scaled // 10**digits:,}.{scaled % 10**digits:0{digits}d}"
 
 
+def _bits(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 16:
+        raise argparse.ArgumentTypeError(f"must be an integer width from 1 to 16, not '{text}'")
+    return int(text)
+
+
 def add_parser(sub) -> None:
     """Register the subcommand on the top-level parser's subparsers."""
     sim = sub.add_parser("simulate", help="time a workload on an architecture")
@@ -57,4 +151,13 @@ def add_parser(sub) -> None:
     sim.add_argument("--ideal-memory", action="store_true", help="no memory model: operands always on time")
     sim.add_argument("--lenient", action="store_true", help="ONNX: import unsupported ops as zero-cost placeholders")
     add_batch_option(sim)
+    p = sim.add_argument_group("precision and sparsity (docs/precision.md, docs/sparsity.md)")
+    p.add_argument("--input-bits", type=_bits, metavar="B", help="inputs of every GEMM layer are intB (1-16)")
+    p.add_argument("--weight-bits", type=_bits, metavar="B", help="weights of every GEMM layer are intB (1-16)")
+    p.add_argument("--weight-sparsity", metavar="N:M|DENSITY", help="weights of every GEMM layer: N:M or a density")
+    p.add_argument("--input-sparsity", metavar="DENSITY", help="inputs of every GEMM layer: a density in (0, 1]")
+    p.add_argument("--sparse", choices=("none", "gate", "skip"), help="what the PEs do with zeros")
+    p.add_argument("--weight-nm", metavar="N:M", help="weight-stationary PEs that hold N of every M weights")
+    p.add_argument("--pe", choices=("parallel", "bit-serial", "fusible"), help="PE style")
+    p.add_argument("--tensors", metavar="FILE.npz", help="real weights (and sample inputs) per layer")
     sim.set_defaults(func=_cmd_simulate)

@@ -267,7 +267,8 @@ class Mapping:
                         for c_size, c_count in c_tiles:
                             for _ in range(c_count):
                                 steps = table[g][r_index * n_cols + c_index]
-                                yield self._fold({df.rows: r_size, df.cols: c_size}, max(steps, 1))
+                                if steps:  # a tile with no non-zero product is skipped whole
+                                    yield self._fold({df.rows: r_size, df.cols: c_size}, steps)
                                 c_index += 1
                         r_index += 1
             return
@@ -277,14 +278,14 @@ class Mapping:
         for g in range(self.gemm.count):
             for t_steps, t_count in tile_sizes(self.size(df.temporal), self.chunk):
                 for _ in range(t_count):
-                    k_tiles = [[size for size, n in tile_sizes(max(table[g][i], 1), self.arch.rows)
+                    k_tiles = [[size for size, n in tile_sizes(table[g][i], self.arch.rows)
                                 for _ in range(n)] for i in range(len(x_sizes))]
                     if outer == x:
                         for i, x_size in enumerate(x_sizes):
                             for k_size in k_tiles[i]:
                                 yield self._fold({x: x_size, "K": k_size}, t_steps)
                     else:
-                        for j in range(max(map(len, k_tiles))):
+                        for j in range(max(map(len, k_tiles), default=0)):
                             for i, x_size in enumerate(x_sizes):
                                 if j < len(k_tiles[i]):
                                     yield self._fold({x: x_size, "K": k_tiles[i][j]}, t_steps)

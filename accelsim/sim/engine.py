@@ -112,7 +112,8 @@ class SimResult:
 
     @property
     def utilization(self) -> float:
-        return self.total_macs / (self.total_cycles * self.arch.pes) if self.total_cycles else 0.0
+        issued = sum(r.issued_macs for r in self.layers)
+        return issued / (self.total_cycles * self.arch.pes) if self.total_cycles else 0.0
 
     @property
     def time_ms(self) -> Fraction:
@@ -187,13 +188,13 @@ def simulate_layer(layer: Layer, arch: ArrayConfig, dataflow: DataflowSpec, *, m
         for op, counts in plan.operands.items():
             extra |= counts.flat(op)
         extra |= {"temporal_tile": mapping.temporal_tile or 0,
-                  "dram_bytes_per_cycle_needed": round(plan.dram_total / compute, 4),
-                  "dram_bytes_per_cycle_achieved": round(plan.dram_total / (compute + stall), 4)}
+                  "dram_bytes_per_cycle_needed": round(plan.dram_total / compute, 4) if compute else 0.0,
+                  "dram_bytes_per_cycle_achieved": round(plan.dram_total / (compute + stall), 4) if compute + stall else 0.0}
     cycles = compute + stall
     dense = mapping.dense_equivalent(memory)
     dense_cycles = cycles if dense is mapping else _dense_cycles(layer, dense, memory)
-    util = layer.macs / (cycles * arch.pes) if cycles else 0.0
     macs = mapping.mac_counts(operands)
+    util = macs.issued / (cycles * arch.pes) if cycles else 0.0  # PE busy: N:M skipped MACs are not work
     return LayerResult(name=layer.name, kind=layer.kind, op=layer.op, shape=layer.shape_text, unit="array",
                        macs=layer.macs, cycles=cycles, compute_cycles=compute, stall_cycles=stall,
                        utilization=round(util, 6), folds=folds, stream_cycles=steps, **extra,
