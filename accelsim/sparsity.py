@@ -32,6 +32,17 @@ def nm_index_bits(m: int) -> int:
     return max(1, (m - 1).bit_length())
 
 
+def nm_rows(K: int, n: int, m: int) -> int:
+    """Reduction rows of N:M weights: ``ceil(K / M)`` groups of ``N`` kept weights.
+
+    Examples
+    --------
+    >>> nm_rows(64, 2, 4), nm_rows(10, 1, 4)
+    (32, 3)
+    """
+    return -(-K // m) * n
+
+
 def max_group_nonzeros(weights, m: int) -> int:
     """Most non-zeros in any group of ``m`` consecutive reduction elements of ``(count, K, N)`` weights.
 

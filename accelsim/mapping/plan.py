@@ -19,7 +19,7 @@ import numpy as np
 from ..arch import ArrayConfig
 from ..errors import MappingError, UnsupportedError
 from ..precision import DataType
-from ..sparsity import nm_index_bits
+from ..sparsity import nm_index_bits, nm_rows  # noqa: F401  (nm_rows: re-exported for the mapping)
 from .dataflow import DataflowSpec
 
 OPERAND_NAMES = {"I": "inputs", "W": "weights", "O": "outputs"}
@@ -125,17 +125,6 @@ def resolve_precision(name: str, dtypes: dict[str, DataType], arch: ArrayConfig,
 
 
 # -- the reduction each tile runs -----------------------------------------------------------------
-def nm_rows(K: int, n: int, m: int) -> int:
-    """Reduction rows of N:M weights: ``ceil(K / M)`` groups of ``N`` kept weights.
-
-    Examples
-    --------
-    >>> nm_rows(64, 2, 4), nm_rows(10, 1, 4)
-    (32, 3)
-    """
-    return -(-K // m) * n
-
-
 def expected_nonempty(length: int, density: float, width: int) -> int:
     """Expected count, rounded up, of ``length`` vectors of ``width`` iid elements that are not all zero.
 

@@ -28,17 +28,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import MappingError
+from ..sparsity import nm_rows
 
 
-def compressed_rows(k: int, n: int, m: int) -> int:
-    """``K' = ⌈K/M⌉·N``: the reduction rows the array sees after N:M compression.
-
-    Examples
-    --------
-    >>> compressed_rows(8, 2, 4), compressed_rows(9, 2, 4), compressed_rows(3, 1, 4)
-    (4, 6, 1)
-    """
-    return -(-k // m) * n
+compressed_rows = nm_rows  # K' = ceil(K/M)·N, defined once in accelsim.sparsity
 
 
 def compress_nm(weights: np.ndarray, n: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
