@@ -122,6 +122,9 @@ class _Ring:
         return self.delays[None, :] > ages[:, None]
 
 
+_WIDTH = {"I": "input", "W": "weight"}
+
+
 def run_reference(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig,
                   dataflow: DataflowSpec, *, stalls: Stalls = NO_STALLS, temporal_tile: int | None = None,
                   max_cycles: int = 50_000_000, input_bits: int | None = None, weight_bits: int | None = None,
@@ -172,19 +175,22 @@ def run_reference(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig,
         raise UnsupportedError(f"{arch.pe_style} PEs need ArrayConfig.overflow 'wrap', not '{arch.overflow}' "
                                "(the order of their partial products changes where saturation bites)")
     bits = {"I": input_bits or arch.input_bits, "W": weight_bits or arch.weight_bits}
-    fusion = numerics.fusion_factor(arch, bits["I"], bits["W"])  # refuses operands wider than the datapath
+    checked = dict(bits)  # the widths that must fit the datapath
     if arch.pe_style == "bit-serial":
         serial_bits = bits[dataflow.left] if serial_bits is None else serial_bits
         if isinstance(serial_bits, bool) or not isinstance(serial_bits, (int, np.integer)) or not 1 <= serial_bits <= 32:
             raise ValueError(f"serial_bits must be an integer in 1..32, not {serial_bits!r}")
         bits[dataflow.left] = int(serial_bits)
+        # the serial operand may be wider than its datapath: it only takes more planes
+        checked[dataflow.left] = min(bits[dataflow.left], getattr(arch, f"{_WIDTH[dataflow.left]}_bits"))
     elif serial_bits is not None:
         raise ValueError(f"serial_bits is for bit-serial PEs, not pe_style '{arch.pe_style}'")
+    fusion = numerics.fusion_factor(arch, checked["I"], checked["W"])  # refuses operands wider than the datapath
     numerics.check_operands(inputs, weights, arch, input_bits=bits["I"], weight_bits=bits["W"])
 
     count, m, k = inputs.shape
     gemm = GemmView(M=m, N=weights.shape[2], K=k, count=count)
-    index = None
+    index = lane_counts = None
     if arch.nm is not None:
         if dataflow.mode != "stationary" or dataflow.stationary != "W":
             raise UnsupportedError(f"N:M weights (ArrayConfig.weight_nm '{arch.weight_nm}') need a weight-stationary "
@@ -203,13 +209,14 @@ def run_reference(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig,
         a = np.pad(inputs, ((0, 0), (0, 0), (0, pad))).reshape(count, m, k_array, fusion)
         b = np.pad(weights, ((0, 0), (0, pad), (0, 0))).reshape(count, k_array, fusion, gemm.N)
         operands = {"I": a, "W": np.moveaxis(b, 2, 3)}
+        lane_counts = np.minimum(fusion, k - fusion * np.arange(k_array))  # lanes holding an element of K
     else:
         operands = {"I": inputs[..., None], "W": weights[..., None]}
         k_array = k
     mapping = Mapping(replace(gemm, K=k_array) if k_array != k else gemm, dataflow, arch, temporal_tile)
     mapping.check()
     datapath = _Datapath(operands, index, serial_bits if arch.pe_style == "bit-serial" else None,
-                         arch.sparse == "gate")
+                         arch.sparse == "gate", lane_counts)
     engine = _StationaryArray if dataflow.mode == "stationary" else _OutputArray
     run = engine(mapping, datapath, stalls).run(max_cycles)
     run.mapping, run.serial_bits, run.fusion = mapping, datapath.serial_bits, fusion
@@ -225,6 +232,7 @@ class _Datapath:
     index: np.ndarray | None  # N:M: (count, K', N), each kept weight's index in its group of M
     serial_bits: int | None  # bit-serial: planes of the left operand per step
     gate: bool  # zero-gating: a PE with a zero operand isolates its multiplier
+    lane_counts: np.ndarray | None = None  # fusible: (K',) lanes of each K' row that hold an element of K
 
     def lanes(self, op: str) -> int:
         return self.operands[op].shape[-1]
@@ -245,6 +253,7 @@ class _Engine:
                 self.plane_weight[-1] = -self.plane_weight[-1]
         self.folds: list[tuple[int, dict[str, int], Fold]] = list(mapping.folds())
         self.fold_cols = np.array([f.cols for _, _, f in self.folds] + [0], dtype=np.int64)  # tag −1: none
+        self.fold_k0 = np.array([o["K"] for _, o, _ in self.folds] + [0], dtype=np.int64)
         self.out = np.zeros((mapping.gemm.count, mapping.gemm.M, mapping.gemm.N), dtype=np.int64)
         self.events: list[OutputEvent] = []
         self.tiles: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
@@ -271,14 +280,17 @@ class _Engine:
         return self.tiles[f]
 
     def mac(self, x: np.ndarray, y: np.ndarray, live: np.ndarray, index: np.ndarray | None = None,
-            plane: np.ndarray | None = None, x_nonzero: np.ndarray | None = None) -> np.ndarray:
+            plane: np.ndarray | None = None, x_nonzero: np.ndarray | None = None,
+            k_row: np.ndarray | None = None) -> np.ndarray:
         """Every PE's product this cycle, and the MAC counts.
 
         ``x`` (R, C, lanes) is the left operand, ``y`` (R, C, lanes) the other one; ``live`` marks
         the PEs where a MAC is issued (a valid token inside its fold's tile). N:M: ``index`` selects
         the lane of ``x`` that meets the kept weight. Bit-serial: ``x`` is one bit of plane ``plane``
         and ``x_nonzero`` says whether the whole left value is non-zero (a MAC is counted once, at
-        plane 0). A gated multiplier outputs 0, which is the product anyway: values never change.
+        plane 0). Fusible: ``k_row`` is each PE's row of K', and only lanes holding an element of K
+        (not the zero padding past K) are issued. A gated multiplier outputs 0, which is the product
+        anyway: values never change.
         """
         if index is not None:
             x = np.take_along_axis(x, index[..., None], axis=-1)
@@ -289,7 +301,12 @@ class _Engine:
             products = x * y
             nonzero = (x != 0) & (y != 0)
         live = live[..., None]
-        self.macs["issued"] += int(live.sum()) * products.shape[-1]
+        if self.dp.lane_counts is not None:
+            counts = self.dp.lane_counts[np.minimum(k_row, len(self.dp.lane_counts) - 1)]
+            live = live & (np.arange(products.shape[-1]) < counts[..., None])
+        else:
+            live = np.broadcast_to(live, products.shape)
+        self.macs["issued"] += int(live.sum())
         self.macs["effective"] += int((live & nonzero).sum())
         if self.dp.gate:
             self.macs["gated"] += int((live & ~nonzero).sum())
@@ -450,7 +467,7 @@ class _StationaryArray(_Engine):
         if self.dp.serial_bits:
             product = self.mac(self.x, weight, live & (self.x_plane == 0), plane=self.x_plane, x_nonzero=self.x_nz)
         else:
-            product = self.mac(self.x, weight, live, index=index)
+            product = self.mac(self.x, weight, live, index=index, k_row=self.fold_k0[self.x_fold] + self.rows_idx)
         p_in, p_in_vld = _down(self.p, 0), _down(self.p_vld, False)
         summed = numerics.accumulate(p_in, product, self.arch)
         self.p = np.where(self.x_vld, summed, p_in)
@@ -515,9 +532,10 @@ class _OutputArray(_Engine):
         self.vld, self.first, self.last, self.fold_tag = z(bool), z(bool), z(bool), z()
         self.acc = z()
         self.o, self.o_vld, self.o_fold, self.o_row = z(), z(bool), z(), z()
+        self.step_tag = z()  # the reduction step (row of K') the token belongs to
         tags = dict(val=np.zeros(left_lanes, dtype=np.int64), vld=False, first=False, last=False,
-                    fold=np.int64(-1))
-        self.token = [self.x, self.vld, self.first, self.last, self.fold_tag]
+                    fold=np.int64(-1), step=np.int64(0))
+        self.token = [self.x, self.vld, self.first, self.last, self.fold_tag, self.step_tag]
         if datapath.serial_bits:
             self.plane, self.nz = z(), z(bool)
             self.token += [self.plane, self.nz]
@@ -574,7 +592,7 @@ class _OutputArray(_Engine):
             token = self._serialise(lv, plane) if self.dp.serial_bits else dict(val=lv)
             last = u + 1 == fold.steps * self.sub
             self.left.push(tau, vld=np.arange(R) < fold.rows, first=np.bool_(u == 0), last=np.bool_(last),
-                           fold=np.int64(f), **token)
+                           fold=np.int64(f), step=np.int64(k), **token)
             self.top.push(tau, val=tv)
             if last:
                 self.stream, self.prev_end, self.prev_rows = None, tau + 1, fold.rows
@@ -586,7 +604,7 @@ class _OutputArray(_Engine):
             self.top.push(tau)
         edge = self.left.read(tau)
         self.x[:, 0], self.vld[:, 0], self.first[:, 0] = edge["val"], edge["vld"], edge["first"]
-        self.last[:, 0], self.fold_tag[:, 0] = edge["last"], edge["fold"]
+        self.last[:, 0], self.fold_tag[:, 0], self.step_tag[:, 0] = edge["last"], edge["fold"], edge["step"]
         if self.dp.serial_bits:
             self.plane[:, 0], self.nz[:, 0] = edge["plane"], edge["nz"]
         self.y[0, :] = self.top.read(tau)["val"]
@@ -596,7 +614,7 @@ class _OutputArray(_Engine):
         if self.dp.serial_bits:
             product = self.mac(self.x, self.y, live & (self.plane == 0), plane=self.plane, x_nonzero=self.nz)
         else:
-            product = self.mac(self.x, self.y, live)
+            product = self.mac(self.x, self.y, live, k_row=self.step_tag)
         base = np.where(self.first, 0, self.acc)
         summed = numerics.accumulate(base, product, self.arch)
         self.acc = np.where(self.vld, summed, self.acc)

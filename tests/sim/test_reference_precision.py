@@ -160,7 +160,7 @@ def test_fusible_is_bit_exact_on_k_over_f(case, data, density, seed, stalls, chu
     gemm = GemmView(M=m, N=n, K=k, count=count)
     assert run.mapping.gemm == replace(gemm, K=lanes_k)
     assert run.cycles == gemm_timeline(Mapping(replace(gemm, K=lanes_k), dataflow, arch, chunk)).total
-    issued, effective = count * m * n * lanes_k * f, brute_effective(a, w)  # padded lanes are issued too
+    issued, effective = count * m * n * k, brute_effective(a, w)  # lane pairs; the padding past K is not issued
     assert run.macs == {"issued": issued, "gated": issued - effective if arch.sparse == "gate" else 0,
                         "effective": effective}
     stalled = run_reference(a, w, arch, dataflow, input_bits=bi, weight_bits=bw, stalls=stalls, temporal_tile=chunk)
@@ -177,7 +177,7 @@ def test_fusible_by_hand():
     assert run.outputs[0].tolist() == (a @ w).tolist() == [[56], [-14]]
     # one fold of 2 rows: load 2, stream M = 2, drain R + C − 1 = 2 → 6 cycles (K = 6 dense: 3 folds)
     assert run.cycles == 6
-    assert run.macs["issued"] == 2 * 1 * 2 * 4
+    assert run.macs == {"issued": 2 * 1 * 6, "gated": 0, "effective": 12}  # 2 padded lanes per PE not issued
     with pytest.raises(ValueError, match=r"operand I has values outside \[-8, 7\]"):
         run_reference(a * 2, w, arch, load_dataflow("ws"), input_bits=4, weight_bits=4)
     with pytest.raises(MappingError, match="input operands of 9 bits"):
@@ -193,3 +193,13 @@ def test_layer_widths_on_parallel_pes_only_check_the_operands():
     assert run.fusion == 1 and run.outputs[0].tolist() == [[11]]
     with pytest.raises(ValueError, match=r"operand W has values outside \[-2, 1\]"):
         run_reference(a, w, arch, load_dataflow("os"), input_bits=2, weight_bits=2)
+
+
+def test_bit_serial_left_operand_may_be_wider_than_its_datapath():
+    # 16-bit inputs on an 8-bit bit-serial WS array: 16 planes; the weights must still fit 8 bits
+    arch = ArrayConfig(rows=2, cols=2, pe_style="bit-serial", acc_bits=40)
+    a, w = np.array([[-32768, 12345]]), np.array([[127], [-128]])
+    run = run_reference(a, w, arch, load_dataflow("ws"), input_bits=16)
+    assert run.serial_bits == 16 and run.outputs[0].tolist() == (a @ w).tolist()
+    with pytest.raises(MappingError, match="weight operands of 9 bits"):
+        run_reference(a, w, arch, load_dataflow("ws"), input_bits=16, weight_bits=9)
