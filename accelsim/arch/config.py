@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import SpecError, did_you_mean
+from ..errors import SpecError, UnsupportedError, did_you_mean
 from ..sparsity import MAX_NM_GROUP, parse_nm
 from ..specio import Fields, read_yaml_file
 
@@ -24,7 +24,9 @@ PE_STYLES = ("parallel", "bit-serial", "fusible")
 SPARSE_MODES = ("none", "gate", "skip")
 # Fields added after format version 1 was pinned: written only when they differ from the default,
 # so every existing config keeps its JSON and its digest (build folders, caches, golden results).
-_OPTIONAL_FIELDS = {"pe_style": "parallel", "sparse": "none", "weight_nm": ""}
+_OPTIONAL_FIELDS = {"pe_style": "parallel", "sparse": "none", "weight_nm": "", "weight_format": "dense",
+                    "input_format": "dense"}
+STORAGE_FORMATS = ("dense", "bitmap", "csr", "rle")  # N:M storage comes with weight_nm
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class MemorySpec:
 
     def __post_init__(self):
         _read_memory(Fields(_as_dict(self), where="ArrayConfig.memory"))
+        if self.banks != 1:  # accepted by format version 1; a silently ignored field would be a wrong number
+            raise UnsupportedError(f"`ArrayConfig.memory.banks` = {self.banks}: SRAM banking is not modelled "
+                                   "(every buffer is one double-buffered bank); leave it at 1")
         for name in ("ifmap_kib", "filter_kib", "ofmap_kib", "dram_bytes_per_cycle"):
             object.__setattr__(self, name, float(getattr(self, name)))  # 8 and 8.0: one digest
 
@@ -102,6 +107,9 @@ class ArrayConfig:
     weight_nm
         ``"N:M"`` for a weight-stationary array whose PEs hold N of every M weights with their
         indices and select their input from each group of M (``""``: dense PEs).
+    weight_format, input_format
+        How weights and inputs are stored in DRAM: ``dense``, ``bitmap``, ``csr`` or ``rle``
+        (:mod:`accelsim.formats`); traffic counts their values and metadata separately.
 
     Examples
     --------
@@ -130,6 +138,8 @@ class ArrayConfig:
     pe_style: str = "parallel"
     sparse: str = "none"
     weight_nm: str = ""
+    weight_format: str = "dense"
+    input_format: str = "dense"
 
     def __post_init__(self):
         if isinstance(self.dataflows, list):
@@ -218,7 +228,12 @@ def _read_config(f: Fields) -> dict[str, Any]:
         pe_style=f.str("pe_style", "parallel", choices=PE_STYLES),
         sparse=f.str("sparse", "none", choices=SPARSE_MODES),
         weight_nm=f.str("weight_nm") if f.has("weight_nm") and f.raw("weight_nm") != "" else "",
+        weight_format=f.str("weight_format", "dense", choices=STORAGE_FORMATS),
+        input_format=f.str("input_format", "dense", choices=STORAGE_FORMATS),
     )
+    if kwargs["weight_nm"] and kwargs["weight_format"] != "dense":
+        raise f.error("weight_format", f"N:M weights are stored in their own index form, not "
+                                       f"'{kwargs['weight_format']}'")
     if kwargs["weight_nm"]:
         if parse_nm(kwargs["weight_nm"]) is None:
             raise f.error("weight_nm", f"must be 'N:M' with 0 < N < M ≤ {MAX_NM_GROUP}, not '{kwargs['weight_nm']}'")

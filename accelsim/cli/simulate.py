@@ -50,7 +50,8 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
 
 def _with_switches(arch, args: argparse.Namespace):
     """The architecture with the command line's PE style and sparsity switches."""
-    changes = {k: v for k, v in (("pe_style", args.pe), ("sparse", args.sparse), ("weight_nm", args.weight_nm))
+    changes = {k: v for k, v in (("pe_style", args.pe), ("sparse", args.sparse), ("weight_nm", args.weight_nm),
+                                 ("weight_format", args.weight_format), ("input_format", args.input_format))
                if v is not None}
     if not changes:
         return arch
@@ -159,5 +160,7 @@ def add_parser(sub) -> None:
     p.add_argument("--sparse", choices=("none", "gate", "skip"), help="what the PEs do with zeros")
     p.add_argument("--weight-nm", metavar="N:M", help="weight-stationary PEs that hold N of every M weights")
     p.add_argument("--pe", choices=("parallel", "bit-serial", "fusible"), help="PE style")
+    p.add_argument("--weight-format", choices=("dense", "bitmap", "csr", "rle"), help="weights' DRAM storage")
+    p.add_argument("--input-format", choices=("dense", "bitmap", "csr", "rle"), help="inputs' DRAM storage")
     p.add_argument("--tensors", metavar="FILE.npz", help="real weights (and sample inputs) per layer")
     sim.set_defaults(func=_cmd_simulate)

@@ -183,7 +183,7 @@ def simulate_layer(layer: Layer, arch: ArrayConfig, dataflow: DataflowSpec, *, m
     compute, folds, steps = _timing(mapping)
     stall, extra = 0, {}
     if memory:
-        plan = plan_memory(layer, mapping)
+        plan = plan_memory(layer, mapping, operands)
         stall = stall_cycles(plan, compute, arch)
         for op, counts in plan.operands.items():
             extra |= counts.flat(op)

@@ -15,6 +15,8 @@ by :mod:`accelsim.mapping.tiling` and carried by the :class:`~accelsim.mapping.M
 from __future__ import annotations
 
 import math
+
+import numpy as np
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -61,23 +63,49 @@ def _raw_input_elements(layer: Layer) -> int:
 
 # Byte counts are Fractions, not floats: a float loses exactness above 2**53, and layers with dimensions
 # of a few billion reach that (counts must stay exact integers).
-def plan_memory(layer: Layer, mapping: Mapping) -> MemoryPlan:
-    """Count every SRAM and DRAM access of a mapped GEMM-like layer."""
+def _stored(layer: Layer, mapping: Mapping, op: str, operands: dict | None) -> tuple[Fraction, Fraction]:
+    """Bytes of values and of metadata of one pass over operand ``I`` or ``W`` in DRAM.
+
+    Dense storage is exact in fractional bytes (packed sub-byte elements); compressed formats
+    come from :mod:`accelsim.formats`: exact from a tensor, else the expected size at the layer's
+    density. Weights are compressed along the reduction (a row per output column); inputs as the
+    tensor in DRAM (its last dimension a row).
+    """
+    prec, gemm = mapping.precision, mapping.gemm
+    fmt = mapping.arch.weight_format if op == "W" else mapping.arch.input_format
+    if op == "W" and mapping.nm_groups:
+        kept = mapping.kept_weight_elements()
+        return kept * prec.bytes("W"), kept * Fraction(prec.index_bits, 8)
+    elements = _raw_input_elements(layer) if op == "I" else gemm.count * gemm.K * gemm.N
+    if fmt == "dense":
+        return elements * prec.bytes(op), Fraction(0)
+    from ..formats import expected_format_size, format_size
+
+    dtype = prec.I if op == "I" else prec.W
+    tensor = (operands or {}).get(op)
+    if op == "W" and tensor is not None:
+        size = format_size(np.swapaxes(tensor, 1, 2).reshape(-1, gemm.K), fmt, dtype.bits)
+    else:
+        density = mapping.densities[op] if tensor is None else float(np.count_nonzero(tensor)) / tensor.size
+        cols = gemm.K if op == "W" else (layer.in_shapes[0][-1] if layer.kind != "matmul" else gemm.K)
+        size = expected_format_size(elements // cols, cols, density, fmt, dtype.bits)
+    return Fraction(size.values_bytes), Fraction(size.metadata_bytes)
+
+
+def plan_memory(layer: Layer, mapping: Mapping, operands: dict | None = None) -> MemoryPlan:
+    """Count every SRAM and DRAM access of a mapped GEMM-like layer (``operands``: real tensors)."""
     gemm, df, arch, prec = mapping.gemm, mapping.dataflow, mapping.arch, mapping.precision
     size = {d: mapping.size(d) for d in ("M", "N", "K")}
     width = {op: prec.word_bytes(op) for op in ("I", "W", "O", "P")}  # on chip: datapath words
-    elem = {op: prec.bytes(op) for op in ("I", "W")}  # in DRAM: packed elements
     R, C = arch.rows, arch.cols
     tiles = {df.rows: R, df.cols: C}
     count_tiles = {d: -(-size[d] // tiles[d]) for d in tiles}
     rt, ct = min(R, size[df.rows]), min(C, size[df.cols])
     sums = mapping.fold_sums()
-    kept_w = mapping.kept_weight_elements()
-    metadata = {"I": Fraction(0), "W": Fraction(prec.index_bits, 8) * kept_w, "O": Fraction(0)}
-
-    def raw(op: str) -> Fraction:
-        """Bytes of one pass over an operand in DRAM (conv inputs as the input tensor)."""
-        return _raw_input_elements(layer) * elem["I"] if op == "I" else kept_w * elem["W"]
+    stored = {op: _stored(layer, mapping, op, operands) for op in ("I", "W")}
+    stored_elements = {"I": _raw_input_elements(layer),
+                       "W": mapping.kept_weight_elements()}
+    moved = {}  # operand -> elements moved from DRAM (each pass costs its share of values and metadata)
 
     outer, inner = df.loop_order
     if df.mode == "stationary":
@@ -92,32 +120,32 @@ def plan_memory(layer: Layer, mapping: Mapping) -> MemoryPlan:
         out_words = gemm.count * size[T] * size[X]
         sram_reads = {stat: sums["rows_cols"], strm: sums["stream_words"], "O": sums["cols_steps"]}
         sram_writes = {"O": sums["cols_steps"]}
-        stat_bytes = raw("W") if stat == "W" else gemm.count * gemm.K * mapping.size(X) * elem["I"]
-        dram = {stat: stat_reads * stat_bytes, strm: raw(strm) * strm_reads, "O": out_words * width["O"]}
-        metadata = {op: v * (stat_reads if op == stat else strm_reads) for op, v in metadata.items()}
+        # a stationary I (IS) is read as im2col'd tiles, K×X elements per GEMM
+        stat_elements = stored_elements["W"] if stat == "W" else gemm.count * gemm.K * size[X]
+        moved = {stat: stat_reads * stat_elements, strm: strm_reads * stored_elements[strm]}
         first = rt * ct * prec.stored_bytes(stat) + min(t, size[T]) * stream_row_elements(mapping, rt) * width[strm]
         last = min(t, size[T]) * ct * width["O"]
     else:
         left, top = df.left, df.top
         owner = {df.rows: left, df.cols: top}
-        reads = {}
         for dim, op in owner.items():
             other = df.cols if dim == df.rows else df.rows
             resident = (tiles[dim] if dim == outer else size[dim]) * size["K"] * width[op]
-            reads[op] = 1 if resident <= half_buffer(arch, op) else count_tiles[other]
+            moved[op] = (1 if resident <= half_buffer(arch, op) else count_tiles[other]) * stored_elements[op]
         out_words = gemm.count * size["M"] * size["N"]
         sram_reads = {left: sums["rows_steps"], top: sums["cols_steps"], "O": out_words}
         sram_writes = {"O": out_words}
-        dram = {op: raw(op) * reads[op] for op in (left, top)} | {"O": out_words * width["O"]}
-        metadata = {op: v * reads.get(op, 1) for op, v in metadata.items()}
         first = (rt * width[left] + ct * width[top]) * size["K"]
         last = rt * ct * width["O"]
+    dram, metadata = {"O": out_words * width["O"]}, {"O": Fraction(0)}
     for op in ("I", "W"):
-        sram_writes[op] = math.ceil(dram[op] / (elem[op] * prec.fusion))  # every DRAM word is written into its buffer
-    operands = {op: OperandCounts(sram_reads=sram_reads[op], sram_writes=sram_writes[op],
-                                  dram_bytes=math.ceil(dram[op]), dram_metadata_bytes=math.ceil(metadata[op]))
-                for op in ("I", "W", "O")}
-    return MemoryPlan(operands, math.ceil(first), math.ceil(last))
+        share = Fraction(moved[op], stored_elements[op])  # passes over the stored tensor
+        dram[op], metadata[op] = stored[op][0] * share, stored[op][1] * share
+        sram_writes[op] = math.ceil(Fraction(moved[op], prec.fusion))  # every value moved lands in a buffer
+    counts = {op: OperandCounts(sram_reads=sram_reads[op], sram_writes=sram_writes[op],
+                                dram_bytes=math.ceil(dram[op]), dram_metadata_bytes=math.ceil(metadata[op]))
+              for op in ("I", "W", "O")}
+    return MemoryPlan(counts, math.ceil(first), math.ceil(last))
 
 
 def stall_cycles(plan: MemoryPlan, compute_cycles: int, arch: ArrayConfig) -> int:

@@ -38,7 +38,7 @@ def test_derived_values():
     (dict(acc_bits=64), "`ArrayConfig.acc_bits` must be at most 48, not 64"),
     (dict(clock_mhz=1e-300), "`ArrayConfig.clock_mhz` must be a number in [0.001, 1,000,000], not 1e-300"),
     (dict(dataflows=()), "`ArrayConfig.dataflows` must be a non-empty list of distinct dataflow names"),
-    (dict(memory=MemorySpec(banks=2).to_dict() | {"banks": 0}), "`ArrayConfig.memory.banks` must be a positive integer, not 0"),
+    (dict(memory=MemorySpec().to_dict() | {"banks": 0}), "`ArrayConfig.memory.banks` must be a positive integer, not 0"),
 ])
 def test_bad_configs_name_the_field(change, message):
     with pytest.raises(SpecError) as err:
@@ -110,3 +110,10 @@ def test_exponents_without_a_dot_are_numbers(tmp_path):
     path.write_text("rows: 4\ncols: 4\nmemory: {ifmap_kib: 1e3, filter_kib: 1.5E2, dram_bytes_per_cycle: 2e-1}\n")
     memory = load_arch(path).memory
     assert (memory.ifmap_kib, memory.filter_kib, memory.dram_bytes_per_cycle) == (1000.0, 150.0, 0.2)
+
+
+def test_a_field_the_model_does_not_honour_is_refused_not_ignored():
+    from accelsim.errors import UnsupportedError
+
+    with pytest.raises(UnsupportedError, match=r"`ArrayConfig.memory.banks` = 4: SRAM banking is not modelled"):
+        ArrayConfig.from_dict({"rows": 4, "cols": 4, "memory": {"banks": 4}})

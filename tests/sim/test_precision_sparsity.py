@@ -196,3 +196,22 @@ def test_bad_precision_and_sparsity_are_one_line_spec_errors(kw, message):
 def test_vector_layers_refuse_sparsity_they_cannot_use():
     with pytest.raises(SpecError, match="runs on the vector unit"):
         Layer("r", "eltwise", op="relu", in_shapes=((8,),), input_density=0.5)
+
+
+@pytest.mark.parametrize("fmt", ["bitmap", "csr", "rle"])
+def test_compressed_weight_storage_moves_the_format_size_once_per_pass(fmt):
+    from accelsim.formats import expected_format_size, format_size
+
+    rng = np.random.default_rng(7)
+    weights = rng.integers(-8, 8, size=(1, 96, 40)) * (rng.random((1, 96, 40)) < 0.3)
+    layer = linear(50, 96, 40, weight_density=0.3)
+    arch = ArrayConfig(rows=8, cols=8, weight_format=fmt)
+    described = simulate_layer(layer, arch, load_dataflow("ws"))
+    want = expected_format_size(40, 96, 0.3, fmt, 8)
+    assert (described.dram_filter_bytes, described.dram_filter_metadata_bytes) == (want.values_bytes, want.metadata_bytes)
+    real = simulate_layer(layer, arch, load_dataflow("ws"), operands={"W": weights})
+    exact = format_size(weights[0].T, fmt, 8)
+    assert (real.dram_filter_bytes, real.dram_filter_metadata_bytes) == (exact.values_bytes, exact.metadata_bytes)
+    dense = simulate_layer(layer, ArrayConfig(rows=8, cols=8), load_dataflow("ws"))
+    assert dense.dram_filter_bytes == 96 * 40 and dense.dram_filter_metadata_bytes == 0
+    assert described.sram_filter_writes == dense.sram_filter_writes == 96 * 40  # decompressed on chip
