@@ -30,7 +30,6 @@ import numpy as np
 from ..errors import MappingError
 from ..sparsity import nm_rows
 
-
 compressed_rows = nm_rows  # K' = ceil(K/M)·N, defined once in accelsim.sparsity
 
 

@@ -190,7 +190,7 @@ def run_reference(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig,
 
     count, m, k = inputs.shape
     gemm = GemmView(M=m, N=weights.shape[2], K=k, count=count)
-    index = lane_counts = None
+    index = lane_counts = nm_groups = None
     if arch.nm is not None:
         if dataflow.mode != "stationary" or dataflow.stationary != "W":
             raise UnsupportedError(f"N:M weights (ArrayConfig.weight_nm '{arch.weight_nm}') need a weight-stationary "
@@ -200,6 +200,7 @@ def run_reference(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig,
         values, index, groups = (compress_nm(weights, n_keep, group) if nm_structured
                                  else uncompressed_nm(weights, group))
         operands = {"I": nm_stream(inputs, groups, group), "W": values[..., None]}
+        nm_groups = groups
         k_array = len(groups)
     elif nm_structured is not None:
         raise ValueError("nm_structured is for N:M arrays (ArrayConfig.weight_nm)")
@@ -216,7 +217,7 @@ def run_reference(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig,
     mapping = Mapping(replace(gemm, K=k_array) if k_array != k else gemm, dataflow, arch, temporal_tile)
     mapping.check()
     datapath = _Datapath(operands, index, serial_bits if arch.pe_style == "bit-serial" else None,
-                         arch.sparse == "gate", lane_counts)
+                         arch.sparse == "gate", lane_counts, nm_groups)
     engine = _StationaryArray if dataflow.mode == "stationary" else _OutputArray
     run = engine(mapping, datapath, stalls).run(max_cycles)
     run.mapping, run.serial_bits, run.fusion = mapping, datapath.serial_bits, fusion
@@ -233,6 +234,7 @@ class _Datapath:
     serial_bits: int | None  # bit-serial: planes of the left operand per step
     gate: bool  # zero-gating: a PE with a zero operand isolates its multiplier
     lane_counts: np.ndarray | None = None  # fusible: (K',) lanes of each K' row that hold an element of K
+    groups: np.ndarray | None = None  # N:M: (K',) the group of M reduction rows of each compressed row
 
     def lanes(self, op: str) -> int:
         return self.operands[op].shape[-1]
@@ -440,7 +442,7 @@ class _StationaryArray(_Engine):
             vals = np.zeros((R, self.x.shape[-1]), dtype=np.int64)
             vals[:fold.rows] = self.tile(f)[1][m]
             if plane == 0:
-                self.words[self.df.streamed] += fold.rows * vals.shape[-1]
+                self.words[self.df.streamed] += self._stream_words(f)
             token = self._serialise(vals, plane) if self.dp.serial_bits else dict(val=vals)
             self.skew.push(tau, vld=np.arange(R) < fold.rows, bank=np.int64(f % self.banks),
                            fold=np.int64(f), row=np.int64(m), **token)
@@ -508,6 +510,15 @@ class _StationaryArray(_Engine):
         # 5. tokens move one PE to the right
         for arr in self.token:
             arr[:, 1:] = arr[:, :-1].copy()
+
+    def _stream_words(self, f: int) -> int:
+        """Words one step of fold f takes from the buffer: a word per row and lane; on N:M the
+        M-wide vector of each distinct group among the fold's rows (rows of a group share it)."""
+        _, offsets, fold = self.folds[f]
+        if self.dp.groups is None:
+            return fold.rows * self.x.shape[-1]
+        k0 = offsets["K"]
+        return len(np.unique(self.dp.groups[k0:k0 + fold.rows])) * self.x.shape[-1]
 
     def _bank_in_flight(self, tau: int, bank: int) -> bool:
         """Will any token that reads ``bank`` be inside the array after this cycle?"""

@@ -185,6 +185,9 @@ def test_nm_values_cycles_and_macs(case, nm, sparse, dims, seed, stalls, chunk):
     assert run.macs == {"issued": issued, "gated": issued - effective if sparse == "gate" else 0,
                         "effective": effective}
     assert run.words["W_index"] == run.words["W"] == sum(f.rows * f.cols for _, _, f in run.mapping.folds())
+    # a step brings each distinct group among the fold's compressed rows its M inputs
+    assert run.words["I"] == sum(f.steps * group * len({r // keep for r in range(o["K"], o["K"] + f.rows)})
+                                 for _, o, f in run.mapping.folds())
     stalled = run_reference(a, w, arch, dataflow, stalls=stalls, temporal_tile=chunk)
     assert (stalled.outputs == run.outputs).all() and stalled.macs == run.macs
     assert [(e.fold, e.row, e.values) for e in stalled.events] == [(e.fold, e.row, e.values) for e in run.events]
