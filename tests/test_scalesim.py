@@ -469,3 +469,30 @@ def test_calc_mode_warns_that_a_bad_bandwidth_is_ignored(tmp_path, value, warned
     assert load_config(cfg, warnings=warnings) == load_config(folder / "scale.cfg")
     assert warnings == ([f"{cfg}: `[architecture_presets] Bandwidth` {value!r} is not a positive integer; "
                          "ignored, as SCALE-Sim ignores Bandwidth in CALC mode"] if warned else [])
+
+
+def test_accelsim_convention_honours_the_topologys_nm_column(tmp_path):
+    """The default convention times an N:M layer on N:M weight-stationary PEs, not dense."""
+    from accelsim.scalesim.inputs import load_config, load_topology
+    from accelsim.scalesim.native import simulate as native
+
+    folder = GOLDEN / "calc_ws_sparse"
+    config = load_config(folder / "scale.cfg")
+    layers = load_topology(folder / "topology.csv")
+    dense_cfg = tmp_path / "dense.cfg"
+    dense_cfg.write_text((folder / "scale.cfg").read_text().replace("SparsitySupport : true", "SparsitySupport : false"))
+    sparse, dense = native(layers, config), native(layers, load_config(dense_cfg))
+    for layer, s, d in zip(layers, sparse, dense):
+        if layer.sparsity_n < layer.sparsity_m:   # C0: 1x1, 21 channels, 66 filters, 1:4 -> ceil(21/4) kept rows
+            assert (layer.channels, layer.filters, layer.sparsity_n, layer.sparsity_m) == (21, 66, 1, 4)
+            assert s.total_cycles < d.total_cycles
+            assert (s.dram_filter_reads, d.dram_filter_reads) == (6 * 66, 21 * 66)
+        else:
+            assert s == d
+
+
+def test_accelsim_convention_refuses_nm_it_cannot_map(capsys, tmp_path):
+    folder = GOLDEN / "user_os_sparse"
+    assert main(_cli(folder, tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "N:M weights on weight-stationary arrays only" in err

@@ -12,7 +12,7 @@ from fractions import Fraction
 
 from accelsim.arch import ArrayConfig
 from accelsim.arch.config import MemorySpec
-from accelsim.errors import SpecError
+from accelsim.errors import SpecError, UnsupportedError
 from accelsim.mapping import Mapping, load_dataflow
 from accelsim.mapping.mapping import Fold, FoldSeq
 from accelsim.scalesim.compat import LayerReport
@@ -31,7 +31,14 @@ def to_arch(config: ScaleSimConfig) -> ArrayConfig:
                                          ofmap_kib=config.ofmap_kib, dram_bytes_per_cycle=bandwidth))
 
 
-def to_layer(layer: ScaleSimLayer) -> Layer:
+def nm_of(layer: ScaleSimLayer, config: ScaleSimConfig) -> str:
+    """``"N:M"`` when the topology's sparsity column applies (``[sparsity] SparsitySupport``), else ``""``."""
+    if not config.sparsity_support or layer.sparsity_n >= layer.sparsity_m:
+        return ""
+    return f"{layer.sparsity_n}:{layer.sparsity_m}"
+
+
+def to_layer(layer: ScaleSimLayer, nm: str = "") -> Layer:
     """The accelsim layer for a topology row (no padding, like SCALE-Sim; whole windows only).
 
     A row accelsim refuses (e.g. a tensor over 2**64 elements) is a :class:`SpecError` naming the
@@ -40,7 +47,7 @@ def to_layer(layer: ScaleSimLayer) -> Layer:
     try:
         return Layer(layer.name, "conv2d", in_shapes=((layer.channels, layer.ifmap_h, layer.ifmap_w),),
                      out=layer.filters, kernel=(layer.filter_h, layer.filter_w),
-                     stride=(layer.stride, layer.stride), padding=(0, 0, 0, 0))
+                     stride=(layer.stride, layer.stride), padding=(0, 0, 0, 0), weight_structure=nm)
     except SpecError as exc:
         raise SpecError(exc.message, file=layer.source or None, path=exc.path) from None
 
@@ -80,18 +87,25 @@ def percent(numerator: int, denominator: int) -> float:
 def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig) -> LayerReport:
     """accelsim's timing of one SCALE-Sim layer, in SCALE-Sim's report fields."""
     arch, dataflow = to_arch(config), load_dataflow(config.dataflow)
-    ours = to_layer(layer)
+    nm = nm_of(layer, config)
+    ours = to_layer(layer, nm)
+    if nm:  # the N:M column runs on accelsim's N:M weight-stationary PEs
+        if config.dataflow != "ws":
+            raise UnsupportedError(f"{layer.source or 'topology'}: layer '{layer.name}' has N:M sparsity {nm}: "
+                                   "accelsim models N:M weights on weight-stationary arrays only; "
+                                   "--convention scalesim runs SCALE-Sim's own sparse model")
+        arch = arch.with_changes(weight_nm=nm)
     result = native_layer(ours, arch, dataflow)
     pes = arch.pes
     # The closed form over the run-length fold sequence (the fold list of a 20000x20000 image has
     # millions of entries). Temporal chunks and repeated GEMMs repeat the same spatial folds: left out.
-    fold_pes, folds = used_pes(Mapping(ours.gemm, dataflow, arch).run_length())
+    fold_pes, folds = used_pes(Mapping.for_layer(ours, dataflow, arch, memory=False).run_length())
     last = result.cycles     # an int: a float would print 8.316064653939391e+21 for 8316064653939390820868
     return LayerReport(
         name=layer.name, total_cycles_with_prefetch=result.cycles, total_cycles=result.cycles,
-        stall_cycles=result.stall_cycles, overall_util=percent(result.macs, result.cycles * pes),
+        stall_cycles=result.stall_cycles, overall_util=percent(result.issued_macs, result.cycles * pes),
         mapping_efficiency=percent(fold_pes, folds * pes),
-        compute_util=percent(result.macs, result.compute_cycles * pes),
+        compute_util=percent(result.issued_macs, result.compute_cycles * pes),
         sram_ifmap_start=0, sram_ifmap_stop=last, sram_ifmap_reads=result.sram_ifmap_reads,
         sram_filter_start=0, sram_filter_stop=last, sram_filter_reads=result.sram_filter_reads,
         sram_ofmap_start=0, sram_ofmap_stop=last, sram_ofmap_writes=result.sram_ofmap_writes,
