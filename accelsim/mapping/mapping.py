@@ -229,12 +229,25 @@ class Mapping:
     def _stream_words(self, rows: int, times: int) -> int:
         """Streamed words one step brings to ``rows`` reduction rows (tiled by the array), ``times`` times.
 
-        Dense rows take one word each; N:M rows take the whole group of M inputs per N kept weights.
+        Dense rows take one word each. N:M rows take the whole group of M inputs of every group a
+        fold's rows touch (row r is in group r // N), so a fold that starts mid-group reads that
+        group's inputs again.
         """
         if not self.nm_groups:
             return rows * times
         n, m = self.nm_groups
-        return times * sum(count * -(-size // n) * m for size, count in tile_sizes(rows, self.arch.rows))
+        R = self.arch.rows
+
+        def groups(start: int, size: int) -> int:
+            return (start + size - 1) // n - start // n + 1
+
+        tiles = -(-rows // R)
+        period = n // math.gcd(R, n)  # fold start offsets modulo N repeat every `period` tiles
+        full, rest = divmod(tiles - 1, period)  # the last tile may be partial: counted alone
+        per_period = sum(groups(j * R, R) for j in range(period))
+        words = full * per_period + sum(groups((full * period + j) * R, R) for j in range(rest))
+        last = (tiles - 1) * R
+        return times * m * (words + groups(last, rows - last))
 
     def kept_weight_elements(self) -> int:
         """Weight values in storage: the compressed count for N:M weights, else all ``count·K·N``."""

@@ -215,3 +215,22 @@ def test_compressed_weight_storage_moves_the_format_size_once_per_pass(fmt):
     dense = simulate_layer(layer, ArrayConfig(rows=8, cols=8), load_dataflow("ws"))
     assert dense.dram_filter_bytes == 96 * 40 and dense.dram_filter_metadata_bytes == 0
     assert described.sram_filter_writes == dense.sram_filter_writes == 96 * 40  # decompressed on chip
+
+
+@pytest.mark.parametrize("rows, k, nm", [(4, 16, "2:4"), (3, 16, "2:4"), (5, 23, "1:4"), (6, 40, "4:8"), (7, 9, "1:2")])
+def test_nm_stream_reads_equal_the_words_the_reference_engine_takes(rows, k, nm):
+    n, m = map(int, nm.split(":"))
+    rng = np.random.default_rng(rows * k)
+    weights = np.zeros((1, k, 5), dtype=np.int64)
+    for g in range(0, k, m):
+        for c in range(5):
+            keep = rng.choice(min(m, k - g), size=min(n, k - g), replace=False)
+            weights[0, g + keep, c] = rng.integers(1, 8, size=len(keep))
+    inputs = rng.integers(-8, 8, size=(1, 6, k))
+    arch = ArrayConfig(rows=rows, cols=3, dataflows=("ws",), weight_nm=nm,
+                       memory={"ifmap_kib": 64, "filter_kib": 64, "ofmap_kib": 64})
+    layer = linear(6, k, 5, weight_structure=nm)
+    fast = simulate_layer(layer, arch, load_dataflow("ws"), operands={"W": weights})
+    ref = run_reference(inputs, weights, arch, load_dataflow("ws"))
+    assert fast.sram_ifmap_reads == ref.words["I"]
+    assert fast.compute_cycles == ref.cycles and fast.temporal_tile == 0
