@@ -115,7 +115,9 @@ _values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4)
                        | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
 _layer_keys = st.sampled_from(["name", "kind", "op", "inputs", "out_channels", "out_features", "kernel",
                                "stride", "padding", "dilation", "groups", "bias", "shape", "axis",
-                               "transpose_b", "batch", "input_bits", "weight_density", "weight_structure"])
+                               "transpose_b", "batch", "input_bits", "weight_density", "weight_structure",
+                               "precision", "sparsity", "input_type", "weight_type", "output_type",
+                               "input_density", "output_bits"])
 
 
 @given(st.lists(st.dictionaries(_layer_keys, _values, max_size=6), max_size=4), _values)
@@ -145,3 +147,29 @@ def test_nested_meta_exports(tmp_path):
                     "layers:\n  - {name: c1, kind: conv2d, out_channels: 4, kernel: 3}\n")
     graph = resolve_workload(str(path))
     assert load_yaml(graph_to_yaml(graph))["meta"] == {"a": {"b": {}}, "c": [{"d": 1}]}  # was: RepresenterError
+
+
+_formats = st.sampled_from(["int4", "int8", "uint16", "int16", "int17", "int0", "fp8", "bf16", "fp32", "INT8", "", 8, None, [1]])
+_blocks = st.fixed_dictionaries({}, optional={
+    "precision": st.one_of(st.dictionaries(st.sampled_from(["input", "weight", "output", "psum"]), _formats, max_size=3),
+                           _values),
+    "sparsity": st.one_of(st.dictionaries(st.sampled_from(["input_density", "weight_density", "weight_structure", "x"]),
+                                          st.sampled_from([0.5, 1.0, 0.0, 1.5, "2:4", "4:4", "1:16", "2:32", True, None]),
+                                          max_size=3), _values),
+    "input_bits": st.sampled_from([0, 4, 16, 17, 33, "8", True]),
+    "weight_type": _formats})
+
+
+@given(_blocks, _blocks, st.sampled_from(["conv2d", "pool", "eltwise", "linear"]))
+def test_fuzzed_precision_and_sparsity_blocks_load_or_raise_one_line(top, layer_extra, kind):
+    layer = {"name": "l", "kind": kind}
+    layer |= {"conv2d": {"out_channels": 4, "kernel": 3}, "pool": {"op": "max", "kernel": 2},
+              "eltwise": {"op": "relu"}, "linear": {"out_features": 4}}[kind]
+    data = {"version": 1, "name": "fuzz", "inputs": {"x": [3, 8, 8]}, "layers": [layer | layer_extra], **top}
+    try:
+        graph = graph_from_dict(data, file="fuzz.yaml")
+    except AccelsimError as err:
+        assert "\n" not in str(err) and str(err).startswith("fuzz.yaml")
+    else:
+        only = next(iter(graph))
+        assert only.dtypes["I"] is not None and only.dtypes["W"] is not None
