@@ -225,6 +225,7 @@ class Fields:
 
     # -- plumbing ---------------------------------------------------------------------------
     def path(self, key: str) -> str:
+        key = printable(str(key))  # a key is user text: a newline in it must not break the one-line error
         return f"{self.where}.{key}" if self.where else key
 
     def error(self, key: str | None, message: str) -> SpecError:

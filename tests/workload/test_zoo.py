@@ -173,3 +173,11 @@ def test_fuzzed_precision_and_sparsity_blocks_load_or_raise_one_line(top, layer_
     else:
         only = next(iter(graph))
         assert only.dtypes["I"] is not None and only.dtypes["W"] is not None
+
+
+def test_an_unknown_key_with_a_newline_is_escaped_in_the_one_line_error():
+    data = {"version": 1, "name": "k", "inputs": {"x": [3, 8, 8]},
+            "layers": [{"name": "c", "kind": "conv2d", "out_channels": 4, "precision": {"in\nput": "int4"}}]}
+    with pytest.raises(SpecError) as err:
+        graph_from_dict(data, file="k.yaml")
+    assert "\n" not in str(err.value) and "`layers[0].precision.in\\nput` is not a known key" in str(err.value)
