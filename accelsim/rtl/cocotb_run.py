@@ -86,14 +86,20 @@ def default_build_dir(arch: ArrayConfig, dataflow: DataflowSpec) -> Path:
 
 def verify(arch: ArrayConfig, dataflow: DataflowSpec, *, cases: int = 100, seed: int = 0,
            stall_p: float = 0.3, verilog: str | Path | None = None, simulator: str = "icarus",
-           build_dir: str | Path | None = None, max_folds: int = 3,
-           on_case: Callable[[int], None] | None = None) -> dict:
+           build_dir: str | Path | None = None, max_folds: int = 3, zeros: float | None = None,
+           nm_structured: bool = True, on_case: Callable[[int], None] | None = None) -> dict:
     """Drive ``cases`` random multi-fold cases (with stalls) through the Verilog and compare every
-    output value and cycle with the reference engine. Returns counts and the first mismatch.
+    output value and cycle with the reference engine (and, on a zero-gated array, the count of
+    gated MAC events). Returns counts and the first mismatch.
 
-    ``max_folds`` bounds the folds per GEMM dimension of a case; ``on_case(n)`` is called as the
-    number of finished cases grows.
+    ``max_folds`` bounds the folds per GEMM dimension of a case; ``zeros`` is the fraction of
+    operand values set to zero (default: 0.5 on a zero-gated array, so gating happens, else 0);
+    on an N:M array the weights are pruned to N:M and compressed, or (``nm_structured=False``)
+    random dense weights run uncompressed; ``on_case(n)`` is called as the number of finished
+    cases grows.
     """
+    if zeros is None:
+        zeros = 0.5 if arch.sparse == "gate" else 0.0
     check_bench_options(cases, stall_p)
     check_size(arch)
     if not simulator_available(simulator):
@@ -111,7 +117,7 @@ def verify(arch: ArrayConfig, dataflow: DataflowSpec, *, cases: int = 100, seed:
         stale.unlink(missing_ok=True)
     job.write_text(json.dumps({
         "arch": arch.to_dict(), "dataflow": dataflow.to_dict(), "cases": cases, "seed": seed, "stall_p": stall_p,
-        "max_folds": max_folds, "ports": design_ports(arch, dataflow), "verilog": str(verilog),
+        "max_folds": max_folds, "zeros": zeros, "nm_structured": nm_structured, "ports": design_ports(arch, dataflow), "verilog": str(verilog),
         "simulator": simulator, "build": str(build), "result": str(result_path), "status": str(status_path),
         "progress": str(progress_path)}))
     start = time.perf_counter()

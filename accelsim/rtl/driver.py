@@ -28,6 +28,7 @@ class Driver:
         self._last: dict[str, int] = {}
         self.stationary = plan.dataflow.mode == "stationary"
         self.max_cycles = 2 * plan.expected.cycles + 64
+        self.gated_count: int | None = None  # a zero-gated array's counter, read once the run is done
 
     @property
     def done(self) -> bool:
@@ -39,16 +40,23 @@ class Driver:
         ins: dict[str, object] = {"out_ready": int(stalls.active("out", t))}
         stream = self.plan.streams[self.streams_taken] if self.streams_taken < len(self.plan.streams) else None
         ins["stream_valid"] = int(stream is not None and stalls.active("stream", t))
-        ins["stream_data"] = list(stream.left) if stream else [0] * arch.rows
+        ins["stream_data"] = list(stream.left) if stream else [0] * (arch.rows * (arch.nm[1] if arch.nm else 1))
         ins["stream_mask"] = stream.mask if stream else 0
         ins["stream_last"] = int(stream.last) if stream else 0
+        gate = arch.sparse == "gate"
         if self.stationary:
             load = self.plan.loads[self.loads_taken] if self.loads_taken < len(self.plan.loads) else None
             ins["load_valid"] = int(load is not None and stalls.active("load", t))
             ins["load_data"] = list(load.data) if load else [0] * arch.cols
             ins["load_last"] = int(load.last) if load else 0
+            if gate:
+                ins["load_mask"] = load.cols if load else 0
+            if arch.nm is not None:
+                ins["load_index"] = list(load.index) if load else [0] * arch.cols
         else:
             ins["stream_top"] = list(stream.top) if stream else [0] * arch.cols
+            if gate:
+                ins["stream_top_mask"] = stream.top_cols if stream else 0
         self._last = ins
         return ins
 
@@ -79,4 +87,6 @@ class Driver:
         if len(self.observed) > len(expected):
             o = self.observed[len(expected)]
             return f"unexpected output {list(o.values)} at cycle {o.cycle}"
+        if self.plan.gated is not None and self.gated_count != self.plan.gated:
+            return f"gated MAC events: expected {self.plan.gated}, the counter says {self.gated_count}"
         return None
