@@ -231,6 +231,10 @@ def _read_config(f: Fields) -> dict[str, Any]:
         weight_format=f.str("weight_format", "dense", choices=STORAGE_FORMATS),
         input_format=f.str("input_format", "dense", choices=STORAGE_FORMATS),
     )
+    if kwargs["pe_style"] != "parallel" and kwargs["overflow"] != "wrap":
+        raise UnsupportedError(str(f.error("overflow", f"'{kwargs['overflow']}' with {kwargs['pe_style']} PEs: they "
+                                                       "accumulate bit planes or lanes in another order than parallel "
+                                                       "ones, so saturation would differ; only 'wrap' is modelled")))
     if kwargs["weight_nm"] and kwargs["weight_format"] != "dense":
         raise f.error("weight_format", f"N:M weights are stored in their own index form, not "
                                        f"'{kwargs['weight_format']}'")

@@ -87,9 +87,12 @@ def _with_layer_options(graph, args: argparse.Namespace):
     if not changes:
         return graph
     out = LayerGraph(graph.name, graph.inputs, meta=graph.meta, file=graph.file)
+    weight_keys = {"weight_type", "weight_structure", "weight_density"}
     for layer in graph:
-        if layer.gemm is not None:
-            layer = Layer.from_dict(layer.to_dict() | changes, where=f"layer '{layer.name}' (with the command line's options)")
+        # weight options go to layers with weights (not an attention matmul's second activation)
+        mine = {k: v for k, v in changes.items() if k not in weight_keys or layer.kind in ("conv2d", "linear")}
+        if layer.gemm is not None and mine:
+            layer = Layer.from_dict(layer.to_dict() | mine, where=f"layer '{layer.name}' (with the command line's options)")
         out.add(layer, graph.sources(layer.name))
     return out
 
@@ -156,8 +159,8 @@ def add_parser(sub) -> None:
     add_batch_option(sim)
     p = sim.add_argument_group("precision and sparsity (docs/precision.md, docs/sparsity.md)")
     p.add_argument("--input-bits", type=_bits, metavar="B", help="inputs of every GEMM layer are intB (1-16)")
-    p.add_argument("--weight-bits", type=_bits, metavar="B", help="weights of every GEMM layer are intB (1-16)")
-    p.add_argument("--weight-sparsity", metavar="N:M|DENSITY", help="weights of every GEMM layer: N:M or a density")
+    p.add_argument("--weight-bits", type=_bits, metavar="B", help="weights of every conv2d/linear layer are intB (1-16)")
+    p.add_argument("--weight-sparsity", metavar="N:M|DENSITY", help="weights of every conv2d/linear layer: N:M or a density")
     p.add_argument("--input-sparsity", metavar="DENSITY", help="inputs of every GEMM layer: a density in (0, 1]")
     p.add_argument("--sparse", choices=("none", "gate", "skip"), help="what the PEs do with zeros")
     p.add_argument("--weight-nm", metavar="N:M", help="weight-stationary PEs that hold N of every M weights")

@@ -20,8 +20,8 @@ from ..sparsity import max_group_nonzeros
 from ..counts import MacCounts
 from ..workload.layer import GemmView, Layer
 from .dataflow import DataflowSpec
-from .plan import (Precision, check_skip_supported, expected_nonempty, nm_rows, nonempty_counts,
-                   resolve_precision)
+from .plan import (Precision, check_skip_supported, expected_nonempty, fused_rows, nm_compresses, nm_rows,
+                   nonzero_probability, resolve_precision, tile_any)
 from .tiling import fit_temporal_tile
 
 
@@ -93,19 +93,19 @@ class Mapping:
         mapping = cls(layer.gemm, dataflow, arch)
         mapping.check()
         check_skip_supported(arch)
+        mapping = replace(mapping, densities={"I": layer.input_density, "W": layer.weight_nonzero_fraction})
         nm = _nm_groups(layer, dataflow, arch, operands)
         precision = resolve_precision(layer.name, layer.dtypes, arch, dataflow, nm_stored=nm is not None)
         reduction: int | tuple[tuple[int, ...], ...] | None = None
         if nm:
             reduction = nm_rows(layer.gemm.K, *nm)
         elif precision.fusion > 1:
-            reduction = -(-layer.gemm.K // precision.fusion)
+            reduction = fused_rows(layer.gemm.K, precision.fusion)
         elif arch.sparse == "skip":
             reduction = _skipped_reduction(layer, mapping, operands)
             if reduction == layer.gemm.K:  # nothing to skip: the dense plan
                 reduction = None
-        mapping = replace(mapping, precision=precision, reduction=reduction, nm_groups=nm,
-                          densities={"I": layer.input_density, "W": layer.weight_nonzero_fraction})
+        mapping = replace(mapping, precision=precision, reduction=reduction, nm_groups=nm)
         if memory:
             mapping = replace(mapping, temporal_tile=fit_temporal_tile(mapping, layer.name))
         return mapping
@@ -123,7 +123,6 @@ class Mapping:
         where given, else the expected value from the layer's densities (``docs/sparsity.md``)."""
         macs = self.gemm.macs
         issued = macs if self.precision.fusion > 1 else self.fold_sums()["macs"]
-        issued = min(issued, macs) if not self.nm_groups else issued
         operands = operands or {}
         effective = _effective_macs(self, operands)
         effective = min(effective, issued)
@@ -214,7 +213,7 @@ class Mapping:
                     "rows_cols": c * chunks * size[df.rows] * size[df.cols],
                     "rows_steps": c * size[df.temporal] * size[df.rows] * n[df.cols],
                     "cols_steps": c * size[df.temporal] * size[df.cols] * n[df.rows],
-                    "stream_words": c * size[df.temporal] * self._stream_words(size[df.rows], n[df.cols])}
+                    "stream_words": c * size[df.temporal] * self.stream_words(size[df.rows], n[df.cols])}
         sums = dict.fromkeys(("macs", "rows_cols", "rows_steps", "cols_steps", "stream_words"), 0)
         b = self.serial_bits
         for fold in self._explicit_folds():
@@ -223,10 +222,10 @@ class Mapping:
             sums["rows_cols"] += fold.rows * fold.cols
             sums["rows_steps"] += fold.rows * steps
             sums["cols_steps"] += fold.cols * steps
-            sums["stream_words"] += steps * self._stream_words(fold.rows, 1)
+            sums["stream_words"] += steps * self.stream_words(fold.rows, 1)
         return sums
 
-    def _stream_words(self, rows: int, times: int) -> int:
+    def stream_words(self, rows: int, times: int) -> int:
         """Streamed words one step brings to ``rows`` reduction rows (tiled by the array), ``times`` times.
 
         Dense rows take one word each. N:M rows take the whole group of M inputs of every group a
@@ -341,10 +340,13 @@ def _nm_groups(layer: Layer, dataflow: DataflowSpec, arch: ArrayConfig,
         raise UnsupportedError(f"architecture '{arch.name}': N:M weights (weight_nm {arch.weight_nm}) need a "
                                f"weight-stationary dataflow with K on the rows, not '{dataflow.name}'")
     n, m = arch.nm
+    if not nm_compresses(layer.gemm.K, n, m):  # a short reduction would grow with the padding
+        return None
     weights = (operands or {}).get("W")
     if weights is not None:
         return arch.nm if max_group_nonzeros(weights, m) <= n else None
-    if layer.nm and layer.nm[1] == m and layer.nm[0] <= n:
+    # n':m' weights fit N:M PEs when every aligned group of M holds at most N: m' a multiple of M, n' <= N
+    if layer.nm and layer.nm[1] % m == 0 and layer.nm[0] <= n:
         return arch.nm
     return None
 
@@ -358,42 +360,35 @@ def _skipped_reduction(layer: Layer, mapping: Mapping, operands: dict[str, np.nd
     """
     df, arch, gemm = mapping.dataflow, mapping.arch, layer.gemm
     operands = operands or {}
-    density = {"I": layer.input_density, "W": layer.weight_nonzero_fraction}
     if df.mode == "stationary":
         stat = df.stationary
-        width = min(arch.cols, mapping.size(df.cols))
         tensor = operands.get(stat)
         if tensor is None:
-            return expected_nonempty(gemm.K, density[stat], width)
-        nonzero = tensor != 0 if stat == "W" else np.swapaxes(tensor != 0, 1, 2)  # (count, K, X)
-        table = nonempty_counts(nonzero, arch.cols, axis=2)
+            return expected_nonempty(gemm.K, mapping.densities[stat], min(arch.cols, mapping.size(df.cols)))
+        table = tile_any(_spatial_by_k(stat, tensor), arch.cols).sum(axis=2)
         return tuple(tuple(int(v) for v in row) for row in table)
-    rows, cols = arch.rows, arch.cols
     left, top = df.left, df.top
-    probs = []
-    for op, tile, across in ((left, rows, df.rows), (top, cols, df.cols)):
-        width = min(tile, mapping.size(across))
-        probs.append(op if op in operands else Fraction(1) - (Fraction(1) - Fraction(density[op])) ** width)
-    if all(not isinstance(p, str) for p in probs):
-        return min(gemm.K, math.ceil(gemm.K * probs[0] * probs[1]))
-    # per (row tile, col tile): k is needed when both operand vectors over the tile are non-zero
-    left_any = _tile_any(operands, left, rows, row_major=left == "I", fallback=probs[0], K=gemm.K)
-    top_any = _tile_any(operands, top, cols, row_major=top == "I", fallback=probs[1], K=gemm.K)
-    steps = np.einsum("grk,gkc->grc", left_any, np.swapaxes(top_any, 1, 2))
-    return tuple(tuple(math.ceil(v) for v in row.ravel()) for row in steps)
+    if left not in operands and top not in operands:
+        p = [nonzero_probability(mapping.densities[op], min(tile, mapping.size(dim)))
+             for op, tile, dim in ((left, arch.rows, df.rows), (top, arch.cols, df.cols))]
+        return min(gemm.K, math.ceil(gemm.K * p[0] * p[1]))
+    # per (row tile, col tile): step k is needed when both operand vectors over the tile are non-zero;
+    # an operand without a tensor contributes its probability (expected value), the same for every tile
+    needed = []
+    for op, tile, dim in ((left, arch.rows, df.rows), (top, arch.cols, df.cols)):
+        if op in operands:
+            needed.append(tile_any(_spatial_by_k(op, operands[op]), tile).astype(float))
+        else:
+            tiles = -(-mapping.size(dim) // tile)
+            prob = float(nonzero_probability(mapping.densities[op], min(tile, mapping.size(dim))))
+            needed.append(np.full((gemm.count, tiles, gemm.K), prob))
+    steps = np.einsum("grk,gck->grc", needed[0], needed[1])
+    return tuple(tuple(math.ceil(v - 1e-9) for v in row.ravel()) for row in steps)
 
 
-def _tile_any(operands, op, tile, *, row_major, fallback, K):
-    """``(count, tiles, K)``: does the operand have a non-zero over each tile at each k (or its probability)."""
-    tensor = operands.get(op)
-    if tensor is None:
-        return np.full((1, 1, K), float(fallback))
-    nonzero = (tensor != 0) if op == "I" else np.swapaxes(tensor != 0, 1, 2)  # (count, spatial, K)
-    count, X, _ = nonzero.shape
-    tiles = -(-X // tile)
-    padded = np.zeros((count, tiles * tile, K), dtype=bool)
-    padded[:, :X] = nonzero
-    return padded.reshape(count, tiles, tile, K).any(axis=2).astype(float)
+def _spatial_by_k(op: str, tensor: np.ndarray) -> np.ndarray:
+    """Non-zeros of a GEMM operand as ``(count, spatial, K)``: I is ``(count, M, K)``, W ``(count, K, N)``."""
+    return tensor != 0 if op == "I" else np.swapaxes(tensor != 0, 1, 2)
 
 
 def _effective_macs(mapping: Mapping, operands: dict[str, np.ndarray]) -> int:

@@ -19,7 +19,7 @@ import numpy as np
 from ..arch import ArrayConfig
 from ..errors import MappingError, UnsupportedError
 from ..precision import DataType
-from ..sparsity import nm_index_bits, nm_rows  # noqa: F401  (nm_rows: re-exported for the mapping)
+from ..sparsity import nm_index_bits, nm_rows
 from .dataflow import DataflowSpec
 
 OPERAND_NAMES = {"I": "inputs", "W": "weights", "O": "outputs"}
@@ -125,6 +125,33 @@ def resolve_precision(name: str, dtypes: dict[str, DataType], arch: ArrayConfig,
 
 
 # -- the reduction each tile runs -----------------------------------------------------------------
+def fused_rows(K: int, fusion: int) -> int:
+    """Reduction rows when each PE takes ``fusion`` consecutive elements of K (Bit Fusion).
+
+    Examples
+    --------
+    >>> fused_rows(10, 4), fused_rows(8, 1)
+    (3, 8)
+    """
+    return -(-K // fusion)
+
+
+def nm_compresses(K: int, n: int, m: int) -> bool:
+    """N:M compression shortens the reduction (with K < M·N/(M−N)-ish padding it would lengthen it).
+
+    Examples
+    --------
+    >>> nm_compresses(64, 2, 4), nm_compresses(1, 2, 4), nm_compresses(9, 7, 8)
+    (True, False, False)
+    """
+    return nm_rows(K, n, m) < K
+
+
+def nonzero_probability(density: float, width: int) -> Fraction:
+    """Probability that ``width`` iid elements of density ``density`` are not all zero: ``1 − (1−d)^w``."""
+    return Fraction(1) - (Fraction(1) - Fraction(density)) ** width
+
+
 def expected_nonempty(length: int, density: float, width: int) -> int:
     """Expected count, rounded up, of ``length`` vectors of ``width`` iid elements that are not all zero.
 
@@ -138,31 +165,32 @@ def expected_nonempty(length: int, density: float, width: int) -> int:
     """
     if density >= 1.0:
         return length
-    frac = Fraction(1) - (Fraction(1) - Fraction(density)) ** width
-    return min(length, math.ceil(length * frac))
+    return min(length, math.ceil(length * nonzero_probability(density, width)))
 
 
-def nonempty_counts(nonzero: np.ndarray, tile: int, axis: int) -> np.ndarray:
-    """Per tile of ``tile`` slices along ``axis`` of a boolean ``(count, K, X)`` array: rows k with a non-zero.
+def tile_any(nonzero: np.ndarray, tile: int) -> np.ndarray:
+    """``(count, tiles, K)``: for a boolean ``(count, X, K)`` array, is any of a tile of X non-zero at each k.
 
-    Returns ``(count, tiles)``: for each GEMM and each tile of X, how many k are not all zero
-    across the tile's slices (the reduction rows a zero-skipping stationary tile really needs).
+    The one definition of "a reduction index a tile needs" for zero-skipping.
 
     Examples
     --------
-    >>> nz = np.array([[[1, 0, 0], [0, 0, 0], [0, 0, 1]]], dtype=bool)   # K=3, X=3
-    >>> nonempty_counts(nz, tile=2, axis=2).tolist()
-    [[1, 1]]
+    >>> nz = np.array([[[1, 0, 0], [0, 0, 0], [0, 0, 1]]], dtype=bool)   # X=3, K=3
+    >>> tile_any(nz, 2).astype(int).tolist(), tile_any(nz, 2).sum(axis=2).tolist()
+    ([[[1, 0, 0], [0, 0, 1]]], [[1, 1]])
     """
-    count, K, X = nonzero.shape
+    count, X, K = nonzero.shape
     tiles = -(-X // tile)
-    padded = np.zeros((count, K, tiles * tile), dtype=bool)
-    padded[:, :, :X] = nonzero
-    return padded.reshape(count, K, tiles, tile).any(axis=3).sum(axis=1)
+    padded = np.zeros((count, tiles * tile, K), dtype=bool)
+    padded[:, :X] = nonzero
+    return padded.reshape(count, tiles, tile, K).any(axis=2)
 
 
 def check_skip_supported(arch: ArrayConfig) -> None:
-    """Zero-skipping is modelled for parallel PEs only."""
+    """Zero-skipping is modelled for parallel dense-weight PEs only."""
     if arch.sparse == "skip" and arch.pe_style != "parallel":
         raise UnsupportedError(f"architecture '{arch.name}': sparse 'skip' with pe_style "
                                f"'{arch.pe_style}' is not modelled (use parallel PEs or sparse 'gate')")
+    if arch.sparse == "skip" and arch.nm:
+        raise UnsupportedError(f"architecture '{arch.name}': sparse 'skip' on N:M PEs (weight_nm "
+                               f"{arch.weight_nm}) is not modelled (N:M already skips; use sparse 'gate' or 'none')")

@@ -38,7 +38,7 @@ def fit_temporal_tile(mapping, name: str) -> int | None:
     ``mapping`` is a :class:`~accelsim.mapping.mapping.Mapping` with its precision resolved.
     """
     df, arch, prec = mapping.dataflow, mapping.arch, mapping.precision
-    size = {d: mapping.size(d) for d in ("M", "N", "K")}
+    size = {d: max(1, mapping.size(d)) for d in ("M", "N", "K")}  # all-zero weights skipped: still one row
     rt, ct = min(arch.rows, size[df.rows]), min(arch.cols, size[df.cols])
     if df.mode != "stationary":
         require_fit(name, arch, f"a {rt}x{ct} output tile", "O", rt * ct * prec.bytes("O"))
@@ -55,9 +55,5 @@ def fit_temporal_tile(mapping, name: str) -> int | None:
 
 
 def stream_row_elements(mapping, rows: int) -> int:
-    """Elements of the streamed operand one step brings to ``rows`` PE rows.
-
-    N:M weight arrays take the whole group of M inputs for each N kept weights.
-    """
-    nm = mapping.nm_groups
-    return -(-rows // nm[0]) * nm[1] if nm else rows
+    """Elements of the streamed operand one step brings to the first fold's ``rows`` PE rows."""
+    return mapping.stream_words(rows, 1)

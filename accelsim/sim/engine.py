@@ -113,8 +113,9 @@ class SimResult:
 
     @property
     def utilization(self) -> float:
-        issued = sum(r.issued_macs for r in self.layers)
-        return issued / (self.total_cycles * self.arch.pes) if self.total_cycles else 0.0
+        # occupied PE-cycles (a fusible PE takes `fusion` MACs per cycle) over available ones
+        busy = sum(Fraction(r.issued_macs, (r.precision or {}).get("fusion", 1)) for r in self.layers)
+        return float(busy / (self.total_cycles * self.arch.pes)) if self.total_cycles else 0.0
 
     @property
     def time_ms(self) -> Fraction:
@@ -193,9 +194,10 @@ def simulate_layer(layer: Layer, arch: ArrayConfig, dataflow: DataflowSpec, *, m
                   "dram_bytes_per_cycle_achieved": round(plan.dram_total / (compute + stall), 4) if compute + stall else 0.0}
     cycles = compute + stall
     dense = mapping.dense_equivalent(memory)
-    dense_cycles = cycles if dense is mapping else _dense_cycles(layer, dense, memory)
+    dense_cycles = cycles if dense is mapping else _dense_cycles(layer, dense, memory, operands)
     macs = mapping.mac_counts(operands)
-    util = macs.issued / (cycles * arch.pes) if cycles else 0.0  # PE busy: N:M skipped MACs are not work
+    # occupied PE-cycles over available ones: a fusible PE takes `fusion` MACs a cycle, N:M skipped MACs are no work
+    util = macs.issued / (cycles * arch.pes * mapping.precision.fusion) if cycles else 0.0
     return LayerResult(name=layer.name, kind=layer.kind, op=layer.op, shape=layer.shape_text, unit="array",
                        macs=layer.macs, cycles=cycles, compute_cycles=compute, stall_cycles=stall,
                        utilization=round(util, 6), folds=folds, stream_cycles=steps, **extra,
@@ -203,9 +205,9 @@ def simulate_layer(layer: Layer, arch: ArrayConfig, dataflow: DataflowSpec, *, m
                        precision=mapping.precision.to_dict(), sparsity=mapping.sparsity_report(operands))
 
 
-def _dense_cycles(layer: Layer, dense: Mapping, memory: bool) -> int:
+def _dense_cycles(layer: Layer, dense: Mapping, memory: bool, operands: dict[str, np.ndarray] | None) -> int:
     compute = _timing(dense)[0]
-    return compute + (stall_cycles(plan_memory(layer, dense), compute, dense.arch) if memory else 0)
+    return compute + (stall_cycles(plan_memory(layer, dense, operands), compute, dense.arch) if memory else 0)
 
 
 def simulate(graph: LayerGraph, arch: ArrayConfig, dataflow: DataflowSpec, *, memory: bool = True,

@@ -27,6 +27,7 @@ import numpy as np
 from ..arch import ArrayConfig
 from ..errors import UnsupportedError
 from ..mapping.dataflow import OPERAND_DIMS, DataflowSpec
+from ..mapping.plan import fused_rows, nm_compresses
 from ..mapping.mapping import Fold, Mapping
 from ..workload.layer import GemmView
 from . import numerics
@@ -150,10 +151,11 @@ def run_reference(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig,
         ``bit-serial`` arrays only: bit planes of the left operand (``dataflow.left``) per step,
         1–32; default its layer width. Its values must fit this many bits.
     nm_structured
-        N:M arrays only (``arch.weight_nm``): compress the weights to N:M (default; a group with
-        more than N non-zeros is a :class:`~accelsim.errors.MappingError`) or run them dense.
+        N:M arrays only (``arch.weight_nm``): compress the weights to N:M (a group with more than N
+        non-zeros is a :class:`~accelsim.errors.MappingError`) or run them dense. Default: compress
+        when that shortens the reduction (:func:`accelsim.mapping.plan.nm_compresses`).
 
-    Bit-serial and fusible arrays need ``arch.overflow == "wrap"``; ``sparse == "skip"`` is not
+    Bit-serial and fusible arrays have ``arch.overflow == "wrap"`` (ArrayConfig refuses others); ``sparse == "skip"`` is not
     modelled here (:class:`~accelsim.errors.UnsupportedError`).
 
     Examples
@@ -171,9 +173,6 @@ def run_reference(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig,
     if arch.sparse == "skip":
         raise UnsupportedError("the reference engine does not model zero-skipping (ArrayConfig.sparse 'skip'); "
                                "use 'gate' or 'none'")
-    if arch.pe_style != "parallel" and arch.overflow != "wrap":
-        raise UnsupportedError(f"{arch.pe_style} PEs need ArrayConfig.overflow 'wrap', not '{arch.overflow}' "
-                               "(the order of their partial products changes where saturation bites)")
     bits = {"I": input_bits or arch.input_bits, "W": weight_bits or arch.weight_bits}
     checked = dict(bits)  # the widths that must fit the datapath
     if arch.pe_style == "bit-serial":
@@ -196,7 +195,8 @@ def run_reference(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig,
             raise UnsupportedError(f"N:M weights (ArrayConfig.weight_nm '{arch.weight_nm}') need a weight-stationary "
                                    f"dataflow with K on the rows, not '{dataflow.name}'")
         n_keep, group = arch.nm
-        nm_structured = True if nm_structured is None else bool(nm_structured)
+        # default: compressed when that shortens the reduction (the fast engine's rule, one definition)
+        nm_structured = nm_compresses(k, n_keep, group) if nm_structured is None else bool(nm_structured)
         values, index, groups = (compress_nm(weights, n_keep, group) if nm_structured
                                  else uncompressed_nm(weights, group))
         operands = {"I": nm_stream(inputs, groups, group), "W": values[..., None]}
@@ -205,7 +205,7 @@ def run_reference(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig,
     elif nm_structured is not None:
         raise ValueError("nm_structured is for N:M arrays (ArrayConfig.weight_nm)")
     elif fusion > 1:  # f consecutive elements of K per PE value, K zero-padded to a multiple of f
-        k_array = -(-k // fusion)
+        k_array = fused_rows(k, fusion)
         pad = k_array * fusion - k
         a = np.pad(inputs, ((0, 0), (0, 0), (0, pad))).reshape(count, m, k_array, fusion)
         b = np.pad(weights, ((0, 0), (0, pad), (0, 0))).reshape(count, k_array, fusion, gemm.N)

@@ -40,4 +40,17 @@ def _strip(text: str) -> str:
 @pytest.mark.parametrize("case", list(cases()), ids=".".join)
 def test_simulate_json_is_pinned(case):
     pinned = gzip.decompress(path(*case).read_bytes()).decode()
-    assert _strip(simulate_json(*case)) == pinned
+    text = simulate_json(*case)
+    assert _strip(text) == pinned
+    # the added keys of a dense run say "dense": nothing skipped, gated or stored as metadata
+    data = json.loads(text.partition("\n")[2])
+    for layer in data["layers"]:
+        assert (layer["dense_cycles"], layer["issued_macs"], layer["effective_macs"]) == (
+            layer["cycles"], layer["macs"], layer["macs"])
+        assert layer["gated_macs"] == layer["skipped_macs"] == 0
+        assert layer["dram_ifmap_metadata_bytes"] == layer["dram_filter_metadata_bytes"] == 0
+        if layer["unit"] == "array":
+            assert layer["precision"] == {"input": "int8", "weight": "int8", "output": "int8", "accumulator": "int32"}
+            assert layer["sparsity"] == {"mode": "none", "input_density": 1.0, "weight_density": 1.0,
+                                         "source": "density (expected value)"}
+    assert data["dense_cycles"] == data["total_cycles"] and data["dram_metadata_bytes"] == 0

@@ -38,15 +38,35 @@ def cases(draw):
     return layer, arch, draw(st.sampled_from(DATAFLOWS)), draw(st.booleans())
 
 
-@settings(max_examples=150, deadline=None)
-@given(cases(), st.sampled_from(["gate", "skip"]))
-def test_sparse_cycles_never_exceed_dense_and_gating_never_moves_a_cycle(case, mode):
+def _random_operands(layer, seed, which):
+    """Seeded GEMM operands with the layer's densities (weights-only, inputs-only or both)."""
+    rng = np.random.default_rng(seed)
+    g = layer.gemm
+    ops = {}
+    if which in ("W", "both"):
+        ops["W"] = rng.integers(-3, 4, size=(1, g.K, g.N)) * (rng.random((1, g.K, g.N)) < layer.weight_nonzero_fraction)
+    if which in ("I", "both"):
+        ops["I"] = rng.integers(-3, 4, size=(1, g.M, g.K)) * (rng.random((1, g.M, g.K)) < layer.input_density)
+    return ops
+
+
+@settings(max_examples=200, deadline=None)
+@given(cases(), st.sampled_from(["gate", "skip", "nm"]), st.sampled_from([None, "W", "I", "both"]),
+       st.integers(0, 2**31 - 1))
+def test_sparse_cycles_never_exceed_dense_and_gating_never_moves_a_cycle(case, mode, tensors, seed):
     layer, arch, df, memory = case
-    dense = simulate_layer(layer, arch, load_dataflow(df), memory=memory)
-    sparse = simulate_layer(layer, arch.with_changes(sparse=mode), load_dataflow(df), memory=memory)
+    operands = _random_operands(layer, seed, tensors) if tensors else None
+    if mode == "nm":  # N:M PEs need W stationary; weights drawn at the layer's density may not be N:M
+        if df != "ws" or not layer.weight_structure or tensors in ("W", "both"):
+            return
+        arch, nm_arch = arch.with_changes(dataflows=("ws",)), arch.with_changes(dataflows=("ws",), weight_nm="2:4")
+    dense = simulate_layer(layer, arch, load_dataflow(df), memory=memory, operands=operands)
+    sparse = simulate_layer(layer, nm_arch if mode == "nm" else arch.with_changes(sparse=mode), load_dataflow(df),
+                            memory=memory, operands=operands)
     assert sparse.cycles <= dense.cycles == sparse.dense_cycles
-    assert sparse.issued_macs + sparse.skipped_macs == sparse.macs
+    assert sparse.issued_macs + sparse.skipped_macs == sparse.macs or (mode == "nm" and sparse.skipped_macs == 0)
     assert 0 <= sparse.effective_macs <= sparse.issued_macs
+    assert 0.0 <= sparse.utilization <= 1.0
     if mode == "gate":
         assert sparse.cycles == dense.cycles and sparse.skipped_macs == 0
         assert sparse.gated_macs == sparse.issued_macs - sparse.effective_macs
@@ -234,3 +254,41 @@ def test_nm_stream_reads_equal_the_words_the_reference_engine_takes(rows, k, nm)
     ref = run_reference(inputs, weights, arch, load_dataflow("ws"))
     assert fast.sram_ifmap_reads == ref.words["I"]
     assert fast.compute_cycles == ref.cycles and fast.temporal_tile == 0
+
+
+def test_nm_that_would_lengthen_the_reduction_runs_dense():
+    """K=9 (a depthwise 3x3) at 7:8 would compress to 14 rows: it runs uncompressed, like dense weights."""
+    dw = Layer("dw", "conv2d", in_shapes=((32, 56, 56),), out=32, kernel=(3, 3), padding=(1, 1, 1, 1), groups=32,
+               weight_structure="7:8")
+    arch = ArrayConfig(rows=32, cols=32, dataflows=("ws",), weight_nm="7:8")
+    r = simulate_layer(dw, arch, load_dataflow("ws"))
+    assert (r.cycles, r.issued_macs, r.skipped_macs, r.dram_filter_metadata_bytes) == (r.dense_cycles, r.macs, 0, 0)
+
+
+def test_fusible_utilisation_counts_pe_slots_not_macs():
+    layer = linear(1000, 16, 4, input_type="int4", weight_type="int4")
+    r = simulate_layer(layer, ArrayConfig(rows=4, cols=4, pe_style="fusible"), load_dataflow("ws"), memory=False)
+    assert r.precision["fusion"] == 4 and 0.9 < r.utilization <= 1.0  # 3.96 before: MACs over PE-cycles
+
+
+def test_skipping_all_zero_weights_writes_zero_outputs_without_compute():
+    layer = linear(16, 32, 8)
+    arch = ArrayConfig(rows=4, cols=4, sparse="skip")
+    r = simulate_layer(layer, arch, load_dataflow("ws"), operands={"W": np.zeros((1, 32, 8), dtype=np.int64)})
+    assert (r.compute_cycles, r.issued_macs, r.folds) == (0, 0, 0) and r.dram_ofmap_bytes == 16 * 8
+
+
+@pytest.mark.parametrize("arch, message", [
+    (dict(pe_style="bit-serial", overflow="saturate"), "only 'wrap' is modelled"),
+    (dict(dataflows=("ws",), weight_nm="2:4", sparse="skip"), "sparse 'skip' on N:M PEs"),
+])
+def test_switch_combinations_the_model_cannot_honour_are_refused(arch, message):
+    with pytest.raises((SpecError, UnsupportedError), match=message):
+        simulate_layer(linear(8, 8, 8), ArrayConfig(rows=4, cols=4, **arch), load_dataflow("ws"))
+
+
+def test_a_coarser_nm_pattern_runs_on_finer_nm_pes():
+    """1:8 weights hold at most 2 non-zeros in every aligned group of 4: they run on 2:4 PEs."""
+    arch = ArrayConfig(rows=8, cols=8, dataflows=("ws",), weight_nm="2:4")
+    r = simulate_layer(linear(32, 64, 16, weight_structure="1:8"), arch, load_dataflow("ws"))
+    assert r.skipped_macs == 32 * 64 * 16 // 2

@@ -170,7 +170,8 @@ def test_nm_values_cycles_and_macs(case, nm, sparse, dims, seed, stalls, chunk):
     a, _ = sparse_operands(rng, arch, count, m, n, k, 0.7)
     w = nm_weights(rng, arch, count, k, n, keep, group, fill=0.9)
     dataflow = load_dataflow(name)
-    run = run_reference(a, w, arch, dataflow, temporal_tile=chunk)
+    # compressed on purpose even where K is too short to gain (the default then runs dense)
+    run = run_reference(a, w, arch, dataflow, temporal_tile=chunk, nm_structured=True)
     dense = run_reference(a, w, arch.with_changes(weight_nm="", sparse="none"), dataflow)
     rows = compressed_rows(k, keep, group)
     if arch.overflow == "wrap":
@@ -188,7 +189,7 @@ def test_nm_values_cycles_and_macs(case, nm, sparse, dims, seed, stalls, chunk):
     # a step brings each distinct group among the fold's compressed rows its M inputs
     assert run.words["I"] == sum(f.steps * group * len({r // keep for r in range(o["K"], o["K"] + f.rows)})
                                  for _, o, f in run.mapping.folds())
-    stalled = run_reference(a, w, arch, dataflow, stalls=stalls, temporal_tile=chunk)
+    stalled = run_reference(a, w, arch, dataflow, stalls=stalls, temporal_tile=chunk, nm_structured=True)
     assert (stalled.outputs == run.outputs).all() and stalled.macs == run.macs
     assert [(e.fold, e.row, e.values) for e in stalled.events] == [(e.fold, e.row, e.values) for e in run.events]
 
