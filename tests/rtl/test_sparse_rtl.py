@@ -38,7 +38,7 @@ def gated_plans(fields: dict, dataflow: str, cases: int, seed: int):
 
 @pytest.mark.parametrize("label, fields, dataflow", GATED, ids=[g[0] for g in GATED])
 def test_gated_array_equals_the_reference(label, fields, dataflow):
-    plans = gated_plans(fields, dataflow, 6, sum(map(ord, label)))
+    plans = gated_plans(fields, dataflow, 4, sum(map(ord, label)))
     dut = SystolicArray(plans[0].arch, plans[0].dataflow)
     for case, plan in enumerate(plans):
         driver = simulate_plan(plan, dut)
@@ -120,10 +120,10 @@ def test_cli_generates_a_gated_array(tmp_path, capsys):
 def test_gated_verilog_equals_the_reference(tmp_path, label, fields, dataflow):
     from accelsim.rtl.cocotb_run import verify
 
-    result = verify(ArrayConfig(**fields, sparse="gate"), load_dataflow(dataflow), cases=8, seed=len(label),
+    result = verify(ArrayConfig(**fields, sparse="gate"), load_dataflow(dataflow), cases=6, seed=len(label),
                     stall_p=0.4, build_dir=tmp_path)
     assert result["mismatches"] == 0, result["first_mismatch"]
-    assert result["cases"] == 8 and result["outputs_checked"] > 8 and result["gated_checked"] > 0
+    assert result["cases"] == 6 and result["outputs_checked"] > 6 and result["gated_checked"] > 0
 
 
 @pytest.mark.rtl
@@ -139,7 +139,7 @@ def test_gating_mutant_verilog_is_caught(tmp_path, monkeypatch, capsys):
     arch_file = tmp_path / "arch.yaml"
     arch_file.write_text("rows: 3\ncols: 2\nacc_bits: 16\n")
     code = main(["hdl", "verify", "--arch", str(arch_file), "--dataflow", "ws", "--sparse", "gate",
-                 "--verilog", mutant, "--cases", "6", "--seed", "3", "--build-dir", str(tmp_path / "b")])
+                 "--verilog", mutant, "--cases", "4", "--seed", "3", "--build-dir", str(tmp_path / "b")])
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1
     assert "cases differ; first: case" in err and "gated MAC events: expected" in err
@@ -167,7 +167,7 @@ def nm_plans(fields: dict, structured: bool, cases: int, seed: int):
 
 @pytest.mark.parametrize("label, fields, structured", NM, ids=[n[0] for n in NM])
 def test_nm_array_equals_the_reference(label, fields, structured):
-    plans = nm_plans(fields, structured, 6, sum(map(ord, label)))
+    plans = nm_plans(fields, structured, 4, sum(map(ord, label)))
     dut = SystolicArray(plans[0].arch, plans[0].dataflow)
     folds_of_k = 0
     for case, plan in enumerate(plans):
@@ -213,10 +213,10 @@ def test_nm_ports():
 def test_nm_verilog_equals_the_reference(tmp_path, label, fields, structured):
     from accelsim.rtl.cocotb_run import verify
 
-    result = verify(ArrayConfig(**fields), load_dataflow("ws"), cases=8, seed=len(label), stall_p=0.4,
+    result = verify(ArrayConfig(**fields), load_dataflow("ws"), cases=6, seed=len(label), stall_p=0.4,
                     nm_structured=structured, build_dir=tmp_path)
     assert result["mismatches"] == 0, result["first_mismatch"]
-    assert result["cases"] == 8 and result["outputs_checked"] > 8
+    assert result["cases"] == 6 and result["outputs_checked"] > 6
 
 
 @pytest.mark.rtl
@@ -232,7 +232,7 @@ def test_nm_index_mutant_verilog_is_caught(tmp_path, monkeypatch, capsys):
     arch_file = tmp_path / "arch.yaml"
     arch_file.write_text("rows: 3\ncols: 2\nacc_bits: 20\n")
     code = main(["hdl", "verify", "--arch", str(arch_file), "--weight-nm", "2:4", "--verilog", mutant,
-                 "--cases", "6", "--build-dir", str(tmp_path / "b")])
+                 "--cases", "4", "--build-dir", str(tmp_path / "b")])
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1
     assert "cases differ; first: case" in err and "expected" in err and "at cycle" in err
