@@ -114,14 +114,28 @@ def test_cli_generates_a_gated_array(tmp_path, capsys):
 
 # -- Verilog under Icarus ----------------------------------------------------------------------
 
+def verify_by_cli(tmp_path, capsys, fields: dict, switches: list[str], **options) -> dict:
+    """``accelsim hdl verify --json`` on an arch file with ``fields`` (the sparse switches on the
+    command line): the result record."""
+    import yaml
+
+    arch_file = tmp_path / "arch.yaml"
+    arch_file.write_text(yaml.safe_dump(fields))
+    args = ["hdl", "verify", "--arch", str(arch_file), *switches, "--json", "--build-dir", str(tmp_path / "b")]
+    for name, value in options.items():
+        args += [f"--{name}", str(value)]
+    code = main(args)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    return json.loads(out)
+
+
 @pytest.mark.rtl
 @pytest.mark.usefixtures("icarus")
 @pytest.mark.parametrize("label, fields, dataflow", GATED, ids=[g[0] for g in GATED])
-def test_gated_verilog_equals_the_reference(tmp_path, label, fields, dataflow):
-    from accelsim.rtl.cocotb_run import verify
-
-    result = verify(ArrayConfig(**fields, sparse="gate"), load_dataflow(dataflow), cases=6, seed=len(label),
-                    stall_p=0.4, build_dir=tmp_path)
+def test_gated_verilog_equals_the_reference(tmp_path, capsys, label, fields, dataflow):
+    result = verify_by_cli(tmp_path, capsys, fields, ["--dataflow", dataflow, "--sparse", "gate"],
+                           cases=6, seed=len(label), stall=0.4)
     assert result["mismatches"] == 0, result["first_mismatch"]
     assert result["cases"] == 6 and result["outputs_checked"] > 6 and result["gated_checked"] > 0
 
@@ -210,11 +224,10 @@ def test_nm_ports():
 @pytest.mark.rtl
 @pytest.mark.usefixtures("icarus")
 @pytest.mark.parametrize("label, fields, structured", NM[:3], ids=[n[0] for n in NM[:3]])
-def test_nm_verilog_equals_the_reference(tmp_path, label, fields, structured):
-    from accelsim.rtl.cocotb_run import verify
-
-    result = verify(ArrayConfig(**fields), load_dataflow("ws"), cases=6, seed=len(label), stall_p=0.4,
-                    nm_structured=structured, build_dir=tmp_path)
+def test_nm_verilog_equals_the_reference(tmp_path, capsys, label, fields, structured):
+    fields = dict(fields)
+    switches = ["--weight-nm", fields.pop("weight_nm"), *([] if structured else ["--nm-dense"])]
+    result = verify_by_cli(tmp_path, capsys, fields, switches, cases=6, seed=len(label), stall=0.4)
     assert result["mismatches"] == 0, result["first_mismatch"]
     assert result["cases"] == 6 and result["outputs_checked"] > 6
 
