@@ -38,7 +38,8 @@ from __future__ import annotations
 import io
 import os
 import zipfile
-from collections.abc import Mapping
+import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,7 @@ from .errors import SpecError, UnsupportedError, did_you_mean
 
 MAX_FILE_BYTES = 4 * 2**30
 MAX_ARRAY_ELEMENTS = 2**31
+MAX_ARRAY_BYTES = 2**31
 WEIGHT_KINDS = ("conv2d", "linear")
 SUFFIXES = ("weight", "input", "weight.scale", "weight.zero_point")
 
@@ -155,12 +157,15 @@ def _im2col(layer, x: np.ndarray) -> np.ndarray:
 
 
 # -- reading and writing ----------------------------------------------------------------------------
-def read_npz(path: str | Path) -> dict[str, np.ndarray]:
+def read_npz(path: str | Path, check: Callable[[str, tuple, np.dtype], None] | None = None) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` file, checked: numeric, finite, no pickled objects, within the size limits.
 
     Each problem is a one-line :class:`SpecError` naming the file and the key: a file over 4 GiB or
-    an array over ``2**31`` elements (read from the array's header, before its data), a file that is
-    not a zip of ``.npy`` arrays, an object (pickled) array, a non-numeric dtype, NaN or infinity.
+    an array over ``2**31`` elements or 2 GiB (read from the array's header, before its data), a
+    file that is not a zip of ``.npy`` arrays, a key given twice, an object (pickled) array, a
+    non-numeric dtype, NaN or infinity. ``check(key, shape, dtype)`` runs on each header before its
+    data is read (e.g. to compare the shape with the layer's), so a small file declaring a huge
+    array is refused without allocating it.
     """
     file = str(path)
     try:
@@ -180,15 +185,17 @@ def read_npz(path: str | Path) -> dict[str, np.ndarray]:
                 key = info.filename.removesuffix(".npy")
                 if not info.filename.endswith(".npy"):
                     raise SpecError(f"member '{info.filename}' is not a .npy array", file=file)
+                if key in out:
+                    raise SpecError(f"`{key}` is in the file twice", file=file)
                 with archive.open(info) as f:
-                    out[key] = _read_array(f, file, key)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as err:
+                    out[key] = _read_array(f, file, key, check)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, zlib.error) as err:
         raise SpecError(f"not a readable .npz file: {str(err).splitlines()[0] if str(err) else type(err).__name__}",
                         file=file) from None
     return out
 
 
-def _read_array(f, file: str, key: str) -> np.ndarray:
+def _read_array(f, file: str, key: str, check=None) -> np.ndarray:
     fmt = np.lib.format
     version = fmt.read_magic(f)
     shape, fortran, dtype = (fmt.read_array_header_1_0(f) if version == (1, 0) else fmt.read_array_header_2_0(f))
@@ -199,7 +206,13 @@ def _read_array(f, file: str, key: str) -> np.ndarray:
         raise SpecError(f"`{key}` is an object (pickled) array; only numeric arrays are read", file=file)
     if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
         raise SpecError(f"`{key}` has dtype {dtype}; tensors must be integers or floats", file=file)
+    if any(n < 0 for n in shape):
+        raise SpecError(f"`{key}` declares a negative dimension {list(shape)}", file=file)
     count = elements * dtype.itemsize
+    if count > MAX_ARRAY_BYTES:
+        raise SpecError(f"`{key}` has {count:,} bytes, more than the limit of 2 GiB", file=file)
+    if check is not None:
+        check(key, tuple(shape), dtype)
     data = f.read(count)
     if len(data) != count:
         raise SpecError(f"`{key}` is truncated ({len(data):,} of {count:,} bytes)", file=file)
@@ -232,10 +245,10 @@ def load_tensors(path: str | Path, graph) -> dict[str, LayerTensors]:
     one-line :class:`SpecError` naming the file, the key and the reason.
     """
     file = str(path)
-    arrays = read_npz(path)
     layers = {layer.name: layer for layer in graph}
-    found: dict[str, dict[str, np.ndarray]] = {}
-    for key, array in arrays.items():
+
+    def expected(key: str, shape: tuple) -> tuple:
+        """The shape ``key`` must have (raising for keys that name no tensor of the graph)."""
         split = split_key(key)
         if split is None:
             raise SpecError(f"`{key}` is not a tensor key; keys are '<layer>.' followed by one of "
@@ -247,14 +260,19 @@ def load_tensors(path: str | Path, graph) -> dict[str, LayerTensors]:
         if layer.kind not in WEIGHT_KINDS:
             raise SpecError(f"`{key}`: layer '{name}' ({layer.kind}) has no weights", file=file)
         if suffix == "weight":
-            expected = weight_shape(layer)
+            want = weight_shape(layer)
         elif suffix == "input":
-            expected = layer.in_shapes[0]
+            want = layer.in_shapes[0]
         else:  # a scale or zero point: one per tensor or one per output channel
-            expected = array.shape if array.shape in ((), (layer.out,)) else (layer.out,)
-        if tuple(array.shape) != tuple(expected):
-            raise SpecError(f"`{key}` has shape {list(array.shape)}; layer '{name}' expects {list(expected)}",
-                            file=file)
+            want = shape if shape in ((), (layer.out,)) else (layer.out,)
+        if tuple(shape) != tuple(want):
+            raise SpecError(f"`{key}` has shape {list(shape)}; layer '{name}' expects {list(want)}", file=file)
+        return want
+
+    arrays = read_npz(path, check=lambda key, shape, dtype: expected(key, shape))
+    found: dict[str, dict[str, np.ndarray]] = {}
+    for key, array in arrays.items():
+        name, suffix = split_key(key)
         found.setdefault(name, {})[suffix] = array
     out = {}
     for name, parts in found.items():
@@ -277,7 +295,11 @@ def save_tensors(path: str | Path, tensors: Mapping[str, np.ndarray]) -> None:
             raise SpecError(f"tensor key {key!r} must be a non-empty name without '/'")
         if np.asarray(array).dtype.hasobject:
             raise UnsupportedError(f"tensor '{key}' is an object array; only numeric arrays are written")
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+    from .atomic import atomic_path
+
+    # written under a temporary name and renamed when complete: Ctrl-C never leaves a corrupt file
+    with atomic_path(Path(path)) as temporary, \
+            zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
         for key in sorted(tensors):
             buffer = io.BytesIO()
             np.lib.format.write_array(buffer, np.asarray(tensors[key]), allow_pickle=False)

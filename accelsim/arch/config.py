@@ -48,9 +48,6 @@ class MemorySpec:
 
     def __post_init__(self):
         _read_memory(Fields(_as_dict(self), where="ArrayConfig.memory"))
-        if self.banks != 1:  # accepted by format version 1; a silently ignored field would be a wrong number
-            raise UnsupportedError(f"`ArrayConfig.memory.banks` = {self.banks}: SRAM banking is not modelled "
-                                   "(every buffer is one double-buffered bank); leave it at 1")
         for name in ("ifmap_kib", "filter_kib", "ofmap_kib", "dram_bytes_per_cycle"):
             object.__setattr__(self, name, float(getattr(self, name)))  # 8 and 8.0: one digest
 
@@ -59,7 +56,7 @@ class MemorySpec:
 
 
 def _read_memory(f: Fields) -> dict[str, Any]:
-    return dict(
+    out = dict(
         ifmap_kib=f.number("ifmap_kib", MemorySpec.ifmap_kib, high=MAX_BUFFER_KIB),
         filter_kib=f.number("filter_kib", MemorySpec.filter_kib, high=MAX_BUFFER_KIB),
         ofmap_kib=f.number("ofmap_kib", MemorySpec.ofmap_kib, high=MAX_BUFFER_KIB),
@@ -68,6 +65,10 @@ def _read_memory(f: Fields) -> dict[str, Any]:
                                       low=DRAM_BYTES_PER_CYCLE[0], high=DRAM_BYTES_PER_CYCLE[1], low_open=False),
         dram_latency_cycles=f.int("dram_latency_cycles", 0, minimum=0, maximum=MAX_LATENCY_CYCLES),
     )
+    if out["banks"] != 1:  # accepted by format version 1; a silently ignored field would be a wrong number
+        raise UnsupportedError(str(f.error("banks", f"= {out['banks']}: SRAM banking is not modelled (every buffer "
+                                                    "is one double-buffered bank); leave it at 1")))
+    return out
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,9 @@ class ArrayConfig:
             object.__setattr__(self, "dataflows", tuple(self.dataflows))
         if isinstance(self.memory, dict):
             object.__setattr__(self, "memory", MemorySpec(**self.memory))
-        _read_config(Fields(self.to_dict(versioned=False), where="ArrayConfig"))
+        checked = _read_config(Fields(self.to_dict(versioned=False), where="ArrayConfig"))
         object.__setattr__(self, "clock_mhz", float(self.clock_mhz))
+        object.__setattr__(self, "weight_nm", checked["weight_nm"])  # " 2 : 4" is stored as "2:4"
 
     # -- derived values ---------------------------------------------------------------------
     @property
@@ -227,7 +229,7 @@ def _read_config(f: Fields) -> dict[str, Any]:
         clock_mhz=f.number("clock_mhz", 1000.0, low=CLOCK_MHZ[0], high=CLOCK_MHZ[1], low_open=False),
         pe_style=f.str("pe_style", "parallel", choices=PE_STYLES),
         sparse=f.str("sparse", "none", choices=SPARSE_MODES),
-        weight_nm=f.str("weight_nm") if f.has("weight_nm") and f.raw("weight_nm") != "" else "",
+        weight_nm=_nm_field(f, "weight_nm"),
         weight_format=f.str("weight_format", "dense", choices=STORAGE_FORMATS),
         input_format=f.str("input_format", "dense", choices=STORAGE_FORMATS),
     )
@@ -266,6 +268,18 @@ def _read_config(f: Fields) -> dict[str, Any]:
         kwargs["memory"] = MemorySpec(**_read_memory(mem_fields))
         mem_fields.done()
     return kwargs
+
+
+def _nm_field(f: Fields, key: str) -> str:
+    """An optional ``"N:M"`` string, written back as ``"N:M"`` (no spaces)."""
+    value = f.raw(key, "")
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise f.error(key, f"must be a quoted 'N:M' string (YAML 1.1 reads an unquoted N:M as the number {value})")
+    if value == "":
+        return ""
+    text = f.str(key)
+    nm = parse_nm(text)
+    return f"{nm[0]}:{nm[1]}" if nm else text
 
 
 def stable_digest(data: Any) -> str:

@@ -134,6 +134,7 @@ def _cmd_compress(args: argparse.Namespace) -> str:
     from ..outputs import claim_files, output_folder
     from ..compress.quantize import MAX_BITS
     from ..precision import parse_dtype
+    from ..atomic import atomic_write_text
     from ..tensors import save_tensors
 
     prune = parse_prune(args.prune)
@@ -160,9 +161,17 @@ def _cmd_compress(args: argparse.Namespace) -> str:
                          "density_after": round(after, 6)},
               "layers": [{k: _number(v) for k, v in r.items()} for r in rows]}
     folder.mkdir(parents=True, exist_ok=True)
-    save_tensors(folder / "weights.npz", tensors | passed)
-    (folder / "report.csv").write_text(_csv(rows))
-    (folder / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    written = []
+    try:  # each file appears whole (renamed when complete); an interrupted run leaves none of them
+        save_tensors(folder / "weights.npz", tensors | passed)
+        written.append(folder / "weights.npz")
+        atomic_write_text(folder / "report.csv", _csv(rows))
+        written.append(folder / "report.csv")
+        atomic_write_text(folder / "report.json", json.dumps(report, indent=1) + "\n")
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
 
     def db(v):
         return "" if v is None else ("inf" if v == math.inf else f"{v:.1f}")

@@ -6,7 +6,7 @@ import argparse
 import json
 from fractions import Fraction
 
-from ._common import add_batch_option, load_workload, table
+from ._common import add_batch_option, load_workload, table, warn
 
 
 def _cmd_simulate(args: argparse.Namespace) -> str:
@@ -18,6 +18,8 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     graph = _with_layer_options(load_workload(args), args)
     dataflow = load_dataflow(args.dataflow or arch.dataflows[0])
     operands = _tensor_operands(args.tensors, graph) if args.tensors else None
+    if operands and (args.weight_sparsity or args.input_sparsity):
+        warn("--tensors: the tensors' own zeros replace --weight-sparsity/--input-sparsity for the operands they give")
     result = simulate(graph, arch, dataflow, memory=not args.ideal_memory, tensors=operands)
     notes = graph.meta.get("assumptions", [])  # e.g. a symbolic batch taken as 1
     if args.json:
@@ -142,7 +144,7 @@ def _fixed(value: Fraction, digits: int) -> str:
 
 
 def _bits(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 16:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 16:
         raise argparse.ArgumentTypeError(f"must be an integer width from 1 to 16, not '{text}'")
     return int(text)
 

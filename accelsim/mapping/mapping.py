@@ -93,7 +93,10 @@ class Mapping:
         mapping = cls(layer.gemm, dataflow, arch)
         mapping.check()
         check_skip_supported(arch)
-        mapping = replace(mapping, densities={"I": layer.input_density, "W": layer.weight_nonzero_fraction})
+        densities = {"I": layer.input_density, "W": layer.weight_nonzero_fraction}
+        for op, tensor in (operands or {}).items():  # a tensor's own zeros replace the description
+            densities[op] = round(float(np.count_nonzero(tensor)) / tensor.size, 6) if tensor.size else 1.0
+        mapping = replace(mapping, densities=densities)
         nm = _nm_groups(layer, dataflow, arch, operands)
         precision = resolve_precision(layer.name, layer.dtypes, arch, dataflow, nm_stored=nm is not None)
         reduction: int | tuple[tuple[int, ...], ...] | None = None
@@ -135,6 +138,12 @@ class Mapping:
                                   "weight_density": self.densities["W"]}
         if self.nm_groups:
             out["realised"] = f"N:M {self.nm_groups[0]}:{self.nm_groups[1]} weights compressed in the reduction"
+        elif self.arch.nm:
+            n, m = self.arch.nm
+            out["realised"] = (f"dense on {n}:{m} PEs: " + (
+                "the reduction is too short to gain" if not nm_compresses(self.gemm.K, n, m) else
+                f"the weight tensor has a group of {m} with more than {n} non-zeros"
+                if operands and "W" in operands else f"the weights are not described as n:{m}-structured with n ≤ {n}"))
         elif self.arch.sparse == "skip":
             out["realised"] = ("stationary rows that are zero across a column tile skipped"
                                if self.dataflow.mode == "stationary"

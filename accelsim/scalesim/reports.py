@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from accelsim.scalesim.atomic import atomic_write_text
+from accelsim.atomic import atomic_write_text
 from accelsim.scalesim.compat import LayerReport
 
 COMPUTE = ("COMPUTE_REPORT.csv",

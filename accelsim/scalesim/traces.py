@@ -28,7 +28,7 @@ one line per demand row (one per cycle of the stall-free schedule):
 
 Addresses include the config's offsets. Lines are formatted as SCALE-Sim's
 ``numpy.savetxt(fmt="%i", delimiter=",")`` does and written fold by fold, so no trace is held in
-memory whole; each under a temporary name, renamed when complete (:mod:`accelsim.scalesim.atomic`).
+memory whole; each under a temporary name, renamed when complete (:mod:`accelsim.atomic`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from accelsim.scalesim import folds
-from accelsim.scalesim.atomic import atomic_copy, atomic_open
+from accelsim.atomic import atomic_copy, atomic_open
 from accelsim.scalesim.buffers import WriteBuffer
 from accelsim.scalesim.folds import FoldSchedule
 

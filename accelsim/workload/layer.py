@@ -141,6 +141,8 @@ class Layer:
             object.__setattr__(self, "kernel", self.in_shapes[0][1:])  # the window is the whole map
         f = Fields(self.to_dict(versioned=False), where=f"layer '{printable(str(self.name))}'")
         _check(self, f)
+        if self.nm:  # " 2 : 4" is stored as "2:4"
+            object.__setattr__(self, "weight_structure", f"{self.nm[0]}:{self.nm[1]}")
 
     # -- derived shapes ---------------------------------------------------------------------
     @cached_property
@@ -365,10 +367,14 @@ def read_precision_and_sparsity(f: Fields, kind: str, defaults: dict[str, Any]) 
             if parse_dtype(out[field], operand=field != "output_type") is None:
                 raise where.error(key, f"must be a number format ({TYPE_NAMES}), not '{printable(out[field])}'")
         elif field == "weight_structure":
-            out[field] = where.raw(key)
-            if out[field] != "" and parse_nm(out[field]) is None:
+            value = where.raw(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                raise where.error(key, "must be a quoted 'N:M' string (YAML 1.1 reads an unquoted N:M as the "
+                                       f"number {value})")
+            if value != "" and parse_nm(value) is None:
                 raise where.error(key, f"must be 'N:M' with 0 < N < M ≤ {MAX_NM_GROUP}, not "
-                                       f"'{printable(str(out[field]))}'")
+                                       f"'{printable(str(value))}'")
+            out[field] = "{}:{}".format(*parse_nm(value)) if value else ""
         else:
             out[field] = where.number(key, low=0.0, high=1.0)
     if kind not in GEMM_KINDS:
@@ -383,9 +389,12 @@ def read_precision_and_sparsity(f: Fields, kind: str, defaults: dict[str, Any]) 
     structure = parse_nm(out.get("weight_structure", "")) if out.get("weight_structure") else None
     density = out.get("weight_density", 1.0)
     if structure and density != 1.0 and density > structure[0] / structure[1]:
-        where, key = given.get("weight_density", (f, "weight_density"))
-        raise where.error(key, f"{density:g} exceeds the {structure[0]}:{structure[1]} structure's "
-                               f"density of {structure[0] / structure[1]:g}")
+        ratio = f"the {structure[0]}:{structure[1]} structure's density of {structure[0] / structure[1]:g}"
+        if "weight_density" in given:
+            where, key = given["weight_density"]
+            raise where.error(key, f"{density:g} exceeds {ratio}")
+        where, key = given.get("weight_structure", (f, None))
+        raise where.error(key, f"{ratio} is below the workload's default weight_density {density:g}")
     return out
 
 

@@ -21,6 +21,18 @@ def partial_name(path: Path) -> Path:
 
 
 @contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path to write; renamed to ``path`` when the block completes, removed otherwise."""
+    temporary = partial_name(Path(path))
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
 def atomic_open(path: Path) -> Iterator[IO[str]]:
     """``open(path, "w")`` that creates ``path`` only when the block completes.
 
@@ -37,14 +49,8 @@ def atomic_open(path: Path) -> Iterator[IO[str]]:
     ...     os.listdir(d)
     []
     """
-    temporary = partial_name(path)
-    try:
-        with open(temporary, "w") as handle:
-            yield handle
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary, open(temporary, "w") as handle:
+        yield handle
 
 
 def atomic_write_text(path: Path, text: str) -> None:
