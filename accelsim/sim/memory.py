@@ -123,7 +123,7 @@ def plan_memory(layer: Layer, mapping: Mapping, operands: dict | None = None) ->
         # a stationary I (IS) is read as im2col'd tiles, K×X elements per GEMM
         stat_elements = stored_elements["W"] if stat == "W" else gemm.count * gemm.K * size[X]
         moved = {stat: stat_reads * stat_elements, strm: strm_reads * stored_elements[strm]}
-        first = rt * ct * prec.stored_bytes(stat) + min(t, size[T]) * stream_row_elements(mapping, rt) * width[strm]
+        first = {stat: rt * ct * prec.stored_bytes(stat), strm: min(t, size[T]) * stream_row_elements(mapping, rt) * width[strm]}
         last = min(t, size[T]) * ct * width["O"]
     else:
         left, top = df.left, df.top
@@ -135,13 +135,18 @@ def plan_memory(layer: Layer, mapping: Mapping, operands: dict | None = None) ->
         out_words = gemm.count * size["M"] * size["N"]
         sram_reads = {left: sums["rows_steps"], top: sums["cols_steps"], "O": out_words}
         sram_writes = {"O": out_words}
-        first = (rt * width[left] + ct * width[top]) * size["K"]
+        first = {left: rt * width[left] * size["K"], top: ct * width[top] * size["K"]}
         last = rt * ct * width["O"]
     dram, metadata = {"O": out_words * width["O"]}, {"O": Fraction(0)}
     for op in ("I", "W"):
         share = Fraction(moved[op], stored_elements[op])  # passes over the stored tensor
         dram[op], metadata[op] = stored[op][0] * share, stored[op][1] * share
         sram_writes[op] = math.ceil(Fraction(moved[op], prec.fusion))  # every value moved lands in a buffer
+    # The first fold's operands (as the array takes them: im2col'd rows, whole words) are never more
+    # than the operand's DRAM traffic; without this bound a 7x7 stride-2 conv's prologue charged more
+    # DRAM time than the layer moves in all (issue 10: mobilenet_v1_025 and alexnet conv1 on sa128).
+    first = sum(min(first[op], dram[op] + metadata[op]) for op in ("I", "W"))
+    last = min(last, dram["O"])
     counts = {op: OperandCounts(sram_reads=sram_reads[op], sram_writes=sram_writes[op],
                                 dram_bytes=math.ceil(dram[op]), dram_metadata_bytes=math.ceil(metadata[op]))
               for op in ("I", "W", "O")}

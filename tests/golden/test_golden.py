@@ -2,8 +2,11 @@
 
 A failure here means a printed number moved. If that was the intent, regenerate with
 ``python tests/golden/regenerate.py`` and say in the commit why each changed file changed.
-Keys added since the files were pinned are listed in ``ADDED_KEYS`` and stripped before the
-byte-for-byte comparison, so an addition never hides a change to an existing number.
+Keys added since the files were first pinned are listed in ``ADDED_KEYS`` and stripped from both
+sides before the byte-for-byte comparison, so an addition never hides a change to an existing
+number; their dense values are checked below. History: pinned at 1055703 (before issue 10);
+regenerated once in issue 10 for the prologue bound of docs/memory.md (8 files, sa128 and one sa32
+layer, −0.1% to −3.7% in total cycles), every other number byte-identical.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ def _strip(text: str) -> str:
 def test_simulate_json_is_pinned(case):
     pinned = gzip.decompress(path(*case).read_bytes()).decode()
     text = simulate_json(*case)
-    assert _strip(text) == pinned
+    assert _strip(text) == _strip(pinned)
     # the added keys of a dense run say "dense": nothing skipped, gated or stored as metadata
     data = json.loads(text.partition("\n")[2])
     for layer in data["layers"]:

@@ -112,3 +112,19 @@ def test_whole_network_json_has_the_memory_fields(capsys):
                 "dram_filter_bytes", "dram_ofmap_bytes", "dram_bytes_per_cycle_needed"):
         assert conv[key] > 0
     assert conv["cycles"] == conv["compute_cycles"] + conv["stall_cycles"]
+
+
+def test_stalls_never_exceed_the_time_to_move_the_layers_dram_bytes():
+    """A conv1 whose first fold's im2col'd rows exceed the input tensor: the prologue is bounded by
+    the operand's DRAM bytes (it charged 6,864 stall cycles for 3,924 cycles of traffic before)."""
+    from accelsim.arch import resolve_arch
+    from accelsim.sim import simulate
+    from accelsim.workload import resolve_workload
+
+    arch = resolve_arch("sa128")
+    result = simulate(resolve_workload("mobilenet_v1_025"), arch, load_dataflow("ws"))
+    for layer in result.layers:
+        dram = layer.dram_ifmap_bytes + layer.dram_filter_bytes + layer.dram_ofmap_bytes
+        assert layer.stall_cycles <= -(-dram // 64) + 2, layer.name
+    conv1 = result.layers[0]
+    assert (conv1.name, conv1.stall_cycles) == ("conv1", 3924)
