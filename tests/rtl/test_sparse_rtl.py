@@ -163,8 +163,8 @@ def test_gating_mutant_verilog_is_caught(tmp_path, monkeypatch, capsys):
 
 NM = [
     ("3x2 ws 2:4 signed double", dict(rows=3, cols=2, acc_bits=20, weight_nm="2:4"), True),
-    ("2x3 ws 1:4 saturate single", dict(rows=2, cols=3, acc_bits=17, overflow="saturate", double_buffered=False,
-                                        weight_nm="1:4"), True),
+    ("2x3 ws 1:4 gated saturate single", dict(rows=2, cols=3, acc_bits=17, overflow="saturate",
+                                              double_buffered=False, weight_nm="1:4", sparse="gate"), True),
     ("3x3 ws 2:4 dense weights unsigned", dict(rows=3, cols=3, signed=False, acc_bits=20, weight_nm="2:4"), False),
     ("2x2 ws 1:3 narrow", dict(rows=2, cols=2, input_bits=4, weight_bits=4, acc_bits=10, weight_nm="1:3"), True),
     ("3x2 ws 2:4 gated", dict(rows=3, cols=2, acc_bits=20, weight_nm="2:4", sparse="gate"), True),
@@ -230,6 +230,8 @@ def test_nm_verilog_equals_the_reference(tmp_path, capsys, label, fields, struct
     result = verify_by_cli(tmp_path, capsys, fields, switches, cases=6, seed=len(label), stall=0.4)
     assert result["mismatches"] == 0, result["first_mismatch"]
     assert result["cases"] == 6 and result["outputs_checked"] > 6
+    if fields.get("sparse") == "gate":  # N:M and gating together: the counter was checked too
+        assert result["gated_checked"] > 0
 
 
 @pytest.mark.rtl
