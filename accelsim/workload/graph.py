@@ -1,11 +1,14 @@
-"""`LayerGraph`: a network as a networkx DiGraph of layers whose edges carry tensors."""
+"""`LayerGraph`: a network as a networkx DiGraph of layers whose edges carry tensors.
+
+The layers and their sources are kept in insertion (topological) order; the networkx graph is
+built from them the first time :attr:`LayerGraph.nx` is asked for, so simulating a network never
+pays networkx's import (a third of a command's start-up).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from typing import Any
-
-import networkx as nx
 
 from ..errors import SpecError, did_you_mean
 from .layer import Layer, Shape
@@ -36,22 +39,23 @@ class LayerGraph:
         self.inputs: dict[str, Shape] = {k: tuple(v) for k, v in (inputs or {}).items()}
         self.meta: dict[str, Any] = dict(meta or {})
         self.file = file
-        self._graph = nx.DiGraph(name=name)
+        self._layers: dict[str, Layer] = {}
         self._sources: dict[str, tuple[str, ...]] = {}
+        self._nx = None  # the networkx view, built on demand
 
     # -- building ---------------------------------------------------------------------------
     def shape_of(self, tensor: str) -> Shape:
         """Shape of a graph input or of a layer's output."""
         if tensor in self.inputs:
             return self.inputs[tensor]
-        if tensor in self._graph:
-            return self._graph.nodes[tensor]["layer"].out_shape
-        raise SpecError(f"unknown tensor '{tensor}'" + did_you_mean(tensor, [*self.inputs, *self._graph]),
+        if tensor in self._layers:
+            return self._layers[tensor].out_shape
+        raise SpecError(f"unknown tensor '{tensor}'" + did_you_mean(tensor, [*self.inputs, *self._layers]),
                         file=self.file)
 
     def add(self, layer: Layer, inputs: Sequence[str]) -> None:
         """Add ``layer`` reading the named tensors, checking names and shapes."""
-        if layer.name in self._graph or layer.name in self.inputs:
+        if layer.name in self._layers or layer.name in self.inputs:
             raise SpecError(f"layer name '{layer.name}' is used twice", file=self.file)
         if len(inputs) != len(layer.in_shapes):
             raise SpecError(f"layer '{layer.name}' has {len(layer.in_shapes)} input shapes but "
@@ -60,29 +64,40 @@ class LayerGraph:
             if self.shape_of(tensor) != shape:
                 raise SpecError(f"layer '{layer.name}' input {slot} expects shape {list(shape)} but "
                                 f"'{tensor}' has shape {list(self.shape_of(tensor))}", file=self.file)
-        self._graph.add_node(layer.name, layer=layer)
-        for slot, tensor in enumerate(inputs):
-            if tensor in self._graph:
-                if self._graph.has_edge(tensor, layer.name):
-                    self._graph.edges[tensor, layer.name]["slots"].append(slot)
-                else:
-                    self._graph.add_edge(tensor, layer.name, shape=self.shape_of(tensor), slots=[slot])
+        self._layers[layer.name] = layer
         self._sources[layer.name] = tuple(inputs)
+        self._nx = None
 
     # -- reading ----------------------------------------------------------------------------
     @property
-    def nx(self) -> nx.DiGraph:
-        """The underlying networkx graph (for networkx algorithms)."""
-        return self._graph
+    def nx(self):
+        """The networkx ``DiGraph`` of the layers (for networkx algorithms); read-only by convention."""
+        if self._nx is None:
+            import networkx as nx
+
+            graph = nx.DiGraph(name=self.name)
+            for name, layer in self._layers.items():
+                graph.add_node(name, layer=layer)
+                for slot, tensor in enumerate(self._sources[name]):
+                    if tensor in self._layers:
+                        if graph.has_edge(tensor, name):
+                            graph.edges[tensor, name]["slots"].append(slot)
+                        else:
+                            graph.add_edge(tensor, name, shape=self.shape_of(tensor), slots=[slot])
+            self._nx = graph
+        return self._nx
 
     def __iter__(self) -> Iterator[Layer]:
-        return (data["layer"] for _, data in self._graph.nodes(data=True))
+        return iter(self._layers.values())
 
     def __len__(self) -> int:
-        return self._graph.number_of_nodes()
+        return len(self._layers)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._layers
 
     def __getitem__(self, name: str) -> Layer:
-        return self._graph.nodes[name]["layer"]
+        return self._layers[name]
 
     def sources(self, name: str) -> tuple[str, ...]:
         """The tensors layer ``name`` reads, in input order."""

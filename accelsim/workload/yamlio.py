@@ -69,9 +69,9 @@ def graph_from_dict(data: Any, *, file: str | None = None) -> LayerGraph:
             kw["batch"] = batch
         f.done()
         for tensor in sources:
-            if tensor not in inputs and tensor not in graph.nx:
+            if tensor not in inputs and tensor not in graph:
                 raise f.error("inputs", f"unknown tensor '{tensor}'"
-                              + did_you_mean(tensor, [*inputs, *graph.nx]))
+                              + did_you_mean(tensor, [*inputs, *(layer.name for layer in graph)]))
         try:
             layer = Layer(**kw, in_shapes=tuple(graph.shape_of(t) for t in sources))
             graph.add(layer, sources)
