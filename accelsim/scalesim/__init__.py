@@ -84,8 +84,9 @@ def run_scalesim_files(config_path: str, topology_path: str, *, gemm: bool = Fal
                               **({"trace_dir": trace_dir} if trace_dir is not None else {}))
     written: list[Path] = []
     if directory is not None:
-        written = write_reports(reports, directory, sparse=config.sparsity_support,
-                                representation=config.sparse_representation)
+        # accelsim's convention stores N:M weights in its own index form (value + index per kept weight)
+        representation = config.sparse_representation if convention == "scalesim" else native.NM_REPRESENTATION
+        written = write_reports(reports, directory, sparse=config.sparsity_support, representation=representation)
         if traces:
             written += [directory / n for n in trace_names(len(layers))]
     return ScaleSimRun(reports, config, written, warnings)

@@ -8,6 +8,7 @@ as exact integers like every count (SCALE-Sim's own start/stop floats belong to 
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 from accelsim.arch import ArrayConfig
@@ -20,6 +21,7 @@ from accelsim.scalesim.inputs import ScaleSimConfig, ScaleSimLayer
 from accelsim.sim.engine import simulate_layer as native_layer
 from accelsim.workload.layer import Layer
 
+NM_REPRESENTATION = "accelsim_nm_index"  # SPARSE_REPORT's representation under --convention accelsim
 UNLIMITED_BANDWIDTH = 1e9   # CALC mode sizes the bandwidth to the demand: nothing stalls on DRAM
 
 
@@ -101,6 +103,13 @@ def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig) -> LayerReport:
     # millions of entries). Temporal chunks and repeated GEMMs repeat the same spatial folds: left out.
     fold_pes, folds = used_pes(Mapping.for_layer(ours, dataflow, arch, memory=False).run_length())
     last = result.cycles     # an int: a float would print 8.316064653939391e+21 for 8316064653939390820868
+    sparse = {}
+    if config.sparsity_support:  # SPARSE_REPORT: filter bytes dense, and as stored (kept values + indices)
+        gemm, mapping = ours.gemm, Mapping.for_layer(ours, dataflow, arch, memory=False)
+        kept = mapping.kept_weight_elements()
+        index = math.ceil(Fraction(kept * mapping.precision.index_bits, 8))
+        sparse = dict(filter_storage=gemm.count * gemm.K * gemm.N, filter_storage_compressed=kept + index,
+                      metadata_reads=index)
     return LayerReport(
         name=layer.name, total_cycles_with_prefetch=result.cycles, total_cycles=result.cycles,
         stall_cycles=result.stall_cycles, overall_util=percent(result.issued_macs, result.cycles * pes),
@@ -111,7 +120,7 @@ def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig) -> LayerReport:
         sram_ofmap_start=0, sram_ofmap_stop=last, sram_ofmap_writes=result.sram_ofmap_writes,
         dram_ifmap_start=0, dram_ifmap_stop=last, dram_ifmap_reads=result.dram_ifmap_bytes,
         dram_filter_start=0, dram_filter_stop=last, dram_filter_reads=result.dram_filter_bytes,
-        dram_ofmap_start=0, dram_ofmap_stop=last, dram_ofmap_writes=result.dram_ofmap_bytes)
+        dram_ofmap_start=0, dram_ofmap_stop=last, dram_ofmap_writes=result.dram_ofmap_bytes, **sparse)
 
 
 def simulate(layers: list[ScaleSimLayer], config: ScaleSimConfig) -> list[LayerReport]:
