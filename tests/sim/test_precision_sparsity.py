@@ -292,3 +292,18 @@ def test_a_coarser_nm_pattern_runs_on_finer_nm_pes():
     arch = ArrayConfig(rows=8, cols=8, dataflows=("ws",), weight_nm="2:4")
     r = simulate_layer(linear(32, 64, 16, weight_structure="1:8"), arch, load_dataflow("ws"))
     assert r.skipped_macs == 32 * 64 * 16 // 2
+
+
+def test_typed_results_round_trip_through_their_dicts():
+    from accelsim.counts import MacCounts, OperandCounts
+    from accelsim.sim.engine import LayerResult
+
+    layer = linear(40, 96, 24, weight_structure="2:4", input_density=0.5)
+    arch = ArrayConfig(rows=8, cols=8, dataflows=("ws",), weight_nm="2:4", sparse="gate")
+    r = simulate_layer(layer, arch, load_dataflow("ws"))
+    assert LayerResult.from_dict(r.to_dict()) == r
+    w = r.operand("W")
+    assert isinstance(w, OperandCounts) and w.dram_metadata_bytes == r.dram_filter_metadata_bytes > 0
+    assert OperandCounts.from_flat("W", w.flat("W")) == w
+    assert r.mac_counts == MacCounts(r.macs, r.issued_macs, r.effective_macs, r.gated_macs, r.skipped_macs)
+    assert r.mac_counts.issued + r.mac_counts.skipped == r.macs and r.gated_macs > 0
