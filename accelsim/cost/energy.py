@@ -1,0 +1,334 @@
+"""Energy = counts × a per-action table, per layer and per network (``docs/energy.md``).
+
+A table (:class:`EnergyTable`) prices one action each: a MAC by operand widths, a gated MAC, a PE
+register byte, an SRAM byte by buffer size class, a DRAM byte, and leakage per PE and per KiB of
+SRAM per cycle. :func:`layer_energy` multiplies a :class:`~accelsim.sim.engine.LayerResult`'s
+counts by it. Arithmetic is exact (:class:`~fractions.Fraction`; a table's decimal ``0.3`` is 3/10);
+reported figures are rounded to 3 decimals (half to even) only at the end.
+
+Examples
+--------
+>>> from accelsim.arch import ArrayConfig
+>>> table = load_energy_table("horowitz45")
+>>> r = {"unit": "array", "issued_macs": 10, "cycles": 4,
+...      "precision": {"input": "int8", "weight": "int8", "output": "int8", "accumulator": "int32"}}
+>>> e = layer_energy(r, ArrayConfig(rows=2, cols=2), table)
+>>> e.by_component["mac"], e.by_component["pe_register"], e.total_pj
+(3.0, 1.5, 4.5)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import SpecError, did_you_mean
+from ..precision import parse_dtype
+from ..specio import Fields, read_yaml_file
+
+TABLES_DIR = Path(__file__).resolve().parent / "tables"
+MAC_SCALINGS = ("product", "constant")
+COMPONENTS = ("mac", "gated_mac", "pe_register", "sram", "dram", "leakage")
+OPERANDS = ("I", "W", "O", "none")
+_BUFFERS = {"I": "ifmap", "W": "filter", "O": "ofmap"}
+_RATIONAL = re.compile(r"\s*([0-9]+)\s*/\s*([1-9][0-9]*)\s*")
+
+
+def _exact(x: float | int) -> Fraction:
+    """A table number as the decimal its author wrote (``0.3`` is 3/10, not the nearest double)."""
+    return Fraction(x) if isinstance(x, int) else Fraction(repr(float(x)))
+
+
+@dataclass(frozen=True)
+class SramClass:
+    """SRAM energy per byte (read or write) of buffers up to ``max_kib`` KiB."""
+
+    max_kib: float
+    pj: float
+
+
+@dataclass(frozen=True)
+class EnergyTable:
+    """Energy per action, in pJ (the ``normalised`` table: in units of one 8-bit MAC).
+
+    ``mac_8x8`` is an 8-bit × 8-bit multiply with its 32-bit accumulate; with ``mac_scaling:
+    product`` the multiplier share ``1 − mac_adder_fraction`` scales with ``bi·bw/64`` and the adder
+    share with ``acc_bits/32`` (``constant``: every MAC costs ``mac_8x8``). ``sram_per_byte`` is a
+    tuple of size classes by increasing ``max_kib``; a buffer larger than the last class pays the
+    last class × √(size / max_kib).
+    """
+
+    name: str
+    source: str
+    mac_8x8: float
+    mac_scaling: str
+    mac_adder_fraction: Fraction
+    gated_mac_fraction: float
+    pe_register_per_byte: float
+    sram_per_byte: tuple[SramClass, ...]
+    dram_per_byte: float
+    leakage_per_pe_cycle: float = 0.0
+    leakage_per_kib_cycle: float = 0.0
+
+    # -- derived prices (exact) -------------------------------------------------------------
+    def mac_pj(self, bi: int, bw: int, acc: int, serial_bits: int = 1) -> Fraction:
+        """Energy of one MAC of ``bi``-bit inputs, ``bw``-bit weights, an ``acc``-bit accumulator.
+
+        Bit-serial (``serial_bits = b``): ``b`` one-bit partial products, each with its accumulate:
+        ``b · mac(1, other, acc)`` = the multiplier share of ``mac(bi, bw)`` plus ``b`` adds.
+
+        Examples
+        --------
+        >>> t = load_energy_table("horowitz45")
+        >>> t.mac_pj(8, 8, 32), t.mac_pj(8, 4, 32), t.mac_pj(8, 8, 32, serial_bits=8)
+        (Fraction(3, 10), Fraction(1, 5), Fraction(1, 1))
+        """
+        base = _exact(self.mac_8x8)
+        if self.mac_scaling == "constant":
+            return base * serial_bits
+        adder = self.mac_adder_fraction
+        return base * ((1 - adder) * Fraction(bi * bw, 64) + adder * Fraction(acc * serial_bits, 32))
+
+    def sram_pj(self, size_kib: float) -> Fraction:
+        """Energy per byte of a buffer of ``size_kib`` KiB: its size class (√-scaled past the last).
+
+        Examples
+        --------
+        >>> t = load_energy_table("horowitz45")
+        >>> t.sram_pj(8), t.sram_pj(8.5), t.sram_pj(4096)
+        (Fraction(5, 4), Fraction(5, 2), Fraction(25, 1))
+        """
+        for cls in self.sram_per_byte:
+            if size_kib <= cls.max_kib:
+                return _exact(cls.pj)
+        last = self.sram_per_byte[-1]
+        ratio = Fraction(repr(float(size_kib))) / _exact(last.max_kib)
+        root = _exact_sqrt(ratio)
+        return _exact(last.pj) * (root if root is not None else Fraction(repr(math.sqrt(ratio))))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "source": self.source, "mac_8x8": self.mac_8x8, "mac_scaling": self.mac_scaling,
+                "mac_adder_fraction": str(self.mac_adder_fraction), "gated_mac_fraction": self.gated_mac_fraction,
+                "pe_register_per_byte": self.pe_register_per_byte,
+                "sram_per_byte": [{"max_kib": c.max_kib, "pj": c.pj} for c in self.sram_per_byte],
+                "dram_per_byte": self.dram_per_byte, "leakage_per_pe_cycle": self.leakage_per_pe_cycle,
+                "leakage_per_kib_cycle": self.leakage_per_kib_cycle}
+
+    @classmethod
+    def from_dict(cls, data: Any, *, file: str | None = None) -> "EnergyTable":
+        """Read a table strictly: every problem is a one-line :class:`SpecError` naming the field."""
+        f = Fields(data, where="EnergyTable", file=file)
+        out = dict(
+            name=f.str("name"),
+            source=f.str("source"),
+            mac_8x8=f.number("mac_8x8"),
+            mac_scaling=f.str("mac_scaling", "product", choices=MAC_SCALINGS),
+            mac_adder_fraction=_fraction(f, "mac_adder_fraction", Fraction(1, 3)),
+            gated_mac_fraction=f.number("gated_mac_fraction", low=0.0, high=1.0, low_open=False),
+            pe_register_per_byte=f.number("pe_register_per_byte", low=0.0, low_open=False),
+            sram_per_byte=_sram_classes(f),
+            dram_per_byte=f.number("dram_per_byte", low=0.0, low_open=False),
+            leakage_per_pe_cycle=f.number("leakage_per_pe_cycle", 0.0, low=0.0, low_open=False),
+            leakage_per_kib_cycle=f.number("leakage_per_kib_cycle", 0.0, low=0.0, low_open=False),
+        )
+        f.done()
+        return cls(**out)
+
+
+def _exact_sqrt(x: Fraction) -> Fraction | None:
+    num, den = math.isqrt(x.numerator), math.isqrt(x.denominator)
+    return Fraction(num, den) if num * num == x.numerator and den * den == x.denominator else None
+
+
+def _fraction(f: Fields, key: str, default: Fraction) -> Fraction:
+    """A number in [0, 1], or a ratio written ``"1/3"``."""
+    value = f.raw(key, default)
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, str):
+        match = _RATIONAL.fullmatch(value)
+        if match and int(match[1]) <= int(match[2]):
+            return Fraction(int(match[1]), int(match[2]))
+        raise f.error(key, f"must be a number in [0, 1] or a ratio like '1/3', not {value!r}")
+    return _exact(f.number(key, low=0.0, high=1.0, low_open=False))
+
+
+def _sram_classes(f: Fields) -> tuple[SramClass, ...]:
+    value = f.raw("sram_per_byte")
+    if not isinstance(value, list) or not value:
+        raise f.error("sram_per_byte", "must be a non-empty list of {max_kib, pj} size classes")
+    classes: list[SramClass] = []
+    lines = getattr(f.data, "key_lines", {})
+    for i, item in enumerate(value):
+        c = Fields(item, where=f"{f.path('sram_per_byte')}[{i}]", file=f.file,
+                   line=lines.get("sram_per_byte", f.line))
+        cls = SramClass(max_kib=c.number("max_kib"), pj=c.number("pj", low=0.0, low_open=False))
+        c.done()
+        if classes and cls.max_kib <= classes[-1].max_kib:
+            raise c.error("max_kib", f"must be larger than the previous class's ({classes[-1].max_kib:g} KiB): "
+                                     f"size classes go by increasing max_kib, not {cls.max_kib:g}")
+        classes.append(cls)
+    return tuple(classes)
+
+
+def bundled_tables() -> list[str]:
+    """Names of the bundled tables (``horowitz45``, ``normalised``)."""
+    return sorted(p.stem for p in TABLES_DIR.glob("*.yaml"))
+
+
+@lru_cache(maxsize=32)
+def _load_path(path: str) -> EnergyTable:
+    return EnergyTable.from_dict(read_yaml_file(path), file=path)
+
+
+def load_energy_table(name_or_path: str | Path = "horowitz45") -> EnergyTable:
+    """A bundled table by name, or a YAML file by path.
+
+    Examples
+    --------
+    >>> load_energy_table("horowitz45").dram_per_byte
+    162.5
+    >>> load_energy_table("horowitz")
+    Traceback (most recent call last):
+    ...
+    accelsim.errors.SpecError: unknown energy table 'horowitz': not a bundled table (horowitz45, normalised) nor a YAML file (did you mean 'horowitz45'?)
+    """
+    text = str(name_or_path)
+    names = bundled_tables()
+    if text in names:
+        return _load_path(str(TABLES_DIR / f"{text}.yaml"))
+    path = Path(text)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return _load_path(str(path))
+    raise SpecError(f"unknown energy table '{text}': not a bundled table ({', '.join(names)}) nor a YAML file"
+                    + did_you_mean(text, names))
+
+
+# -- energy of results ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EnergyBreakdown:
+    """Energy of a layer or network, in the table's unit (pJ), rounded to 3 decimals.
+
+    ``by_component`` and ``by_operand`` each add up to ``total_pj`` before rounding; ``exact``
+    keeps the unrounded components and operands (for summing layers without drift).
+    """
+
+    total_pj: float
+    by_component: dict[str, float]
+    by_operand: dict[str, float]
+    exact: dict[str, dict[str, Fraction]] = field(repr=False, compare=False, default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"energy_pj": self.total_pj, "by_component": dict(self.by_component),
+                "by_operand": dict(self.by_operand)}
+
+    @classmethod
+    def from_exact(cls, components: dict[str, Fraction], operands: dict[str, Fraction]) -> "EnergyBreakdown":
+        total = sum(components.values(), Fraction(0))
+        return cls(total_pj=_round(total), by_component={k: _round(components[k]) for k in COMPONENTS},
+                   by_operand={k: _round(operands[k]) for k in OPERANDS},
+                   exact={"component": dict(components), "operand": dict(operands)})
+
+
+def _round(x: Fraction) -> float:
+    return float(round(x, 3))
+
+
+def _get(result: Any, key: str, default: Any = 0) -> Any:
+    if isinstance(result, dict):
+        return result.get(key, default)
+    return getattr(result, key, default)
+
+
+def _bits(precision: dict[str, Any], key: str, fallback: int) -> int:
+    dtype = parse_dtype(precision.get(key))
+    return dtype.bits if dtype is not None else fallback
+
+
+def _index_bits(result: Any, precision: dict[str, Any], arch: Any) -> int:
+    """Bits of the N:M index each buffered weight word carries (0 when weights are stored dense).
+
+    ``Precision.to_dict`` does not carry ``index_bits``; a layer whose weights ran compressed says
+    so in ``sparsity["realised"]`` ("N:M n:m weights compressed…"), and then every kept weight
+    carries ``nm_index_bits(M)`` bits of the array's ``weight_nm`` (as the memory model counts it).
+    """
+    if "index_bits" in precision:
+        return int(precision["index_bits"])
+    sparsity = _get(result, "sparsity", None) or {}
+    if arch.nm and str(sparsity.get("realised", "")).startswith("N:M"):
+        from ..sparsity import nm_index_bits
+        return nm_index_bits(arch.nm[1])
+    return 0
+
+
+def layer_energy(result: Any, arch: Any, table: EnergyTable) -> EnergyBreakdown:
+    """Energy of one layer: its counts (a ``LayerResult`` or its ``to_dict()``) × ``table``.
+
+    See ``docs/energy.md`` for every formula.
+    """
+    comp = {k: Fraction(0) for k in COMPONENTS}
+    oper = {k: Fraction(0) for k in OPERANDS}
+    cycles = int(_get(result, "cycles"))
+    mem = arch.memory
+    total_kib = _exact(mem.ifmap_kib) + _exact(mem.filter_kib) + _exact(mem.ofmap_kib)
+    leak = cycles * (arch.pes * _exact(table.leakage_per_pe_cycle) + total_kib * _exact(table.leakage_per_kib_cycle))
+    comp["leakage"] = oper["none"] = leak
+    if _get(result, "unit", "array") == "vector":
+        return EnergyBreakdown.from_exact(comp, oper)
+
+    precision = _get(result, "precision", None) or {}
+    bi = _bits(precision, "input", arch.input_bits)
+    bw = _bits(precision, "weight", arch.weight_bits)
+    acc = _bits(precision, "accumulator", arch.acc_bits)
+    fusion = int(precision.get("fusion", 1))
+    serial = int(precision.get("serial_bits", 1))
+    issued, gated = int(_get(result, "issued_macs")), int(_get(result, "gated_macs"))
+    active = issued - gated
+
+    mac = table.mac_pj(bi, bw, acc, serial)
+    comp["mac"] = active * mac
+    comp["gated_mac"] = gated * _exact(table.gated_mac_fraction) * mac
+    oper["none"] += comp["mac"] + comp["gated_mac"]
+
+    # PE registers: both operands per issued MAC (gated ones too: operand isolation latches them);
+    # the partial sum is read and written once per PE step: b times per MAC bit-serial, 1/f fused.
+    reg = _exact(table.pe_register_per_byte)
+    reg_i = issued * Fraction(bi, 8) * reg
+    reg_w = issued * Fraction(bw, 8) * reg
+    reg_o = active * 2 * Fraction(acc, 8) * Fraction(serial, fusion) * reg
+    comp["pe_register"] = reg_i + reg_w + reg_o
+    oper["I"] += reg_i
+    oper["W"] += reg_w
+    oper["O"] += reg_o
+
+    word = {"I": Fraction(bi, 8) * fusion,
+            "W": Fraction(bw, 8) * fusion + Fraction(_index_bits(result, precision, arch), 8),
+            "O": Fraction(acc, 8)}
+    dram = _exact(table.dram_per_byte)
+    for op, buf in _BUFFERS.items():
+        words = int(_get(result, f"sram_{buf}_reads")) + int(_get(result, f"sram_{buf}_writes"))
+        sram = words * word[op] * table.sram_pj(getattr(mem, f"{buf}_kib"))
+        moved = (int(_get(result, f"dram_{buf}_bytes")) + int(_get(result, f"dram_{buf}_metadata_bytes"))) * dram
+        comp["sram"] += sram
+        comp["dram"] += moved
+        oper[op] += sram + moved
+    return EnergyBreakdown.from_exact(comp, oper)
+
+
+def network_energy(results: Iterable[Any], arch: Any, table: EnergyTable) -> EnergyBreakdown:
+    """Energy of every layer summed (exactly, then rounded once); ``results`` may be a ``SimResult``."""
+    layers = getattr(results, "layers", results)
+    comp = {k: Fraction(0) for k in COMPONENTS}
+    oper = {k: Fraction(0) for k in OPERANDS}
+    for r in layers:
+        e = layer_energy(r, arch, table)
+        for k in COMPONENTS:
+            comp[k] += e.exact["component"][k]
+        for k in OPERANDS:
+            oper[k] += e.exact["operand"][k]
+    return EnergyBreakdown.from_exact(comp, oper)
