@@ -14,7 +14,7 @@ Examples
 ...      "precision": {"input": "int8", "weight": "int8", "output": "int8", "accumulator": "int32"}}
 >>> e = layer_energy(r, ArrayConfig(rows=2, cols=2), table)
 >>> e.by_component["mac"], e.by_component["pe_register"], e.total_pj
-(3.0, 1.5, 4.5)
+(3.0, 15.0, 18.0)
 """
 
 from __future__ import annotations
