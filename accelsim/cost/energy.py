@@ -181,9 +181,13 @@ def bundled_tables() -> list[str]:
     return sorted(p.stem for p in TABLES_DIR.glob("*.yaml"))
 
 
-@lru_cache(maxsize=32)
 def _load_path(path: str) -> EnergyTable:
     return EnergyTable.from_dict(read_yaml_file(path), file=path)
+
+
+@lru_cache(maxsize=None)
+def _load_bundled(name: str) -> EnergyTable:
+    return _load_path(str(TABLES_DIR / f"{name}.yaml"))
 
 
 def load_energy_table(name_or_path: str | Path = "horowitz45") -> EnergyTable:
@@ -201,7 +205,7 @@ def load_energy_table(name_or_path: str | Path = "horowitz45") -> EnergyTable:
     text = str(name_or_path)
     names = bundled_tables()
     if text in names:
-        return _load_path(str(TABLES_DIR / f"{text}.yaml"))
+        return _load_bundled(text)
     path = Path(text)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return _load_path(str(path))
