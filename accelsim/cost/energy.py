@@ -39,6 +39,7 @@ _BUFFERS = {"I": "ifmap", "W": "filter", "O": "ofmap"}
 _RATIONAL = re.compile(r"\s*([0-9]+)\s*/\s*([1-9][0-9]*)\s*")
 
 
+@lru_cache(maxsize=1024)
 def _exact(x: float | int) -> Fraction:
     """A table number as the decimal its author wrote (``0.3`` is 3/10, not the nearest double)."""
     return Fraction(x) if isinstance(x, int) else Fraction(repr(float(x)))
@@ -76,6 +77,7 @@ class EnergyTable:
     leakage_per_kib_cycle: float = 0.0
 
     # -- derived prices (exact) -------------------------------------------------------------
+    @lru_cache(maxsize=256)
     def mac_pj(self, bi: int, bw: int, acc: int, serial_bits: int = 1) -> Fraction:
         """Energy of one MAC of ``bi``-bit inputs, ``bw``-bit weights, an ``acc``-bit accumulator.
 
@@ -94,6 +96,7 @@ class EnergyTable:
         adder = self.mac_adder_fraction
         return base * ((1 - adder) * Fraction(bi * bw, 64) + adder * Fraction(acc * serial_bits, 32))
 
+    @lru_cache(maxsize=256)
     def sram_pj(self, size_kib: float) -> Fraction:
         """Energy per byte of a buffer of ``size_kib`` KiB: its size class (√-scaled past the last).
 
@@ -275,6 +278,11 @@ def layer_energy(result: Any, arch: Any, table: EnergyTable) -> EnergyBreakdown:
 
     See ``docs/energy.md`` for every formula.
     """
+    return EnergyBreakdown.from_exact(*_layer_exact(result, arch, table))
+
+
+def _layer_exact(result: Any, arch: Any, table: EnergyTable) -> tuple[dict[str, Fraction], dict[str, Fraction]]:
+    """Exact energy of one layer by component and by operand."""
     comp = {k: Fraction(0) for k in COMPONENTS}
     oper = {k: Fraction(0) for k in OPERANDS}
     cycles = int(_get(result, "cycles"))
@@ -283,7 +291,7 @@ def layer_energy(result: Any, arch: Any, table: EnergyTable) -> EnergyBreakdown:
     leak = cycles * (arch.pes * _exact(table.leakage_per_pe_cycle) + total_kib * _exact(table.leakage_per_kib_cycle))
     comp["leakage"] = oper["none"] = leak
     if _get(result, "unit", "array") == "vector":
-        return EnergyBreakdown.from_exact(comp, oper)
+        return comp, oper
 
     precision = _get(result, "precision", None) or {}
     bi = _bits(precision, "input", arch.input_bits)
@@ -321,7 +329,7 @@ def layer_energy(result: Any, arch: Any, table: EnergyTable) -> EnergyBreakdown:
         comp["sram"] += sram
         comp["dram"] += moved
         oper[op] += sram + moved
-    return EnergyBreakdown.from_exact(comp, oper)
+    return comp, oper
 
 
 def network_energy(results: Iterable[Any], arch: Any, table: EnergyTable) -> EnergyBreakdown:
@@ -330,9 +338,9 @@ def network_energy(results: Iterable[Any], arch: Any, table: EnergyTable) -> Ene
     comp = {k: Fraction(0) for k in COMPONENTS}
     oper = {k: Fraction(0) for k in OPERANDS}
     for r in layers:
-        e = layer_energy(r, arch, table)
+        layer_comp, layer_oper = _layer_exact(r, arch, table)
         for k in COMPONENTS:
-            comp[k] += e.exact["component"][k]
+            comp[k] += layer_comp[k]
         for k in OPERANDS:
-            oper[k] += e.exact["operand"][k]
+            oper[k] += layer_oper[k]
     return EnergyBreakdown.from_exact(comp, oper)

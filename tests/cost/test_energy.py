@@ -238,3 +238,11 @@ def test_strict_loader_errors(tmp_path, changes, field, reason):
         load_energy_table(str(path))
     text = str(err.value)
     assert "\n" not in text and text.startswith(f"{path}:") and f"`{field}`" in text and reason in text
+
+
+def test_import_stays_light():
+    import subprocess
+    import sys
+    code = "import sys, accelsim.cost; print(sorted(m for m in ('scipy', 'matplotlib', 'networkx') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
