@@ -93,13 +93,19 @@ def _cmd_hdl_area(args: argparse.Namespace) -> str:
     from ..rtl.area import area_report
 
     sparse = arch.sparse != "none" or bool(arch.weight_nm)
-    with progress_bar(total=1 + bool(args.full) + sparse, desc="synthesising", unit="design") as bar:
+    if args.liberty is not None:
+        from ..rtl.area import read_liberty
+
+        read_liberty(args.liberty)  # a missing or malformed file: one line, before any synthesis
+    steps = 1 + bool(args.full) + sparse + (args.liberty is not None)
+    with progress_bar(total=steps, desc="synthesising", unit="design") as bar:
         def on_step(name: str) -> None:
             if name != "PE":
                 bar.update(1)
             bar.set_postfix_str(name)
 
-        report = area_report(arch, dataflow, full=args.full, on_step=on_step)
+        extra = {"liberty": args.liberty} if args.liberty is not None else {}
+        report = area_report(arch, dataflow, full=args.full, on_step=on_step, **extra)
     if args.json:
         return json.dumps(report, indent=1)
     rows = [["one PE", *(f"{report['pe'][k]:,}" for k in ("luts", "flip_flops", "carries", "cells"))],
@@ -112,8 +118,14 @@ def _cmd_hdl_area(args: argparse.Namespace) -> str:
         rows += [["dense PE, same widths", *(f"{report['pe_dense'][k]:,}" for k in ("luts", "flip_flops", "carries", "cells"))],
                  [f"one PE's {what}", *(f"{report['pe_sparse_extra'][k]:+,}" for k in ("luts", "flip_flops", "carries", "cells"))]]
     head = f"{arch.name} ({arch.rows}x{arch.cols}) {dataflow.name}, {report['target']}, {report['yosys']}"
-    return "\n".join([head, "", table(rows, ["", "LUT4", "flip-flops", "carries", "cells"], {1, 2, 3, 4}),
-                      "", f"({report['seconds']:.1f} s)"])
+    lines = [head, "", table(rows, ["", "LUT4", "flip-flops", "carries", "cells"], {1, 2, 3, 4})]
+    if "pe_liberty" in report:
+        mapped = report["pe_liberty"]
+        cells = ", ".join(f"{n:,} {kind}" for kind, n in sorted(mapped["cells"].items()))
+        lines += ["", f"on {report['liberty']}: one PE {mapped['area_um2']:,.3f} um2 "
+                      f"({mapped['sequential_um2']:,.3f} sequential; {cells}); "
+                      f"{report['pes']:,} PEs {report['array_estimate_um2']:,.1f} um2"]
+    return "\n".join([*lines, "", f"({report['seconds']:.1f} s)"])
 
 
 def add_parser(sub) -> None:
@@ -148,4 +160,6 @@ def add_parser(sub) -> None:
     ver.add_argument("--build-dir", help="where the simulator builds (default: ~/.cache/accelsim/sim_build/DIGEST)")
     ver.set_defaults(func=_cmd_hdl_verify)
     area.add_argument("--full", action="store_true", help="also synthesise the whole array (slow for big ones)")
+    area.add_argument("--liberty", metavar="FILE",
+                      help="also map the PE to this standard-cell library (dfflibmap + abc) and report its area")
     area.set_defaults(func=_cmd_hdl_area)
