@@ -184,7 +184,9 @@ def test_huge_layers_give_exact_counts_and_times(capsys, tmp_path):
     assert result["time_ms"] == float(Fraction(layer["cycles"], 10**6))  # 1000 MHz, rounded once
     code, out, _ = run(capsys, "simulate", str(wl), "--arch", "tiny")
     cycles = layer["cycles"]
-    assert out.splitlines()[-3].split()[-1] == f"{round(Fraction(dram, 1024)):,}"  # the DRAM KiB column
+    row = next(line for line in out.splitlines() if line.startswith("fc "))
+    assert row.split()[-2] == f"{round(Fraction(dram, 1024)):,}"  # the DRAM KiB column (energy after it)
+    assert row.split()[-1] == f"{result['layers'][0]['energy_pj'] / 1e6:,.1f}"
     assert (f"in {cycles:,} cycles ({layer['stall_cycles']:,} stalled; {cycles // 10**6:,}."
             f"{round(Fraction(cycles % 10**6, 1000)):03d} ms at 1000 MHz)") in out.splitlines()[-1]
 

@@ -20,13 +20,15 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     operands = _tensor_operands(args.tensors, graph) if args.tensors else None
     if operands and (args.weight_sparsity or args.input_sparsity):
         warn("--tensors: the tensors' own zeros replace --weight-sparsity/--input-sparsity for the operands they give")
-    result = simulate(graph, arch, dataflow, memory=not args.ideal_memory, tensors=operands)
+    result = simulate(graph, arch, dataflow, memory=not args.ideal_memory, tensors=operands,
+                      energy_table=args.energy_table)
     notes = graph.meta.get("assumptions", [])  # e.g. a symbolic batch taken as 1
     if args.json:
         return json.dumps(result.to_dict() | {"assumptions": notes}, indent=1)
     sparse = any(r.dense_cycles != r.cycles or r.effective_macs != r.macs for r in result.layers)
     rows = [[r.name, r.op, r.shape, f"{r.macs:,}", f"{r.cycles:,}", f"{r.stall_cycles:,}", f"{r.utilization:.1%}",
-             f"{round(Fraction(r.dram_ifmap_bytes + r.dram_filter_bytes + r.dram_ofmap_bytes, 1024)):,}"]
+             f"{round(Fraction(r.dram_ifmap_bytes + r.dram_filter_bytes + r.dram_ofmap_bytes, 1024)):,}",
+             f"{r.energy_pj / 1e6:,.1f}"]
             + ([f"{r.dense_cycles:,}", f"{r.effective_macs:,}", f"{r.gated_macs:,}", f"{r.skipped_macs:,}",
                 f"{round(Fraction(r.dram_ifmap_metadata_bytes + r.dram_filter_metadata_bytes, 1024)):,}"]
                if sparse else [])
@@ -38,7 +40,12 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     stalls = sum(r.stall_cycles for r in result.layers)
     total = (f"total: {result.total_macs:,} MACs in {result.total_cycles:,} cycles ({stalls:,} stalled; "
              f"{_fixed(result.time_ms, 3)} ms at {arch.clock_mhz:g} MHz), utilisation {result.utilization:.1%}")
-    header = ["layer", "op", "shape", "MACs", "cycles", "stall", "util", "DRAM KiB"]
+    header = ["layer", "op", "shape", "MACs", "cycles", "stall", "util", "DRAM KiB", "energy µJ"]
+    energy = result.energy
+    unit = "µJ" if energy["unit"] == "pJ" else "million MACs' worth"
+    header[-1] = "energy µJ" if energy["unit"] == "pJ" else "energy (1e6 MAC)"
+    parts = ", ".join(f"{k} {v / 1e6:,.1f}" for k, v in energy["by_component"].items() if v)
+    total = f"energy ({energy['table']}, docs/energy.md): {energy['energy_pj'] / 1e6:,.1f} {unit} = {parts}\n{total}"
     if sparse:
         header += ["dense cycles", "effective", "gated", "skipped", "meta KiB"]
         d = {key: sum(getattr(r, key) for r in result.layers)
@@ -170,4 +177,6 @@ def add_parser(sub) -> None:
     p.add_argument("--weight-format", choices=("dense", "bitmap", "csr", "rle"), help="weights' DRAM storage")
     p.add_argument("--input-format", choices=("dense", "bitmap", "csr", "rle"), help="inputs' DRAM storage")
     p.add_argument("--tensors", metavar="FILE.npz", help="real weights (and sample inputs) per layer")
+    sim.add_argument("--energy-table", default="horowitz45", metavar="NAME|FILE",
+                     help="energy per action: horowitz45 (default), normalised, or a YAML table (docs/energy.md)")
     sim.set_defaults(func=_cmd_simulate)

@@ -32,6 +32,7 @@ from ..precision import parse_dtype
 from ..specio import Fields, read_yaml_file
 
 TABLES_DIR = Path(__file__).resolve().parent / "tables"
+UNITS = ("pJ", "mac")  # a table in pJ, or relative to one 8-bit MAC
 MAC_SCALINGS = ("product", "constant")
 COMPONENTS = ("mac", "gated_mac", "pe_register", "sram", "dram", "leakage")
 OPERANDS = ("I", "W", "O", "none")
@@ -75,6 +76,7 @@ class EnergyTable:
     dram_per_byte: float
     leakage_per_pe_cycle: float = 0.0
     leakage_per_kib_cycle: float = 0.0
+    unit: str = "pJ"  # "pJ", or "mac" for tables relative to one 8-bit MAC (normalised)
 
     # -- derived prices (exact) -------------------------------------------------------------
     @lru_cache(maxsize=256)
@@ -120,7 +122,7 @@ class EnergyTable:
                 "pe_register_per_byte": self.pe_register_per_byte,
                 "sram_per_byte": [{"max_kib": c.max_kib, "pj": c.pj} for c in self.sram_per_byte],
                 "dram_per_byte": self.dram_per_byte, "leakage_per_pe_cycle": self.leakage_per_pe_cycle,
-                "leakage_per_kib_cycle": self.leakage_per_kib_cycle}
+                "leakage_per_kib_cycle": self.leakage_per_kib_cycle, "unit": self.unit}
 
     @classmethod
     def from_dict(cls, data: Any, *, file: str | None = None) -> "EnergyTable":
@@ -138,6 +140,7 @@ class EnergyTable:
             dram_per_byte=f.number("dram_per_byte", low=0.0, low_open=False),
             leakage_per_pe_cycle=f.number("leakage_per_pe_cycle", 0.0, low=0.0, low_open=False),
             leakage_per_kib_cycle=f.number("leakage_per_kib_cycle", 0.0, low=0.0, low_open=False),
+            unit=f.str("unit", "pJ", choices=UNITS),
         )
         f.done()
         return cls(**out)

@@ -9,10 +9,10 @@ memory. Vector layers read and write on-chip activations only.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from fractions import Fraction
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..arch import ArrayConfig
 import numpy as np
@@ -24,6 +24,9 @@ from ..workload.layer import Layer
 from ..counts import MacCounts, OperandCounts
 from .memory import plan_memory, stall_cycles
 from .timing import gemm_timeline, vector_cycles
+
+if TYPE_CHECKING:
+    from ..cost import EnergyTable
 
 RESULT_VERSION = 1
 
@@ -75,6 +78,9 @@ class LayerResult:
     dram_ofmap_metadata_bytes: int = 0
     precision: dict[str, Any] | None = None
     sparsity: dict[str, Any] | None = None
+    # Energy (issue 11): counts × the energy table (docs/energy.md), by component and by operand.
+    energy_pj: float = 0.0
+    energy: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow: the two dict fields are plain JSON data already (asdict's deep copy cost 40% of a run).
@@ -102,6 +108,7 @@ class SimResult:
     dataflow: str
     layers: tuple[LayerResult, ...]
     memory: bool = True
+    energy: dict[str, Any] | None = None  # the network's breakdown and the table used
 
     @property
     def total_cycles(self) -> int:
@@ -134,6 +141,7 @@ class SimResult:
                 **{key: sum(getattr(r, key) for r in self.layers)
                    for key in ("issued_macs", "effective_macs", "gated_macs", "skipped_macs")},
                 "utilization": round(self.utilization, 6), "time_ms": float(round(self.time_ms, 6)),
+                **({"energy_pj": self.energy["energy_pj"], "energy": self.energy} if self.energy else {}),
                 "layers": [layer.to_dict() for layer in self.layers]}
 
     def to_json(self) -> str:
@@ -211,12 +219,35 @@ def _dense_cycles(layer: Layer, dense: Mapping, memory: bool, operands: dict[str
 
 
 def simulate(graph: LayerGraph, arch: ArrayConfig, dataflow: DataflowSpec, *, memory: bool = True,
-             tensors: dict[str, dict[str, np.ndarray]] | None = None) -> SimResult:
+             tensors: dict[str, dict[str, np.ndarray]] | None = None,
+             energy_table: "EnergyTable | str | None" = "horowitz45") -> SimResult:
     """Time every layer of a workload, in topological order (``memory=False``: ideal memory).
 
-    ``tensors`` maps layer names to their GEMM operands (see :func:`simulate_layer`).
+    ``tensors`` maps layer names to their GEMM operands (see :func:`simulate_layer`);
+    ``energy_table`` (a bundled name, a YAML path, an :class:`~accelsim.cost.EnergyTable` or None
+    for no energy) prices every layer's counts (``docs/energy.md``).
     """
+    from ..cost import layer_energy, network_energy
+
     tensors = tensors or {}
     layers = tuple(simulate_layer(layer, arch, dataflow, memory=memory, operands=tensors.get(layer.name))
                    for layer in graph)
-    return SimResult(workload=graph.name, arch=arch, dataflow=dataflow.name, layers=layers, memory=memory)
+    energy = None
+    if energy_table is not None:
+        table = _energy_table(energy_table) if isinstance(energy_table, str) else energy_table
+        layers = tuple(replace(r, energy_pj=(e := layer_energy(r, arch, table)).total_pj,
+                               energy={"by_component": dict(e.by_component), "by_operand": dict(e.by_operand)})
+                       for r in layers)
+        total = network_energy(layers, arch, table)
+        energy = {"energy_pj": total.total_pj, "table": table.name, "unit": table.unit,
+                  "by_component": dict(total.by_component),
+                  "by_operand": dict(total.by_operand)}
+    return SimResult(workload=graph.name, arch=arch, dataflow=dataflow.name, layers=layers, memory=memory,
+                     energy=energy)
+
+
+@lru_cache(maxsize=16)
+def _energy_table(name_or_path: str):
+    from ..cost import load_energy_table
+
+    return load_energy_table(name_or_path)

@@ -23,7 +23,9 @@ from .regenerate import cases, path, simulate_json
 ADDED_KEYS: frozenset[str] = frozenset({
     "dense_cycles", "issued_macs", "effective_macs", "gated_macs", "skipped_macs", "dram_metadata_bytes",
     "dram_ifmap_metadata_bytes", "dram_filter_metadata_bytes", "dram_ofmap_metadata_bytes",
-    "precision", "sparsity"})
+    "precision", "sparsity",
+    # issue 11 (energy): priced from the counts above, checked in tests/cost
+    "energy_pj", "energy"})
 
 
 def _strip(text: str) -> str:
