@@ -2,4 +2,5 @@
 
 from accelsim._entry import run
 
-run()
+if __name__ == "__main__":  # not when a spawned worker process re-imports the main module
+    run()

@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (simulate, workload, arch, scalesim, hdl):
         module.add_parser(sub)
     __import__(f"{__name__}.compress", fromlist=["add_parser"]).add_parser(sub)  # accelsim compress
+    __import__(f"{__name__}.dse", fromlist=["add_parser"]).add_parser(sub)  # accelsim dse
     return parser
 
 

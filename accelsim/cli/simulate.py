@@ -75,8 +75,6 @@ def _with_layer_options(graph, args: argparse.Namespace):
     """The workload with the command line's precision and sparsity applied to every GEMM layer."""
     from ..errors import SpecError
     from ..sparsity import parse_nm
-    from ..workload.graph import LayerGraph
-    from ..workload.layer import Layer
 
     changes: dict = {}
     if args.input_bits is not None:
@@ -93,17 +91,7 @@ def _with_layer_options(graph, args: argparse.Namespace):
             changes |= {"weight_structure": "", "weight_density": _density("--weight-sparsity", text)}
     if args.input_sparsity is not None:
         changes["input_density"] = _density("--input-sparsity", args.input_sparsity)
-    if not changes:
-        return graph
-    out = LayerGraph(graph.name, graph.inputs, meta=graph.meta, file=graph.file)
-    weight_keys = {"weight_type", "weight_structure", "weight_density"}
-    for layer in graph:
-        # weight options go to layers with weights (not an attention matmul's second activation)
-        mine = {k: v for k, v in changes.items() if k not in weight_keys or layer.kind in ("conv2d", "linear")}
-        if layer.gemm is not None and mine:
-            layer = Layer.from_dict(layer.to_dict() | mine, where=f"layer '{layer.name}' (with the command line's options)")
-        out.add(layer, graph.sources(layer.name))
-    return out
+    return graph.with_gemm_changes(changes, where=" (with the command line's options)")
 
 
 def _density(option: str, text: str) -> float:

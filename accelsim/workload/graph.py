@@ -110,3 +110,27 @@ class LayerGraph:
     @property
     def params(self) -> int:
         return sum(layer.params for layer in self)
+
+    def with_gemm_changes(self, changes: dict[str, Any], *, where: str = "") -> "LayerGraph":
+        """A copy with ``changes`` (layer fields) applied to every GEMM layer.
+
+        Weight fields (``weight_type``, ``weight_structure``, ``weight_density``) go to layers with
+        weights only (conv2d, linear): an attention matmul's second operand is an activation.
+
+        Examples
+        --------
+        >>> g = LayerGraph("t", inputs={"x": (4, 8)})
+        >>> g.add(Layer("fc", "linear", in_shapes=((4, 8),), out=2), ["x"])
+        >>> next(iter(g.with_gemm_changes({"weight_type": "int4"}))).weight_type
+        'int4'
+        """
+        if not changes:
+            return self
+        out = LayerGraph(self.name, self.inputs, meta=self.meta, file=self.file)
+        weight_keys = {"weight_type", "weight_structure", "weight_density"}
+        for layer in self:
+            mine = {k: v for k, v in changes.items() if k not in weight_keys or layer.kind in ("conv2d", "linear")}
+            if layer.gemm is not None and mine:
+                layer = Layer.from_dict(layer.to_dict() | mine, where=f"layer '{layer.name}'{where}")
+            out.add(layer, self.sources(layer.name))
+        return out

@@ -1,0 +1,64 @@
+"""`accelsim dse`: evaluate a design space into a resumable store, print the points and the Pareto set."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ._common import positive_int, table
+
+
+def _cmd_dse(args: argparse.Namespace) -> str:
+    from ..arch import resolve_arch
+    from ..dse.pareto import OBJECTIVES
+    from ..dse.run import run_space
+    from ..dse.space import check_axes, load_space, parse_axis
+    from ..errors import SpecError
+
+    base = resolve_arch(args.arch)
+    axes = (load_space(args.space) if args.space else []) + [parse_axis(a) for a in args.axis or []]
+    check_axes(base, axes)
+    objectives = tuple(o.strip() for o in args.objective.split(","))
+    unknown = [o for o in objectives if o not in OBJECTIVES]
+    if unknown or not objectives:
+        raise SpecError(f"--objective: choose from {', '.join(OBJECTIVES)}, not '{args.objective}'")
+    run = run_space(args.workload, base, axes, args.output, resume=args.resume, force=args.force, jobs=args.jobs,
+                    energy_table=args.energy_table, objectives=objectives)
+    names = [a.name for a in run.axes]
+    if args.json:
+        return json.dumps({"version": 1, "workload": args.workload, "base": base.name, "objectives": list(objectives),
+                           "points": run.points, "pareto": [run.points[i] for i in run.pareto]}, indent=1)
+    rows = [[*(str(p[n]) for n in names), "yes" if p["feasible"] else "no",
+             *(_num(p[o]) if p["feasible"] else "-" for o in objectives), "*" if i in run.pareto else ""]
+            for i, p in enumerate(run.points)]
+    infeasible = sum(not p["feasible"] for p in run.points)
+    head = (f"{args.workload} on {len(run.points):,} design points around {base.name} "
+            f"({run.computed:,} evaluated now, {len(run.points) - run.computed:,} from the store); "
+            f"{len(run.pareto)} on the Pareto front (*) of {', '.join(objectives)}; {infeasible} infeasible")
+    shown = table(rows[:200], [*names, "ok", *objectives, "pareto"], set(range(len(names) + 1, len(names) + 1 + len(objectives))))
+    more = f"\n... {len(rows) - 200:,} more in {args.output}/points.csv" if len(rows) > 200 else ""
+    return f"{head}\n\n{shown}{more}\n\nwrote {args.output}/results.sqlite, points.csv, pareto.csv"
+
+
+def _num(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
+
+
+def add_parser(sub) -> None:
+    """Register the subcommand on the top-level parser's subparsers."""
+    p = sub.add_parser("dse", help="explore a design space: cycles, energy and area of every point, and the Pareto set")
+    p.add_argument("workload", help="a bundled workload name or a workload YAML file")
+    p.add_argument("space", nargs="?", help="a space YAML file: {version: 1, axes: {NAME: [V1, V2]}}")
+    p.add_argument("-o", "--output", required=True, help="the run's folder (results.sqlite, points.csv, pareto.csv)")
+    p.add_argument("--arch", default="sa32", help="the base architecture the axes vary (default: sa32)")
+    p.add_argument("--axis", action="append", metavar="NAME=V1,V2",
+                   help="an axis: an ArrayConfig field (dotted for nested: memory.ifmap_kib), dataflow, "
+                        "input_bits, weight_bits or weight_sparsity; repeatable")
+    p.add_argument("--objective", default="total_cycles,energy_pj,area_um2",
+                   help="objectives to minimise, comma-separated (default: total_cycles,energy_pj,area_um2)")
+    p.add_argument("--resume", action="store_true", help="continue a run in -o: finished points are not recomputed")
+    p.add_argument("--force", action="store_true", help="replace a previous run in -o")
+    p.add_argument("--jobs", type=positive_int, default=1, help="worker processes (default 1: this process)")
+    p.add_argument("--energy-table", default="horowitz45", metavar="NAME|FILE", help="energy per action (docs/energy.md)")
+    p.add_argument("--json", action="store_true", help="print {points, pareto} as JSON")
+    p.set_defaults(func=_cmd_dse)

@@ -1,0 +1,171 @@
+"""Design spaces as data: named axes, each a list of values, and the points of their product.
+
+An axis names an ``ArrayConfig`` field (nested fields by dotted path, e.g.
+``memory.dram_bytes_per_cycle``), ``dataflow``, or a workload-side setting applied to every GEMM
+layer (``input_bits``, ``weight_bits``, ``weight_sparsity``). Every value is checked against the
+base architecture on its own before any work, so a typo is one line, not a thousand failed points.
+
+Examples
+--------
+>>> axes = [parse_axis("rows=8,16"), parse_axis("dataflow=ws,os")]
+>>> [p for p in points(axes)]
+[{'rows': 8, 'dataflow': 'ws'}, {'rows': 8, 'dataflow': 'os'}, {'rows': 16, 'dataflow': 'ws'}, {'rows': 16, 'dataflow': 'os'}]
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from ..arch import ArrayConfig
+from ..errors import AccelsimError, SpecError
+from ..specio import Fields, printable, read_yaml_file
+
+WORKLOAD_AXES = ("input_bits", "weight_bits", "weight_sparsity")
+MAX_POINTS = 10_000_000  # a product beyond this is a typo, not a space to enumerate
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One axis: a name and its values, in the order given."""
+
+    name: str
+    values: tuple[Any, ...]
+
+
+def parse_axis(text: str) -> Axis:
+    """``NAME=V1,V2,...`` from the command line; values read as YAML scalars (``8`` int, ``ws`` str).
+
+    Examples
+    --------
+    >>> parse_axis("memory.dram_bytes_per_cycle=8,16.5")
+    Axis(name='memory.dram_bytes_per_cycle', values=(8, 16.5))
+    """
+    name, sep, rest = text.partition("=")
+    name = name.strip()
+    if not sep or not name or not rest.strip():
+        raise SpecError(f"--axis '{printable(text)}' must look like NAME=V1,V2 (e.g. rows=8,16,32)")
+    values = []
+    for raw in rest.split(","):
+        raw = raw.strip()
+        if not raw:
+            raise SpecError(f"--axis '{printable(text)}' has an empty value")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        values.append(value if isinstance(value, (int, float, str, bool)) else raw)
+    return _checked(Axis(name, tuple(values)), where="--axis")
+
+
+def load_space(path: str) -> list[Axis]:
+    """Axes from a YAML file: ``{version: 1, axes: {NAME: [V1, V2], ...}}``."""
+    f = Fields(read_yaml_file(path), where="", file=str(path))
+    version = f.int("version", 1)
+    if version != 1:
+        raise f.error("version", f"must be 1, not {version}")
+    axes_f = f.sub("axes")
+    if not isinstance(axes_f.data, dict) or not axes_f.data:
+        raise f.error("axes", "must map axis names to lists of values")
+    axes = []
+    for name in axes_f.data:
+        values = axes_f.raw(name)
+        if not isinstance(values, list) or not values:
+            raise axes_f.error(name, "must be a non-empty list of values")
+        axes.append(_checked(Axis(str(name), tuple(values)), where=f"{path}: axes"))
+    f.done()
+    return axes
+
+
+def _checked(axis: Axis, *, where: str) -> Axis:
+    if len(set(map(repr, axis.values))) != len(axis.values):
+        raise SpecError(f"{where}: axis '{printable(axis.name)}' repeats a value")
+    return axis
+
+
+def points(axes: list[Axis]) -> Iterator[dict[str, Any]]:
+    """Every point of the axes' product, the first axis outermost."""
+    names = [a.name for a in axes]
+    if len(set(names)) != len(names):
+        raise SpecError(f"an axis is given twice: {', '.join(n for n in names if names.count(n) > 1)}")
+    for combo in itertools.product(*(a.values for a in axes)):
+        yield dict(zip(names, combo))
+
+
+def count_points(axes: list[Axis]) -> int:
+    n = 1
+    for a in axes:
+        n *= len(a.values)
+    return n
+
+
+def arch_for(base: ArrayConfig, point: dict[str, Any]) -> ArrayConfig:
+    """The architecture of a point: the base with the point's architecture axes changed."""
+    data = base.to_dict()
+    changed = False
+    for name, value in point.items():
+        if name in WORKLOAD_AXES or name == "dataflow":
+            continue
+        changed = True
+        target = data
+        *parents, leaf = name.split(".")
+        for part in parents:
+            if not isinstance(target.get(part), dict):
+                raise SpecError(f"axis '{printable(name)}': '{printable(part)}' is not a nested field of the architecture")
+            target = target[part]
+        if leaf not in target and leaf not in ArrayConfig.__dataclass_fields__:
+            raise SpecError(f"axis '{printable(name)}' is not an architecture field, 'dataflow' or one of "
+                            f"{', '.join(WORKLOAD_AXES)}")
+        target[leaf] = value
+    if not changed:
+        return base
+    data["name"] = base.name
+    return ArrayConfig.from_dict(data, file="design point")
+
+
+def check_axes(base: ArrayConfig, axes: list[Axis]) -> None:
+    """Each value of each axis must make a valid architecture on its own (else one line, before any work)."""
+    from ..mapping import load_dataflow
+
+    for axis in axes:
+        for value in axis.values:
+            try:
+                if axis.name == "dataflow":
+                    load_dataflow(str(value))
+                elif axis.name in WORKLOAD_AXES:
+                    workload_changes({axis.name: value})
+                else:
+                    arch_for(base, {axis.name: value})
+            except AccelsimError as err:
+                raise SpecError(f"axis '{printable(axis.name)}' value {printable(repr(value))}: {err}") from None
+    if count_points(axes) > MAX_POINTS:
+        raise SpecError(f"the space has {count_points(axes):,} points, more than the limit of {MAX_POINTS:,}")
+
+
+def workload_changes(point: dict[str, Any]) -> dict[str, Any]:
+    """The layer fields a point's workload axes set on every GEMM layer (weights: conv2d/linear only)."""
+    changes: dict[str, Any] = {}
+    for name in WORKLOAD_AXES:
+        if name not in point:
+            continue
+        value = point[name]
+        if name in ("input_bits", "weight_bits"):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 16:
+                raise SpecError(f"must be an integer width from 1 to 16, not {printable(repr(value))}")
+            changes["input_type" if name == "input_bits" else "weight_type"] = f"int{value}"
+        else:
+            from ..sparsity import parse_nm
+
+            if isinstance(value, str) and ":" in value:
+                if parse_nm(value) is None:
+                    raise SpecError(f"'N:M' needs 0 < N < M ≤ 16, not '{printable(value)}'")
+                changes |= {"weight_structure": value, "weight_density": 1.0}
+            elif isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1:
+                changes |= {"weight_structure": "", "weight_density": float(value)}
+            else:
+                raise SpecError(f"must be a density in (0, 1] or 'N:M', not {printable(repr(value))}")
+    return changes

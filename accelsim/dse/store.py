@@ -1,0 +1,50 @@
+"""The results store: SQLite in ``DIR/results.sqlite``, one row per evaluated point.
+
+A row is keyed by a digest of (point, workload, base architecture, energy table, model version)
+and written as soon as its result arrives, in its own transaction: a run killed at any moment
+keeps every finished point, and ``--resume`` recomputes none of them. Only the coordinating
+process writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from ..arch.config import stable_digest
+
+SCHEMA = "CREATE TABLE IF NOT EXISTS points (key TEXT PRIMARY KEY, seq INTEGER, point TEXT, result TEXT)"
+
+
+def point_key(point: dict[str, Any], context: dict[str, Any]) -> str:
+    """The store key of a point in a run's context (workload, base arch, table, model version)."""
+    return stable_digest({"point": point, "context": context})
+
+
+class Store:
+    """Append-only results keyed by :func:`point_key`."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.db = sqlite3.connect(path)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(SCHEMA)
+        self.db.commit()
+
+    def done(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT key FROM points")}
+
+    def put(self, key: str, seq: int, point: dict[str, Any], result: dict[str, Any]) -> None:
+        with self.db:  # one transaction per result: a kill loses at most the point in flight
+            self.db.execute("INSERT OR REPLACE INTO points VALUES (?, ?, ?, ?)",
+                            (key, seq, json.dumps(point, sort_keys=True), json.dumps(result, sort_keys=True)))
+
+    def rows(self) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
+        """Every stored ``(seq, point, result)``, in the space's order."""
+        return [(seq, json.loads(p), json.loads(r))
+                for seq, p, r in self.db.execute("SELECT seq, point, result FROM points ORDER BY seq")]
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,147 @@
+"""`accelsim dse`: points equal `simulate`, the Pareto set is non-dominated, runs resume and parallel runs agree."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from accelsim.arch import resolve_arch
+from accelsim.cli import main
+from accelsim.dse.space import arch_for
+from accelsim.mapping import load_dataflow
+from accelsim.sim import simulate
+from accelsim.workload import resolve_workload
+
+AXES = ["--axis", "rows=8,16,32", "--axis", "cols=8,16,32", "--axis", "dataflow=ws,os,is"]
+
+
+def _json(capsys, *args):
+    code = main(["dse", *args, "--json"])
+    captured = capsys.readouterr()
+    return code, (json.loads(captured.out) if code == 0 else None), captured.err
+
+
+def test_27_points_equal_simulate_and_their_pareto_set_is_non_dominated(capsys, tmp_path):
+    code, data, _ = _json(capsys, "resnet18", *AXES, "-o", str(tmp_path / "run"))
+    assert code == 0 and len(data["points"]) == 27
+    base, graph = resolve_arch("sa32"), resolve_workload("resnet18")
+    for p in data["points"][::7]:  # every 7th point, recomputed by simulate
+        arch = arch_for(base, {"rows": p["rows"], "cols": p["cols"]})
+        sim = simulate(graph, arch, load_dataflow(p["dataflow"]))
+        assert (p["total_cycles"], p["energy_pj"]) == (sim.total_cycles, sim.energy["energy_pj"])
+        assert set(p["mapping"].values()) == {p["dataflow"]}
+    objectives = ("total_cycles", "energy_pj", "area_um2")
+    front = data["pareto"]
+    assert front and all(p["feasible"] for p in front)
+
+    def dominates(a, b):
+        return all(a[o] <= b[o] for o in objectives) and any(a[o] < b[o] for o in objectives)
+
+    for p in front:
+        assert not any(dominates(q, p) for q in data["points"] if q["feasible"])
+    for p in data["points"]:  # every point off the front is dominated by one on it
+        if p not in front:
+            assert any(dominates(q, p) for q in front)
+    run = tmp_path / "run"
+    assert (run / "points.csv").read_text().count("\n") == 28 and (run / "pareto.csv").read_text().count("\n") == len(front) + 1
+
+
+def test_an_infeasible_point_stays_with_its_reason_and_the_run_goes_on(capsys, tmp_path):
+    code, data, _ = _json(capsys, "alexnet", "--arch", "tiny", "--axis", "memory.ofmap_kib=0.001,8", "-o", str(tmp_path))
+    assert code == 0 and [p["feasible"] for p in data["points"]] == [False, True]
+    bad = data["points"][0]
+    assert "ofmap buffer" in bad["reason"] and "\n" not in bad["reason"] and bad not in data["pareto"]
+
+
+def test_outputs_are_never_overwritten_and_bad_axes_are_one_line(capsys, tmp_path):
+    assert main(["dse", "alexnet", "--axis", "rows=4,8", "-o", str(tmp_path)]) == 0
+    capsys.readouterr()
+    for args, message in [(["--axis", "rows=4,8"], "exists; pass --force"),
+                          (["--axis", "rows=0,8", "--force"], "axis 'rows' value 0"),
+                          (["--axis", "rowz=8", "--force"], "is not an architecture field"),
+                          (["--axis", "rows=8,8", "--force"], "repeats a value"),
+                          (["--axis", "weight_sparsity=3:2", "--force"], "N:M"),
+                          (["--axis", "rows", "--force"], "must look like NAME=V1,V2"),
+                          (["--axis", "rows=8", "--resume", "--force"], "give one of them")]:
+        assert main(["dse", "alexnet", *args, "-o", str(tmp_path)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+    assert main(["dse", "alexnet", "--axis", "rows=4", "--resume", "-o", str(tmp_path / "none")]) == 1
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+def _rows(folder):
+    if not (folder / "results.sqlite").is_file():
+        return []
+    db = sqlite3.connect(f"file:{folder / 'results.sqlite'}?mode=ro", uri=True)  # never create the store
+    try:
+        return sorted(db.execute("SELECT key, seq, point, result FROM points"))
+    finally:
+        db.close()
+
+
+def test_process_pool_and_serial_runs_give_identical_stores(capsys, tmp_path):
+    args = ["alexnet", "--axis", "rows=8,16", "--axis", "dataflow=ws,os", "--axis", "weight_bits=4,8"]
+    assert main(["dse", *args, "-o", str(tmp_path / "serial")]) == 0
+    assert main(["dse", *args, "-o", str(tmp_path / "pool"), "--jobs", "2"]) == 0
+    assert _rows(tmp_path / "serial") == _rows(tmp_path / "pool")
+    assert (tmp_path / "serial" / "points.csv").read_bytes() == (tmp_path / "pool" / "points.csv").read_bytes()
+
+
+def _accelsim(*args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "accelsim", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, **kw)
+
+
+def _wait_rows(folder, n, timeout=60):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if len(_rows(folder)) >= n:
+                return
+        except sqlite3.Error:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"no {n} rows in {folder} after {timeout} s")
+
+
+SPACE = ["resnet50", "--axis", "rows=8,16,32,64", "--axis", "cols=8,16,32", "--axis", "dataflow=ws,os"]
+
+
+def test_sigkill_midway_then_resume_equals_an_uninterrupted_run(tmp_path):
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    proc = _accelsim("dse", *SPACE, "-o", str(killed))
+    _wait_rows(killed, 3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = len(_rows(killed))
+    assert 3 <= partial < 24
+    done = subprocess.run([sys.executable, "-m", "accelsim", "dse", *SPACE, "-o", str(killed), "--resume"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and f"({24 - partial} evaluated now, {partial} from the store)" in done.stdout
+    assert subprocess.run([sys.executable, "-m", "accelsim", "dse", *SPACE, "-o", str(whole)],
+                          capture_output=True, timeout=300).returncode == 0
+    assert _rows(killed) == _rows(whole)
+    assert (killed / "points.csv").read_bytes() == (whole / "points.csv").read_bytes()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="process groups as on Linux")
+def test_ctrl_c_is_one_line_and_no_worker_outlives_the_command(tmp_path):
+    proc = _accelsim("dse", *SPACE, "-o", str(tmp_path), "--jobs", "2")
+    _wait_rows(tmp_path, 2)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.strip().splitlines() == ["accelsim: error: interrupted"]
+    deadline = time.monotonic() + 5  # multiprocessing's resource tracker exits on its pipe's EOF
+    while (leftover := subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()):
+        if time.monotonic() > deadline:
+            names = subprocess.run(["ps", "-o", "pid,args", "-p", ",".join(leftover)], capture_output=True, text=True)
+            raise AssertionError(f"left running after the command: {names.stdout}")
+        time.sleep(0.1)
