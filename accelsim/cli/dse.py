@@ -53,7 +53,7 @@ def add_parser(sub) -> None:
     p.add_argument("--arch", default="sa32", help="the base architecture the axes vary (default: sa32)")
     p.add_argument("--axis", action="append", metavar="NAME=V1,V2",
                    help="an axis: an ArrayConfig field (dotted for nested: memory.ifmap_kib), dataflow, "
-                        "input_bits, weight_bits or weight_sparsity; repeatable")
+                        "or workload.input_bits / workload.weight_bits / workload.weight_sparsity (every GEMM layer); repeatable")
     p.add_argument("--objective", default="total_cycles,energy_pj,area_um2",
                    help="objectives to minimise, comma-separated (default: total_cycles,energy_pj,area_um2)")
     p.add_argument("--resume", action="store_true", help="continue a run in -o: finished points are not recomputed")

@@ -2,7 +2,7 @@
 
 An axis names an ``ArrayConfig`` field (nested fields by dotted path, e.g.
 ``memory.dram_bytes_per_cycle``), ``dataflow``, or a workload-side setting applied to every GEMM
-layer (``input_bits``, ``weight_bits``, ``weight_sparsity``). Every value is checked against the
+layer (``workload.input_bits``, ``workload.weight_bits``, ``workload.weight_sparsity``). Every value is checked against the
 base architecture on its own before any work, so a typo is one line, not a thousand failed points.
 
 Examples
@@ -25,7 +25,8 @@ from ..arch import ArrayConfig
 from ..errors import AccelsimError, SpecError
 from ..specio import Fields, printable, read_yaml_file
 
-WORKLOAD_AXES = ("input_bits", "weight_bits", "weight_sparsity")
+# Workload-side axes carry a "workload." prefix: ArrayConfig has its own input_bits/weight_bits (the datapath).
+WORKLOAD_AXES = ("workload.input_bits", "workload.weight_bits", "workload.weight_sparsity")
 MAX_POINTS = 10_000_000  # a product beyond this is a typo, not a space to enumerate
 
 
@@ -153,10 +154,10 @@ def workload_changes(point: dict[str, Any]) -> dict[str, Any]:
         if name not in point:
             continue
         value = point[name]
-        if name in ("input_bits", "weight_bits"):
+        if name in ("workload.input_bits", "workload.weight_bits"):
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 16:
                 raise SpecError(f"must be an integer width from 1 to 16, not {printable(repr(value))}")
-            changes["input_type" if name == "input_bits" else "weight_type"] = f"int{value}"
+            changes["input_type" if name == "workload.input_bits" else "weight_type"] = f"int{value}"
         else:
             from ..sparsity import parse_nm
 

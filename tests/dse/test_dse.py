@@ -67,7 +67,7 @@ def test_outputs_are_never_overwritten_and_bad_axes_are_one_line(capsys, tmp_pat
                           (["--axis", "rows=0,8", "--force"], "axis 'rows' value 0"),
                           (["--axis", "rowz=8", "--force"], "is not an architecture field"),
                           (["--axis", "rows=8,8", "--force"], "repeats a value"),
-                          (["--axis", "weight_sparsity=3:2", "--force"], "N:M"),
+                          (["--axis", "workload.weight_sparsity=3:2", "--force"], "N:M"),
                           (["--axis", "rows", "--force"], "must look like NAME=V1,V2"),
                           (["--axis", "rows=8", "--resume", "--force"], "give one of them")]:
         assert main(["dse", "alexnet", *args, "-o", str(tmp_path)]) == 1
@@ -88,7 +88,7 @@ def _rows(folder):
 
 
 def test_process_pool_and_serial_runs_give_identical_stores(capsys, tmp_path):
-    args = ["alexnet", "--axis", "rows=8,16", "--axis", "dataflow=ws,os", "--axis", "weight_bits=4,8"]
+    args = ["alexnet", "--axis", "rows=8,16", "--axis", "dataflow=ws,os", "--axis", "workload.weight_bits=4,8"]
     assert main(["dse", *args, "-o", str(tmp_path / "serial")]) == 0
     assert main(["dse", *args, "-o", str(tmp_path / "pool"), "--jobs", "2"]) == 0
     assert _rows(tmp_path / "serial") == _rows(tmp_path / "pool")
