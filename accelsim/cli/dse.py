@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
+import os
+
 from ._common import positive_int, table
+
+MAX_JOBS = 256  # more processes than this is a typo, and each one costs a Python start
 
 
 def _cmd_dse(args: argparse.Namespace) -> str:
@@ -15,6 +19,9 @@ def _cmd_dse(args: argparse.Namespace) -> str:
     from ..dse.space import check_axes, load_space, parse_axis
     from ..errors import SpecError
 
+    if args.jobs > MAX_JOBS:
+        raise SpecError(f"--jobs {args.jobs:,}: at most {MAX_JOBS} worker processes (this machine has "
+                        f"{os.cpu_count() or 1} cores)")
     base = resolve_arch(args.arch)
     axes = (load_space(args.space) if args.space else []) + [parse_axis(a) for a in args.axis or []]
     check_axes(base, axes)

@@ -69,7 +69,8 @@ def test_outputs_are_never_overwritten_and_bad_axes_are_one_line(capsys, tmp_pat
                           (["--axis", "rows=8,8", "--force"], "repeats a value"),
                           (["--axis", "workload.weight_sparsity=3:2", "--force"], "N:M"),
                           (["--axis", "rows", "--force"], "must look like NAME=V1,V2"),
-                          (["--axis", "rows=8", "--resume", "--force"], "give one of them")]:
+                          (["--axis", "rows=8", "--resume", "--force"], "give one of them"),
+                          (["--axis", "rows=8", "--jobs", "1000", "--force"], "at most 256 worker processes")]:
         assert main(["dse", "alexnet", *args, "-o", str(tmp_path)]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, err
