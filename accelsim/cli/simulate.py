@@ -74,36 +74,20 @@ def _with_switches(arch, args: argparse.Namespace):
 def _with_layer_options(graph, args: argparse.Namespace):
     """The workload with the command line's precision and sparsity applied to every GEMM layer."""
     from ..errors import SpecError
-    from ..sparsity import parse_nm
+    from ..workload.layer import density_value, int_format, weight_sparsity_changes
 
     changes: dict = {}
-    if args.input_bits is not None:
-        changes["input_type"] = f"int{args.input_bits}"
-    if args.weight_bits is not None:
-        changes["weight_type"] = f"int{args.weight_bits}"
-    if args.weight_sparsity is not None:
-        text = args.weight_sparsity
-        if ":" in text:
-            if parse_nm(text) is None:
-                raise SpecError(f"--weight-sparsity: 'N:M' needs 0 < N < M ≤ 16, not '{text}'")
-            changes |= {"weight_structure": text, "weight_density": 1.0}
-        else:
-            changes |= {"weight_structure": "", "weight_density": _density("--weight-sparsity", text)}
-    if args.input_sparsity is not None:
-        changes["input_density"] = _density("--input-sparsity", args.input_sparsity)
+    for option, value, convert in (
+            ("--input-bits", args.input_bits, lambda v: {"input_type": int_format(v)}),
+            ("--weight-bits", args.weight_bits, lambda v: {"weight_type": int_format(v)}),
+            ("--weight-sparsity", args.weight_sparsity, weight_sparsity_changes),
+            ("--input-sparsity", args.input_sparsity, lambda v: {"input_density": density_value(v)})):
+        if value is not None:
+            try:
+                changes |= convert(value)
+            except SpecError as err:
+                raise SpecError(f"{option}: {err}") from None
     return graph.with_gemm_changes(changes, where=" (with the command line's options)")
-
-
-def _density(option: str, text: str) -> float:
-    from ..errors import SpecError
-
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 < value <= 1.0:
-        raise SpecError(f"{option}: a density is a number in (0, 1] or 'N:M', not '{text}'")
-    return value
 
 
 def _tensor_operands(path: str, graph) -> dict:

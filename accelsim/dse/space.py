@@ -19,8 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from ..arch import ArrayConfig
 from ..errors import AccelsimError, SpecError
 from ..specio import Fields, printable, read_yaml_file
@@ -55,12 +53,27 @@ def parse_axis(text: str) -> Axis:
         raw = raw.strip()
         if not raw:
             raise SpecError(f"--axis '{printable(text)}' has an empty value")
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            value = raw
-        values.append(value if isinstance(value, (int, float, str, bool)) else raw)
+        values.append(_scalar(raw))
     return _checked(Axis(name, tuple(values)), where="--axis")
+
+
+def _scalar(raw: str) -> Any:
+    """A command-line value: an int, a float, true/false, else the text (``2:4`` stays text; YAML 1.1
+    would read it as the base-60 number 124).
+
+    Examples
+    --------
+    >>> [_scalar(v) for v in ("8", "16.5", "true", "ws", "2:4", "1e3")]
+    [8, 16.5, True, 'ws', '2:4', 1000.0]
+    """
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    return raw
 
 
 def load_space(path: str) -> list[Axis]:
@@ -149,24 +162,13 @@ def check_axes(base: ArrayConfig, axes: list[Axis]) -> None:
 
 def workload_changes(point: dict[str, Any]) -> dict[str, Any]:
     """The layer fields a point's workload axes set on every GEMM layer (weights: conv2d/linear only)."""
+    from ..workload.layer import int_format, weight_sparsity_changes
+
+    convert = {"workload.input_bits": lambda v: {"input_type": int_format(v)},
+               "workload.weight_bits": lambda v: {"weight_type": int_format(v)},
+               "workload.weight_sparsity": weight_sparsity_changes}
     changes: dict[str, Any] = {}
     for name in WORKLOAD_AXES:
-        if name not in point:
-            continue
-        value = point[name]
-        if name in ("workload.input_bits", "workload.weight_bits"):
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 16:
-                raise SpecError(f"must be an integer width from 1 to 16, not {printable(repr(value))}")
-            changes["input_type" if name == "workload.input_bits" else "weight_type"] = f"int{value}"
-        else:
-            from ..sparsity import parse_nm
-
-            if isinstance(value, str) and ":" in value:
-                if parse_nm(value) is None:
-                    raise SpecError(f"'N:M' needs 0 < N < M ≤ 16, not '{printable(value)}'")
-                changes |= {"weight_structure": value, "weight_density": 1.0}
-            elif isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1:
-                changes |= {"weight_structure": "", "weight_density": float(value)}
-            else:
-                raise SpecError(f"must be a density in (0, 1] or 'N:M', not {printable(repr(value))}")
+        if name in point:
+            changes |= convert[name](point[name])
     return changes

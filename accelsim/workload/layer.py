@@ -28,6 +28,7 @@ from dataclasses import dataclass, fields
 from functools import cached_property
 from typing import Any
 
+from ..errors import SpecError
 from ..precision import MAX_INT_BITS, MAX_OUTPUT_BITS, TYPE_NAMES, DataType, int_type, parse_dtype
 from ..sparsity import MAX_NM_GROUP, parse_nm
 from ..specio import Fields, printable
@@ -491,3 +492,47 @@ def _out_shape(layer: Layer) -> Shape:
         if s != ins[0]:
             raise _ShapeError("in_shapes", f"eltwise inputs must have equal shapes, not {list(ins[0])} and {list(s)}")
     return ins[0]
+
+
+# -- settings a command applies to every GEMM layer (simulate's options, dse's workload axes) ----
+def int_format(bits: Any) -> str:
+    """``intB`` for an operand width 1–16, else :class:`SpecError`.
+
+    Examples
+    --------
+    >>> int_format(4)
+    'int4'
+    """
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= MAX_INT_BITS:
+        raise SpecError(f"must be an integer width from 1 to {MAX_INT_BITS}, not {printable(repr(bits))}")
+    return f"int{bits}"
+
+
+def density_value(value: Any) -> float:
+    """A density in (0, 1] from a number or its text, else :class:`SpecError`."""
+    try:
+        number = float(value) if not isinstance(value, bool) else -1.0
+    except (TypeError, ValueError):
+        number = -1.0
+    if not 0.0 < number <= 1.0:  # nan fails this too
+        raise SpecError(f"a density is a number in (0, 1], not {printable(repr(value))}")
+    return number
+
+
+def weight_sparsity_changes(value: Any) -> dict[str, Any]:
+    """The layer fields ``N:M`` or a density sets on a layer's weights.
+
+    Examples
+    --------
+    >>> weight_sparsity_changes("2:4"), weight_sparsity_changes(0.5)
+    ({'weight_structure': '2:4', 'weight_density': 1.0}, {'weight_structure': '', 'weight_density': 0.5})
+    """
+    if isinstance(value, str) and ":" in value:
+        nm = parse_nm(value)
+        if nm is None:
+            raise SpecError(f"'N:M' needs 0 < N < M ≤ {MAX_NM_GROUP}, not '{printable(value)}'")
+        return {"weight_structure": f"{nm[0]}:{nm[1]}", "weight_density": 1.0}
+    if isinstance(value, int) and not isinstance(value, bool) and value > 1:
+        raise SpecError(f"must be a density in (0, 1] or a quoted 'N:M', not {value} (YAML 1.1 reads an "
+                        "unquoted N:M as a base-60 number)")
+    return {"weight_structure": "", "weight_density": density_value(value)}

@@ -146,3 +146,10 @@ def test_ctrl_c_is_one_line_and_no_worker_outlives_the_command(tmp_path):
             names = subprocess.run(["ps", "-o", "pid,args", "-p", ",".join(leftover)], capture_output=True, text=True)
             raise AssertionError(f"left running after the command: {names.stdout}")
         time.sleep(0.1)
+
+
+def test_an_nm_axis_value_stays_text():
+    """YAML 1.1 reads 2:4 as the base-60 number 124: command-line axis values must not go through it."""
+    from accelsim.dse.space import parse_axis
+
+    assert parse_axis("workload.weight_sparsity=2:4,0.5").values == ("2:4", 0.5)
