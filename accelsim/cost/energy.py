@@ -260,22 +260,6 @@ def _bits(precision: dict[str, Any], key: str, fallback: int) -> int:
     return dtype.bits if dtype is not None else fallback
 
 
-def _index_bits(result: Any, precision: dict[str, Any], arch: Any) -> int:
-    """Bits of the N:M index each buffered weight word carries (0 when weights are stored dense).
-
-    ``Precision.to_dict`` does not carry ``index_bits``; a layer whose weights ran compressed says
-    so in ``sparsity["realised"]`` ("N:M n:m weights compressed…"), and then every kept weight
-    carries ``nm_index_bits(M)`` bits of the array's ``weight_nm`` (as the memory model counts it).
-    """
-    if "index_bits" in precision:
-        return int(precision["index_bits"])
-    sparsity = _get(result, "sparsity", None) or {}
-    if arch.nm and str(sparsity.get("realised", "")).startswith("N:M"):
-        from ..sparsity import nm_index_bits
-        return nm_index_bits(arch.nm[1])
-    return 0
-
-
 def layer_energy(result: Any, arch: Any, table: EnergyTable) -> EnergyBreakdown:
     """Energy of one layer: its counts (a ``LayerResult`` or its ``to_dict()``) × ``table``.
 
@@ -322,7 +306,7 @@ def _layer_exact(result: Any, arch: Any, table: EnergyTable) -> tuple[dict[str, 
     oper["O"] += reg_o
 
     word = {"I": Fraction(bi, 8) * fusion,
-            "W": Fraction(bw, 8) * fusion + Fraction(_index_bits(result, precision, arch), 8),
+            "W": Fraction(bw, 8) * fusion + Fraction(precision.get("index_bits", 0), 8),
             "O": Fraction(acc, 8)}
     dram = _exact(table.dram_per_byte)
     for op, buf in _BUFFERS.items():

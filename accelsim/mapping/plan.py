@@ -61,6 +61,8 @@ class Precision:
             out["serial_bits"] = self.serial_bits
         if self.fusion > 1:
             out["fusion"] = self.fusion
+        if self.index_bits:
+            out["index_bits"] = self.index_bits
         return out
 
 

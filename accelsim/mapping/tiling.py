@@ -50,10 +50,5 @@ def fit_temporal_tile(mapping, name: str) -> int | None:
     psum_cols = ct if inner == "K" else size[X]  # partial sums that must stay resident
     require_fit(name, arch, f"one row of {psum_cols} partial sums", "O", psum_cols * prec.bytes("P"))
     t = min(size[T], math.floor(half_buffer(arch, "O") / (psum_cols * prec.bytes("P"))),
-            max(1, math.floor(half_buffer(arch, strm) / (stream_row_elements(mapping, rt) * prec.bytes(strm)))))
+            max(1, math.floor(half_buffer(arch, strm) / (mapping.stream_words(rt, 1) * prec.bytes(strm)))))
     return t if t < size[T] else None
-
-
-def stream_row_elements(mapping, rows: int) -> int:
-    """Elements of the streamed operand one step brings to the first fold's ``rows`` PE rows."""
-    return mapping.stream_words(rows, 1)

@@ -22,7 +22,7 @@ from fractions import Fraction
 
 from ..arch import ArrayConfig
 from ..mapping.mapping import Mapping
-from ..mapping.tiling import half_buffer, stream_row_elements
+from ..mapping.tiling import half_buffer
 from ..workload.layer import Layer
 from ..counts import OperandCounts
 
@@ -86,7 +86,7 @@ def _stored(layer: Layer, mapping: Mapping, op: str, operands: dict | None) -> t
     if op == "W" and tensor is not None:
         size = format_size(np.swapaxes(tensor, 1, 2).reshape(-1, gemm.K), fmt, dtype.bits)
     else:
-        density = mapping.densities[op] if tensor is None else float(np.count_nonzero(tensor)) / tensor.size
+        density = mapping.densities[op]  # a tensor's measured density when one was given (Mapping.for_layer)
         cols = gemm.K if op == "W" else (layer.in_shapes[0][-1] if layer.kind != "matmul" else gemm.K)
         size = expected_format_size(elements // cols, cols, density, fmt, dtype.bits)
     return Fraction(size.values_bytes), Fraction(size.metadata_bytes)
@@ -123,7 +123,7 @@ def plan_memory(layer: Layer, mapping: Mapping, operands: dict | None = None) ->
         # a stationary I (IS) is read as im2col'd tiles, K×X elements per GEMM
         stat_elements = stored_elements["W"] if stat == "W" else gemm.count * gemm.K * size[X]
         moved = {stat: stat_reads * stat_elements, strm: strm_reads * stored_elements[strm]}
-        first = {stat: rt * ct * prec.stored_bytes(stat), strm: min(t, size[T]) * stream_row_elements(mapping, rt) * width[strm]}
+        first = {stat: rt * ct * prec.stored_bytes(stat), strm: min(t, size[T]) * mapping.stream_words(rt, 1) * width[strm]}
         last = min(t, size[T]) * ct * width["O"]
     else:
         left, top = df.left, df.top
