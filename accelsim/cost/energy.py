@@ -270,13 +270,37 @@ def layer_energy(result: Any, arch: Any, table: EnergyTable) -> EnergyBreakdown:
 
 def _layer_exact(result: Any, arch: Any, table: EnergyTable) -> tuple[dict[str, Fraction], dict[str, Fraction]]:
     """Exact energy of one layer by component and by operand."""
-    comp = {k: Fraction(0) for k in COMPONENTS}
-    oper = {k: Fraction(0) for k in OPERANDS}
-    cycles = int(_get(result, "cycles"))
+    comp, oper = dynamic_exact(result, arch, table)
+    leak = int(_get(result, "cycles")) * leakage_per_cycle(arch, table)
+    comp["leakage"] = leak
+    oper["none"] += leak
+    return comp, oper
+
+
+def leakage_per_cycle(arch: Any, table: EnergyTable) -> Fraction:
+    """Leakage of the whole array and its buffers in one cycle (exact).
+
+    Examples
+    --------
+    >>> from accelsim.arch import ArrayConfig
+    >>> table = EnergyTable.from_dict(load_energy_table("horowitz45").to_dict() | {"leakage_per_pe_cycle": 0.01})
+    >>> leakage_per_cycle(ArrayConfig(rows=2, cols=2), table)  # 4 PEs; the bundled tables leak nothing
+    Fraction(1, 25)
+    """
     mem = arch.memory
     total_kib = _exact(mem.ifmap_kib) + _exact(mem.filter_kib) + _exact(mem.ofmap_kib)
-    leak = cycles * (arch.pes * _exact(table.leakage_per_pe_cycle) + total_kib * _exact(table.leakage_per_kib_cycle))
-    comp["leakage"] = oper["none"] = leak
+    return arch.pes * _exact(table.leakage_per_pe_cycle) + total_kib * _exact(table.leakage_per_kib_cycle)
+
+
+def dynamic_exact(result: Any, arch: Any, table: EnergyTable) -> tuple[dict[str, Fraction], dict[str, Fraction]]:
+    """A layer's energy without leakage, by component and operand (exact; leakage is 0 here).
+
+    Leakage is ``cycles × leakage_per_cycle``; keeping it apart lets a design-space run price a
+    layer's counts once and its cycles per DRAM configuration.
+    """
+    comp = {k: Fraction(0) for k in COMPONENTS}
+    oper = {k: Fraction(0) for k in OPERANDS}
+    mem = arch.memory
     if _get(result, "unit", "array") == "vector":
         return comp, oper
 

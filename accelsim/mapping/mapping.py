@@ -82,11 +82,13 @@ class Mapping:
 
     @classmethod
     def for_layer(cls, layer: Layer, dataflow: DataflowSpec, arch: ArrayConfig, *, memory: bool = True,
-                  operands: dict[str, np.ndarray] | None = None) -> "Mapping":
+                  operands: dict[str, np.ndarray] | None = None, temporal_tile: int | None = None) -> "Mapping":
         """The plan of one layer: precision, sparsity, folds and (with ``memory``) buffer tiling.
 
-        Raises :class:`MappingError` if the layer cannot run, :class:`UnsupportedError` if the
-        array's sparsity switches cannot apply to this dataflow.
+        ``temporal_tile`` asks for a smaller temporal chunk than the largest that fits (a mapping
+        search's choice); it must not exceed that largest chunk. Raises :class:`MappingError` if the
+        layer cannot run, :class:`UnsupportedError` if the array's sparsity switches cannot apply to
+        this dataflow.
         """
         if layer.gemm is None:
             raise MappingError(f"layer '{layer.name}' ({layer.kind}) is not a GEMM; it runs on the vector unit")
@@ -111,7 +113,20 @@ class Mapping:
         mapping = replace(mapping, precision=precision, reduction=reduction, nm_groups=nm)
         if memory:
             mapping = replace(mapping, temporal_tile=fit_temporal_tile(mapping, layer.name))
+        if temporal_tile is not None:
+            mapping = mapping.with_temporal_tile(temporal_tile, layer.name)
         return mapping
+
+    def with_temporal_tile(self, tile: int, name: str) -> "Mapping":
+        """This mapping streaming its temporal dimension in chunks of ``tile`` (at most the fitted chunk)."""
+        largest = self.chunk
+        if not 1 <= tile <= largest:
+            raise MappingError(f"layer '{name}': a temporal tile of {tile} is not in 1..{largest} "
+                               f"(the largest chunk of {self.dataflow.temporal} that fits the buffers)")
+        if self.dataflow.mode == "output" and tile < self.size("K"):
+            raise MappingError(f"layer '{name}': output-stationary folds stream the whole reduction; "
+                               "K cannot be chunked")
+        return replace(self, temporal_tile=tile if tile < self.size(self.dataflow.temporal) else None)
 
     def dense_equivalent(self, memory: bool) -> "Mapping":
         """This mapping with every zero computed (no N:M compression, no skipping); self if already so."""

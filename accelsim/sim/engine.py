@@ -22,11 +22,12 @@ from ..mapping.mapping import Mapping
 from ..workload.graph import LayerGraph
 from ..workload.layer import Layer
 from ..counts import MacCounts, OperandCounts
-from .memory import plan_memory, stall_cycles
+from .memory import MemoryPlan, plan_memory, stall_cycles
 from .timing import gemm_timeline, vector_cycles
 
 if TYPE_CHECKING:
     from ..cost import EnergyTable
+    from ..mapping.choice import LayerChoice
 
 RESULT_VERSION = 1
 
@@ -164,12 +165,13 @@ def _timing(mapping: Mapping) -> tuple[int, int, int]:
 
 
 def simulate_layer(layer: Layer, arch: ArrayConfig, dataflow: DataflowSpec, *, memory: bool = True,
-                   operands: dict[str, np.ndarray] | None = None) -> LayerResult:
+                   operands: dict[str, np.ndarray] | None = None, temporal_tile: int | None = None) -> LayerResult:
     """Time one layer on the array (GEMM-like) or on the vector unit (everything else).
 
     ``operands`` optionally gives the layer's real GEMM operands (``"W"``: ``(count, K, N)``,
     ``"I"``: ``(count, M, K)``; see :mod:`accelsim.tensors`) so zero-skipping and MAC counts come
-    from the exact zero pattern instead of the density description.
+    from the exact zero pattern instead of the density description. ``temporal_tile`` streams a
+    smaller chunk than the largest that fits (see :meth:`Mapping.for_layer`).
 
     Examples
     --------
@@ -189,28 +191,78 @@ def simulate_layer(layer: Layer, arch: ArrayConfig, dataflow: DataflowSpec, *, m
         return LayerResult(name=layer.name, kind=layer.kind, op=layer.op, shape=layer.shape_text, unit="vector",
                            macs=0, cycles=compute, compute_cycles=compute, stall_cycles=0,
                            utilization=0.0, folds=0, stream_cycles=0, dense_cycles=compute)
-    mapping = Mapping.for_layer(layer, dataflow, arch, memory=memory, operands=operands)
+    return plan_layer(layer, arch, dataflow, memory=memory, operands=operands,
+                      temporal_tile=temporal_tile).result(arch)
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """What a GEMM layer's timing and traffic are before DRAM bandwidth is known.
+
+    Everything here depends on the array, its buffers and the mapping, not on
+    ``memory.dram_bytes_per_cycle`` or ``memory.dram_latency_cycles``: a design-space run shares one
+    plan across points that differ only there (:mod:`accelsim.dse.batch`). :meth:`result` adds
+    the stalls of a given DRAM.
+    """
+
+    layer: Layer
+    mapping: Mapping
+    compute: int
+    folds: int
+    steps: int
+    memory: MemoryPlan | None
+    macs: MacCounts
+    operands: dict[str, np.ndarray] | None = None
+
+    def counts(self) -> dict[str, Any]:
+        """The traffic and MAC counts a report (and the energy table) reads, by their JSON names."""
+        out: dict[str, Any] = {}
+        if self.memory is not None:
+            for op, counts in self.memory.operands.items():
+                out |= counts.flat(op)
+        return out | self.macs.to_dict() | {"unit": "array", "precision": self.mapping.precision.to_dict()}
+
+    @property
+    def busy(self) -> Fraction:
+        """PE-cycles occupied: issued MACs over the MACs a PE takes a cycle (its fusion)."""
+        return Fraction(self.macs.issued, self.mapping.precision.fusion)
+
+    def stall(self, arch: ArrayConfig) -> int:
+        """Cycles waiting for DRAM on ``arch``'s DRAM (0 with ideal memory)."""
+        return stall_cycles(self.memory, self.compute, arch) if self.memory is not None else 0
+
+    def result(self, arch: ArrayConfig) -> LayerResult:
+        """The full report of this layer on ``arch`` (the plan's array with its DRAM)."""
+        layer, mapping, compute = self.layer, self.mapping, self.compute
+        stall = self.stall(arch)
+        extra = {}
+        if self.memory is not None:
+            total = self.memory.dram_total
+            extra = {"temporal_tile": mapping.temporal_tile or 0,
+                     "dram_bytes_per_cycle_needed": round(total / compute, 4) if compute else 0.0,
+                     "dram_bytes_per_cycle_achieved": round(total / (compute + stall), 4) if compute + stall else 0.0}
+        cycles = compute + stall
+        memory = self.memory is not None
+        dense = mapping.dense_equivalent(memory)
+        dense_cycles = cycles if dense is mapping else _dense_cycles(layer, dense, memory, self.operands)
+        counts = self.counts()
+        del counts["unit"], counts["precision"]
+        # occupied PE-cycles over available ones: a fusible PE takes `fusion` MACs a cycle, N:M skipped MACs are no work
+        util = self.macs.issued / (cycles * arch.pes * mapping.precision.fusion) if cycles else 0.0
+        return LayerResult(name=layer.name, kind=layer.kind, op=layer.op, shape=layer.shape_text, unit="array",
+                           macs=layer.macs, cycles=cycles, compute_cycles=compute, stall_cycles=stall,
+                           utilization=round(util, 6), folds=self.folds, stream_cycles=self.steps, **extra,
+                           dense_cycles=dense_cycles, **counts,
+                           precision=mapping.precision.to_dict(), sparsity=mapping.sparsity_report(self.operands))
+
+
+def plan_layer(layer: Layer, arch: ArrayConfig, dataflow: DataflowSpec, *, memory: bool = True,
+               operands: dict[str, np.ndarray] | None = None, temporal_tile: int | None = None) -> LayerPlan:
+    """Map a GEMM layer, time its folds and count its traffic (see :func:`simulate_layer`)."""
+    mapping = Mapping.for_layer(layer, dataflow, arch, memory=memory, operands=operands, temporal_tile=temporal_tile)
     compute, folds, steps = _timing(mapping)
-    stall, extra = 0, {}
-    if memory:
-        plan = plan_memory(layer, mapping, operands)
-        stall = stall_cycles(plan, compute, arch)
-        for op, counts in plan.operands.items():
-            extra |= counts.flat(op)
-        extra |= {"temporal_tile": mapping.temporal_tile or 0,
-                  "dram_bytes_per_cycle_needed": round(plan.dram_total / compute, 4) if compute else 0.0,
-                  "dram_bytes_per_cycle_achieved": round(plan.dram_total / (compute + stall), 4) if compute + stall else 0.0}
-    cycles = compute + stall
-    dense = mapping.dense_equivalent(memory)
-    dense_cycles = cycles if dense is mapping else _dense_cycles(layer, dense, memory, operands)
-    macs = mapping.mac_counts(operands)
-    # occupied PE-cycles over available ones: a fusible PE takes `fusion` MACs a cycle, N:M skipped MACs are no work
-    util = macs.issued / (cycles * arch.pes * mapping.precision.fusion) if cycles else 0.0
-    return LayerResult(name=layer.name, kind=layer.kind, op=layer.op, shape=layer.shape_text, unit="array",
-                       macs=layer.macs, cycles=cycles, compute_cycles=compute, stall_cycles=stall,
-                       utilization=round(util, 6), folds=folds, stream_cycles=steps, **extra,
-                       dense_cycles=dense_cycles, **macs.to_dict(),
-                       precision=mapping.precision.to_dict(), sparsity=mapping.sparsity_report(operands))
+    plan = plan_memory(layer, mapping, operands) if memory else None
+    return LayerPlan(layer, mapping, compute, folds, steps, plan, mapping.mac_counts(operands), operands)
 
 
 def _dense_cycles(layer: Layer, dense: Mapping, memory: bool, operands: dict[str, np.ndarray] | None) -> int:
@@ -220,17 +272,20 @@ def _dense_cycles(layer: Layer, dense: Mapping, memory: bool, operands: dict[str
 
 def simulate(graph: LayerGraph, arch: ArrayConfig, dataflow: DataflowSpec, *, memory: bool = True,
              tensors: dict[str, dict[str, np.ndarray]] | None = None,
-             energy_table: "EnergyTable | str | None" = "horowitz45") -> SimResult:
+             energy_table: "EnergyTable | str | None" = "horowitz45",
+             choices: "dict[str, LayerChoice] | None" = None) -> SimResult:
     """Time every layer of a workload, in topological order (``memory=False``: ideal memory).
 
+    ``choices`` maps layer names to their own mapping (dataflow, loop order, temporal chunk; a
+    mapping search's result), overriding ``dataflow`` for those layers;
     ``tensors`` maps layer names to their GEMM operands (see :func:`simulate_layer`);
     ``energy_table`` (a bundled name, a YAML path, an :class:`~accelsim.cost.EnergyTable` or None
     for no energy) prices every layer's counts (``docs/energy.md``).
     """
     from ..cost import layer_energy, network_energy
 
-    tensors = tensors or {}
-    layers = tuple(simulate_layer(layer, arch, dataflow, memory=memory, operands=tensors.get(layer.name))
+    tensors, choices = tensors or {}, choices or {}
+    layers = tuple(_simulate_chosen(layer, arch, dataflow, choices.get(layer.name), memory, tensors.get(layer.name))
                    for layer in graph)
     energy = None
     if energy_table is not None:
@@ -244,6 +299,14 @@ def simulate(graph: LayerGraph, arch: ArrayConfig, dataflow: DataflowSpec, *, me
                   "by_operand": dict(total.by_operand)}
     return SimResult(workload=graph.name, arch=arch, dataflow=dataflow.name, layers=layers, memory=memory,
                      energy=energy)
+
+
+def _simulate_chosen(layer: Layer, arch: ArrayConfig, dataflow: DataflowSpec, choice: "LayerChoice | None",
+                     memory: bool, operands: dict[str, np.ndarray] | None) -> LayerResult:
+    if choice is None:
+        return simulate_layer(layer, arch, dataflow, memory=memory, operands=operands)
+    return simulate_layer(layer, arch, choice.dataflow, memory=memory, operands=operands,
+                          temporal_tile=choice.temporal_tile)
 
 
 @lru_cache(maxsize=16)

@@ -155,7 +155,11 @@ def plan_memory(layer: Layer, mapping: Mapping, operands: dict | None = None) ->
 
 def stall_cycles(plan: MemoryPlan, compute_cycles: int, arch: ArrayConfig) -> int:
     """Cycles the array waits for DRAM: prologue, epilogue, and any transfer time compute cannot hide."""
-    bw = Fraction(arch.memory.dram_bytes_per_cycle)
-    first, last = math.ceil(plan.first_bytes / bw), math.ceil(plan.last_bytes / bw)
-    overlapped = math.ceil(plan.dram_total / bw) - first - last
+    num, den = arch.memory.dram_bytes_per_cycle.as_integer_ratio()  # exact: the bandwidth is num/den
+
+    def cycles(nbytes: int) -> int:  # ceil(nbytes / bandwidth), in integers (a design-space run calls this a lot)
+        return -(-nbytes * den // num)
+
+    first, last = cycles(plan.first_bytes), cycles(plan.last_bytes)
+    overlapped = cycles(plan.dram_total) - first - last
     return first + arch.memory.dram_latency_cycles + max(0, overlapped - compute_cycles) + last

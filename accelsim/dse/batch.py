@@ -1,0 +1,298 @@
+"""Batched evaluation: many design points of one workload, sharing every per-layer result.
+
+A point's numbers are ``simulate``'s (cycles, energy) plus the area, but most of the work behind
+them is shared between points:
+
+* identical layers are planned once per design (ResNet-50's 122 layers have 43 distinct shapes);
+* a layer's plan (:class:`~accelsim.sim.engine.LayerPlan`: mapping, fold timing, traffic, its
+  energy without leakage) does not depend on the DRAM (bandwidth, latency), the clock or the
+  vector lanes, so points that differ only there share it;
+* what is left per point are the closed forms over the plans: stalls from each plan's DRAM
+  bytes and the bandwidth, leakage from the cycles, and sums over layers.
+
+With ``search`` each layer also picks its best mapping (dataflow, fold loop order, temporal chunk)
+by the objectives, and the choice is part of the result. Everything is exact (integers and
+fractions), so a point equals ``simulate`` with the same choices, digit for digit (tested).
+
+Examples
+--------
+>>> from accelsim.arch import resolve_arch
+>>> from accelsim.workload import resolve_workload
+>>> batch = Batch(resolve_workload("alexnet"), resolve_arch("sa32"))
+>>> a, b = batch.evaluate([{"rows": 16, "dataflow": "os"}, {"rows": 16, "dataflow": "ws"}])
+>>> a["feasible"], a["total_cycles"] > 0, a["mapping"]["conv2d1"]["dataflow"], b["mapping"]["conv2d1"]["dataflow"]
+(True, True, 'os', 'ws')
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from ..arch import ArrayConfig
+from ..errors import AccelsimError
+from ..mapping import load_dataflow
+from ..mapping.choice import LayerChoice, loop_orders, tile_candidates
+from ..mapping.dataflow import DataflowSpec
+from ..workload.graph import LayerGraph
+from ..workload.layer import Layer
+from .pareto import OBJECTIVES
+from .space import WORKLOAD_AXES, arch_for, workload_changes
+
+# Axes a layer's plan does not read: points differing only here share every plan.
+DRAM_AXES = ("memory.dram_bytes_per_cycle", "memory.dram_latency_cycles", "clock_mhz", "vector_lanes")
+# ...and of those, the two a point's closed form adds on top of its group's sums.
+GROUP_FREE = ("memory.dram_latency_cycles", "vector_lanes")
+LAYER_OBJECTIVES = ("total_cycles", "energy_pj")  # the objectives a single layer's mapping moves
+
+
+def _found(value):
+    """A cached value, or the cached error raised again."""
+    if isinstance(value, AccelsimError):
+        raise value
+    return value
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """A distinct layer of a workload: one representative, how often it occurs, and the names."""
+
+    layer: Layer
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Priced:
+    """A layer plan with the numbers every point needs from it."""
+
+    plan: Any  # LayerPlan
+    choice: LayerChoice
+    dynamic: Fraction  # energy without leakage
+    dram_bytes: int
+
+
+@dataclass(frozen=True)
+class _Group:
+    """The sums over a point's layers that do not depend on its DRAM latency or vector lanes.
+
+    ``cycles`` are the GEMM layers' cycles at latency 0; a point adds ``latency × gemm_layers`` (each
+    GEMM layer waits the latency once) and its vector layers' cycles.
+    """
+
+    arch: ArrayConfig
+    shapes: list[_Shape]
+    work_key: str
+    cycles: int
+    gemm_layers: int
+    dynamic: Fraction
+    leak: Fraction
+    busy: Fraction
+    dram_bytes: int
+    mapping: dict[str, dict[str, Any]]
+    area: dict[str, float]
+
+
+def _key(values: dict[str, Any]) -> str:
+    return json.dumps(values, sort_keys=True, default=repr)
+
+
+class Batch:
+    """Evaluate design points of one workload on variations of one base architecture.
+
+    ``search``: each layer picks its best mapping among the point's dataflow (or, without a
+    ``dataflow`` axis, every dataflow the array supports), both fold loop orders and up to four
+    temporal chunks, by ``objectives`` (cycles and energy; area does not vary per layer). Without
+    it every layer runs the point's dataflow with its own loop order and the largest chunk that
+    fits, as ``simulate`` does.
+    """
+
+    def __init__(self, graph: LayerGraph, base: ArrayConfig, *, energy_table: str = "horowitz45",
+                 search: bool = False, objectives: tuple[str, ...] = OBJECTIVES):
+        from ..cost import load_energy_table
+
+        self.graph, self.base, self.search = graph, base, search
+        self.table = load_energy_table(energy_table)
+        self.objectives = tuple(o for o in objectives if o in LAYER_OBJECTIVES) or LAYER_OBJECTIVES
+        self._archs: dict[str, ArrayConfig | AccelsimError] = {}
+        self._shapes: dict[str, list[_Shape] | AccelsimError] = {}
+        self._plans: dict[tuple, _Priced | AccelsimError] = {}
+        self._areas: dict[tuple, Any] = {}
+        self._groups: dict[str, _Group | AccelsimError] = {}
+        self._rest: dict[str, tuple[int, int] | AccelsimError] = {}
+        self._vector: dict[tuple, int] = {}
+        self._names = [layer.name for layer in graph]
+
+    def evaluate(self, points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The result of every point, in order (see :func:`accelsim.dse.evaluate.evaluate_point`)."""
+        return [self._point(point) for point in points]
+
+    # -- one point --------------------------------------------------------------------------
+    def _point(self, point: dict[str, Any]) -> dict[str, Any]:
+        try:
+            latency, lanes = self._dram_rest(point)
+            group = self._group(point)
+        except AccelsimError as err:
+            return {"feasible": False, "reason": str(err)}
+        from ..cost.energy import _round
+
+        vector = self._vector_cycles(group, lanes or group.arch.cols)
+        cycles = group.cycles + latency * group.gemm_layers + vector
+        energy = group.dynamic + cycles * group.leak if group.leak else group.dynamic
+        return {"feasible": True, "reason": "", "total_cycles": cycles, "energy_pj": _round(energy),
+                **group.area, "utilization": round(float(group.busy / (cycles * group.arch.pes)), 6) if cycles else 0.0,
+                "dram_bytes": group.dram_bytes, "mapping": group.mapping}
+
+    def _dram_rest(self, point: dict[str, Any]) -> tuple[int, int]:
+        """The point's DRAM latency and vector lanes (each value checked once on the base)."""
+        values = {k: point[k] for k in GROUP_FREE if k in point}
+        key = _key(values)
+        if key not in self._rest:
+            try:
+                arch = arch_for(self.base, values)
+                self._rest[key] = (arch.memory.dram_latency_cycles, arch.vector_lanes)
+            except AccelsimError as err:
+                self._rest[key] = err
+        return _found(self._rest[key])
+
+    def _group(self, point: dict[str, Any]) -> "_Group":
+        """Everything about a point but its DRAM latency and vector lanes (shared by points differing there)."""
+        key = _key({k: v for k, v in point.items() if k not in GROUP_FREE})
+        if key not in self._groups:
+            try:
+                self._groups[key] = self._price_group(point)
+            except AccelsimError as err:
+                self._groups[key] = err
+        return _found(self._groups[key])
+
+    def _price_group(self, point: dict[str, Any]) -> "_Group":
+        from ..cost.energy import leakage_per_cycle
+
+        rest = {k: v for k, v in point.items() if k not in GROUP_FREE}
+        arch, dataflows = self._arch(rest | {"memory.dram_latency_cycles": 0})
+        shapes = self._shapes_of(point)
+        plan_key = _key({k: v for k, v in point.items() if k not in DRAM_AXES and k not in WORKLOAD_AXES})
+        work_key = _key({k: v for k, v in point.items() if k in WORKLOAD_AXES})
+        leak = leakage_per_cycle(arch, self.table)
+        cycles, gemm_layers, dynamic, busy, dram = 0, 0, Fraction(0), Fraction(0), 0
+        mapping: dict[str, dict[str, Any]] = {}
+        for index, shape in enumerate(shapes):
+            if shape.layer.gemm is None:
+                continue
+            times = len(shape.names)
+            priced, c = self._best(shape, index, arch, dataflows, (plan_key, work_key), leak)
+            cycles += times * c
+            gemm_layers += times
+            dynamic += times * priced.dynamic
+            busy += times * priced.plan.busy
+            dram += times * priced.dram_bytes
+            mapping |= dict.fromkeys(shape.names, priced.choice.to_dict())
+        area = self._area(arch, dataflows[0].name if len(dataflows) == 1 else None, plan_key)
+        return _Group(arch, shapes, work_key, cycles, gemm_layers, dynamic, leak, busy, dram,
+                      {name: mapping[name] for name in self._names if name in mapping},
+                      {"area_um2": round(area.total_um2, 3), "pe_area_um2": round(area.pe_um2, 3),
+                       "sram_area_um2": round(area.sram_um2, 3)})
+
+    def _vector_cycles(self, group: "_Group", lanes: int) -> int:
+        key = (group.work_key, lanes)
+        if key not in self._vector:
+            from ..sim.timing import vector_cycles
+
+            arch = group.arch.with_changes(vector_lanes=lanes)
+            self._vector[key] = sum(len(s.names) * vector_cycles(s.layer, arch) for s in group.shapes
+                                    if s.layer.gemm is None)
+        return self._vector[key]
+
+    def _best(self, shape: _Shape, index: int, arch: ArrayConfig, dataflows: list[DataflowSpec],
+              keys: tuple[str, str], leak: Fraction) -> tuple[_Priced, int]:
+        """The layer's best candidate on this DRAM (latency 0): ``(priced plan, cycles)``.
+
+        The latency adds the same cycles to every candidate, so it never changes the choice.
+        """
+        best, first_error = None, None
+        for order, priced in enumerate(self._candidates(shape, index, arch, dataflows, keys)):
+            if isinstance(priced, AccelsimError):
+                first_error = first_error or priced
+                continue
+            c = priced.plan.compute + priced.plan.stall(arch)
+            e = priced.dynamic + c * leak
+            score = (*({"total_cycles": c, "energy_pj": e}[o] for o in self.objectives), order)
+            if best is None or score < best[0]:
+                best = (score, priced, c)
+        if best is None:
+            raise first_error
+        return best[1], best[2]
+
+    def _candidates(self, shape: _Shape, index: int, arch: ArrayConfig, dataflows: list[DataflowSpec],
+                    keys: tuple[str, str]):
+        for dataflow in dataflows:
+            for spec in (loop_orders(dataflow) if self.search else [dataflow]):
+                largest = self._plan(shape, index, arch, spec, None, keys)
+                yield largest
+                if not self.search or isinstance(largest, AccelsimError) or spec.mode != "stationary":
+                    continue
+                for tile in tile_candidates(largest.plan.mapping.chunk)[1:]:
+                    yield self._plan(shape, index, arch, spec, tile, keys)
+
+    def _plan(self, shape: _Shape, index: int, arch: ArrayConfig, spec: DataflowSpec, tile: int | None,
+              keys: tuple[str, str]) -> _Priced | AccelsimError:
+        key = (*keys, index, spec.name, spec.loop_order, tile)
+        if key not in self._plans:
+            from ..cost.energy import dynamic_exact
+            from ..sim.engine import plan_layer
+
+            try:
+                plan = plan_layer(shape.layer, arch, spec, temporal_tile=tile)
+                counts = plan.counts()
+                dynamic = sum(dynamic_exact(counts, arch, self.table)[0].values(), Fraction(0))
+                self._plans[key] = _Priced(plan, LayerChoice(spec, tile), dynamic,
+                                           sum(counts[f"dram_{b}_bytes"] for b in ("ifmap", "filter", "ofmap")))
+            except AccelsimError as err:
+                self._plans[key] = err
+        return self._plans[key]
+
+    # -- shared per point -------------------------------------------------------------------
+    def _arch(self, point: dict[str, Any]) -> tuple[ArrayConfig, list[DataflowSpec]]:
+        key = _key(point)
+        if key not in self._archs:
+            try:
+                arch = arch_for(self.base, point)
+                if "dataflow" in point:
+                    dataflow = load_dataflow(str(point["dataflow"]))
+                    if dataflow.name not in arch.dataflows:
+                        arch = arch.with_changes(dataflows=(*arch.dataflows, dataflow.name))
+                    dataflows = [dataflow]
+                else:
+                    dataflows = [load_dataflow(n) for n in (arch.dataflows if self.search else arch.dataflows[:1])]
+                self._archs[key] = (arch, dataflows)
+            except AccelsimError as err:
+                self._archs[key] = err
+        return _found(self._archs[key])
+
+    def _shapes_of(self, point: dict[str, Any]) -> list[_Shape]:
+        """The workload's distinct layers under the point's workload axes, in first-seen order."""
+        changes = workload_changes(point)
+        key = _key(changes)
+        if key not in self._shapes:
+            try:
+                graph = self.graph.with_gemm_changes(changes, where=" (design point)") if changes else self.graph
+                groups: dict[str, tuple[Layer, list[str]]] = {}
+                for layer in graph:
+                    sig = _key({k: v for k, v in layer.to_dict().items() if k not in ("name", "inputs")})
+                    groups.setdefault(sig, (layer, []))[1].append(layer.name)
+                self._shapes[key] = [_Shape(layer, tuple(names)) for layer, names in groups.values()]
+            except AccelsimError as err:
+                self._shapes[key] = err
+        return _found(self._shapes[key])
+
+    def _area(self, arch: ArrayConfig, dataflow: str | None, plan_key: str):
+        key = (plan_key, dataflow)
+        if key not in self._areas:
+            from ..cost.area import array_area
+
+            try:
+                self._areas[key] = array_area(arch, dataflow)
+            except AccelsimError as err:
+                self._areas[key] = err
+        return _found(self._areas[key])
