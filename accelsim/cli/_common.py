@@ -60,6 +60,17 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
+def positive_float(text: str) -> float:
+    """An argparse type: a finite positive number, e.g. seconds (else a usage error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf") or value > MAX_CLI_INT:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds up to {MAX_CLI_INT:,}, not {text!r}")
+    return value
+
+
 def add_batch_option(parser: argparse.ArgumentParser) -> None:
     """``--batch N``: the batch of an ONNX model whose batch dimension is symbolic."""
     parser.add_argument("--batch", type=positive_int,

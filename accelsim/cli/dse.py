@@ -7,7 +7,7 @@ import json
 
 import os
 
-from ._common import positive_int, table
+from ._common import positive_float, positive_int, table
 
 MAX_JOBS = 256  # more processes than this is a typo, and each one costs a Python start
 
@@ -15,7 +15,7 @@ MAX_JOBS = 256  # more processes than this is a typo, and each one costs a Pytho
 def _cmd_dse(args: argparse.Namespace) -> str:
     from ..arch import resolve_arch
     from ..dse.pareto import OBJECTIVES
-    from ..dse.run import run_space
+    from ..dse.run import Settings, run_space
     from ..dse.space import check_axes, load_space, parse_axis
     from ..errors import SpecError
 
@@ -29,22 +29,30 @@ def _cmd_dse(args: argparse.Namespace) -> str:
     unknown = [o for o in objectives if o not in OBJECTIVES]
     if unknown or not objectives:
         raise SpecError(f"--objective: choose from {', '.join(OBJECTIVES)}, not '{args.objective}'")
+    if args.budget is None and args.time is None and args.seed is not None:
+        raise SpecError("--seed seeds the optimiser: give --budget N or --time S with it")
+    settings = Settings(energy_table=args.energy_table, mapping=args.mapping, objectives=objectives)
     run = run_space(args.workload, base, axes, args.output, resume=args.resume, force=args.force, jobs=args.jobs,
-                    energy_table=args.energy_table, objectives=objectives)
+                    scheduler=args.scheduler, settings=settings, budget=args.budget, time_limit=args.time,
+                    seed=args.seed or 0, plots=not args.no_plots)
     names = [a.name for a in run.axes]
     if args.json:
         return json.dumps({"version": 1, "workload": args.workload, "base": base.name, "objectives": list(objectives),
+                           "mapping": args.mapping, "search": run.search, "computed": run.computed,
+                           "chosen": run.chosen, "files": run.files,
                            "points": run.points, "pareto": [run.points[i] for i in run.pareto]}, indent=1)
     rows = [[*(str(p[n]) for n in names), "yes" if p["feasible"] else "no",
              *(_num(p[o]) if p["feasible"] else "-" for o in objectives), "*" if i in run.pareto else ""]
             for i, p in enumerate(run.points)]
     infeasible = sum(not p["feasible"] for p in run.points)
-    head = (f"{args.workload} on {len(run.points):,} design points around {base.name} "
+    how = "visited by NSGA-II" if run.search == "nsga2" else "design points"
+    head = (f"{args.workload} on {len(run.points):,} {how} around {base.name} "
             f"({run.computed:,} evaluated now, {len(run.points) - run.computed:,} from the store); "
             f"{len(run.pareto)} on the Pareto front (*) of {', '.join(objectives)}; {infeasible} infeasible")
     shown = table(rows[:200], [*names, "ok", *objectives, "pareto"], set(range(len(names) + 1, len(names) + 1 + len(objectives))))
     more = f"\n... {len(rows) - 200:,} more in {args.output}/points.csv" if len(rows) > 200 else ""
-    return f"{head}\n\n{shown}{more}\n\nwrote {args.output}/results.sqlite, points.csv, pareto.csv"
+    chosen = "" if run.chosen is None else f"\nchosen design (plots, report): row {run.chosen + 1}"
+    return f"{head}\n\n{shown}{more}{chosen}\n\nwrote {args.output}/: {', '.join(run.files)}"
 
 
 def _num(value) -> str:
@@ -66,6 +74,14 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue a run in -o: finished points are not recomputed")
     p.add_argument("--force", action="store_true", help="replace a previous run in -o")
     p.add_argument("--jobs", type=positive_int, default=1, help="worker processes (default 1: this process)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="evaluate on a Dask cluster (e.g. tcp://host:8786) instead")
+    p.add_argument("--mapping", choices=("search", "fixed"), default="search",
+                   help="search: each layer picks its best dataflow, loop order and temporal tile (default); "
+                        "fixed: every layer runs the point's dataflow as simulate does")
+    p.add_argument("--budget", type=positive_int, help="evaluate at most N distinct points, chosen by NSGA-II")
+    p.add_argument("--time", type=positive_float, metavar="S", help="stop proposing points after S seconds (NSGA-II)")
+    p.add_argument("--seed", type=int, help="the optimiser's seed (default 0): same seed, same points")
+    p.add_argument("--no-plots", action="store_true", help="skip the figures and report.html")
     p.add_argument("--energy-table", default="horowitz45", metavar="NAME|FILE", help="energy per action (docs/energy.md)")
     p.add_argument("--json", action="store_true", help="print {points, pareto} as JSON")
     p.set_defaults(func=_cmd_dse)

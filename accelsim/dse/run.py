@@ -1,17 +1,20 @@
-"""Run a design space: evaluate every point not yet in the store, in this process or a pool.
+"""Run a design space: evaluate points not yet in the store, serially, in local processes or on Dask.
 
-Only this (coordinating) process writes the store, as results complete. Workers ignore Ctrl-C and
-are shut down with the run, so none outlives the command; a killed run resumes with ``resume``.
+Points travel in chunks (each worker keeps one :class:`~accelsim.dse.batch.Batch`, so the plans a
+chunk computes serve the next); only this (coordinating) process writes the store, one
+transaction per finished chunk. A killed run resumes with ``resume``: exhaustively, every stored
+point is skipped; with the optimiser, the optimiser is replayed from the same seed and every point
+it proposes that the store already holds is answered from the store, so the run continues exactly
+where it stopped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
-import signal
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
-from multiprocessing import get_context
+import itertools
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +24,27 @@ from ..atomic import atomic_write_text
 from ..errors import OutputError
 from ..outputs import claim_files, output_folder
 from ..progress import progress_bar
-from .evaluate import MODEL_VERSION, evaluate_point
+from ..workload.graph import LayerGraph
+from .evaluate import MODEL_VERSION
+from .executor import run_tasks
 from .pareto import OBJECTIVES, pareto
-from .space import Axis, points
+from .space import Axis, count_points, points
 from .store import Store, point_key
 
-STORE, POINTS_CSV, PARETO_CSV = "results.sqlite", "points.csv", "pareto.csv"
-OUTPUTS = (STORE, POINTS_CSV, PARETO_CSV)
+STORE, POINTS_CSV, PARETO_CSV, REPORT = "results.sqlite", "points.csv", "pareto.csv", "report.html"
+
+
+def output_names(objectives: tuple[str, ...]) -> tuple[str, ...]:
+    """Every file a run writes in its folder (so none is overwritten without --force).
+
+    Examples
+    --------
+    >>> output_names(("total_cycles", "area_um2"))[4:]
+    ('pareto_total_cycles_area_um2.png', 'pareto_total_cycles_area_um2.svg', 'layers.png', 'layers.svg', 'roofline.png', 'roofline.svg')
+    """
+    figures = [f"pareto_{a}_{b}.{ext}" for a, b in itertools.combinations(objectives, 2) for ext in ("png", "svg")]
+    return (STORE, POINTS_CSV, PARETO_CSV, REPORT, *figures,
+            *(f"{name}.{ext}" for name in ("layers", "roofline") for ext in ("png", "svg")))
 
 
 @dataclass
@@ -36,86 +53,180 @@ class DseRun:
     points: list[dict[str, Any]]  # each: axis values + result
     pareto: list[int]  # indices into points
     computed: int  # points evaluated by this run (the rest came from the store)
+    search: str = "exhaustive"  # or "nsga2" (the optimiser)
+    chosen: int | None = None  # the design the plots and the report detail
+    files: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Settings:
+    """How a run evaluates: the energy table, the mapping rule and the objectives."""
+
+    energy_table: str = "horowitz45"
+    mapping: str = "search"  # "search": each layer picks its best mapping; "fixed": simulate's rules
+    objectives: tuple[str, ...] = OBJECTIVES
+
+
+# -- workers ---------------------------------------------------------------------------------
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(workload: str, base: dict[str, Any], table: str) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator handles Ctrl-C and shuts us down
-    from ..workload import resolve_workload
+def _setup_worker(graph: LayerGraph, base: dict[str, Any], settings: Settings) -> None:
+    from .batch import Batch
 
-    _worker.update(graph=resolve_workload(workload), base=ArrayConfig.from_dict(base), table=table)
-
-
-def _evaluate_in_worker(point: dict[str, Any]) -> dict[str, Any]:
-    return evaluate_point(_worker["graph"], _worker["base"], point, energy_table=_worker["table"])
+    _worker["batch"] = Batch(graph, ArrayConfig.from_dict(base), energy_table=settings.energy_table,
+                             search=settings.mapping == "search", objectives=settings.objectives)
 
 
+def _evaluate_chunk(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return _worker["batch"].evaluate(chunk)
+
+
+# -- the run ---------------------------------------------------------------------------------
 def run_space(workload: str, base: ArrayConfig, axes: list[Axis], output: str | Path, *, resume: bool = False,
-              force: bool = False, jobs: int = 1, energy_table: str = "horowitz45",
-              objectives: tuple[str, ...] = OBJECTIVES) -> DseRun:
-    """Evaluate the space into ``output`` (store, points.csv, pareto.csv) and return every point."""
+              force: bool = False, jobs: int = 1, scheduler: str | None = None, settings: Settings = Settings(),
+              budget: int | None = None, time_limit: float | None = None, seed: int = 0,
+              plots: bool = True) -> DseRun:
+    """Evaluate the space into ``output`` and return every point visited.
+
+    Exhaustive unless ``budget`` (distinct points) is smaller than the space or ``time_limit``
+    (seconds) is given: then NSGA-II (:mod:`accelsim.dse.optimise`) proposes the points.
+    """
     from ..workload import resolve_workload
 
     graph = resolve_workload(workload)
     folder = output_folder(output)
     if resume and force:
         raise OutputError("--resume continues a run and --force replaces it: give one of them")
+    outputs = output_names(settings.objectives)
     if resume:
         if not (folder / STORE).is_file():
             raise OutputError(f"{folder}: nothing to resume (no {STORE})")
-        claim_files(folder, (POINTS_CSV, PARETO_CSV), force=True)
+        claim_files(folder, outputs[1:], force=True)  # a resumed run rewrites everything but the store
     else:
-        claim_files(folder, OUTPUTS, force=force)
+        earlier = [p.name for p in folder.glob("pareto_*_*.*")] if folder.is_dir() else []
+        claim_files(folder, outputs, force=force, stale=earlier)
+        for name in (STORE, STORE + "-wal", STORE + "-shm"):  # --force starts a fresh store
+            if (folder / name).is_file():
+                (folder / name).unlink()
     context = {"workload": graph.name, "layers": stable_digest([layer.to_dict() for layer in graph]),
-               "base": base.to_dict(), "energy_table": energy_table, "model": MODEL_VERSION}
-    space = list(points(axes))
-    keys = [point_key(p, context) for p in space]
+               "base": base.to_dict(), "energy_table": settings.energy_table, "model": MODEL_VERSION,
+               "mapping": settings.mapping, **({"objectives": list(settings.objectives)}
+                                                if settings.mapping == "search" else {})}
     folder.mkdir(parents=True, exist_ok=True)
-    store = Store(folder / STORE)
+    evaluator = _Evaluator(Store(folder / STORE), context, graph, base, settings, jobs, scheduler)
+    optimise = time_limit is not None or (budget is not None and budget < count_points(axes))
     try:
-        done = store.done()
-        todo = [(seq, p, k) for seq, (p, k) in enumerate(zip(space, keys)) if k not in done]
-        _evaluate(store, todo, graph, workload, base, energy_table, jobs)
-        stored = {point_key(p, context): r for _, p, r in store.rows()}
+        if optimise:
+            from .optimise import optimise_space
+
+            visited = optimise_space(axes, settings.objectives, evaluator, budget=budget, time_limit=time_limit,
+                                     seed=seed)
+        else:
+            visited = list(points(axes))
+            evaluator.evaluate(visited)
+        results = [evaluator.stored[point_key(p, context)] for p in visited]
     finally:
-        store.close()
-    results = [stored[k] for k in keys]
-    rows = [p | r for p, r in zip(space, results)]
-    front = pareto(results, objectives)
-    names = [a.name for a in axes]
-    atomic_write_text(folder / POINTS_CSV, _csv(rows, names))
-    atomic_write_text(folder / PARETO_CSV, _csv([rows[i] for i in front], names))
-    return DseRun(axes, rows, front, len(todo))
+        evaluator.store.close()
+    rows = [p | r for p, r in zip(visited, results)]
+    front = pareto(results, settings.objectives)
+    run = DseRun(axes, rows, front, evaluator.computed, "nsga2" if optimise else "exhaustive")
+    _write_outputs(folder, run, graph, base, settings, workload, plots)
+    return run
 
 
-def _evaluate(store: Store, todo, graph, workload: str, base: ArrayConfig, table: str, jobs: int) -> None:
-    with progress_bar(total=len(todo), desc="points", unit="point") as bar:
-        if jobs <= 1 or len(todo) <= 1:
-            for seq, point, key in todo:
-                store.put(key, seq, point, evaluate_point(graph, base, point, energy_table=table))
-                bar.update(1)
+class _Evaluator:
+    """Evaluates points into the store (skipping stored ones) and remembers every stored result."""
+
+    def __init__(self, store: Store, context: dict[str, Any], graph: LayerGraph, base: ArrayConfig,
+                 settings: Settings, jobs: int, scheduler: str | None):
+        self.store, self.context, self.jobs, self.scheduler = store, context, jobs, scheduler
+        self.setup_args = (graph, base.to_dict(), settings)
+        self.stored = store.results()
+        self.computed = 0
+
+    def evaluate(self, points_in_order: list[dict[str, Any]], *, first_seq: int = 0) -> None:
+        """Evaluate every point not stored yet; ``first_seq`` numbers them in the store."""
+        todo = [(first_seq + i, p, k) for i, p in enumerate(points_in_order)
+                if (k := point_key(p, self.context)) not in self.stored]
+        if not todo:
             return
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_init_worker,
-                                   initargs=(workload, base.to_dict(), table))
-        try:
-            pending = {pool.submit(_evaluate_in_worker, point): (seq, point, key) for seq, point, key in todo}
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    seq, point, key = pending.pop(future)
-                    store.put(key, seq, point, future.result())
-                    bar.update(1)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        workers = 1 if self.scheduler is None and self.jobs <= 1 else max(self.jobs, 2)
+        size = max(1, min(512, len(todo) // (4 * workers)))  # several chunks per worker: balance, and a kill loses little
+        chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
+        tasks = [[p for _, p, _ in chunk] for chunk in chunks]
+        with progress_bar(total=len(todo), desc="points", unit="point") as bar, \
+                contextlib.closing(run_tasks(_evaluate_chunk, tasks, jobs=self.jobs, scheduler=self.scheduler,
+                                             setup=_setup_worker, setup_args=self.setup_args)) as results:
+            for index, chunk_results in results:
+                rows = [(key, seq, point, result) for (seq, point, key), result in zip(chunks[index], chunk_results)]
+                self.store.put_many(rows)
+                self.stored.update((key, result) for key, _, _, result in rows)
+                self.computed += len(rows)
+                bar.update(len(rows))
+
+
+# -- outputs ---------------------------------------------------------------------------------
+def _write_outputs(folder: Path, run: DseRun, graph: LayerGraph, base: ArrayConfig, settings: Settings,
+                   workload: str, plots: bool) -> None:
+    names = [a.name for a in run.axes]
+    atomic_write_text(folder / POINTS_CSV, _csv(run.points, names))
+    atomic_write_text(folder / PARETO_CSV, _csv([run.points[i] for i in run.pareto], names))
+    run.files = [STORE, POINTS_CSV, PARETO_CSV]
+    if not plots:
+        return
+    from .plots import layer_breakdown_figure, pareto_figures, roofline_figure
+    from .report import choose_design, write_report
+
+    run.chosen = choose_design(run.points, run.pareto, settings.objectives)
+    figures = pareto_figures(run.points, run.pareto, settings.objectives, folder)
+    if run.chosen is not None:
+        detail = simulate_point(graph, base, run.points[run.chosen], settings)
+        figures += layer_breakdown_figure(detail, folder) + roofline_figure(detail, folder)
+    report = write_report(folder, title=f"accelsim dse: {graph.name}", workload=workload, base_arch_name=base.name,
+                          axes=names, rows=run.points, front=run.pareto, objectives=settings.objectives,
+                          chosen_index=run.chosen, figures=figures)
+    run.files += [Path(f).name for f in figures] + [Path(report).name]
+
+
+def simulate_point(graph: LayerGraph, base: ArrayConfig, row: dict[str, Any], settings: Settings):
+    """``simulate`` of one evaluated point with its per-layer mapping: the detail behind its numbers."""
+    from ..mapping import load_dataflow
+    from ..mapping.choice import LayerChoice
+    from ..sim import simulate
+    from .space import arch_for, workload_changes
+
+    point = {k: v for k, v in row.items() if k not in _RESULT_KEYS}
+    arch = arch_for(base, point)
+    dataflow = load_dataflow(str(point.get("dataflow", arch.dataflows[0])))
+    if dataflow.name not in arch.dataflows:
+        arch = arch.with_changes(dataflows=(*arch.dataflows, dataflow.name))
+    choices = {name: LayerChoice.from_dict(m) for name, m in row["mapping"].items()}
+    return simulate(graph.with_gemm_changes(workload_changes(point)), arch, dataflow,
+                    energy_table=settings.energy_table, choices=choices)
+
+
+_RESULT_KEYS = ("feasible", "reason", *OBJECTIVES, "pe_area_um2", "sram_area_um2", "utilization", "dram_bytes",
+                "mapping")
 
 
 def _csv(rows: list[dict[str, Any]], axes: list[str]) -> str:
-    columns = [*axes, "feasible", *OBJECTIVES, "pe_area_um2", "sram_area_um2", "utilization", "dram_bytes", "reason"]
+    columns = [*axes, "feasible", *OBJECTIVES, "pe_area_um2", "sram_area_um2", "utilization", "dram_bytes",
+               "mapping", "reason"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+        writer.writerow(["" if row.get(c) is None else _cell(row.get(c)) for c in columns])
     return out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell: the per-layer mapping as a compact count of the choices (the JSON has every layer)."""
+    if isinstance(value, dict):
+        counts: dict[str, int] = {}
+        for m in value.values():
+            text = f"{m['dataflow']}:{m['loop_order']}" + (f":t{m['temporal_tile']}" if m["temporal_tile"] else "")
+            counts[text] = counts.get(text, 0) + 1
+        return " ".join(f"{k}x{n}" for k, n in sorted(counts.items()))
+    return value

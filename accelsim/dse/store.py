@@ -37,9 +37,18 @@ class Store:
         return {row[0] for row in self.db.execute("SELECT key FROM points")}
 
     def put(self, key: str, seq: int, point: dict[str, Any], result: dict[str, Any]) -> None:
-        with self.db:  # one transaction per result: a kill loses at most the point in flight
-            self.db.execute("INSERT OR REPLACE INTO points VALUES (?, ?, ?, ?)",
-                            (key, seq, json.dumps(point, sort_keys=True), json.dumps(result, sort_keys=True)))
+        self.put_many([(key, seq, point, result)])
+
+    def put_many(self, rows: list[tuple[str, int, dict[str, Any], dict[str, Any]]]) -> None:
+        """Store ``(key, seq, point, result)`` rows in one transaction: a kill loses at most the chunk in flight."""
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO points VALUES (?, ?, ?, ?)",
+                                [(key, seq, json.dumps(point, sort_keys=True), json.dumps(result, sort_keys=True))
+                                 for key, seq, point, result in rows])
+
+    def results(self) -> dict[str, dict[str, Any]]:
+        """Every stored result by key."""
+        return {key: json.loads(r) for key, r in self.db.execute("SELECT key, result FROM points")}
 
     def rows(self) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
         """Every stored ``(seq, point, result)``, in the space's order."""

@@ -16,6 +16,7 @@ from accelsim.arch import resolve_arch
 from accelsim.cli import main
 from accelsim.dse.space import arch_for
 from accelsim.mapping import load_dataflow
+from accelsim.mapping.choice import LayerChoice
 from accelsim.sim import simulate
 from accelsim.workload import resolve_workload
 
@@ -34,9 +35,12 @@ def test_27_points_equal_simulate_and_their_pareto_set_is_non_dominated(capsys, 
     base, graph = resolve_arch("sa32"), resolve_workload("resnet18")
     for p in data["points"][::7]:  # every 7th point, recomputed by simulate
         arch = arch_for(base, {"rows": p["rows"], "cols": p["cols"]})
-        sim = simulate(graph, arch, load_dataflow(p["dataflow"]))
+        choices = {name: LayerChoice.from_dict(m) for name, m in p["mapping"].items()}
+        sim = simulate(graph, arch, load_dataflow(p["dataflow"]), choices=choices)  # the searched mapping, replayed
         assert (p["total_cycles"], p["energy_pj"]) == (sim.total_cycles, sim.energy["energy_pj"])
-        assert set(p["mapping"].values()) == {p["dataflow"]}
+        assert {m["dataflow"] for m in p["mapping"].values()} == {p["dataflow"]}
+        fixed = simulate(graph, arch, load_dataflow(p["dataflow"]))  # the search never loses to the fixed rules
+        assert p["total_cycles"] <= fixed.total_cycles
     objectives = ("total_cycles", "energy_pj", "area_um2")
     front = data["pareto"]
     assert front and all(p["feasible"] for p in front)

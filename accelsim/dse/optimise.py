@@ -1,0 +1,83 @@
+"""Search a large space with NSGA-II (optuna's sampler through ask/tell), bounded by count and time.
+
+accelsim's store is the truth; the optimiser only proposes. Each generation's proposals that the
+store lacks are evaluated together (one batch, spread over the workers), then every proposal is
+told its stored result (an infeasible point as a failed trial, which NSGA-II never selects).
+
+Resuming replays the optimiser from the same seed: it proposes the same points in the same order,
+the store answers every one it already holds, and evaluation continues where the killed run
+stopped, so an interrupted and resumed run visits exactly the points an uninterrupted one does.
+(A ``time_limit`` bounds wall-clock time, so how far a timed run gets is not reproducible; a
+``budget`` is.)
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+from .space import Axis
+from .store import point_key
+
+STALE_GENERATIONS = 20  # stop when this many generations in a row propose nothing new (converged)
+
+
+class Evaluator(Protocol):
+    context: dict[str, Any]
+    stored: dict[str, dict[str, Any]]
+
+    def evaluate(self, points: list[dict[str, Any]], *, first_seq: int = 0) -> None: ...
+
+
+def population_size(budget: int | None) -> int:
+    """Points per generation: optuna's default 50, fewer for small budgets (at least 4).
+
+    Examples
+    --------
+    >>> population_size(None), population_size(1000), population_size(40)
+    (50, 50, 10)
+    """
+    return 50 if budget is None else max(4, min(50, budget // 4))
+
+
+def optimise_space(axes: list[Axis], objectives: tuple[str, ...], evaluator: Evaluator, *,
+                   budget: int | None, time_limit: float | None, seed: int) -> list[dict[str, Any]]:
+    """Visit up to ``budget`` distinct points (or until ``time_limit`` seconds pass); return them in
+    the order they were first proposed."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution
+    from optuna.trial import TrialState
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    size = population_size(budget)
+    sampler = optuna.samplers.NSGAIISampler(population_size=size, seed=seed)
+    study = optuna.create_study(directions=["minimize"] * len(objectives), sampler=sampler)
+    distributions = {a.name: CategoricalDistribution(list(a.values)) for a in axes}
+    visited: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    start, stale = time.monotonic(), 0
+    while stale < STALE_GENERATIONS:
+        if budget is not None and len(visited) >= budget:
+            break
+        if time_limit is not None and time.monotonic() - start >= time_limit:
+            break
+        trials = [study.ask(distributions) for _ in range(size)]
+        proposed = [{name: trial.params[name] for name in distributions} for trial in trials]
+        fresh = []
+        for point in proposed:
+            key = point_key(point, evaluator.context)
+            if key not in seen and (budget is None or len(visited) + len(fresh) < budget):
+                seen.add(key)
+                fresh.append(point)
+        evaluator.evaluate(fresh, first_seq=len(visited))
+        visited += fresh
+        stale = 0 if fresh else stale + 1
+        for trial, point in zip(trials, proposed):
+            result = evaluator.stored.get(point_key(point, evaluator.context))
+            if result is None:  # beyond the budget: never evaluated, never told
+                continue
+            if result["feasible"]:
+                study.tell(trial, [result[o] for o in objectives])
+            else:
+                study.tell(trial, state=TrialState.FAIL)
+    return visited
