@@ -106,9 +106,7 @@ def run_space(workload: str, base: ArrayConfig, axes: list[Axis], output: str | 
     else:
         earlier = [p.name for p in folder.glob("pareto_*_*.*")] if folder.is_dir() else []
         claim_files(folder, outputs, force=force, stale=earlier)
-        for name in (STORE, STORE + "-wal", STORE + "-shm"):  # --force starts a fresh store
-            if (folder / name).is_file():
-                (folder / name).unlink()
+        _remove_store(folder)  # --force starts a fresh store
     context = {"workload": graph.name, "layers": stable_digest([layer.to_dict() for layer in graph]),
                "base": base.to_dict(), "energy_table": settings.energy_table, "model": MODEL_VERSION,
                "mapping": settings.mapping, **({"objectives": list(settings.objectives)}
@@ -126,13 +124,25 @@ def run_space(workload: str, base: ArrayConfig, axes: list[Axis], output: str | 
             visited = list(points(axes))
             evaluator.evaluate(visited)
         results = [evaluator.stored[point_key(p, context)] for p in visited]
-    finally:
+    except BaseException:
         evaluator.store.close()
+        if not resume and not evaluator.stored:  # nothing finished: leave no empty store behind
+            _remove_store(folder)
+        raise
+    evaluator.store.close()
     rows = [p | r for p, r in zip(visited, results)]
     front = pareto(results, settings.objectives)
     run = DseRun(axes, rows, front, evaluator.computed, "nsga2" if optimise else "exhaustive")
     _write_outputs(folder, run, graph, base, settings, workload, plots)
     return run
+
+
+def _remove_store(folder: Path) -> None:
+    for name in (STORE, STORE + "-wal", STORE + "-shm"):
+        if (folder / name).is_file():
+            (folder / name).unlink()
+    with contextlib.suppress(OSError):
+        folder.rmdir()  # only if empty: a folder this run made and filled with nothing
 
 
 class _Evaluator:
