@@ -16,14 +16,16 @@ def _cmd_dse(args: argparse.Namespace) -> str:
     from ..arch import resolve_arch
     from ..dse.pareto import OBJECTIVES
     from ..dse.run import Settings, run_space
-    from ..dse.space import check_axes, load_space, parse_axis
+    from ..dse.space import check_axes, load_space, parse_axis, parse_limit
     from ..errors import SpecError
 
     if args.jobs > MAX_JOBS:
         raise SpecError(f"--jobs {args.jobs:,}: at most {MAX_JOBS} worker processes (this machine has "
                         f"{os.cpu_count() or 1} cores)")
     base = resolve_arch(args.arch)
-    axes = (load_space(args.space) if args.space else []) + [parse_axis(a) for a in args.axis or []]
+    axes, limits = load_space(args.space) if args.space else ([], {})
+    axes = axes + [parse_axis(a) for a in args.axis or []]
+    limits |= dict(parse_limit(text) for text in args.max or [])  # the command line wins over the file
     check_axes(base, axes)
     objectives = tuple(o.strip() for o in args.objective.split(","))
     unknown = [o for o in objectives if o not in OBJECTIVES]
@@ -31,7 +33,10 @@ def _cmd_dse(args: argparse.Namespace) -> str:
         raise SpecError(f"--objective: choose from {', '.join(OBJECTIVES)}, not '{args.objective}'")
     if args.budget is None and args.time is None and args.seed is not None:
         raise SpecError("--seed seeds the optimiser: give --budget N or --time S with it")
-    settings = Settings(energy_table=args.energy_table, mapping=args.mapping, objectives=objectives)
+    if len(set(objectives)) != len(objectives):
+        raise SpecError(f"--objective '{args.objective}' names an objective twice")
+    settings = Settings(energy_table=args.energy_table, mapping=args.mapping, objectives=objectives,
+                        limits=tuple(sorted(limits.items())))
     run = run_space(args.workload, base, axes, args.output, resume=args.resume, force=args.force, jobs=args.jobs,
                     scheduler=args.scheduler, settings=settings, budget=args.budget, time_limit=args.time,
                     seed=args.seed or 0, plots=not args.no_plots)
@@ -69,6 +74,9 @@ def add_parser(sub) -> None:
     p.add_argument("--axis", action="append", metavar="NAME=V1,V2",
                    help="an axis: an ArrayConfig field (dotted for nested: memory.ifmap_kib), dataflow, "
                         "or workload.input_bits / workload.weight_bits / workload.weight_sparsity (every GEMM layer); repeatable")
+    p.add_argument("--max", action="append", metavar="METRIC=MAX",
+                   help="a derived constraint: points above it are infeasible (total_cycles, latency_ms, energy_pj, "
+                        "power_mw, area_um2); repeatable, and over a space file's limits")
     p.add_argument("--objective", default="total_cycles,energy_pj,area_um2",
                    help="objectives to minimise, comma-separated (default: total_cycles,energy_pj,area_um2)")
     p.add_argument("--resume", action="store_true", help="continue a run in -o: finished points are not recomputed")

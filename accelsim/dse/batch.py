@@ -109,11 +109,13 @@ class Batch:
     """
 
     def __init__(self, graph: LayerGraph, base: ArrayConfig, *, energy_table: str = "horowitz45",
-                 search: bool = False, objectives: tuple[str, ...] = OBJECTIVES):
+                 search: bool = False, objectives: tuple[str, ...] = OBJECTIVES,
+                 limits: dict[str, float] | None = None):
         from ..cost import load_energy_table
 
         self.graph, self.base, self.search = graph, base, search
         self.table = load_energy_table(energy_table)
+        self.limits = dict(limits or {})
         self.objectives = tuple(o for o in objectives if o in LAYER_OBJECTIVES) or LAYER_OBJECTIVES
         self._archs: dict[str, ArrayConfig | AccelsimError] = {}
         self._shapes: dict[str, list[_Shape] | AccelsimError] = {}
@@ -140,9 +142,20 @@ class Batch:
         vector = self._vector_cycles(group, lanes or group.arch.cols)
         cycles = group.cycles + latency * group.gemm_layers + vector
         energy = group.dynamic + cycles * group.leak if group.leak else group.dynamic
-        return {"feasible": True, "reason": "", "total_cycles": cycles, "energy_pj": _round(energy),
-                **group.area, "utilization": round(float(group.busy / (cycles * group.arch.pes)), 6) if cycles else 0.0,
-                "dram_bytes": group.dram_bytes, "mapping": group.mapping}
+        clock = Fraction(group.arch.clock_mhz)
+        result = {"feasible": True, "reason": "", "total_cycles": cycles, "energy_pj": _round(energy),
+                  **group.area, "utilization": round(float(group.busy / (cycles * group.arch.pes)), 6) if cycles else 0.0,
+                  "dram_bytes": group.dram_bytes,
+                  # the same rounding as simulate's time_ms; power = energy / time
+                  "latency_ms": float(round(cycles / (clock * 1000), 6)),
+                  "power_mw": _round(energy * clock / (cycles * 1000)) if cycles else 0.0,
+                  "mapping": group.mapping}
+        for metric, limit in self.limits.items():
+            if result[metric] > limit:
+                shown = f"{int(limit):,}" if float(limit).is_integer() else f"{limit:,}"
+                result |= {"feasible": False, "reason": f"{metric} {result[metric]:,} is above the limit {shown}"}
+                break
+        return result
 
     def _dram_rest(self, point: dict[str, Any]) -> tuple[int, int]:
         """The point's DRAM latency and vector lanes (each value checked once on the base)."""

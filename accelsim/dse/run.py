@@ -65,6 +65,7 @@ class Settings:
     energy_table: str = "horowitz45"
     mapping: str = "search"  # "search": each layer picks its best mapping; "fixed": simulate's rules
     objectives: tuple[str, ...] = OBJECTIVES
+    limits: tuple[tuple[str, float], ...] = ()  # derived constraints: (metric, largest allowed value)
 
 
 # -- workers ---------------------------------------------------------------------------------
@@ -75,7 +76,8 @@ def _setup_worker(graph: LayerGraph, base: dict[str, Any], settings: Settings) -
     from .batch import Batch
 
     _worker["batch"] = Batch(graph, ArrayConfig.from_dict(base), energy_table=settings.energy_table,
-                             search=settings.mapping == "search", objectives=settings.objectives)
+                             search=settings.mapping == "search", objectives=settings.objectives,
+                             limits=dict(settings.limits))
 
 
 def _evaluate_chunk(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -110,7 +112,8 @@ def run_space(workload: str, base: ArrayConfig, axes: list[Axis], output: str | 
     context = {"workload": graph.name, "layers": stable_digest([layer.to_dict() for layer in graph]),
                "base": base.to_dict(), "energy_table": settings.energy_table, "model": MODEL_VERSION,
                "mapping": settings.mapping, **({"objectives": list(settings.objectives)}
-                                                if settings.mapping == "search" else {})}
+                                                if settings.mapping == "search" else {}),
+               **({"limits": [list(x) for x in settings.limits]} if settings.limits else {})}
     folder.mkdir(parents=True, exist_ok=True)
     evaluator = _Evaluator(Store(folder / STORE), context, graph, base, settings, jobs, scheduler)
     optimise = time_limit is not None or (budget is not None and budget < count_points(axes))
@@ -217,12 +220,12 @@ def simulate_point(graph: LayerGraph, base: ArrayConfig, row: dict[str, Any], se
 
 
 _RESULT_KEYS = ("feasible", "reason", *OBJECTIVES, "pe_area_um2", "sram_area_um2", "utilization", "dram_bytes",
-                "mapping")
+                "latency_ms", "power_mw", "mapping")
 
 
 def _csv(rows: list[dict[str, Any]], axes: list[str]) -> str:
     columns = [*axes, "feasible", *OBJECTIVES, "pe_area_um2", "sram_area_um2", "utilization", "dram_bytes",
-               "mapping", "reason"]
+               "latency_ms", "power_mw", "mapping", "reason"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)

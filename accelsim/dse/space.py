@@ -26,6 +26,8 @@ from ..specio import Fields, printable, read_yaml_file
 # Workload-side axes carry a "workload." prefix: ArrayConfig has its own input_bits/weight_bits (the datapath).
 WORKLOAD_AXES = ("workload.input_bits", "workload.weight_bits", "workload.weight_sparsity")
 MAX_POINTS = 10_000_000  # a product beyond this is a typo, not a space to enumerate
+# Metrics a space may bound (derived constraints): a point above a limit is infeasible, with the reason.
+LIMITS = ("total_cycles", "latency_ms", "energy_pj", "power_mw", "area_um2")
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,32 @@ def _scalar(raw: str) -> Any:
     return raw
 
 
-def load_space(path: str) -> list[Axis]:
-    """Axes from a YAML file: ``{version: 1, axes: {NAME: [V1, V2], ...}}``."""
+def parse_limit(text: str) -> tuple[str, float]:
+    """``METRIC=MAX`` from the command line (``--max area_um2=5e6``): a derived constraint.
+
+    Examples
+    --------
+    >>> parse_limit("power_mw=1500")
+    ('power_mw', 1500.0)
+    """
+    name, sep, value = text.partition("=")
+    f = Fields({name.strip(): _scalar(value.strip())} if sep and name.strip() else {}, where="--max")
+    if not sep or not name.strip():
+        raise SpecError(f"--max '{printable(text)}' must look like METRIC=MAX (e.g. area_um2=5e6)")
+    return _limit(f, name.strip())
+
+
+def _limit(f: Fields, name: str) -> tuple[str, float]:
+    if name not in LIMITS:
+        raise f.error(name, f"is not a metric a space can bound (choose from {', '.join(LIMITS)})")
+    return name, f.number(name)
+
+
+def load_space(path: str) -> tuple[list[Axis], dict[str, float]]:
+    """Axes and limits from a YAML file: ``{version: 1, axes: {NAME: [V1, V2], ...}, limits: {METRIC: MAX}}``.
+
+    ``limits`` (optional) bound derived metrics (:data:`LIMITS`): a point above one is infeasible.
+    """
     f = Fields(read_yaml_file(path), where="", file=str(path))
     version = f.int("version", 1)
     if version != 1:
@@ -91,8 +117,14 @@ def load_space(path: str) -> list[Axis]:
         if not isinstance(values, list) or not values:
             raise axes_f.error(name, "must be a non-empty list of values")
         axes.append(_checked(Axis(str(name), tuple(values)), where=f"{path}: axes"))
+    limits_f = f.sub("limits", None)
+    limits = {}
+    if limits_f.data is not None:
+        if not isinstance(limits_f.data, dict):
+            raise f.error("limits", f"must map metrics ({', '.join(LIMITS)}) to their largest allowed values")
+        limits = dict(_limit(limits_f, str(name)) for name in limits_f.data)
     f.done()
-    return axes
+    return axes, limits
 
 
 def _checked(axis: Axis, *, where: str) -> Axis:

@@ -91,3 +91,25 @@ def test_an_unreachable_scheduler_is_one_line(capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "tcp://127.0.0.1:1" in err
     assert not tmp_path.exists() or not any(tmp_path.iterdir())  # no empty store left behind
+
+
+def test_limits_make_points_infeasible_with_the_reason_and_keep_them_off_the_front(capsys, tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text("version: 1\naxes:\n  rows: [8, 16, 32]\nlimits:\n  area_um2: 3.2e6\n")
+    assert main(["dse", "alexnet", str(space), "--max", "power_mw=1e9", "-o", str(tmp_path / "run"), "--json",
+                 "--no-plots"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    ok = [p["feasible"] for p in data["points"]]
+    assert ok == [True, False, False]
+    assert data["points"][1]["reason"] == f"area_um2 {data['points'][1]['area_um2']:,} is above the limit 3,200,000"
+    assert data["points"][1]["area_um2"] > 3.2e6 >= data["points"][0]["area_um2"]
+    assert [p["rows"] for p in data["pareto"]] == [8]
+    p = data["points"][0]  # power = energy / time, from the point's own numbers
+    assert p["power_mw"] == pytest.approx(p["energy_pj"] / (p["latency_ms"] * 1e9) * 1e3, rel=1e-6)
+    for args, message in [(["--max", "watts=3"], "is not a metric a space can bound"),
+                          (["--max", "area_um2=-1"], "must be a finite number > 0"),
+                          (["--max", "area_um2"], "must look like METRIC=MAX"),
+                          (["--objective", "area_um2,area_um2"], "names an objective twice")]:
+        assert main(["dse", "alexnet", "--axis", "rows=8", *args, "-o", str(tmp_path / "bad")]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
