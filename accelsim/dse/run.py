@@ -26,7 +26,7 @@ from ..outputs import claim_files, output_folder
 from ..progress import progress_bar
 from ..workload.graph import LayerGraph
 from .evaluate import MODEL_VERSION
-from .executor import run_tasks
+from .executor import ClusterError, run_tasks
 from .pareto import OBJECTIVES, pareto
 from .space import Axis, count_points, points
 from .store import Store, point_key
@@ -171,12 +171,18 @@ class _Evaluator:
         with progress_bar(total=len(todo), desc="points", unit="point") as bar, \
                 contextlib.closing(run_tasks(_evaluate_chunk, tasks, jobs=self.jobs, scheduler=self.scheduler,
                                              setup=_setup_worker, setup_args=self.setup_args)) as results:
-            for index, chunk_results in results:
-                rows = [(key, seq, point, result) for (seq, point, key), result in zip(chunks[index], chunk_results)]
-                self.store.put_many(rows)
-                self.stored.update((key, result) for key, _, _, result in rows)
-                self.computed += len(rows)
-                bar.update(len(rows))
+            try:
+                for index, chunk_results in results:
+                    rows = [(key, seq, point, result) for (seq, point, key), result in zip(chunks[index], chunk_results)]
+                    self.store.put_many(rows)
+                    self.stored.update((key, result) for key, _, _, result in rows)
+                    self.computed += len(rows)
+                    bar.update(len(rows))
+            except ImportError as err:  # a cluster worker without (this) accelsim
+                if self.scheduler is None:
+                    raise
+                raise ClusterError(f"a Dask worker of {self.scheduler} cannot import what accelsim needs "
+                                   f"({err}): install the same accelsim on every worker") from None
 
 
 # -- outputs ---------------------------------------------------------------------------------
