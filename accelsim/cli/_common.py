@@ -42,7 +42,8 @@ def load_workload(args: argparse.Namespace):
     """The workload named on the command line; placeholder warnings go to stderr."""
     from ..workload import resolve_workload
 
-    graph = resolve_workload(args.workload, lenient=args.lenient, batch=getattr(args, "batch", None))
+    graph = resolve_workload(args.workload, lenient=args.lenient, batch=getattr(args, "batch", None),
+                             dims=onnx_dims(args))
     for warning in graph.meta.get("placeholders", []):
         warn(f"{warning}; imported as a zero-cost placeholder")
     for warning in graph.meta.get("assumptions", []):
@@ -72,9 +73,28 @@ def positive_float(text: str) -> float:
 
 
 def add_batch_option(parser: argparse.ArgumentParser) -> None:
-    """``--batch N``: the batch of an ONNX model whose batch dimension is symbolic."""
+    """``--batch N``, ``--seq N``, ``--dim NAME=N``: values of an ONNX model's symbolic dimensions."""
     parser.add_argument("--batch", type=positive_int,
                         help="ONNX: the batch size for a symbolic batch dimension (default: 1, with a warning)")
+    parser.add_argument("--seq", type=positive_int,
+                        help="ONNX: the sequence length for a symbolic axis 1 of token inputs (ids, masks)")
+    parser.add_argument("--dim", action="append", type=_dim, metavar="NAME=N",
+                        help="ONNX: the value of a named symbolic dimension (repeatable)")
+
+
+def _dim(text: str) -> tuple[str, int]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip().isdigit() or not 1 <= int(value) <= MAX_CLI_INT:
+        raise argparse.ArgumentTypeError(f"--dim must look like NAME=N with N a positive integer, not {text!r}")
+    return name.strip(), int(value)
+
+
+def onnx_dims(args: argparse.Namespace) -> dict[str, int] | None:
+    """The symbolic-dimension values given on the command line (None if none)."""
+    dims = dict(getattr(args, "dim", None) or [])
+    if getattr(args, "seq", None):
+        dims["seq"] = args.seq
+    return dims or None
 
 
 def warn(message: str) -> None:

@@ -53,6 +53,28 @@ class LayerGraph:
         raise SpecError(f"unknown tensor '{tensor}'" + did_you_mean(tensor, [*self.inputs, *self._layers]),
                         file=self.file)
 
+    def shape_for(self, tensor: str, batch: int, input_batch: int = 1) -> Shape:
+        """The shape a layer of ``batch`` reads from ``tensor``: its shape, with the producer's batch put
+        in front when the reader carries the batch inside its shapes (batch 1), or taken off the front
+        when the producer did (``input_batch``: the batch of the graph inputs).
+
+        Examples
+        --------
+        >>> g = LayerGraph("g", {"x": (16, 64)})
+        >>> g.shape_for("x", 2, input_batch=2), g.shape_for("x", 1, input_batch=2)
+        ((16, 64), (2, 16, 64))
+        """
+        source = self.shape_of(tensor)
+        producer = self._layers.get(tensor)
+        source_batch = producer.batch if producer is not None else input_batch
+        if source_batch == batch:
+            return source
+        if batch == 1:
+            return (source_batch, *source)
+        if source_batch == 1 and len(source) > 1 and source[0] == batch:
+            return source[1:]
+        return source
+
     def add(self, layer: Layer, inputs: Sequence[str]) -> None:
         """Add ``layer`` reading the named tensors, checking names and shapes."""
         if layer.name in self._layers or layer.name in self.inputs:
@@ -61,12 +83,39 @@ class LayerGraph:
             raise SpecError(f"layer '{layer.name}' has {len(layer.in_shapes)} input shapes but "
                             f"{len(inputs)} inputs", file=self.file)
         for slot, (tensor, shape) in enumerate(zip(inputs, layer.in_shapes)):
-            if self.shape_of(tensor) != shape:
+            if not self._feeds(tensor, layer, shape):
                 raise SpecError(f"layer '{layer.name}' input {slot} expects shape {list(shape)} but "
                                 f"'{tensor}' has shape {list(self.shape_of(tensor))}", file=self.file)
         self._layers[layer.name] = layer
         self._sources[layer.name] = tuple(inputs)
         self._nx = None
+
+    def replace(self, layer: Layer) -> None:
+        """Swap the layer of the same name for ``layer`` (same inputs; e.g. an importer folding a bias)."""
+        old = self._layers[layer.name]
+        if layer.in_shapes != old.in_shapes or layer.out_shape != old.out_shape:
+            raise SpecError(f"layer '{layer.name}': a replacement must keep the shapes", file=self.file)
+        self._layers[layer.name] = layer
+        self._nx = None
+
+    def _feeds(self, tensor: str, layer: Layer, shape: Shape) -> bool:
+        """Does ``tensor`` have the shape ``layer`` reads? Shapes exclude the batch, except in a layer
+        of batch 1 that carries it inside its shapes (a transformer's ``[B·S, D]``): there the
+        producer's ``(batch, *shape)`` is what the consumer reads, and the other way round.
+        """
+        source = self.shape_of(tensor)
+        if source == shape:
+            return True
+        producer = self._layers.get(tensor)
+        if producer is None:  # a graph input: its batch is the consumer's, or folded into a batch-1 consumer
+            return layer.batch == 1 and tuple(shape[1:]) == tuple(source)
+
+        def whole(batch: int, s: Shape) -> Shape:  # the tensor with its batch, leading 1s dropped
+            full = (batch, *s)
+            while len(full) > 1 and full[0] == 1:
+                full = full[1:]
+            return full
+        return whole(producer.batch, source) == whole(layer.batch, shape)
 
     # -- reading ----------------------------------------------------------------------------
     @property

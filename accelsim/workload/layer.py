@@ -46,7 +46,15 @@ ELTWISE_OPS: dict[str, int] = {
     "add": 1, "sub": 1, "mul": 1, "relu": 1, "relu6": 1, "copy": 1,
     "batchnorm": 2, "sigmoid": 4, "silu": 4, "tanh": 4, "hardswish": 3, "gelu": 8,
     "softmax": 5, "layernorm": 7, "rmsnorm": 5, "rope": 3, "lrn": 8,
+    # masks and shape logic around attention (imported graphs): compare, logical and/or/not, select
+    "compare": 1, "logical": 1, "where": 1, "trig": 4, "log": 4,
+    # a reduction (mean/sum/max over some axes): one op per *input* element; its output is `shape`
+    "reduce": 1,
 }
+# Data movement that changes the element count (kind "reshape", zero cost except a gather's copy):
+# an embedding lookup or indexed gather, slices and splits, broadcasting copies, padding, and a
+# concatenation with constant operands (a CLS token). Plain reshapes keep the element count.
+RESIZING_MOVES = ("gather", "slice", "expand", "tile", "pad", "concat", "trilu", "range")
 LOOP_DIMS = ("B", "G", "K", "C", "P", "Q", "R", "S")
 # Counts are exact Python integers of any size, but a tensor beyond 64-bit element counts is a typo,
 # not a network; the bound also keeps every derived count (MACs, cycles, bytes) to a few dozen digits.
@@ -228,8 +236,12 @@ class Layer:
         d = self.loops
         if self.kind == "pool":
             return d["B"] * d["G"] * d["P"] * d["Q"] * d["R"] * d["S"]
+        if self.kind == "eltwise" and self.op == "reduce":
+            return self.batch * math.prod(self.in_shapes[0])
         if self.kind == "eltwise":
             return self.batch * math.prod(self.out_shape) * ELTWISE_OPS[self.op] * max(1, len(self.in_shapes) - 1)
+        if self.kind == "reshape" and self.op == "gather":  # a lookup copies what it selects
+            return self.batch * math.prod(self.out_shape)
         return 0
 
     @property
@@ -313,7 +325,8 @@ def read_layer_fields(f: Fields, defaults: dict[str, Any] | None = None) -> dict
         kw["bias"] = f.bool("bias", False)
     if kind == "matmul":
         kw["transpose_b"] = f.bool("transpose_b", False)
-    if kind in ("reshape", "placeholder"):
+    if kind in ("reshape", "placeholder") or (kind == "eltwise" and (f.raw("shape", ()) not in ((), [])
+                                                                      or kw["op"] == "reduce")):
         kw["shape"] = f.int_tuple("shape", tuple(range(1, 9)))
     if kind == "concat":
         kw["axis"] = f.int("axis", 0, minimum=0)
@@ -405,7 +418,7 @@ def _check(layer: Layer, f: Fields) -> None:
     if not _shapes_ok(layer.in_shapes):
         raise f.error("in_shapes", "must be a non-empty list of shapes of positive integers")
     arity = {"conv2d": 1, "linear": 1, "pool": 1, "reshape": 1, "matmul": 2}
-    want = arity.get(layer.kind)
+    want = None if layer.kind == "reshape" and layer.op in RESIZING_MOVES else arity.get(layer.kind)
     got = len(layer.in_shapes)
     if want and got != want:
         raise f.error("in_shapes", f"a {layer.kind} layer takes {want} input(s), not {got}")
@@ -474,6 +487,8 @@ def _out_shape(layer: Layer) -> Shape:
     if k == "placeholder":
         return layer.shape
     if k == "reshape":
+        if layer.op in RESIZING_MOVES:
+            return layer.shape
         if math.prod(layer.shape) != math.prod(ins[0]):
             raise _ShapeError("shape", f"cannot reshape {list(ins[0])} ({math.prod(ins[0])} elements) "
                                        f"to {list(layer.shape)} ({math.prod(layer.shape)} elements)")
@@ -487,11 +502,38 @@ def _out_shape(layer: Layer) -> Shape:
                 raise _ShapeError("in_shapes", f"concat inputs {list(first)} and {list(s)} differ "
                                                f"outside axis {layer.axis}")
         return tuple(sum(s[i] for s in ins) if i == layer.axis else n for i, n in enumerate(first))
-    # eltwise
-    for s in ins[1:]:
-        if s != ins[0]:
-            raise _ShapeError("in_shapes", f"eltwise inputs must have equal shapes, not {list(ins[0])} and {list(s)}")
-    return ins[0]
+    # eltwise: inputs broadcast (numpy rules) to the output; `shape` gives it when a constant operand
+    # widens it further, or when the op reduces
+    if layer.op == "reduce":
+        if not layer.shape or math.prod(layer.shape) > math.prod(ins[0]):
+            raise _ShapeError("shape", f"a reduction of {list(ins[0])} needs an output shape with fewer "
+                                       f"elements, not {list(layer.shape)}")
+        return layer.shape
+    out = _broadcast(ins, layer.shape or ())
+    if out is None:
+        shown = " and ".join(str(list(s)) for s in ins) + (f" to {list(layer.shape)}" if layer.shape else "")
+        raise _ShapeError("in_shapes", f"eltwise inputs {shown} do not broadcast")
+    return out
+
+
+def _broadcast(shapes: tuple[Shape, ...], target: Shape) -> Shape | None:
+    """The numpy broadcast of ``shapes`` (and ``target`` if given, which must be the result), or None.
+
+    Examples
+    --------
+    >>> _broadcast(((8, 1, 1), (8, 4, 4)), ()), _broadcast(((3,), (4,)), ()), _broadcast(((4,),), (2, 4))
+    ((8, 4, 4), None, (2, 4))
+    """
+    rank = max(len(s) for s in (*shapes, target))
+    out = []
+    for axis in range(rank):
+        sizes = {s[len(s) - rank + axis] for s in (*shapes, target) if len(s) - rank + axis >= 0} - {1}
+        if len(sizes) > 1:
+            return None
+        out.append(sizes.pop() if sizes else 1)
+    if target and tuple(out) != tuple(target):
+        return None
+    return tuple(out)
 
 
 # -- settings a command applies to every GEMM layer (simulate's options, dse's workload axes) ----

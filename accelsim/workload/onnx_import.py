@@ -11,6 +11,7 @@ of activation tensors is the batch; layers and edges follow the ONNX data flow.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,27 @@ ELEMENTWISE = {
     "Add": "add", "Sum": "add", "Sub": "sub", "Mul": "mul", "Div": "mul", "Max": "add", "Min": "add",
     "Softmax": "softmax", "LogSoftmax": "softmax", "LayerNormalization": "layernorm",
     "BatchNormalization": "batchnorm", "InstanceNormalization": "layernorm", "LRN": "lrn",
+    "Softplus": "sigmoid", "Elu": "sigmoid", "Selu": "sigmoid", "Celu": "sigmoid", "Mish": "silu",
+    "Cos": "trig", "Sin": "trig", "Log": "log", "Floor": "copy", "Ceil": "copy", "Round": "copy",
+    "Sign": "copy", "Mod": "mul", "CumSum": "add",
+    "Equal": "compare", "Less": "compare", "Greater": "compare", "LessOrEqual": "compare",
+    "GreaterOrEqual": "compare", "IsNaN": "compare", "IsInf": "compare",
+    "And": "logical", "Or": "logical", "Xor": "logical", "Not": "logical", "Where": "where",
 }
-MOVEMENT = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Dropout", "Identity", "Cast"}
+REDUCTIONS = {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2", "ReduceL1",
+              "ReduceSumSquare", "ReduceLogSumExp", "ArgMax", "ArgMin"}
+MOVEMENT = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Dropout", "Identity", "Cast", "CastLike"}
+# movement that changes the element count (a gather copies what it selects; the rest is free)
+RESIZING = {"Gather": "gather", "GatherND": "gather", "GatherElements": "gather", "Slice": "slice",
+            "Split": "slice", "Expand": "expand", "Tile": "tile", "Pad": "pad", "Trilu": "trilu",
+            "Range": "range"}
 CONSTANT_SOURCES = {"Constant", "ConstantOfShape"}
+SHAPE_OPS = {"Shape", "Size"}  # constant when their input's shape is static
 SUPPORTED = sorted({"Conv", "Gemm", "MatMul", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-                    "Concat", *ELEMENTWISE, *MOVEMENT, *CONSTANT_SOURCES})
+                    "Concat", *ELEMENTWISE, *REDUCTIONS, *MOVEMENT, *RESIZING, *CONSTANT_SOURCES, *SHAPE_OPS})
+FOLD_LIMIT = 4096  # constants up to this many elements are computed (shape arithmetic, masks); weights are not
+NEVER_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "If", "Loop",
+              "Scan"}
 
 
 # Right for both kinds of install: from PyPI, and editable from a checkout (as the README shows).
@@ -49,11 +66,11 @@ class _Importer:
     def __init__(self, model, file: str, lenient: bool):
         self.file, self.lenient = file, lenient
         self.graph_proto = model.graph
-        self.shapes: dict[str, tuple] = {}
+        self.shapes: dict[str, tuple] = {}  # None marks a dimension shape inference left unknown
         for v in [*model.graph.value_info, *model.graph.input, *model.graph.output]:
             dims = v.type.tensor_type.shape.dim
             if v.type.tensor_type.HasField("shape"):
-                self.shapes[v.name] = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1
+                self.shapes[v.name] = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
                                             for d in dims)
         for init in model.graph.initializer:
             self.shapes[init.name] = tuple(init.dims)
@@ -63,6 +80,13 @@ class _Importer:
         self.names: set[str] = set()
         self.placeholders: list[str] = []
         self.weights: dict[str, tuple[str, bool]] = {}  # layer → (its weight tensor, stored (in, out))
+        self.uses: dict[str, int] = {}  # how many nodes (and graph outputs) read each tensor
+        for node in model.graph.node:
+            for t in node.input:
+                self.uses[t] = self.uses.get(t, 0) + 1
+        for out in model.graph.output:
+            self.uses[out.name] = self.uses.get(out.name, 0) + 1
+        self.biasless: dict[str, str] = {}  # MatMul output tensor → its linear layer (a bias Add may follow)
 
     # -- helpers ----------------------------------------------------------------------------
     def error(self, node, reason: str) -> SpecError:
@@ -71,7 +95,14 @@ class _Importer:
     def shape(self, node, tensor: str) -> tuple:
         if tensor not in self.shapes:
             raise self.error(node, f"ONNX shape inference gave no shape for tensor '{tensor}'")
-        return self.shapes[tensor]
+        shape = self.shapes[tensor]
+        if None in shape:
+            axis = shape.index(None)
+            raise self.error(node, f"tensor '{tensor}' has an unknown dimension on axis {axis} "
+                                   f"({['?' if d is None else d for d in shape]}) that ONNX shape inference "
+                                   "could not resolve; give the model's symbolic dimensions with --batch, --seq "
+                                   "or --dim NAME=N")
+        return shape
 
     def unique(self, name: str) -> str:
         base, n = name, 1
@@ -81,26 +112,33 @@ class _Importer:
         self.names.add(name)
         return name
 
-    def strip(self, node, shape: tuple, strict: bool = True) -> tuple:
-        """An activation shape without its batch dimension (kept whole if not ``strict`` and it has none)."""
-        if len(shape) < 2:
-            return shape or (1,)
-        if shape[0] != self.batch and not strict:
-            return shape
-        if shape[0] != self.batch:
-            raise UnsupportedError(f"{self.file}: node '{node.name or node.op_type}' ({node.op_type}) mixes the "
-                                   f"batch dimension ({self.batch}) into shape {list(shape)}")
-        return shape[1:]
+    def carries_batch(self, shapes: list[tuple]) -> bool:
+        """Whether every tensor of a node leads with the batch (else the node's layer has batch 1 and
+        whole shapes: a transformer's ``[B·S, D]`` tokens, or a tensor without a batch)."""
+        return all(len(sh) >= 2 and sh[0] == self.batch for sh in shapes)
 
-    def add(self, node, kind: str, activations: list[str], **kw) -> str:
+    def add(self, node, kind: str, activations: list[str], *, out_shape_field: bool = False, **kw) -> str:
+        """Add a layer for ``node`` reading ``activations``; ``out_shape_field`` sets its ``shape`` to
+        the ONNX output shape (movement, placeholders, widened or reduced elementwise ops)."""
         name = self.unique(node.name or f"{node.op_type}_{len(self.names)}")
-        shapes = tuple(self.strip(node, self.shape(node, t)) for t in activations)
+        full = [self.shape(node, t) for t in activations]
+        out = self.shape(node, node.output[0])
+        if self.batch == 1:  # each tensor drops a leading batch of 1 on its own: one spelling per tensor
+            carry = len(out) >= 2 and out[0] == 1
+            shapes = tuple(sh[1:] if len(sh) >= 2 and sh[0] == 1 else sh for sh in full)
+        else:
+            carry = self.carries_batch([*full, out])
+            shapes = tuple(sh[1:] if carry else sh for sh in full)
+        out = out[1:] if carry else out
+        if out_shape_field:
+            kw["shape"] = out
+        if "axis" in kw and carry:
+            kw["axis"] -= 1
         try:
-            layer = Layer(name, kind, shapes, batch=self.batch, **kw)
+            layer = Layer(name, kind, shapes, batch=self.batch if carry else 1, **kw)
             self.graph.add(layer, [self.tensor_layer[t] for t in activations])
         except SpecError as err:
             raise self.error(node, err.message) from None
-        out = self.strip(node, self.shape(node, node.output[0]))
         if layer.out_shape != out:
             raise self.error(node, f"accelsim infers output shape {list(layer.out_shape)} but ONNX infers {list(out)}")
         self.tensor_layer[node.output[0]] = name
@@ -112,17 +150,22 @@ class _Importer:
         if not data_inputs:
             raise SpecError("the graph has no input tensors that are not initializers", file=self.file)
         first = self.shapes.get(data_inputs[0], ())
-        self.batch = first[0] if len(first) >= 2 else 1
+        self.batch = first[0] if len(first) >= 2 and first[0] else 1
         self.graph = LayerGraph(name, {}, meta=meta, file=self.file)
         for tensor in data_inputs:
             shape = self.shapes.get(tensor)
-            if not shape:
+            if not shape or None in shape:
                 raise SpecError(f"input '{tensor}' has no static shape", file=self.file)
-            self.graph.inputs[tensor] = self.strip(_Fake(tensor), shape)
+            self.graph.inputs[tensor] = shape[1:] if self.carries_batch([shape]) else shape
             self.tensor_layer[tensor] = tensor
             self.names.add(tensor)
         for node in self.graph_proto.node:
-            self.node(node)
+            try:
+                self.node(node)
+            except (SpecError, UnsupportedError) as err:
+                if not self.lenient:
+                    raise
+                self.placeholder(node, err.message if isinstance(err, SpecError) else str(err))
         return self.graph
 
     def node(self, node) -> None:
@@ -131,7 +174,10 @@ class _Importer:
         if op in CONSTANT_SOURCES or (inputs and all(t in self.constants for t in inputs)):
             self.constants.update(node.output)
             return
-        if op not in SUPPORTED:
+        if op in SHAPE_OPS and inputs and None not in self.shapes.get(inputs[0], (None,)):
+            self.constants.update(node.output)  # a static shape is a constant (folding missed it)
+            return
+        if op not in SUPPORTED or node.domain not in ("", "ai.onnx"):
             return self.unsupported(node, f"op {op} is not supported")
         acts = [t for t in inputs if t not in self.constants]
         missing = [t for t in acts if t not in self.tensor_layer]
@@ -145,26 +191,62 @@ class _Importer:
         if op in ("MaxPool", "AveragePool"):
             return self.pool(node, a, "max" if op == "MaxPool" else "avg")
         if op in ("GlobalAveragePool", "GlobalMaxPool"):
-            x = self.strip(node, self.shape(node, acts[0]))
+            x = self.shape(node, acts[0])[1:]
             kw = {"op": "global_avg", "kernel": x[1:]} if op == "GlobalAveragePool" else {"op": "max", "kernel": x[1:]}
             self.add(node, "pool", acts, **kw)
             return
         if op == "Concat":
-            axis = a.get("axis", 0)
-            rank = len(self.shape(node, node.output[0]))
-            axis = axis + rank if axis < 0 else axis
-            if axis == 0:
-                return self.unsupported(node, "concatenation along the batch axis is not supported")
-            self.add(node, "concat", acts, axis=axis - 1)
-            return
+            return self.concat(node, a, inputs, acts)
+        if op in SHAPE_OPS:
+            raise self.error(node, f"reads the shape of '{inputs[0]}', which is not static")
         if op in MOVEMENT:
-            self.add(node, "reshape", acts[:1], op=op.lower(), shape=self.strip(node, self.shape(node, node.output[0])))
+            self.add(node, "reshape", acts[:1], op=op.lower(), out_shape_field=True)
+            return
+        if op in RESIZING:
+            return self.resize(node, acts)
+        if op in REDUCTIONS:
+            self.add(node, "eltwise", acts[:1], op="reduce", out_shape_field=True)
+            return
+        if op == "Add" and self.fold_bias(node, inputs, acts):
             return
         out_shape = self.shape(node, node.output[0])
-        same = [t for t in acts if self.shape(node, t) == out_shape]
-        if len(same) != len(acts):
-            return self.unsupported(node, "elementwise inputs that broadcast against each other are not supported")
-        self.add(node, "eltwise", acts, op=ELEMENTWISE[op])
+        widened = _broadcast_shapes([self.shape(node, t) for t in acts]) != out_shape
+        self.add(node, "eltwise", acts, op=ELEMENTWISE[op], out_shape_field=widened)
+
+    def concat(self, node, a, inputs, acts) -> None:
+        axis = a.get("axis", 0)
+        rank = len(self.shape(node, node.output[0]))
+        axis = axis + rank if axis < 0 else axis
+        if len(acts) < 2 or len(acts) != len(inputs):  # a constant operand (a CLS token): movement
+            self.add(node, "reshape", acts, op="concat", out_shape_field=True)
+            return
+        self.add(node, "concat", acts, axis=axis)
+
+    def resize(self, node, acts) -> None:
+        """Movement that changes the element count; a multi-output Split becomes one slice per output."""
+        kind = RESIZING[node.op_type]
+        if len(node.output) == 1:
+            self.add(node, "reshape", acts, op=kind, out_shape_field=True)
+            return
+        for i, out in enumerate(node.output):
+            if out:
+                part = _Node(node, f"{node.name or node.op_type}:{i}", [out])
+                self.add(part, "reshape", acts[:1], op=kind, out_shape_field=True)
+
+    def fold_bias(self, node, inputs, acts) -> bool:
+        """``MatMul`` + a constant ``Add`` is one linear layer with a bias (every ``nn.Linear`` on a 3-D
+        input exports so): fold it when the product feeds only this Add and the constant is a
+        per-output-feature vector."""
+        if len(acts) != 1 or len(inputs) != 2 or acts[0] not in self.biasless or self.uses.get(acts[0], 0) != 1:
+            return False
+        layer = self.graph[self.biasless[acts[0]]]
+        bias = self.shapes.get(next(t for t in inputs if t != acts[0]), ())
+        if not bias or None in bias or bias[-1] != layer.out or math.prod(bias) != layer.out:
+            return False
+        self.graph.replace(replace(layer, bias=True))
+        self.tensor_layer[node.output[0]] = layer.name
+        del self.biasless[acts[0]]
+        return True
 
     def checked_attributes(self, node) -> dict[str, Any]:
         """The node's attributes by name, once its inputs and attribute types match its operator's schema."""
@@ -254,6 +336,8 @@ class _Importer:
             bias = node.op_type == "Gemm" and len(node.input) > 2 and bool(node.input[2])
             name = self.add(node, "linear", [first], out=out, bias=bias)
             self.weights[name] = (second, not transposed)
+            if not bias:
+                self.biasless[node.output[0]] = name
             return
         if len(acts) == 2:
             self.add(node, "matmul", acts, transpose_b=bool(node.op_type == "Gemm" and a.get("transB", 0)))
@@ -265,18 +349,56 @@ class _Importer:
         if not self.lenient:
             raise UnsupportedError(f"{self.file}: {where}: {reason} (use --lenient to import it as a zero-cost "
                                    "placeholder)")
+        self.placeholder(node, reason)
+
+    def placeholder(self, node, reason: str) -> None:
+        """A zero-cost stand-in for a node that cannot be modelled (``lenient``): it never fails."""
+        where = f"node '{node.name or node.op_type}' ({node.op_type})"
         acts = [t for t in node.input if t and t not in self.constants and t in self.tensor_layer]
+        shapes = [tuple(d or 1 for d in self.shapes.get(t, (1,))) or (1,) for t in acts]
+        feeds = [self.tensor_layer[t] for t in acts]
         for i, out in enumerate(node.output):
             if not out:
                 continue
             name = self.unique((node.name or node.op_type) + (f":{i}" if i else ""))
-            shape = self.strip(node, self.shape(node, out), strict=False)
-            layer = Layer(name, "placeholder", tuple(self.strip(node, self.shape(node, t), strict=False)
-                                                     for t in acts) or (shape,),
-                          op=node.op_type, shape=shape, batch=self.batch)
-            self.graph.add(layer, [self.tensor_layer[t] for t in acts] or [next(iter(self.graph.inputs))])
+            shape = tuple(d or 1 for d in self.shapes.get(out, (1,))) or (1,)
+            try:
+                layer = Layer(name, "placeholder", tuple(self.graph_shape(t, sh) for t, sh in zip(feeds, shapes))
+                              or (shape,), op=node.op_type, shape=shape, batch=1)
+                self.graph.add(layer, feeds or [next(iter(self.graph.inputs))])
+            except SpecError:  # whatever the shapes say, a placeholder must not end a lenient import
+                layer = Layer(name, "placeholder", (shape,), op=node.op_type, shape=shape, batch=1)
+                self.graph.add(layer, [])
             self.tensor_layer[out] = name
+            self.constants.discard(out)
         self.placeholders.append(f"{where}: {reason}")
+
+    def graph_shape(self, source: str, shape: tuple) -> tuple:
+        """The whole shape (batch included) of what ``source`` carries, for a batch-1 placeholder."""
+        if source in self.graph.inputs:
+            inner = self.graph.inputs[source]
+            return inner if tuple(shape) == inner else (*shape[:len(shape) - len(inner)], *inner)
+        layer = self.graph[source]
+        return layer.out_shape if layer.batch == 1 else (layer.batch, *layer.out_shape)
+
+
+def _broadcast_shapes(shapes: list[tuple]) -> tuple | None:
+    """numpy's broadcast of ``shapes``, or None when they do not broadcast."""
+    rank = max(len(s) for s in shapes)
+    out = []
+    for axis in range(rank):
+        sizes = {s[len(s) - rank + axis] for s in shapes if len(s) - rank + axis >= 0} - {1}
+        if len(sizes) > 1:
+            return None
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+class _Node:
+    """One output of a multi-output node, as a node of its own (a Split's parts)."""
+
+    def __init__(self, node, name: str, outputs: list[str]):
+        self.name, self.op_type, self.output, self.input = name, node.op_type, outputs, node.input
 
 
 class _Fake:
@@ -286,50 +408,65 @@ class _Fake:
         self.name, self.op_type = name, "input"
 
 
-def _fix_batch(model, file: str, batch: int | None) -> str | None:
-    """Give the batch dimension (axis 0 of each data input of rank ≥ 2) a value, before shape inference.
+def _fix_batch(model, file: str, batch: int | None, dims: dict[str, int]) -> str | None:
+    """Give every symbolic input dimension a value, before shape inference.
 
-    A symbolic batch becomes ``batch`` (1 if None: the returned note says so), and so does every other
-    dimension of the same name. Any other symbolic input dimension is a :class:`SpecError` naming it.
-    A fixed batch must equal ``batch`` if one is asked for (reshapes in the model may depend on it).
+    The batch (axis 0 of each data input of rank ≥ 2) takes ``batch``, or 1 with the returned note.
+    ``dims`` names other symbolic dimensions (``--dim NAME=VALUE``; the key ``"seq"``, from
+    ``--seq``, also sets axis 1 of rank-2 inputs: token ids and masks). Any other symbolic
+    dimension is a :class:`SpecError` naming it: never a silent 1. A fixed batch must equal
+    ``batch`` if one is asked for (reshapes in the model may depend on it).
     """
     graph = model.graph
     constants = {init.name for init in graph.initializer}
     inputs = [v for v in graph.input if v.name not in constants]
-    dims = {v.name: list(v.type.tensor_type.shape.dim) for v in inputs}
-    symbolic = [(name, d[0]) for name, d in dims.items() if len(d) >= 2 and not d[0].HasField("dim_value")]
-    symbols = {d.dim_param for _, d in symbolic} - {""}
-    for name, d in dims.items():
+    shapes = {v.name: list(v.type.tensor_type.shape.dim) for v in inputs}
+    values: dict[str, int] = {k: v for k, v in dims.items() if k != "seq"}
+    symbolic_batch = None
+    for name, d in shapes.items():
         for axis, dim in enumerate(d):
             if dim.HasField("dim_value") and dim.dim_value < 1:
                 raise SpecError(f"input '{name}' has dimension {dim.dim_value} on axis {axis}; "
                                 "dimensions must be positive", file=file)
             if axis == 0 and len(d) >= 2:
-                if dim.HasField("dim_value") and batch is not None and dim.dim_value != batch:
-                    raise SpecError(f"input '{name}' fixes the batch at {dim.dim_value}; batch {batch} "
-                                    "cannot be asked for", file=file)
-            elif not dim.HasField("dim_value") and dim.dim_param not in symbols:
-                raise SpecError(f"input '{name}' has a symbolic dimension '{dim.dim_param or '?'}' (axis {axis}); "
-                                "only the batch (axis 0) may be symbolic: fix it in the model", file=file)
-    if not symbolic:
-        return None
-    note = (f"input '{symbolic[0][0]}' has a symbolic batch dimension '{symbolic[0][1].dim_param or '?'}': "
-            "assumed batch 1 (pass --batch to choose)")
-    for _, dim in symbolic:
-        dim.dim_value = batch or 1  # clears dim_param (a oneof), so shape inference propagates the value
+                if dim.HasField("dim_value"):
+                    if batch is not None and dim.dim_value != batch:
+                        raise SpecError(f"input '{name}' fixes the batch at {dim.dim_value}; batch {batch} "
+                                        "cannot be asked for", file=file)
+                    continue
+                symbolic_batch = symbolic_batch or (name, dim.dim_param or "?")
+                value = values.setdefault(dim.dim_param, batch or 1) if dim.dim_param else batch or 1
+                if dim.dim_param and batch is not None and value != batch:
+                    raise SpecError(f"input '{name}': dimension '{dim.dim_param}' is the batch ({batch}) "
+                                    f"and --dim {dim.dim_param}={value}", file=file)
+                dim.dim_value = value  # clears dim_param (a oneof), so shape inference propagates it
+            elif not dim.HasField("dim_value"):
+                if axis == 1 and len(d) == 2 and "seq" in dims and dim.dim_param not in values:
+                    values[dim.dim_param or f"{name}[1]"] = dims["seq"]
+                key = dim.dim_param or f"{name}[{axis}]"
+                if key not in values:
+                    raise SpecError(f"input '{name}' has a symbolic dimension '{dim.dim_param or '?'}' (axis {axis}): "
+                                    f"give it a value with --dim {dim.dim_param or 'NAME'}=N"
+                                    + (" or --seq N" if axis == 1 and len(d) == 2 else ""), file=file)
+                dim.dim_value = values[key]
     for v in [*graph.input, *graph.output, *graph.value_info]:
         for dim in v.type.tensor_type.shape.dim:
-            if not dim.HasField("dim_value") and dim.dim_param in symbols:
-                dim.dim_value = batch or 1
-    return None if batch else note
+            if not dim.HasField("dim_value") and dim.dim_param in values:
+                dim.dim_value = values[dim.dim_param]
+    if symbolic_batch is None or batch is not None:
+        return None
+    return (f"input '{symbolic_batch[0]}' has a symbolic batch dimension '{symbolic_batch[1]}': "
+            "assumed batch 1 (pass --batch to choose)")
 
 
-def load_onnx(path: str | Path, *, lenient: bool = False, batch: int | None = None) -> LayerGraph:
+def load_onnx(path: str | Path, *, lenient: bool = False, batch: int | None = None,
+              dims: dict[str, int] | None = None) -> LayerGraph:
     """Import an ONNX file. Malformed files, failed shape inference and unsupported ops raise
-    :class:`SpecError`/:class:`UnsupportedError`; ``lenient`` turns unsupported ops into placeholders
-    (listed in ``graph.meta["placeholders"]``). A symbolic batch dimension takes ``batch``, or 1 with
-    a note in ``graph.meta["assumptions"]``."""
-    return _import(path, lenient=lenient, batch=batch)[0]
+    :class:`SpecError`/:class:`UnsupportedError`; ``lenient`` turns every node it cannot model into a
+    placeholder (listed in ``graph.meta["placeholders"]``). A symbolic batch dimension takes
+    ``batch``, or 1 with a note in ``graph.meta["assumptions"]``; other symbolic dimensions take
+    ``dims`` (by name; ``"seq"`` sets axis 1 of rank-2 inputs) or are an error naming them."""
+    return _import(path, lenient=lenient, batch=batch, dims=dims)[0]
 
 
 def onnx_weights(path: str | Path, *, lenient: bool = False) -> dict:
@@ -383,7 +520,109 @@ def _fold_constants(model, constants: set, wanted: list, file: str) -> dict:
     return dict(zip(wanted, values))
 
 
-def _import(path: str | Path, *, lenient: bool, batch: int | None):
+def _infer(model, file: str):
+    onnx = _require_onnx()
+    try:
+        return onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as err:
+        raise SpecError(f"ONNX shape inference failed: {str(err).splitlines()[0]}", file=file) from None
+
+
+def _infer_and_fold(model, file: str, rounds: int = 8):
+    """Shape inference, then fold what static shapes make constant, until nothing changes.
+
+    Exporters compute reshape targets, masks and position ids from ``Shape`` of activations; with
+    every input dimension known those are constants. Each round computes the small constant
+    tensors (:data:`FOLD_LIMIT` elements; weights are never materialised) with ONNX's reference
+    evaluator, turns them into initializers, drops the nodes that made them and infers shapes
+    again, which may make more shapes static.
+    """
+    model = _infer(model, file)
+    for _ in range(rounds):
+        folded = _fold_round(model, file)
+        if not folded:
+            break
+        model = _infer(folded, file)
+    return model
+
+
+def _fold_round(model, file: str):
+    """One round of :func:`_infer_and_fold`: the model with small constants folded, or None."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+    shapes = _static_shapes(model)
+    values = {}
+    for init in graph.initializer:
+        if math.prod(init.dims) <= FOLD_LIMIT:
+            try:
+                values[init.name] = numpy_helper.to_array(init)
+            except Exception:  # noqa: BLE001 - a malformed initializer is not folded (the importer reports it)
+                pass
+    done: list = []
+    for node in graph.node:
+        inputs = [t for t in node.input if t]
+        if node.domain not in ("", "ai.onnx") or node.op_type in NEVER_FOLD or len(node.output) == 0:
+            continue
+        if node.op_type in SHAPE_OPS and inputs and shapes.get(inputs[0]) is not None:
+            full = np.array(shapes[inputs[0]], dtype=np.int64)
+            if node.op_type == "Size":
+                out = np.array(int(np.prod(full)), dtype=np.int64)
+            else:
+                attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+                out = full[attrs.get("start", 0):attrs.get("end", len(full))]
+            values[node.output[0]] = out
+            done.append(node)
+            continue
+        if node.op_type not in CONSTANT_SOURCES and (not inputs or not all(t in values for t in inputs)):
+            continue
+        if node.op_type == "Constant" and not any(a.name == "value" for a in node.attribute):
+            pass  # value_float(s)/value_int(s)/...: still small, evaluated below
+        if any(shapes.get(o) is None or math.prod(shapes[o]) > FOLD_LIMIT for o in node.output if o):
+            if node.op_type != "Constant":
+                continue  # unknown or large (a weight): stays a constant the importer does not compute
+        try:
+            from onnx.reference import ReferenceEvaluator
+
+            results = ReferenceEvaluator(node, opsets={"": opset}).run(None, {t: values[t] for t in inputs})
+        except Exception:  # noqa: BLE001 - an op the reference evaluator cannot run stays as it is
+            continue
+        if any(np.asarray(r).size > FOLD_LIMIT for r in results):
+            continue
+        for name, value in zip(node.output, results):
+            if name:
+                values[name] = np.asarray(value)
+        done.append(node)
+    if not done:
+        return None
+    removed = {id(n) for n in done}
+    needed = {t for n in graph.node if id(n) not in removed for t in n.input} | {o.name for o in graph.output}
+    new = helper.make_graph([n for n in graph.node if id(n) not in removed], graph.name,
+                            list(graph.input), list(graph.output),
+                            [*graph.initializer, *(numpy_helper.from_array(values[o], o) for n in done
+                                                   for o in n.output if o and o in needed)],
+                            value_info=[v for v in graph.value_info])
+    out = helper.make_model(new, opset_imports=list(model.opset_import), ir_version=model.ir_version)
+    out.functions.extend(model.functions)
+    return out
+
+
+def _static_shapes(model) -> dict[str, tuple[int, ...] | None]:
+    """Every tensor's shape when every dimension is known, else None."""
+    out: dict[str, tuple[int, ...] | None] = {}
+    for v in [*model.graph.value_info, *model.graph.input, *model.graph.output]:
+        if v.type.tensor_type.HasField("shape"):
+            dims = v.type.tensor_type.shape.dim
+            out[v.name] = (tuple(d.dim_value for d in dims)
+                           if all(d.HasField("dim_value") and d.dim_value >= 0 for d in dims) else None)
+    for init in model.graph.initializer:
+        out[init.name] = tuple(init.dims)
+    return out
+
+
+def _import(path: str | Path, *, lenient: bool, batch: int | None, dims: dict[str, int] | None = None):
     """``(graph, importer, shape-inferred model)``: the one import that :func:`load_onnx` and
     :func:`onnx_weights` share, so both use the same layer names."""
     onnx = _require_onnx()
@@ -399,11 +638,8 @@ def _import(path: str | Path, *, lenient: bool, batch: int | None):
         raise SpecError(f"not a readable ONNX model: {reason}", file=str(path)) from None
     if not model.graph.node:
         raise SpecError("not a readable ONNX model: the graph has no nodes", file=str(path))
-    assumption = _fix_batch(model, str(path), batch)
-    try:
-        model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
-    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as err:
-        raise SpecError(f"ONNX shape inference failed: {str(err).splitlines()[0]}", file=str(path)) from None
+    assumption = _fix_batch(model, str(path), batch, dims or {})
+    model = _infer_and_fold(model, str(path))
     importer = _Importer(model, str(path), lenient)
     name = path.stem.removeprefix("light_")
     graph = importer.run(name, {"source": f"imported from {path.name} (ONNX opset "

@@ -73,7 +73,7 @@ def graph_from_dict(data: Any, *, file: str | None = None) -> LayerGraph:
                 raise f.error("inputs", f"unknown tensor '{tensor}'"
                               + did_you_mean(tensor, [*inputs, *(layer.name for layer in graph)]))
         try:
-            layer = Layer(**kw, in_shapes=tuple(graph.shape_of(t) for t in sources))
+            layer = Layer(**kw, in_shapes=tuple(graph.shape_for(t, kw["batch"], batch) for t in sources))
             graph.add(layer, sources)
         except SpecError as err:
             field = err.path.split("'.", 1)[1] if err.path and "'." in err.path else None
@@ -106,7 +106,8 @@ def zoo_names() -> list[str]:
     return sorted(p.stem for p in data_dir("workloads").glob("*.yaml"))
 
 
-def resolve_workload(name_or_path: str, *, lenient: bool = False, batch: int | None = None) -> LayerGraph:
+def resolve_workload(name_or_path: str, *, lenient: bool = False, batch: int | None = None,
+                     dims: dict[str, int] | None = None) -> LayerGraph:
     """A bundled workload by name, or a workload file by path (YAML, or ONNX: ``lenient`` imports
     unsupported ONNX ops as zero-cost placeholders instead of failing; ``batch`` sets a symbolic batch).
 
@@ -119,9 +120,11 @@ def resolve_workload(name_or_path: str, *, lenient: bool = False, batch: int | N
     if path.suffix.lower() == ".onnx":
         from .onnx_import import load_onnx
 
-        return load_onnx(path, lenient=lenient, batch=batch)
+        return load_onnx(path, lenient=lenient, batch=batch, dims=dims)
     if batch is not None:  # a YAML workload states its batch; silently overriding it would be a guess
         raise SpecError(f"a batch size applies to ONNX models only; '{name_or_path}' sets `batch` in its YAML")
+    if dims:
+        raise SpecError(f"--seq and --dim apply to ONNX models only; '{name_or_path}' states its shapes in its YAML")
     if path.suffix.lower() in (".yaml", ".yml") or path.exists():
         return load_workload(path)
     bundled = data_dir("workloads") / f"{name_or_path}.yaml"
@@ -154,7 +157,7 @@ def layer_to_yaml_dict(layer: Layer, sources: tuple[str, ...], previous: str | N
         out["inputs"] = list(sources)
     for key, default in _DEFAULTS.items():
         value = getattr(layer, key)
-        if key == "op" or value == default or (key == "batch" and value == batch):
+        if key == "op" or (key == "batch" and value == batch) or (key != "batch" and value == default):
             continue
         if key == "kernel" and layer.kind == "pool" and layer.op == "global_avg":
             continue
@@ -167,7 +170,8 @@ def layer_to_yaml_dict(layer: Layer, sources: tuple[str, ...], previous: str | N
 
 def graph_to_yaml(graph: LayerGraph, batch: int | None = None) -> str:
     """Serialise a graph to the YAML format, one line per layer (round-trips exactly)."""
-    batch = batch if batch is not None else next(iter(graph)).batch
+    # the batch the inputs carry: a layer of batch 1 may hold it inside its shapes ([B·S, D] tokens)
+    batch = batch if batch is not None else max(layer.batch for layer in graph)
     head = {"version": FORMAT_VERSION, "name": graph.name, "batch": batch}
     meta = {k: v for k, v in graph.meta.items() if k != "assumptions"}  # about the import, not this file
     if meta:

@@ -290,14 +290,25 @@ def test_batch_option_sets_a_symbolic_batch(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("xshape, argv, message", [
-    (("N", 3, "H", 8), [], "input 'x' has a symbolic dimension 'H' (axis 2); only the batch (axis 0) may be "
-                           "symbolic: fix it in the model"),
+    (("N", 3, "H", 8), [], "input 'x' has a symbolic dimension 'H' (axis 2): give it a value with --dim H=N"),
     ((2, 3, 8, 8), ["--batch", "4"], "input 'x' fixes the batch at 2; batch 4 cannot be asked for"),
 ])
 def test_other_symbolic_dims_and_a_fixed_batch_are_one_line_errors(tmp_path, capsys, xshape, argv, message):
     path = _symbolic_model(tmp_path / "m.onnx", xshape)
     assert main(["workload", "info", str(path), *argv]) == 1
     assert capsys.readouterr().err == f"accelsim: error: {path}: {message}\n"
+
+
+def test_dim_option_sets_other_symbolic_dims(tmp_path, capsys):
+    path = _symbolic_model(tmp_path / "m.onnx", ("N", 3, "H", "W"))
+    assert main(["workload", "info", str(path), "--batch", "2", "--dim", "H=8", "--dim", "W=8", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["macs"] == 2 * MACS_PER_IMAGE
+    for argv, message, code in [(["--dim", "H=8"], "symbolic dimension 'W' (axis 3): give it a value with --dim W=N", 1),
+                                (["--dim", "H"], "--dim must look like NAME=N", 2),
+                                (["--dim", "H=0"], "--dim must look like NAME=N", 2)]:
+        assert main(["workload", "info", str(path), *argv]) == code
+        err = capsys.readouterr().err.splitlines()
+        assert message in err[-1] and (code == 2 or len(err) == 1), err  # 2: argparse's usage, then the line
 
 
 def test_batch_option_is_refused_for_yaml_workloads(capsys):
