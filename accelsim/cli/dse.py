@@ -25,7 +25,12 @@ def _cmd_dse(args: argparse.Namespace) -> str:
     base = resolve_arch(args.arch)
     axes, limits = load_space(args.space) if args.space else ([], {})
     axes = axes + [parse_axis(a) for a in args.axis or []]
-    limits |= dict(parse_limit(text) for text in args.max or [])  # the command line wins over the file
+    given = [parse_limit(text) for text in args.max or []]
+    if len({name for name, _ in given}) != len(given):
+        raise SpecError("--max: a metric is bounded twice")
+    limits |= dict(given)  # the command line wins over the file
+    if args.scheduler is not None and not args.scheduler.strip():
+        raise SpecError("--scheduler needs an address, e.g. tcp://host:8786")
     check_axes(base, axes)
     objectives = tuple(o.strip() for o in args.objective.split(","))
     unknown = [o for o in objectives if o not in OBJECTIVES]
@@ -50,14 +55,20 @@ def _cmd_dse(args: argparse.Namespace) -> str:
              *(_num(p[o]) if p["feasible"] else "-" for o in objectives), "*" if i in run.pareto else ""]
             for i, p in enumerate(run.points)]
     infeasible = sum(not p["feasible"] for p in run.points)
-    how = "visited by NSGA-II" if run.search == "nsga2" else "design points"
+    how = "design points visited by NSGA-II" if run.search == "nsga2" else "design points"
     head = (f"{args.workload} on {len(run.points):,} {how} around {base.name} "
             f"({run.computed:,} evaluated now, {len(run.points) - run.computed:,} from the store); "
             f"{len(run.pareto)} on the Pareto front (*) of {', '.join(objectives)}; {infeasible} infeasible")
     shown = table(rows[:200], [*names, "ok", *objectives, "pareto"], set(range(len(names) + 1, len(names) + 1 + len(objectives))))
     more = f"\n... {len(rows) - 200:,} more in {args.output}/points.csv" if len(rows) > 200 else ""
-    chosen = "" if run.chosen is None else f"\nchosen design (plots, report): row {run.chosen + 1}"
+    chosen = "" if run.chosen is None else f"\nchosen design (plots, report.html): point {run.chosen} (counting from 0)"
     return f"{head}\n\n{shown}{more}{chosen}\n\nwrote {args.output}/: {', '.join(run.files)}"
+
+
+def _seed(text: str) -> int:
+    if not text.isdigit() or int(text) > 2**32 - 1:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 4294967295, not {text!r}")
+    return int(text)
 
 
 def _num(value) -> str:
@@ -88,7 +99,7 @@ def add_parser(sub) -> None:
                         "fixed: every layer runs the point's dataflow as simulate does")
     p.add_argument("--budget", type=positive_int, help="evaluate at most N distinct points, chosen by NSGA-II")
     p.add_argument("--time", type=positive_float, metavar="S", help="stop proposing points after S seconds (NSGA-II)")
-    p.add_argument("--seed", type=int, help="the optimiser's seed (default 0): same seed, same points")
+    p.add_argument("--seed", type=_seed, help="the optimiser's seed, 0 to 2**32-1 (default 0): same seed, same points")
     p.add_argument("--no-plots", action="store_true", help="skip the figures and report.html")
     p.add_argument("--energy-table", default="horowitz45", metavar="NAME|FILE", help="energy per action (docs/energy.md)")
     p.add_argument("--json", action="store_true", help="print {points, pareto} as JSON")

@@ -201,7 +201,7 @@ class Batch:
             busy += times * priced.plan.busy
             dram += times * priced.dram_bytes
             mapping |= dict.fromkeys(shape.names, priced.choice.to_dict())
-        area = self._area(arch, dataflows[0].name if len(dataflows) == 1 else None, plan_key)
+        area = self._area(arch, None, plan_key)  # the PE that runs every dataflow the array supports
         return _Group(arch, shapes, work_key, cycles, gemm_layers, dynamic, leak, busy, dram,
                       {name: mapping[name] for name in self._names if name in mapping},
                       {"area_um2": round(area.total_um2, 3), "pe_area_um2": round(area.pe_um2, 3),
@@ -271,10 +271,9 @@ class Batch:
         if key not in self._archs:
             try:
                 arch = arch_for(self.base, point)
-                if "dataflow" in point:
+                if "dataflow" in point:  # the array is built for this dataflow (its PE, its area)
                     dataflow = load_dataflow(str(point["dataflow"]))
-                    if dataflow.name not in arch.dataflows:
-                        arch = arch.with_changes(dataflows=(*arch.dataflows, dataflow.name))
+                    arch = arch.with_changes(dataflows=(dataflow.name,))
                     dataflows = [dataflow]
                 else:
                     dataflows = [load_dataflow(n) for n in (arch.dataflows if self.search else arch.dataflows[:1])]

@@ -119,6 +119,25 @@ def _call_after_setup(task: Any, fn: Callable[[Any], Any], setup: Callable[..., 
 
 def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator handles Ctrl-C and stops us
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """On Linux, ask the kernel to kill this worker when the coordinator dies, even by SIGKILL (which
+    no handler sees): otherwise the pool's workers would run on as orphans."""
+    import ctypes
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os._exit(1)
 
 
 def _run_pool(fn, tasks: list, jobs: int, setup, setup_args: tuple) -> Iterator[tuple[int, Any]]:

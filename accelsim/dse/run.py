@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+from concurrent.futures.process import BrokenProcessPool
 import io
 import itertools
 from dataclasses import dataclass, field
@@ -21,17 +22,25 @@ from typing import Any
 from ..arch import ArrayConfig
 from ..arch.config import stable_digest
 from ..atomic import atomic_write_text
-from ..errors import OutputError
+from ..errors import AccelsimError, OutputError, SpecError
 from ..outputs import claim_files, output_folder
 from ..progress import progress_bar
 from ..workload.graph import LayerGraph
 from .evaluate import MODEL_VERSION
 from .executor import ClusterError, run_tasks
 from .pareto import OBJECTIVES, pareto
-from .space import Axis, count_points, points
+from .space import MAX_POINTS, Axis, count_points, points
 from .store import Store, point_key
 
 STORE, POINTS_CSV, PARETO_CSV, REPORT = "results.sqlite", "points.csv", "pareto.csv", "report.html"
+
+
+def _all_outputs() -> tuple[str, ...]:
+    """Every file any dse run may write (so --force and --resume remove exactly the stale ones)."""
+    pairs = itertools.permutations(OBJECTIVES, 2)
+    figures = [f"pareto_{a}_{b}.{ext}" for a, b in pairs for ext in ("png", "svg")]
+    return (STORE, POINTS_CSV, PARETO_CSV, REPORT, *figures,
+            *(f"{name}.{ext}" for name in ("layers", "roofline") for ext in ("png", "svg")))
 
 
 def output_names(objectives: tuple[str, ...]) -> tuple[str, ...]:
@@ -45,6 +54,9 @@ def output_names(objectives: tuple[str, ...]) -> tuple[str, ...]:
     figures = [f"pareto_{a}_{b}.{ext}" for a, b in itertools.combinations(objectives, 2) for ext in ("png", "svg")]
     return (STORE, POINTS_CSV, PARETO_CSV, REPORT, *figures,
             *(f"{name}.{ext}" for name in ("layers", "roofline") for ext in ("png", "svg")))
+
+
+ALL_OUTPUTS = _all_outputs()
 
 
 @dataclass
@@ -100,23 +112,33 @@ def run_space(workload: str, base: ArrayConfig, axes: list[Axis], output: str | 
     folder = output_folder(output)
     if resume and force:
         raise OutputError("--resume continues a run and --force replaces it: give one of them")
-    outputs = output_names(settings.objectives)
+    optimise = time_limit is not None or (budget is not None and budget < count_points(axes))
+    if not optimise and count_points(axes) > MAX_POINTS:
+        raise SpecError(f"the space has {count_points(axes):,} points, more than the {MAX_POINTS:,} an exhaustive "
+                        "run takes: give --budget N (NSGA-II visits N of them)")
+    outputs = output_names(settings.objectives) if plots else (STORE, POINTS_CSV, PARETO_CSV)
     if resume:
         if not (folder / STORE).is_file():
             raise OutputError(f"{folder}: nothing to resume (no {STORE})")
-        claim_files(folder, outputs[1:], force=True)  # a resumed run rewrites everything but the store
+        claim_files(folder, outputs[1:], force=True, stale=ALL_OUTPUTS[1:])  # rewrites all but the store
     else:
-        earlier = [p.name for p in folder.glob("pareto_*_*.*")] if folder.is_dir() else []
-        claim_files(folder, outputs, force=force, stale=earlier)
+        if (folder / STORE).exists() and not force:
+            raise OutputError(f"{folder} holds a dse run: pass --resume to continue it or --force to replace it")
+        claim_files(folder, outputs, force=force, stale=ALL_OUTPUTS)
         _remove_store(folder)  # --force starts a fresh store
+    from ..cost import load_energy_table
+    from ..mapping import load_dataflow
+
+    # what the numbers depend on, by content: an edited table or dataflow file is a new run, not a resume
+    dataflows = {str(v): load_dataflow(str(v)).to_dict() for a in axes if a.name == "dataflow" for v in a.values}
     context = {"workload": graph.name, "layers": stable_digest([layer.to_dict() for layer in graph]),
-               "base": base.to_dict(), "energy_table": settings.energy_table, "model": MODEL_VERSION,
+               "base": base.to_dict(), "energy_table": stable_digest(load_energy_table(settings.energy_table).to_dict()),
+               "dataflows": stable_digest(dataflows), "model": MODEL_VERSION,
                "mapping": settings.mapping, **({"objectives": list(settings.objectives)}
                                                 if settings.mapping == "search" else {}),
                **({"limits": [list(x) for x in settings.limits]} if settings.limits else {})}
     folder.mkdir(parents=True, exist_ok=True)
     evaluator = _Evaluator(Store(folder / STORE), context, graph, base, settings, jobs, scheduler)
-    optimise = time_limit is not None or (budget is not None and budget < count_points(axes))
     try:
         if optimise:
             from .optimise import optimise_space
@@ -178,6 +200,9 @@ class _Evaluator:
                     self.stored.update((key, result) for key, _, _, result in rows)
                     self.computed += len(rows)
                     bar.update(len(rows))
+            except BrokenProcessPool:
+                raise AccelsimError("a worker process died (killed, or out of memory?); the finished points are "
+                                    "kept: rerun with --resume") from None
             except ImportError as err:  # a cluster worker without (this) accelsim
                 if self.scheduler is None:
                     raise
@@ -218,9 +243,10 @@ def simulate_point(graph: LayerGraph, base: ArrayConfig, row: dict[str, Any], se
     point = {k: v for k, v in row.items() if k not in _RESULT_KEYS}
     arch = arch_for(base, point)
     dataflow = load_dataflow(str(point.get("dataflow", arch.dataflows[0])))
-    if dataflow.name not in arch.dataflows:
-        arch = arch.with_changes(dataflows=(*arch.dataflows, dataflow.name))
-    choices = {name: LayerChoice.from_dict(m) for name, m in row["mapping"].items()}
+    if "dataflow" in point:  # a dataflow axis builds the array for that dataflow (docs/dse.md)
+        arch = arch.with_changes(dataflows=(dataflow.name,))
+    specs = {dataflow.name: dataflow}  # the point's own spec: a dataflow file may reuse a bundled name
+    choices = {name: LayerChoice.from_dict(m, specs) for name, m in row["mapping"].items()}
     return simulate(graph.with_gemm_changes(workload_changes(point)), arch, dataflow,
                     energy_table=settings.energy_table, choices=choices)
 

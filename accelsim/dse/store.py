@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..arch.config import stable_digest
+from ..errors import OutputError
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS points (key TEXT PRIMARY KEY, seq INTEGER, point TEXT, result TEXT)"
 
@@ -28,10 +29,18 @@ class Store:
 
     def __init__(self, path: Path):
         self.path = path
-        self.db = sqlite3.connect(path)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(SCHEMA)
-        self.db.commit()
+        self.db = None
+        try:
+            self.db = sqlite3.connect(path)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(SCHEMA)
+            self.db.commit()
+            self.db.execute("SELECT key, seq, point, result FROM points LIMIT 1").fetchall()
+        except sqlite3.Error as err:
+            self.close()
+            reason = "cannot write there" if "unable to open" in str(err) or "readonly" in str(err) else \
+                "not an accelsim dse store"
+            raise OutputError(f"{path}: {reason} ({err})") from None
 
     def done(self) -> set[str]:
         return {row[0] for row in self.db.execute("SELECT key FROM points")}
@@ -41,14 +50,20 @@ class Store:
 
     def put_many(self, rows: list[tuple[str, int, dict[str, Any], dict[str, Any]]]) -> None:
         """Store ``(key, seq, point, result)`` rows in one transaction: a kill loses at most the chunk in flight."""
-        with self.db:
-            self.db.executemany("INSERT OR REPLACE INTO points VALUES (?, ?, ?, ?)",
-                                [(key, seq, json.dumps(point, sort_keys=True), json.dumps(result, sort_keys=True))
-                                 for key, seq, point, result in rows])
+        try:
+            with self.db:
+                self.db.executemany("INSERT OR REPLACE INTO points VALUES (?, ?, ?, ?)",
+                                    [(key, seq, json.dumps(point, sort_keys=True), json.dumps(result, sort_keys=True))
+                                     for key, seq, point, result in rows])
+        except sqlite3.Error as err:  # a full disk, a file removed under us
+            raise OutputError(f"{self.path}: cannot write the store ({err}); finished points are kept") from None
 
     def results(self) -> dict[str, dict[str, Any]]:
         """Every stored result by key."""
-        return {key: json.loads(r) for key, r in self.db.execute("SELECT key, result FROM points")}
+        try:
+            return {key: json.loads(r) for key, r in self.db.execute("SELECT key, result FROM points")}
+        except (ValueError, TypeError, sqlite3.Error) as err:
+            raise OutputError(f"{self.path}: not an accelsim dse store (a result is not JSON: {err})") from None
 
     def rows(self) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
         """Every stored ``(seq, point, result)``, in the space's order."""
@@ -56,4 +71,5 @@ class Store:
                 for seq, p, r in self.db.execute("SELECT seq, point, result FROM points ORDER BY seq")]
 
     def close(self) -> None:
-        self.db.close()
+        if self.db is not None:
+            self.db.close()

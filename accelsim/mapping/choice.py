@@ -33,8 +33,9 @@ class LayerChoice:
                 "temporal_tile": self.temporal_tile}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "LayerChoice":
-        """The choice :meth:`to_dict` wrote (a design-space result's ``mapping`` entry).
+    def from_dict(cls, data: dict[str, Any], specs: dict[str, DataflowSpec] | None = None) -> "LayerChoice":
+        """The choice :meth:`to_dict` wrote (a design-space result's ``mapping`` entry); ``specs``
+        gives dataflows by name that are not (or shadow) the bundled ones.
 
         Examples
         --------
@@ -43,7 +44,8 @@ class LayerChoice:
         """
         from .dataflow import load_dataflow
 
-        return cls(with_loop_order(load_dataflow(data["dataflow"]), tuple(data["loop_order"])), data["temporal_tile"])
+        spec = (specs or {}).get(data["dataflow"]) or load_dataflow(data["dataflow"])
+        return cls(with_loop_order(spec, tuple(data["loop_order"])), data["temporal_tile"])
 
 
 def with_loop_order(dataflow: DataflowSpec, order: tuple[str, str]) -> DataflowSpec:

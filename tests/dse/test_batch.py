@@ -38,10 +38,10 @@ def _simulated(graph, base, point, choices=None) -> dict:
     try:
         arch = arch_for(base, point)
         dataflow = load_dataflow(str(point.get("dataflow", arch.dataflows[0])))
-        if dataflow.name not in arch.dataflows:
-            arch = arch.with_changes(dataflows=(*arch.dataflows, dataflow.name))
+        if "dataflow" in point:  # a dataflow axis builds the array for that dataflow (docs/dse.md)
+            arch = arch.with_changes(dataflows=(dataflow.name,))
         sim = simulate(graph.with_gemm_changes(workload_changes(point)), arch, dataflow, choices=choices)
-        area = array_area(arch, dataflow.name if "dataflow" in point or choices is None else None)
+        area = array_area(arch)  # the PE that runs every dataflow the array supports
     except AccelsimError:
         return {"feasible": False}
     data = sim.to_dict()

@@ -67,7 +67,7 @@ def test_an_infeasible_point_stays_with_its_reason_and_the_run_goes_on(capsys, t
 def test_outputs_are_never_overwritten_and_bad_axes_are_one_line(capsys, tmp_path):
     assert main(["dse", "alexnet", "--axis", "rows=4,8", "-o", str(tmp_path)]) == 0
     capsys.readouterr()
-    for args, message in [(["--axis", "rows=4,8"], "exists; pass --force"),
+    for args, message in [(["--axis", "rows=4,8"], "holds a dse run: pass --resume to continue it or --force"),
                           (["--axis", "rows=0,8", "--force"], "axis 'rows' value 0"),
                           (["--axis", "rowz=8", "--force"], "is not an architecture field"),
                           (["--axis", "rows=8,8", "--force"], "repeats a value"),
