@@ -15,6 +15,7 @@ Examples
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -53,10 +54,11 @@ def parse_dtype(text: object, *, operand: bool = False) -> DataType | None:
 
     ``operand``: an input or weight, at most 16 bits (outputs may be up to 32).
     """
-    dtype = _parse(text)
+    dtype = _parse(text) if isinstance(text, str) else None  # (lists and dicts cannot key the cache)
     return None if dtype is None or (operand and dtype.bits > MAX_INT_BITS) else dtype
 
 
+@lru_cache(maxsize=256)
 def _parse(text: object) -> DataType | None:
     if not isinstance(text, str):
         return None

@@ -145,7 +145,7 @@ def pe_area_um2(arch: ArrayConfig, dataflow: str | None = None) -> float:
     inside the table's range of widths; anything else is an :class:`UnsupportedError`.
     """
     if dataflow is None:
-        return max(pe_area_um2(arch, d) for d in arch.dataflows)
+        return max(_mode_area(arch, d) for d in arch.dataflows)
     variant = _variant(arch, dataflow)
     rows = load_table()[variant]
     key = (arch.input_bits, arch.weight_bits, arch.acc_bits)
@@ -158,6 +158,18 @@ def pe_area_um2(arch: ArrayConfig, dataflow: str | None = None) -> float:
                                    f"(extend the grid in benchmarks/area_table.py)")
     bi, bw, acc = key
     return _bilinear(rows, GRID_ACC_BITS, bi, bw) + acc_slope_um2(variant, bi + bw) * (acc - GRID_ACC_BITS)
+
+
+def _mode_area(arch: ArrayConfig, dataflow: str) -> float:
+    """One dataflow's PE of a multi-dataflow array. N:M select logic serves weight-stationary only
+    (the other dataflows run dense, ``docs/sparsity.md``), so a dataflow the table has no N:M row
+    for is priced as its dense PE; the WS mode carries the N:M hardware."""
+    try:
+        return pe_area_um2(arch, dataflow)
+    except UnsupportedError:
+        if not arch.weight_nm or dataflow == "ws" or "ws" not in arch.dataflows:
+            raise  # an N:M array with no weight-stationary mode has nowhere to use its N:M hardware
+        return pe_area_um2(arch.with_changes(weight_nm=""), dataflow)
 
 
 def sram_area_um2(kib: float) -> float:

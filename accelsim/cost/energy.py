@@ -305,42 +305,56 @@ def dynamic_exact(result: Any, arch: Any, table: EnergyTable) -> tuple[dict[str,
         return comp, oper
 
     precision = _get(result, "precision", None) or {}
+    issued, gated = int(_get(result, "issued_macs")), int(_get(result, "gated_macs"))
+    active = issued - gated
+    # every action: (component, operand) -> how many (an integer count); priced below
+    counts = {("mac", "none"): active, ("gated_mac", "none"): gated,
+              ("pe_register", "I"): issued, ("pe_register", "W"): issued, ("pe_register", "O"): active}
+    for op, buf in _BUFFERS.items():
+        counts["sram", op] = int(_get(result, f"sram_{buf}_reads")) + int(_get(result, f"sram_{buf}_writes"))
+        counts["dram", op] = int(_get(result, f"dram_{buf}_bytes")) + int(_get(result, f"dram_{buf}_metadata_bytes"))
+    numerators, denominator = _prices(table, arch, precision)
+    comp_n = dict.fromkeys(COMPONENTS, 0)
+    oper_n = dict.fromkeys(OPERANDS, 0)
+    for (component, operand), n in counts.items():
+        amount = n * numerators[component, operand]
+        comp_n[component] += amount
+        oper_n[operand] += amount
+    return ({k: Fraction(v, denominator) for k, v in comp_n.items()},
+            {k: Fraction(v, denominator) for k, v in oper_n.items()})
+
+
+def _prices(table: EnergyTable, arch: Any, precision: dict[str, Any]) -> tuple[dict[tuple[str, str], int], int]:
+    """The price of one of each action of :func:`dynamic_exact`, as integer numerators over one
+    common denominator (so a layer's energy is integer sums, made a fraction once): cached per
+    table, widths and buffer sizes, which a design-space run repeats for thousands of layers."""
+    mem = arch.memory
+    key = (tuple(sorted(precision.items())), arch.input_bits, arch.weight_bits, arch.acc_bits,
+           mem.ifmap_kib, mem.filter_kib, mem.ofmap_kib)
+    cache = table.__dict__.setdefault("_price_cache", {})  # on the (frozen) table: dies with it
+    if key in cache:
+        return cache[key]
     bi = _bits(precision, "input", arch.input_bits)
     bw = _bits(precision, "weight", arch.weight_bits)
     acc = _bits(precision, "accumulator", arch.acc_bits)
     fusion = int(precision.get("fusion", 1))
     serial = int(precision.get("serial_bits", 1))
-    issued, gated = int(_get(result, "issued_macs")), int(_get(result, "gated_macs"))
-    active = issued - gated
-
     mac = table.mac_pj(bi, bw, acc, serial)
-    comp["mac"] = active * mac
-    comp["gated_mac"] = gated * _exact(table.gated_mac_fraction) * mac
-    oper["none"] += comp["mac"] + comp["gated_mac"]
-
     # PE registers: both operands per issued MAC (gated ones too: operand isolation latches them);
     # the partial sum is read and written once per PE step: b times per MAC bit-serial, 1/f fused.
     reg = _exact(table.pe_register_per_byte)
-    reg_i = issued * Fraction(bi, 8) * reg
-    reg_w = issued * Fraction(bw, 8) * reg
-    reg_o = active * 2 * Fraction(acc, 8) * Fraction(serial, fusion) * reg
-    comp["pe_register"] = reg_i + reg_w + reg_o
-    oper["I"] += reg_i
-    oper["W"] += reg_w
-    oper["O"] += reg_o
-
     word = {"I": Fraction(bi, 8) * fusion,
             "W": Fraction(bw, 8) * fusion + Fraction(precision.get("index_bits", 0), 8),
             "O": Fraction(acc, 8)}
-    dram = _exact(table.dram_per_byte)
+    prices = {("mac", "none"): mac, ("gated_mac", "none"): _exact(table.gated_mac_fraction) * mac,
+              ("pe_register", "I"): Fraction(bi, 8) * reg, ("pe_register", "W"): Fraction(bw, 8) * reg,
+              ("pe_register", "O"): 2 * Fraction(acc, 8) * Fraction(serial, fusion) * reg}
     for op, buf in _BUFFERS.items():
-        words = int(_get(result, f"sram_{buf}_reads")) + int(_get(result, f"sram_{buf}_writes"))
-        sram = words * word[op] * table.sram_pj(getattr(mem, f"{buf}_kib"))
-        moved = (int(_get(result, f"dram_{buf}_bytes")) + int(_get(result, f"dram_{buf}_metadata_bytes"))) * dram
-        comp["sram"] += sram
-        comp["dram"] += moved
-        oper[op] += sram + moved
-    return comp, oper
+        prices["sram", op] = word[op] * table.sram_pj(getattr(mem, f"{buf}_kib"))
+        prices["dram", op] = _exact(table.dram_per_byte)
+    denominator = math.lcm(*(p.denominator for p in prices.values()))
+    cache[key] = ({k: p.numerator * (denominator // p.denominator) for k, p in prices.items()}, denominator)
+    return cache[key]
 
 
 def network_energy(results: Iterable[Any], arch: Any, table: EnergyTable) -> EnergyBreakdown:

@@ -76,15 +76,114 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Iterable[Any], *, jobs: int = 1, 
     tasks = list(tasks)
     if not tasks:
         return
-    if scheduler is not None:
-        yield from _run_dask(fn, tasks, scheduler, setup, setup_args)
-    elif jobs <= 1 or len(tasks) == 1:  # one task is not worth starting a process
-        if setup is not None:
-            setup(*setup_args)
-        for index, task in enumerate(tasks):
-            yield index, fn(task)
-    else:
-        yield from _run_pool(fn, tasks, min(jobs, len(tasks)), setup, setup_args)
+    if scheduler is None and len(tasks) == 1:  # one task is not worth starting a process
+        jobs = 1
+    with Executor(jobs=min(jobs, len(tasks)), scheduler=scheduler, setup=setup, setup_args=setup_args) as ex:
+        yield from ex.run(fn, tasks)
+
+
+class Executor:
+    """Workers kept across several batches of tasks: a pool of processes, a Dask client, or this process.
+
+    :func:`run_tasks` is one batch; an optimiser that asks for a generation at a time keeps one
+    ``Executor`` so its workers (and whatever ``setup`` loaded into them, e.g. caches) live for the
+    whole run. Use it as a context manager: leaving it normally waits for the workers to finish;
+    leaving it by an exception (Ctrl-C included) stops them at once.
+
+    Examples
+    --------
+    >>> with Executor() as ex:
+    ...     sorted(ex.run(abs, [-1, 2])), sorted(ex.run(abs, [-3]))
+    ([(0, 1), (1, 2)], [(0, 3)])
+    """
+
+    def __init__(self, *, jobs: int = 1, scheduler: str | None = None, setup: Callable[..., None] | None = None,
+                 setup_args: tuple = ()):
+        self.jobs, self.scheduler, self.setup, self.setup_args = jobs, scheduler, setup, setup_args
+        self.token = uuid.uuid4().hex  # setup runs once per worker per Executor
+        self._pool = None
+        self._client = None
+        self._set_up_here = False
+        self._stopped_early = False
+
+    def __enter__(self) -> "Executor":
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.close(stop_now=kind is not None)
+
+    def run(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+        """Yield ``(index, fn(task))`` for every task as it completes (see :func:`run_tasks`)."""
+        tasks = list(tasks)
+        if not tasks:
+            return
+        if self.scheduler is not None:
+            yield from self._run_dask(fn, tasks)
+        elif self.jobs <= 1:
+            if self.setup is not None and not self._set_up_here:
+                self.setup(*self.setup_args)
+                self._set_up_here = True
+            for index, task in enumerate(tasks):
+                yield index, fn(task)
+        else:
+            yield from self._run_pool(fn, tasks)
+
+    def _run_pool(self, fn, tasks: list) -> Iterator[tuple[int, Any]]:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=get_context("spawn"),
+                                             initializer=_ignore_sigint)
+        futures = {self._pool.submit(_call_after_setup, task, fn, self.setup, self.setup_args, self.token): index
+                   for index, task in enumerate(tasks)}
+        finished_all = False
+        try:
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+            finished_all = True
+        finally:
+            if not finished_all:  # running tasks are not worth waiting for (they are idempotent)
+                for future in futures:
+                    future.cancel()
+                self._stopped_early = True
+
+    def _run_dask(self, fn, tasks: list) -> Iterator[tuple[int, Any]]:
+        try:
+            from distributed import Client
+            from distributed import as_completed as dask_as_completed
+        except ImportError:
+            raise ClusterError("--scheduler needs dask and distributed: pip install 'accelsim[dse]'") from None
+        if self._client is None:
+            self._client = _connect(Client, self.scheduler)
+        client = self._client
+        futures = client.map(_call_after_setup, tasks, fn=fn, setup=self.setup, setup_args=self.setup_args,
+                             token=self.token, pure=False)
+        finished_all = False
+        try:
+            index = {future.key: i for i, future in enumerate(futures)}
+            # a batch of finished futures is gathered in one round trip (with_results=True costs one per task)
+            for batch in dask_as_completed(futures, loop=client.loop).batches():
+                yield from zip((index[future.key] for future in batch), client.gather(batch))
+            finished_all = True
+        finally:
+            if not finished_all:
+                client.cancel(futures)
+
+    def close(self, *, stop_now: bool = False) -> None:
+        """Release the workers: wait for them, or (``stop_now``, or a batch stopped early) stop them."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            if stop_now or self._stopped_early:
+                # Like 3.14's terminate_workers(). Only signal here: the pool's own thread sees its
+                # workers die and joins them (a second thread waiting on the same pids races it and
+                # leaves multiprocessing believing a reaped worker is still running).
+                for process in list((pool._processes or {}).values()):
+                    with contextlib.suppress(OSError):
+                        process.terminate()
+                pool.shutdown(wait=True, cancel_futures=True)
+            else:
+                pool.shutdown(wait=True)
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
 
 # Setup once per worker process. Pool and Dask workers run each task through `_call_after_setup`,
@@ -138,54 +237,6 @@ def _die_with_parent() -> None:
         return
     if os.getppid() == 1:  # the parent died before the request took effect
         os._exit(1)
-
-
-def _run_pool(fn, tasks: list, jobs: int, setup, setup_args: tuple) -> Iterator[tuple[int, Any]]:
-    token = uuid.uuid4().hex
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_ignore_sigint)
-    finished_all = False
-    try:
-        futures = {pool.submit(_call_after_setup, task, fn, setup, setup_args, token): index
-                   for index, task in enumerate(tasks)}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
-        finished_all = True
-    finally:
-        if finished_all:
-            pool.shutdown(wait=True)
-        else:  # stopped early: running tasks are not worth waiting for (they are idempotent)
-            # Like 3.14's terminate_workers(). Only signal here: the pool's own thread sees its
-            # workers die and joins them (a second thread waiting on the same pids races it and
-            # leaves multiprocessing believing a reaped worker is still running).
-            for process in list((pool._processes or {}).values()):
-                with contextlib.suppress(OSError):
-                    process.terminate()
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _run_dask(fn, tasks: list, scheduler: str, setup, setup_args: tuple) -> Iterator[tuple[int, Any]]:
-    try:
-        from distributed import Client
-        from distributed import as_completed as dask_as_completed
-    except ImportError:
-        raise ClusterError("--scheduler needs dask and distributed: pip install 'accelsim[dse]'") from None
-    client = _connect(Client, scheduler)
-    futures: list = []
-    finished_all = False
-    try:
-        futures = client.map(_call_after_setup, tasks, fn=fn, setup=setup, setup_args=setup_args,
-                             token=uuid.uuid4().hex, pure=False)
-        index = {future.key: i for i, future in enumerate(futures)}
-        # a batch of finished futures is gathered in one round trip (with_results=True costs one per task)
-        for batch in dask_as_completed(futures, loop=client.loop).batches():
-            yield from zip((index[future.key] for future in batch), client.gather(batch))
-        finished_all = True
-    finally:
-        try:
-            if futures and not finished_all:
-                client.cancel(futures)
-        finally:
-            client.close()
 
 
 def _connect(client_class, scheduler: str):

@@ -27,7 +27,7 @@ from ..outputs import claim_files, output_folder
 from ..progress import progress_bar
 from ..workload.graph import LayerGraph
 from .evaluate import MODEL_VERSION
-from .executor import ClusterError, run_tasks
+from .executor import ClusterError, Executor
 from .pareto import OBJECTIVES, pareto
 from .space import MAX_POINTS, Axis, count_points, points
 from .store import Store, point_key
@@ -138,16 +138,19 @@ def run_space(workload: str, base: ArrayConfig, axes: list[Axis], output: str | 
                                                 if settings.mapping == "search" else {}),
                **({"limits": [list(x) for x in settings.limits]} if settings.limits else {})}
     folder.mkdir(parents=True, exist_ok=True)
-    evaluator = _Evaluator(Store(folder / STORE), context, graph, base, settings, jobs, scheduler)
+    evaluator = _Evaluator(Store(folder / STORE), context,
+                           Executor(jobs=jobs, scheduler=scheduler, setup=_setup_worker,
+                                    setup_args=(graph, base.to_dict(), settings)))
     try:
-        if optimise:
-            from .optimise import optimise_space
+        with evaluator.executor:  # one set of workers (and their caches) for the whole run
+            if optimise:
+                from .optimise import optimise_space
 
-            visited = optimise_space(axes, settings.objectives, evaluator, budget=budget, time_limit=time_limit,
-                                     seed=seed)
-        else:
-            visited = list(points(axes))
-            evaluator.evaluate(visited)
+                visited = optimise_space(axes, settings.objectives, evaluator, budget=budget,
+                                         time_limit=time_limit, seed=seed)
+            else:
+                visited = list(points(axes))
+                evaluator.evaluate(visited)
         results = [evaluator.stored[point_key(p, context)] for p in visited]
     except BaseException:
         evaluator.store.close()
@@ -173,10 +176,9 @@ def _remove_store(folder: Path) -> None:
 class _Evaluator:
     """Evaluates points into the store (skipping stored ones) and remembers every stored result."""
 
-    def __init__(self, store: Store, context: dict[str, Any], graph: LayerGraph, base: ArrayConfig,
-                 settings: Settings, jobs: int, scheduler: str | None):
-        self.store, self.context, self.jobs, self.scheduler = store, context, jobs, scheduler
-        self.setup_args = (graph, base.to_dict(), settings)
+    def __init__(self, store: Store, context: dict[str, Any], executor: Executor):
+        self.store, self.context, self.executor = store, context, executor
+        self.jobs, self.scheduler = executor.jobs, executor.scheduler
         self.stored = store.results()
         self.computed = 0
 
@@ -191,8 +193,7 @@ class _Evaluator:
         chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
         tasks = [[p for _, p, _ in chunk] for chunk in chunks]
         with progress_bar(total=len(todo), desc="points", unit="point") as bar, \
-                contextlib.closing(run_tasks(_evaluate_chunk, tasks, jobs=self.jobs, scheduler=self.scheduler,
-                                             setup=_setup_worker, setup_args=self.setup_args)) as results:
+                contextlib.closing(self.executor.run(_evaluate_chunk, tasks)) as results:
             try:
                 for index, chunk_results in results:
                     rows = [(key, seq, point, result) for (seq, point, key), result in zip(chunks[index], chunk_results)]

@@ -141,6 +141,11 @@ def _beside(space_file: str, value: Any) -> Any:
 
 
 def _checked(axis: Axis, *, where: str) -> Axis:
+    for value in axis.values:  # a nested value would bypass the dotted-path checks (and the CSV)
+        if not isinstance(value, (int, float, str, bool)):
+            raise SpecError(f"{where}: axis '{printable(axis.name)}' has a value that is not a number, text or "
+                            f"true/false ({type(value).__name__}); vary nested fields by dotted path, e.g. "
+                            "memory.dram_latency_cycles")
     if len(set(map(repr, axis.values))) != len(axis.values):
         raise SpecError(f"{where}: axis '{printable(axis.name)}' repeats a value")
     return axis

@@ -174,6 +174,13 @@ class Mapping:
             raise MappingError("output-stationary folds stream the whole reduction; K cannot be chunked")
 
     @property
+    def timing_key(self) -> tuple:
+        """Everything the fold timing (:mod:`accelsim.sim.timing`) reads: not the buffers or the DRAM."""
+        a = self.arch
+        return (self.gemm, self.dataflow, a.rows, a.cols, a.double_buffered, self.temporal_tile,
+                self.serial_bits, self.reduction)
+
+    @property
     def serial_bits(self) -> int:
         """Cycles per streamed step (bit-serial PEs take the left operand one bit per cycle)."""
         return self.precision.serial_bits if self.precision else 1

@@ -44,15 +44,28 @@ class Precision:
 
     def bytes(self, operand: str) -> Fraction:
         """Bytes per element of ``I``, ``W``, ``O`` or ``P`` (partial sums, the accumulator width)."""
-        return Fraction(self.acc_bits, 8) if operand == "P" else getattr(self, operand).bytes
+        return self._sizes[operand][0]
 
     def word_bytes(self, operand: str) -> Fraction:
         """Bytes of one datapath word: Bit Fusion packs ``fusion`` narrow I or W values in one."""
-        return self.bytes(operand) * (self.fusion if operand in ("I", "W") else 1)
+        return self._sizes[operand][1]
 
     def stored_bytes(self, operand: str) -> Fraction:
         """Bytes per word as buffered on chip: N:M weights carry their index."""
-        return self.word_bytes(operand) + (Fraction(self.index_bits, 8) if operand == "W" else 0)
+        return self._sizes[operand][2]
+
+    @property
+    def _sizes(self) -> dict[str, tuple[Fraction, Fraction, Fraction]]:
+        """(element, word, stored word) bytes per operand, computed once (the memory model asks often)."""
+        sizes = self.__dict__.get("_size_cache")
+        if sizes is None:
+            sizes = {}
+            for op in ("I", "W", "O", "P"):
+                element = Fraction(self.acc_bits, 8) if op == "P" else getattr(self, op).bytes
+                word = element * (self.fusion if op in ("I", "W") else 1)
+                sizes[op] = (element, word, word + (Fraction(self.index_bits, 8) if op == "W" else 0))
+            self.__dict__["_size_cache"] = sizes  # a frozen dataclass: outside its fields, never compared
+        return sizes
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"input": self.I.name, "weight": self.W.name, "output": self.O.name,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from functools import lru_cache
 
 from ..arch import ArrayConfig
 from ..errors import MappingError
@@ -21,7 +22,12 @@ BUFFER = {"I": "ifmap", "W": "filter", "O": "ofmap"}
 
 def half_buffer(arch: ArrayConfig, operand: str) -> Fraction:
     """Bytes of half the buffer that holds ``operand`` (I, W or O)."""
-    return Fraction(getattr(arch.memory, f"{BUFFER[operand]}_kib")) * 512
+    return _half_bytes(getattr(arch.memory, f"{BUFFER[operand]}_kib"))
+
+
+@lru_cache(maxsize=1024)
+def _half_bytes(kib: float) -> Fraction:
+    return Fraction(kib) * 512
 
 
 def require_fit(name: str, arch: ArrayConfig, what: str, op: str, nbytes: Fraction) -> None:

@@ -150,18 +150,22 @@ class SimResult:
         return json.dumps(self.to_dict(), indent=1, sort_keys=False)
 
 
-@lru_cache(maxsize=4096)
-def _uniform_timing(mapping: Mapping) -> tuple[int, int, int]:
-    timeline = gemm_timeline(mapping)
-    return timeline.total, timeline.folds, timeline.stream_steps
+_TIMINGS: dict[tuple, tuple[int, int, int]] = {}
 
 
 def _timing(mapping: Mapping) -> tuple[int, int, int]:
-    """Compute cycles, folds and stream cycles (cached for regular mappings: networks repeat shapes)."""
-    if mapping.uniform:
-        return _uniform_timing(mapping)
-    timeline = gemm_timeline(mapping)
-    return timeline.total, timeline.folds, timeline.stream_steps
+    """Compute cycles, folds and stream cycles (cached for regular mappings: networks repeat shapes,
+    and design points that differ only in buffers or DRAM share the folds' timing)."""
+    if not mapping.uniform:
+        timeline = gemm_timeline(mapping)
+        return timeline.total, timeline.folds, timeline.stream_steps
+    key = mapping.timing_key
+    if key not in _TIMINGS:
+        if len(_TIMINGS) > 100_000:  # a bound on memory for very long design-space runs
+            _TIMINGS.clear()
+        timeline = gemm_timeline(mapping)
+        _TIMINGS[key] = timeline.total, timeline.folds, timeline.stream_steps
+    return _TIMINGS[key]
 
 
 def simulate_layer(layer: Layer, arch: ArrayConfig, dataflow: DataflowSpec, *, memory: bool = True,

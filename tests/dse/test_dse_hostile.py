@@ -104,3 +104,14 @@ def test_workers_die_with_a_sigkilled_coordinator(tmp_path):
     for pid in workers:  # reap nothing of ours; just make sure none is left running
         if os.path.exists(f"/proc/{pid}"):
             os.kill(int(pid), signal.SIGKILL)
+
+
+def test_nm_arrays_are_feasible_under_the_default_search_and_nested_axis_values_are_refused(capsys, tmp_path):
+    assert main(["dse", "resnet18", "--axis", "weight_nm=2:4,1:4", "-o", str(tmp_path / "o"), "--no-plots",
+                 "--json"]) == 0
+    points = json.loads(capsys.readouterr().out)["points"]
+    assert all(p["feasible"] for p in points), [p["reason"] for p in points]
+    assert {m["dataflow"] for p in points for m in p["mapping"].values()} <= {"ws", "os", "is"}
+    space = tmp_path / "s.yaml"
+    space.write_text("version: 1\naxes:\n  memory: [{dram_latency_cycles: 5000}]\n")
+    _one_line(capsys, ["dse", "resnet18", str(space), "-o", str(tmp_path / "x")], "vary nested fields by dotted path")
