@@ -77,3 +77,109 @@ def test_an_embedding_lookup_moves_bytes_but_has_no_macs():
     gathers = [layer for layer in graph if layer.kind == "reshape" and layer.op == "gather"]
     embedding = gathers[0]
     assert embedding.macs == 0 and embedding.out_shape[-1] == 64 and embedding.vector_ops == 16 * 64
+
+
+# -- each behaviour on a hand-built graph (independent of the fixtures) -----------------------------
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(tmp_path, nodes, inputs, outputs, inits=(), opset=17, name="m.onnx"):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, list(inits))
+    path = tmp_path / name
+    import onnx
+
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), str(path))
+    return path
+
+
+def _t(name, shape, dtype=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, dtype, shape)
+
+
+def _w(name, shape, value=0.5):
+    return numpy_helper.from_array(np.full(shape, value, dtype=np.float32), name)
+
+
+def test_a_broadcasting_multiply_costs_its_broadcast_output(tmp_path):
+    """Squeeze-excitation: a [C,1,1] scale times the [C,H,W] map."""
+    path = _save(tmp_path, [helper.make_node("GlobalAveragePool", ["x"], ["s"], name="pool"),
+                            helper.make_node("Sigmoid", ["s"], ["g"], name="gate"),
+                            helper.make_node("Mul", ["x", "g"], ["y"], name="scale")],
+                 [_t("x", [2, 8, 5, 5])], [_t("y", [2, 8, 5, 5])])
+    scale = load_onnx(path)["scale"]
+    assert scale.in_shapes == ((8, 5, 5), (8, 1, 1)) and scale.out_shape == (8, 5, 5)
+    assert scale.vector_ops == 2 * 8 * 5 * 5  # the broadcast output, once per element
+
+
+def test_tokens_flattened_with_the_batch_feed_a_linear_of_m_equal_b_times_s(tmp_path):
+    shape = numpy_helper.from_array(np.array([-1, 16], dtype=np.int64), "flat")
+    back = numpy_helper.from_array(np.array([3, 7, 32], dtype=np.int64), "back")
+    path = _save(tmp_path, [helper.make_node("Reshape", ["x", "flat"], ["t"], name="merge"),
+                            helper.make_node("MatMul", ["t", "w"], ["p"], name="fc"),
+                            helper.make_node("Add", ["p", "b"], ["q"], name="bias"),
+                            helper.make_node("Reshape", ["q", "back"], ["y"], name="split"),
+                            helper.make_node("Relu", ["y"], ["z"], name="act")],
+                 [_t("x", [3, 7, 16])], [_t("z", [3, 7, 32])],
+                 [shape, back, _w("w", [16, 32]), _w("b", [32])])
+    graph = load_onnx(path)
+    fc = graph["fc"]
+    assert fc.gemm.M == 3 * 7 and fc.batch == 1 and fc.bias and fc.params == 16 * 32 + 32
+    assert "bias" not in graph  # the Add is the linear layer's bias, not an elementwise layer
+    assert graph["act"].batch == 3 and graph["act"].in_shapes == ((7, 32),)
+    assert graph.macs == 3 * 7 * 16 * 32
+
+
+def test_a_concat_with_a_constant_token_and_a_gathered_embedding(tmp_path):
+    path = _save(tmp_path, [helper.make_node("Gather", ["table", "ids"], ["e"], name="embed"),
+                            helper.make_node("Concat", ["cls", "e"], ["y"], name="prepend", axis=1)],
+                 [_t("ids", [1, 5], TensorProto.INT64)], [_t("y", [1, 6, 8])],
+                 [_w("table", [100, 8]), _w("cls", [1, 1, 8])])
+    graph = load_onnx(path)
+    assert graph["embed"].macs == 0 and graph["embed"].vector_ops == 5 * 8 and graph.params == 0
+    assert graph["prepend"].out_shape == (6, 8)
+
+
+def test_shape_arithmetic_is_folded_and_an_unknown_dimension_is_one_line(tmp_path, capsys):
+    # Reshape's target computed from Shape: folded to a constant, so the import needs no guess
+    nodes = [helper.make_node("Shape", ["x"], ["s"], name="shape"),
+             helper.make_node("Gather", ["s", "zero"], ["b"], name="batch", axis=0),
+             helper.make_node("Unsqueeze", ["b", "axes"], ["b1"], name="unsq"),
+             helper.make_node("Concat", ["b1", "minus1"], ["target"], name="cat", axis=0),
+             helper.make_node("Reshape", ["x", "target"], ["y"], name="flatten")]
+    inits = [numpy_helper.from_array(np.array(0, dtype=np.int64), "zero"),
+             numpy_helper.from_array(np.array([0], dtype=np.int64), "axes"),
+             numpy_helper.from_array(np.array([-1], dtype=np.int64), "minus1")]
+    path = _save(tmp_path, nodes, [_t("x", ["N", 4, 6])], [_t("y", None)], inits)
+    graph = load_onnx(path, batch=2)
+    assert graph["flatten"].out_shape == (24,) and graph["flatten"].batch == 2
+    # NonZero's output size depends on the data: nothing can resolve it, and it is said, not guessed
+    nodes = [helper.make_node("NonZero", ["x"], ["nz"], name="nz"),
+             helper.make_node("Transpose", ["nz"], ["y"], name="t")]
+    path = _save(tmp_path, nodes, [_t("x", [2, 3])], [_t("y", None, TensorProto.INT64)], name="nz.onnx")
+    assert main(["workload", "info", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "op NonZero is not supported" in err
+    assert main(["workload", "info", str(path), "--lenient", "--json"]) == 0
+    captured = capsys.readouterr()
+    info = json.loads(captured.out)
+    assert len(info["placeholders"]) == 2 and "unknown dimension" in info["placeholders"][1]
+
+
+def test_lenient_never_fails_on_structure(tmp_path, capsys):
+    """A conv whose weights do not fit its input, and an op nobody knows: placeholders, listed."""
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="badconv"),
+             helper.make_node("FancyOp", ["c"], ["f"], name="fancy", domain="com.example"),
+             helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    import onnx
+
+    graph = helper.make_graph(nodes, "g", [_t("x", [1, 3, 8, 8])], [_t("y", [1, 3, 8, 8]), _t("f", None)],
+                              [_w("w", [4, 5, 3, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
+    path = tmp_path / "bad.onnx"
+    onnx.save(model, str(path))
+    assert main(["workload", "info", str(path)]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+    graph = load_onnx(path, lenient=True)
+    assert [layer.kind for layer in graph] == ["placeholder", "placeholder", "eltwise"]
+    assert len(graph.meta["placeholders"]) == 2
