@@ -106,7 +106,7 @@ class SimResult:
 
     workload: str
     arch: ArrayConfig
-    dataflow: str
+    dataflow: str  # the dataflow the array layers ran ("os/ws" when per-layer choices mix them)
     layers: tuple[LayerResult, ...]
     memory: bool = True
     energy: dict[str, Any] | None = None  # the network's breakdown and the table used
@@ -301,7 +301,9 @@ def simulate(graph: LayerGraph, arch: ArrayConfig, dataflow: DataflowSpec, *, me
         energy = {"energy_pj": total.total_pj, "table": table.name, "unit": table.unit,
                   "by_component": dict(total.by_component),
                   "by_operand": dict(total.by_operand)}
-    return SimResult(workload=graph.name, arch=arch, dataflow=dataflow.name, layers=layers, memory=memory,
+    used = sorted({(choices[layer.name].dataflow if layer.name in choices else dataflow).name
+                   for layer in graph if layer.gemm is not None}) or [dataflow.name]
+    return SimResult(workload=graph.name, arch=arch, dataflow="/".join(used), layers=layers, memory=memory,
                      energy=energy)
 
 
