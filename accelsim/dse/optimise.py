@@ -2,7 +2,8 @@
 
 accelsim's store is the truth; the optimiser only proposes. Each generation's proposals that the
 store lacks are evaluated together (one batch, spread over the workers), then every proposal is
-told its stored result (an infeasible point as a failed trial, which NSGA-II never selects).
+told its stored result (an infeasible point as one that violates a constraint: ranked below every
+feasible point, but part of its generation).
 
 Resuming replays the optimiser from the same seed: it proposes the same points in the same order,
 the store answers every one it already holds, and evaluation continues where the killed run
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 from .space import Axis
 from .store import point_key
 
+WORST = 1e300  # the objectives of a point that cannot map at all (it has none)
 STALE_GENERATIONS = 20  # stop when this many generations in a row propose nothing new (converged)
 
 
@@ -46,7 +48,6 @@ def optimise_space(axes: list[Axis], objectives: tuple[str, ...], evaluator: Eva
     the order they were first proposed."""
     import optuna
     from optuna.distributions import CategoricalDistribution
-    from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     size = population_size(budget)
@@ -76,8 +77,10 @@ def optimise_space(axes: list[Axis], objectives: tuple[str, ...], evaluator: Eva
             result = evaluator.stored.get(point_key(point, evaluator.context))
             if result is None:  # beyond the budget: never evaluated, never told
                 continue
-            if result["feasible"]:
-                study.tell(trial, [result[o] for o in objectives])
-            else:
-                study.tell(trial, state=TrialState.FAIL)
+            # An infeasible point is a completed trial that violates a constraint: NSGA-II ranks it
+            # below every feasible one but still counts it in its generation (a failed trial would
+            # not, and a space with many infeasible points would then never leave random sampling).
+            trial.set_constraint("infeasible", 0.0 if result["feasible"] else 1.0)  # > 0: violated
+            study.tell(trial, [float(result.get(o) or WORST) if not result["feasible"] else result[o]
+                               for o in objectives])
     return visited
