@@ -39,6 +39,7 @@ class LayerGraph:
         self.inputs: dict[str, Shape] = {k: tuple(v) for k, v in (inputs or {}).items()}
         self.meta: dict[str, Any] = dict(meta or {})
         self.file = file
+        self.batch: int | None = None  # the batch the inputs carry, when known (a reader or importer sets it)
         self._layers: dict[str, Layer] = {}
         self._sources: dict[str, tuple[str, ...]] = {}
         self._nx = None  # the networkx view, built on demand
@@ -176,6 +177,7 @@ class LayerGraph:
         if not changes:
             return self
         out = LayerGraph(self.name, self.inputs, meta=self.meta, file=self.file)
+        out.batch = self.batch
         weight_keys = {"weight_type", "weight_structure", "weight_density"}
         for layer in self:
             mine = {k: v for k, v in changes.items() if k not in weight_keys or layer.kind in ("conv2d", "linear")}

@@ -43,7 +43,7 @@ RESIZING = {"Gather": "gather", "GatherND": "gather", "GatherElements": "gather"
             "Range": "range"}
 CONSTANT_SOURCES = {"Constant", "ConstantOfShape"}
 SHAPE_OPS = {"Shape", "Size"}  # constant when their input's shape is static
-SUPPORTED = sorted({"Conv", "Gemm", "MatMul", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+SUPPORTED = sorted({"RMSNormalization", "Resize", "Upsample", "Conv", "Gemm", "MatMul", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
                     "Concat", *ELEMENTWISE, *REDUCTIONS, *MOVEMENT, *RESIZING, *CONSTANT_SOURCES, *SHAPE_OPS})
 FOLD_LIMIT = 4096  # constants up to this many elements are computed (shape arithmetic, masks); weights are not
 NEVER_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "If", "Loop",
@@ -70,7 +70,7 @@ class _Importer:
         for v in [*model.graph.value_info, *model.graph.input, *model.graph.output]:
             dims = v.type.tensor_type.shape.dim
             if v.type.tensor_type.HasField("shape"):
-                self.shapes[v.name] = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+                self.shapes[v.name] = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else None
                                             for d in dims)
         for init in model.graph.initializer:
             self.shapes[init.name] = tuple(init.dims)
@@ -78,6 +78,7 @@ class _Importer:
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
         self.tensor_layer: dict[str, str] = {}  # ONNX tensor → the layer (or graph input) that carries it
         self.names: set[str] = set()
+        self.suffix: dict[str, int] = {}
         self.placeholders: list[str] = []
         self.weights: dict[str, tuple[str, bool]] = {}  # layer → (its weight tensor, stored (in, out))
         self.uses: dict[str, int] = {}  # how many nodes (and graph outputs) read each tensor
@@ -90,12 +91,15 @@ class _Importer:
 
     # -- helpers ----------------------------------------------------------------------------
     def error(self, node, reason: str) -> SpecError:
-        return SpecError(f"node '{node.name or node.op_type}' ({node.op_type}): {reason}", file=self.file)
+        return SpecError(f"node '{_shown(node.name or node.op_type)}' ({node.op_type}): {reason}", file=self.file)
 
     def shape(self, node, tensor: str) -> tuple:
         if tensor not in self.shapes:
             raise self.error(node, f"ONNX shape inference gave no shape for tensor '{tensor}'")
         shape = self.shapes[tensor]
+        if 0 in shape:
+            raise self.error(node, f"tensor '{tensor}' is empty (dimension 0 on axis {shape.index(0)}): "
+                                   "an empty tensor has no work to model")
         if None in shape:
             axis = shape.index(None)
             raise self.error(node, f"tensor '{tensor}' has an unknown dimension on axis {axis} "
@@ -105,10 +109,13 @@ class _Importer:
         return shape
 
     def unique(self, name: str) -> str:
-        base, n = name, 1
+        """A layer name from a node name: control characters escaped, a suffix when taken."""
+        base = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in name) or "node"
+        name, n = base, self.suffix.get(base, 1)
         while name in self.names:
             n += 1
             name = f"{base}_{n}"
+        self.suffix[base] = n  # the next clash starts counting here, not from 2 again
         self.names.add(name)
         return name
 
@@ -121,8 +128,8 @@ class _Importer:
         """Add a layer for ``node`` reading ``activations``; ``out_shape_field`` sets its ``shape`` to
         the ONNX output shape (movement, placeholders, widened or reduced elementwise ops)."""
         name = self.unique(node.name or f"{node.op_type}_{len(self.names)}")
-        full = [self.shape(node, t) for t in activations]
-        out = self.shape(node, node.output[0])
+        full = [self.shape(node, t) or (1,) for t in activations]  # a scalar is one element
+        out = self.shape(node, node.output[0]) or (1,)
         if self.batch == 1:  # each tensor drops a leading batch of 1 on its own: one spelling per tensor
             carry = len(out) >= 2 and out[0] == 1
             shapes = tuple(sh[1:] if len(sh) >= 2 and sh[0] == 1 else sh for sh in full)
@@ -152,10 +159,12 @@ class _Importer:
         first = self.shapes.get(data_inputs[0], ())
         self.batch = first[0] if len(first) >= 2 and first[0] else 1
         self.graph = LayerGraph(name, {}, meta=meta, file=self.file)
+        self.graph.batch = self.batch
         for tensor in data_inputs:
             shape = self.shapes.get(tensor)
-            if not shape or None in shape:
+            if shape is None or None in shape or 0 in shape:
                 raise SpecError(f"input '{tensor}' has no static shape", file=self.file)
+            shape = shape or (1,)  # a scalar input (a flag, a temperature) is one element
             self.graph.inputs[tensor] = shape[1:] if self.carries_batch([shape]) else shape
             self.tensor_layer[tensor] = tensor
             self.names.add(tensor)
@@ -171,7 +180,7 @@ class _Importer:
     def node(self, node) -> None:
         op = node.op_type
         inputs = [t for t in node.input if t]
-        if op in CONSTANT_SOURCES or (inputs and all(t in self.constants for t in inputs)):
+        if op in CONSTANT_SOURCES or (inputs and all(t in self.constants for t in inputs) and not _has_subgraph(node)):
             self.constants.update(node.output)
             return
         if op in SHAPE_OPS and inputs and None not in self.shapes.get(inputs[0], (None,)):
@@ -206,6 +215,12 @@ class _Importer:
             return self.resize(node, acts)
         if op in REDUCTIONS:
             self.add(node, "eltwise", acts[:1], op="reduce", out_shape_field=True)
+            return
+        if op in ("RMSNormalization",):
+            self.add(node, "eltwise", acts[:1], op="rmsnorm")
+            return
+        if op in ("Resize", "Upsample"):  # nearest/linear resampling: a copy per output element
+            self.add(node, "reshape", acts[:1], op="gather", out_shape_field=True)
             return
         if op == "Add" and self.fold_bias(node, inputs, acts):
             return
@@ -345,7 +360,7 @@ class _Importer:
         self.unsupported(node, "a constant left operand is not supported")
 
     def unsupported(self, node, reason: str) -> None:
-        where = f"node '{node.name or node.op_type}' ({node.op_type})"
+        where = f"node '{_shown(node.name or node.op_type)}' ({node.op_type})"
         if not self.lenient:
             raise UnsupportedError(f"{self.file}: {where}: {reason} (use --lenient to import it as a zero-cost "
                                    "placeholder)")
@@ -353,7 +368,7 @@ class _Importer:
 
     def placeholder(self, node, reason: str) -> None:
         """A zero-cost stand-in for a node that cannot be modelled (``lenient``): it never fails."""
-        where = f"node '{node.name or node.op_type}' ({node.op_type})"
+        where = f"node '{_shown(node.name or node.op_type)}' ({node.op_type})"
         acts = [t for t in node.input if t and t not in self.constants and t in self.tensor_layer]
         shapes = [tuple(d or 1 for d in self.shapes.get(t, (1,))) or (1,) for t in acts]
         feeds = [self.tensor_layer[t] for t in acts]
@@ -380,6 +395,11 @@ class _Importer:
             return inner if tuple(shape) == inner else (*shape[:len(shape) - len(inner)], *inner)
         layer = self.graph[source]
         return layer.out_shape if layer.batch == 1 else (layer.batch, *layer.out_shape)
+
+
+def _shown(name: str) -> str:
+    """A node name for a one-line message: control characters escaped."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in name)
 
 
 def _broadcast_shapes(shapes: list[tuple]) -> tuple | None:
@@ -422,6 +442,10 @@ def _fix_batch(model, file: str, batch: int | None, dims: dict[str, int]) -> str
     inputs = [v for v in graph.input if v.name not in constants]
     shapes = {v.name: list(v.type.tensor_type.shape.dim) for v in inputs}
     values: dict[str, int] = {k: v for k, v in dims.items() if k != "seq"}
+    has_seq = any(len(d) == 2 and not d[1].HasField("dim_value") for d in shapes.values())
+    named = sorted({d.dim_param for ds in shapes.values() for d in ds if not d.HasField("dim_value") and d.dim_param})
+    present = {d.dim_param for v in [*graph.input, *graph.output, *graph.value_info]
+               for d in v.type.tensor_type.shape.dim if not d.HasField("dim_value") and d.dim_param}
     symbolic_batch = None
     for name, d in shapes.items():
         for axis, dim in enumerate(d):
@@ -449,6 +473,13 @@ def _fix_batch(model, file: str, batch: int | None, dims: dict[str, int]) -> str
                                     f"give it a value with --dim {dim.dim_param or 'NAME'}=N"
                                     + (" or --seq N" if axis == 1 and len(d) == 2 else ""), file=file)
                 dim.dim_value = values[key]
+    unused = [k for k in dims if k != "seq" and k not in present]
+    if unused:  # a typo (--dim sequence=... for seq) must not be silently ignored
+        raise SpecError(f"--dim {unused[0]}: the model has no symbolic dimension '{unused[0]}'"
+                        + (f" (its inputs have: {', '.join(named[:8])}{', ...' if len(named) > 8 else ''})"
+                           if named else " (its inputs have none)"), file=file)
+    if "seq" in dims and not has_seq:
+        raise SpecError("--seq: the model has no symbolic sequence dimension (axis 1 of a rank-2 input)", file=file)
     for v in [*graph.input, *graph.output, *graph.value_info]:
         for dim in v.type.tensor_type.shape.dim:
             if not dim.HasField("dim_value") and dim.dim_param in values:
@@ -523,12 +554,15 @@ def _fold_constants(model, constants: set, wanted: list, file: str) -> dict:
 def _infer(model, file: str):
     onnx = _require_onnx()
     try:
-        return onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
-    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as err:
+        # No data propagation: it materialises every Range it can compute (a Range to 1e9 took 24 GB)
+        # and mis-propagates Unsqueeze (a valid dynamic-axes export failed). _fold_round computes the
+        # same small constants itself, each bounded before it is evaluated.
+        return onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError, MemoryError) as err:
         raise SpecError(f"ONNX shape inference failed: {str(err).splitlines()[0]}", file=file) from None
 
 
-def _infer_and_fold(model, file: str, rounds: int = 8):
+def _infer_and_fold(model, file: str, rounds: int = 1000):
     """Shape inference, then fold what static shapes make constant, until nothing changes.
 
     Exporters compute reshape targets, masks and position ids from ``Shape`` of activations; with
@@ -537,6 +571,7 @@ def _infer_and_fold(model, file: str, rounds: int = 8):
     evaluator, turns them into initializers, drops the nodes that made them and infers shapes
     again, which may make more shapes static.
     """
+    _drop_unknown_value_info(model.graph)  # an exporter's symbolic shapes would shadow what inference finds
     model = _infer(model, file)
     for _ in range(rounds):
         folded = _fold_round(model, file)
@@ -578,15 +613,18 @@ def _fold_round(model, file: str):
             continue
         if node.op_type not in CONSTANT_SOURCES and (not inputs or not all(t in values for t in inputs)):
             continue
-        if node.op_type == "Constant" and not any(a.name == "value" for a in node.attribute):
-            pass  # value_float(s)/value_int(s)/...: still small, evaluated below
-        if any(shapes.get(o) is None or math.prod(shapes[o]) > FOLD_LIMIT for o in node.output if o):
-            if node.op_type != "Constant":
-                continue  # unknown or large (a weight): stays a constant the importer does not compute
+        if _has_subgraph(node):
+            continue
+        if node.op_type != "Constant" and _output_bound(node, [values.get(t) for t in inputs], shapes) > FOLD_LIMIT:
+            continue  # large (a weight, a long Range) or unbounded: stays a constant the importer does not compute
         try:
+            import warnings
+
             from onnx.reference import ReferenceEvaluator
 
-            results = ReferenceEvaluator(node, opsets={"": opset}).run(None, {t: values[t] for t in inputs})
+            with warnings.catch_warnings(), np.errstate(all="ignore"):  # log(0) in a mask is the model's business
+                warnings.simplefilter("ignore")
+                results = ReferenceEvaluator(node, opsets={"": opset}).run(None, {t: values[t] for t in inputs})
         except Exception:  # noqa: BLE001 - an op the reference evaluator cannot run stays as it is
             continue
         if any(np.asarray(r).size > FOLD_LIMIT for r in results):
@@ -603,10 +641,51 @@ def _fold_round(model, file: str):
                             list(graph.input), list(graph.output),
                             [*graph.initializer, *(numpy_helper.from_array(values[o], o) for n in done
                                                    for o in n.output if o and o in needed)],
-                            value_info=[v for v in graph.value_info])
+                            value_info=[v for v in graph.value_info if _is_static(v)])
     out = helper.make_model(new, opset_imports=list(model.opset_import), ir_version=model.ir_version)
     out.functions.extend(model.functions)
     return out
+
+
+def _is_static(value_info) -> bool:
+    tensor = value_info.type.tensor_type
+    return tensor.HasField("shape") and all(d.HasField("dim_value") for d in tensor.shape.dim)
+
+
+def _drop_unknown_value_info(graph) -> None:
+    """Keep only fully known shapes: inference then works out the others afresh."""
+    keep = [v for v in graph.value_info if _is_static(v)]
+    del graph.value_info[:]
+    graph.value_info.extend(keep)
+
+
+def _has_subgraph(node) -> bool:
+    """If/Loop/Scan carry graphs that may read any outer tensor: never constant, whatever their inputs."""
+    from onnx import AttributeProto
+
+    return node.op_type in NEVER_FOLD or any(
+        a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in node.attribute)
+
+
+def _output_bound(node, inputs: list, shapes: dict) -> float:
+    """An upper bound on the elements ``node`` outputs, known before it is evaluated (inf: unknown)."""
+    import numpy as np
+
+    known = [shapes.get(o) for o in node.output if o]
+    if known and all(s is not None for s in known):
+        return max(math.prod(s) for s in known)
+    try:
+        if node.op_type == "Range":
+            start, limit, delta = (float(np.asarray(v).reshape(-1)[0]) for v in inputs[:3])
+            return math.ceil((limit - start) / delta) if delta else math.inf
+        if node.op_type in ("ConstantOfShape", "Expand"):
+            return float(np.prod(np.asarray(inputs[-1 if node.op_type == "Expand" else 0], dtype=float)))
+        if node.op_type == "Tile":
+            return float(np.asarray(inputs[0]).size * np.prod(np.asarray(inputs[1], dtype=float)))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return math.inf
+    # any other op on small inputs: at most the product of their sizes (a broadcast), usually far less
+    return float(np.prod([max(1, np.asarray(v).size) for v in inputs], dtype=float))
 
 
 def _static_shapes(model) -> dict[str, tuple[int, ...] | None]:
@@ -633,9 +712,17 @@ def _import(path: str | Path, *, lenient: bool, batch: int | None, dims: dict[st
         raise SpecError("not a readable ONNX model: not a regular file", file=str(path))
     try:
         model = onnx.load(str(path))
-    except (DecodeError, ValueError, OSError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err).splitlines()[0]
+    except (DecodeError, ValueError, OSError, onnx.checker.ValidationError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else (str(err).splitlines() or ["?"])[0]
         raise SpecError(f"not a readable ONNX model: {reason}", file=str(path)) from None
+    if model.functions:  # model-local functions (e.g. an exporter's own blocks): their nodes, inline
+        from onnx import inliner
+
+        try:
+            model = inliner.inline_local_functions(model)
+        except Exception as err:  # noqa: BLE001 - one line, whatever the inliner objects to
+            raise SpecError(f"cannot inline the model's local functions: {(str(err).splitlines() or ['?'])[0]}",
+                            file=str(path)) from None
     if not model.graph.node:
         raise SpecError("not a readable ONNX model: the graph has no nodes", file=str(path))
     assumption = _fix_batch(model, str(path), batch, dims or {})

@@ -58,6 +58,7 @@ def graph_from_dict(data: Any, *, file: str | None = None) -> LayerGraph:
     defaults = read_precision_and_sparsity(top, "conv2d", {})  # network-wide, for GEMM layers
     top.done()
     graph = LayerGraph(name, inputs, meta=plain(meta), file=file)
+    graph.batch = batch
     previous = next(iter(inputs)) if len(inputs) == 1 else None
     for i, entry in enumerate(layers):
         f = Fields(entry, where=f"layers[{i}]", file=file, line=top.data.key_lines.get("layers")
@@ -168,10 +169,28 @@ def layer_to_yaml_dict(layer: Layer, sources: tuple[str, ...], previous: str | N
     return out
 
 
+class _NameDumper(yaml.SafeDumper):
+    """Quotes a string our reader would take for something else (``1e3``, ``NaN``): names round-trip."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    from ..specio import load_yaml
+    from ..errors import SpecError
+
+    try:
+        same = load_yaml(value) == value
+    except SpecError:
+        same = False
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=None if same else '"')
+
+
+_NameDumper.add_representer(str, _represent_str)
+
+
 def graph_to_yaml(graph: LayerGraph, batch: int | None = None) -> str:
     """Serialise a graph to the YAML format, one line per layer (round-trips exactly)."""
     # the batch the inputs carry: a layer of batch 1 may hold it inside its shapes ([B·S, D] tokens)
-    batch = batch if batch is not None else max(layer.batch for layer in graph)
+    batch = batch if batch is not None else graph.batch or max(layer.batch for layer in graph)
     head = {"version": FORMAT_VERSION, "name": graph.name, "batch": batch}
     meta = {k: v for k, v in graph.meta.items() if k != "assumptions"}  # about the import, not this file
     if meta:
@@ -182,7 +201,7 @@ def graph_to_yaml(graph: LayerGraph, batch: int | None = None) -> str:
     previous = next(iter(graph.inputs)) if len(graph.inputs) == 1 else None
     for layer in graph:
         entry = layer_to_yaml_dict(layer, graph.sources(layer.name), previous, batch)
-        flow = yaml.safe_dump(entry, sort_keys=False, default_flow_style=True, width=10_000).strip()
+        flow = yaml.dump(entry, Dumper=_NameDumper, sort_keys=False, default_flow_style=True, width=10_000).strip()
         lines.append(f"  - {flow}")
         previous = layer.name
     return "\n".join(lines) + "\n"

@@ -183,3 +183,78 @@ def test_lenient_never_fails_on_structure(tmp_path, capsys):
     graph = load_onnx(path, lenient=True)
     assert [layer.kind for layer in graph] == ["placeholder", "placeholder", "eltwise"]
     assert len(graph.meta["placeholders"]) == 2
+
+
+# -- hostile inputs (each was a traceback, a hang, a blow-up or a silently wrong graph) -------------
+def test_a_huge_range_is_never_materialised(tmp_path):
+    nodes = [helper.make_node("Range", ["zero", "limit", "one"], ["r"], name="rng"),
+             helper.make_node("Cast", ["r"], ["rf"], name="cast", to=TensorProto.FLOAT),
+             helper.make_node("Unsqueeze", ["rf", "ax"], ["ru"], name="unsq"),
+             helper.make_node("Add", ["x", "ru"], ["y"], name="add")]
+    inits = [numpy_helper.from_array(np.array(v, dtype=np.int64), n) for n, v in
+             (("zero", 0), ("limit", 10**9), ("one", 1))] + [numpy_helper.from_array(np.array([0], dtype=np.int64), "ax")]
+    path = _save(tmp_path, nodes, [_t("x", [2, 1])], [_t("y", None)], inits)
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    graph = load_onnx(path, lenient=True)  # the Range stays an uncomputed constant
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # KiB: no gigabytes
+    assert [layer.name for layer in graph] in (["add"], [])
+
+
+def test_dynamic_axes_resolve_with_batch_and_seq(tmp_path):
+    """Range(batch) and Range(seq) unsqueezed and added: ONNX's data propagation refused it."""
+    nodes = [helper.make_node("Shape", ["x"], ["s"], name="shape"),
+             helper.make_node("Gather", ["s", "i0"], ["b"], name="gb", axis=0),
+             helper.make_node("Gather", ["s", "i1"], ["n"], name="gn", axis=0),
+             helper.make_node("Range", ["zero", "b", "one"], ["rb"], name="rangeb"),
+             helper.make_node("Range", ["zero", "n", "one"], ["rn"], name="rangen"),
+             helper.make_node("Unsqueeze", ["rb", "ax1"], ["ub"], name="ub"),
+             helper.make_node("Unsqueeze", ["rn", "ax0"], ["un"], name="un"),
+             helper.make_node("Add", ["ub", "un"], ["grid"], name="grid"),
+             helper.make_node("Cast", ["grid"], ["gf"], name="cast", to=TensorProto.FLOAT),
+             helper.make_node("Add", ["x", "gf"], ["y"], name="add")]
+    ints = {"i0": 0, "i1": 1, "zero": 0, "one": 1}
+    inits = [numpy_helper.from_array(np.array(v, dtype=np.int64), k) for k, v in ints.items()]
+    inits += [numpy_helper.from_array(np.array([1], dtype=np.int64), "ax1"),
+              numpy_helper.from_array(np.array([0], dtype=np.int64), "ax0")]
+    path = _save(tmp_path, nodes, [_t("x", ["batch", "seq"])], [_t("y", None)], inits)
+    graph = load_onnx(path, batch=3, dims={"seq": 7})
+    assert graph["add"].out_shape == (7,) and graph["add"].batch == 3
+
+
+def test_subgraphs_are_never_constants_and_broken_files_are_one_line(tmp_path, capsys):
+    then = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["t"])], "then", [], [_t("t", [2, 4])])
+    other = helper.make_graph([helper.make_node("Identity", ["x"], ["e"])], "else", [], [_t("e", [2, 4])])
+    nodes = [helper.make_node("If", ["cond"], ["y"], name="if", then_branch=then, else_branch=other)]
+    inits = [numpy_helper.from_array(np.array(True), "cond"), _w("w", [4, 4])]
+    path = _save(tmp_path, nodes, [_t("x", [2, 4])], [_t("y", [2, 4])], inits)
+    assert main(["workload", "info", str(path)]) == 1
+    assert "op If is not supported" in capsys.readouterr().err
+    assert [layer.kind for layer in load_onnx(path, lenient=True)] == ["placeholder"]
+    import onnx
+
+    model = onnx.load(str(path))  # weights stored outside, then the data file lost
+    onnx.save(model, str(tmp_path / "ext.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="ext.bin", size_threshold=0)
+    (tmp_path / "ext.bin").unlink()
+    assert main(["workload", "info", str(tmp_path / "ext.onnx")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a readable ONNX model" in err
+
+
+def test_scalars_odd_names_and_unknown_dim_flags(tmp_path, capsys):
+    nodes = [helper.make_node("ReduceMean", ["x"], ["m"], name="1e3", keepdims=0),
+             helper.make_node("Mul", ["m", "t"], ["y"], name="line\nbreak")]
+    path = _save(tmp_path, nodes, [_t("x", [1, 4]), _t("t", [])], [_t("y", [])], opset=17)
+    graph = load_onnx(path)
+    assert [layer.name for layer in graph] == ["1e3", "line\\x0abreak"]
+    out = tmp_path / "m.yaml"
+    assert main(["workload", "export", str(path), "-o", str(out)]) == 0
+    assert [layer.to_dict() for layer in resolve_workload(str(out))] == [layer.to_dict() for layer in graph]
+    capsys.readouterr()
+    for argv, message in [(["--dim", "sequence=4"], "no symbolic dimension 'sequence'"),
+                          (["--seq", "4"], "no symbolic sequence dimension")]:
+        assert main(["workload", "info", str(path), *argv]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
