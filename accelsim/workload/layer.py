@@ -480,10 +480,12 @@ def _out_shape(layer: Layer) -> Shape:
         if len(a) < 2 or len(b) < 2:
             raise _ShapeError("in_shapes", f"matmul operands need at least 2 dimensions, not {list(a)} and {list(b)}")
         bk, bn = (b[-1], b[-2]) if layer.transpose_b else (b[-2], b[-1])
-        if a[:-2] != b[:-2] or a[-1] != bk:
+        stack = _broadcast((a[:-2], b[:-2]), ())  # the leading (batch, head) dims broadcast, as in numpy
+        if stack is None or a[-1] != bk:
             what = "transposed " if layer.transpose_b else ""
-            raise _ShapeError("in_shapes", f"matmul shapes {list(a)} and {what}{list(b)} do not agree")
-        return (*a[:-2], a[-2], bn)
+            why = "their reductions differ" if a[-1] != bk else "their leading dimensions do not broadcast"
+            raise _ShapeError("in_shapes", f"matmul shapes {list(a)} and {what}{list(b)} do not agree ({why})")
+        return (*stack, a[-2], bn)
     if k == "placeholder":
         return layer.shape
     if k == "reshape":

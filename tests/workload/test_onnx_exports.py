@@ -258,3 +258,14 @@ def test_scalars_odd_names_and_unknown_dim_flags(tmp_path, capsys):
         assert main(["workload", "info", str(path), *argv]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, err
+
+
+def test_matmuls_whose_leading_dimensions_broadcast(tmp_path):
+    nodes = [helper.make_node("MatMul", ["a", "b"], ["y"], name="mm"),
+             helper.make_node("Relu", ["w"], ["rw"], name="relu"),
+             helper.make_node("MatMul", ["x", "rw"], ["z"], name="act2d")]
+    path = _save(tmp_path, nodes, [_t("a", [2, 3, 4, 8]), _t("b", [2, 1, 8, 6]), _t("x", [2, 5, 16]),
+                                   _t("w", [16, 8])], [_t("y", [2, 3, 4, 6]), _t("z", [2, 5, 8])])
+    graph = load_onnx(path)
+    assert graph["mm"].macs == 2 * 3 * 4 * 8 * 6 and graph["mm"].out_shape == (3, 4, 6)
+    assert graph["act2d"].macs == 2 * 5 * 16 * 8
