@@ -94,7 +94,7 @@ class LayerGraph:
     def replace(self, layer: Layer) -> None:
         """Swap the layer of the same name for ``layer`` (same inputs; e.g. an importer folding a bias)."""
         old = self._layers[layer.name]
-        if layer.in_shapes != old.in_shapes or layer.out_shape != old.out_shape:
+        if layer.in_shapes != old.in_shapes or layer.out_shape != old.out_shape or layer.batch != old.batch:
             raise SpecError(f"layer '{layer.name}': a replacement must keep the shapes", file=self.file)
         self._layers[layer.name] = layer
         self._nx = None

@@ -139,6 +139,9 @@ class Layer:
     input_density: float = 1.0
     weight_density: float = 1.0
     weight_structure: str = ""
+    # Elements of this layer's weight and bias tensors that an earlier layer already holds (a weight
+    # shared between layers, e.g. ALBERT's): not counted again in ``params``.
+    shared_params: int = 0
 
     def __post_init__(self):
         if not self.op and self.kind not in ("pool", "eltwise"):
@@ -225,9 +228,9 @@ class Layer:
         """Weight and bias elements (0 for layers without weights)."""
         d = self.loops
         if self.kind == "conv2d":
-            return d["G"] * d["K"] * (d["C"] * d["R"] * d["S"] + self.bias)
+            return d["G"] * d["K"] * (d["C"] * d["R"] * d["S"] + self.bias) - self.shared_params
         if self.kind == "linear":
-            return d["K"] * (d["C"] + self.bias)
+            return d["K"] * (d["C"] + self.bias) - self.shared_params
         return 0
 
     @property
@@ -323,6 +326,7 @@ def read_layer_fields(f: Fields, defaults: dict[str, Any] | None = None) -> dict
         kw["kernel"] = f.int_tuple("kernel", 2, 1)
     if kind in ("conv2d", "linear"):
         kw["bias"] = f.bool("bias", False)
+        kw["shared_params"] = f.int("shared_params", 0, minimum=0)
     if kind == "matmul":
         kw["transpose_b"] = f.bool("transpose_b", False)
     if kind in ("reshape", "placeholder") or (kind == "eltwise" and (f.raw("shape", ()) not in ((), [])
@@ -428,6 +432,9 @@ def _check(layer: Layer, f: Fields) -> None:
         out = _out_shape(layer)
     except _ShapeError as err:
         raise f.error(err.field, str(err)) from None
+    if layer.params < 0:
+        raise f.error("shared_params", f"must be at most the layer's own weights and biases "
+                                       f"({layer.params + layer.shared_params:,}), not {layer.shared_params:,}")
     tensors = [("in_shapes", f"input {i} ({layer.batch} × {list(s)})", layer.batch * math.prod(s))
                for i, s in enumerate(layer.in_shapes)]
     tensors += [("in_shapes", f"the output ({layer.batch} × {list(out)})", layer.batch * math.prod(out)),

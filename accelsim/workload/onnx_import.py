@@ -87,6 +87,7 @@ class _Importer:
                 self.uses[t] = self.uses.get(t, 0) + 1
         for out in model.graph.output:
             self.uses[out.name] = self.uses.get(out.name, 0) + 1
+        self.biases: dict[str, str] = {}  # layer → its bias tensor (Conv/Gemm third input, or a folded Add)
         self.biasless: dict[str, str] = {}  # MatMul output tensor → its linear layer (a bias Add may follow)
 
     # -- helpers ----------------------------------------------------------------------------
@@ -175,7 +176,18 @@ class _Importer:
                 if not self.lenient:
                     raise
                 self.placeholder(node, err.message if isinstance(err, SpecError) else str(err))
+        self.mark_shared_weights()
         return self.graph
+
+    def mark_shared_weights(self) -> None:
+        """A weight (or bias) tensor read by several layers counts in the first one's params only."""
+        seen: set[str] = set()
+        for layer in list(self.graph):
+            tensors = [t for t in (self.weights.get(layer.name, (None,))[0], self.biases.get(layer.name)) if t]
+            shared = sum(math.prod(self.shapes.get(t, ())) for t in tensors if t in seen)
+            seen.update(tensors)
+            if shared:
+                self.graph.replace(replace(layer, shared_params=shared))
 
     def node(self, node) -> None:
         op = node.op_type
@@ -259,6 +271,7 @@ class _Importer:
         if not bias or None in bias or bias[-1] != layer.out or math.prod(bias) != layer.out:
             return False
         self.graph.replace(replace(layer, bias=True))
+        self.biases[layer.name] = next(t for t in inputs if t != acts[0])
         self.tensor_layer[node.output[0]] = layer.name
         del self.biasless[acts[0]]
         return True
@@ -302,6 +315,8 @@ class _Importer:
         name = self.add(node, "conv2d", [x], out=wshape[0], kernel=kernel, stride=strides, padding=pads,
                         dilation=dilations, groups=groups, bias=len(node.input) > 2 and bool(node.input[2]))
         self.weights[name] = (w, False)
+        if len(node.input) > 2 and node.input[2]:
+            self.biases[name] = node.input[2]
 
     def pads(self, node, a, size, kernel, strides, dilations, ceil_mode: int = 0) -> tuple[int, int, int, int]:
         auto = a.get("auto_pad", b"NOTSET")
@@ -351,6 +366,8 @@ class _Importer:
             bias = node.op_type == "Gemm" and len(node.input) > 2 and bool(node.input[2])
             name = self.add(node, "linear", [first], out=out, bias=bias)
             self.weights[name] = (second, not transposed)
+            if bias:
+                self.biases[name] = node.input[2]
             if not bias:
                 self.biasless[node.output[0]] = name
             return

@@ -269,3 +269,19 @@ def test_matmuls_whose_leading_dimensions_broadcast(tmp_path):
     graph = load_onnx(path)
     assert graph["mm"].macs == 2 * 3 * 4 * 8 * 6 and graph["mm"].out_shape == (3, 4, 6)
     assert graph["act2d"].macs == 2 * 5 * 16 * 8
+
+
+def test_a_weight_shared_by_layers_counts_once(tmp_path, capsys):
+    """ALBERT reuses one layer's weights in every layer: the file holds them once."""
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h1"], name="l1"),
+             helper.make_node("Add", ["h1", "b"], ["a1"], name="l1_bias"),
+             helper.make_node("MatMul", ["a1", "w"], ["h2"], name="l2"),
+             helper.make_node("Add", ["h2", "b"], ["y"], name="l2_bias")]
+    path = _save(tmp_path, nodes, [_t("x", [1, 5, 16])], [_t("y", [1, 5, 16])], [_w("w", [16, 16]), _w("b", [16])])
+    graph = load_onnx(path)
+    assert graph.params == 16 * 16 + 16 and graph.macs == 2 * 5 * 16 * 16
+    assert graph["l2"].shared_params == 16 * 16 + 16
+    out = tmp_path / "m.yaml"
+    assert main(["workload", "export", str(path), "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert resolve_workload(str(out)).params == graph.params
