@@ -7,7 +7,7 @@ import json
 
 import os
 
-from ._common import positive_float, positive_int, table
+from ._common import positive_float, positive_int, table, warn
 
 MAX_JOBS = 256  # more processes than this is a typo, and each one costs a Python start
 
@@ -46,6 +46,8 @@ def _cmd_dse(args: argparse.Namespace) -> str:
                     scheduler=args.scheduler, settings=settings, budget=args.budget, time_limit=args.time,
                     seed=args.seed or 0, plots=not args.no_plots)
     names = [a.name for a in run.axes]
+    for note in run.notes:
+        warn(note)
     if args.json:
         return json.dumps({"version": 1, "workload": args.workload, "base": base.name, "objectives": list(objectives),
                            "mapping": args.mapping, "search": run.search, "computed": run.computed,

@@ -46,7 +46,13 @@ def optimise_space(axes: list[Axis], objectives: tuple[str, ...], evaluator: Eva
                    budget: int | None, time_limit: float | None, seed: int) -> list[dict[str, Any]]:
     """Visit up to ``budget`` distinct points (or until ``time_limit`` seconds pass); return them in
     the order they were first proposed."""
-    import optuna
+    try:
+        import optuna
+    except ImportError:
+        from ..errors import UnsupportedError
+
+        raise UnsupportedError("--budget and --time search with NSGA-II, which needs optuna: "
+                               "pip install 'accelsim[dse]'") from None
     from optuna.distributions import CategoricalDistribution
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

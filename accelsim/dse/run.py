@@ -68,6 +68,7 @@ class DseRun:
     search: str = "exhaustive"  # or "nsga2" (the optimiser)
     chosen: int | None = None  # the design the plots and the report detail
     files: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the run could not do (said on stderr by the CLI)
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,11 @@ def _write_outputs(folder: Path, run: DseRun, graph: LayerGraph, base: ArrayConf
     atomic_write_text(folder / PARETO_CSV, _csv([run.points[i] for i in run.pareto], names))
     run.files = [STORE, POINTS_CSV, PARETO_CSV]
     if not plots:
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        run.notes.append("no figures or report.html: they need matplotlib (pip install 'accelsim[dse]')")
         return
     from .plots import layer_breakdown_figure, pareto_figures, roofline_figure
     from .report import choose_design, write_report

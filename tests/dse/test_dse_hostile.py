@@ -45,6 +45,7 @@ def test_an_edited_energy_table_is_a_new_run_not_a_stale_resume(capsys, tmp_path
     assert data["computed"] == 1 and data["points"][0]["energy_pj"] > before
 
 
+@pytest.mark.needs('optuna')
 def test_a_corrupt_store_and_bad_options_are_one_line(capsys, tmp_path):
     run = tmp_path / "o"
     run.mkdir()
@@ -62,6 +63,7 @@ def test_a_corrupt_store_and_bad_options_are_one_line(capsys, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.needs('matplotlib')
 def test_force_removes_every_stale_output_and_nothing_else(capsys, tmp_path):
     run = tmp_path / "o"
     assert main(["dse", "alexnet", "--axis", "rows=8,16", "-o", str(run)]) == 0

@@ -22,6 +22,7 @@ def _points(folder):
     return (folder / "points.csv").read_text().splitlines()
 
 
+@pytest.mark.needs('optuna')
 def test_the_optimiser_visits_exactly_the_budget_and_the_seed_fixes_which_points(capsys, tmp_path):
     for name, seed in (("a", "7"), ("b", "7"), ("c", "8")):
         assert main(["dse", *WIDE, "--budget", "60", "--seed", seed, "-o", str(tmp_path / name), "--json"]) == 0
@@ -44,6 +45,7 @@ def test_a_budget_covering_the_space_is_exhaustive_and_seed_needs_a_budget(capsy
     assert "--seed seeds the optimiser" in capsys.readouterr().err
 
 
+@pytest.mark.needs('optuna')
 def test_an_optimiser_run_killed_midway_and_resumed_visits_what_an_uninterrupted_one_does(tmp_path):
     killed, whole = tmp_path / "killed", tmp_path / "whole"
     args = ["dse", *WIDE, "--budget", "150", "--seed", "3"]
