@@ -150,7 +150,8 @@ class Executor:
             from distributed import Client
             from distributed import as_completed as dask_as_completed
         except ImportError:
-            raise ClusterError("--scheduler needs dask and distributed: pip install 'accelsim[dse]'") from None
+            raise ClusterError(f"--scheduler {self.scheduler}: needs dask and distributed: "
+                               "pip install 'accelsim[dse]'") from None
         if self._client is None:
             self._client = _connect(Client, self.scheduler)
         client = self._client
