@@ -205,7 +205,8 @@ def check_axes(base: ArrayConfig, axes: list[Axis]) -> None:
                 else:
                     arch_for(base, {axis.name: value})
             except AccelsimError as err:
-                raise SpecError(f"axis '{printable(axis.name)}' value {printable(repr(value))}: {err}") from None
+                reason = str(err).removeprefix(f"axis '{printable(axis.name)}': ")  # said once, not twice
+                raise SpecError(f"axis '{printable(axis.name)}' value {printable(repr(value))}: {reason}") from None
 
 
 
