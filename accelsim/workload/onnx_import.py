@@ -568,7 +568,7 @@ def _fold_constants(model, constants: set, wanted: list, file: str) -> dict:
     return dict(zip(wanted, values))
 
 
-def _infer(model, file: str):
+def _infer(model, file: str, lenient: bool = False, notes: list | None = None):
     onnx = _require_onnx()
     try:
         # No data propagation: it materialises every Range it can compute (a Range to 1e9 took 24 GB)
@@ -576,10 +576,19 @@ def _infer(model, file: str):
         # same small constants itself, each bounded before it is evaluated.
         return onnx.shape_inference.infer_shapes(model, strict_mode=True)
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError, MemoryError) as err:
-        raise SpecError(f"ONNX shape inference failed: {str(err).splitlines()[0]}", file=file) from None
+        reason = f"ONNX shape inference failed: {str(err).splitlines()[0]}"
+        if not lenient:
+            raise SpecError(reason, file=file) from None
+    # lenient: infer what can be inferred; the nodes left without shapes become placeholders
+    if notes is not None and not notes:
+        notes.append(reason)
+    try:
+        return onnx.shape_inference.infer_shapes(model, strict_mode=False)
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError, MemoryError):
+        return model
 
 
-def _infer_and_fold(model, file: str, rounds: int = 1000):
+def _infer_and_fold(model, file: str, rounds: int = 1000, *, lenient: bool = False, notes: list | None = None):
     """Shape inference, then fold what static shapes make constant, until nothing changes.
 
     Exporters compute reshape targets, masks and position ids from ``Shape`` of activations; with
@@ -589,12 +598,12 @@ def _infer_and_fold(model, file: str, rounds: int = 1000):
     again, which may make more shapes static.
     """
     _drop_unknown_value_info(model.graph)  # an exporter's symbolic shapes would shadow what inference finds
-    model = _infer(model, file)
+    model = _infer(model, file, lenient, notes)
     for _ in range(rounds):
         folded = _fold_round(model, file)
         if not folded:
             break
-        model = _infer(folded, file)
+        model = _infer(folded, file, lenient, notes)
     return model
 
 
@@ -743,13 +752,16 @@ def _import(path: str | Path, *, lenient: bool, batch: int | None, dims: dict[st
     if not model.graph.node:
         raise SpecError("not a readable ONNX model: the graph has no nodes", file=str(path))
     assumption = _fix_batch(model, str(path), batch, dims or {})
-    model = _infer_and_fold(model, str(path))
+    inference_notes: list[str] = []
+    model = _infer_and_fold(model, str(path), lenient=lenient, notes=inference_notes)
     importer = _Importer(model, str(path), lenient)
     name = path.stem.removeprefix("light_")
     graph = importer.run(name, {"source": f"imported from {path.name} (ONNX opset "
                                           f"{model.opset_import[0].version if model.opset_import else '?'})"})
     if importer.placeholders:
         graph.meta["placeholders"] = importer.placeholders
+    if inference_notes:  # lenient: the model's own shapes disagree somewhere; what follows is partial
+        graph.meta.setdefault("placeholders", []).insert(0, f"the whole model: {inference_notes[0]}")
     if assumption:
         graph.meta["assumptions"] = [assumption]
     return graph, importer, model

@@ -285,3 +285,15 @@ def test_a_weight_shared_by_layers_counts_once(tmp_path, capsys):
     assert main(["workload", "export", str(path), "-o", str(out)]) == 0
     capsys.readouterr()
     assert resolve_workload(str(out)).params == graph.params
+
+
+def test_lenient_survives_a_model_onnx_shape_inference_rejects(tmp_path, capsys):
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+             helper.make_node("Add", ["r", "c"], ["y"], name="add"),  # [1, 24] + [5]: does not broadcast
+             helper.make_node("Relu", ["x"], ["z"], name="relu2")]
+    path = _save(tmp_path, nodes, [_t("x", [1, 24])], [_t("y", None), _t("z", [1, 24])], [_w("c", [5])])
+    assert main(["workload", "info", str(path)]) == 1
+    assert "ONNX shape inference failed" in capsys.readouterr().err
+    graph = load_onnx(path, lenient=True)
+    assert "relu" in graph and "relu2" in graph and graph["add"].kind == "placeholder"
+    assert "shape inference failed" in graph.meta["placeholders"][0]
