@@ -92,8 +92,55 @@ def _stored(layer: Layer, mapping: Mapping, op: str, operands: dict | None) -> t
     return Fraction(size.values_bytes), Fraction(size.metadata_bytes)
 
 
+def residency(mapping: Mapping) -> tuple[bool, bool]:
+    """Whether each operand's reuse working set fits half its buffer.
+
+    This and the temporal tile are the only ways buffer sizes enter the traffic. Stationary mode:
+    ``(the whole stationary tensor, the streamed rows one output tile reuses)``; output mode:
+    ``(the left operand, the top operand)`` for the loop order's tiles.
+    """
+    df, arch, prec = mapping.dataflow, mapping.arch, mapping.precision
+    size = {d: mapping.size(d) for d in ("M", "N", "K")}
+    outer, inner = df.loop_order
+    if df.mode == "stationary":
+        stat, strm, X, T = df.stationary, df.left, df.cols, df.temporal
+        t = mapping.temporal_tile or size[T]
+        rt = min(arch.rows, size[df.rows])
+        stat_whole = size["K"] * size[X] * prec.stored_bytes(stat)
+        strm_resident = (t * size["K"] if inner == "K" else t * rt) * prec.word_bytes(strm)
+        return stat_whole <= half_buffer(arch, stat), strm_resident <= half_buffer(arch, strm)
+    tiles = {df.rows: arch.rows, df.cols: arch.cols}
+    fits = []
+    for dim, op in ((df.rows, df.left), (df.cols, df.top)):
+        resident = (tiles[dim] if dim == outer else size[dim]) * size["K"] * prec.word_bytes(op)
+        fits.append(resident <= half_buffer(arch, op))
+    return fits[0], fits[1]
+
+
+_PLANS: dict[tuple, "MemoryPlan"] = {}
+
+
 def plan_memory(layer: Layer, mapping: Mapping, operands: dict | None = None) -> MemoryPlan:
-    """Count every SRAM and DRAM access of a mapped GEMM-like layer (``operands``: real tensors)."""
+    """Count every SRAM and DRAM access of a mapped GEMM-like layer (``operands``: real tensors).
+
+    Without tensors the plan is cached by everything it reads: design points that differ only in
+    buffer sizes mostly share it (the sizes enter only through :func:`residency` and the tile).
+    """
+    fits = residency(mapping)
+    if operands:
+        return _plan_memory(layer, mapping, operands, fits)
+    arch = mapping.arch
+    key = (layer, mapping.timing_key, mapping.precision, mapping.nm_groups, tuple(sorted(mapping.densities.items())),
+           arch.weight_format, arch.input_format, fits)
+    plan = _PLANS.get(key)
+    if plan is None:
+        if len(_PLANS) > 100_000:  # a bound on memory for very long design-space runs
+            _PLANS.clear()
+        plan = _PLANS[key] = _plan_memory(layer, mapping, None, fits)
+    return plan
+
+
+def _plan_memory(layer: Layer, mapping: Mapping, operands: dict | None, fits: tuple[bool, bool]) -> MemoryPlan:
     gemm, df, arch, prec = mapping.gemm, mapping.dataflow, mapping.arch, mapping.precision
     size = {d: mapping.size(d) for d in ("M", "N", "K")}
     width = {op: prec.word_bytes(op) for op in ("I", "W", "O", "P")}  # on chip: datapath words
@@ -113,10 +160,8 @@ def plan_memory(layer: Layer, mapping: Mapping, operands: dict | None = None) ->
         X, T = df.cols, df.temporal
         t = mapping.temporal_tile or size[T]
         chunks = -(-size[T] // t)
-        stat_whole = size["K"] * size[X] * prec.stored_bytes(stat)
-        stat_reads = 1 if stat_whole <= half_buffer(arch, stat) else chunks
-        strm_resident = (t * size["K"] if inner == "K" else t * rt) * width[strm]
-        strm_reads = 1 if (strm_resident <= half_buffer(arch, strm) or inner != "K") else count_tiles[X]
+        stat_reads = 1 if fits[0] else chunks
+        strm_reads = 1 if (fits[1] or inner != "K") else count_tiles[X]
         out_words = gemm.count * size[T] * size[X]
         sram_reads = {stat: sums["rows_cols"], strm: sums["stream_words"], "O": sums["cols_steps"]}
         sram_writes = {"O": sums["cols_steps"]}
@@ -127,11 +172,9 @@ def plan_memory(layer: Layer, mapping: Mapping, operands: dict | None = None) ->
         last = min(t, size[T]) * ct * width["O"]
     else:
         left, top = df.left, df.top
-        owner = {df.rows: left, df.cols: top}
-        for dim, op in owner.items():
+        for fit, (dim, op) in zip(fits, ((df.rows, left), (df.cols, top))):
             other = df.cols if dim == df.rows else df.rows
-            resident = (tiles[dim] if dim == outer else size[dim]) * size["K"] * width[op]
-            moved[op] = (1 if resident <= half_buffer(arch, op) else count_tiles[other]) * stored_elements[op]
+            moved[op] = (1 if fit else count_tiles[other]) * stored_elements[op]
         out_words = gemm.count * size["M"] * size["N"]
         sram_reads = {left: sums["rows_steps"], top: sums["cols_steps"], "O": out_words}
         sram_writes = {"O": out_words}
