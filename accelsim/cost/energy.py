@@ -300,7 +300,6 @@ def dynamic_exact(result: Any, arch: Any, table: EnergyTable) -> tuple[dict[str,
     """
     comp = {k: Fraction(0) for k in COMPONENTS}
     oper = {k: Fraction(0) for k in OPERANDS}
-    mem = arch.memory
     if _get(result, "unit", "array") == "vector":
         return comp, oper
 

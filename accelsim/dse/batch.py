@@ -33,13 +33,12 @@ from typing import Any
 
 from ..arch import ArrayConfig
 from ..errors import AccelsimError
-from ..mapping import load_dataflow
 from ..mapping.choice import LayerChoice, loop_orders, tile_candidates
 from ..mapping.dataflow import DataflowSpec
 from ..workload.graph import LayerGraph
 from ..workload.layer import Layer
 from .pareto import OBJECTIVES
-from .space import WORKLOAD_AXES, arch_for, workload_changes
+from .space import WORKLOAD_AXES, arch_for, design_of, workload_changes
 
 # Axes a layer's plan does not read: points differing only here share every plan.
 DRAM_AXES = ("memory.dram_bytes_per_cycle", "memory.dram_latency_cycles", "clock_mhz", "vector_lanes")
@@ -270,14 +269,7 @@ class Batch:
         key = _key(point)
         if key not in self._archs:
             try:
-                arch = arch_for(self.base, point)
-                if "dataflow" in point:  # the array is built for this dataflow (its PE, its area)
-                    dataflow = load_dataflow(str(point["dataflow"]))
-                    arch = arch.with_changes(dataflows=(dataflow.name,))
-                    dataflows = [dataflow]
-                else:
-                    dataflows = [load_dataflow(n) for n in (arch.dataflows if self.search else arch.dataflows[:1])]
-                self._archs[key] = (arch, dataflows)
+                self._archs[key] = design_of(self.base, point, every_dataflow=self.search)
             except AccelsimError as err:
                 self._archs[key] = err
         return _found(self._archs[key])

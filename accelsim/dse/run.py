@@ -242,29 +242,25 @@ def _write_outputs(folder: Path, run: DseRun, graph: LayerGraph, base: ArrayConf
 
 def simulate_point(graph: LayerGraph, base: ArrayConfig, row: dict[str, Any], settings: Settings):
     """``simulate`` of one evaluated point with its per-layer mapping: the detail behind its numbers."""
-    from ..mapping import load_dataflow
     from ..mapping.choice import LayerChoice
     from ..sim import simulate
-    from .space import arch_for, workload_changes
+    from .space import design_of, workload_changes
 
-    point = {k: v for k, v in row.items() if k not in _RESULT_KEYS}
-    arch = arch_for(base, point)
-    dataflow = load_dataflow(str(point.get("dataflow", arch.dataflows[0])))
-    if "dataflow" in point:  # a dataflow axis builds the array for that dataflow (docs/dse.md)
-        arch = arch.with_changes(dataflows=(dataflow.name,))
-    specs = {dataflow.name: dataflow}  # the point's own spec: a dataflow file may reuse a bundled name
+    point = {k: v for k, v in row.items() if k not in RESULT_COLUMNS}
+    arch, dataflows = design_of(base, point, every_dataflow=settings.mapping == "search")
+    specs = {d.name: d for d in dataflows}  # the point's own specs: a dataflow file may reuse a bundled name
     choices = {name: LayerChoice.from_dict(m, specs) for name, m in row["mapping"].items()}
-    return simulate(graph.with_gemm_changes(workload_changes(point)), arch, dataflow,
+    return simulate(graph.with_gemm_changes(workload_changes(point)), arch, dataflows[0],
                     energy_table=settings.energy_table, choices=choices)
 
 
-_RESULT_KEYS = ("feasible", "reason", *OBJECTIVES, "pe_area_um2", "sram_area_um2", "utilization", "dram_bytes",
-                "latency_ms", "power_mw", "mapping")
+# A result's fields, in points.csv's order after the axes.
+RESULT_COLUMNS = ("feasible", *OBJECTIVES, "pe_area_um2", "sram_area_um2", "utilization", "dram_bytes",
+                  "latency_ms", "power_mw", "mapping", "reason")
 
 
 def _csv(rows: list[dict[str, Any]], axes: list[str]) -> str:
-    columns = [*axes, "feasible", *OBJECTIVES, "pe_area_um2", "sram_area_um2", "utilization", "dram_bytes",
-               "latency_ms", "power_mw", "mapping", "reason"]
+    columns = [*axes, *RESULT_COLUMNS]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)

@@ -191,6 +191,21 @@ def arch_for(base: ArrayConfig, point: dict[str, Any]) -> ArrayConfig:
     return ArrayConfig.from_dict(data, file="design point")
 
 
+def design_of(base: ArrayConfig, point: dict[str, Any], *, every_dataflow: bool):
+    """A point's array and the dataflows its layers may run: ``(arch, [DataflowSpec, ...])``.
+
+    A ``dataflow`` axis builds the array for that dataflow (its PE, its area). Without one, the
+    base's dataflows: all of them (``every_dataflow``, a mapping search) or its first.
+    """
+    from ..mapping import load_dataflow
+
+    arch = arch_for(base, point)
+    if "dataflow" in point:
+        dataflow = load_dataflow(str(point["dataflow"]))
+        return arch.with_changes(dataflows=(dataflow.name,)), [dataflow]
+    return arch, [load_dataflow(n) for n in (arch.dataflows if every_dataflow else arch.dataflows[:1])]
+
+
 def check_axes(base: ArrayConfig, axes: list[Axis]) -> None:
     """Each value of each axis must make a valid architecture on its own (else one line, before any work)."""
     from ..mapping import load_dataflow

@@ -42,12 +42,6 @@ class Store:
                 "not an accelsim dse store"
             raise OutputError(f"{path}: {reason} ({err})") from None
 
-    def done(self) -> set[str]:
-        return {row[0] for row in self.db.execute("SELECT key FROM points")}
-
-    def put(self, key: str, seq: int, point: dict[str, Any], result: dict[str, Any]) -> None:
-        self.put_many([(key, seq, point, result)])
-
     def put_many(self, rows: list[tuple[str, int, dict[str, Any], dict[str, Any]]]) -> None:
         """Store ``(key, seq, point, result)`` rows in one transaction: a kill loses at most the chunk in flight."""
         try:

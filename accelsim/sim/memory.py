@@ -154,7 +154,7 @@ def _plan_memory(layer: Layer, mapping: Mapping, operands: dict | None, fits: tu
                        "W": mapping.kept_weight_elements()}
     moved = {}  # operand -> elements moved from DRAM (each pass costs its share of values and metadata)
 
-    outer, inner = df.loop_order
+    inner = df.loop_order[1]
     if df.mode == "stationary":
         stat, strm = df.stationary, df.left
         X, T = df.cols, df.temporal

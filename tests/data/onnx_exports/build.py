@@ -25,7 +25,6 @@ import contextlib
 import hashlib
 import io
 import json
-import math
 import platform
 import sys
 import tempfile
