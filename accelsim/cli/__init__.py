@@ -12,8 +12,19 @@ from ..errors import AccelsimError
 from . import arch, hdl, scalesim, simulate, workload
 
 
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one ``accelsim: error:`` line (exit 2), not a
+    usage block: every subcommand's parser is one of these (``add_subparsers`` reuses the class)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        from ..specio import printable
+
+        line = printable(f"accelsim: error: {message} (see '{self.prog} --help')".splitlines()[0])
+        self.exit(2, line + "\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="accelsim", description="Cycle-level systolic-array simulator.")
+    parser = Parser(prog="accelsim", description="Cycle-level systolic-array simulator.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     for module in (simulate, workload, arch, scalesim, hdl):

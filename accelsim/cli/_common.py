@@ -61,6 +61,27 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
+def name_of(what: str):
+    """An argparse type for a name or a file path: refused when empty (``Path('')`` is the current folder).
+
+    >>> name_of("an architecture")("sa32")
+    'sa32'
+    """
+    def check(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"an empty name: give {what}")
+        return text
+
+    check.__name__ = "name"
+    return check
+
+
+ARCH_NAME = name_of("a preset name or an architecture YAML file")
+DATAFLOW_NAME = name_of("ws, os, is or a dataflow YAML file")
+WORKLOAD_NAME = name_of("a bundled workload name, a workload YAML file or an ONNX model")
+FILE_NAME = name_of("a file name")
+
+
 def positive_float(text: str) -> float:
     """An argparse type: a finite positive number, e.g. seconds (else a usage error)."""
     try:

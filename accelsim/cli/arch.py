@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._common import table
+from ._common import ARCH_NAME, table
 
 
 def _cmd_arch_show(args: argparse.Namespace) -> str:
@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
     ar = sub.add_parser("arch", help="inspect architectures").add_subparsers(dest="action", required=True,
                                                                             metavar="ACTION")
     show = ar.add_parser("show", help="print an architecture as YAML (or JSON)")
-    show.add_argument("arch")
+    show.add_argument("arch", type=ARCH_NAME)
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=_cmd_arch_show)
     ar.add_parser("list", help="the presets").set_defaults(func=_cmd_arch_list)

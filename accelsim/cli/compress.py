@@ -15,7 +15,7 @@ import json
 import math
 from pathlib import Path
 
-from ._common import table
+from ._common import FILE_NAME, table
 
 OUTPUTS = ("weights.npz", "report.csv", "report.json")
 COLUMNS = ("layer", "shape", "params", "density_before", "density_after", "structure", "dtype",
@@ -188,7 +188,7 @@ def _cmd_compress(args: argparse.Namespace) -> str:
 def add_parser(sub) -> None:
     """Register the subcommand on the top-level parser's subparsers."""
     cp = sub.add_parser("compress", help="prune and quantize a model's weights; write them and a per-layer report")
-    cp.add_argument("model", help="an ONNX model (.onnx) or a tensor file (.npz, keys '<layer>.weight')")
+    cp.add_argument("model", type=FILE_NAME, help="an ONNX model (.onnx) or a tensor file (.npz, keys '<layer>.weight')")
     cp.add_argument("--prune", metavar="N:M|DENSITY",
                     help="keep N of every M weights along the reduction (e.g. 2:4), or a density (e.g. 0.5)")
     cp.add_argument("--prune-scope", choices=["tensor", "channel", "global"], default="tensor",

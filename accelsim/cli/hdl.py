@@ -6,7 +6,7 @@ import argparse
 import json
 import math
 
-from ._common import positive_int, table
+from ._common import ARCH_NAME, DATAFLOW_NAME, FILE_NAME, positive_int, table
 
 
 def probability(text: str) -> float:
@@ -136,8 +136,8 @@ def add_parser(sub) -> None:
     ver = hdl.add_parser("verify", help="prove the Verilog equal to the reference engine (cocotb)")
     area = hdl.add_parser("area", help="synthesise a PE (and optionally the array) with Yosys")
     for p in (gen, ver, area):
-        p.add_argument("--arch", default="tiny", help="a preset name or an architecture YAML file (default: tiny)")
-        p.add_argument("--dataflow", help="ws, os or is (default: the arch's first)")
+        p.add_argument("--arch", default="tiny", type=ARCH_NAME, help="a preset name or an architecture YAML file (default: tiny)")
+        p.add_argument("--dataflow", type=DATAFLOW_NAME, help="ws, os or is (default: the arch's first)")
         p.add_argument("--sparse", choices=["none", "gate", "skip"],
                        help="zero operands: 'gate' isolates the multiplier and counts gated MACs "
                             "(default: the arch's; 'skip' has no RTL)")
@@ -153,13 +153,13 @@ def add_parser(sub) -> None:
     ver.add_argument("--seed", type=int, default=0)
     ver.add_argument("--stall", type=probability, default=0.3,
                      help="probability that a port stalls in a cycle, in [0, 0.9] (default: 0.3)")
-    ver.add_argument("--verilog", help="verify this Verilog file instead of generating one")
+    ver.add_argument("--verilog", type=FILE_NAME, help="verify this Verilog file instead of generating one")
     ver.add_argument("--simulator", choices=["icarus", "verilator"], default="icarus")
     ver.add_argument("--nm-dense", action="store_true",
                      help="N:M arrays: random dense weights run uncompressed (default: pruned to N:M and compressed)")
-    ver.add_argument("--build-dir", help="where the simulator builds (default: ~/.cache/accelsim/sim_build/DIGEST)")
+    ver.add_argument("--build-dir", type=FILE_NAME, help="where the simulator builds (default: ~/.cache/accelsim/sim_build/DIGEST)")
     ver.set_defaults(func=_cmd_hdl_verify)
     area.add_argument("--full", action="store_true", help="also synthesise the whole array (slow for big ones)")
-    area.add_argument("--liberty", metavar="FILE",
+    area.add_argument("--liberty", type=FILE_NAME, metavar="FILE",
                       help="also map the PE to this standard-cell library (dfflibmap + abc) and report its area")
     area.set_defaults(func=_cmd_hdl_area)

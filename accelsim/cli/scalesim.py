@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._common import table, warn
+from ._common import FILE_NAME, table, warn
 
 
 def _cmd_scalesim(args: argparse.Namespace) -> str:
@@ -34,8 +34,8 @@ def _cmd_scalesim(args: argparse.Namespace) -> str:
 def add_parser(sub) -> None:
     """Register the subcommand on the top-level parser's subparsers."""
     ss = sub.add_parser("scalesim", help="run SCALE-Sim config + topology files, write its CSV reports")
-    ss.add_argument("-c", "--config", required=True, help="a SCALE-Sim .cfg file")
-    ss.add_argument("-t", "--topology", required=True, help="a SCALE-Sim topology .csv file")
+    ss.add_argument("-c", "--config", required=True, type=FILE_NAME, help="a SCALE-Sim .cfg file")
+    ss.add_argument("-t", "--topology", required=True, type=FILE_NAME, help="a SCALE-Sim topology .csv file")
     ss.add_argument("-i", "--input-type", choices=["conv", "gemm"], default="conv",
                     help="topology rows are conv layers (default) or M, N, K GEMMs")
     ss.add_argument("-o", "--output", default="results",

@@ -6,7 +6,8 @@ import argparse
 import json
 from fractions import Fraction
 
-from ._common import add_batch_option, load_workload, table, warn
+from ._common import (ARCH_NAME, DATAFLOW_NAME, FILE_NAME, WORKLOAD_NAME, add_batch_option, load_workload, name_of,
+                      table, warn)
 
 
 def _cmd_simulate(args: argparse.Namespace) -> str:
@@ -131,9 +132,9 @@ def _bits(text: str) -> int:
 def add_parser(sub) -> None:
     """Register the subcommand on the top-level parser's subparsers."""
     sim = sub.add_parser("simulate", help="time a workload on an architecture")
-    sim.add_argument("workload", help="a bundled workload name or a workload YAML file")
-    sim.add_argument("--arch", default="sa32", help="a preset name or an architecture YAML file (default: sa32)")
-    sim.add_argument("--dataflow", help="ws, os, is or a dataflow YAML file (default: the arch's first)")
+    sim.add_argument("workload", type=WORKLOAD_NAME, help="a bundled workload name or a workload YAML file")
+    sim.add_argument("--arch", default="sa32", type=ARCH_NAME, help="a preset name or an architecture YAML file (default: sa32)")
+    sim.add_argument("--dataflow", type=DATAFLOW_NAME, help="ws, os, is or a dataflow YAML file (default: the arch's first)")
     sim.add_argument("--json", action="store_true", help="print one JSON object")
     sim.add_argument("--ideal-memory", action="store_true", help="no memory model: operands always on time")
     sim.add_argument("--lenient", action="store_true", help="ONNX: import unsupported ops as zero-cost placeholders")
@@ -148,7 +149,7 @@ def add_parser(sub) -> None:
     p.add_argument("--pe", choices=("parallel", "bit-serial", "fusible"), help="PE style")
     p.add_argument("--weight-format", choices=("dense", "bitmap", "csr", "rle"), help="weights' DRAM storage")
     p.add_argument("--input-format", choices=("dense", "bitmap", "csr", "rle"), help="inputs' DRAM storage")
-    p.add_argument("--tensors", metavar="FILE.npz", help="real weights (and sample inputs) per layer")
-    sim.add_argument("--energy-table", default="horowitz45", metavar="NAME|FILE",
+    p.add_argument("--tensors", type=FILE_NAME, metavar="FILE.npz", help="real weights (and sample inputs) per layer")
+    sim.add_argument("--energy-table", default="horowitz45", type=name_of("horowitz45, normalised or an energy-table YAML file"), metavar="NAME|FILE",
                      help="energy per action: horowitz45 (default), normalised, or a YAML table (docs/energy.md)")
     sim.set_defaults(func=_cmd_simulate)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._common import add_batch_option, load_workload, table
+from ._common import WORKLOAD_NAME, add_batch_option, load_workload, table
 
 
 def _cmd_workload_info(args: argparse.Namespace) -> str:
@@ -51,13 +51,13 @@ def add_parser(sub) -> None:
     wl = sub.add_parser("workload", help="inspect workloads").add_subparsers(dest="action", required=True,
                                                                             metavar="ACTION")
     info = wl.add_parser("info", help="layers, MACs and parameters of a workload")
-    info.add_argument("workload")
+    info.add_argument("workload", type=WORKLOAD_NAME)
     info.add_argument("--json", action="store_true")
     info.add_argument("--lenient", action="store_true", help="ONNX: import unsupported ops as placeholders")
     add_batch_option(info)
     info.set_defaults(func=_cmd_workload_info)
     export = wl.add_parser("export", help="write a workload (e.g. an imported ONNX model) as editable YAML")
-    export.add_argument("workload")
+    export.add_argument("workload", type=WORKLOAD_NAME)
     export.add_argument("-o", "--output", required=True, help="the YAML file to write")
     export.add_argument("--force", action="store_true", help="overwrite an existing file")
     export.add_argument("--lenient", action="store_true", help="ONNX: import unsupported ops as placeholders")
