@@ -26,12 +26,14 @@ True
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from ..arch import ArrayConfig
 from ..errors import UnsupportedError
+from ..mapping.dataflow import DataflowSpec, load_dataflow
 
 TABLE = Path(__file__).resolve().parent / "data" / "pe_area.csv"
 GRID_ACC_BITS = 32  # the accumulator width of the table's full width grid
@@ -117,7 +119,30 @@ def acc_slope_um2(variant: tuple, product_bits: int) -> float:
     return slopes[-1][1]
 
 
-def _variant(arch: ArrayConfig, dataflow: str) -> tuple:
+def pe_kind(dataflow: DataflowSpec) -> str:
+    """The PE a dataflow needs, as the table names it: what the hardware holds, not what the file is called.
+
+    ``"os"``: outputs accumulate in place (``mode`` output); ``"ws"`` / ``"is"``: the weight or the
+    input is held (``mode`` stationary, :attr:`~accelsim.mapping.dataflow.DataflowSpec.stationary`).
+    The loop order and which of M/N lies on the rows change the controller, not the PE.
+
+    Examples
+    --------
+    >>> from accelsim.mapping import load_dataflow
+    >>> [pe_kind(load_dataflow(n)) for n in ("ws", "os", "is")]
+    ['ws', 'os', 'is']
+    """
+    if dataflow.mode == "output":
+        return "os"
+    return {"W": "ws", "I": "is"}[dataflow.stationary]
+
+
+def _spec(dataflow: str | DataflowSpec) -> DataflowSpec:
+    """A dataflow spec: given, or a bundled name / dataflow file loaded."""
+    return dataflow if isinstance(dataflow, DataflowSpec) else load_dataflow(dataflow)
+
+
+def _variant(arch: ArrayConfig, dataflow: DataflowSpec) -> tuple:
     if arch.pe_style != "parallel":
         raise UnsupportedError(f"PE area: pe_style '{arch.pe_style}' has no RTL, so no synthesised area "
                                f"(only 'parallel')")
@@ -126,27 +151,38 @@ def _variant(arch: ArrayConfig, dataflow: str) -> tuple:
     if not arch.signed or arch.overflow != "wrap":
         raise UnsupportedError("PE area: the table covers signed operands that wrap; "
                                f"signed={arch.signed}, overflow '{arch.overflow}' is not in it")
-    variant = (dataflow, arch.double_buffered, arch.sparse, arch.weight_nm)
+    kind = pe_kind(dataflow)
+    variant = (kind, arch.double_buffered, arch.sparse, arch.weight_nm)
     table = load_table()
     if variant not in table:
         known = sorted({f"{d}{' ' + nm if nm else ''}" for d, _, _, nm in table})
-        raise UnsupportedError(f"PE area: no table rows for dataflow '{dataflow}'"
+        shown = f"'{dataflow.name}'" + (f" (a {kind} PE)" if dataflow.name != kind else "")
+        raise UnsupportedError(f"PE area: no table rows for dataflow {shown}"
                                f"{' with weight_nm ' + arch.weight_nm if arch.weight_nm else ''} "
                                f"(the table has: {', '.join(known)})")
     return variant
 
 
-def pe_area_um2(arch: ArrayConfig, dataflow: str | None = None) -> float:
+Dataflows = str | DataflowSpec | Sequence[str | DataflowSpec] | None
+
+
+def pe_area_um2(arch: ArrayConfig, dataflow: Dataflows = None) -> float:
     """Area of one PE of ``arch`` in µm² (NanGate 45 nm cells), from the synthesis table.
 
-    ``dataflow`` picks the PE; by default the largest PE among ``arch.dataflows`` (a PE that runs
-    several dataflows needs at least the largest one's hardware; the mode muxes are not counted).
-    The exact table row when there is one, else the per-variant fit (see the module docstring),
-    inside the table's range of widths; anything else is an :class:`UnsupportedError`.
+    ``dataflow`` picks the PE: a :class:`~accelsim.mapping.dataflow.DataflowSpec`, a bundled name or
+    a dataflow file, or several of them (the PE that runs them all). By default the largest PE among
+    ``arch.dataflows`` (a PE that runs several dataflows needs at least the largest one's hardware; the
+    mode muxes are not counted). The PE is looked up by what the dataflow holds (:func:`pe_kind`), never
+    by its name. The exact table row when there is one, else the per-variant fit (see the module
+    docstring), inside the table's range of widths; anything else is an :class:`UnsupportedError`.
     """
-    if dataflow is None:
-        return max(_mode_area(arch, d) for d in arch.dataflows)
-    variant = _variant(arch, dataflow)
+    if dataflow is None or not isinstance(dataflow, (str, DataflowSpec)):
+        specs = [_spec(d) for d in (arch.dataflows if dataflow is None else dataflow)]
+        if not specs:
+            raise UnsupportedError("PE area: no dataflow to size the PE for")
+        return max(_mode_area(arch, spec, specs) for spec in specs)
+    spec = _spec(dataflow)
+    variant = _variant(arch, spec)
     rows = load_table()[variant]
     key = (arch.input_bits, arch.weight_bits, arch.acc_bits)
     if key in rows:
@@ -160,14 +196,15 @@ def pe_area_um2(arch: ArrayConfig, dataflow: str | None = None) -> float:
     return _bilinear(rows, GRID_ACC_BITS, bi, bw) + acc_slope_um2(variant, bi + bw) * (acc - GRID_ACC_BITS)
 
 
-def _mode_area(arch: ArrayConfig, dataflow: str) -> float:
+def _mode_area(arch: ArrayConfig, dataflow: DataflowSpec, every: list[DataflowSpec]) -> float:
     """One dataflow's PE of a multi-dataflow array. N:M select logic serves weight-stationary only
     (the other dataflows run dense, ``docs/sparsity.md``), so a dataflow the table has no N:M row
-    for is priced as its dense PE; the WS mode carries the N:M hardware."""
+    for is priced as its dense PE; the weight-stationary mode carries the N:M hardware."""
     try:
         return pe_area_um2(arch, dataflow)
     except UnsupportedError:
-        if not arch.weight_nm or dataflow == "ws" or "ws" not in arch.dataflows:
+        holds_weights = [pe_kind(d) == "ws" for d in every]
+        if not arch.weight_nm or pe_kind(dataflow) == "ws" or not any(holds_weights):
             raise  # an N:M array with no weight-stationary mode has nowhere to use its N:M hardware
         return pe_area_um2(arch.with_changes(weight_nm=""), dataflow)
 
@@ -183,8 +220,8 @@ def sram_area_um2(kib: float) -> float:
     return kib * SRAM_UM2_PER_KIB
 
 
-def array_area(arch: ArrayConfig, dataflow: str | None = None) -> AreaBreakdown:
-    """PEs × one PE's area + the ifmap, filter and ofmap buffers (µm²)."""
+def array_area(arch: ArrayConfig, dataflow: Dataflows = None) -> AreaBreakdown:
+    """PEs × one PE's area + the ifmap, filter and ofmap buffers (µm²); ``dataflow`` as :func:`pe_area_um2`."""
     pe = arch.pes * pe_area_um2(arch, dataflow)
     m = arch.memory
     sram = sum(sram_area_um2(k) for k in (m.ifmap_kib, m.filter_kib, m.ofmap_kib))

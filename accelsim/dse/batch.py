@@ -200,7 +200,8 @@ class Batch:
             busy += times * priced.plan.busy
             dram += times * priced.dram_bytes
             mapping |= dict.fromkeys(shape.names, priced.choice.to_dict())
-        area = self._area(arch, None, plan_key)  # the PE that runs every dataflow the array supports
+        # the PE that runs every dataflow the array supports (a dataflow axis: the point's own spec)
+        area = self._area(arch, dataflows if "dataflow" in point or self.search else None, plan_key)
         return _Group(arch, shapes, work_key, cycles, gemm_layers, dynamic, leak, busy, dram,
                       {name: mapping[name] for name in self._names if name in mapping},
                       {"area_um2": round(area.total_um2, 3), "pe_area_um2": round(area.pe_um2, 3),
@@ -290,13 +291,13 @@ class Batch:
                 self._shapes[key] = err
         return _found(self._shapes[key])
 
-    def _area(self, arch: ArrayConfig, dataflow: str | None, plan_key: str):
-        key = (plan_key, dataflow)
+    def _area(self, arch: ArrayConfig, dataflows: list[DataflowSpec] | None, plan_key: str):
+        key = plan_key  # everything the array's hardware reads, and the dataflow axis
         if key not in self._areas:
             from ..cost.area import array_area
 
             try:
-                self._areas[key] = array_area(arch, dataflow)
+                self._areas[key] = array_area(arch, dataflows)
             except AccelsimError as err:
                 self._areas[key] = err
         return _found(self._areas[key])

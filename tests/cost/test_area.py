@@ -10,9 +10,9 @@ import pytest
 
 from accelsim.arch import ArrayConfig, MemorySpec
 from accelsim.arch.presets import PRESETS
-from accelsim.cost.area import (SRAM_UM2_PER_KIB, TABLE, AreaBreakdown, array_area, load_table, pe_area_um2,
+from accelsim.cost.area import (SRAM_UM2_PER_KIB, TABLE, AreaBreakdown, array_area, load_table, pe_area_um2, pe_kind,
                                 sram_area_um2, table_rows)
-from accelsim.errors import UnsupportedError
+from accelsim.errors import SpecError, UnsupportedError
 
 
 def _csv_rows():
@@ -135,8 +135,30 @@ def test_what_cannot_be_estimated_is_refused():
     for arch, words in cases:
         with pytest.raises(UnsupportedError, match=re.escape(words)):
             pe_area_um2(arch)
-    with pytest.raises(UnsupportedError, match="no table rows for dataflow 'rs'"):
+    with pytest.raises(SpecError, match="unknown dataflow 'rs'"):
         pe_area_um2(base, "rs")
+
+
+def test_the_pe_is_found_by_what_the_dataflow_holds_not_by_its_name():
+    """Issue 17: a copy of ws.yaml under another name is the same hardware (was: 'no table rows for dataflow')."""
+    from accelsim.mapping import load_dataflow
+    from accelsim.mapping.dataflow import DataflowSpec
+
+    ws, os_, is_ = (load_dataflow(n) for n in ("ws", "os", "is"))
+    mine = DataflowSpec(name="myws", stationary="W", rows="K", cols="N", temporal="M", loop_order=("K", "N"))
+    transposed_os = DataflowSpec(name="os_nm", stationary="O", rows="N", cols="M", temporal="K", loop_order=("N", "M"))
+    arch = ArrayConfig(rows=4, cols=4, dataflows=("myws",))
+    rows = _csv_rows()
+    assert [pe_kind(d) for d in (ws, os_, is_, mine, transposed_os)] == ["ws", "os", "is", "ws", "os"]
+    assert pe_area_um2(arch, mine) == pe_area_um2(arch, ws) == float(_row(rows, "ws")["area_um2"]) == 1391.446
+    assert pe_area_um2(arch, transposed_os) == float(_row(rows, "os")["area_um2"]) == 1597.596
+    assert array_area(arch, [mine]) == array_area(arch.with_changes(dataflows=("ws",)))
+    # N:M hardware sits in the weight-stationary mode, whatever the file calls it
+    nm = ArrayConfig(rows=4, cols=4, dataflows=("myws", "os_nm"), weight_nm="2:4")
+    assert pe_area_um2(nm, [mine, transposed_os]) == max(float(_row(rows, "ws", nm="2:4")["area_um2"]),
+                                                          float(_row(rows, "os")["area_um2"]))
+    with pytest.raises(UnsupportedError, match=re.escape("dataflow 'os_nm' (a os PE) with weight_nm 2:4")):
+        pe_area_um2(nm, transposed_os)
 
 
 def test_bundled_presets_have_an_area():
