@@ -11,7 +11,14 @@ key                         array
                             linear ``(..., in_features)``
 ``<layer>.weight.scale``    optional, written by ``accelsim compress --quantize`` (with
 ``<layer>.weight.zero_point``  integer weights): ``weight ≈ (weight − zero_point) · scale``
+``<layer>.weight.dtype``    optional, a text scalar naming the weights' number format (``'int4'``;
+``<layer>.input.dtype``     ``compress --quantize`` writes it): the values must lie in its range
 ==========================  ============================================================================
+
+A tensor's **format** (:func:`tensor_format`) is its declared ``.dtype``, else its array's own type
+when that is an operand format (``int8``, ``uint8``, ``int16``, ``uint16``); floats and ``int32``/
+``int64`` arrays (numpy's default width) carry values only. :func:`with_tensor_formats` makes the
+file's formats the layers' formats unless an option says otherwise, and refuses a contradiction.
 
 :func:`weight_matrix` and :func:`input_matrix` are **the** definition every engine uses to turn
 tensors into the operands of a layer's :class:`~accelsim.workload.layer.GemmView`
@@ -42,16 +49,21 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .errors import SpecError, UnsupportedError, did_you_mean
+from .precision import DataType, parse_dtype
 
 MAX_FILE_BYTES = 4 * 2**30
 MAX_ARRAY_ELEMENTS = 2**31
 MAX_ARRAY_BYTES = 2**31
 WEIGHT_KINDS = ("conv2d", "linear")
-SUFFIXES = ("weight", "input", "weight.scale", "weight.zero_point")
+SUFFIXES = ("weight", "input", "weight.scale", "weight.zero_point", "weight.dtype", "input.dtype")
+FORMAT_SUFFIX = ".dtype"  # a text scalar naming the format of the tensor it follows
+MAX_FORMAT_CHARS = 16
+OPERAND_FORMATS = "int1..int16, uint1..uint16, fp16, bf16, fp8"
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,6 +74,8 @@ class LayerTensors:
     input: np.ndarray | None = None
     scale: np.ndarray | None = None
     zero_point: np.ndarray | None = None
+    weight_format: DataType | None = None  # declared by `<layer>.weight.dtype`
+    input_format: DataType | None = None  # declared by `<layer>.input.dtype`
 
 
 # -- shapes -----------------------------------------------------------------------------------------
@@ -165,7 +179,8 @@ def read_npz(path: str | Path, check: Callable[[str, tuple, np.dtype], None] | N
     file that is not a zip of ``.npy`` arrays, a key given twice, an object (pickled) array, a
     non-numeric dtype, NaN or infinity. ``check(key, shape, dtype)`` runs on each header before its
     data is read (e.g. to compare the shape with the layer's), so a small file declaring a huge
-    array is refused without allocating it.
+    array is refused without allocating it. A key ending in ``.dtype`` may instead be a short text
+    scalar (a number format's name; read as a numpy ``str_`` array, never unpickled).
     """
     file = str(path)
     try:
@@ -204,7 +219,11 @@ def _read_array(f, file: str, key: str, check=None) -> np.ndarray:
         raise SpecError(f"`{key}` has {elements:,} elements, more than the limit of 2**31", file=file)
     if dtype.hasobject:
         raise SpecError(f"`{key}` is an object (pickled) array; only numeric arrays are read", file=file)
-    if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+    if key.endswith(FORMAT_SUFFIX) and dtype.kind == "U":
+        if shape != () or dtype.itemsize > 4 * MAX_FORMAT_CHARS:
+            raise SpecError(f"`{key}` must be one format name (a text scalar such as 'int4'), not a "
+                            f"{list(shape)} array of {dtype}", file=file)
+    elif not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
         raise SpecError(f"`{key}` has dtype {dtype}; tensors must be integers or floats", file=file)
     if any(n < 0 for n in shape):
         raise SpecError(f"`{key}` declares a negative dimension {list(shape)}", file=file)
@@ -241,13 +260,15 @@ def load_tensors(path: str | Path, graph) -> dict[str, LayerTensors]:
     """Read ``path`` (an ``.npz``, see the module docstring) and check it against ``graph``'s layers.
 
     Returns the tensors per layer name. Unknown layers (with a did-you-mean), layers without weights,
-    unknown keys, a shape that differs from the layer's, and every problem of :func:`read_npz` are
-    one-line :class:`SpecError` naming the file, the key and the reason.
+    unknown keys, a shape that differs from the layer's, a ``.dtype`` that names no operand format
+    or whose tensor is missing, holds the other kind of number (floats for an integer format) or
+    values outside the format's range, and every problem of :func:`read_npz` are one-line
+    :class:`SpecError` naming the file, the key and the reason.
     """
     file = str(path)
     layers = {layer.name: layer for layer in graph}
 
-    def expected(key: str, shape: tuple) -> tuple:
+    def expected(key: str, shape: tuple, dtype: np.dtype) -> tuple:
         """The shape ``key`` must have (raising for keys that name no tensor of the graph)."""
         split = split_key(key)
         if split is None:
@@ -259,17 +280,22 @@ def load_tensors(path: str | Path, graph) -> dict[str, LayerTensors]:
         layer = layers[name]
         if layer.kind not in WEIGHT_KINDS:
             raise SpecError(f"`{key}`: layer '{name}' ({layer.kind}) has no weights", file=file)
+        if suffix.endswith(FORMAT_SUFFIX) and dtype.kind != "U":
+            raise SpecError(f"`{key}` must be a format name such as 'int4' (a text scalar), not {dtype} numbers",
+                            file=file)
         if suffix == "weight":
             want = weight_shape(layer)
         elif suffix == "input":
             want = layer.in_shapes[0]
+        elif suffix.endswith(FORMAT_SUFFIX):
+            want = ()
         else:  # a scale or zero point: one per tensor or one per output channel
             want = shape if shape in ((), (layer.out,)) else (layer.out,)
         if tuple(shape) != tuple(want):
             raise SpecError(f"`{key}` has shape {list(shape)}; layer '{name}' expects {list(want)}", file=file)
         return want
 
-    arrays = read_npz(path, check=lambda key, shape, dtype: expected(key, shape))
+    arrays = read_npz(path, check=expected)
     found: dict[str, dict[str, np.ndarray]] = {}
     for key, array in arrays.items():
         name, suffix = split_key(key)
@@ -279,9 +305,148 @@ def load_tensors(path: str | Path, graph) -> dict[str, LayerTensors]:
         if "weight" not in parts:
             other = next(iter(parts))
             raise SpecError(f"`{name}.{other}` is given without `{name}.weight`", file=file)
+        if "input.dtype" in parts and "input" not in parts:
+            raise SpecError(f"`{name}.input.dtype` is given without `{name}.input`", file=file)
+        declared = {part: _declared(file, f"{name}.{part}", parts[part + FORMAT_SUFFIX], parts[part])
+                    for part in ("weight", "input") if part + FORMAT_SUFFIX in parts}
         out[name] = LayerTensors(parts["weight"], parts.get("input"), parts.get("weight.scale"),
-                                 parts.get("weight.zero_point"))
+                                 parts.get("weight.zero_point"), declared.get("weight"), declared.get("input"))
     return out
+
+
+def _declared(file: str, key: str, text: np.ndarray, array: np.ndarray) -> DataType:
+    """The operand format ``<key>.dtype`` names, checked against the tensor ``<key>`` it declares."""
+    name = str(text)
+    dtype = parse_dtype(name, operand=True)
+    if dtype is None or (dtype.is_float and dtype.bits > 16):
+        raise SpecError(f"`{key}{FORMAT_SUFFIX}` is {name!r}; a format is one of {OPERAND_FORMATS}", file=file)
+    if dtype.is_float != np.issubdtype(array.dtype, np.floating):
+        raise SpecError(f"`{key}` holds {array.dtype} values but `{key}{FORMAT_SUFFIX}` declares {dtype.name}",
+                        file=file)
+    why = value_error(array, dtype)
+    if why:
+        layer = key.rsplit(".", 1)[0]
+        raise SpecError(f"`{key}` (layer '{layer}') {why} (declared by `{key}{FORMAT_SUFFIX}`)", file=file)
+    return dtype
+
+
+# -- number formats ---------------------------------------------------------------------------------
+def tensor_format(array: np.ndarray, declared: DataType | None = None) -> DataType | None:
+    """The number format a tensor file gives ``array``: ``declared`` (its ``.dtype``), else the array's
+    own type when it is an operand format, else None (floats, and ``int32``/``int64``: numpy's
+    default width says nothing about the values' format).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> [getattr(tensor_format(np.zeros(2, t)), "name", None) for t in (np.int8, np.uint16, np.int64, np.float32)]
+    ['int8', 'uint16', None, None]
+    >>> tensor_format(np.zeros(2, np.int8), parse_dtype("int4")).name
+    'int4'
+    """
+    if declared is not None:
+        return declared
+    kind = np.asarray(array).dtype
+    if np.issubdtype(kind, np.integer) and kind.itemsize <= 2:
+        return parse_dtype(f"{'u' if kind.kind == 'u' else ''}int{8 * kind.itemsize}")
+    return None
+
+
+def value_error(array: np.ndarray, dtype: DataType) -> str | None:
+    """Why ``array``'s values do not fit ``dtype`` (``"holds values from A to B, outside …"``), or None.
+
+    Integer arrays are checked against an integer format's range, exactly; anything else is None
+    (floats are values whose format the file does not give; see :func:`load_tensors` for a
+    ``.dtype`` that declares the other kind).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> value_error(np.array([-8, 7]), parse_dtype("int4")) is None
+    True
+    >>> value_error(np.array([-8, 8]), parse_dtype("int4"))
+    "holds values from -8 to 8, outside int4's range -8..7"
+    """
+    a = np.asarray(array)
+    if dtype.is_float or not np.issubdtype(a.dtype, np.integer) or a.size == 0:
+        return None
+    lo, hi = dtype.range
+    low, high = int(a.min()), int(a.max())
+    if lo <= low and high <= hi:
+        return None
+    return f"holds values from {low} to {high}, outside {dtype.name}'s range {lo}..{hi}"
+
+
+@dataclass(frozen=True)
+class TensorFormats:
+    """A workload with its tensor file's formats (:func:`with_tensor_formats`)."""
+
+    graph: Any
+    notes: tuple[str, ...]  # one line per format the file gave, e.g. "weights of 54 layers are int4, ..."
+    origin: dict[str, str]  # layer name -> where its changed formats come from (for error messages)
+
+
+def with_tensor_formats(graph, tensors: Mapping[str, LayerTensors], *, file: str,
+                        given: Mapping[str, tuple[str, str]] | None = None) -> TensorFormats:
+    """Make each tensor's format (:func:`tensor_format`) its layer's operand format, unless ``given``.
+
+    ``given`` maps an operand (``"W"``, ``"I"``) to the format an option set on every layer and
+    the words that set it, e.g. ``{"W": ("int4", "--weight-bits 4")}``: it wins, but a ``.dtype``
+    declaring another format, or integer values outside its range, is a contradiction. Without it
+    the file's format replaces the layer's; a tensor with no format of its own (floats, ``int64``)
+    leaves the layer's, its integer values checked against it. Every problem is a one-line
+    :class:`SpecError` naming the file, the key, the layer and the values; the first in graph order
+    is raised. Formats wider than the array's datapath are refused later, by the precision check.
+    """
+    from .workload.layer import Layer
+
+    given = given or {}
+    changes: dict[str, dict[str, str]] = {}
+    taken: dict[tuple[str, str, str], list[str]] = {}
+    origin: dict[str, str] = {}
+    for layer in graph:
+        t = tensors.get(layer.name)
+        if t is None:
+            continue
+        for op, part, array, declared in (("W", "weight", t.weight, t.weight_format),
+                                          ("I", "input", t.input, t.input_format)):
+            if array is None:
+                continue
+            key, current = f"{layer.name}.{part}", layer.dtypes[op]
+            where = f"`{key}` (layer '{layer.name}')"
+            if op in given:
+                name, said = given[op]
+                want = parse_dtype(name, operand=True)
+                if declared is not None and declared != want:
+                    raise SpecError(f"`{key}{FORMAT_SUFFIX}` declares {declared.name} but {said} says "
+                                    f"{want.name} (layer '{layer.name}')", file=file)
+                if why := value_error(array, want):
+                    raise SpecError(f"{where} {why} ({said})", file=file)
+                continue
+            own = tensor_format(array, declared)
+            if own is None:
+                if why := value_error(array, current):
+                    raise SpecError(f"{where} {why} (the layer's {part} format)", file=file)
+                continue
+            if own != current:  # (a declared format's values were checked by load_tensors)
+                how = (f"as their `.{part}{FORMAT_SUFFIX}` declares" if declared is not None
+                       else f"their arrays' numpy dtype")
+                changes.setdefault(layer.name, {})[f"{part}_type"] = own.name
+                taken.setdefault((part, own.name, how), []).append(layer.name)
+                text = (f"{own.name} is the format of `{key}` in {file} "
+                        f"({'declared by its .dtype' if declared is not None else 'its numpy dtype'})")
+                origin[layer.name] = f"{origin[layer.name]}; {text}" if layer.name in origin else text
+    notes = tuple(f"{file}: {part}s of {len(names)} layer{'s' if len(names) > 1 else ''} are {name}, {how}"
+                  for (part, name, how), names in taken.items())
+    if not changes:
+        return TensorFormats(graph, notes, origin)
+    out = type(graph)(graph.name, graph.inputs, meta=graph.meta, file=graph.file)
+    out.batch = graph.batch
+    for layer in graph:
+        if layer.name in changes:
+            layer = Layer.from_dict(layer.to_dict() | changes[layer.name], where=f"layer '{layer.name}' ({file})")
+        out.add(layer, graph.sources(layer.name))
+    return TensorFormats(out, notes, origin)
 
 
 def save_tensors(path: str | Path, tensors: Mapping[str, np.ndarray]) -> None:

@@ -1,8 +1,9 @@
 """`accelsim compress MODEL.onnx|weights.npz --prune 2:4|0.5 --quantize int4 -o DIR`: compressed tensors + report.
 
 Writes ``DIR/weights.npz`` (``<layer>.weight``: integers after ``--quantize``, else the pruned floats;
-``<layer>.weight.scale`` and ``.zero_point`` when quantized; ``<layer>.input`` of an ``.npz`` input
-passed through unchanged) and ``DIR/report.csv`` + ``DIR/report.json`` with one row per layer.
+``<layer>.weight.scale``, ``.zero_point`` and ``.dtype`` (the format's name) when quantized;
+``<layer>.input`` of an ``.npz`` input passed through unchanged) and ``DIR/report.csv`` +
+``DIR/report.json`` with one row per layer.
 Nothing is overwritten without ``--force``.
 """
 
@@ -100,7 +101,8 @@ def compress_weights(weights: dict, prune, scope: str, dtype: str | None, *, sym
             row["sqnr_quantize_db"] = sqnr_db(w, dequantize(quantize(w, dtype, symmetric=symmetric,
                                                                      per_channel=per_channel)))
             out |= {f"{name}.weight": q.values, f"{name}.weight.scale": q.scale,
-                    f"{name}.weight.zero_point": q.zero_point}
+                    f"{name}.weight.zero_point": q.zero_point,
+                    f"{name}.weight.dtype": np.array(q.dtype)}  # the format: `simulate --tensors` runs it
             row["dtype"] = q.dtype
         else:
             final = p

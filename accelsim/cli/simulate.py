@@ -12,18 +12,22 @@ from ._common import (ARCH_NAME, DATAFLOW_NAME, FILE_NAME, WORKLOAD_NAME, add_ba
 
 def _cmd_simulate(args: argparse.Namespace) -> str:
     from ..arch import resolve_arch
+    from ..errors import MappingError
     from ..mapping import load_dataflow
     from ..sim import simulate
 
     arch = _with_switches(resolve_arch(args.arch), args)
     graph = _with_layer_options(load_workload(args), args)
     dataflow = load_dataflow(args.dataflow or arch.dataflows[0])
-    operands = _tensor_operands(args.tensors, graph) if args.tensors else None
+    graph, operands, formats = _tensor_operands(args.tensors, graph, args) if args.tensors else (graph, None, None)
     if operands and (args.weight_sparsity or args.input_sparsity):
         warn("--tensors: the tensors' own zeros replace --weight-sparsity/--input-sparsity for the operands they give")
-    result = simulate(graph, arch, dataflow, memory=not args.ideal_memory, tensors=operands,
-                      energy_table=args.energy_table)
-    notes = graph.meta.get("assumptions", [])  # e.g. a symbolic batch taken as 1
+    try:
+        result = simulate(graph, arch, dataflow, memory=not args.ideal_memory, tensors=operands,
+                          energy_table=args.energy_table)
+    except MappingError as err:  # a format the tensor file gave is too wide for the datapath: say where it came from
+        raise _from_tensors(err, formats) from None
+    notes = graph.meta.get("assumptions", []) + list(formats.notes if formats else ())  # e.g. a batch taken as 1
     if args.json:
         return json.dumps(result.to_dict() | {"assumptions": notes}, indent=1)
     sparse = any(r.dense_cycles != r.cycles or r.effective_macs != r.macs for r in result.layers)
@@ -91,14 +95,23 @@ def _with_layer_options(graph, args: argparse.Namespace):
     return graph.with_gemm_changes(changes, where=" (with the command line's options)")
 
 
-def _tensor_operands(path: str, graph) -> dict:
-    """Each layer's real GEMM operands from a tensors file (``accelsim.tensors``)."""
+def _tensor_operands(path: str, graph, args: argparse.Namespace):
+    """``(workload, operands, formats)``: the workload with the tensor file's number formats unless
+    --weight-bits/--input-bits say otherwise (``accelsim.tensors.with_tensor_formats``), and each
+    layer's real GEMM operands."""
     import numpy as np
 
-    from ..tensors import input_matrix, load_tensors, weight_matrix
+    from ..tensors import input_matrix, load_tensors, weight_matrix, with_tensor_formats
+    from ..workload.layer import int_format
 
+    tensors = load_tensors(path, graph)
+    given = {op: (int_format(bits), f"{option} {bits}")
+             for op, option, bits in (("W", "--weight-bits", args.weight_bits), ("I", "--input-bits", args.input_bits))
+             if bits is not None}
+    formats = with_tensor_formats(graph, tensors, file=path, given=given)
+    graph = formats.graph
     operands = {}
-    for name, tensors in load_tensors(path, graph).items():
+    for name, tensors in tensors.items():
         layer = graph[name]
         weight = tensors.weight
         if tensors.zero_point is not None:  # asymmetric quantization stores a zero as the zero point
@@ -108,7 +121,15 @@ def _tensor_operands(path: str, graph) -> dict:
         if tensors.input is not None:
             ops["I"] = input_matrix(layer, tensors.input)
         operands[name] = ops
-    return operands
+    return graph, operands, formats
+
+
+def _from_tensors(err: Exception, formats) -> Exception:
+    """``err`` (a layer's format refused by the datapath) with where the tensor file set that format."""
+    for name, origin in (formats.origin.items() if formats else ()):
+        if str(err).startswith(f"layer '{name}':"):
+            return type(err)(f"{err}; {origin}")
+    return err
 
 
 def _fixed(value: Fraction, digits: int) -> str:
