@@ -31,11 +31,15 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     if args.json:
         return json.dumps(result.to_dict() | {"assumptions": notes}, indent=1)
     sparse = any(r.dense_cycles != r.cycles or r.effective_macs != r.macs for r in result.layers)
+    values = {r.name: r.dram_ifmap_bytes + r.dram_filter_bytes + r.dram_ofmap_bytes for r in result.layers}
+    meta = {r.name: r.dram_ifmap_metadata_bytes + r.dram_filter_metadata_bytes + r.dram_ofmap_metadata_bytes
+            for r in result.layers}
+    with_meta = any(meta.values())  # compressed formats or N:M indices: a column next to the values' bytes
     rows = [[r.name, r.op, r.shape, f"{r.macs:,}", f"{r.cycles:,}", f"{r.stall_cycles:,}", f"{r.utilization:.1%}",
-             f"{round(Fraction(r.dram_ifmap_bytes + r.dram_filter_bytes + r.dram_ofmap_bytes, 1024)):,}",
-             f"{r.energy_pj / 1e6:,.1f}"]
-            + ([f"{r.dense_cycles:,}", f"{r.effective_macs:,}", f"{r.gated_macs:,}", f"{r.skipped_macs:,}",
-                f"{round(Fraction(r.dram_ifmap_metadata_bytes + r.dram_filter_metadata_bytes, 1024)):,}"]
+             f"{round(Fraction(values[r.name], 1024)):,}"]
+            + ([f"{round(Fraction(meta[r.name], 1024)):,}"] if with_meta else [])
+            + [f"{r.energy_pj / 1e6:,.1f}"]
+            + ([f"{r.dense_cycles:,}", f"{r.effective_macs:,}", f"{r.gated_macs:,}", f"{r.skipped_macs:,}"]
                if sparse else [])
             for r in result.layers]
     memory = "ideal memory" if args.ideal_memory else (
@@ -45,21 +49,24 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     stalls = sum(r.stall_cycles for r in result.layers)
     total = (f"total: {result.total_macs:,} MACs in {result.total_cycles:,} cycles ({stalls:,} stalled; "
              f"{_fixed(result.time_ms, 3)} ms at {arch.clock_mhz:g} MHz), utilisation {result.utilization:.1%}")
-    header = ["layer", "op", "shape", "MACs", "cycles", "stall", "util", "DRAM KiB", "energy µJ"]
+    if not args.ideal_memory:  # every byte moved; the table's DRAM KiB column is the values, meta KiB the rest
+        moved, extra = sum(values.values()), sum(meta.values())
+        total += (f", DRAM {moved + extra:,} bytes ({moved:,} values + {extra:,} metadata)" if extra
+                  else f", DRAM {moved:,} bytes")
+    header = ["layer", "op", "shape", "MACs", "cycles", "stall", "util", "DRAM KiB",
+              *(["meta KiB"] if with_meta else []), "energy µJ"]
     energy = result.energy
     unit = "µJ" if energy["unit"] == "pJ" else "million MACs' worth"
-    header[-1] = "energy µJ" if energy["unit"] == "pJ" else "energy (1e6 MAC)"
+    header[header.index("energy µJ")] = "energy µJ" if energy["unit"] == "pJ" else "energy (1e6 MAC)"
     parts = ", ".join(f"{k} {v / 1e6:,.1f}" for k, v in energy["by_component"].items() if v)
     total = f"energy ({energy['table']}, docs/energy.md): {energy['energy_pj'] / 1e6:,.1f} {unit} = {parts}\n{total}"
     if sparse:
-        header += ["dense cycles", "effective", "gated", "skipped", "meta KiB"]
+        header += ["dense cycles", "effective", "gated", "skipped"]
         d = {key: sum(getattr(r, key) for r in result.layers)
              for key in ("dense_cycles", "effective_macs", "gated_macs", "skipped_macs")}
-        d["dram_metadata_bytes"] = sum(r.dram_ifmap_metadata_bytes + r.dram_filter_metadata_bytes for r in result.layers)
         total += (f"\nsparsity ({arch.sparse}{', N:M ' + arch.weight_nm if arch.weight_nm else ''}, "
                   f"{'tensors' if operands else 'density description'}): {d['dense_cycles']:,} dense cycles; "
-                  f"MACs effective {d['effective_macs']:,}, gated {d['gated_macs']:,}, skipped {d['skipped_macs']:,}; "
-                  f"DRAM metadata {d['dram_metadata_bytes']:,} bytes")
+                  f"MACs effective {d['effective_macs']:,}, gated {d['gated_macs']:,}, skipped {d['skipped_macs']:,}")
     return "\n".join([head, *(f"note: {note}" for note in notes), "",
                       table(rows, header, set(range(3, len(header)))), "", total])
 
