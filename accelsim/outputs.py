@@ -8,7 +8,8 @@ kept unless ``force``; a forced rerun removes the files of the earlier run that 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePath
 
 from .errors import OutputError
@@ -85,3 +86,33 @@ def claim_files(folder: Path, names: Iterable[str], *, force: bool, stale: Itera
         for name in set(stale) - set(names):
             if (folder / name).is_file():
                 (folder / name).unlink()
+
+
+@contextlib.contextmanager
+def made_folder(folder: Path) -> Iterator[Path]:
+    """Create ``folder`` (and missing parents) for the block; if the block fails or is interrupted,
+    remove the folders this call created that are left empty, so an interrupted run leaves nothing.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     try:
+    ...         with made_folder(Path(d) / "a" / "b"):
+    ...             raise KeyboardInterrupt
+    ...     except KeyboardInterrupt:
+    ...         pass
+    ...     sorted(p.name for p in Path(d).iterdir())
+    []
+    """
+    created = [parent for parent in (folder, *folder.parents) if not parent.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield folder
+    except BaseException:
+        for path in created:  # deepest first
+            try:
+                path.rmdir()
+            except OSError:  # not empty (another writer), or already gone
+                break
+        raise

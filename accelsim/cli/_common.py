@@ -82,6 +82,13 @@ WORKLOAD_NAME = name_of("a bundled workload name, a workload YAML file or an ONN
 FILE_NAME = name_of("a file name")
 
 
+def seed_int(text: str) -> int:
+    """An argparse type: a random seed from 0 to 2**32 - 1 (numpy's seeds are non-negative)."""
+    if not (text.isascii() and text.isdigit()) or int(text) > 2**32 - 1:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {2**32 - 1}, not {text!r}")
+    return int(text)
+
+
 def positive_float(text: str) -> float:
     """An argparse type: a finite positive number, e.g. seconds (else a usage error)."""
     try:
@@ -112,8 +119,16 @@ def _dim(text: str) -> tuple[str, int]:
 
 def onnx_dims(args: argparse.Namespace) -> dict[str, int] | None:
     """The symbolic-dimension values given on the command line (None if none)."""
-    dims = dict(getattr(args, "dim", None) or [])
+    from ..errors import SpecError
+
+    dims: dict[str, int] = {}
+    for name, value in getattr(args, "dim", None) or []:
+        if name in dims:
+            raise SpecError(f"--dim {name} is given twice ({name}={dims[name]} and {name}={value}): give it once")
+        dims[name] = value
     if getattr(args, "seq", None):
+        if "seq" in dims:
+            raise SpecError(f"--seq {args.seq} and --dim seq={dims['seq']} both set the sequence length: give one")
         dims["seq"] = args.seq
     return dims or None
 

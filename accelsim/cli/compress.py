@@ -53,7 +53,11 @@ def read_weights(path: str, *, lenient: bool = False) -> tuple[dict, dict]:
     if suffix == ".onnx":
         from ..workload.onnx_import import onnx_weights
 
-        return onnx_weights(path, lenient=lenient), {}
+        weights = onnx_weights(path, lenient=lenient)
+        if not weights:
+            raise SpecError("has no conv or linear layer with constant weights (initializers or Constant nodes; "
+                            "a --lenient placeholder has none): nothing to compress", file=path)
+        return weights, {}
     if suffix != ".npz":
         raise UnsupportedError(f"{path}: unknown file type '{suffix or Path(path).name}'; compress reads "
                                "an ONNX model (.onnx) or a tensor file (.npz)")
@@ -133,7 +137,7 @@ def _csv(rows: list[dict]) -> str:
 
 def _cmd_compress(args: argparse.Namespace) -> str:
     from ..errors import SpecError
-    from ..outputs import claim_files, output_folder
+    from ..outputs import claim_files, made_folder, output_folder
     from ..compress.quantize import MAX_BITS
     from ..precision import parse_dtype
     from ..atomic import atomic_write_text
@@ -145,35 +149,44 @@ def _cmd_compress(args: argparse.Namespace) -> str:
         raise SpecError(f"--quantize must be an integer type (int1..int16, uint1..uint16), not '{args.quantize}'")
     if prune is None and args.quantize is None:
         raise SpecError("nothing to do: give --prune and/or --quantize")
-    if args.prune_scope == "global" and isinstance(prune, tuple):
-        raise SpecError("--prune-scope global applies to a density; N:M keeps N of every M in each layer")
+    for option, given in (("--asymmetric", args.asymmetric), ("--per-channel", args.per_channel)):
+        if given and args.quantize is None:
+            raise SpecError(f"{option} applies to quantization: give --quantize TYPE too")
+    if args.prune_scope is not None and prune is None:
+        raise SpecError(f"--prune-scope {args.prune_scope} applies to pruning to a density: give --prune DENSITY too")
+    if args.prune_scope is not None and isinstance(prune, tuple):
+        raise SpecError(f"--prune-scope {args.prune_scope} applies to a density; N:M keeps N of every M in each "
+                        "layer's reduction")
+    scope = args.prune_scope or "tensor"
     folder = output_folder(args.output)
     claim_files(folder, OUTPUTS, force=args.force)  # refuse before any work
     weights, passed = read_weights(args.model, lenient=args.lenient)
-    tensors, rows = compress_weights(weights, prune, args.prune_scope, args.quantize,
+    tensors, rows = compress_weights(weights, prune, scope, args.quantize,
                                      symmetric=not args.asymmetric, per_channel=args.per_channel)
     params = sum(r["params"] for r in rows)
     before = sum(r["density_before"] * r["params"] for r in rows) / params if params else 1.0
     after = sum(r["density_after"] * r["params"] for r in rows) / params if params else 1.0
     report = {"version": 1, "source": Path(args.model).name, "prune": args.prune,
-              "prune_scope": args.prune_scope if args.prune and ":" not in args.prune else None,
+              "prune_scope": scope if args.prune and ":" not in args.prune else None,
               "quantize": args.quantize, "symmetric": not args.asymmetric if args.quantize else None,
               "per_channel": args.per_channel if args.quantize else None,
               "totals": {"layers": len(rows), "params": params, "density_before": round(before, 6),
                          "density_after": round(after, 6)},
               "layers": [{k: _number(v) for k, v in r.items()} for r in rows]}
-    folder.mkdir(parents=True, exist_ok=True)
     written = []
-    try:  # each file appears whole (renamed when complete); an interrupted run leaves none of them
-        save_tensors(folder / "weights.npz", tensors | passed)
-        written.append(folder / "weights.npz")
-        atomic_write_text(folder / "report.csv", _csv(rows))
-        written.append(folder / "report.csv")
-        atomic_write_text(folder / "report.json", json.dumps(report, indent=1) + "\n")
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
+    # each file appears whole (renamed when complete); an interrupted run leaves none of them, nor
+    # the folder when this run created it
+    with made_folder(folder):
+        try:
+            save_tensors(folder / "weights.npz", tensors | passed)
+            written.append(folder / "weights.npz")
+            atomic_write_text(folder / "report.csv", _csv(rows))
+            written.append(folder / "report.csv")
+            atomic_write_text(folder / "report.json", json.dumps(report, indent=1) + "\n")
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
 
     def db(v):
         return "" if v is None else ("inf" if v == math.inf else f"{v:.1f}")
@@ -193,7 +206,7 @@ def add_parser(sub) -> None:
     cp.add_argument("model", type=FILE_NAME, help="an ONNX model (.onnx) or a tensor file (.npz, keys '<layer>.weight')")
     cp.add_argument("--prune", metavar="N:M|DENSITY",
                     help="keep N of every M weights along the reduction (e.g. 2:4), or a density (e.g. 0.5)")
-    cp.add_argument("--prune-scope", choices=["tensor", "channel", "global"], default="tensor",
+    cp.add_argument("--prune-scope", choices=["tensor", "channel", "global"],
                     help="for a density: rank each tensor (default), each output channel, or all layers at once")
     cp.add_argument("--quantize", metavar="TYPE", help="integer type: int1..int16, uint1..uint16 (e.g. int4)")
     cp.add_argument("--asymmetric", action="store_true", help="asymmetric quantization (a zero point)")

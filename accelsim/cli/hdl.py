@@ -6,7 +6,7 @@ import argparse
 import json
 import math
 
-from ._common import ARCH_NAME, DATAFLOW_NAME, FILE_NAME, positive_int, table
+from ._common import ARCH_NAME, DATAFLOW_NAME, FILE_NAME, positive_int, seed_int, table
 
 
 def probability(text: str) -> float:
@@ -150,7 +150,7 @@ def add_parser(sub) -> None:
     gen.add_argument("--force", action="store_true", help="overwrite existing files")
     gen.set_defaults(func=_cmd_hdl_generate)
     ver.add_argument("--cases", type=positive_int, default=100, help="random multi-fold cases (default: 100)")
-    ver.add_argument("--seed", type=int, default=0)
+    ver.add_argument("--seed", type=seed_int, default=0, help="the random cases' seed, 0 to 2**32-1 (default: 0)")
     ver.add_argument("--stall", type=probability, default=0.3,
                      help="probability that a port stalls in a cycle, in [0, 0.9] (default: 0.3)")
     ver.add_argument("--verilog", type=FILE_NAME, help="verify this Verilog file instead of generating one")

@@ -69,12 +69,101 @@ def simulator_available(simulator: str) -> bool:
     return shutil.which(EXECUTABLE[simulator]) is not None
 
 
-def check_bench_options(cases: int, stall_p: float) -> None:
-    """Refuse a bench that would check nothing or never finish."""
+MAX_SEED = 2**32 - 1
+VERILOG_SUFFIXES = (".v", ".sv")  # the runner picks the language by the suffix (.vh/.svh are headers)
+
+
+def check_bench_options(cases: int, stall_p: float, seed: int = 0) -> None:
+    """Refuse a bench that would check nothing, never finish, or cannot seed its random cases."""
     if isinstance(cases, bool) or not isinstance(cases, int) or cases < 1:
         raise HDLError(f"the number of cases must be a positive integer, not {cases!r}")
     if not valid_stall_probability(stall_p):
         raise HDLError(f"the stall probability must be in [0, {MAX_STALL_P}], not {stall_p!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise HDLError(f"the seed must be an integer from 0 to {MAX_SEED}, not {seed!r}")
+
+
+def verilog_ports(text: str, module: str = TOP) -> dict[str, tuple[str, int]] | None:
+    """``{port: (direction, width)}`` of ``module`` in Verilog ``text`` (ANSI or not), or None
+    when no such module header is found.
+
+    Examples
+    --------
+    >>> verilog_ports("module top(a, y); input [7:0] a; output y; endmodule", "top")
+    {'a': ('input', 8), 'y': ('output', 1)}
+    >>> verilog_ports("module top(input wire [3:0] a, b, output reg signed [1:0] y); endmodule", "top")
+    {'a': ('input', 4), 'b': ('input', 4), 'y': ('output', 2)}
+    """
+    text = re.sub(r"//[^\n]*|/\*.*?\*/", " ", text, flags=re.S)
+    head = re.search(rf"\bmodule\s+{re.escape(module)}\s*(?:#\s*\((?:[^()]|\([^()]*\))*\)\s*)?\((.*?)\)\s*;",
+                     text, re.S)
+    if head is None:
+        return None
+    end = text.find("endmodule", head.end())
+    body = text[head.end():end if end >= 0 else len(text)]
+    declared = r"(input|output|inout)\b\s*(?:(?:wire|reg|logic|var|signed|unsigned)\b\s*)*(?:\[\s*(\d+)\s*:\s*(\d+)\s*\])?"
+    ports: dict[str, tuple[str, int]] = {}
+    names = []
+    kind: tuple[str, int] | None = None
+    for item in head.group(1).split(","):  # ANSI items carry their direction on to the next names
+        match = re.match(rf"\s*{declared}\s*(\w+)\s*$", item)
+        if match and match.group(1):
+            kind = (match.group(1), abs(int(match.group(2) or 0) - int(match.group(3) or 0)) + 1)
+        name = re.findall(r"\w+", item)
+        if name:
+            names.append(name[-1])
+            if kind is not None and (match or re.fullmatch(r"\s*\w+\s*", item)):
+                ports[name[-1]] = kind
+    for match in re.finditer(rf"\b{declared}([^;]*);", body):  # non-ANSI declarations in the body
+        width = abs(int(match.group(2) or 0) - int(match.group(3) or 0)) + 1
+        for name in re.findall(r"\w+", match.group(4)):
+            ports[name] = (match.group(1), width)
+    return {name: ports.get(name, ("?", 0)) for name in names}
+
+
+def check_verilog(verilog: Path, arch: ArrayConfig, dataflow: DataflowSpec) -> None:
+    """Refuse, before any build, a Verilog file the bench cannot drive for ``arch`` and ``dataflow``:
+    a name the runner does not read as Verilog, no top module, or ports other than the design's."""
+    if verilog.suffix not in VERILOG_SUFFIXES:
+        raise HDLError(f"{verilog}: a Verilog file's name must end in {' or '.join(VERILOG_SUFFIXES)} "
+                       f"(the simulator picks the language by it), not '{verilog.suffix or verilog.name}'")
+    try:
+        text = verilog.read_text(errors="replace")
+    except OSError as err:
+        raise HDLError(f"{verilog}: cannot read file: {err.strerror}") from None
+    found = verilog_ports(text)
+    if found is None:
+        raise HDLError(f"{verilog}: no module '{TOP}' (the bench drives the top module hdl generate writes)")
+    design = (f"{arch.name} ({arch.rows}x{arch.cols}) {dataflow.name}"
+              + (f" with N:M {arch.weight_nm} PEs" if arch.weight_nm else "")
+              + (" with zero gating" if arch.sparse == "gate" else ""))
+    hint = f"; was it generated for another configuration? (`accelsim hdl generate` writes one for {arch.name})"
+    wanted = {port["name"]: (port["direction"], port["width"]) for port in design_ports(arch, dataflow)}
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        direction, width = wanted[missing[0]]
+        raise HDLError(f"{verilog}: module {TOP} has no port '{missing[0]}' ({direction}, {width} bits) that "
+                       f"{design} needs{hint}")
+    extra = [name for name in found if name not in wanted]
+    if extra:
+        raise HDLError(f"{verilog}: module {TOP} has port '{extra[0]}' that {design} does not have{hint}")
+    for name, (direction, width) in wanted.items():
+        got = found[name]
+        if got[0] != "?" and got != (direction, width):
+            raise HDLError(f"{verilog}: port '{name}' of {TOP} is {got[0]} {got[1]} bits; {design} needs "
+                           f"{direction} {width} bits{hint}")
+
+
+def _failure_cause(*logs: Path) -> tuple[str, Path | None]:
+    """The last exception line in the first of ``logs`` that has one (the bench's or the worker's
+    error), and that log; else ``("", the first log that exists)``."""
+    pattern = re.compile(r"^\s*((?:[\w.]+\.)?\w*(?:Error|Exception|Interrupt)\b:?.*)$")
+    existing = [log for log in logs if log.is_file()]
+    for log in existing:
+        lines = [m.group(1).strip() for m in map(pattern.match, log.read_text(errors="replace").splitlines()) if m]
+        if lines:
+            return lines[-1], log
+    return "", existing[0] if existing else None
 
 
 def default_build_dir(arch: ArrayConfig, dataflow: DataflowSpec) -> Path:
@@ -100,21 +189,24 @@ def verify(arch: ArrayConfig, dataflow: DataflowSpec, *, cases: int = 100, seed:
     """
     if zeros is None:
         zeros = 0.5 if arch.sparse == "gate" else 0.0
-    check_bench_options(cases, stall_p)
+    check_bench_options(cases, stall_p, seed)
     check_size(arch)
     if not simulator_available(simulator):
         raise HDLError(f"simulator '{simulator}' not found: {INSTALL_HINT[simulator]}")
+    if verilog is not None:  # a user's file: checked before anything is built
+        given = Path(verilog).resolve()
+        if not given.is_file():
+            raise HDLError(f"{given}: no such Verilog file")
+        check_verilog(given, arch, dataflow)
     build = output_folder(build_dir or default_build_dir(arch, dataflow)).resolve()
     build.mkdir(parents=True, exist_ok=True)
     if verilog is None:
         verilog = write_design(arch, dataflow, build / "design", force=True)["verilog"]
     verilog = Path(verilog).resolve()
-    if not verilog.is_file():
-        raise HDLError(f"{verilog}: no such Verilog file")
     job, result_path, status_path = build / "job.json", build / "result.json", build / "status.json"
     progress_path = build / "progress.txt"
-    for stale in (result_path, status_path, progress_path):
-        stale.unlink(missing_ok=True)
+    for stale in (result_path, status_path, progress_path, build / "test.log", build / "results.xml"):
+        stale.unlink(missing_ok=True)  # an earlier run's log must not be blamed for this one
     job.write_text(json.dumps({
         "arch": arch.to_dict(), "dataflow": dataflow.to_dict(), "cases": cases, "seed": seed, "stall_p": stall_p,
         "max_folds": max_folds, "zeros": zeros, "nm_structured": nm_structured, "ports": design_ports(arch, dataflow), "verilog": str(verilog),
@@ -141,7 +233,9 @@ def verify(arch: ArrayConfig, dataflow: DataflowSpec, *, cases: int = 100, seed:
     if status.get("compile_error") is not None:
         raise HDLError(f"{verilog}: {simulator} could not compile it: {status['compile_error']}")
     if not result_path.is_file():
-        raise HDLError(f"the cocotb bench did not finish; see {build / 'test.log'}")
+        cause, log = _failure_cause(build / "test.log", build / "worker.log")
+        raise HDLError("the cocotb bench did not finish" + (f": {cause}" if cause else "")
+                       + (f"; see {log}" if log else ""))
     result = json.loads(result_path.read_text())
     result |= {"simulator": simulator, "verilog": str(verilog), "build_seconds": status.get("build_seconds"),
                "total_seconds": round(time.perf_counter() - start, 3), "arch": arch.name,

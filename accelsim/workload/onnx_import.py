@@ -403,6 +403,8 @@ class _Importer:
                 self.graph.add(layer, [])
             self.tensor_layer[out] = name
             self.constants.discard(out)
+        for prefix in (f"{self.file}: {where}: ", f"{where}: "):  # the reason may name the node already
+            reason = reason.removeprefix(prefix)
         self.placeholders.append(f"{where}: {reason}")
 
     def graph_shape(self, source: str, shape: tuple) -> tuple:
@@ -445,6 +447,39 @@ class _Fake:
         self.name, self.op_type = name, "input"
 
 
+WEIGHT_SLOTS = {"MatMul": 1, "Gemm": 1, "Conv": 1, "ConvTranspose": 1}  # op → its weight input's index
+
+
+def _weight_input_note(graph) -> str:
+    """Why a model whose weights are graph inputs (no initializer, e.g. exported with
+    ``export_params=False``) fails to import, and what to do; "" if it has none.
+
+    accelsim reads every graph input as data whose axis 0 is the batch, so such a weight loses or
+    gains a batch axis (a matmul of ``[64]`` by ``[64, 32]``) and its symbolic dimensions are taken
+    as the batch."""
+    constants = {init.name for init in graph.initializer}
+    inputs = {v.name: v for v in graph.input if v.name not in constants}
+    for node in graph.node:
+        slot = WEIGHT_SLOTS.get(node.op_type)
+        if slot is None or len(node.input) <= slot or node.input[slot] not in inputs:
+            continue
+        tensor = node.input[slot]
+        value = inputs[tensor].type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in value.shape.dim]
+        where = f"node '{_shown(node.name or node.op_type)}' ({node.op_type})"
+        if not value.HasField("shape") or any(isinstance(d, str) for d in dims):
+            shape = f"symbolic dimensions {dims}" if value.HasField("shape") else "no shape"
+            symbolic = [d for d in dims if isinstance(d, str) and d != "?"]
+            return (f"the weight '{_shown(tensor)}' of {where} is a graph input with {shape}, not an initializer "
+                    "(accelsim reads a graph input as data and its axis 0 as the batch): give its dimensions with "
+                    f"--dim {symbolic[0] if symbolic else 'NAME'}=N, or store the "
+                    "weights as initializers (e.g. export with export_params=True)")
+        return (f"the weight '{_shown(tensor)}' {dims} of {where} is a graph input, not an initializer "
+                "(accelsim reads a graph input as data and its axis 0 as the batch): store the weights as "
+                "initializers (e.g. export with export_params=True)")
+    return ""
+
+
 def _fix_batch(model, file: str, batch: int | None, dims: dict[str, int]) -> str | None:
     """Give every symbolic input dimension a value, before shape inference.
 
@@ -475,7 +510,8 @@ def _fix_batch(model, file: str, batch: int | None, dims: dict[str, int]) -> str
                         raise SpecError(f"input '{name}' fixes the batch at {dim.dim_value}; batch {batch} "
                                         "cannot be asked for", file=file)
                     continue
-                symbolic_batch = symbolic_batch or (name, dim.dim_param or "?")
+                if batch is None and dim.dim_param not in dims:  # else chosen (--batch, --dim NAME=N)
+                    symbolic_batch = symbolic_batch or (name, dim.dim_param or "?")
                 value = values.setdefault(dim.dim_param, batch or 1) if dim.dim_param else batch or 1
                 if dim.dim_param and batch is not None and value != batch:
                     raise SpecError(f"input '{name}': dimension '{dim.dim_param}' is the batch ({batch}) "
@@ -751,13 +787,19 @@ def _import(path: str | Path, *, lenient: bool, batch: int | None, dims: dict[st
                             file=str(path)) from None
     if not model.graph.node:
         raise SpecError("not a readable ONNX model: the graph has no nodes", file=str(path))
-    assumption = _fix_batch(model, str(path), batch, dims or {})
-    inference_notes: list[str] = []
-    model = _infer_and_fold(model, str(path), lenient=lenient, notes=inference_notes)
-    importer = _Importer(model, str(path), lenient)
-    name = path.stem.removeprefix("light_")
-    graph = importer.run(name, {"source": f"imported from {path.name} (ONNX opset "
-                                          f"{model.opset_import[0].version if model.opset_import else '?'})"})
+    note = _weight_input_note(model.graph)  # before _fix_batch gives the symbolic dimensions values
+    try:
+        assumption = _fix_batch(model, str(path), batch, dims or {})
+        inference_notes: list[str] = []
+        model = _infer_and_fold(model, str(path), lenient=lenient, notes=inference_notes)
+        importer = _Importer(model, str(path), lenient)
+        name = path.stem.removeprefix("light_")
+        graph = importer.run(name, {"source": f"imported from {path.name} (ONNX opset "
+                                              f"{model.opset_import[0].version if model.opset_import else '?'})"})
+    except SpecError as err:
+        if not note:
+            raise
+        raise SpecError(f"{err.message}; {note}", file=err.file, path=err.path, line=err.line) from None
     if importer.placeholders:
         graph.meta["placeholders"] = importer.placeholders
     if inference_notes:  # lenient: the model's own shapes disagree somewhere; what follows is partial
