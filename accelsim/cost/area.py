@@ -9,6 +9,12 @@ exactly the bilinear form) plus (acc − 32) × a slope per accumulator bit (reg
 acc), measured on the square widths 2×2, 4×4, 8×8 and 16×16 and linear in bi + bw between them.
 Operand widths only inside the table's range (2 to 16 bits).
 
+The PE is found by what the dataflow holds (:func:`pe_kind`: output-stationary, weight- or
+input-stationary), never by the dataflow's name. Bit-serial, fusible and zero-skipping PEs have no RTL;
+their areas are estimates on the table's parallel PE (``docs/area.md``): fusible × 1,733.1 / 687.6
+(Bit Fusion, ISCA 2018); bit-serial with the serial operand at 2 bits plus a shift-add accumulator per
+column (per PE in output mode); skipping adds zero detectors and flags counted in NanGate cells.
+
 SRAM area is ``kib · 8192 · 0.346 µm² / 0.70``: Intel's 45 nm 6T bit cell (0.346 µm², Mistry et al.,
 IEDM 2007) at an assumed 70 % array efficiency, i.e. 4,049.2 µm² per KiB.
 
@@ -41,6 +47,13 @@ SRAM_BITCELL_UM2 = 0.346  # Intel 45 nm 6T SRAM cell (Mistry et al., IEDM 2007)
 SRAM_ARRAY_EFFICIENCY = 0.70  # bit cells / macro area (decoders, sense amplifiers, I/O): an assumption
 SRAM_UM2_PER_KIB = 8192 * SRAM_BITCELL_UM2 / SRAM_ARRAY_EFFICIENCY
 _VARIANT = ("dataflow", "double_buffered", "sparse", "weight_nm")
+# NanGate 45 nm Open Cell Library X1 cells (µm²), as priced in the table (docs/area.md), for the estimates
+CELL_UM2 = {"OR2": 1.064, "AND2": 1.064, "XOR2": 1.596, "MUX2": 1.862, "DFF": 4.522}
+# Fusible PEs: Bit Fusion (Sharma et al., ISCA 2018), 45 nm: a fixed 8-bit PE 687.6 µm², a PE fusible
+# down to 2-bit BitBricks 1,733.1 µm². The ratio scales the table's parallel PE (docs/area.md).
+BITFUSION_FIXED_UM2, BITFUSION_FUSIBLE_UM2, BITFUSION_BRICK_BITS = 687.6, 1733.1, 2
+FUSIBLE_AREA_FACTOR = BITFUSION_FUSIBLE_UM2 / BITFUSION_FIXED_UM2  # 2.52
+SERIAL_TABLE_BITS = 2  # a bit-serial operand is priced at the table's narrowest width (an upper bound)
 
 
 @dataclass(frozen=True)
@@ -143,16 +156,13 @@ def _spec(dataflow: str | DataflowSpec) -> DataflowSpec:
 
 
 def _variant(arch: ArrayConfig, dataflow: DataflowSpec) -> tuple:
-    if arch.pe_style != "parallel":
-        raise UnsupportedError(f"PE area: pe_style '{arch.pe_style}' has no RTL, so no synthesised area "
-                               f"(only 'parallel')")
-    if arch.sparse == "skip":
-        raise UnsupportedError("PE area: sparse 'skip' has no RTL, so no synthesised area (only 'none' and 'gate')")
+    """The table variant a PE starts from: its kind, buffering, zero handling (skip starts from the
+    dense PE: zeros it does not skip are multiplied) and N:M."""
     if not arch.signed or arch.overflow != "wrap":
         raise UnsupportedError("PE area: the table covers signed operands that wrap; "
                                f"signed={arch.signed}, overflow '{arch.overflow}' is not in it")
     kind = pe_kind(dataflow)
-    variant = (kind, arch.double_buffered, arch.sparse, arch.weight_nm)
+    variant = (kind, arch.double_buffered, "none" if arch.sparse == "skip" else arch.sparse, arch.weight_nm)
     table = load_table()
     if variant not in table:
         known = sorted({f"{d}{' ' + nm if nm else ''}" for d, _, _, nm in table})
@@ -161,6 +171,67 @@ def _variant(arch: ArrayConfig, dataflow: DataflowSpec) -> tuple:
                                f"{' with weight_nm ' + arch.weight_nm if arch.weight_nm else ''} "
                                f"(the table has: {', '.join(known)})")
     return variant
+
+
+def _table_area(variant: tuple, bi: int, bw: int, acc: int) -> float:
+    """The table row at these widths, else the per-variant fit, inside the table's range of widths."""
+    rows = load_table()[variant]
+    key = (bi, bw, acc)
+    if key in rows:
+        return rows[key]
+    for i, name in enumerate(("input_bits", "weight_bits")):
+        low, high = min(k[i] for k in rows), max(k[i] for k in rows)
+        if not low <= key[i] <= high:
+            raise UnsupportedError(f"PE area: {name} = {key[i]} is outside the table's range [{low}, {high}] "
+                                   f"(extend the grid in benchmarks/area_table.py)")
+    return _bilinear(rows, GRID_ACC_BITS, bi, bw) + acc_slope_um2(variant, bi + bw) * (acc - GRID_ACC_BITS)
+
+
+def shift_add_um2(acc_bits: int) -> float:
+    """A bit-serial shift-add accumulator of ``acc_bits``: per bit a DFF, a full adder (2 XOR2, 2 AND2,
+    1 OR2) and a MUX2 for the shift, in NanGate 45 nm X1 cells (12.768 µm² a bit)."""
+    return acc_bits * (CELL_UM2["DFF"] + 2 * CELL_UM2["XOR2"] + 3 * CELL_UM2["AND2"] + CELL_UM2["MUX2"])
+
+
+def skip_logic_um2(arch: ArrayConfig, dataflow: DataflowSpec) -> float:
+    """One PE's share of the zero-skipping logic (µm², NanGate 45 nm X1 cells; ``docs/area.md``).
+
+    Stationary: each PE tests its held word for zero (``b − 1`` OR2), joins its row's all-zero chain
+    (one OR2) and keeps the flag per bank (one DFF, two double-buffered); the streamer drops the rows
+    the chain marks. Output mode: the test sits on the edges, one detector per entering word (rows left
+    words, cols top words, ``b − 1`` OR2 each), OR-reduced (rows − 1 + cols − 1 OR2) and joined (one
+    OR2), shared by the array's PEs.
+    """
+    if dataflow.mode == "stationary":
+        held = arch.weight_bits if dataflow.stationary == "W" else arch.input_bits
+        return held * CELL_UM2["OR2"] + (2 if arch.double_buffered else 1) * CELL_UM2["DFF"]
+    left, top = (arch.input_bits, arch.weight_bits) if dataflow.left == "I" else (arch.weight_bits, arch.input_bits)
+    gates = arch.rows * (left - 1) + arch.cols * (top - 1) + (arch.rows - 1) + (arch.cols - 1) + 1
+    return gates * CELL_UM2["OR2"] / arch.pes
+
+
+def _one_pe(arch: ArrayConfig, dataflow: DataflowSpec) -> float:
+    """One PE for one dataflow: the table's parallel PE, then what the PE style and skipping add."""
+    variant = _variant(arch, dataflow)
+    bi, bw, acc = arch.input_bits, arch.weight_bits, arch.acc_bits
+    if arch.pe_style == "bit-serial":
+        # the serial (left-edge) operand is one bit wide: the table's narrowest PE, 2 bits, bounds it above
+        bi, bw = (SERIAL_TABLE_BITS, bw) if dataflow.left == "I" else (bi, SERIAL_TABLE_BITS)
+        area = _table_area(variant, bi, bw, acc)
+        # plane j is weighted 2^j: a shift-add accumulator per column (stationary: the planes leave the
+        # bottom on consecutive cycles) or in every PE (output mode accumulates in place)
+        area += shift_add_um2(acc) / (arch.rows if dataflow.mode == "stationary" else 1)
+    else:
+        area = _table_area(variant, bi, bw, acc)
+        if arch.pe_style == "fusible":
+            brick = getattr(arch, "fusion_brick_bits", BITFUSION_BRICK_BITS)
+            if brick != BITFUSION_BRICK_BITS:
+                raise UnsupportedError(f"PE area: fusible PEs are priced from Bit Fusion's {BITFUSION_BRICK_BITS}-bit "
+                                       f"bricks; fusion_brick_bits = {brick} has no published area")
+            area *= FUSIBLE_AREA_FACTOR
+    if arch.sparse == "skip":
+        area += skip_logic_um2(arch, dataflow)
+    return area
 
 
 Dataflows = str | DataflowSpec | Sequence[str | DataflowSpec] | None
@@ -173,27 +244,16 @@ def pe_area_um2(arch: ArrayConfig, dataflow: Dataflows = None) -> float:
     a dataflow file, or several of them (the PE that runs them all). By default the largest PE among
     ``arch.dataflows`` (a PE that runs several dataflows needs at least the largest one's hardware; the
     mode muxes are not counted). The PE is looked up by what the dataflow holds (:func:`pe_kind`), never
-    by its name. The exact table row when there is one, else the per-variant fit (see the module
-    docstring), inside the table's range of widths; anything else is an :class:`UnsupportedError`.
+    by its name. Parallel PEs: the exact table row when there is one, else the per-variant fit (see the
+    module docstring), inside the table's range of widths. Bit-serial, fusible and skipping PEs are
+    estimates on top of it (``docs/area.md``). Anything else is an :class:`UnsupportedError`.
     """
     if dataflow is None or not isinstance(dataflow, (str, DataflowSpec)):
         specs = [_spec(d) for d in (arch.dataflows if dataflow is None else dataflow)]
         if not specs:
             raise UnsupportedError("PE area: no dataflow to size the PE for")
         return max(_mode_area(arch, spec, specs) for spec in specs)
-    spec = _spec(dataflow)
-    variant = _variant(arch, spec)
-    rows = load_table()[variant]
-    key = (arch.input_bits, arch.weight_bits, arch.acc_bits)
-    if key in rows:
-        return rows[key]
-    for i, name in enumerate(("input_bits", "weight_bits")):
-        low, high = min(k[i] for k in rows), max(k[i] for k in rows)
-        if not low <= key[i] <= high:
-            raise UnsupportedError(f"PE area: {name} = {key[i]} is outside the table's range [{low}, {high}] "
-                                   f"(extend the grid in benchmarks/area_table.py)")
-    bi, bw, acc = key
-    return _bilinear(rows, GRID_ACC_BITS, bi, bw) + acc_slope_um2(variant, bi + bw) * (acc - GRID_ACC_BITS)
+    return _one_pe(arch, _spec(dataflow))
 
 
 def _mode_area(arch: ArrayConfig, dataflow: DataflowSpec, every: list[DataflowSpec]) -> float:

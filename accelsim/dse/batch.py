@@ -90,7 +90,8 @@ class _Group:
     busy: Fraction
     dram_bytes: int
     mapping: dict[str, dict[str, Any]]
-    area: dict[str, float]
+    area: dict[str, float | None]
+    note: str = ""  # said in a feasible point's ``reason``: e.g. an area nobody asked for that was not estimated
 
 
 def _key(values: dict[str, Any]) -> str:
@@ -116,6 +117,9 @@ class Batch:
         self.table = load_energy_table(energy_table)
         self.limits = dict(limits or {})
         self.objectives = tuple(o for o in objectives if o in LAYER_OBJECTIVES) or LAYER_OBJECTIVES
+        # area matters only as an objective or a limit: otherwise a PE the area model cannot price is a
+        # feasible point with no area (and a note), never an infeasible one
+        self.area_asked = "area_um2" in objectives or "area_um2" in self.limits
         self._archs: dict[str, ArrayConfig | AccelsimError] = {}
         self._shapes: dict[str, list[_Shape] | AccelsimError] = {}
         self._plans: dict[tuple, _Priced | AccelsimError] = {}
@@ -142,7 +146,7 @@ class Batch:
         cycles = group.cycles + latency * group.gemm_layers + vector
         energy = group.dynamic + cycles * group.leak if group.leak else group.dynamic
         clock = Fraction(group.arch.clock_mhz)
-        result = {"feasible": True, "reason": "", "total_cycles": cycles, "energy_pj": _round(energy),
+        result = {"feasible": True, "reason": group.note, "total_cycles": cycles, "energy_pj": _round(energy),
                   **group.area, "utilization": round(float(group.busy / (cycles * group.arch.pes)), 6) if cycles else 0.0,
                   "dram_bytes": group.dram_bytes,
                   # the same rounding as simulate's time_ms; power = energy / time
@@ -201,11 +205,18 @@ class Batch:
             dram += times * priced.dram_bytes
             mapping |= dict.fromkeys(shape.names, priced.choice.to_dict())
         # the PE that runs every dataflow the array supports (a dataflow axis: the point's own spec)
-        area = self._area(arch, dataflows if "dataflow" in point or self.search else None, plan_key)
+        try:
+            area = self._area(arch, dataflows if "dataflow" in point or self.search else None, plan_key)
+            areas = {"area_um2": round(area.total_um2, 3), "pe_area_um2": round(area.pe_um2, 3),
+                     "sram_area_um2": round(area.sram_um2, 3)}
+            note = ""
+        except AccelsimError as err:
+            if self.area_asked:
+                raise
+            areas = dict.fromkeys(("area_um2", "pe_area_um2", "sram_area_um2"))
+            note = f"area not estimated (not an objective or a limit): {err}"
         return _Group(arch, shapes, work_key, cycles, gemm_layers, dynamic, leak, busy, dram,
-                      {name: mapping[name] for name in self._names if name in mapping},
-                      {"area_um2": round(area.total_um2, 3), "pe_area_um2": round(area.pe_um2, 3),
-                       "sram_area_um2": round(area.sram_um2, 3)})
+                      {name: mapping[name] for name in self._names if name in mapping}, areas, note)
 
     def _vector_cycles(self, group: "_Group", lanes: int) -> int:
         key = (group.work_key, lanes)

@@ -125,8 +125,7 @@ def test_interpolation_is_monotone_in_widths_and_close_to_the_table():
 
 def test_what_cannot_be_estimated_is_refused():
     base = ArrayConfig(rows=2, cols=2, dataflows=("ws",))
-    cases = [(base.with_changes(pe_style="bit-serial"), "pe_style"),
-             (base.with_changes(sparse="skip"), "skip"),
+    cases = [(base.with_changes(pe_style="bit-serial", weight_bits=24), "weight_bits = 24 is outside"),
              (base.with_changes(overflow="saturate"), "wrap"),
              (base.with_changes(weight_nm="1:2"), "weight_nm 1:2"),
              (base.with_changes(input_bits=32, acc_bits=48), "input_bits = 32"),
@@ -222,3 +221,47 @@ def test_liberty_errors_are_one_line(tmp_path, capsys):
         assert main(["hdl", "area", "--arch", "tiny", "--liberty", str(path)]) == 1
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "liberty file" in err and words in err, err
+
+
+# -- PE styles and zero-skipping: estimates (issue 17) -------------------------------------------------
+
+
+def test_bit_serial_fusible_and_skipping_pes_have_the_documented_estimates():
+    """Each estimate recomputed by hand from docs/area.md: the table row it starts from plus what the style adds."""
+    from accelsim.mapping import load_dataflow
+
+    rows = _csv_rows()
+    row = lambda d, bits, sparse="none": float(_row(rows, dataflow=d, sparse=sparse, bits=bits)["area_um2"])  # noqa: E731
+    base = ArrayConfig(rows=4, cols=8, dataflows=("ws",))  # 8×8 bits, 32-bit accumulator, double-buffered
+    ws, os_, is_ = (load_dataflow(n) for n in ("ws", "os", "is"))
+    # fusible (Bit Fusion, ISCA 2018): the parallel PE × 1,733.1 / 687.6
+    fusible = base.with_changes(pe_style="fusible")
+    assert pe_area_um2(fusible, ws) == pytest.approx(row("ws", (8, 8, 32)) * 1733.1 / 687.6, abs=1e-9)
+    assert pe_area_um2(fusible, ws) == pytest.approx(3507.148, abs=0.001)
+    # bit-serial: the serial operand (the left one) at the table's narrowest width, 2 bits, plus a shift-add
+    # accumulator of acc_bits × (DFF + full adder + MUX2) = 32 × 12.768 µm²: per column in WS/IS (its share
+    # over the column's rows PEs), in every PE in OS
+    shift_add = 32 * (4.522 + 2 * 1.596 + 3 * 1.064 + 1.862)
+    assert shift_add == pytest.approx(408.576)
+    serial = base.with_changes(pe_style="bit-serial")
+    assert pe_area_um2(serial, ws) == pytest.approx(row("ws", (2, 8, 32)) + shift_add / 4, abs=1e-9)
+    assert pe_area_um2(serial, is_) == pytest.approx(row("is", (8, 2, 32)) + shift_add / 4, abs=1e-9)  # weights serial
+    assert pe_area_um2(serial, os_) == pytest.approx(row("os", (2, 8, 32)) + shift_add, abs=1e-9)
+    assert pe_area_um2(serial, ws) < pe_area_um2(base, ws) < pe_area_um2(fusible, ws)
+    # skip, stationary: a zero detector on the held word (7 OR2), one OR2 into the row's chain, one flag
+    # flip-flop per bank (2 double-buffered) on the dense PE
+    skip = base.with_changes(sparse="skip")
+    assert pe_area_um2(skip, ws) == pytest.approx(row("ws", (8, 8, 32)) + 8 * 1.064 + 2 * 4.522, abs=1e-9)
+    assert pe_area_um2(skip.with_changes(double_buffered=False), ws) == pytest.approx(
+        float(_row(rows, double="0")["area_um2"]) + 8 * 1.064 + 4.522, abs=1e-9)
+    # skip, output stationary: detectors on the edges (4 left words, 8 top words, each 7 OR2, and 3 + 7 OR2
+    # reducing them, 1 joining), shared by the 32 PEs
+    edge = (4 * 7 + 8 * 7 + 3 + 7 + 1) * 1.064
+    assert pe_area_um2(skip, os_) == pytest.approx(row("os", (8, 8, 32)) + edge / 32, abs=1e-9)
+    # they compose: a gated bit-serial PE starts from the gated row; a skipping fusible PE adds the skip logic
+    assert pe_area_um2(serial.with_changes(sparse="gate"), ws) == pytest.approx(
+        row("ws", (2, 8, 32), "gate") + shift_add / 4, abs=1e-9)
+    assert pe_area_um2(fusible.with_changes(sparse="skip"), ws) == pytest.approx(
+        pe_area_um2(fusible, ws) + 8 * 1.064 + 2 * 4.522, abs=1e-9)
+    # the array: PEs × PE (the column accumulators are inside the per-PE share)
+    assert array_area(serial, ws).pe_um2 == pytest.approx(32 * row("ws", (2, 8, 32)) + 8 * shift_add, abs=1e-6)
