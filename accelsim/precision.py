@@ -14,10 +14,15 @@ Examples
 
 from __future__ import annotations
 
+import operator
 import re
 from functools import lru_cache
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .arch import ArrayConfig
 
 MAX_INT_BITS = 16  # operands (inputs, weights)
 MAX_OUTPUT_BITS = 32  # outputs may keep the accumulator's width
@@ -79,3 +84,59 @@ def int_type(bits: int, signed: bool = True) -> DataType:
     ('int8', 'uint3')
     """
     return DataType(f"{'' if signed else 'u'}int{bits}", bits, signed)
+
+
+def fused_bits(datapath_bits: int, bits: int, brick_bits: int = 1) -> int:
+    """The narrowest lane width ``datapath_bits / 2^k`` (an integer, at least ``brick_bits``) that holds ``bits``.
+
+    Examples
+    --------
+    >>> [fused_bits(8, b) for b in (1, 2, 3, 4, 5, 8)]
+    [1, 2, 4, 4, 8, 8]
+    >>> fused_bits(8, 1, brick_bits=2), fused_bits(6, 2)
+    (2, 3)
+    """
+    width, bits = datapath_bits, max(bits, brick_bits)
+    while width % 2 == 0 and width // 2 >= bits:
+        width //= 2
+    return width
+
+
+def fusion_factor(arch: "ArrayConfig", input_bits: int, weight_bits: int) -> int:
+    """MACs a PE performs per cycle on ``input_bits`` × ``weight_bits`` operands.
+
+    ``fusible`` (Bit Fusion): with datapath widths ``Wi = arch.input_bits``, ``Ww = arch.weight_bits``
+    and operand widths rounded up to ``bi' = Wi/2^a`` and ``bw' = Ww/2^b`` (:func:`fused_bits`), never
+    below the PE's brick (``arch.fusion_brick_bits``, 2 in Bit Fusion), a PE performs
+    ``f = (Wi/bi')·(Ww/bw')`` MACs per cycle, on ``f`` consecutive elements of K. Other PE styles
+    perform one. An operand wider than the datapath (or below 1 bit) is a
+    :class:`~accelsim.errors.MappingError` naming both widths.
+
+    Examples
+    --------
+    >>> from accelsim.arch import ArrayConfig
+    >>> arch = ArrayConfig(rows=2, cols=2, pe_style="fusible")
+    >>> fusion_factor(arch, 8, 8), fusion_factor(arch, 4, 8), fusion_factor(arch, 4, 4), fusion_factor(arch, 2, 3)
+    (1, 2, 4, 8)
+    >>> fusion_factor(arch, 1, 1), fusion_factor(arch.with_changes(fusion_brick_bits=1), 1, 1)
+    (16, 64)
+    >>> fusion_factor(arch.with_changes(pe_style="parallel"), 4, 4)
+    1
+    """
+    from .errors import MappingError
+
+    widths = []
+    for name, bits, datapath in (("input", input_bits, arch.input_bits), ("weight", weight_bits, arch.weight_bits)):
+        try:
+            width = None if isinstance(bits, bool) else operator.index(bits)  # numpy integers too
+        except TypeError:
+            width = None
+        if width is None or not 1 <= width <= datapath:
+            raise MappingError(f"{name} operands of {bits} bits do not fit the array's {datapath}-bit "
+                               f"{name} datapath (ArrayConfig.{name}_bits)")
+        widths.append(width)
+    if arch.pe_style != "fusible":
+        return 1
+    brick = arch.fusion_brick_bits
+    return (arch.input_bits // fused_bits(arch.input_bits, widths[0], brick)) * \
+        (arch.weight_bits // fused_bits(arch.weight_bits, widths[1], brick))

@@ -25,7 +25,7 @@ SPARSE_MODES = ("none", "gate", "skip")
 # Fields added after format version 1 was pinned: written only when they differ from the default,
 # so every existing config keeps its JSON and its digest (build folders, caches, golden results).
 _OPTIONAL_FIELDS = {"pe_style": "parallel", "sparse": "none", "weight_nm": "", "weight_format": "dense",
-                    "input_format": "dense"}
+                    "input_format": "dense", "fusion_brick_bits": 2}
 STORAGE_FORMATS = ("dense", "bitmap", "csr", "rle")  # N:M storage comes with weight_nm
 
 
@@ -111,6 +111,10 @@ class ArrayConfig:
     weight_format, input_format
         How weights and inputs are stored in DRAM: ``dense``, ``bitmap``, ``csr`` or ``rle``
         (:mod:`accelsim.formats`); traffic counts their values and metadata separately.
+    fusion_brick_bits
+        The narrowest operand slice a ``fusible`` PE splits into (Bit Fusion's BitBricks: 2 bits, so
+        an 8×8-bit PE fuses at most 16 MACs; narrower operands run as if ``fusion_brick_bits`` wide).
+        Only fusible PEs read it; any other value on other PE styles is refused.
 
     Examples
     --------
@@ -141,6 +145,7 @@ class ArrayConfig:
     weight_nm: str = ""
     weight_format: str = "dense"
     input_format: str = "dense"
+    fusion_brick_bits: int = 2
 
     def __post_init__(self):
         if isinstance(self.dataflows, list):
@@ -232,7 +237,15 @@ def _read_config(f: Fields) -> dict[str, Any]:
         weight_nm=_nm_field(f, "weight_nm"),
         weight_format=f.str("weight_format", "dense", choices=STORAGE_FORMATS),
         input_format=f.str("input_format", "dense", choices=STORAGE_FORMATS),
+        fusion_brick_bits=f.int("fusion_brick_bits", 2),
     )
+    if kwargs["fusion_brick_bits"] != 2 and kwargs["pe_style"] != "fusible":
+        raise f.error("fusion_brick_bits", f"= {kwargs['fusion_brick_bits']} is read by fusible PEs only, "
+                                           f"not pe_style '{kwargs['pe_style']}'")
+    if kwargs["fusion_brick_bits"] > min(kwargs["input_bits"], kwargs["weight_bits"]):
+        raise f.error("fusion_brick_bits", f"must be at most the narrower datapath "
+                                           f"({min(kwargs['input_bits'], kwargs['weight_bits'])} bits), "
+                                           f"not {kwargs['fusion_brick_bits']}")
     if kwargs["pe_style"] != "parallel" and kwargs["overflow"] != "wrap":
         raise UnsupportedError(str(f.error("overflow", f"'{kwargs['overflow']}' with {kwargs['pe_style']} PEs: they "
                                                        "accumulate bit planes or lanes in another order than parallel "

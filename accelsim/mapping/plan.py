@@ -18,7 +18,7 @@ import numpy as np
 
 from ..arch import ArrayConfig
 from ..errors import MappingError, UnsupportedError
-from ..precision import DataType
+from ..precision import DataType, fusion_factor
 from ..sparsity import nm_index_bits, nm_rows
 from .dataflow import DataflowSpec
 
@@ -131,8 +131,6 @@ def resolve_precision(name: str, dtypes: dict[str, DataType], arch: ArrayConfig,
                                f"{'signed' if arch.signed else 'unsigned'} ({field} = {bits}, pe_style {style})")
     fusion = 1
     if style == "fusible":
-        from ..sim.numerics import fusion_factor
-
         fusion = fusion_factor(arch, dtypes["I"].bits, dtypes["W"].bits)
     return Precision(I=dtypes["I"], W=dtypes["W"], O=dtypes["O"], acc_bits=arch.acc_bits,
                      serial_bits=dtypes[serial].bits if serial else 1, fusion=fusion,

@@ -78,49 +78,6 @@ def check_operands(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig, *
             raise ValueError(f"operand {name} has values outside [{lo}, {hi}]")
 
 
-def fused_bits(datapath_bits: int, bits: int) -> int:
-    """The narrowest lane width ``datapath_bits / 2^k`` (an integer) that holds ``bits``.
-
-    Examples
-    --------
-    >>> [fused_bits(8, b) for b in (1, 2, 3, 4, 5, 8)]
-    [1, 2, 4, 4, 8, 8]
-    >>> fused_bits(6, 2)
-    3
-    """
-    width = datapath_bits
-    while width % 2 == 0 and width // 2 >= bits:
-        width //= 2
-    return width
-
-
-def fusion_factor(arch: ArrayConfig, input_bits: int, weight_bits: int) -> int:
-    """MACs a PE performs per cycle on ``input_bits`` × ``weight_bits`` operands.
-
-    ``fusible`` (Bit Fusion): with datapath widths ``Wi = arch.input_bits``, ``Ww = arch.weight_bits``
-    and operand widths rounded up to ``bi' = Wi/2^a`` and ``bw' = Ww/2^b`` (:func:`fused_bits`), a
-    PE performs ``f = (Wi/bi')·(Ww/bw')`` MACs per cycle, on ``f`` consecutive elements of K. Other
-    PE styles perform one. An operand wider than the datapath (or below 1 bit) is a
-    :class:`~accelsim.errors.MappingError` naming both widths.
-
-    Examples
-    --------
-    >>> arch = ArrayConfig(rows=2, cols=2, pe_style="fusible")
-    >>> fusion_factor(arch, 8, 8), fusion_factor(arch, 4, 8), fusion_factor(arch, 4, 4), fusion_factor(arch, 2, 3)
-    (1, 2, 4, 8)
-    >>> fusion_factor(arch.with_changes(pe_style="parallel"), 4, 4)
-    1
-    """
-    for name, bits, datapath in (("input", input_bits, arch.input_bits), ("weight", weight_bits, arch.weight_bits)):
-        if not isinstance(bits, (int, np.integer)) or isinstance(bits, bool) or not 1 <= bits <= datapath:
-            raise MappingError(f"{name} operands of {bits} bits do not fit the array's {datapath}-bit "
-                               f"{name} datapath (ArrayConfig.{name}_bits)")
-    if arch.pe_style != "fusible":
-        return 1
-    return (arch.input_bits // fused_bits(arch.input_bits, input_bits)) * \
-        (arch.weight_bits // fused_bits(arch.weight_bits, weight_bits))
-
-
 def random_operands(rng: np.random.Generator, m: int, n: int, k: int, arch: ArrayConfig,
                     extremes: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Random ``I[m×k]`` and ``W[k×n]`` in range; a fraction ``extremes`` are the range's ends."""

@@ -29,6 +29,7 @@ from ..errors import UnsupportedError
 from ..mapping.dataflow import OPERAND_DIMS, DataflowSpec
 from ..mapping.plan import fused_rows, nm_compresses
 from ..mapping.mapping import Fold, Mapping
+from ..precision import fusion_factor
 from ..workload.layer import GemmView
 from . import numerics
 from .nm import compress_nm, nm_stream, uncompressed_nm
@@ -184,7 +185,7 @@ def run_reference(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig,
         checked[dataflow.left] = min(bits[dataflow.left], getattr(arch, f"{_WIDTH[dataflow.left]}_bits"))
     elif serial_bits is not None:
         raise ValueError(f"serial_bits is for bit-serial PEs, not pe_style '{arch.pe_style}'")
-    fusion = numerics.fusion_factor(arch, checked["I"], checked["W"])  # refuses operands wider than the datapath
+    fusion = fusion_factor(arch, checked["I"], checked["W"])  # refuses operands wider than the datapath
     numerics.check_operands(inputs, weights, arch, input_bits=bits["I"], weight_bits=bits["W"])
 
     count, m, k = inputs.shape

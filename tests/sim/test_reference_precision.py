@@ -12,7 +12,7 @@ from accelsim.arch import ArrayConfig
 from accelsim.errors import MappingError, UnsupportedError
 from accelsim.mapping import Fold, Mapping, load_dataflow
 from accelsim.sim import numerics, run_reference
-from accelsim.sim.numerics import fused_bits, fusion_factor
+from accelsim.precision import fused_bits, fusion_factor
 from accelsim.sim.stalls import Stalls
 from accelsim.sim.timing import gemm_timeline, timeline_for
 from accelsim.workload import GemmView
@@ -130,11 +130,12 @@ def test_bit_serial_refusals():
 
 def test_fusion_factor_table():
     arch = ArrayConfig(rows=1, cols=1, pe_style="fusible")  # 8-bit × 8-bit PEs
-    table = {(8, 8): 1, (4, 8): 2, (8, 4): 2, (4, 4): 4, (2, 2): 16, (1, 1): 64, (3, 5): 2, (2, 4): 8}
+    table = {(8, 8): 1, (4, 8): 2, (8, 4): 2, (4, 4): 4, (2, 2): 16, (1, 1): 16, (3, 5): 2, (2, 4): 8}
     assert {bw: fusion_factor(arch, *bw) for bw in table} == table
     odd = arch.with_changes(input_bits=6, weight_bits=4)  # 6 splits into 3, not below
     assert [fused_bits(6, b) for b in (1, 2, 3, 4, 6)] == [3, 3, 3, 6, 6]
-    assert fusion_factor(odd, 2, 1) == 2 * 4
+    assert fusion_factor(odd, 2, 1) == 2 * 2  # 4-bit weights split into 2-bit bricks, not below
+    assert fusion_factor(arch.with_changes(fusion_brick_bits=1), 1, 1) == 64
     assert fusion_factor(arch.with_changes(pe_style="parallel"), 2, 2) == 1
     with pytest.raises(MappingError, match="weight operands of 9 bits do not fit the array's 8-bit weight datapath"):
         fusion_factor(arch, 8, 9)
@@ -203,3 +204,16 @@ def test_bit_serial_left_operand_may_be_wider_than_its_datapath():
     assert run.serial_bits == 16 and run.outputs[0].tolist() == (a @ w).tolist()
     with pytest.raises(MappingError, match="weight operands of 9 bits"):
         run_reference(a, w, arch, load_dataflow("ws"), input_bits=16, weight_bits=9)
+
+
+def test_fusion_stops_at_the_brick_width():
+    """Bit Fusion's bricks are 2 bits: int1 × int1 on 8-bit PEs fuses 16 MACs, not 64 (issue 17)."""
+    from accelsim.errors import SpecError
+
+    arch = ArrayConfig(rows=1, cols=1, pe_style="fusible")
+    assert fusion_factor(arch, 1, 1) == fusion_factor(arch, 2, 2) == 16
+    assert fusion_factor(arch.with_changes(fusion_brick_bits=4), 2, 2) == 4
+    with pytest.raises(SpecError, match="fusion_brick_bits.*fusible PEs only"):
+        ArrayConfig(rows=1, cols=1, fusion_brick_bits=1)
+    with pytest.raises(SpecError, match="fusion_brick_bits.*at most the narrower datapath"):
+        arch.with_changes(fusion_brick_bits=16)
