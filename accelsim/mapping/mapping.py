@@ -205,6 +205,25 @@ class Mapping:
         size = self.size(self.dataflow.temporal)
         return min(size, self.temporal_tile) if self.temporal_tile else size
 
+    @property
+    def data_K(self) -> int:
+        """The reduction as the operands hold it, in datapath words: every element of K.
+
+        N:M compression and zero-skipping shorten what the array *runs* (``size("K")``), not the
+        data: an N:M PE selects its inputs from groups of M, and each column tile skips different
+        rows, so all K inputs stay needed. Bit Fusion packs ``fusion`` elements in one word.
+
+        Examples
+        --------
+        >>> from accelsim.arch import ArrayConfig
+        >>> from accelsim.mapping.dataflow import load_dataflow
+        >>> m = Mapping(GemmView(M=5, N=6, K=64), load_dataflow("ws"), ArrayConfig(rows=4, cols=4), reduction=32)
+        >>> m.size("K"), m.data_K
+        (32, 64)
+        """
+        fusion = self.precision.fusion if self.precision else 1
+        return fused_rows(self.gemm.K, fusion) if fusion > 1 else self.gemm.K
+
     def size(self, dim: str) -> int:
         """Extent of a GEMM dimension as the array runs it (K after compression)."""
         return self.reduced_K if dim == "K" else getattr(self.gemm, dim)

@@ -106,13 +106,15 @@ def residency(mapping: Mapping) -> tuple[bool, bool]:
         stat, strm, X, T = df.stationary, df.left, df.cols, df.temporal
         t = mapping.temporal_tile or size[T]
         rt = min(arch.rows, size[df.rows])
-        stat_whole = size["K"] * size[X] * prec.stored_bytes(stat)
-        strm_resident = (t * size["K"] if inner == "K" else t * rt) * prec.word_bytes(strm)
+        # N:M weights are stored compressed (the kept values and their index); everything else whole
+        stat_K = size["K"] if mapping.nm_groups else mapping.data_K
+        stat_whole = stat_K * size[X] * prec.stored_bytes(stat)
+        strm_resident = (t * mapping.data_K if inner == "K" else t * rt) * prec.word_bytes(strm)
         return stat_whole <= half_buffer(arch, stat), strm_resident <= half_buffer(arch, strm)
     tiles = {df.rows: arch.rows, df.cols: arch.cols}
     fits = []
     for dim, op in ((df.rows, df.left), (df.cols, df.top)):
-        resident = (tiles[dim] if dim == outer else size[dim]) * size["K"] * prec.word_bytes(op)
+        resident = (tiles[dim] if dim == outer else size[dim]) * mapping.data_K * prec.word_bytes(op)
         fits.append(resident <= half_buffer(arch, op))
     return fits[0], fits[1]
 
