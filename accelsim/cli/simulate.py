@@ -178,6 +178,7 @@ def add_parser(sub) -> None:
     p.add_argument("--weight-format", choices=("dense", "bitmap", "csr", "rle"), help="weights' DRAM storage")
     p.add_argument("--input-format", choices=("dense", "bitmap", "csr", "rle"), help="inputs' DRAM storage")
     p.add_argument("--tensors", type=FILE_NAME, metavar="FILE.npz", help="real weights (and sample inputs) per layer")
-    sim.add_argument("--energy-table", default="horowitz45", type=name_of("horowitz45, normalised or an energy-table YAML file"), metavar="NAME|FILE",
+    sim.add_argument("--energy-table", default="horowitz45", metavar="NAME|FILE",
+                     type=name_of("horowitz45, normalised or an energy-table YAML file"),
                      help="energy per action: horowitz45 (default), normalised, or a YAML table (docs/energy.md)")
     sim.set_defaults(func=_cmd_simulate)

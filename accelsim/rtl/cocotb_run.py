@@ -101,7 +101,8 @@ def verilog_ports(text: str, module: str = TOP) -> dict[str, tuple[str, int]] | 
         return None
     end = text.find("endmodule", head.end())
     body = text[head.end():end if end >= 0 else len(text)]
-    declared = r"(input|output|inout)\b\s*(?:(?:wire|reg|logic|var|signed|unsigned)\b\s*)*(?:\[\s*(\d+)\s*:\s*(\d+)\s*\])?"
+    declared = (r"(input|output|inout)\b\s*(?:(?:wire|reg|logic|var|signed|unsigned)\b\s*)*"  # direction, kind
+                r"(?:\[\s*(\d+)\s*:\s*(\d+)\s*\])?")  # [msb:lsb]
     ports: dict[str, tuple[str, int]] = {}
     names = []
     kind: tuple[str, int] | None = None
