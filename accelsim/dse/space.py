@@ -207,21 +207,32 @@ def design_of(base: ArrayConfig, point: dict[str, Any], *, every_dataflow: bool)
 
 
 def check_axes(base: ArrayConfig, axes: list[Axis]) -> None:
-    """Each value of each axis must make a valid architecture on its own (else one line, before any work)."""
+    """Each value of each axis must make a valid architecture on its own, and no two values of an axis
+    may make the same design (a label such as ``name``, or ``8`` and ``8.0``: every point would be
+    computed twice under two names); else one line, before any work."""
     from ..mapping import load_dataflow
 
     for axis in axes:
+        seen: dict[str, Any] = {}
         for value in axis.values:
             try:
-                if axis.name == "dataflow":
-                    load_dataflow(str(value))
+                if axis.name == "dataflow":  # the spec without its name and description: what the engines read
+                    spec = load_dataflow(str(value)).to_dict()
+                    design: Any = {k: v for k, v in spec.items() if k not in ("name", "description")}
                 elif axis.name in WORKLOAD_AXES:
-                    workload_changes({axis.name: value})
+                    design = workload_changes({axis.name: value})
                 else:
-                    arch_for(base, {axis.name: value})
+                    design = arch_for(base, {axis.name: value}).to_dict()  # a point keeps the base's name
             except AccelsimError as err:
                 reason = str(err).removeprefix(f"axis '{printable(axis.name)}': ")  # said once, not twice
                 raise SpecError(f"axis '{printable(axis.name)}' value {printable(repr(value))}: {reason}") from None
+            key = repr(design)
+            if key in seen:
+                label = " (the design's name is a label, not part of the design)" if axis.name == "name" else ""
+                raise SpecError(f"axis '{printable(axis.name)}' values {printable(repr(seen[key]))} and "
+                                f"{printable(repr(value))} give the same design{label}: their points would be "
+                                "identical; give each design once")
+            seen[key] = value
 
 
 

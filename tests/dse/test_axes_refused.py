@@ -1,0 +1,35 @@
+"""Axes whose values would give identical points are one line before any work (issue 17)."""
+
+from __future__ import annotations
+
+import yaml
+
+from accelsim.cli import main
+from accelsim.mapping import load_dataflow
+
+
+def _one_line(capsys, argv) -> str:
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert captured.out == "" and len(err.splitlines()) == 1 and err.startswith("accelsim: error: "), err
+    return err
+
+
+def test_an_axis_whose_values_give_the_same_design_is_refused(capsys, tmp_path):
+    same_ws = tmp_path / "ws_again.yaml"  # ws under another name and description: the same hardware and mapping
+    same_ws.write_text(yaml.safe_dump(load_dataflow("ws").to_dict() | {"name": "ws2", "description": "a copy"}))
+    other_order = tmp_path / "ws_kn.yaml"  # the other loop order: a different design
+    other_order.write_text(yaml.safe_dump(load_dataflow("ws").to_dict() | {"name": "ws_kn", "loop_order": ["K", "N"]}))
+    cases = [(["--axis", "name=foo,bar"], "axis 'name' values 'foo' and 'bar' give the same design"),
+             (["--axis", "memory.ifmap_kib=8,8.0"], "axis 'memory.ifmap_kib' values 8 and 8.0 give the same design"),
+             (["--axis", "workload.weight_sparsity=1,1.0"], "values 1 and 1.0 give the same design"),
+             (["--axis", f"dataflow=ws,{same_ws}"], f"values 'ws' and '{same_ws}' give the same design")]
+    for args, words in cases:
+        err = _one_line(capsys, ["dse", "alexnet", *args, "-o", str(tmp_path / "run"), "--no-plots"])
+        assert words in err, err
+        assert not (tmp_path / "run").exists()  # refused before any work
+    # the same name with a different meaning is a different design
+    assert main(["dse", "alexnet", "--axis", f"dataflow=ws,{other_order}", "--axis", "rows=8", "-o",
+                 str(tmp_path / "ok"), "--no-plots", "--mapping", "fixed"]) == 0
+    assert (tmp_path / "ok" / "points.csv").read_text().count("\n") == 3
