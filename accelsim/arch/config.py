@@ -18,6 +18,9 @@ MAX_ACC_BITS = 48  # the engines compute in int64: accumulator + product must no
 # Bounds that keep times finite and counts to a few dozen digits (a clock of 1e-300 MHz is a typo):
 CLOCK_MHZ = (0.001, 1e6)  # 1 kHz to 1 THz
 MAX_BUFFER_KIB = 2**30  # 1 TiB per buffer: beyond any chip, below where byte counts lose meaning
+# 4096 × 4096 = 16.8 M PEs (about 27,000 mm² of 45 nm PEs, docs/area.md): 16× TPU v1's 256 per side;
+# more is a typo (rows=99999999999 was once a "feasible" 5 m² design)
+MAX_ARRAY_DIM = 4096
 DRAM_BYTES_PER_CYCLE = (0.001, 1e9)  # --ideal-memory is the way to say "unlimited"
 MAX_LATENCY_CYCLES = 2**32
 PE_STYLES = ("parallel", "bit-serial", "fusible")
@@ -78,7 +81,7 @@ class ArrayConfig:
     Parameters
     ----------
     rows, cols
-        PE array shape.
+        PE array shape, each 1 to ``MAX_ARRAY_DIM`` (4096).
     dataflows
         Dataflow names this array supports (files in ``dataflows/``).
     input_bits, weight_bits, acc_bits
@@ -242,7 +245,7 @@ def _read_config(f: Fields) -> dict[str, Any]:
     if kwargs["fusion_brick_bits"] != 2 and kwargs["pe_style"] != "fusible":
         raise f.error("fusion_brick_bits", f"= {kwargs['fusion_brick_bits']} is read by fusible PEs only, "
                                            f"not pe_style '{kwargs['pe_style']}'")
-    if kwargs["fusion_brick_bits"] > min(kwargs["input_bits"], kwargs["weight_bits"]):
+    if kwargs["pe_style"] == "fusible" and kwargs["fusion_brick_bits"] > min(kwargs["input_bits"], kwargs["weight_bits"]):
         raise f.error("fusion_brick_bits", f"must be at most the narrower datapath "
                                            f"({min(kwargs['input_bits'], kwargs['weight_bits'])} bits), "
                                            f"not {kwargs['fusion_brick_bits']}")
@@ -263,6 +266,9 @@ def _read_config(f: Fields) -> dict[str, Any]:
             or not all(isinstance(d, str) and d for d in dataflows) or len(set(dataflows)) != len(dataflows)):
         raise f.error("dataflows", "must be a non-empty list of distinct dataflow names")
     kwargs["dataflows"] = tuple(dataflows)
+    for side in ("rows", "cols"):
+        if kwargs[side] > MAX_ARRAY_DIM:
+            raise f.error(side, f"must be at most {MAX_ARRAY_DIM:,}, not {kwargs[side]:,}")
     for operand in ("input_bits", "weight_bits"):
         if kwargs[operand] > 32:
             raise f.error(operand, f"must be at most 32, not {kwargs[operand]}")

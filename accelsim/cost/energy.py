@@ -329,7 +329,7 @@ def _prices(table: EnergyTable, arch: Any, precision: dict[str, Any]) -> tuple[d
     table, widths and buffer sizes, which a design-space run repeats for thousands of layers."""
     mem = arch.memory
     key = (tuple(sorted(precision.items())), arch.input_bits, arch.weight_bits, arch.acc_bits,
-           mem.ifmap_kib, mem.filter_kib, mem.ofmap_kib)
+           mem.ifmap_kib, mem.filter_kib, mem.ofmap_kib, getattr(arch, "pe_style", "parallel"))
     cache = table.__dict__.setdefault("_price_cache", {})  # on the (frozen) table: dies with it
     if key in cache:
         return cache[key]
@@ -338,7 +338,12 @@ def _prices(table: EnergyTable, arch: Any, precision: dict[str, Any]) -> tuple[d
     acc = _bits(precision, "accumulator", arch.acc_bits)
     fusion = int(precision.get("fusion", 1))
     serial = int(precision.get("serial_bits", 1))
-    mac = table.mac_pj(bi, bw, acc, serial)
+    if getattr(arch, "pe_style", "parallel") == "fusible":
+        # A fused PE runs all its bricks and its shift-add tree every cycle, as a full-width multiply
+        # does, and accumulates once: one full-width MAC per PE-cycle, shared by its `fusion` MACs.
+        mac = table.mac_pj(arch.input_bits, arch.weight_bits, acc) / fusion
+    else:
+        mac = table.mac_pj(bi, bw, acc, serial)
     # PE registers: both operands per issued MAC (gated ones too: operand isolation latches them);
     # the partial sum is read and written once per PE step: b times per MAC bit-serial, 1/f fused.
     reg = _exact(table.pe_register_per_byte)

@@ -214,16 +214,16 @@ class LayerPlan:
     compute: int
     folds: int
     steps: int
-    memory: MemoryPlan | None
+    memory: MemoryPlan
     macs: MacCounts
     operands: dict[str, np.ndarray] | None = None
+    ideal_memory: bool = False  # traffic counted as if the buffers held everything; no stalls
 
     def counts(self) -> dict[str, Any]:
         """The traffic and MAC counts a report (and the energy table) reads, by their JSON names."""
         out: dict[str, Any] = {}
-        if self.memory is not None:
-            for op, counts in self.memory.operands.items():
-                out |= counts.flat(op)
+        for op, counts in self.memory.operands.items():
+            out |= counts.flat(op)
         return out | self.macs.to_dict() | {"unit": "array", "precision": self.mapping.precision.to_dict()}
 
     @property
@@ -233,20 +233,20 @@ class LayerPlan:
 
     def stall(self, arch: ArrayConfig) -> int:
         """Cycles waiting for DRAM on ``arch``'s DRAM (0 with ideal memory)."""
-        return stall_cycles(self.memory, self.compute, arch) if self.memory is not None else 0
+        return 0 if self.ideal_memory else stall_cycles(self.memory, self.compute, arch)
 
     def result(self, arch: ArrayConfig) -> LayerResult:
         """The full report of this layer on ``arch`` (the plan's array with its DRAM)."""
         layer, mapping, compute = self.layer, self.mapping, self.compute
         stall = self.stall(arch)
         extra = {}
-        if self.memory is not None:
+        if not self.ideal_memory:
             total = self.memory.dram_total
             extra = {"temporal_tile": mapping.temporal_tile or 0,
                      "dram_bytes_per_cycle_needed": round(total / compute, 4) if compute else 0.0,
                      "dram_bytes_per_cycle_achieved": round(total / (compute + stall), 4) if compute + stall else 0.0}
         cycles = compute + stall
-        memory = self.memory is not None
+        memory = not self.ideal_memory
         dense = mapping.dense_equivalent(memory)
         dense_cycles = cycles if dense is mapping else _dense_cycles(layer, dense, memory, self.operands)
         counts = self.counts()
@@ -265,8 +265,9 @@ def plan_layer(layer: Layer, arch: ArrayConfig, dataflow: DataflowSpec, *, memor
     """Map a GEMM layer, time its folds and count its traffic (see :func:`simulate_layer`)."""
     mapping = Mapping.for_layer(layer, dataflow, arch, memory=memory, operands=operands, temporal_tile=temporal_tile)
     compute, folds, steps = _timing(mapping)
-    plan = plan_memory(layer, mapping, operands) if memory else None
-    return LayerPlan(layer, mapping, compute, folds, steps, plan, mapping.mac_counts(operands), operands)
+    plan = plan_memory(layer, mapping, operands, ideal=not memory)
+    return LayerPlan(layer, mapping, compute, folds, steps, plan, mapping.mac_counts(operands), operands,
+                     ideal_memory=not memory)
 
 
 def _dense_cycles(layer: Layer, dense: Mapping, memory: bool, operands: dict[str, np.ndarray] | None) -> int:

@@ -122,13 +122,15 @@ def residency(mapping: Mapping) -> tuple[bool, bool]:
 _PLANS: dict[tuple, "MemoryPlan"] = {}
 
 
-def plan_memory(layer: Layer, mapping: Mapping, operands: dict | None = None) -> MemoryPlan:
+def plan_memory(layer: Layer, mapping: Mapping, operands: dict | None = None, *, ideal: bool = False) -> MemoryPlan:
     """Count every SRAM and DRAM access of a mapped GEMM-like layer (``operands``: real tensors).
 
-    Without tensors the plan is cached by everything it reads: design points that differ only in
-    buffer sizes mostly share it (the sizes enter only through :func:`residency` and the tile).
+    ``ideal``: buffers that hold everything (ideal memory): each tensor crosses DRAM once and the
+    array still reads its words from SRAM; stalls are the caller's to drop. Without tensors the plan
+    is cached by everything it reads: design points that differ only in buffer sizes mostly share it
+    (the sizes enter only through :func:`residency` and the tile).
     """
-    fits = residency(mapping)
+    fits = (True, True) if ideal else residency(mapping)
     if operands:
         return _plan_memory(layer, mapping, operands, fits)
     arch = mapping.arch
