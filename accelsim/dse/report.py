@@ -31,7 +31,8 @@ table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:90%}
 th,td{border:1px solid #ccc;padding:.2em .5em;text-align:right}
 th{background:#f0f0f0}td.text{text-align:left}tr.chosen{background:#fff3c4}
 figure{margin:1em 0}figure svg{max-width:100%;height:auto}figcaption{font-size:90%;color:#555}
-dt{font-weight:bold;float:left;clear:left;width:12em}dd{margin-left:13em}"""
+dl{display:grid;grid-template-columns:max-content auto;gap:.15em 1.5em;align-items:baseline}
+dt{font-weight:bold}dd{margin:0}"""
 
 
 def choose_design(rows: Sequence[dict[str, Any]], front: Sequence[int], objectives: Sequence[str]) -> int | None:
@@ -74,7 +75,7 @@ def write_report(folder: str | Path, *, title: str, workload: str, base_arch_nam
     >>> "&lt;b&gt;" in page, "<b>" in page, "http" in page
     (True, False, False)
     """
-    names = [getattr(a, "name", a) for a in axes]
+    names = [_name(a) for a in axes]
     feasible = sum(1 for row in rows if row.get("feasible"))
     parts = [f"<h1>{_text(title)}</h1>", _summary(workload, base_arch_name, axes, rows, feasible, front, objectives)]
     parts += _pareto_section(rows, front, objectives, names, chosen_index, feasible)
@@ -92,12 +93,27 @@ def write_report(folder: str | Path, *, title: str, workload: str, base_arch_nam
 
 def _summary(workload, base_arch_name, axes, rows, feasible, front, objectives) -> str:
     items = [("Workload", workload), ("Base architecture", base_arch_name),
-             *((f"Axis {getattr(a, 'name', a)}", ", ".join(_value(v) for v in getattr(a, "values", ())))
-               for a in axes),
+             *((f"Axis {_name(a)}", ", ".join(_value(v) for v in _axis_values(a, rows))) for a in axes),
              ("Points", len(rows)), ("Feasible", feasible), ("Infeasible", len(rows) - feasible),
              ("Pareto points", len(front)), ("Objectives (minimised)", ", ".join(objectives))]
-    return "<h2>Summary</h2>\n<dl>\n" + "\n".join(f"<dt>{_text(k)}</dt><dd>{_text(_value(v))}</dd>"
+    # every label has a value on its own line: an empty one is said, never left to collapse
+    return "<h2>Summary</h2>\n<dl>\n" + "\n".join(f"<dt>{_text(k)}</dt><dd>{_text(_value(v)) or '(none)'}</dd>"
                                                 for k, v in items) + "\n</dl>"
+
+
+def _name(axis: Any) -> str:
+    return getattr(axis, "name", axis)
+
+
+def _axis_values(axis: Any, rows: Sequence[dict[str, Any]]) -> list[Any]:
+    """An :class:`~accelsim.dse.space.Axis`'s values; for a bare name, the values its points took, in order."""
+    if hasattr(axis, "values"):
+        return list(axis.values)
+    seen: dict[str, Any] = {}
+    for row in rows:
+        if axis in row:
+            seen.setdefault(repr(row[axis]), row[axis])
+    return list(seen.values())
 
 
 def _pareto_section(rows, front, objectives, names, chosen, feasible) -> list[str]:

@@ -235,7 +235,7 @@ def _write_outputs(folder: Path, run: DseRun, graph: LayerGraph, base: ArrayConf
         detail = simulate_point(graph, base, run.points[run.chosen], settings)
         figures += layer_breakdown_figure(detail, folder) + roofline_figure(detail, folder)
     report = write_report(folder, title=f"accelsim dse: {graph.name}", workload=workload, base_arch_name=base.name,
-                          axes=names, rows=run.points, front=run.pareto, objectives=settings.objectives,
+                          axes=run.axes, rows=run.points, front=run.pareto, objectives=settings.objectives,
                           chosen_index=run.chosen, figures=figures)
     run.files += [Path(f).name for f in figures] + [Path(report).name]
 

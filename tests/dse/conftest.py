@@ -20,3 +20,20 @@ def _dse_extra(request):
     marker = request.node.get_closest_marker("needs")
     if marker:
         need(*marker.args)
+
+
+CHROMIUM_HINT = "needs a headless browser: apt-get install -y chromium (Debian)"
+
+
+@pytest.fixture
+def chromium() -> str:
+    """The Chromium binary for tests that render report.html; skipped without it on a user's machine,
+    a failure in CI (``.ci/run`` installs it next to iverilog)."""
+    import shutil
+
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must render the report: {CHROMIUM_HINT}", pytrace=False)
+        pytest.skip(CHROMIUM_HINT)
+    return found
