@@ -49,9 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = args.func(args)
     except AccelsimError as err:
         return _fail(str(err))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         warnings.simplefilter("ignore")  # e.g. Amaranth's UnusedElaboratable for a half-built design
-        return _fail("interrupted", code=130)
+        notes = getattr(err, "__notes__", None)  # what the interrupted work left, e.g. dse's complete files
+        return _fail("interrupted" + (f" {notes[-1]}" if notes else ""), code=130)
     except OSError as err:  # a file system refusal (permissions, disk full, ...) is the user's to fix
         where = f"{err.filename}: " if err.filename else ""
         return _fail(f"{where}{err.strerror or err}")

@@ -226,6 +226,17 @@ def _write_outputs(folder: Path, run: DseRun, graph: LayerGraph, base: ArrayConf
     if importlib.util.find_spec("matplotlib") is None:
         run.notes.append("no figures or report.html: they need matplotlib (pip install 'accelsim[dse]')")
         return
+    try:
+        _draw(folder, run, graph, base, settings, workload)
+    except KeyboardInterrupt as err:
+        # every file is written whole or not at all (atomic), so what is there is complete: say what is
+        # missing and how to finish, in the one line the CLI prints (its __notes__)
+        err.add_note(f"while drawing the figures: {STORE}, {POINTS_CSV} and {PARETO_CSV} are complete, "
+                     f"{REPORT} is not written; rerun with --resume to finish (nothing is recomputed)")
+        raise
+
+
+def _draw(folder: Path, run: DseRun, graph: LayerGraph, base: ArrayConfig, settings: Settings, workload: str) -> None:
     from .plots import layer_breakdown_figure, pareto_figures, roofline_figure
     from .report import choose_design, write_report
 
