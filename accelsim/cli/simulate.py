@@ -22,12 +22,13 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     graph, operands, formats = _tensor_operands(args.tensors, graph, args) if args.tensors else (graph, None, None)
     if operands and (args.weight_sparsity or args.input_sparsity):
         warn("--tensors: the tensors' own zeros replace --weight-sparsity/--input-sparsity for the operands they give")
+    choices = _searched(graph, arch, args, operands) if args.mapping == "search" else None
     try:
         result = simulate(graph, arch, dataflow, memory=not args.ideal_memory, tensors=operands,
-                          energy_table=args.energy_table)
+                          energy_table=args.energy_table, choices=choices, mapping=args.mapping)
     except MappingError as err:  # a format the tensor file gave is too wide for the datapath: say where it came from
         raise _from_tensors(err, formats) from None
-    notes = graph.meta.get("assumptions", []) + list(formats.notes if formats else ())  # e.g. a batch taken as 1
+    notes = list(result.assumptions) + list(formats.notes if formats else ())  # e.g. a batch taken as 1
     if args.json:
         return json.dumps(result.to_dict() | {"assumptions": notes}, indent=1)
     sparse = any(r.dense_cycles != r.cycles or r.effective_macs != r.macs for r in result.layers)
@@ -45,7 +46,8 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     memory = "ideal memory" if args.ideal_memory else (
         f"memory: ifmap/filter/ofmap {arch.memory.ifmap_kib:g}/{arch.memory.filter_kib:g}/"
         f"{arch.memory.ofmap_kib:g} KiB, DRAM {arch.memory.dram_bytes_per_cycle:g} B/cycle")
-    head = f"{graph.name} on {arch.name} ({arch.rows}x{arch.cols}), dataflow {dataflow.name}, {memory}"
+    head = (f"{graph.name} on {arch.name} ({arch.rows}x{arch.cols}), dataflow {result.dataflow}, "
+            f"{args.mapping} mapping, {memory}")
     stalls = sum(r.stall_cycles for r in result.layers)
     total = (f"total: {result.total_macs:,} MACs in {result.total_cycles:,} cycles ({stalls:,} stalled; "
              f"{_fixed(result.time_ms, 3)} ms at {arch.clock_mhz:g} MHz), utilisation {result.utilization:.1%}")
@@ -69,6 +71,18 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
                   f"MACs effective {d['effective_macs']:,}, gated {d['gated_macs']:,}, skipped {d['skipped_macs']:,}")
     return "\n".join([head, *(f"note: {note}" for note in notes), "",
                       table(rows, header, set(range(3, len(header)))), "", total])
+
+
+def _searched(graph, arch, args: argparse.Namespace, operands) -> dict:
+    """Each layer's mapping by the design-space search (``--mapping search``)."""
+    from ..dse.mapping_search import search_mapping
+    from ..errors import UnsupportedError
+
+    for given, option in ((args.ideal_memory, "--ideal-memory"), (operands, "--tensors")):
+        if given:  # the search ranks candidates by the memory model's cycles from density descriptions
+            raise UnsupportedError(f"--mapping search with {option} is not modelled: the search ranks mappings "
+                                   "by the memory model's cycles from density descriptions; use --mapping fixed")
+    return search_mapping(graph, arch, args.dataflow, energy_table=args.energy_table)
 
 
 def _with_switches(arch, args: argparse.Namespace):
@@ -163,6 +177,10 @@ def add_parser(sub) -> None:
     sim.add_argument("workload", type=WORKLOAD_NAME, help="a bundled workload name or a workload YAML file")
     sim.add_argument("--arch", default="sa32", type=ARCH_NAME, help="a preset name or an architecture YAML file (default: sa32)")
     sim.add_argument("--dataflow", type=DATAFLOW_NAME, help="ws, os, is or a dataflow YAML file (default: the arch's first)")
+    sim.add_argument("--mapping", choices=("fixed", "search"), default="fixed",
+                     help="fixed: every layer runs the dataflow with its own loop order and the largest chunk that "
+                          "fits (default); search: each layer picks the fewest cycles among loop orders, chunks and "
+                          "(without --dataflow) the array's dataflows, as dse does (docs/memory.md)")
     sim.add_argument("--json", action="store_true", help="print one JSON object")
     sim.add_argument("--ideal-memory", action="store_true", help="no memory model: operands always on time")
     sim.add_argument("--lenient", action="store_true", help="ONNX: import unsupported ops as zero-cost placeholders")

@@ -110,6 +110,8 @@ class SimResult:
     layers: tuple[LayerResult, ...]
     memory: bool = True
     energy: dict[str, Any] | None = None  # the network's breakdown and the table used
+    mapping: str = "fixed"  # the mapping rule: "fixed", "search" or "given" (per-layer choices)
+    assumptions: tuple[str, ...] = ()  # what the run did not do as described (accelsim.sim.assumptions)
 
     @property
     def total_cycles(self) -> int:
@@ -132,7 +134,7 @@ class SimResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": RESULT_VERSION, "workload": self.workload, "arch": self.arch.to_dict(),
-                "dataflow": self.dataflow, "memory": "model" if self.memory else "ideal",
+                "dataflow": self.dataflow, "mapping": self.mapping, "memory": "model" if self.memory else "ideal",
                 "total_cycles": self.total_cycles, "total_macs": self.total_macs,
                 "stall_cycles": sum(r.stall_cycles for r in self.layers),
                 "dram_bytes": sum(r.dram_ifmap_bytes + r.dram_filter_bytes + r.dram_ofmap_bytes for r in self.layers),
@@ -143,7 +145,7 @@ class SimResult:
                    for key in ("issued_macs", "effective_macs", "gated_macs", "skipped_macs")},
                 "utilization": round(self.utilization, 6), "time_ms": float(round(self.time_ms, 6)),
                 **({"energy_pj": self.energy["energy_pj"], "energy": self.energy} if self.energy else {}),
-                "layers": [layer.to_dict() for layer in self.layers]}
+                "layers": [layer.to_dict() for layer in self.layers], "assumptions": list(self.assumptions)}
 
     def to_json(self) -> str:
         """Stable JSON: same inputs, byte-identical text."""
@@ -278,11 +280,12 @@ def _dense_cycles(layer: Layer, dense: Mapping, memory: bool, operands: dict[str
 def simulate(graph: LayerGraph, arch: ArrayConfig, dataflow: DataflowSpec, *, memory: bool = True,
              tensors: dict[str, dict[str, np.ndarray]] | None = None,
              energy_table: "EnergyTable | str | None" = "horowitz45",
-             choices: "dict[str, LayerChoice] | None" = None) -> SimResult:
+             choices: "dict[str, LayerChoice] | None" = None, mapping: str | None = None) -> SimResult:
     """Time every layer of a workload, in topological order (``memory=False``: ideal memory).
 
     ``choices`` maps layer names to their own mapping (dataflow, loop order, temporal chunk; a
-    mapping search's result), overriding ``dataflow`` for those layers;
+    mapping search's result), overriding ``dataflow`` for those layers, and ``mapping`` names the
+    rule that chose them for the report ("search"; default "given", or "fixed" without choices);
     ``tensors`` maps layer names to their GEMM operands (see :func:`simulate_layer`);
     ``energy_table`` (a bundled name, a YAML path, an :class:`~accelsim.cost.EnergyTable` or None
     for no energy) prices every layer's counts (``docs/energy.md``).
@@ -304,8 +307,11 @@ def simulate(graph: LayerGraph, arch: ArrayConfig, dataflow: DataflowSpec, *, me
                   "by_operand": dict(total.by_operand)}
     used = sorted({(choices[layer.name].dataflow if layer.name in choices else dataflow).name
                    for layer in graph if layer.gemm is not None}) or [dataflow.name]
+    from .assumptions import fallbacks
+
+    notes = (*graph.meta.get("assumptions", ()), *fallbacks(graph, layers, arch))
     return SimResult(workload=graph.name, arch=arch, dataflow="/".join(used), layers=layers, memory=memory,
-                     energy=energy)
+                     energy=energy, mapping=mapping or ("given" if choices else "fixed"), assumptions=notes)
 
 
 def _simulate_chosen(layer: Layer, arch: ArrayConfig, dataflow: DataflowSpec, choice: "LayerChoice | None",
