@@ -263,8 +263,7 @@ def _mode_area(arch: ArrayConfig, dataflow: DataflowSpec, every: list[DataflowSp
     try:
         return pe_area_um2(arch, dataflow)
     except UnsupportedError:
-        holds_weights = [pe_kind(d) == "ws" for d in every]
-        if not arch.weight_nm or pe_kind(dataflow) == "ws" or not any(holds_weights):
+        if not arch.weight_nm or dataflow.supports_nm or not any(d.supports_nm for d in every):
             raise  # an N:M array with no weight-stationary mode has nowhere to use its N:M hardware
         return pe_area_um2(arch.with_changes(weight_nm=""), dataflow)
 

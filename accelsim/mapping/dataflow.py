@@ -53,6 +53,22 @@ class DataflowSpec:
         return "output" if self.temporal == "K" else "stationary"
 
     @property
+    def supports_nm(self) -> bool:
+        """Can N:M weight PEs run this dataflow: W stationary with K on the rows.
+
+        Each PE holds a kept weight and its index inside a group of M reduction rows and picks
+        its input from the group of M the row streams, so the compressed K' must be spatial
+        on the rows under stationary weights. The one rule the mapping, the RTL generator, the
+        area model and the SCALE-Sim adapter ask.
+
+        Examples
+        --------
+        >>> [(n, load_dataflow(n).supports_nm) for n in ("ws", "os", "is")]
+        [('ws', True), ('os', False), ('is', False)]
+        """
+        return self.stationary == "W" and self.rows == "K"
+
+    @property
     def left(self) -> str:
         """The operand that enters from the array's left edge and moves along the rows.
 

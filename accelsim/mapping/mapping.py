@@ -386,7 +386,7 @@ def _nm_groups(layer: Layer, dataflow: DataflowSpec, arch: ArrayConfig,
     """``(N, M)`` of the array when this layer's weights run compressed on its N:M PEs, else None."""
     if not arch.nm:
         return None
-    if dataflow.stationary != "W" or dataflow.rows != "K":
+    if not dataflow.supports_nm:
         raise UnsupportedError(f"architecture '{arch.name}': N:M weights (weight_nm {arch.weight_nm}) need a "
                                f"weight-stationary dataflow with K on the rows, not '{dataflow.name}'")
     n, m = arch.nm

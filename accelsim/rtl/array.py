@@ -63,7 +63,7 @@ def check_supported(arch: ArrayConfig, dataflow: DataflowSpec) -> None:
                                "parallel PEs only")
     if arch.sparse == "skip":
         raise UnsupportedError("`ArrayConfig.sparse` 'skip' has no RTL; the generator builds 'none' or 'gate'")
-    if arch.nm is not None and (dataflow.mode != "stationary" or dataflow.stationary != "W"):
+    if arch.nm is not None and not dataflow.supports_nm:
         raise UnsupportedError(f"`ArrayConfig.weight_nm` '{arch.weight_nm}' has RTL for the weight-stationary "
                                f"dataflow only, not '{dataflow.name}'")
 

@@ -92,7 +92,7 @@ def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig) -> LayerReport:
     nm = nm_of(layer, config)
     ours = to_layer(layer, nm)
     if nm:  # the N:M column runs on accelsim's N:M weight-stationary PEs
-        if config.dataflow != "ws":
+        if not dataflow.supports_nm:
             raise UnsupportedError(f"{layer.source or 'topology'}: layer '{layer.name}' has N:M sparsity {nm}: "
                                    "accelsim models N:M weights on weight-stationary arrays only; "
                                    "--convention scalesim runs SCALE-Sim's own sparse model")

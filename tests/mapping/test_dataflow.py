@@ -78,3 +78,23 @@ def test_spec_round_trip():
     for name in dataflow_names():
         spec = load_dataflow(name)
         assert DataflowSpec.from_dict(spec.to_dict()) == spec
+
+
+@pytest.mark.parametrize("name", ["ws", "os", "is", *sorted(USER_DATAFLOWS)])
+def test_n_m_support_is_the_dataflow_specs_one_rule(tmp_path, name):
+    """Every consumer asks ``DataflowSpec.supports_nm``: a user's copy of WS (other loop order) runs
+    N:M weights, every other dataflow is refused with the same reason, by name."""
+    if name in USER_DATAFLOWS:
+        (tmp_path / f"{name}.yaml").write_text(USER_DATAFLOWS[name])
+        dataflow = load_dataflow(str(tmp_path / f"{name}.yaml"))
+    else:
+        dataflow = load_dataflow(name)
+    assert dataflow.supports_nm == (name in ("ws", "ws_k"))
+    arch = ArrayConfig(rows=4, cols=4, dataflows=(name,), weight_nm="2:4")
+    layer = Layer("fc", "linear", in_shapes=((8, 16),), out=4, weight_structure="2:4")
+    if dataflow.supports_nm:
+        mapping = Mapping.for_layer(layer, dataflow, arch, memory=False)
+        assert (mapping.nm_groups, mapping.size("K")) == ((2, 4), 8)
+        return
+    with pytest.raises(UnsupportedError, match=f"K on the rows, not '{name}'"):
+        Mapping.for_layer(layer, dataflow, arch, memory=False)
