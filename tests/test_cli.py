@@ -49,7 +49,7 @@ def test_json_is_byte_identical_between_runs(capsys):
 def test_human_table(capsys):
     code, out, _ = run(capsys, "simulate", "alexnet", "--arch", "tiny")
     assert code == 0
-    assert out.splitlines()[0] == "alexnet on tiny (4x4), dataflow ws, memory: ifmap/filter/ofmap 8/8/8 KiB, DRAM 4 B/cycle"
+    assert out.splitlines()[0] == "alexnet on tiny (4x4), dataflow ws, fixed mapping, memory: ifmap/filter/ofmap 8/8/8 KiB, DRAM 4 B/cycle"
     assert "total: 714,188,480 MACs" in out.splitlines()[-1]
     code, out, _ = run(capsys, "simulate", "alexnet", "--arch", "tiny", "--ideal-memory")
     assert out.splitlines()[0] == "alexnet on tiny (4x4), dataflow ws, ideal memory" and "(0 stalled;" in out
