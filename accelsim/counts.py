@@ -1,12 +1,13 @@
 """Typed count records: what one layer reads, writes, moves and computes, per operand.
 
 The JSON names (``sram_ifmap_reads``, ``dram_filter_metadata_bytes``…) are spelled in one place,
-:meth:`OperandCounts.flat`, and read back by :meth:`OperandCounts.from_flat`.
+:data:`KEYS` (from :data:`BUFFER`, the operand → buffer map), written by :meth:`OperandCounts.flat`
+and read back by :meth:`OperandCounts.of`.
 
 Examples
 --------
 >>> c = OperandCounts(sram_reads=4, dram_bytes=16, dram_metadata_bytes=2)
->>> c.flat("W")["dram_filter_metadata_bytes"], OperandCounts.from_flat("W", c.flat("W")) == c
+>>> c.flat("W")["dram_filter_metadata_bytes"], OperandCounts.of(c.flat("W"), "W") == c
 (2, True)
 """
 
@@ -15,7 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-BUFFER = {"I": "ifmap", "W": "filter", "O": "ofmap"}
+OPERANDS = ("I", "W", "O")
+BUFFER = {"I": "ifmap", "W": "filter", "O": "ofmap"}  # the buffer (and the report's name) of each operand
+# the report's key of each operand's count, by OperandCounts field: KEYS["W"]["sram_reads"] is "sram_filter_reads"
+KEYS = {op: {"sram_reads": f"sram_{b}_reads", "sram_writes": f"sram_{b}_writes",
+             "dram_bytes": f"dram_{b}_bytes", "dram_metadata_bytes": f"dram_{b}_metadata_bytes"}
+        for op, b in BUFFER.items()}
+MAC_KEYS = ("issued_macs", "effective_macs", "gated_macs", "skipped_macs")
 
 
 @dataclass(frozen=True)
@@ -29,15 +36,25 @@ class OperandCounts:
 
     def flat(self, operand: str) -> dict[str, int]:
         """The report's keys for this operand (``I``, ``W`` or ``O``)."""
-        b = BUFFER[operand]
-        return {f"sram_{b}_reads": self.sram_reads, f"sram_{b}_writes": self.sram_writes,
-                f"dram_{b}_bytes": self.dram_bytes, f"dram_{b}_metadata_bytes": self.dram_metadata_bytes}
+        return {key: getattr(self, name) for name, key in KEYS[operand].items()}
 
     @classmethod
-    def from_flat(cls, operand: str, data: dict[str, Any]) -> "OperandCounts":
-        b = BUFFER[operand]
-        return cls(sram_reads=data[f"sram_{b}_reads"], sram_writes=data[f"sram_{b}_writes"],
-                   dram_bytes=data[f"dram_{b}_bytes"], dram_metadata_bytes=data.get(f"dram_{b}_metadata_bytes", 0))
+    def of(cls, report: Any, operand: str | None = None) -> "OperandCounts":
+        """An operand's counts in a layer's report (``None``: the three operands summed).
+
+        ``report`` is a ``LayerResult``, its ``to_dict()`` or a plan's ``counts()``; a count it
+        lacks is 0 (ideal memory moves nothing).
+
+        Examples
+        --------
+        >>> report = {"dram_ifmap_bytes": 10, "dram_filter_bytes": 6, "dram_filter_metadata_bytes": 1}
+        >>> OperandCounts.of(report, "W"), OperandCounts.of(report).dram_total
+        (OperandCounts(sram_reads=0, sram_writes=0, dram_bytes=6, dram_metadata_bytes=1), 17)
+        """
+        get = report.get if isinstance(report, dict) else lambda key, default: getattr(report, key, default)
+        if operand is not None:
+            return cls(**{name: get(key, 0) for name, key in KEYS[operand].items()})
+        return cls(**{name: sum(get(KEYS[op][name], 0) for op in OPERANDS) for name in KEYS["I"]})
 
     @property
     def dram_total(self) -> int:
@@ -56,8 +73,7 @@ class MacCounts:
     skipped: int = 0
 
     def to_dict(self) -> dict[str, int]:
-        return {"effective_macs": self.effective, "issued_macs": self.issued,
-                "gated_macs": self.gated, "skipped_macs": self.skipped}
+        return dict(zip(MAC_KEYS, (self.issued, self.effective, self.gated, self.skipped)))
 
     @classmethod
     def dense(cls, macs: int) -> "MacCounts":

@@ -12,6 +12,7 @@ from ._common import (ARCH_NAME, DATAFLOW_NAME, FILE_NAME, WORKLOAD_NAME, add_ba
 
 def _cmd_simulate(args: argparse.Namespace) -> str:
     from ..arch import resolve_arch
+    from ..counts import OperandCounts
     from ..errors import MappingError
     from ..mapping import load_dataflow
     from ..sim import simulate
@@ -32,9 +33,9 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     if args.json:
         return json.dumps(result.to_dict() | {"assumptions": notes}, indent=1)
     sparse = any(r.dense_cycles != r.cycles or r.effective_macs != r.macs for r in result.layers)
-    values = {r.name: r.dram_ifmap_bytes + r.dram_filter_bytes + r.dram_ofmap_bytes for r in result.layers}
-    meta = {r.name: r.dram_ifmap_metadata_bytes + r.dram_filter_metadata_bytes + r.dram_ofmap_metadata_bytes
-            for r in result.layers}
+    traffic = {r.name: OperandCounts.of(r) for r in result.layers}
+    values = {name: t.dram_bytes for name, t in traffic.items()}
+    meta = {name: t.dram_metadata_bytes for name, t in traffic.items()}
     with_meta = any(meta.values())  # compressed formats or N:M indices: a column next to the values' bytes
     rows = [[r.name, r.op, r.shape, f"{r.macs:,}", f"{r.cycles:,}", f"{r.stall_cycles:,}", f"{r.utilization:.1%}",
              f"{round(Fraction(values[r.name], 1024)):,}"]

@@ -27,6 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..counts import BUFFER, OperandCounts
 from ..errors import SpecError, did_you_mean
 from ..precision import parse_dtype
 from ..specio import Fields, read_yaml_file
@@ -36,7 +37,6 @@ UNITS = ("pJ", "mac")  # a table in pJ, or relative to one 8-bit MAC
 MAC_SCALINGS = ("product", "constant")
 COMPONENTS = ("mac", "gated_mac", "pe_register", "sram", "dram", "leakage")
 OPERANDS = ("I", "W", "O", "none")
-_BUFFERS = {"I": "ifmap", "W": "filter", "O": "ofmap"}
 _RATIONAL = re.compile(r"\s*([0-9]+)\s*/\s*([1-9][0-9]*)\s*")
 
 
@@ -309,9 +309,10 @@ def dynamic_exact(result: Any, arch: Any, table: EnergyTable) -> tuple[dict[str,
     # every action: (component, operand) -> how many (an integer count); priced below
     counts = {("mac", "none"): active, ("gated_mac", "none"): gated,
               ("pe_register", "I"): issued, ("pe_register", "W"): issued, ("pe_register", "O"): active}
-    for op, buf in _BUFFERS.items():
-        counts["sram", op] = int(_get(result, f"sram_{buf}_reads")) + int(_get(result, f"sram_{buf}_writes"))
-        counts["dram", op] = int(_get(result, f"dram_{buf}_bytes")) + int(_get(result, f"dram_{buf}_metadata_bytes"))
+    for op in BUFFER:
+        c = OperandCounts.of(result, op)
+        counts["sram", op] = int(c.sram_reads) + int(c.sram_writes)
+        counts["dram", op] = int(c.dram_total)
     numerators, denominator = _prices(table, arch, precision)
     comp_n = dict.fromkeys(COMPONENTS, 0)
     oper_n = dict.fromkeys(OPERANDS, 0)
@@ -353,7 +354,7 @@ def _prices(table: EnergyTable, arch: Any, precision: dict[str, Any]) -> tuple[d
     prices = {("mac", "none"): mac, ("gated_mac", "none"): _exact(table.gated_mac_fraction) * mac,
               ("pe_register", "I"): Fraction(bi, 8) * reg, ("pe_register", "W"): Fraction(bw, 8) * reg,
               ("pe_register", "O"): 2 * Fraction(acc, 8) * Fraction(serial, fusion) * reg}
-    for op, buf in _BUFFERS.items():
+    for op, buf in BUFFER.items():
         prices["sram", op] = word[op] * table.sram_pj(getattr(mem, f"{buf}_kib"))
         prices["dram", op] = _exact(table.dram_per_byte)
     denominator = math.lcm(*(p.denominator for p in prices.values()))

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..atomic import atomic_path
+from ..counts import OperandCounts
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -221,8 +222,7 @@ def roofline_points(sim_result: SimResult) -> tuple[list[tuple[str, float, float
     for r in sim_result.layers:
         if r.unit != "array" or not r.macs or not r.cycles:
             continue
-        traffic = (r.dram_ifmap_bytes + r.dram_filter_bytes + r.dram_ofmap_bytes
-                   + r.dram_ifmap_metadata_bytes + r.dram_filter_metadata_bytes + r.dram_ofmap_metadata_bytes)
+        traffic = OperandCounts.of(r).dram_total
         measured.append((r.name, r.macs / traffic if traffic else None, r.macs / r.cycles))
     ridge = sim_result.arch.pes / sim_result.arch.memory.dram_bytes_per_cycle
     edge = 4 * max([x for _, x, _ in measured if x is not None] + [ridge])

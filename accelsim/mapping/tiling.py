@@ -15,9 +15,8 @@ from fractions import Fraction
 from functools import lru_cache
 
 from ..arch import ArrayConfig
+from ..counts import BUFFER
 from ..errors import MappingError
-
-BUFFER = {"I": "ifmap", "W": "filter", "O": "ofmap"}
 
 
 def half_buffer(arch: ArrayConfig, operand: str) -> Fraction:

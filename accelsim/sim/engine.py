@@ -21,7 +21,7 @@ from ..mapping.dataflow import DataflowSpec
 from ..mapping.mapping import Mapping
 from ..workload.graph import LayerGraph
 from ..workload.layer import Layer
-from ..counts import MacCounts, OperandCounts
+from ..counts import MAC_KEYS, MacCounts, OperandCounts
 from .memory import MemoryPlan, plan_memory, stall_cycles
 from .timing import gemm_timeline, vector_cycles
 
@@ -93,7 +93,7 @@ class LayerResult:
 
     def operand(self, operand: str) -> OperandCounts:
         """The typed traffic record of ``I``, ``W`` or ``O``."""
-        return OperandCounts.from_flat(operand, self.to_dict())
+        return OperandCounts.of(self, operand)
 
     @property
     def mac_counts(self) -> MacCounts:
@@ -137,12 +137,10 @@ class SimResult:
                 "dataflow": self.dataflow, "mapping": self.mapping, "memory": "model" if self.memory else "ideal",
                 "total_cycles": self.total_cycles, "total_macs": self.total_macs,
                 "stall_cycles": sum(r.stall_cycles for r in self.layers),
-                "dram_bytes": sum(r.dram_ifmap_bytes + r.dram_filter_bytes + r.dram_ofmap_bytes for r in self.layers),
-                "dram_metadata_bytes": sum(r.dram_ifmap_metadata_bytes + r.dram_filter_metadata_bytes
-                                           + r.dram_ofmap_metadata_bytes for r in self.layers),
+                "dram_bytes": sum(OperandCounts.of(r).dram_bytes for r in self.layers),
+                "dram_metadata_bytes": sum(OperandCounts.of(r).dram_metadata_bytes for r in self.layers),
                 "dense_cycles": sum(r.dense_cycles for r in self.layers),
-                **{key: sum(getattr(r, key) for r in self.layers)
-                   for key in ("issued_macs", "effective_macs", "gated_macs", "skipped_macs")},
+                **{key: sum(getattr(r, key) for r in self.layers) for key in MAC_KEYS},
                 "utilization": round(self.utilization, 6), "time_ms": float(round(self.time_ms, 6)),
                 **({"energy_pj": self.energy["energy_pj"], "energy": self.energy} if self.energy else {}),
                 "layers": [layer.to_dict() for layer in self.layers], "assumptions": list(self.assumptions)}

@@ -304,6 +304,9 @@ def test_typed_results_round_trip_through_their_dicts():
     assert LayerResult.from_dict(r.to_dict()) == r
     w = r.operand("W")
     assert isinstance(w, OperandCounts) and w.dram_metadata_bytes == r.dram_filter_metadata_bytes > 0
-    assert OperandCounts.from_flat("W", w.flat("W")) == w
+    assert OperandCounts.of(w.flat("W"), "W") == w
+    everything = OperandCounts.of(r)  # the three operands summed
+    assert everything.dram_bytes == r.dram_ifmap_bytes + r.dram_filter_bytes + r.dram_ofmap_bytes
+    assert everything.dram_metadata_bytes == r.dram_filter_metadata_bytes > 0
     assert r.mac_counts == MacCounts(r.macs, r.issued_macs, r.effective_macs, r.gated_macs, r.skipped_macs)
     assert r.mac_counts.issued + r.mac_counts.skipped == r.macs and r.gated_macs > 0
