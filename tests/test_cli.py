@@ -52,7 +52,7 @@ def test_human_table(capsys):
     assert out.splitlines()[0] == "alexnet on tiny (4x4), dataflow ws, fixed mapping, memory: ifmap/filter/ofmap 8/8/8 KiB, DRAM 4 B/cycle"
     assert "total: 714,188,480 MACs" in out.splitlines()[-1]
     code, out, _ = run(capsys, "simulate", "alexnet", "--arch", "tiny", "--ideal-memory")
-    assert out.splitlines()[0] == "alexnet on tiny (4x4), dataflow ws, ideal memory" and "(0 stalled;" in out
+    assert out.splitlines()[0] == "alexnet on tiny (4x4), dataflow ws, fixed mapping, ideal memory" and "(0 stalled;" in out
 
 
 def test_workload_info(capsys):
