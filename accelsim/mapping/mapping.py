@@ -15,9 +15,10 @@ from fractions import Fraction
 import numpy as np
 
 from ..arch import ArrayConfig
-from ..errors import MappingError, UnsupportedError
-from ..sparsity import max_group_nonzeros
 from ..counts import MacCounts
+from ..errors import MappingError, UnsupportedError
+from ..precision import int_type
+from ..sparsity import max_group_nonzeros
 from ..workload.layer import GemmView, Layer
 from .dataflow import DataflowSpec
 from .plan import (Precision, check_skip_supported, expected_nonempty, fused_rows, nm_compresses, nm_rows,
@@ -116,6 +117,46 @@ class Mapping:
         if temporal_tile is not None:
             mapping = mapping.with_temporal_tile(temporal_tile, layer.name)
         return mapping
+
+    @classmethod
+    def for_gemm(cls, gemm: GemmView, dataflow: DataflowSpec, arch: ArrayConfig, *,
+                 dtypes: dict[str, str | int] | None = None, weight_structure: str = "",
+                 densities: dict[str, float] | None = None, operands: dict[str, np.ndarray] | None = None,
+                 memory: bool = False, temporal_tile: int | None = None) -> Mapping:
+        """The plan of a bare GEMM (raw operands, no network): :meth:`for_layer` on the ``matmul``
+        layer named ``gemm`` that it is, so every rule is :meth:`for_layer`'s.
+
+        ``dtypes`` gives ``I``, ``W`` or ``O`` a format name (``"int4"``, ``"uint8"``) or a width in
+        bits (an integer of the array's signedness); I and W default to the array's datapath widths,
+        so any values the datapath holds are in range. ``weight_structure`` (``"2:4"``) and
+        ``densities`` (``{"I": 0.5}``) describe sparsity as a layer's fields do; ``operands``,
+        ``memory`` and ``temporal_tile`` are :meth:`for_layer`'s, except that ``memory`` defaults to
+        False: a bare GEMM streams its whole temporal dimension per fold unless asked otherwise.
+
+        Examples
+        --------
+        >>> from accelsim.mapping.dataflow import load_dataflow
+        >>> fused = Mapping.for_gemm(GemmView(M=5, N=6, K=7), load_dataflow("ws"),
+        ...                          ArrayConfig(rows=4, cols=4, pe_style="fusible"), dtypes={"I": 4, "W": 4})
+        >>> fused.precision.fusion, fused.size("K"), fused.fold_count
+        (4, 2, 2)
+        >>> nm = Mapping.for_gemm(GemmView(M=5, N=6, K=16), load_dataflow("ws"),
+        ...                       ArrayConfig(rows=4, cols=4, weight_nm="2:4"), weight_structure="2:4")
+        >>> nm.nm_groups, nm.size("K")
+        ((2, 4), 8)
+        """
+        def type_name(value: str | int) -> str:
+            return int_type(value, arch.signed).name if isinstance(value, int) else value
+
+        types = {"I": arch.input_bits, "W": arch.weight_bits} | dict(dtypes or {})
+        densities = densities or {}
+        shape = (gemm.count,) if gemm.count > 1 else ()
+        layer = Layer("gemm", "matmul", in_shapes=((*shape, gemm.M, gemm.K), (*shape, gemm.K, gemm.N)),
+                      input_type=type_name(types["I"]), weight_type=type_name(types["W"]),
+                      **({"output_type": type_name(types["O"])} if "O" in types else {}),
+                      input_density=densities.get("I", 1.0), weight_density=densities.get("W", 1.0),
+                      weight_structure=weight_structure)
+        return cls.for_layer(layer, dataflow, arch, memory=memory, operands=operands, temporal_tile=temporal_tile)
 
     def with_temporal_tile(self, tile: int, name: str) -> "Mapping":
         """This mapping streaming its temporal dimension in chunks of ``tile`` (at most the fitted chunk)."""
@@ -235,8 +276,9 @@ class Mapping:
 
     @property
     def fold_count(self) -> int:
+        """How many folds :meth:`folds` yields (in closed form when every tile runs the same reduction)."""
         if not self.uniform:
-            return sum(1 for _ in self._explicit_folds())
+            return sum(1 for _ in self.folds())
         df = self.dataflow
         n = self.gemm.count * -(-self.size(df.temporal) // self.chunk)
         for dim in (df.rows, df.cols):
@@ -248,7 +290,8 @@ class Mapping:
         return Fold(rows=sizes[df.rows], cols=sizes[df.cols], steps=steps * self.serial_bits)
 
     def fold_sums(self) -> dict[str, int]:
-        """Sums over all folds of rows×cols, rows×steps and cols×steps (steps before bit-serial scaling).
+        """Sums over the folds of :meth:`folds` of rows×cols, rows×steps and cols×steps (steps before
+        bit-serial scaling), in closed form when every tile runs the same reduction.
 
         These are the SRAM word counts of the memory model: a stationary fold loads rows×cols words,
         streams rows words per step and writes cols partial sums per step.
@@ -266,7 +309,7 @@ class Mapping:
                     "stream_words": c * size[df.temporal] * self.stream_words(size[df.rows], n[df.cols])}
         sums = dict.fromkeys(("macs", "rows_cols", "rows_steps", "cols_steps", "stream_words"), 0)
         b = self.serial_bits
-        for fold in self._explicit_folds():
+        for _, _, fold in self.folds():
             steps = fold.steps // b
             sums["macs"] += fold.rows * fold.cols * steps
             sums["rows_cols"] += fold.rows * fold.cols
@@ -304,55 +347,16 @@ class Mapping:
         return g.count * self.size("K") * g.N if self.nm_groups else g.count * g.K * g.N
 
     def play_sequence(self) -> tuple[FoldSeq, int]:
-        """``(sequence, times)``: the folds of the whole layer as runs the timeline plays."""
+        """``(sequence, times)``: the folds of :meth:`folds` as runs the timeline plays."""
         if self.uniform:
             return self.run_length(), self.gemm.count
         runs: FoldSeq = []
-        for fold in self._explicit_folds():
+        for _, _, fold in self.folds():
             if runs and runs[-1][0] == fold:
                 runs[-1] = (fold, runs[-1][1] + 1)
             else:
                 runs.append((fold, 1))
         return runs, 1
-
-    def _explicit_folds(self) -> Iterator[Fold]:
-        """Every fold of a mapping whose tiles run different reductions (zero-skipping on tensors)."""
-        df = self.dataflow
-        table = self.reduction
-        assert isinstance(table, tuple)
-        if df.mode == "output":
-            for g in range(self.gemm.count):
-                c_tiles = tile_sizes(self.size(df.cols), self.tile(df.cols))
-                n_cols = sum(n for _, n in c_tiles)
-                r_index = 0
-                for r_size, r_count in tile_sizes(self.size(df.rows), self.tile(df.rows)):
-                    for _ in range(r_count):
-                        c_index = 0
-                        for c_size, c_count in c_tiles:
-                            for _ in range(c_count):
-                                steps = table[g][r_index * n_cols + c_index]
-                                if steps:  # a tile with no non-zero product is skipped whole
-                                    yield self._fold({df.rows: r_size, df.cols: c_size}, steps)
-                                c_index += 1
-                        r_index += 1
-            return
-        x = df.cols  # the non-K spatial dimension of a stationary mapping
-        outer, inner = df.loop_order
-        x_sizes = [size for size, n in tile_sizes(self.size(x), self.tile(x)) for _ in range(n)]
-        for g in range(self.gemm.count):
-            for t_steps, t_count in tile_sizes(self.size(df.temporal), self.chunk):
-                for _ in range(t_count):
-                    k_tiles = [[size for size, n in tile_sizes(table[g][i], self.arch.rows)
-                                for _ in range(n)] for i in range(len(x_sizes))]
-                    if outer == x:
-                        for i, x_size in enumerate(x_sizes):
-                            for k_size in k_tiles[i]:
-                                yield self._fold({x: x_size, "K": k_size}, t_steps)
-                    else:
-                        for j in range(max(map(len, k_tiles), default=0)):
-                            for i, x_size in enumerate(x_sizes):
-                                if j < len(k_tiles[i]):
-                                    yield self._fold({x: x_size, "K": k_tiles[i][j]}, t_steps)
 
     def run_length(self) -> FoldSeq:
         """The fold sequence of one GEMM as nested runs: temporal chunks, outer loop, inner loop."""
@@ -368,17 +372,63 @@ class Mapping:
         return seq
 
     def folds(self) -> Iterator[tuple[int, dict[str, int], Fold]]:
-        """Every fold in order, as ``(gemm index, tile offsets by dimension, Fold)``."""
-        outer, inner = self.dataflow.loop_order
-        temporal = self.dataflow.temporal
+        """Every fold in order, as ``(gemm index, tile offsets by dimension, Fold)``: the one fold sequence.
+
+        For each GEMM and temporal chunk, the spatial tiles in the dataflow's loop order. Where tiles
+        run different reductions (zero-skipping measured on tensors), a stationary column of tiles
+        folds its own reduction over the rows (its K offsets count the rows it keeps) and an output
+        tile streams its own steps (a tile with none is skipped whole). :attr:`fold_count`,
+        :meth:`fold_sums` and :meth:`play_sequence` count and play this sequence.
+
+        Examples
+        --------
+        >>> from accelsim.arch import ArrayConfig
+        >>> from accelsim.mapping.dataflow import load_dataflow
+        >>> m = Mapping(GemmView(M=3, N=8, K=8), load_dataflow("ws"), ArrayConfig(rows=4, cols=4),
+        ...             reduction=((8, 3),))   # the second column tile keeps 3 of its 8 rows
+        >>> [(o["N"], o["K"], f.rows) for _, o, f in m.folds()], m.fold_count
+        ([(0, 0, 4), (0, 4, 4), (4, 0, 3)], 3)
+        """
+        df = self.dataflow
+        outer, inner = df.loop_order
         for g in range(self.gemm.count):
-            for t0 in range(0, self.size(temporal), self.chunk):
-                steps = min(self.chunk, self.size(temporal) - t0)
-                for o0 in range(0, self.size(outer), self.tile(outer)):
-                    for i0 in range(0, self.size(inner), self.tile(inner)):
-                        sizes = {outer: min(self.tile(outer), self.size(outer) - o0),
-                                 inner: min(self.tile(inner), self.size(inner) - i0)}
-                        yield g, {outer: o0, inner: i0, temporal: t0}, self._fold(sizes, steps)
+            for t0 in range(0, self.size(df.temporal), self.chunk or 1):  # 0: every tile skips all of K
+                steps = min(self.chunk, self.size(df.temporal) - t0)
+                for offsets, sizes, tile_steps in self._spatial_tiles(g, outer, inner):
+                    yield g, offsets | {df.temporal: t0}, self._fold(sizes, steps if tile_steps is None else tile_steps)
+
+    def _spatial_tiles(self, g: int, outer: str, inner: str) -> Iterator[tuple[dict[str, int], dict[str, int], int | None]]:
+        """``(offsets, sizes, steps)`` of GEMM ``g``'s spatial tiles in loop order; ``steps`` is None
+        where the tile streams the temporal chunk, else its own reduction (output mode, per tile)."""
+        df = self.dataflow
+        table = None if self.uniform else self.reduction[g]
+
+        def spans(dim: str, size: int) -> list[tuple[int, int]]:
+            return [(o, min(self.tile(dim), size - o)) for o in range(0, size, self.tile(dim))]
+
+        if df.mode == "output":
+            n_cols = -(-self.size(df.cols) // self.tile(df.cols))
+            for o0, o_size in spans(outer, self.size(outer)):
+                for i0, i_size in spans(inner, self.size(inner)):
+                    offsets = {outer: o0, inner: i0}
+                    if table is None:
+                        yield offsets, {outer: o_size, inner: i_size}, None
+                        continue
+                    steps = table[offsets[df.rows] // self.tile(df.rows) * n_cols + offsets[df.cols] // self.tile(df.cols)]
+                    if steps:
+                        yield offsets, {outer: o_size, inner: i_size}, steps
+            return
+        x = df.cols  # stationary mode: K on the rows, each column tile of x folds its own reduction
+        x_tiles = spans(x, self.size(x))
+        k_tiles = [spans("K", self.size("K") if table is None else table[i]) for i in range(len(x_tiles))]
+        if outer == x:
+            order = [(i, j) for i in range(len(x_tiles)) for j in range(len(k_tiles[i]))]
+        else:
+            order = [(i, j) for j in range(max(map(len, k_tiles), default=0))
+                     for i in range(len(x_tiles)) if j < len(k_tiles[i])]
+        for i, j in order:
+            (x0, x_size), (k0, k_size) = x_tiles[i], k_tiles[i][j]
+            yield {x: x0, "K": k0}, {x: x_size, "K": k_size}, None
 
 
 def _nm_groups(layer: Layer, dataflow: DataflowSpec, arch: ArrayConfig,
