@@ -30,6 +30,17 @@ FLOAT_BITS = {"fp32": 32, "fp16": 16, "bf16": 16, "fp8": 8}
 TYPE_NAMES = "int1..int16, uint1..uint16, fp16, bf16, fp8; outputs also up to int32 and fp32"
 
 
+def value_range(bits: int, signed: bool) -> tuple[int, int]:
+    """Smallest and largest value of a ``bits``-wide integer: the one definition of the range.
+
+    Examples
+    --------
+    >>> value_range(8, True), value_range(8, False), value_range(1, True)
+    ((-128, 127), (0, 255), (-1, 0))
+    """
+    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+
+
 @dataclass(frozen=True)
 class DataType:
     """A tensor's number format: ``bits`` per element, two's complement if ``signed``."""
@@ -49,9 +60,7 @@ class DataType:
         """Smallest and largest integer value (integer types only)."""
         if self.is_float:
             raise TypeError(f"{self.name} is a floating-point storage format")
-        if self.signed:
-            return -(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1
-        return 0, (1 << self.bits) - 1
+        return value_range(self.bits, self.signed)
 
 
 def parse_dtype(text: object, *, operand: bool = False) -> DataType | None:

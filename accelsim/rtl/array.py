@@ -4,7 +4,7 @@
 (:mod:`accelsim.sim.reference`; the contract is ``hdl/README.md``). Every width comes from the
 `ArrayConfig`; the OS fold-spacing comparator is built by calling
 :func:`accelsim.sim.timing.os_last_beat_earliest` on Amaranth values, and the saturation bounds come
-from :func:`accelsim.sim.numerics.value_range`, so neither is restated here.
+from :func:`accelsim.precision.value_range`, so neither is restated here.
 
 Ports (all valid/ready streams; the array takes a beat when valid and ready are both high):
 
@@ -46,7 +46,7 @@ from amaranth.lib.wiring import In, Out
 from ..arch import ArrayConfig
 from ..errors import UnsupportedError
 from ..mapping.dataflow import DataflowSpec
-from ..sim.numerics import value_range
+from ..precision import value_range
 from ..sparsity import nm_index_bits
 from ..sim.timing import os_last_beat_earliest
 

@@ -11,17 +11,7 @@ import numpy as np
 
 from ..arch import ArrayConfig
 from ..errors import MappingError
-
-
-def value_range(bits: int, signed: bool) -> tuple[int, int]:
-    """Smallest and largest value of a ``bits``-wide integer.
-
-    Examples
-    --------
-    >>> value_range(8, True), value_range(8, False)
-    ((-128, 127), (0, 255))
-    """
-    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+from ..precision import value_range
 
 
 def wrap(x: np.ndarray, bits: int, signed: bool) -> np.ndarray:

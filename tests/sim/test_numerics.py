@@ -33,3 +33,17 @@ def test_random_operands_respect_widths_and_hit_extremes():
     numerics.check_operands(a, w, arch)
     with pytest.raises(ValueError, match=r"operand W has values outside \[0, 7\]"):
         numerics.check_operands(a, w + 1, arch)
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_one_integer_range_for_formats_arithmetic_and_the_rtl(signed):
+    """The range the arithmetic clips to is the tensor format's range (accelsim.precision.value_range)."""
+    from accelsim.precision import int_type, value_range
+
+    for bits in range(1, 33):
+        lo, hi = value_range(bits, signed)
+        assert int_type(bits, signed).range == numerics.value_range(bits, signed) == (lo, hi)
+        assert hi - lo == (1 << bits) - 1 and (lo < 0) == signed
+        edges = np.array([lo - 1, lo, hi, hi + 1])
+        assert numerics.saturate(edges, bits, signed).tolist() == [lo, lo, hi, hi]
+        assert numerics.wrap(edges, bits, signed).tolist() == [hi, lo, hi, lo]
