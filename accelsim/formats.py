@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 
 from .errors import SpecError, did_you_mean
-from .sparsity import nm_index_bits, parse_nm
+from .sparsity import nm_index_bits, nm_stored_bits, parse_nm
 
 FORMATS = ("dense", "bitmap", "csr", "rle", "nm")
 SPARSELOOP_NAMES = {"dense": "U", "bitmap": "B", "csr": "UOP+CP", "rle": "RLE", "nm": "N:M"}
@@ -250,10 +250,8 @@ def format_size(matrix, fmt: str, value_bits: int, *, nm=None, run_bits: int = 4
     if fmt == "dense":
         return FormatSize(_bytes(rows * cols * value_bits), 0)
     if fmt == "nm":
-        n, m = nm_pair
-        groups = _nm_groups(a, n, m).shape[1]
-        kept = rows * groups * n
-        return FormatSize(_bytes(kept * value_bits), _bytes(kept * nm_index_bits(m)))
+        _nm_groups(a, *nm_pair)  # refuses a matrix that is not N:M
+        return FormatSize(*map(_bytes, nm_stored_bits(rows, cols, *nm_pair, value_bits)))
     if fmt == "csr":  # the same count as scipy.sparse.csr_matrix(a).nnz, without building it
         nnz = int(np.count_nonzero(a))
         return FormatSize(_bytes(nnz * value_bits),
@@ -351,8 +349,7 @@ def expected_format_size(rows: int, cols: int, density, fmt: str, value_bits: in
         n, m = nm_pair
         if d > Fraction(n, m):
             raise SpecError(f"density {float(d):g} cannot be {n}:{m} (at most {n}/{m} = {n / m:g})")
-        kept = rows * -(-cols // m) * n
-        return FormatSize(_bytes(kept * value_bits), _bytes(kept * nm_index_bits(m)))
+        return FormatSize(*map(_bytes, nm_stored_bits(rows, cols, n, m, value_bits)))
     nnz = t * d
     if fmt == "bitmap":
         return FormatSize(_bytes(nnz * value_bits), _bytes(t))

@@ -43,6 +43,21 @@ def nm_rows(K: int, n: int, m: int) -> int:
     return -(-K // m) * n
 
 
+def nm_stored_bits(rows: int, K: int, n: int, m: int, value_bits: int) -> tuple[int, int]:
+    """Bits of values and of indices of ``rows`` rows of ``K`` weights stored N:M: the one definition.
+
+    Every row keeps :func:`nm_rows` values (``⌈K/M⌉·N``, zero-padded to whole groups), each
+    ``value_bits`` wide with an :func:`nm_index_bits` ``(M)``-bit index, whatever the zero pattern.
+
+    Examples
+    --------
+    >>> nm_stored_bits(3, 10, 2, 4, 8)   # 3 rows of 3 groups of 2 kept int8 values with 2-bit indices
+    (144, 36)
+    """
+    kept = rows * nm_rows(K, n, m)
+    return kept * value_bits, kept * nm_index_bits(m)
+
+
 def max_group_nonzeros(weights, m: int) -> int:
     """Most non-zeros in any group of ``m`` consecutive reduction elements of ``(count, K, N)`` weights.
 

@@ -25,6 +25,7 @@ from ..mapping.mapping import Mapping
 from ..mapping.tiling import half_buffer
 from ..workload.layer import Layer
 from ..counts import OperandCounts
+from ..sparsity import nm_stored_bits
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,8 @@ def _stored(layer: Layer, mapping: Mapping, op: str, operands: dict | None) -> t
     prec, gemm = mapping.precision, mapping.gemm
     fmt = mapping.arch.weight_format if op == "W" else mapping.arch.input_format
     if op == "W" and mapping.nm_groups:
-        kept = mapping.kept_weight_elements()
-        return kept * prec.bytes("W"), kept * Fraction(prec.index_bits, 8)
+        values, index = nm_stored_bits(gemm.count * gemm.N, gemm.K, *mapping.nm_groups, prec.W.bits)
+        return Fraction(values, 8), Fraction(index, 8)
     elements = _raw_input_elements(layer) if op == "I" else gemm.count * gemm.K * gemm.N
     if fmt == "dense":
         return elements * prec.bytes(op), Fraction(0)

@@ -128,3 +128,25 @@ def test_stalls_never_exceed_the_time_to_move_the_layers_dram_bytes():
         assert layer.stall_cycles <= -(-dram // 64) + 2, layer.name
     conv1 = result.layers[0]
     assert (conv1.name, conv1.stall_cycles) == ("conv1", 3924)
+
+
+@pytest.mark.parametrize("K, N, nm, bits", [(10, 6, "2:4", 4), (16, 8, "1:4", 8), (24, 5, "3:8", 3)])
+def test_n_m_weight_bytes_are_the_formats_n_m_size(K, N, nm, bits):
+    """The memory model's N:M weight traffic (one pass) is accelsim.formats' N:M storage size, from the
+    description and from a real tensor: ⌈K/M⌉·N kept values with their indices per output column."""
+    from accelsim.formats import expected_format_size, format_size
+    from accelsim.sparsity import parse_nm
+
+    n, m = parse_nm(nm)
+    arch = ArrayConfig(rows=4, cols=4, dataflows=("ws",), weight_nm=nm, weight_bits=8)
+    layer = Layer("fc", "linear", in_shapes=((8, K),), out=N, weight_type=f"int{bits}", weight_structure=nm)
+    described = simulate_layer(layer, arch, load_dataflow("ws"))
+    expected = expected_format_size(N, K, n / m, "nm", bits, nm=nm)
+    assert (described.dram_filter_bytes, described.dram_filter_metadata_bytes) == (expected.values_bytes,
+                                                                                   expected.metadata_bytes)
+    weights = np.zeros((1, K, N), dtype=np.int64)
+    weights[:, ::m] = 1  # one non-zero per group of M: N:M for every N
+    real = simulate_layer(layer, arch, load_dataflow("ws"), operands={"W": weights})
+    stored = format_size(weights[0].T, "nm", bits, nm=nm)
+    assert (real.dram_filter_bytes, real.dram_filter_metadata_bytes) == (stored.values_bytes, stored.metadata_bytes)
+    assert stored == expected
