@@ -9,7 +9,7 @@ from accelsim.cli import main  # noqa: E402
 from accelsim.mapping import load_dataflow  # noqa: E402
 from accelsim.rtl.area import area_report  # noqa: E402
 
-pytestmark = pytest.mark.rtl
+pytestmark = [pytest.mark.rtl, pytest.mark.slow]  # Yosys; the first synthesis on a machine also compiles it (~150 s)
 
 
 def test_stationary_pe_registers_and_the_array_estimate():

