@@ -36,6 +36,7 @@ from ..counts import OperandCounts
 from ..errors import AccelsimError
 from ..mapping.choice import LayerChoice, loop_orders, tile_candidates
 from ..mapping.dataflow import DataflowSpec
+from ..sim.totals import NetworkTotals
 from ..workload.graph import LayerGraph
 from ..workload.layer import Layer
 from .pareto import OBJECTIVES
@@ -77,8 +78,8 @@ class _Priced:
 class _Group:
     """The sums over a point's layers that do not depend on its DRAM latency or vector lanes.
 
-    ``cycles`` are the GEMM layers' cycles at latency 0; a point adds ``latency × gemm_layers`` (each
-    GEMM layer waits the latency once) and its vector layers' cycles.
+    ``cycles`` are the GEMM layers' cycles at latency 0; a point's :class:`NetworkTotals` adds the
+    latency each GEMM layer waits once and its vector layers' cycles.
     """
 
     arch: ArrayConfig
@@ -144,14 +145,15 @@ class Batch:
         from ..cost.energy import _round
 
         vector = self._vector_cycles(group, lanes or group.arch.cols)
-        cycles = group.cycles + latency * group.gemm_layers + vector
+        totals = NetworkTotals(group.cycles, group.gemm_layers, latency, vector, group.busy, group.arch.pes,
+                               group.arch.clock_mhz)
+        cycles = totals.cycles
         energy = group.dynamic + cycles * group.leak if group.leak else group.dynamic
         clock = Fraction(group.arch.clock_mhz)
         result = {"feasible": True, "reason": group.note, "total_cycles": cycles, "energy_pj": _round(energy),
-                  **group.area, "utilization": round(float(group.busy / (cycles * group.arch.pes)), 6) if cycles else 0.0,
-                  "dram_bytes": group.dram_bytes,
+                  **group.area, "utilization": round(totals.utilization, 6), "dram_bytes": group.dram_bytes,
                   # the same rounding as simulate's time_ms; power = energy / time
-                  "latency_ms": float(round(cycles / (clock * 1000), 6)),
+                  "latency_ms": float(round(totals.time_ms, 6)),
                   "power_mw": _round(energy * clock / (cycles * 1000)) if cycles else 0.0,
                   "mapping": group.mapping}
         for metric, limit in self.limits.items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from fractions import Fraction
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from ..workload.layer import Layer
 from ..counts import MAC_KEYS, MacCounts, OperandCounts
 from .memory import MemoryPlan, plan_memory, stall_cycles
 from .timing import gemm_timeline, vector_cycles
+from .totals import NetworkTotals, busy_pe_cycles, utilization
 
 if TYPE_CHECKING:
     from ..cost import EnergyTable
@@ -113,9 +115,14 @@ class SimResult:
     mapping: str = "fixed"  # the mapping rule: "fixed", "search" or "given" (per-layer choices)
     assumptions: tuple[str, ...] = ()  # what the run did not do as described (accelsim.sim.assumptions)
 
+    @cached_property
+    def totals(self) -> NetworkTotals:
+        """Cycles (with the DRAM latency term apart), utilisation and time of the whole network."""
+        return NetworkTotals.of_layers(self.layers, self.arch, self.memory)
+
     @property
     def total_cycles(self) -> int:
-        return sum(r.cycles for r in self.layers)
+        return self.totals.cycles
 
     @property
     def total_macs(self) -> int:
@@ -123,14 +130,12 @@ class SimResult:
 
     @property
     def utilization(self) -> float:
-        # occupied PE-cycles (a fusible PE takes `fusion` MACs per cycle) over available ones
-        busy = sum(Fraction(r.issued_macs, (r.precision or {}).get("fusion", 1)) for r in self.layers)
-        return float(busy / (self.total_cycles * self.arch.pes)) if self.total_cycles else 0.0
+        return self.totals.utilization
 
     @property
     def time_ms(self) -> Fraction:
         """Milliseconds, exactly (a float would blur cycle counts above 2**53)."""
-        return self.total_cycles / (Fraction(self.arch.clock_mhz) * 1000)
+        return self.totals.time_ms
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": RESULT_VERSION, "workload": self.workload, "arch": self.arch.to_dict(),
@@ -229,7 +234,7 @@ class LayerPlan:
     @property
     def busy(self) -> Fraction:
         """PE-cycles occupied: issued MACs over the MACs a PE takes a cycle (its fusion)."""
-        return Fraction(self.macs.issued, self.mapping.precision.fusion)
+        return busy_pe_cycles(self.macs.issued, self.mapping.precision.fusion)
 
     def stall(self, arch: ArrayConfig) -> int:
         """Cycles waiting for DRAM on ``arch``'s DRAM (0 with ideal memory)."""
@@ -251,8 +256,7 @@ class LayerPlan:
         dense_cycles = cycles if dense is mapping else _dense_cycles(layer, dense, memory, self.operands)
         counts = self.counts()
         del counts["unit"], counts["precision"]
-        # occupied PE-cycles over available ones: a fusible PE takes `fusion` MACs a cycle, N:M skipped MACs are no work
-        util = self.macs.issued / (cycles * arch.pes * mapping.precision.fusion) if cycles else 0.0
+        util = utilization(self.busy, cycles, arch.pes)
         return LayerResult(name=layer.name, kind=layer.kind, op=layer.op, shape=layer.shape_text, unit="array",
                            macs=layer.macs, cycles=cycles, compute_cycles=compute, stall_cycles=stall,
                            utilization=round(util, 6), folds=self.folds, stream_cycles=self.steps, **extra,
