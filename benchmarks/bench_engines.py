@@ -22,8 +22,9 @@ import time
 import numpy as np
 
 from accelsim.arch import ArrayConfig
-from accelsim.mapping import load_dataflow
+from accelsim.mapping import Mapping, load_dataflow
 from accelsim.sim import numerics, run_reference
+from accelsim.workload import GemmView
 
 
 def median_seconds(fn, runs: int) -> tuple[float, list[float]]:
@@ -57,9 +58,9 @@ def bench_reference(runs: int) -> None:
     print("reference engine on a 32x32 array (goal >= 1e7 PE-cycle updates/s):")
     for name, (m, n, k) in (("ws", (256, 64, 64)), ("os", (64, 64, 256)), ("is", (64, 256, 64))):
         a, w = numerics.random_operands(rng, m, n, k, arch)
-        dataflow = load_dataflow(name)
-        cycles = run_reference(a, w, arch, dataflow).cycles
-        med, _ = median_seconds(lambda: run_reference(a, w, arch, dataflow), runs)
+        mapping = Mapping.for_gemm(GemmView(M=m, N=n, K=k), load_dataflow(name), arch)
+        cycles = run_reference(mapping, a, w).cycles
+        med, _ = median_seconds(lambda: run_reference(mapping, a, w), runs)
         rate = cycles * arch.pes / med
         print(f"  {name}: GEMM {m}x{k}x{n}, {cycles:,} cycles in {med:.3f} s -> {rate:.2e} PE-cycle updates/s")
 

@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -150,12 +151,12 @@ class Mapping:
 
         types = {"I": arch.input_bits, "W": arch.weight_bits} | dict(dtypes or {})
         densities = densities or {}
+        fields: dict[str, Any] = {f"{name}_type": type_name(types[op])
+                                  for op, name in (("I", "input"), ("W", "weight"), ("O", "output")) if op in types}
         shape = (gemm.count,) if gemm.count > 1 else ()
         layer = Layer("gemm", "matmul", in_shapes=((*shape, gemm.M, gemm.K), (*shape, gemm.K, gemm.N)),
-                      input_type=type_name(types["I"]), weight_type=type_name(types["W"]),
-                      **({"output_type": type_name(types["O"])} if "O" in types else {}),
                       input_density=densities.get("I", 1.0), weight_density=densities.get("W", 1.0),
-                      weight_structure=weight_structure)
+                      weight_structure=weight_structure, **fields)
         return cls.for_layer(layer, dataflow, arch, memory=memory, operands=operands, temporal_tile=temporal_tile)
 
     def with_temporal_tile(self, tile: int, name: str) -> "Mapping":
@@ -401,7 +402,7 @@ class Mapping:
         """``(offsets, sizes, steps)`` of GEMM ``g``'s spatial tiles in loop order; ``steps`` is None
         where the tile streams the temporal chunk, else its own reduction (output mode, per tile)."""
         df = self.dataflow
-        table = None if self.uniform else self.reduction[g]
+        table = self.reduction[g] if isinstance(self.reduction, tuple) else None
 
         def spans(dim: str, size: int) -> list[tuple[int, int]]:
             return [(o, min(self.tile(dim), size - o)) for o in range(0, size, self.tile(dim))]

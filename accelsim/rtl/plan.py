@@ -1,7 +1,8 @@
 """What a testbench drives into the array and what it must see come out (no Amaranth here).
 
-A :class:`BenchPlan` is built from the same fold list and operand slicing as the reference engine,
-so the RTL gets exactly the beats the model consumed, and is checked against the model's trace.
+A :class:`BenchPlan` is built from a :class:`~accelsim.mapping.Mapping` (the plan every engine
+reads): its folds, and the reference engine's operand layout of the same mapping, so the RTL gets
+exactly the beats the model consumed, and is checked against the model's trace.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from ..compress.prune import prune_nm
 from ..mapping.dataflow import DataflowSpec
 from ..mapping.mapping import Mapping
 from ..sim import numerics
-from ..sim.nm import compress_nm, nm_stream, uncompressed_nm
-from ..sim.reference import ReferenceRun, fold_matrices, run_reference
-from ..sim.stalls import Stalls
+from ..sim.reference import ReferenceRun, fold_matrices, lay_out, run_reference
+from ..sim.stalls import NO_STALLS, Stalls
 from ..workload.layer import GemmView
 
 
@@ -44,100 +44,87 @@ class StreamBeat:
 
 @dataclass
 class BenchPlan:
-    arch: ArrayConfig
-    dataflow: DataflowSpec
+    mapping: Mapping
     stalls: Stalls
     loads: list[LoadBeat]
     streams: list[StreamBeat]
     expected: ReferenceRun
-    gemm: GemmView
     # zero-gated arrays: the gated MAC events (the hardware's gated_count at the end): the reference
     # engine's macs["gated"], and the same count by brute force over the tiles
     gated: int | None = None
     gated_brute_force: int | None = None
 
+    @property
+    def arch(self) -> ArrayConfig:
+        return self.mapping.arch
 
-def make_plan(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig, dataflow: DataflowSpec,
-              stalls: Stalls = Stalls(), *, nm_structured: bool | None = None) -> BenchPlan:
-    """Beats for ``count`` GEMMs ``inputs[g] @ weights[g]`` and the reference engine's trace.
+    @property
+    def dataflow(self) -> DataflowSpec:
+        return self.mapping.dataflow
 
-    On an N:M array (``arch.weight_nm``) the weights are compressed (or, with
-    ``nm_structured=False``, laid out dense) by :mod:`accelsim.sim.nm`, as the reference engine does.
+    @property
+    def gemm(self) -> GemmView:
+        return self.mapping.gemm
+
+
+def make_plan(mapping: Mapping, inputs: np.ndarray, weights: np.ndarray, stalls: Stalls = NO_STALLS) -> BenchPlan:
+    """Beats for a mapping's ``count`` GEMMs ``inputs[g] @ weights[g]`` and the reference engine's trace.
+
+    The mapping comes from :meth:`Mapping.for_layer <accelsim.mapping.Mapping.for_layer>` or
+    :meth:`~accelsim.mapping.Mapping.for_gemm`. The beats slice the reference engine's operand
+    layout (:func:`~accelsim.sim.reference.lay_out`) by the mapping's folds: on an N:M array the
+    tile is the weights as the mapping runs them (compressed: value and index per PE), and a step
+    gives each row the M-wide input group of its row of the reduction.
+
+    Examples
+    --------
+    >>> from accelsim.mapping import load_dataflow
+    >>> mapping = Mapping.for_gemm(GemmView(M=3, N=2, K=2), load_dataflow("ws"), ArrayConfig(rows=2, cols=2))
+    >>> plan = make_plan(mapping, np.ones((3, 2), dtype=int), np.ones((2, 2), dtype=int))
+    >>> len(plan.loads), len(plan.streams), plan.expected.cycles
+    (2, 3, 8)
     """
-    inputs = np.asarray(inputs, dtype=np.int64)
-    weights = np.asarray(weights, dtype=np.int64)
-    if inputs.ndim == 2:
-        inputs, weights = inputs[None], weights[None]
-    if arch.nm is not None:
-        return _make_nm_plan(inputs, weights, arch, dataflow, stalls, nm_structured)
-    gemm = GemmView(M=inputs.shape[1], N=weights.shape[2], K=inputs.shape[2], count=inputs.shape[0])
-    mapping = Mapping(gemm, dataflow, arch)
-    operands = {"I": inputs, "W": weights}
-    R, C = arch.rows, arch.cols
+    expected = run_reference(mapping, inputs, weights, stalls=stalls)
+    datapath = lay_out(mapping, inputs, weights)
+    df, R, C = mapping.dataflow, mapping.arch.rows, mapping.arch.cols
     loads, streams = [], []
     gated = 0
     for g, offsets, fold in mapping.folds():
-        a, b = fold_matrices(dataflow, operands, g, offsets, fold)
-        gated += _gated_in_fold(dataflow, a, b, fold)
+        a, b = fold_matrices(df, datapath.operands, g, offsets, fold)  # with the trailing lane axis
         mask, cols = (1 << fold.rows) - 1, (1 << fold.cols) - 1
-        if dataflow.mode == "stationary":
-            for r in reversed(range(fold.rows)):
-                loads.append(LoadBeat(_pad(a[r], C), last=r == 0, cols=cols))
-            for m in range(fold.steps):
-                streams.append(StreamBeat(_pad(b[m], R), (), mask, last=m + 1 == fold.steps))
-        else:
+        if df.mode == "output":
+            gated += _gated_in_fold(df, a, b)
             for k in range(fold.steps):
-                streams.append(StreamBeat(_pad(a[:, k], R), _pad(b[k], C), mask, last=k + 1 == fold.steps,
+                streams.append(StreamBeat(_pad(a[:, k, 0], R), _pad(b[k, :, 0], C), mask, last=k + 1 == fold.steps,
                                           top_cols=cols))
-    expected = run_reference(inputs, weights, arch, dataflow, stalls=stalls)
-    plan = BenchPlan(arch, dataflow, stalls, loads, streams, expected, gemm)
-    if arch.sparse == "gate":
+            continue
+        index = None
+        if datapath.index is not None:
+            index = fold_matrices(df, datapath.operands | {df.stationary: datapath.index}, g, offsets, fold)[0]
+        gated += _gated_in_fold(df, a, b, index)
+        for r in reversed(range(fold.rows)):
+            loads.append(LoadBeat(_pad(a[r, :, 0], C), last=r == 0, cols=cols,
+                                  index=() if index is None else _pad(index[r], C)))
+        for t in range(fold.steps):  # N:M: row r's group in elements r·m … r·m + m − 1
+            streams.append(StreamBeat(_pad(b[t].reshape(-1), R * b.shape[-1]), (), mask, last=t + 1 == fold.steps))
+    plan = BenchPlan(mapping, stalls, loads, streams, expected)
+    if mapping.arch.sparse == "gate":
         plan.gated, plan.gated_brute_force = expected.macs["gated"], gated
     return plan
 
 
-def _gated_in_fold(dataflow: DataflowSpec, a: np.ndarray, b: np.ndarray, fold) -> int:
+def _gated_in_fold(dataflow: DataflowSpec, a: np.ndarray, b: np.ndarray, index: np.ndarray | None = None) -> int:
     """MACs of one fold with a zero operand (brute force over the tiles, not the engine's count).
 
-    Stationary: ``a`` is the Rt×Ct tile, ``b`` the T×Rt stream; row r does ``T·Ct`` MACs of which
-    ``nonzero(b[:, r]) · nonzero(a[r])`` have two non-zero operands. Output: ``a`` Rt×T, ``b`` T×Ct.
+    Stationary: ``a`` is the Rt×Ct tile, ``b`` the T×Rt stream; PE ``(r, c)`` meets ``b[t, r]`` at
+    step t, or on N:M the input ``index[r, c]`` of row r's group. Output: ``a`` Rt×T, ``b`` T×Ct.
+    Both carry a trailing lane axis (one lane, or the M-wide groups of an N:M stream).
     """
-    total = fold.rows * fold.cols * fold.steps
-    if dataflow.mode == "stationary":
-        return total - int(((b != 0).sum(axis=0) * (a != 0).sum(axis=1)).sum())
-    return total - int(((a != 0).sum(axis=0) * (b != 0).sum(axis=1)).sum())
-
-
-def _make_nm_plan(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig, dataflow: DataflowSpec,
-                  stalls: Stalls, nm_structured: bool | None) -> BenchPlan:
-    """N:M weight-stationary beats: the tile is the compressed weights (value and index per PE), a
-    step gives each row the M-wide input group of its compressed row; the fold list is the
-    reference engine's (its mapping, with K replaced by K')."""
-    expected = run_reference(inputs, weights, arch, dataflow, stalls=stalls, nm_structured=nm_structured)
-    n, m = arch.nm
-    values, index, groups = (uncompressed_nm(weights, m) if expected.nm_structured is False
-                             else compress_nm(weights, n, m))
-    stream = nm_stream(inputs, groups, m)  # (count, M, K', m)
-    R, C = arch.rows, arch.cols
-    loads, streams = [], []
-    gated = 0
-    for g, offsets, fold in expected.mapping.folds():
-        tile, steps = fold_matrices(dataflow, {"I": stream, "W": values}, g, offsets, fold)
-        indices, _ = fold_matrices(dataflow, {"I": stream, "W": index}, g, offsets, fold)
-        # brute force: the input PE (r, c) meets at step t is steps[t, r, indices[r, c]]
-        met = np.take_along_axis(steps[:, :, None, :], indices[None, :, :, None], axis=3)[..., 0]  # (T, Rt, Ct)
-        gated += int(((met == 0) | (tile[None] == 0)).sum())
-        for r in reversed(range(fold.rows)):
-            loads.append(LoadBeat(_pad(tile[r], C), last=r == 0, cols=(1 << fold.cols) - 1,
-                                  index=_pad(indices[r], C)))
-        mask = (1 << fold.rows) - 1
-        for t in range(fold.steps):  # row r's group in elements r·m … r·m + m − 1
-            streams.append(StreamBeat(_pad(steps[t].reshape(-1), R * m), (), mask, last=t + 1 == fold.steps))
-    gemm = GemmView(M=inputs.shape[1], N=weights.shape[2], K=inputs.shape[2], count=inputs.shape[0])
-    plan = BenchPlan(arch, dataflow, stalls, loads, streams, expected, gemm)
-    if arch.sparse == "gate":
-        plan.gated, plan.gated_brute_force = expected.macs["gated"], gated
-    return plan
+    if dataflow.mode == "output":
+        return int((~((a[:, :, None, 0] != 0) & (b[None, :, :, 0] != 0))).sum())
+    met = (b[:, :, None, 0] if index is None
+           else np.take_along_axis(b[:, :, None, :], index[None, :, :, None], axis=3)[..., 0])  # (T, Rt, Ct or 1)
+    return int(((met == 0) | (a[None, :, :, 0] == 0)).sum())
 
 
 def _pad(values: np.ndarray, size: int) -> tuple[int, ...]:
@@ -151,8 +138,8 @@ def random_plan(rng: np.random.Generator, arch: ArrayConfig, dataflow: DataflowS
                 nm_structured: bool = True) -> BenchPlan:
     """A random multi-fold case: partial tiles, K = 1 at times, extreme values, random stalls;
     ``zeros`` is the fraction of operand values set to zero (so gating happens). On an N:M array
-    the weights are pruned to N:M and compressed, or (``nm_structured=False``) left dense and run
-    uncompressed."""
+    the weights are pruned to N:M and described so (the mapping compresses them where that shortens
+    the reduction), or (``nm_structured=False``) left dense and run uncompressed."""
     def dim(extent: int) -> int:
         return int(rng.integers(1, extent * max_folds + 1))
 
@@ -167,7 +154,9 @@ def random_plan(rng: np.random.Generator, arch: ArrayConfig, dataflow: DataflowS
         pairs = [tuple(np.where(rng.random(x.shape) < zeros, 0, x) for x in pair) for pair in pairs]
     stalls = Stalls(seed=int(rng.integers(2**31)), p_load=stall_p, p_stream=stall_p, p_out=stall_p)
     inputs, weights = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+    structure = ""
     if arch.nm is not None and nm_structured:
         weights = prune_nm(weights, *arch.nm, axis=1).astype(np.int64)  # N:M along K (the largest |w| kept)
-    return make_plan(inputs, weights, arch, dataflow, stalls,
-                     nm_structured=nm_structured if arch.nm is not None else None)
+        structure = "{}:{}".format(*arch.nm)
+    mapping = Mapping.for_gemm(GemmView(M=m, N=n, K=k, count=count), dataflow, arch, weight_structure=structure)
+    return make_plan(mapping, inputs, weights, stalls)

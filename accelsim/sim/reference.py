@@ -25,11 +25,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..arch import ArrayConfig
-from ..errors import UnsupportedError
+from ..errors import MappingError, UnsupportedError
 from ..mapping.dataflow import OPERAND_DIMS, DataflowSpec
-from ..mapping.plan import fused_rows, nm_compresses
 from ..mapping.mapping import Fold, Mapping
-from ..precision import fusion_factor
 from ..workload.layer import GemmView
 from . import numerics
 from .nm import compress_nm, nm_stream, uncompressed_nm
@@ -49,20 +47,18 @@ class OutputEvent:
 
 @dataclass
 class ReferenceRun:
-    """What the reference engine produced for a batch of GEMMs."""
+    """What the reference engine produced for a batch of GEMMs, and the plan it ran (``mapping``:
+    its serial bits, fusion, N:M groups and reduction)."""
 
     cycles: int
     outputs: np.ndarray  # (count, M, N)
+    mapping: Mapping
     events: list[OutputEvent] = field(default_factory=list)
     words: dict[str, int] = field(default_factory=dict)  # operand words the array took in: I, W; O emitted
     # MACs counted in the PEs: issued (a valid token meeting a PE of its fold's tile; per lane pair
     # on a fusible array, per full-width MAC on a bit-serial one), gated (issued with a zero operand,
     # only when arch.sparse == "gate") and effective (issued with both operands non-zero)
     macs: dict[str, int] = field(default_factory=dict)
-    mapping: Mapping | None = None  # the plan the array ran: its GEMM view has K' (N:M rows, fused lanes)
-    serial_bits: int | None = None  # bit-serial: bit planes (sub-steps) per streamed element
-    fusion: int = 1  # fusible: MACs (lane pairs) per PE per cycle
-    nm_structured: bool | None = None  # N:M array: weights compressed (True) or run dense (False)
 
 
 def fold_matrices(dataflow: DataflowSpec, operands: dict[str, np.ndarray], g: int,
@@ -124,110 +120,75 @@ class _Ring:
         return self.delays[None, :] > ages[:, None]
 
 
-_WIDTH = {"I": "input", "W": "weight"}
-
-
-def run_reference(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig,
-                  dataflow: DataflowSpec, *, stalls: Stalls = NO_STALLS, temporal_tile: int | None = None,
-                  max_cycles: int = 50_000_000, input_bits: int | None = None, weight_bits: int | None = None,
-                  serial_bits: int | None = None, nm_structured: bool | None = None) -> ReferenceRun:
-    """Run ``count`` GEMMs ``inputs[g] @ weights[g]`` on the array, cycle by cycle.
+def run_reference(mapping: Mapping, inputs: np.ndarray, weights: np.ndarray, *, stalls: Stalls = NO_STALLS,
+                  max_cycles: int = 50_000_000) -> ReferenceRun:
+    """Run a mapping's ``count`` GEMMs ``inputs[g] @ weights[g]`` on its array, cycle by cycle.
 
     Parameters
     ----------
+    mapping
+        The plan, from :meth:`Mapping.for_layer <accelsim.mapping.Mapping.for_layer>` (or
+        :meth:`~accelsim.mapping.Mapping.for_gemm` for a bare GEMM): the array, the dataflow, the
+        temporal chunk, the operand formats (the widths the values must fit, a bit-serial array's
+        planes, a fusible one's lanes) and whether the weights run N:M-compressed all come from it.
     inputs, weights
-        ``(count, M, K)`` and ``(count, K, N)`` integer arrays (2-D arrays mean ``count = 1``),
-        within the operand widths (below).
-    arch, dataflow
-        The array and how the GEMM maps onto it.
+        ``(count, M, K)`` and ``(count, K, N)`` integer arrays of the mapping's GEMM (2-D arrays mean
+        ``count = 1``), within its operand formats (else ``ValueError``); N:M-compressed weights
+        with more than N non-zeros in a group are a :class:`~accelsim.errors.MappingError`.
     stalls
         Valid/ready pattern of the load, stream and output ports (none by default).
-    temporal_tile
-        Stream the temporal dimension in chunks of this many steps (as the memory model may ask).
-    input_bits, weight_bits
-        The layer's operand widths (default: the arch's); at most the arch's, else
-        :class:`~accelsim.errors.MappingError`. On a ``fusible`` array they set the fusion factor
-        (:func:`accelsim.sim.numerics.fusion_factor`).
-    serial_bits
-        ``bit-serial`` arrays only: bit planes of the left operand (``dataflow.left``) per step,
-        1–32; default its layer width. Its values must fit this many bits.
-    nm_structured
-        N:M arrays only (``arch.weight_nm``): compress the weights to N:M (a group with more than N
-        non-zeros is a :class:`~accelsim.errors.MappingError`) or run them dense. Default: compress
-        when that shortens the reduction (:func:`accelsim.mapping.plan.nm_compresses`).
 
-    Bit-serial and fusible arrays have ``arch.overflow == "wrap"`` (ArrayConfig refuses others); ``sparse == "skip"`` is not
-    modelled here (:class:`~accelsim.errors.UnsupportedError`).
+    Bit-serial and fusible arrays have ``arch.overflow == "wrap"`` (ArrayConfig refuses others);
+    ``sparse == "skip"`` and floating-point formats are not modelled here
+    (:class:`~accelsim.errors.UnsupportedError`).
 
     Examples
     --------
     >>> from accelsim.mapping import load_dataflow
     >>> a = np.arange(6).reshape(2, 3); w = np.ones((3, 2), dtype=int)
-    >>> run = run_reference(a, w, ArrayConfig(rows=2, cols=2), load_dataflow("ws"))
+    >>> mapping = Mapping.for_gemm(GemmView(M=2, N=2, K=3), load_dataflow("ws"), ArrayConfig(rows=2, cols=2))
+    >>> run = run_reference(mapping, a, w)
     >>> run.outputs[0].tolist(), run.cycles, run.macs
     ([[3, 3], [12, 12]], 9, {'issued': 12, 'gated': 0, 'effective': 10})
     """
-    inputs = np.asarray(inputs, dtype=np.int64)
-    weights = np.asarray(weights, dtype=np.int64)
-    if inputs.ndim == 2:
-        inputs, weights = inputs[None], weights[None]
-    if arch.sparse == "skip":
+    if mapping.arch.sparse == "skip":
         raise UnsupportedError("the reference engine does not model zero-skipping (ArrayConfig.sparse 'skip'); "
                                "use 'gate' or 'none'")
-    bits = {"I": input_bits or arch.input_bits, "W": weight_bits or arch.weight_bits}
-    checked = dict(bits)  # the widths that must fit the datapath
-    if arch.pe_style == "bit-serial":
-        serial_bits = bits[dataflow.left] if serial_bits is None else serial_bits
-        if isinstance(serial_bits, bool) or not isinstance(serial_bits, (int, np.integer)) or not 1 <= serial_bits <= 32:
-            raise ValueError(f"serial_bits must be an integer in 1..32, not {serial_bits!r}")
-        bits[dataflow.left] = int(serial_bits)
-        # the serial operand may be wider than its datapath: it only takes more planes
-        checked[dataflow.left] = min(bits[dataflow.left], getattr(arch, f"{_WIDTH[dataflow.left]}_bits"))
-    elif serial_bits is not None:
-        raise ValueError(f"serial_bits is for bit-serial PEs, not pe_style '{arch.pe_style}'")
-    fusion = fusion_factor(arch, checked["I"], checked["W"])  # refuses operands wider than the datapath
-    numerics.check_operands(inputs, weights, arch, input_bits=bits["I"], weight_bits=bits["W"])
+    datapath = lay_out(mapping, inputs, weights)
+    engine = _StationaryArray if mapping.dataflow.mode == "stationary" else _OutputArray
+    return engine(mapping, datapath, stalls).run(max_cycles)
 
-    count, m, k = inputs.shape
-    gemm = GemmView(M=m, N=weights.shape[2], K=k, count=count)
-    index = lane_counts = nm_groups = None
-    if arch.nm is not None:
-        if dataflow.mode != "stationary" or dataflow.stationary != "W":
-            raise UnsupportedError(f"N:M weights (ArrayConfig.weight_nm '{arch.weight_nm}') need a weight-stationary "
-                                   f"dataflow with K on the rows, not '{dataflow.name}'")
-        n_keep, group = arch.nm
-        # default: compressed when that shortens the reduction (the fast engine's rule, one definition)
-        nm_structured = nm_compresses(k, n_keep, group) if nm_structured is None else bool(nm_structured)
-        values, index, groups = (compress_nm(weights, n_keep, group) if nm_structured
-                                 else uncompressed_nm(weights, group))
-        operands = {"I": nm_stream(inputs, groups, group), "W": values[..., None]}
-        nm_groups = groups
-        k_array = len(groups)
-    elif nm_structured is not None:
-        raise ValueError("nm_structured is for N:M arrays (ArrayConfig.weight_nm)")
-    elif fusion > 1:  # f consecutive elements of K per PE value, K zero-padded to a multiple of f
-        k_array = fused_rows(k, fusion)
-        pad = k_array * fusion - k
-        a = np.pad(inputs, ((0, 0), (0, 0), (0, pad))).reshape(count, m, k_array, fusion)
-        b = np.pad(weights, ((0, 0), (0, pad), (0, 0))).reshape(count, k_array, fusion, gemm.N)
-        operands = {"I": a, "W": np.moveaxis(b, 2, 3)}
-        lane_counts = np.minimum(fusion, k - fusion * np.arange(k_array))  # lanes holding an element of K
-    else:
-        operands = {"I": inputs[..., None], "W": weights[..., None]}
-        k_array = k
-    mapping = Mapping(replace(gemm, K=k_array) if k_array != k else gemm, dataflow, arch, temporal_tile)
-    mapping.check()
-    datapath = _Datapath(operands, index, serial_bits if arch.pe_style == "bit-serial" else None,
-                         arch.sparse == "gate", lane_counts, nm_groups)
-    engine = _StationaryArray if dataflow.mode == "stationary" else _OutputArray
-    run = engine(mapping, datapath, stalls).run(max_cycles)
-    run.mapping, run.serial_bits, run.fusion = mapping, datapath.serial_bits, fusion
-    run.nm_structured = nm_structured if arch.nm is not None else None
-    return run
+
+def run_reference_gemm(inputs: np.ndarray, weights: np.ndarray, arch: ArrayConfig, dataflow: DataflowSpec, *,
+                       stalls: Stalls = NO_STALLS, max_cycles: int = 50_000_000, **plan) -> ReferenceRun:
+    """:func:`run_reference` on raw operands, planned by ``Mapping.for_gemm(their GEMM, dataflow, arch, **plan)``.
+
+    ``plan`` takes :meth:`~accelsim.mapping.Mapping.for_gemm`'s keywords (``dtypes``,
+    ``weight_structure``, ``temporal_tile``, ...); by default the operands are as wide as the
+    datapath and described dense.
+
+    Examples
+    --------
+    >>> from accelsim.mapping import load_dataflow
+    >>> a, w = np.array([[1, -2, 3, -4]]), np.array([[1], [1], [2], [-8]])
+    >>> run = run_reference_gemm(a, w, ArrayConfig(rows=2, cols=1, pe_style="fusible"), load_dataflow("ws"),
+    ...                          dtypes={"I": 4, "W": 4})
+    >>> run.outputs[0].tolist(), run.mapping.precision.fusion, run.mapping.size("K")
+    ([[37]], 4, 1)
+    """
+    inputs, weights = _batched(inputs, weights)
+    gemm = GemmView(M=inputs.shape[1], N=weights.shape[2], K=inputs.shape[2], count=inputs.shape[0])
+    return run_reference(Mapping.for_gemm(gemm, dataflow, arch, **plan), inputs, weights, stalls=stalls,
+                         max_cycles=max_cycles)
+
+
+def _batched(inputs: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    inputs, weights = np.asarray(inputs, dtype=np.int64), np.asarray(weights, dtype=np.int64)
+    return (inputs[None], weights[None]) if inputs.ndim == 2 else (inputs, weights)
 
 
 @dataclass(frozen=True)
-class _Datapath:
+class Datapath:
     """What the PEs compute on: operands with a trailing lane axis, N:M indices, bit planes, gating."""
 
     operands: dict[str, np.ndarray]  # "I": (count, M, K', lanes), "W": (count, K', N, lanes)
@@ -241,11 +202,52 @@ class _Datapath:
         return self.operands[op].shape[-1]
 
 
+def lay_out(mapping: Mapping, inputs: np.ndarray, weights: np.ndarray) -> Datapath:
+    """The operands as the mapping's PEs take them, laid out over its reduction K'.
+
+    Dense: one lane per value. Fusible: ``fusion`` consecutive elements of K per lane vector, K
+    zero-padded to a multiple. N:M array: the compressed weights (value and index) when the
+    mapping runs them N:M, else the weights uncompressed; each row of K' takes the M-wide input
+    group it selects from. The values are checked against the mapping's operand formats.
+    """
+    precision, arch, gemm = mapping.precision, mapping.arch, mapping.gemm
+    if precision is None:
+        raise MappingError("a Mapping without resolved precision: build it with Mapping.for_layer or Mapping.for_gemm")
+    inputs, weights = _batched(inputs, weights)
+    want = [(gemm.count, gemm.M, gemm.K), (gemm.count, gemm.K, gemm.N)]
+    if [inputs.shape, weights.shape] != want:
+        raise MappingError(f"operands of shapes {list(inputs.shape)} and {list(weights.shape)} are not the "
+                           f"mapping's GEMM: {list(want[0])} and {list(want[1])}")
+    floats = [dtype.name for dtype in (precision.I, precision.W) if dtype.is_float]
+    if floats:
+        raise UnsupportedError(f"the reference engine computes on integers, not {' and '.join(floats)}")
+    numerics.check_operands(inputs, weights, arch, input_bits=precision.I.bits, weight_bits=precision.W.bits)
+    count, m, k = inputs.shape
+    index = lane_counts = groups = None
+    fusion = precision.fusion
+    if arch.nm is not None:
+        group = arch.nm[1]
+        values, index, groups = compress_nm(weights, *arch.nm) if mapping.nm_groups else uncompressed_nm(weights, group)
+        operands = {"I": nm_stream(inputs, groups, group), "W": values[..., None]}
+    elif fusion > 1:  # f consecutive elements of K per PE value, K zero-padded to a multiple of f
+        k_array = mapping.size("K")
+        pad = k_array * fusion - k
+        a = np.pad(inputs, ((0, 0), (0, 0), (0, pad))).reshape(count, m, k_array, fusion)
+        b = np.pad(weights, ((0, 0), (0, pad), (0, 0))).reshape(count, k_array, fusion, gemm.N)
+        operands = {"I": a, "W": np.moveaxis(b, 2, 3)}
+        lane_counts = np.minimum(fusion, k - fusion * np.arange(k_array))  # lanes holding an element of K
+    else:
+        operands = {"I": inputs[..., None], "W": weights[..., None]}
+    assert operands["W"].shape[1] == mapping.size("K"), "the layout and the mapping disagree on K'"
+    return Datapath(operands, index, mapping.serial_bits if arch.pe_style == "bit-serial" else None,
+                    arch.sparse == "gate", lane_counts, groups)
+
+
 class _Engine:
     """Shared plumbing: fold list, operand slicing, output collection, the MAC itself."""
 
-    def __init__(self, mapping: Mapping, datapath: _Datapath, stalls: Stalls):
-        self.arch, self.df, self.stalls = mapping.arch, mapping.dataflow, stalls
+    def __init__(self, mapping: Mapping, datapath: Datapath, stalls: Stalls):
+        self.mapping, self.arch, self.df, self.stalls = mapping, mapping.arch, mapping.dataflow, stalls
         self.R, self.C = self.arch.rows, self.arch.cols
         self.dp = datapath
         self.operands = datapath.operands
@@ -254,7 +256,9 @@ class _Engine:
             self.plane_weight = np.array([1 << j for j in range(self.sub)], dtype=np.int64)
             if self.arch.signed:
                 self.plane_weight[-1] = -self.plane_weight[-1]
-        self.folds: list[tuple[int, dict[str, int], Fold]] = list(mapping.folds())
+        # folds() counts a bit-serial step's planes in its steps; the engine streams elements, each in `sub` planes
+        self.folds: list[tuple[int, dict[str, int], Fold]] = [
+            (g, offsets, replace(fold, steps=fold.steps // mapping.serial_bits)) for g, offsets, fold in mapping.folds()]
         self.fold_cols = np.array([f.cols for _, _, f in self.folds] + [0], dtype=np.int64)  # tag −1: none
         self.fold_k0 = np.array([o["K"] for _, o, _ in self.folds] + [0], dtype=np.int64)
         self.out = np.zeros((mapping.gemm.count, mapping.gemm.M, mapping.gemm.N), dtype=np.int64)
@@ -352,8 +356,8 @@ class _Engine:
                 self.take(t, port)
             self.step(t, tau)
             t, tau = t + 1, tau + 1
-        return ReferenceRun(cycles=self.events[-1].cycle + 1, outputs=self.out, events=self.events, words=self.words,
-                            macs=self.macs)
+        return ReferenceRun(cycles=self.events[-1].cycle + 1, outputs=self.out, mapping=self.mapping, events=self.events,
+                            words=self.words, macs=self.macs)
 
     def edge(self) -> dict[str, np.ndarray]:
         """The array's output edge (values, valid, fold and row tags) during this cycle."""
@@ -377,7 +381,7 @@ class _StationaryArray(_Engine):
     row leaves with its last plane).
     """
 
-    def __init__(self, mapping: Mapping, datapath: _Datapath, stalls: Stalls):
+    def __init__(self, mapping: Mapping, datapath: Datapath, stalls: Stalls):
         super().__init__(mapping, datapath, stalls)
         R, C = self.R, self.C
         self.banks = self.arch.stationary_banks
@@ -534,7 +538,7 @@ class _OutputArray(_Engine):
     Bit-serial: each reduction step becomes ``b`` plane steps; the PE accumulates all ``K·b``.
     """
 
-    def __init__(self, mapping: Mapping, datapath: _Datapath, stalls: Stalls):
+    def __init__(self, mapping: Mapping, datapath: Datapath, stalls: Stalls):
         super().__init__(mapping, datapath, stalls)
         R, C = self.R, self.C
         z = lambda dtype=np.int64: np.zeros((R, C), dtype=dtype)  # noqa: E731

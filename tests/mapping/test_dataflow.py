@@ -4,7 +4,7 @@ import pytest
 from accelsim.arch import ArrayConfig
 from accelsim.errors import MappingError, SpecError, UnsupportedError
 from accelsim.mapping import DataflowSpec, Mapping, dataflow_names, load_dataflow, tile_sizes
-from accelsim.sim import numerics, run_reference
+from accelsim.sim import numerics, run_reference_gemm
 from accelsim.sim.timing import gemm_timeline
 from accelsim.workload import GemmView, Layer
 
@@ -34,7 +34,7 @@ def test_a_user_dataflow_runs_on_both_engines_without_engine_code(tmp_path, name
     rng = np.random.default_rng(3)
     for m, n, k in [(7, 5, 9), (1, 9, 1), (4, 4, 4)]:
         a, w = numerics.random_operands(rng, m, n, k, arch, extremes=0.5)
-        run = run_reference(a, w, arch, dataflow)
+        run = run_reference_gemm(a, w, arch, dataflow)
         chunk = arch.rows if dataflow.mode == "stationary" else None
         assert (run.outputs[0] == numerics.expected_gemm(a, w, arch, chunk)).all()
         assert run.cycles == gemm_timeline(Mapping(GemmView(m, n, k), dataflow, arch)).total

@@ -7,10 +7,11 @@ import pytest
 pytest.importorskip("amaranth", reason="install the hdl extra: pip install -e '.[hdl]'")
 
 from accelsim.arch import ArrayConfig  # noqa: E402
-from accelsim.mapping import load_dataflow  # noqa: E402
+from accelsim.mapping import Mapping, load_dataflow  # noqa: E402
 from accelsim.rtl.amaranth_sim import simulate_plan  # noqa: E402
 from accelsim.rtl.array import SystolicArray  # noqa: E402
 from accelsim.rtl.plan import make_plan, random_plan  # noqa: E402
+from accelsim.workload import GemmView  # noqa: E402
 
 # Each row switches at least one behaviour; accumulators as narrow as one product make overflow common.
 MATRIX = [
@@ -49,7 +50,7 @@ def test_k1_and_single_step_folds():
         arch = ArrayConfig(rows=2, cols=2, acc_bits=16)
         a = np.array([[3], [-4], [5]])
         w = np.array([[7, -8, 1]])
-        driver = simulate_plan(make_plan(a, w, arch, load_dataflow(name)))
+        driver = simulate_plan(make_plan(Mapping.for_gemm(GemmView(M=3, N=3, K=1), load_dataflow(name), arch), a, w))
         assert driver.mismatch() is None
         assert len(driver.observed) == len(driver.plan.expected.events) > 0
 

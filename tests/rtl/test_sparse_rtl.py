@@ -15,6 +15,7 @@ from accelsim.arch import ArrayConfig  # noqa: E402
 from accelsim.cli import main  # noqa: E402
 from accelsim.errors import SpecError, UnsupportedError  # noqa: E402
 from accelsim.mapping import load_dataflow  # noqa: E402
+from accelsim.mapping.plan import nm_compresses  # noqa: E402
 from accelsim.rtl.amaranth_sim import simulate_plan  # noqa: E402
 from accelsim.rtl.array import SystolicArray  # noqa: E402
 from accelsim.rtl.plan import random_plan  # noqa: E402
@@ -187,11 +188,12 @@ def test_nm_array_equals_the_reference(label, fields, structured):
     for case, plan in enumerate(plans):
         driver = simulate_plan(plan, dut)
         assert driver.mismatch() is None, f"case {case} {plan.gemm}: {driver.mismatch()}"
-        assert plan.expected.nm_structured is structured
-        folds_of_k = max(folds_of_k, -(-plan.expected.mapping.gemm.K // plan.arch.rows))
-        if structured:  # the tile really is compressed: K' = ⌈K/M⌉·N rows
-            n, m = plan.arch.nm
-            assert plan.expected.mapping.gemm.K == -(-plan.gemm.K // m) * n
+        n, m = plan.arch.nm
+        compressed = structured and nm_compresses(plan.gemm.K, n, m)  # else the mapping runs them dense
+        assert (plan.mapping.nm_groups is not None) is compressed and plan.expected.mapping is plan.mapping
+        folds_of_k = max(folds_of_k, -(-plan.mapping.size("K") // plan.arch.rows))
+        if compressed:  # the tile really is compressed: K' = ⌈K/M⌉·N rows
+            assert plan.mapping.size("K") == -(-plan.gemm.K // m) * n
         if plan.gated is not None:
             assert driver.gated_count == plan.gated == plan.gated_brute_force
     assert folds_of_k > 1  # some case folds the compressed reduction over the rows

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from accelsim.arch import ArrayConfig
 from accelsim.mapping import Mapping, load_dataflow
-from accelsim.sim import numerics, run_reference
+from accelsim.sim import numerics, run_reference_gemm
 from accelsim.sim.timing import gemm_timeline
 from accelsim.workload import GemmView
 
@@ -38,12 +38,13 @@ def operands(arch, gemm, seed, extremes=0.3):
 def test_fast_cycles_equal_reference_cycles(case, chunk):
     arch, name, gemm, seed = case
     dataflow = load_dataflow(name)
-    chunk = None if dataflow.mode == "output" else chunk  # OS streams the whole reduction
+    chunk = None if dataflow.mode == "output" or chunk is None else min(chunk, getattr(gemm, dataflow.temporal))
+    # (OS streams the whole reduction; a chunk is at most the temporal dimension)
     a, w = operands(arch, gemm, seed)
-    run = run_reference(a, w, arch, dataflow, temporal_tile=chunk)
+    run = run_reference_gemm(a, w, arch, dataflow, temporal_tile=chunk)
     assert gemm_timeline(Mapping(gemm, dataflow, arch, chunk)).total == run.cycles
     if chunk:  # chunking the streamed dimension changes timing, never values
-        assert (run.outputs == run_reference(a, w, arch, dataflow).outputs).all()
+        assert (run.outputs == run_reference_gemm(a, w, arch, dataflow).outputs).all()
 
 
 @settings(max_examples=300)
@@ -52,7 +53,7 @@ def test_reference_outputs_are_bit_exact(case):
     arch, name, gemm, seed = case
     dataflow = load_dataflow(name)
     a, w = operands(arch, gemm, seed)
-    run = run_reference(a, w, arch, dataflow)
+    run = run_reference_gemm(a, w, arch, dataflow)
     exact = np.einsum("gmk,gkn->gmn", a, w)
     if arch.overflow == "wrap":  # order-free: the exact product modulo 2**acc_bits
         assert (run.outputs == numerics.wrap(exact, arch.acc_bits, arch.signed)).all()
@@ -67,14 +68,14 @@ def test_wide_accumulators_give_numpy_matmul(case):
     arch, name, gemm, seed = case
     arch = arch.with_changes(acc_bits=40)
     a, w = operands(arch, gemm, seed)
-    assert (run_reference(a, w, arch, load_dataflow(name)).outputs == np.einsum("gmk,gkn->gmn", a, w)).all()
+    assert (run_reference_gemm(a, w, arch, load_dataflow(name)).outputs == np.einsum("gmk,gkn->gmn", a, w)).all()
 
 
 @settings(max_examples=150)
 @given(cases())
 def test_every_output_row_leaves_once_in_cycle_order(case):
     arch, name, gemm, seed = case
-    run = run_reference(*operands(arch, gemm, seed), arch, load_dataflow(name))
+    run = run_reference_gemm(*operands(arch, gemm, seed), arch, load_dataflow(name))
     cycles = [e.cycle for e in run.events]
     assert cycles == sorted(set(cycles))  # one row per cycle at most, in order
     rows_per_fold = {}
@@ -106,7 +107,7 @@ def test_every_output_row_leaves_once_in_cycle_order(case):
 def test_hand_derived_cycle_counts(name, double, gemm, array, expected):
     arch = ArrayConfig(rows=array[0], cols=array[1], double_buffered=double)
     a, w = operands(arch, gemm, 7)
-    assert run_reference(a, w, arch, load_dataflow(name)).cycles == expected
+    assert run_reference_gemm(a, w, arch, load_dataflow(name)).cycles == expected
     assert gemm_timeline(Mapping(gemm, load_dataflow(name), arch)).total == expected
 
 
@@ -114,11 +115,11 @@ def test_first_and_last_output_cycles_follow_the_contract():
     # WS fold: row m of the output leaves at s + m + R + C − 1 where s = Rt (single load first)
     arch = ArrayConfig(rows=3, cols=5, double_buffered=False)
     a, w = operands(arch, GemmView(M=7, N=5, K=3), 1)
-    run = run_reference(a, w, arch, load_dataflow("ws"))
+    run = run_reference_gemm(a, w, arch, load_dataflow("ws"))
     assert [e.cycle for e in run.events] == [3 + m + 3 + 5 - 1 for m in range(7)]
     # OS (double-buffered), folds of 3, 3 and 1 rows with K=3: tile row r leaves at e + 2r + C − 1;
     # e = 3, then each fold starts max(0, 2·3 − 1 − 3) = 2 cycles after the previous ended: e = 8, 13
-    run = run_reference(a, w, arch.with_changes(double_buffered=True), load_dataflow("os"))
+    run = run_reference_gemm(a, w, arch.with_changes(double_buffered=True), load_dataflow("os"))
     assert [e.cycle for e in run.events] == [7, 9, 11, 12, 14, 16, 17]
     assert [(e.fold, e.row) for e in run.events] == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2), (2, 0)]
 
@@ -149,8 +150,8 @@ def test_stalls_change_timing_but_never_values(case, seed, p_load, p_stream, p_o
     dataflow = load_dataflow(name)
     a, w = operands(arch, gemm, op_seed)
     stalls = Stalls(seed=seed, p_load=p_load, p_stream=p_stream, p_out=p_out)
-    ideal = run_reference(a, w, arch, dataflow)
-    stalled = run_reference(a, w, arch, dataflow, stalls=stalls)
+    ideal = run_reference_gemm(a, w, arch, dataflow)
+    stalled = run_reference_gemm(a, w, arch, dataflow, stalls=stalls)
     assert (stalled.outputs == ideal.outputs).all()
     assert [(e.fold, e.row, e.values) for e in stalled.events] == [(e.fold, e.row, e.values) for e in ideal.events]
     assert stalled.cycles >= ideal.cycles

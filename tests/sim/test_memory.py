@@ -51,7 +51,7 @@ def test_sram_reads_equal_the_words_the_reference_engine_takes(rows, cols, m, n,
     except MappingError:
         return  # a tiny ofmap buffer cannot hold one row of partial sums: checked below
     a, w = numerics.random_operands(np.random.default_rng(0), m, n, k, arch)
-    run = run_reference(a, w, arch, dataflow, temporal_tile=plan.temporal_tile)
+    run = run_reference(Mapping.for_layer(layer, dataflow, arch), a, w)  # the plan's temporal tile
     assert run.words["I"] == plan.sram_reads["I"] and run.words["W"] == plan.sram_reads["W"]
     assert run.words["O"] == plan.sram_writes["O"]  # every emitted partial-sum or output word is written
     assert (run.outputs[0] == numerics.expected_gemm(a, w, arch, rows if dataflow.mode == "stationary" else None)).all()

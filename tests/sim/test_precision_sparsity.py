@@ -168,9 +168,9 @@ def test_fast_and_reference_engines_agree(m, k, n, rows, cols, df, style, seed):
     inputs = rng.integers(-128, 128, size=(1, m, k))
     layer = linear(m, k, n, **kw)
     dataflow = load_dataflow(df)
-    fast = simulate_layer(layer, arch, dataflow, memory=False, operands={"W": weights, "I": inputs})
-    ref = run_reference(inputs, weights, arch, dataflow, weight_bits=4 if style == "fusible" else None,
-                        serial_bits=(4 if dataflow.left == "W" else 8) if style == "bit-serial" else None)
+    operands = {"W": weights, "I": inputs}
+    fast = simulate_layer(layer, arch, dataflow, memory=False, operands=operands)
+    ref = run_reference(Mapping.for_layer(layer, dataflow, arch, memory=False, operands=operands), inputs, weights)
     assert fast.compute_cycles == ref.cycles
     assert (ref.outputs[0] == inputs[0] @ weights[0]).all()  # small values: no wrap at 32 bits
 
@@ -251,7 +251,7 @@ def test_nm_stream_reads_equal_the_words_the_reference_engine_takes(rows, k, nm)
                        memory={"ifmap_kib": 64, "filter_kib": 64, "ofmap_kib": 64})
     layer = linear(6, k, 5, weight_structure=nm)
     fast = simulate_layer(layer, arch, load_dataflow("ws"), operands={"W": weights})
-    ref = run_reference(inputs, weights, arch, load_dataflow("ws"))
+    ref = run_reference(Mapping.for_layer(layer, load_dataflow("ws"), arch, operands={"W": weights}), inputs, weights)
     assert fast.sram_ifmap_reads == ref.words["I"]
     assert fast.compute_cycles == ref.cycles and fast.temporal_tile == 0
 

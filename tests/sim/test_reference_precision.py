@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accelsim.arch import ArrayConfig
-from accelsim.errors import MappingError, UnsupportedError
+from accelsim.errors import MappingError, SpecError, UnsupportedError
 from accelsim.mapping import Fold, Mapping, load_dataflow
-from accelsim.sim import numerics, run_reference
+from accelsim.sim import numerics, run_reference_gemm
 from accelsim.precision import fused_bits, fusion_factor
 from accelsim.sim.stalls import Stalls
 from accelsim.sim.timing import gemm_timeline, timeline_for
@@ -69,15 +69,15 @@ def test_bit_serial_is_bit_exact_with_steps_times_bits(case, bits, density, seed
     rng = np.random.default_rng(seed)
     width = {"I": bits, "W": arch.weight_bits} if dataflow.left == "I" else {"I": arch.input_bits, "W": bits}
     a, w = operands(rng, (count, m, k), (count, k, n), width["I"], width["W"], arch.signed, density)
-    run = run_reference(a, w, arch, dataflow, serial_bits=bits)
+    run = run_reference_gemm(a, w, arch, dataflow, dtypes={dataflow.left: bits})
     assert (run.outputs == wrapped(a, w, arch)).all()
     gemm = GemmView(M=m, N=n, K=k, count=count)
     assert run.cycles == serial_total(Mapping(gemm, dataflow, arch), bits)
     issued, effective = count * m * n * k, brute_effective(a, w)
     assert run.macs == {"issued": issued, "gated": issued - effective if arch.sparse == "gate" else 0,
                         "effective": effective}
-    assert run.serial_bits == bits and run.fusion == 1
-    stalled = run_reference(a, w, arch, dataflow, serial_bits=bits, stalls=stalls)
+    assert run.mapping.serial_bits == bits and run.mapping.precision.fusion == 1
+    stalled = run_reference_gemm(a, w, arch, dataflow, dtypes={dataflow.left: bits}, stalls=stalls)
     assert (stalled.outputs == run.outputs).all() and stalled.macs == run.macs
     assert [(e.fold, e.row, e.values) for e in stalled.events] == [(e.fold, e.row, e.values) for e in run.events]
 
@@ -90,8 +90,8 @@ def test_bit_serial_cycles_equal_a_parallel_run_streaming_each_row_bits_times(ro
     arch = ArrayConfig(rows=rows, cols=cols, double_buffered=double)
     rng = np.random.default_rng(seed)
     a, w = operands(rng, (1, m, k), (1, k, n), bits, 8, True, 1.0)
-    serial = run_reference(a, w, arch.with_changes(pe_style="bit-serial"), load_dataflow("ws"), serial_bits=bits)
-    repeated = run_reference(np.repeat(a, bits, axis=1), w, arch, load_dataflow("ws"))
+    serial = run_reference_gemm(a, w, arch.with_changes(pe_style="bit-serial"), load_dataflow("ws"), dtypes={"I": bits})
+    repeated = run_reference_gemm(np.repeat(a, bits, axis=1), w, arch, load_dataflow("ws"))
     assert serial.cycles == repeated.cycles
     # each row leaves with its last plane: the cycle of repeated row m·b + b − 1
     assert [e.cycle for e in serial.events] == [e.cycle for e in repeated.events][bits - 1::bits]
@@ -104,26 +104,26 @@ def test_bit_serial_by_hand():
     arch = ArrayConfig(rows=2, cols=2, double_buffered=False, pe_style="bit-serial", input_bits=4)
     a = np.array([[-8, 7], [5, -1], [0, 3]])
     w = np.array([[2, -3], [1, 4]])
-    run = run_reference(a, w, arch, load_dataflow("ws"))
-    assert run.serial_bits == 4  # the default: the width of the left operand (I under WS)
+    run = run_reference_gemm(a, w, arch, load_dataflow("ws"))
+    assert run.mapping.serial_bits == 4  # the default: the width of the left operand (I under WS)
     assert run.cycles == 17 and [e.cycle for e in run.events] == [8, 12, 16]
     assert run.outputs[0].tolist() == (a @ w).tolist() == [[-9, 52], [9, -19], [3, 12]]
     # IS streams the weights: 8 planes by default (weight_bits), 2 steps each → 16 sub-steps
-    run = run_reference(a, w, arch, load_dataflow("is"))
-    assert run.serial_bits == 8 and run.outputs[0].tolist() == (a @ w).tolist()
+    run = run_reference_gemm(a, w, arch, load_dataflow("is"))
+    assert run.mapping.serial_bits == 8 and run.outputs[0].tolist() == (a @ w).tolist()
 
 
 def test_bit_serial_refusals():
     arch = ArrayConfig(rows=2, cols=2, pe_style="bit-serial")
     a, w = np.array([[4, -5]]), np.array([[1], [2]])
     with pytest.raises(ValueError, match=r"operand I has values outside \[-4, 3\]"):
-        run_reference(a, w, arch, load_dataflow("ws"), serial_bits=3)
+        run_reference_gemm(a, w, arch, load_dataflow("ws"), dtypes={"I": 3})
     with pytest.raises(UnsupportedError, match="only 'wrap' is modelled"):
         arch.with_changes(overflow="saturate")
-    with pytest.raises(ValueError, match="serial_bits must be an integer in 1..32"):
-        run_reference(a, w, arch, load_dataflow("ws"), serial_bits=0)
-    with pytest.raises(ValueError, match="serial_bits is for bit-serial PEs"):
-        run_reference(a, w, arch.with_changes(pe_style="parallel"), load_dataflow("ws"), serial_bits=4)
+    with pytest.raises(SpecError, match="must be a number format"):
+        run_reference_gemm(a, w, arch, load_dataflow("ws"), dtypes={"I": 0})
+    with pytest.raises(MappingError, match="inputs are uint4 but the bit-serial array takes signed operands"):
+        run_reference_gemm(a, w, arch, load_dataflow("ws"), dtypes={"I": "uint4"})
 
 
 # -- fusible -----------------------------------------------------------------------------------
@@ -148,23 +148,23 @@ def test_fusion_factor_table():
        st.none() | st.integers(1, 3))
 def test_fusible_is_bit_exact_on_k_over_f(case, data, density, seed, stalls, chunk):
     arch, dataflow, (count, m, n, k) = case
-    chunk = None if dataflow.mode == "output" else chunk
+    chunk = None if dataflow.mode == "output" or chunk is None else min(chunk, m if dataflow.temporal == "M" else n)
     bi = data.draw(st.integers(1, arch.input_bits), label="input_bits")
     bw = data.draw(st.integers(1, arch.weight_bits), label="weight_bits")
     rng = np.random.default_rng(seed)
     a, w = operands(rng, (count, m, k), (count, k, n), bi, bw, arch.signed, density)
     f = fusion_factor(arch, bi, bw)
-    run = run_reference(a, w, arch, dataflow, input_bits=bi, weight_bits=bw, temporal_tile=chunk)
-    assert run.fusion == f
+    run = run_reference_gemm(a, w, arch, dataflow, dtypes={"I": bi, "W": bw}, temporal_tile=chunk)
+    assert run.mapping.precision.fusion == f
     assert (run.outputs == wrapped(a, w, arch)).all()
     lanes_k = -(-k // f)
     gemm = GemmView(M=m, N=n, K=k, count=count)
-    assert run.mapping.gemm == replace(gemm, K=lanes_k)
+    assert run.mapping.gemm == gemm and run.mapping.size("K") == lanes_k
     assert run.cycles == gemm_timeline(Mapping(replace(gemm, K=lanes_k), dataflow, arch, chunk)).total
     issued, effective = count * m * n * k, brute_effective(a, w)  # lane pairs; the padding past K is not issued
     assert run.macs == {"issued": issued, "gated": issued - effective if arch.sparse == "gate" else 0,
                         "effective": effective}
-    stalled = run_reference(a, w, arch, dataflow, input_bits=bi, weight_bits=bw, stalls=stalls, temporal_tile=chunk)
+    stalled = run_reference_gemm(a, w, arch, dataflow, dtypes={"I": bi, "W": bw}, stalls=stalls, temporal_tile=chunk)
     assert (stalled.outputs == run.outputs).all() and stalled.macs == run.macs
 
 
@@ -173,16 +173,16 @@ def test_fusible_by_hand():
     arch = ArrayConfig(rows=2, cols=1, pe_style="fusible", double_buffered=False)
     a = np.array([[1, -2, 3, -4, 5, -6], [7, 7, 7, 7, 7, 7]])
     w = np.array([[1], [1], [1], [1], [2], [-8]])
-    run = run_reference(a, w, arch, load_dataflow("ws"), input_bits=4, weight_bits=4)
-    assert run.fusion == 4 and run.mapping.gemm.K == 2
+    run = run_reference_gemm(a, w, arch, load_dataflow("ws"), dtypes={"I": 4, "W": 4})
+    assert run.mapping.precision.fusion == 4 and run.mapping.size("K") == 2
     assert run.outputs[0].tolist() == (a @ w).tolist() == [[56], [-14]]
     # one fold of 2 rows: load 2, stream M = 2, drain R + C − 1 = 2 → 6 cycles (K = 6 dense: 3 folds)
     assert run.cycles == 6
     assert run.macs == {"issued": 2 * 1 * 6, "gated": 0, "effective": 12}  # 2 padded lanes per PE not issued
     with pytest.raises(ValueError, match=r"operand I has values outside \[-8, 7\]"):
-        run_reference(a * 2, w, arch, load_dataflow("ws"), input_bits=4, weight_bits=4)
-    with pytest.raises(MappingError, match="input operands of 9 bits"):
-        run_reference(a, w, arch, load_dataflow("ws"), input_bits=9)
+        run_reference_gemm(a * 2, w, arch, load_dataflow("ws"), dtypes={"I": 4, "W": 4})
+    with pytest.raises(MappingError, match="inputs are int9 but the array's input datapath is 8-bit signed"):
+        run_reference_gemm(a, w, arch, load_dataflow("ws"), dtypes={"I": 9})
     with pytest.raises(UnsupportedError, match="only 'wrap' is modelled"):
         arch.with_changes(overflow="saturate")
 
@@ -190,20 +190,20 @@ def test_fusible_by_hand():
 def test_layer_widths_on_parallel_pes_only_check_the_operands():
     arch = ArrayConfig(rows=2, cols=2)
     a, w = np.array([[1, -2]]), np.array([[3], [-4]])
-    run = run_reference(a, w, arch, load_dataflow("os"), input_bits=2, weight_bits=3)
-    assert run.fusion == 1 and run.outputs[0].tolist() == [[11]]
+    run = run_reference_gemm(a, w, arch, load_dataflow("os"), dtypes={"I": 2, "W": 3})
+    assert run.mapping.precision.fusion == 1 and run.outputs[0].tolist() == [[11]]
     with pytest.raises(ValueError, match=r"operand W has values outside \[-2, 1\]"):
-        run_reference(a, w, arch, load_dataflow("os"), input_bits=2, weight_bits=2)
+        run_reference_gemm(a, w, arch, load_dataflow("os"), dtypes={"I": 2, "W": 2})
 
 
 def test_bit_serial_left_operand_may_be_wider_than_its_datapath():
     # 16-bit inputs on an 8-bit bit-serial WS array: 16 planes; the weights must still fit 8 bits
     arch = ArrayConfig(rows=2, cols=2, pe_style="bit-serial", acc_bits=40)
     a, w = np.array([[-32768, 12345]]), np.array([[127], [-128]])
-    run = run_reference(a, w, arch, load_dataflow("ws"), input_bits=16)
-    assert run.serial_bits == 16 and run.outputs[0].tolist() == (a @ w).tolist()
-    with pytest.raises(MappingError, match="weight operands of 9 bits"):
-        run_reference(a, w, arch, load_dataflow("ws"), input_bits=16, weight_bits=9)
+    run = run_reference_gemm(a, w, arch, load_dataflow("ws"), dtypes={"I": 16})
+    assert run.mapping.serial_bits == 16 and run.outputs[0].tolist() == (a @ w).tolist()
+    with pytest.raises(MappingError, match="weights are int9 but the array's weight datapath is 8-bit signed"):
+        run_reference_gemm(a, w, arch, load_dataflow("ws"), dtypes={"I": 16, "W": 9})
 
 
 def test_fusion_stops_at_the_brick_width():

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from accelsim.arch import ArrayConfig
 from accelsim.errors import MappingError, UnsupportedError
 from accelsim.mapping import Mapping, load_dataflow
-from accelsim.sim import numerics, run_reference
+from accelsim.mapping.plan import nm_compresses
+from accelsim.sim import numerics, run_reference_gemm
 from accelsim.sim.nm import compress_nm, compressed_rows, decompress_nm, nm_stream, uncompressed_nm
 from accelsim.sim.stalls import Stalls
 from accelsim.sim.timing import gemm_timeline
@@ -67,8 +68,8 @@ def test_gating_changes_no_value_and_no_cycle_and_counts_every_zero(case, dims, 
     (arch, name), (count, m, n, k) = case, dims
     dataflow = load_dataflow(name)
     a, w = sparse_operands(np.random.default_rng(seed), arch, count, m, n, k, density)
-    dense = run_reference(a, w, arch, dataflow)
-    gated = run_reference(a, w, arch.with_changes(sparse="gate"), dataflow)
+    dense = run_reference_gemm(a, w, arch, dataflow)
+    gated = run_reference_gemm(a, w, arch.with_changes(sparse="gate"), dataflow)
     # values and the cycle of every output row unchanged
     assert [(e.cycle, e.fold, e.row, e.values) for e in gated.events] == \
            [(e.cycle, e.fold, e.row, e.values) for e in dense.events]
@@ -77,7 +78,7 @@ def test_gating_changes_no_value_and_no_cycle_and_counts_every_zero(case, dims, 
     issued, effective = count * m * n * k, brute_effective(a, w)
     assert gated.macs == {"issued": issued, "gated": issued - effective, "effective": effective}
     assert dense.macs == {"issued": issued, "gated": 0, "effective": effective}  # counted only when gating
-    stalled = run_reference(a, w, arch.with_changes(sparse="gate"), dataflow, stalls=stalls)
+    stalled = run_reference_gemm(a, w, arch.with_changes(sparse="gate"), dataflow, stalls=stalls)
     assert (stalled.outputs == gated.outputs).all() and stalled.macs == gated.macs
     if arch.overflow == "wrap":
         assert (gated.outputs == numerics.wrap(np.einsum("gmk,gkn->gmn", a, w), arch.acc_bits, arch.signed)).all()
@@ -89,7 +90,7 @@ def test_gated_counts_by_hand():
     arch = ArrayConfig(rows=2, cols=2, sparse="gate")
     a, w = np.array([[0, 2], [3, 0]]), np.array([[1, 0], [0, 5]])
     for name in ("ws", "os", "is"):
-        run = run_reference(a, w, arch, load_dataflow(name))
+        run = run_reference_gemm(a, w, arch, load_dataflow(name))
         assert run.macs == {"issued": 8, "gated": 6, "effective": 2}
         assert run.outputs[0].tolist() == [[0, 10], [3, 0]]
 
@@ -98,14 +99,14 @@ def test_partial_tiles_issue_only_inside_the_tile():
     # a 4×4 array running a 1×1×1 GEMM: tokens cross all four columns, but one PE holds the tile
     arch = ArrayConfig(rows=4, cols=4, sparse="gate")
     for name in ("ws", "os", "is"):
-        run = run_reference(np.array([[3]]), np.array([[0]]), arch, load_dataflow(name))
+        run = run_reference_gemm(np.array([[3]]), np.array([[0]]), arch, load_dataflow(name))
         assert run.macs == {"issued": 1, "gated": 1, "effective": 0}
 
 
 def test_skipping_is_refused_by_the_reference_engine():
     with pytest.raises(UnsupportedError, match="zero-skipping"):
-        run_reference(np.ones((2, 2), int), np.ones((2, 2), int), ArrayConfig(rows=2, cols=2, sparse="skip"),
-                      load_dataflow("ws"))
+        run_reference_gemm(np.ones((2, 2), int), np.ones((2, 2), int), ArrayConfig(rows=2, cols=2, sparse="skip"),
+                           load_dataflow("ws"))
 
 
 # -- N:M compression ----------------------------------------------------------------------------
@@ -153,7 +154,7 @@ def test_a_too_dense_group_names_group_column_and_count():
         compress_nm(w, 2, 4)
     arch = ArrayConfig(rows=2, cols=2, dataflows=("ws",), weight_nm="2:4")
     with pytest.raises(MappingError, match="group 0 .* of column 0 has 4 non-zeros"):
-        run_reference(np.ones((1, 4), int), np.ones((4, 1), int), arch, load_dataflow("ws"))
+        run_reference_gemm(np.ones((1, 4), int), np.ones((4, 1), int), arch, load_dataflow("ws"), weight_structure="2:4")
 
 
 # -- N:M on the weight-stationary array ----------------------------------------------------------
@@ -170,26 +171,29 @@ def test_nm_values_cycles_and_macs(case, nm, sparse, dims, seed, stalls, chunk):
     a, _ = sparse_operands(rng, arch, count, m, n, k, 0.7)
     w = nm_weights(rng, arch, count, k, n, keep, group, fill=0.9)
     dataflow = load_dataflow(name)
-    # compressed on purpose even where K is too short to gain (the default then runs dense)
-    run = run_reference(a, w, arch, dataflow, temporal_tile=chunk, nm_structured=True)
-    dense = run_reference(a, w, arch.with_changes(weight_nm="", sparse="none"), dataflow)
-    rows = compressed_rows(k, keep, group)
+    chunk = None if chunk is None else min(chunk, m)
+    # described N:M: compressed where that shortens the reduction, else run dense (the mapping's rule)
+    run = run_reference_gemm(a, w, arch, dataflow, temporal_tile=chunk, weight_structure=nm)
+    dense = run_reference_gemm(a, w, arch.with_changes(weight_nm="", sparse="none"), dataflow)
+    compressed = nm_compresses(k, keep, group)
+    assert (run.mapping.nm_groups is not None) == compressed
+    rows, per_group = (compressed_rows(k, keep, group), keep) if compressed else (k, group)
     if arch.overflow == "wrap":
         assert (run.outputs == numerics.wrap(np.einsum("gmk,gkn->gmn", a, w), arch.acc_bits, arch.signed)).all()
     else:  # the same values as dense whenever no chunk sum saturates
         big = np.abs(np.einsum("gmk,gkn->gmn", np.abs(a), np.abs(w))) < (1 << (arch.acc_bits - 1))
         assert (run.outputs[big] == dense.outputs[big]).all()
     gemm = GemmView(M=m, N=n, K=k, count=count)
-    assert run.mapping.gemm == replace(gemm, K=rows)
+    assert run.mapping.gemm == gemm and run.mapping.size("K") == rows
     assert run.cycles == gemm_timeline(Mapping(replace(gemm, K=rows), dataflow, arch, chunk)).total
     issued, effective = count * m * n * rows, brute_effective(a, w)
     assert run.macs == {"issued": issued, "gated": issued - effective if sparse == "gate" else 0,
                         "effective": effective}
     assert run.words["W_index"] == run.words["W"] == sum(f.rows * f.cols for _, _, f in run.mapping.folds())
-    # a step brings each distinct group among the fold's compressed rows its M inputs
-    assert run.words["I"] == sum(f.steps * group * len({r // keep for r in range(o["K"], o["K"] + f.rows)})
+    # a step brings each distinct group among the fold's rows its M inputs
+    assert run.words["I"] == sum(f.steps * group * len({r // per_group for r in range(o["K"], o["K"] + f.rows)})
                                  for _, o, f in run.mapping.folds())
-    stalled = run_reference(a, w, arch, dataflow, stalls=stalls, temporal_tile=chunk, nm_structured=True)
+    stalled = run_reference_gemm(a, w, arch, dataflow, stalls=stalls, temporal_tile=chunk, weight_structure=nm)
     assert (stalled.outputs == run.outputs).all() and stalled.macs == run.macs
     assert [(e.fold, e.row, e.values) for e in stalled.events] == [(e.fold, e.row, e.values) for e in run.events]
 
@@ -200,7 +204,7 @@ def test_nm_halves_the_reduction_folds_where_shapes_divide():
     rng = np.random.default_rng(3)
     w = nm_weights(rng, arch, 1, 16, 4, 2, 4)
     a = rng.integers(-128, 128, size=(1, 10, 16))
-    run = run_reference(a, w, arch, load_dataflow("ws"))
+    run = run_reference_gemm(a, w, arch, load_dataflow("ws"), weight_structure="2:4")
     assert len({e.fold for e in run.events}) == 2
     assert run.cycles == 40  # docs/timing.md's worked example: M = 10, N = 4, K = 8, single bank
     assert (run.outputs == np.einsum("gmk,gkn->gmn", a, w)).all()
@@ -217,11 +221,11 @@ def test_dense_weights_on_nm_hardware_run_as_dense_ws(case, nm, dims, seed, stal
     dataflow = load_dataflow(name)
     nm_arch = arch.with_changes(dataflows=("ws",), weight_nm=nm)
     for s in (Stalls(), stalls):
-        dense = run_reference(a, w, arch, dataflow, stalls=s)
-        run = run_reference(a, w, nm_arch, dataflow, stalls=s, nm_structured=False)
+        dense = run_reference_gemm(a, w, arch, dataflow, stalls=s)
+        run = run_reference_gemm(a, w, nm_arch, dataflow, stalls=s)  # described dense: not compressed
         assert [(e.cycle, e.fold, e.row, e.values) for e in run.events] == \
                [(e.cycle, e.fold, e.row, e.values) for e in dense.events]
-        assert run.cycles == dense.cycles and run.macs == dense.macs and run.nm_structured is False
+        assert run.cycles == dense.cycles and run.macs == dense.macs and run.mapping.nm_groups is None
 
 
 def test_nm_needs_weight_stationary_and_an_nm_array():
@@ -229,6 +233,7 @@ def test_nm_needs_weight_stationary_and_an_nm_array():
     a, w = np.ones((1, 4), int), np.zeros((4, 1), int)
     for name in ("os", "is"):
         with pytest.raises(UnsupportedError, match=f"N:M weights .* need a weight-stationary dataflow .*'{name}'"):
-            run_reference(a, w, arch, load_dataflow(name))
-    with pytest.raises(ValueError, match="nm_structured is for N:M arrays"):
-        run_reference(a, w, ArrayConfig(rows=2, cols=2), load_dataflow("ws"), nm_structured=True)
+            run_reference_gemm(a, w, arch, load_dataflow(name))
+    # N:M-described weights on an array without N:M PEs run dense
+    run = run_reference_gemm(a, w, ArrayConfig(rows=2, cols=2), load_dataflow("ws"), weight_structure="2:4")
+    assert run.mapping.nm_groups is None and run.mapping.size("K") == 4
