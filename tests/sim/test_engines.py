@@ -156,3 +156,23 @@ def test_stalls_change_timing_but_never_values(case, seed, p_load, p_stream, p_o
     assert [(e.fold, e.row, e.values) for e in stalled.events] == [(e.fold, e.row, e.values) for e in ideal.events]
     assert stalled.cycles >= ideal.cycles
     assert all(stalls.active("out", e.cycle) for e in stalled.events)
+
+
+def test_the_reference_engine_runs_the_plan_it_is_given():
+    """One plan in every engine (issue 17): the run is of the Mapping passed in, and only a resolved plan runs."""
+    from accelsim.errors import MappingError, UnsupportedError
+    from accelsim.sim import run_reference
+
+    arch, dataflow = ArrayConfig(rows=2, cols=2), load_dataflow("ws")
+    a, w = operands(arch, GemmView(M=3, N=2, K=5), 1)
+    mapping = Mapping.for_gemm(GemmView(M=3, N=2, K=5), dataflow, arch, temporal_tile=2)
+    run = run_reference(mapping, a, w)
+    assert run.mapping is mapping and run.cycles == gemm_timeline(mapping).total
+    with pytest.raises(MappingError, match="without resolved precision"):
+        run_reference(Mapping(GemmView(M=3, N=2, K=5), dataflow, arch), a, w)
+    with pytest.raises(MappingError, match=r"shapes \[1, 3, 5\] and \[1, 5, 2\] are not the mapping's GEMM: \[1, 3, 4\]"):
+        run_reference(Mapping.for_gemm(GemmView(M=3, N=2, K=4), dataflow, arch), a, w)
+    fp16 = Mapping.for_gemm(GemmView(M=3, N=2, K=5), dataflow, arch.with_changes(input_bits=16, acc_bits=32),
+                            dtypes={"I": "fp16"})
+    with pytest.raises(UnsupportedError, match="computes on integers, not fp16"):
+        run_reference(fp16, a, w)
