@@ -14,8 +14,6 @@ from ..arch import ArrayConfig
 from ..workload.graph import LayerGraph
 from .batch import Batch
 
-MODEL_VERSION = 2  # bump when a change to the models changes a stored result (2: per-layer mapping search)
-
 
 def evaluate_point(graph: LayerGraph, base: ArrayConfig, point: dict[str, Any], *,
                    energy_table: str = "horowitz45", search: bool = False) -> dict[str, Any]:

@@ -26,8 +26,8 @@ from ..errors import AccelsimError, OutputError, SpecError
 from ..outputs import claim_files, output_folder
 from ..progress import progress_bar
 from ..workload.graph import LayerGraph
-from .evaluate import MODEL_VERSION
 from .executor import ClusterError, Executor
+from .fingerprint import model_fingerprint
 from .pareto import OBJECTIVES, pareto
 from .space import MAX_POINTS, Axis, count_points, points
 from .store import Store, point_key
@@ -134,7 +134,7 @@ def run_space(workload: str, base: ArrayConfig, axes: list[Axis], output: str | 
     dataflows = {str(v): load_dataflow(str(v)).to_dict() for a in axes if a.name == "dataflow" for v in a.values}
     context = {"workload": graph.name, "layers": stable_digest([layer.to_dict() for layer in graph]),
                "base": base.to_dict(), "energy_table": stable_digest(load_energy_table(settings.energy_table).to_dict()),
-               "dataflows": stable_digest(dataflows), "model": MODEL_VERSION,
+               "dataflows": stable_digest(dataflows), "model": model_fingerprint(),
                "mapping": settings.mapping, **({"objectives": list(settings.objectives)}
                                                 if settings.mapping == "search" else {}),
                **({"limits": [list(x) for x in settings.limits]} if settings.limits else {})}

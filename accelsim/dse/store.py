@@ -1,6 +1,6 @@
 """The results store: SQLite in ``DIR/results.sqlite``, one row per evaluated point.
 
-A row is keyed by a digest of (point, workload, base architecture, energy table, model version)
+A row is keyed by a digest of (point, workload, base architecture, energy table, model fingerprint)
 and written as soon as its result arrives, in its own transaction: a run killed at any moment
 keeps every finished point, and ``--resume`` recomputes none of them. Only the coordinating
 process writes.
@@ -20,7 +20,7 @@ SCHEMA = "CREATE TABLE IF NOT EXISTS points (key TEXT PRIMARY KEY, seq INTEGER, 
 
 
 def point_key(point: dict[str, Any], context: dict[str, Any]) -> str:
-    """The store key of a point in a run's context (workload, base arch, table, model version)."""
+    """The store key of a point in a run's context (workload, base arch, table, model fingerprint)."""
     return stable_digest({"point": point, "context": context})
 
 
