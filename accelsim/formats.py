@@ -94,7 +94,7 @@ class FormatSize:
         return {"version": FORMAT_VERSION, "values_bytes": self.values_bytes, "metadata_bytes": self.metadata_bytes}
 
     @classmethod
-    def from_dict(cls, data: Any) -> "FormatSize":
+    def from_dict(cls, data: Any) -> FormatSize:
         from .specio import Fields
 
         f = Fields(data, where="FormatSize")
@@ -168,7 +168,7 @@ def row_pointer_bits(nnz: int) -> int:
 def _bytes(bits) -> int:
     if isinstance(bits, float):  # rle expectations: forgive float noise such as 100 · 0.1 = 10.000000000000002
         return math.ceil(bits / 8 * (1 - 1e-12))
-    return int(math.ceil(Fraction(bits) / 8))
+    return math.ceil(Fraction(bits) / 8)
 
 
 # -- argument checks ------------------------------------------------------------------------------

@@ -55,10 +55,11 @@ def child_name(name: str, *, what: str) -> str:
     --------
     >>> child_name("run1", what="run_name")
     'run1'
-    >>> child_name("../escape", what="run_name")
+    >>> child_name("../escape", what="run_name")  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    accelsim.errors.OutputError: run_name '../escape' must be a plain name of at most 255 bytes (no '/', '\\\\', '..' or absolute path)
+    accelsim.errors.OutputError: run_name '../escape' must be a plain name of at most 255 bytes
+    (no '/', '\\\\', '..' or absolute path)
     """
     parts = PurePath(name).parts
     if (not name.strip() or len(parts) != 1 or parts[0] in (".", "..") or "/" in name or "\\" in name

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import operator
 import re
-from functools import lru_cache
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def fused_bits(datapath_bits: int, bits: int, brick_bits: int = 1) -> int:
     return width
 
 
-def fusion_factor(arch: "ArrayConfig", input_bits: int, weight_bits: int) -> int:
+def fusion_factor(arch: ArrayConfig, input_bits: int, weight_bits: int) -> int:
     """MACs a PE performs per cycle on ``input_bits`` × ``weight_bits`` operands.
 
     ``fusible`` (Bit Fusion): with datapath widths ``Wi = arch.input_bits``, ``Ww = arch.weight_bits``

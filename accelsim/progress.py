@@ -43,7 +43,7 @@ class _NoBar:
         pass
 
 
-class progress_bar:  # noqa: N801 - used like a function: ``with progress_bar(total=n) as bar``
+class progress_bar:  # lower case: used like a function, ``with progress_bar(total=n) as bar``
     """A bar to ``update(n)`` by hand, for work that is not a plain loop; a no-op off a terminal.
 
     Examples

@@ -251,7 +251,7 @@ class Fields:
             if key not in self._used:
                 raise self.error(key, "is not a known key" + did_you_mean(str(key), self._used))
 
-    def sub(self, key: str, default: Any = ...) -> "Fields":
+    def sub(self, key: str, default: Any = ...) -> Fields:
         value = self.raw(key, default)
         lines = getattr(self.data, "key_lines", {})
         return Fields(value, where=self.path(key), file=self.file, line=lines.get(key, self.line))

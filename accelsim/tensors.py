@@ -430,7 +430,7 @@ def with_tensor_formats(graph, tensors: Mapping[str, LayerTensors], *, file: str
                 continue
             if own != current:  # (a declared format's values were checked by load_tensors)
                 how = (f"as their `.{part}{FORMAT_SUFFIX}` declares" if declared is not None
-                       else f"their arrays' numpy dtype")
+                       else "their arrays' numpy dtype")
                 changes.setdefault(layer.name, {})[f"{part}_type"] = own.name
                 taken.setdefault((part, own.name, how), []).append(layer.name)
                 text = (f"{own.name} is the format of `{key}` in {file} "

@@ -3,4 +3,4 @@
 from .config import ArrayConfig, MemorySpec, load_arch, resolve_arch, save_arch
 from .presets import PRESETS
 
-__all__ = ["ArrayConfig", "MemorySpec", "PRESETS", "load_arch", "resolve_arch", "save_arch"]
+__all__ = ["PRESETS", "ArrayConfig", "MemorySpec", "load_arch", "resolve_arch", "save_arch"]

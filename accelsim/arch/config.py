@@ -207,7 +207,7 @@ class ArrayConfig:
         return {"version": FORMAT_VERSION, **out} if versioned else out
 
     @classmethod
-    def from_dict(cls, data: Any, *, file: str | None = None) -> "ArrayConfig":
+    def from_dict(cls, data: Any, *, file: str | None = None) -> ArrayConfig:
         """Build from a dict (e.g. parsed YAML); any problem is a :class:`SpecError`."""
         f = Fields(data, where="ArrayConfig", file=file)
         version = f.int("version", FORMAT_VERSION)
@@ -217,7 +217,7 @@ class ArrayConfig:
         f.done()
         return cls(**kwargs)
 
-    def with_changes(self, **changes: Any) -> "ArrayConfig":
+    def with_changes(self, **changes: Any) -> ArrayConfig:
         """A copy with some fields changed (presets are copies with changes)."""
         return replace(self, **changes)
 
@@ -245,9 +245,10 @@ def _read_config(f: Fields) -> dict[str, Any]:
     if kwargs["fusion_brick_bits"] != 2 and kwargs["pe_style"] != "fusible":
         raise f.error("fusion_brick_bits", f"= {kwargs['fusion_brick_bits']} is read by fusible PEs only, "
                                            f"not pe_style '{kwargs['pe_style']}'")
-    if kwargs["pe_style"] == "fusible" and kwargs["fusion_brick_bits"] > min(kwargs["input_bits"], kwargs["weight_bits"]):
+    narrower = min(kwargs["input_bits"], kwargs["weight_bits"])
+    if kwargs["pe_style"] == "fusible" and kwargs["fusion_brick_bits"] > narrower:
         raise f.error("fusion_brick_bits", f"must be at most the narrower datapath "
-                                           f"({min(kwargs['input_bits'], kwargs['weight_bits'])} bits), "
+                                           f"({narrower} bits), "
                                            f"not {kwargs['fusion_brick_bits']}")
     if kwargs["pe_style"] != "parallel" and kwargs["overflow"] != "wrap":
         raise UnsupportedError(str(f.error("overflow", f"'{kwargs['overflow']}' with {kwargs['pe_style']} PEs: they "

@@ -14,7 +14,9 @@ def _cmd_arch_show(args: argparse.Namespace) -> str:
     from ..arch import resolve_arch
 
     arch = resolve_arch(args.arch)
-    return json.dumps(arch.to_dict(), indent=1) if args.json else yaml.safe_dump(arch.to_dict(), sort_keys=False).rstrip()
+    if args.json:
+        return json.dumps(arch.to_dict(), indent=1)
+    return yaml.safe_dump(arch.to_dict(), sort_keys=False).rstrip()
 
 
 def _cmd_arch_list(args: argparse.Namespace) -> str:

@@ -81,8 +81,7 @@ def compress_weights(weights: dict, prune, scope: str, dtype: str | None, *, sym
     """Prune then quantize every weight; return the arrays to write and one report row per layer."""
     import numpy as np
 
-    from ..compress import (density_of, dequantize, prune_global, prune_magnitude, prune_nm, quantize,
-                            sqnr_db)
+    from ..compress import density_of, dequantize, prune_global, prune_magnitude, prune_nm, quantize, sqnr_db
 
     if isinstance(prune, tuple):
         pruned = {name: prune_nm(w, *prune) for name, w in weights.items()}
@@ -136,11 +135,11 @@ def _csv(rows: list[dict]) -> str:
 
 
 def _cmd_compress(args: argparse.Namespace) -> str:
+    from ..atomic import atomic_write_text
+    from ..compress.quantize import MAX_BITS
     from ..errors import SpecError
     from ..outputs import claim_files, made_folder, output_folder
-    from ..compress.quantize import MAX_BITS
     from ..precision import parse_dtype
-    from ..atomic import atomic_write_text
     from ..tensors import save_tensors
 
     prune = parse_prune(args.prune)
@@ -196,14 +195,15 @@ def _cmd_compress(args: argparse.Namespace) -> str:
     header = ["layer", "shape", "density", "after", "structure", "dtype", "SQNR prune dB", "SQNR quant dB",
               "SQNR dB"]
     return "\n".join([table(lines, header, {2, 3, 6, 7, 8}), "",
-                      f"{len(rows)} layers, {params:,} weights, density {before:.3f} -> {after:.3f}; "
-                      f"wrote {folder / 'weights.npz'}, report.csv, report.json"])
+                      (f"{len(rows)} layers, {params:,} weights, density {before:.3f} -> {after:.3f}; "
+                       f"wrote {folder / 'weights.npz'}, report.csv, report.json")])
 
 
 def add_parser(sub) -> None:
     """Register the subcommand on the top-level parser's subparsers."""
     cp = sub.add_parser("compress", help="prune and quantize a model's weights; write them and a per-layer report")
-    cp.add_argument("model", type=FILE_NAME, help="an ONNX model (.onnx) or a tensor file (.npz, keys '<layer>.weight')")
+    cp.add_argument("model", type=FILE_NAME,
+                    help="an ONNX model (.onnx) or a tensor file (.npz, keys '<layer>.weight')")
     cp.add_argument("--prune", metavar="N:M|DENSITY",
                     help="keep N of every M weights along the reduction (e.g. 2:4), or a density (e.g. 0.5)")
     cp.add_argument("--prune-scope", choices=["tensor", "channel", "global"],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-
 import os
 
 from ._common import positive_float, positive_int, table, warn
@@ -61,7 +60,8 @@ def _cmd_dse(args: argparse.Namespace) -> str:
     head = (f"{args.workload} on {len(run.points):,} {how} around {base.name} "
             f"({run.computed:,} evaluated now, {len(run.points) - run.computed:,} from the store); "
             f"{len(run.pareto)} on the Pareto front (*) of {', '.join(objectives)}; {infeasible} infeasible")
-    shown = table(rows[:200], [*names, "ok", *objectives, "pareto"], set(range(len(names) + 1, len(names) + 1 + len(objectives))))
+    shown = table(rows[:200], [*names, "ok", *objectives, "pareto"],
+                  set(range(len(names) + 1, len(names) + 1 + len(objectives))))
     more = f"\n... {len(rows) - 200:,} more in {args.output}/points.csv" if len(rows) > 200 else ""
     chosen = "" if run.chosen is None else f"\nchosen design (plots, report.html): point {run.chosen} (counting from 0)"
     return f"{head}\n\n{shown}{more}{chosen}\n\nwrote {args.output}/: {', '.join(run.files)}"
@@ -86,7 +86,8 @@ def add_parser(sub) -> None:
     p.add_argument("--arch", default="sa32", help="the base architecture the axes vary (default: sa32)")
     p.add_argument("--axis", action="append", metavar="NAME=V1,V2",
                    help="an axis: an ArrayConfig field (dotted for nested: memory.ifmap_kib), dataflow, "
-                        "or workload.input_bits / workload.weight_bits / workload.weight_sparsity (every GEMM layer); repeatable")
+                        "or workload.input_bits / workload.weight_bits / workload.weight_sparsity "
+                        "(every GEMM layer); repeatable")
     p.add_argument("--max", action="append", metavar="METRIC=MAX",
                    help="a derived constraint: points above it are infeasible (total_cycles, latency_ms, energy_pj, "
                         "power_mw, area_um2); repeatable, and over a space file's limits")
@@ -103,6 +104,7 @@ def add_parser(sub) -> None:
     p.add_argument("--time", type=positive_float, metavar="S", help="stop proposing points after S seconds (NSGA-II)")
     p.add_argument("--seed", type=_seed, help="the optimiser's seed, 0 to 2**32-1 (default 0): same seed, same points")
     p.add_argument("--no-plots", action="store_true", help="skip the figures and report.html")
-    p.add_argument("--energy-table", default="horowitz45", metavar="NAME|FILE", help="energy per action (docs/energy.md)")
+    p.add_argument("--energy-table", default="horowitz45", metavar="NAME|FILE",
+                   help="energy per action (docs/energy.md)")
     p.add_argument("--json", action="store_true", help="print {points, pareto} as JSON")
     p.set_defaults(func=_cmd_dse)

@@ -108,23 +108,23 @@ def _cmd_hdl_area(args: argparse.Namespace) -> str:
         report = area_report(arch, dataflow, full=args.full, on_step=on_step, **extra)
     if args.json:
         return json.dumps(report, indent=1)
-    rows = [["one PE", *(f"{report['pe'][k]:,}" for k in ("luts", "flip_flops", "carries", "cells"))],
-            [f"array estimate ({report['pes']:,} PEs)",
-             *(f"{report['array_estimate'][k]:,}" for k in ("luts", "flip_flops", "carries", "cells"))]]
+    kinds = ("luts", "flip_flops", "carries", "cells")
+    rows = [["one PE", *(f"{report['pe'][k]:,}" for k in kinds)],
+            [f"array estimate ({report['pes']:,} PEs)", *(f"{report['array_estimate'][k]:,}" for k in kinds)]]
     if "array" in report:
-        rows.append(["array, synthesised", *(f"{report['array'][k]:,}" for k in ("luts", "flip_flops", "carries", "cells"))])
+        rows.append(["array, synthesised", *(f"{report['array'][k]:,}" for k in kinds)])
     if "pe_dense" in report:
         what = "gating" if arch.sparse == "gate" else f"N:M {arch.weight_nm} indices and mux"
-        rows += [["dense PE, same widths", *(f"{report['pe_dense'][k]:,}" for k in ("luts", "flip_flops", "carries", "cells"))],
-                 [f"one PE's {what}", *(f"{report['pe_sparse_extra'][k]:+,}" for k in ("luts", "flip_flops", "carries", "cells"))]]
+        rows += [["dense PE, same widths", *(f"{report['pe_dense'][k]:,}" for k in kinds)],
+                 [f"one PE's {what}", *(f"{report['pe_sparse_extra'][k]:+,}" for k in kinds)]]
     head = f"{arch.name} ({arch.rows}x{arch.cols}) {dataflow.name}, {report['target']}, {report['yosys']}"
     lines = [head, "", table(rows, ["", "LUT4", "flip-flops", "carries", "cells"], {1, 2, 3, 4})]
     if "pe_liberty" in report:
         mapped = report["pe_liberty"]
         cells = ", ".join(f"{n:,} {kind}" for kind, n in sorted(mapped["cells"].items()))
-        lines += ["", f"on {report['liberty']}: one PE {mapped['area_um2']:,.3f} um2 "
-                      f"({mapped['sequential_um2']:,.3f} sequential; {cells}); "
-                      f"{report['pes']:,} PEs {report['array_estimate_um2']:,.1f} um2"]
+        lines += ["", (f"on {report['liberty']}: one PE {mapped['area_um2']:,.3f} um2 "
+                       f"({mapped['sequential_um2']:,.3f} sequential; {cells}); "
+                       f"{report['pes']:,} PEs {report['array_estimate_um2']:,.1f} um2")]
     return "\n".join([*lines, "", f"({report['seconds']:.1f} s)"])
 
 
@@ -136,7 +136,8 @@ def add_parser(sub) -> None:
     ver = hdl.add_parser("verify", help="prove the Verilog equal to the reference engine (cocotb)")
     area = hdl.add_parser("area", help="synthesise a PE (and optionally the array) with Yosys")
     for p in (gen, ver, area):
-        p.add_argument("--arch", default="tiny", type=ARCH_NAME, help="a preset name or an architecture YAML file (default: tiny)")
+        p.add_argument("--arch", default="tiny", type=ARCH_NAME,
+                       help="a preset name or an architecture YAML file (default: tiny)")
         p.add_argument("--dataflow", type=DATAFLOW_NAME, help="ws, os or is (default: the arch's first)")
         p.add_argument("--sparse", choices=["none", "gate", "skip"],
                        help="zero operands: 'gate' isolates the multiplier and counts gated MACs "
@@ -157,7 +158,8 @@ def add_parser(sub) -> None:
     ver.add_argument("--simulator", choices=["icarus", "verilator"], default="icarus")
     ver.add_argument("--nm-dense", action="store_true",
                      help="N:M arrays: random dense weights run uncompressed (default: pruned to N:M and compressed)")
-    ver.add_argument("--build-dir", type=FILE_NAME, help="where the simulator builds (default: ~/.cache/accelsim/sim_build/DIGEST)")
+    ver.add_argument("--build-dir", type=FILE_NAME,
+                     help="where the simulator builds (default: ~/.cache/accelsim/sim_build/DIGEST)")
     ver.set_defaults(func=_cmd_hdl_verify)
     area.add_argument("--full", action="store_true", help="also synthesise the whole array (slow for big ones)")
     area.add_argument("--liberty", type=FILE_NAME, metavar="FILE",

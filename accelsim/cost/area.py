@@ -32,6 +32,7 @@ True
 from __future__ import annotations
 
 import csv
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -126,7 +127,7 @@ def acc_slope_um2(variant: tuple, product_bits: int) -> float:
     slopes = acc_slopes_um2(variant)
     if product_bits <= slopes[0][0]:
         return slopes[0][1]
-    for (p0, s0), (p1, s1) in zip(slopes, slopes[1:]):
+    for (p0, s0), (p1, s1) in itertools.pairwise(slopes):
         if product_bits <= p1:
             return s0 + (s1 - s0) * (product_bits - p0) / (p1 - p0)
     return slopes[-1][1]

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from multiprocessing import get_context
-from typing import Any
+from typing import Any, Self
 
 from ..errors import AccelsimError
 
@@ -106,7 +106,7 @@ class Executor:
         self._set_up_here = False
         self._stopped_early = False
 
-    def __enter__(self) -> "Executor":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, kind, value, traceback) -> None:

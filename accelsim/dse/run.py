@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
-from concurrent.futures.process import BrokenProcessPool
 import io
 import itertools
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,8 +48,10 @@ def output_names(objectives: tuple[str, ...]) -> tuple[str, ...]:
 
     Examples
     --------
-    >>> output_names(("total_cycles", "area_um2"))[4:]
-    ('pareto_total_cycles_area_um2.png', 'pareto_total_cycles_area_um2.svg', 'layers.png', 'layers.svg', 'roofline.png', 'roofline.svg')
+    >>> output_names(("total_cycles", "area_um2"))[4:6]
+    ('pareto_total_cycles_area_um2.png', 'pareto_total_cycles_area_um2.svg')
+    >>> output_names(("total_cycles", "area_um2"))[6:]
+    ('layers.png', 'layers.svg', 'roofline.png', 'roofline.svg')
     """
     figures = [f"pareto_{a}_{b}.{ext}" for a, b in itertools.combinations(objectives, 2) for ext in ("png", "svg")]
     return (STORE, POINTS_CSV, PARETO_CSV, REPORT, *figures,
@@ -133,7 +135,8 @@ def run_space(workload: str, base: ArrayConfig, axes: list[Axis], output: str | 
     # what the numbers depend on, by content: an edited table or dataflow file is a new run, not a resume
     dataflows = {str(v): load_dataflow(str(v)).to_dict() for a in axes if a.name == "dataflow" for v in a.values}
     context = {"workload": graph.name, "layers": stable_digest([layer.to_dict() for layer in graph]),
-               "base": base.to_dict(), "energy_table": stable_digest(load_energy_table(settings.energy_table).to_dict()),
+               "base": base.to_dict(),
+               "energy_table": stable_digest(load_energy_table(settings.energy_table).to_dict()),
                "dataflows": stable_digest(dataflows), "model": model_fingerprint(),
                "mapping": settings.mapping, **({"objectives": list(settings.objectives)}
                                                 if settings.mapping == "search" else {}),
@@ -190,14 +193,16 @@ class _Evaluator:
         if not todo:
             return
         workers = 1 if self.scheduler is None and self.jobs <= 1 else max(self.jobs, 2)
-        size = max(1, min(512, len(todo) // (4 * workers)))  # several chunks per worker: balance, and a kill loses little
+        # several chunks per worker: balance, and a kill loses little
+        size = max(1, min(512, len(todo) // (4 * workers)))
         chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
         tasks = [[p for _, p, _ in chunk] for chunk in chunks]
         with progress_bar(total=len(todo), desc="points", unit="point") as bar, \
                 contextlib.closing(self.executor.run(_evaluate_chunk, tasks)) as results:
             try:
                 for index, chunk_results in results:
-                    rows = [(key, seq, point, result) for (seq, point, key), result in zip(chunks[index], chunk_results)]
+                    rows = [(key, seq, point, result)
+                            for (seq, point, key), result in zip(chunks[index], chunk_results)]
                     self.store.put_many(rows)
                     self.stored.update((key, result) for key, _, _, result in rows)
                     self.computed += len(rows)

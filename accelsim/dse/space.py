@@ -2,14 +2,19 @@
 
 An axis names an ``ArrayConfig`` field (nested fields by dotted path, e.g.
 ``memory.dram_bytes_per_cycle``), ``dataflow``, or a workload-side setting applied to every GEMM
-layer (``workload.input_bits``, ``workload.weight_bits``, ``workload.weight_sparsity``). Every value is checked against the
-base architecture on its own before any work, so a typo is one line, not a thousand failed points.
+layer (``workload.input_bits``, ``workload.weight_bits``, ``workload.weight_sparsity``). Every value
+is checked against the base architecture on its own before any work, so a typo is one line, not a
+thousand failed points.
 
 Examples
 --------
 >>> axes = [parse_axis("rows=8,16"), parse_axis("dataflow=ws,os")]
->>> [p for p in points(axes)]
-[{'rows': 8, 'dataflow': 'ws'}, {'rows': 8, 'dataflow': 'os'}, {'rows': 16, 'dataflow': 'ws'}, {'rows': 16, 'dataflow': 'os'}]
+>>> for p in points(axes):
+...     print(p)
+{'rows': 8, 'dataflow': 'ws'}
+{'rows': 8, 'dataflow': 'os'}
+{'rows': 16, 'dataflow': 'ws'}
+{'rows': 16, 'dataflow': 'os'}
 """
 
 from __future__ import annotations
@@ -179,7 +184,8 @@ def arch_for(base: ArrayConfig, point: dict[str, Any]) -> ArrayConfig:
         *parents, leaf = name.split(".")
         for part in parents:
             if not isinstance(target.get(part), dict):
-                raise SpecError(f"axis '{printable(name)}': '{printable(part)}' is not a nested field of the architecture")
+                raise SpecError(f"axis '{printable(name)}': '{printable(part)}' is not a nested field "
+                                "of the architecture")
             target = target[part]
         if leaf not in target and leaf not in ArrayConfig.__dataclass_fields__:
             raise SpecError(f"axis '{printable(name)}' is not an architecture field, 'dataflow' or one of "

@@ -33,7 +33,7 @@ class LayerChoice:
                 "temporal_tile": self.temporal_tile}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], specs: dict[str, DataflowSpec] | None = None) -> "LayerChoice":
+    def from_dict(cls, data: dict[str, Any], specs: dict[str, DataflowSpec] | None = None) -> LayerChoice:
         """The choice :meth:`to_dict` wrote (a design-space result's ``mapping`` entry); ``specs``
         gives dataflows by name that are not (or shadow) the bundled ones.
 

@@ -101,7 +101,7 @@ class DataflowSpec:
                 "temporal": self.temporal, "loop_order": list(self.loop_order)}
 
     @classmethod
-    def from_dict(cls, data: Any, *, file: str | None = None) -> "DataflowSpec":
+    def from_dict(cls, data: Any, *, file: str | None = None) -> DataflowSpec:
         f = Fields(data, where="dataflow", file=file)
         f.int("version", FORMAT_VERSION)
         kw = dict(name=f.str("name"), description=f.raw("description", ""),

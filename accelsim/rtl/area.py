@@ -50,7 +50,7 @@ def _run_yosys(verilog_text: str, top: str, key: str, script: str, stat_name: st
     work = _workdir(key)
     stat_file = work / stat_name
     # the same Verilog through the same script and the pinned Yosys gives the same counts: reuse them
-    digest = hashlib.sha256("\0".join((YOSYS_VERSION, script, verilog_text, extra)).encode()).hexdigest()
+    digest = hashlib.sha256(f"{YOSYS_VERSION}\x00{script}\x00{verilog_text}\x00{extra}".encode()).hexdigest()
     stamp = work / f"{stat_name}.input.sha256"
     if not (stat_file.is_file() and stamp.is_file() and stamp.read_text() == digest):
         stamp.unlink(missing_ok=True)
@@ -58,7 +58,7 @@ def _run_yosys(verilog_text: str, top: str, key: str, script: str, stat_name: st
         (work / f"{top}.v").write_text(verilog_text)
         log = f"{stat_name}.log"
         done = subprocess.run([sys.executable, "-c", _RUN, "-q", "-l", log, "-p", script], cwd=work,
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, check=False)  # its failure is read below
         if done.returncode != 0 or not stat_file.is_file():
             text = (work / log).read_text(errors="replace") if (work / log).is_file() else ""
             errors = [line for line in (text + done.stdout + done.stderr).splitlines() if line.startswith("ERROR")]

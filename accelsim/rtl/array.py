@@ -38,8 +38,22 @@ wide reductions are single ``any()`` operators or balanced trees.
 
 from __future__ import annotations
 
-from amaranth.hdl import (Cat, ClockSignal, Const, Instance, Module, Mux, ResetSignal, Shape, Signal, Value, signed,
-                          unsigned)
+from typing import ClassVar
+
+from amaranth.hdl import (
+    Cat,
+    ClockSignal,
+    Const,
+    Instance,
+    Module,
+    Mux,
+    ResetSignal,
+    Shape,
+    Signal,
+    Value,
+    signed,
+    unsigned,
+)
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -47,8 +61,8 @@ from ..arch import ArrayConfig
 from ..errors import UnsupportedError
 from ..mapping.dataflow import DataflowSpec
 from ..precision import value_range
-from ..sparsity import nm_index_bits
 from ..sim.timing import os_last_beat_earliest
+from ..sparsity import nm_index_bits
 
 ROWS_MODULE = "accelsim_array_rows"
 PE_MODULE = "accelsim_array_pe"
@@ -135,8 +149,9 @@ class StationaryPE(wiring.Component):
         if gated(arch):
             flags = data.ArrayLayout(1, banks)
             lane_flags = arch.nm[1] if arch.nm is not None else 1  # N:M: a zero flag per group element
-            members |= {"x_zero": In(lane_flags), "x_out_zero": Out(lane_flags), "wz_in": In(flags), "wz_out": Out(flags),
-                        "wu_in": In(flags), "wu_out": Out(flags), "gated": Out(1)}
+            members |= {"x_zero": In(lane_flags), "x_out_zero": Out(lane_flags),
+                        "wz_in": In(flags), "wz_out": Out(flags), "wu_in": In(flags), "wu_out": Out(flags),
+                        "gated": Out(1)}
         if arch.nm is not None:
             index = data.ArrayLayout(unsigned(nm_index_bits(arch.nm[1])), banks)
             members |= {"i_in": In(index), "i_out": Out(index)}
@@ -258,7 +273,7 @@ class _Rows(wiring.Component):
     """
 
     PE: type
-    LANES: dict[str, str]  # row-wise input (also the PE's input) -> the PE output feeding the next column
+    LANES: ClassVar[dict[str, str]]  # row-wise input (also the PE's input) -> the PE output feeding the next column
     DOWN: tuple[tuple[str, str], ...]  # column-wise (input, output) pairs flowing from row 0 down
     UP: tuple[tuple[str, str], ...]  # column-wise (input, output) pairs flowing up to row 0
     BROADCAST: tuple[str, ...]  # one-bit inputs every PE takes (besides enable)
@@ -267,7 +282,7 @@ class _Rows(wiring.Component):
         self.arch, self.dataflow, self.n, self.modules = arch, dataflow, n, modules
         super().__init__(self.ports(arch, dataflow, n))
 
-    EXTRA_LANES: dict[str, str] = {}  # gated arrays: the zero flags that ride with the lanes
+    EXTRA_LANES: ClassVar[dict[str, str]] = {}  # gated arrays: the zero flags that ride with the lanes
     EXTRA_DOWN: tuple[tuple[str, str], ...] = ()  # gated arrays: the zero flags flowing down
 
     @classmethod
@@ -314,7 +329,9 @@ class _Rows(wiring.Component):
         size = (self.n + 1) // 2
         blocks = []
         for i, n in enumerate((size, self.n - size)):
-            make = (lambda n=n: type(self)(self.arch, self.dataflow, n, self.modules))
+            def make(n: int = n) -> _Rows:
+                return type(self)(self.arch, self.dataflow, n, self.modules)
+
             blocks.append(_place(m, f"rows_{i}", make, f"{ROWS_MODULE}{n}", self.modules))
         upper, lower = blocks
         for block, part in ((upper, slice(0, size)), (lower, slice(size, self.n))):
@@ -341,11 +358,11 @@ class StationaryRows(_Rows):
     """
 
     PE = StationaryPE
-    LANES = {"x": "x_out", "x_valid": "x_out_valid", "x_bank": "x_out_bank"}
+    LANES: ClassVar[dict[str, str]] = {"x": "x_out", "x_valid": "x_out_valid", "x_bank": "x_out_bank"}
     DOWN = (("p_in", "p_out"), ("p_in_valid", "p_out_valid"), ("w_in", "w_out"))
     UP = ()
     BROADCAST = ("shift", "shift_bank")
-    EXTRA_LANES = {"x_zero": "x_out_zero"}
+    EXTRA_LANES: ClassVar[dict[str, str]] = {"x_zero": "x_out_zero"}
     EXTRA_DOWN = (("wz_in", "wz_out"), ("wu_in", "wu_out"))
 
     def _row_busy(self, pes):
@@ -363,11 +380,12 @@ class OutputRows(_Rows):
     """
 
     PE = OutputPE
-    LANES = {"x": "x_out", "x_valid": "x_out_valid", "x_first": "x_out_first", "x_last": "x_out_last"}
+    LANES: ClassVar[dict[str, str]] = {"x": "x_out", "x_valid": "x_out_valid", "x_first": "x_out_first",
+                                       "x_last": "x_out_last"}
     DOWN = (("y", "y_out"),)
     UP = (("o_in", "o_out"), ("o_in_valid", "o_out_valid"))
     BROADCAST = ()
-    EXTRA_LANES = {"x_zero": "x_out_zero"}
+    EXTRA_LANES: ClassVar[dict[str, str]] = {"x_zero": "x_out_zero"}
     EXTRA_DOWN = (("y_zero", "y_out_zero"), ("y_used", "y_out_used"))
 
     def _row_busy(self, pes):
@@ -647,7 +665,8 @@ class SystolicArray(wiring.Component):
         lasts = _history(m, enable, self.stream_last, R - 1, "skl_l")
         tops = _skew_values(m, enable, [self.stream_top[c] for c in range(C)], "skt", self.modules)
         m.d.comb += [*(rows.x[r].eq(xs[r]) for r in range(R)), *(rows.x_valid[r].eq(valids[r]) for r in range(R)),
-                     *(rows.x_first[r].eq(firsts[r]) for r in range(R)), *(rows.x_last[r].eq(lasts[r]) for r in range(R)),
+                     *(rows.x_first[r].eq(firsts[r]) for r in range(R)),
+                     *(rows.x_last[r].eq(lasts[r]) for r in range(R)),
                      *(rows.y[c].eq(tops[c]) for c in range(C))]
         if gated(arch):  # zero flags: detected once at the array's edges, then they ride with the values
             zl, _ = _skew(m, enable, [self.stream_data[r] == 0 for r in range(R)], "skl_z")

@@ -94,9 +94,9 @@ def verilog_ports(text: str, module: str = TOP) -> dict[str, tuple[str, int]] | 
     >>> verilog_ports("module top(input wire [3:0] a, b, output reg signed [1:0] y); endmodule", "top")
     {'a': ('input', 4), 'b': ('input', 4), 'y': ('output', 2)}
     """
-    text = re.sub(r"//[^\n]*|/\*.*?\*/", " ", text, flags=re.S)
+    text = re.sub(r"//[^\n]*|/\*.*?\*/", " ", text, flags=re.DOTALL)
     head = re.search(rf"\bmodule\s+{re.escape(module)}\s*(?:#\s*\((?:[^()]|\([^()]*\))*\)\s*)?\((.*?)\)\s*;",
-                     text, re.S)
+                     text, re.DOTALL)
     if head is None:
         return None
     end = text.find("endmodule", head.end())
@@ -210,7 +210,8 @@ def verify(arch: ArrayConfig, dataflow: DataflowSpec, *, cases: int = 100, seed:
         stale.unlink(missing_ok=True)  # an earlier run's log must not be blamed for this one
     job.write_text(json.dumps({
         "arch": arch.to_dict(), "dataflow": dataflow.to_dict(), "cases": cases, "seed": seed, "stall_p": stall_p,
-        "max_folds": max_folds, "zeros": zeros, "nm_structured": nm_structured, "ports": design_ports(arch, dataflow), "verilog": str(verilog),
+        "max_folds": max_folds, "zeros": zeros, "nm_structured": nm_structured,
+        "ports": design_ports(arch, dataflow), "verilog": str(verilog),
         "simulator": simulator, "build": str(build), "result": str(result_path), "status": str(status_path),
         "progress": str(progress_path)}))
     start = time.perf_counter()

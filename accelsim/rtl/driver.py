@@ -70,7 +70,8 @@ class Driver:
             self.loads_taken += 1
         if out_valid and ins["out_ready"]:
             index = len(self.observed)
-            width = len(self.plan.expected.events[index].values) if index < len(self.plan.expected.events) else len(out_data)
+            events = self.plan.expected.events
+            width = len(events[index].values) if index < len(events) else len(out_data)
             self.observed.append(Observed(t, tuple(int(v) for v in out_data[:width])))
 
     def mismatch(self) -> str | None:

@@ -278,7 +278,8 @@ class FoldSchedule:
             step = diagonal - lanes[None, :]
             inside = (step >= 0) & (step < t)
             lane, step = np.broadcast_to(lanes, step.shape)[inside], step[inside]
-            pixel, filt = (step, fold.col_fold * c + lane) if self.dataflow == "ws" else (fold.col_fold * c + lane, step)
+            column = fold.col_fold * c + lane
+            pixel, filt = (step, column) if self.dataflow == "ws" else (column, step)
             yield np.broadcast_to(2 * r - 1 + diagonal, inside.shape)[inside], lane, base + pixel * ops.n + filt
 
     @cached_property

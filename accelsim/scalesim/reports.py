@@ -8,8 +8,8 @@ from accelsim.atomic import atomic_write_text
 from accelsim.scalesim.compat import LayerReport
 
 COMPUTE = ("COMPUTE_REPORT.csv",
-           "LayerID, Total Cycles (incl. prefetch), Total Cycles, Stall Cycles, Overall Util %, "
-           "Mapping Efficiency %, Compute Util %,",
+           ("LayerID, Total Cycles (incl. prefetch), Total Cycles, Stall Cycles, Overall Util %, "
+            "Mapping Efficiency %, Compute Util %,"),
            ("total_cycles_with_prefetch", "total_cycles", "stall_cycles", "overall_util", "mapping_efficiency",
             "compute_util"))
 DETAIL_FIELDS = tuple(f"{mem}_{op}_{what}" for mem, op in (("sram", "ifmap"), ("sram", "filter"),
@@ -17,11 +17,11 @@ DETAIL_FIELDS = tuple(f"{mem}_{op}_{what}" for mem, op in (("sram", "ifmap"), ("
                                                            ("dram", "filter"), ("dram", "ofmap"))
                       for what in ("start", "stop", "writes" if op == "ofmap" else "reads"))
 DETAIL = ("DETAILED_ACCESS_REPORT.csv",
-          "LayerID, SRAM IFMAP Start Cycle, SRAM IFMAP Stop Cycle, SRAM IFMAP Reads, SRAM Filter Start Cycle, "
-          "SRAM Filter Stop Cycle, SRAM Filter Reads, SRAM OFMAP Start Cycle, SRAM OFMAP Stop Cycle, "
-          "SRAM OFMAP Writes, DRAM IFMAP Start Cycle, DRAM IFMAP Stop Cycle, DRAM IFMAP Reads, "
-          "DRAM Filter Start Cycle, DRAM Filter Stop Cycle, DRAM Filter Reads, DRAM OFMAP Start Cycle, "
-          "DRAM OFMAP Stop Cycle, DRAM OFMAP Writes,",
+          ("LayerID, SRAM IFMAP Start Cycle, SRAM IFMAP Stop Cycle, SRAM IFMAP Reads, SRAM Filter Start Cycle, "
+           "SRAM Filter Stop Cycle, SRAM Filter Reads, SRAM OFMAP Start Cycle, SRAM OFMAP Stop Cycle, "
+           "SRAM OFMAP Writes, DRAM IFMAP Start Cycle, DRAM IFMAP Stop Cycle, DRAM IFMAP Reads, "
+           "DRAM Filter Start Cycle, DRAM Filter Stop Cycle, DRAM Filter Reads, DRAM OFMAP Start Cycle, "
+           "DRAM OFMAP Stop Cycle, DRAM OFMAP Writes,"),
           DETAIL_FIELDS)
 REPORT_NAMES = ("COMPUTE_REPORT.csv", "BANDWIDTH_REPORT.csv", "DETAILED_ACCESS_REPORT.csv", "SPARSE_REPORT.csv")
 

@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from accelsim.scalesim import folds
 from accelsim.atomic import atomic_copy, atomic_open
+from accelsim.scalesim import folds
 from accelsim.scalesim.buffers import WriteBuffer
 from accelsim.scalesim.folds import FoldSchedule
 

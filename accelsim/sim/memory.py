@@ -15,17 +15,17 @@ by :mod:`accelsim.mapping.tiling` and carried by the :class:`~accelsim.mapping.M
 from __future__ import annotations
 
 import math
-
-import numpy as np
 from dataclasses import dataclass
 from fractions import Fraction
 
+import numpy as np
+
 from ..arch import ArrayConfig
+from ..counts import OperandCounts
 from ..mapping.mapping import Mapping
 from ..mapping.tiling import half_buffer
-from ..workload.layer import Layer
-from ..counts import OperandCounts
 from ..sparsity import nm_stored_bits
+from ..workload.layer import Layer
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def residency(mapping: Mapping) -> tuple[bool, bool]:
     return fits[0], fits[1]
 
 
-_PLANS: dict[tuple, "MemoryPlan"] = {}
+_PLANS: dict[tuple, MemoryPlan] = {}
 
 
 def plan_memory(layer: Layer, mapping: Mapping, operands: dict | None = None, *, ideal: bool = False) -> MemoryPlan:
@@ -173,7 +173,8 @@ def _plan_memory(layer: Layer, mapping: Mapping, operands: dict | None, fits: tu
         # a stationary I (IS) is read as im2col'd tiles, K×X elements per GEMM
         stat_elements = stored_elements["W"] if stat == "W" else gemm.count * gemm.K * size[X]
         moved = {stat: stat_reads * stat_elements, strm: strm_reads * stored_elements[strm]}
-        first = {stat: rt * ct * prec.stored_bytes(stat), strm: min(t, size[T]) * mapping.stream_words(rt, 1) * width[strm]}
+        first = {stat: rt * ct * prec.stored_bytes(stat),
+                 strm: min(t, size[T]) * mapping.stream_words(rt, 1) * width[strm]}
         last = min(t, size[T]) * ct * width["O"]
     else:
         left, top = df.left, df.top

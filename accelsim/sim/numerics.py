@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..arch import ArrayConfig
-from ..errors import MappingError
 from ..precision import value_range
 
 

@@ -258,7 +258,8 @@ class _Engine:
                 self.plane_weight[-1] = -self.plane_weight[-1]
         # folds() counts a bit-serial step's planes in its steps; the engine streams elements, each in `sub` planes
         self.folds: list[tuple[int, dict[str, int], Fold]] = [
-            (g, offsets, replace(fold, steps=fold.steps // mapping.serial_bits)) for g, offsets, fold in mapping.folds()]
+            (g, offsets, replace(fold, steps=fold.steps // mapping.serial_bits))
+            for g, offsets, fold in mapping.folds()]
         self.fold_cols = np.array([f.cols for _, _, f in self.folds] + [0], dtype=np.int64)  # tag −1: none
         self.fold_k0 = np.array([o["K"] for _, o, _ in self.folds] + [0], dtype=np.int64)
         self.out = np.zeros((mapping.gemm.count, mapping.gemm.M, mapping.gemm.N), dtype=np.int64)
@@ -356,8 +357,8 @@ class _Engine:
                 self.take(t, port)
             self.step(t, tau)
             t, tau = t + 1, tau + 1
-        return ReferenceRun(cycles=self.events[-1].cycle + 1, outputs=self.out, mapping=self.mapping, events=self.events,
-                            words=self.words, macs=self.macs)
+        return ReferenceRun(cycles=self.events[-1].cycle + 1, outputs=self.out, mapping=self.mapping,
+                            events=self.events, words=self.words, macs=self.macs)
 
     def edge(self) -> dict[str, np.ndarray]:
         """The array's output edge (values, valid, fold and row tags) during this cycle."""

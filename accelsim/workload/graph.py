@@ -161,7 +161,7 @@ class LayerGraph:
     def params(self) -> int:
         return sum(layer.params for layer in self)
 
-    def with_gemm_changes(self, changes: dict[str, Any], *, where: str = "") -> "LayerGraph":
+    def with_gemm_changes(self, changes: dict[str, Any], *, where: str = "") -> LayerGraph:
         """A copy with ``changes`` (layer fields) applied to every GEMM layer.
 
         Weight fields (``weight_type``, ``weight_structure``, ``weight_density``) go to layers with

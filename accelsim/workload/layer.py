@@ -149,7 +149,8 @@ class Layer:
         object.__setattr__(self, "in_shapes", tuple(tuple(s) for s in self.in_shapes))
         for name in ("kernel", "stride", "padding", "dilation", "shape"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
-        if self.kind == "pool" and self.op == "global_avg" and _shapes_ok(self.in_shapes) and len(self.in_shapes[0]) == 3:
+        if (self.kind == "pool" and self.op == "global_avg" and _shapes_ok(self.in_shapes)
+                and len(self.in_shapes[0]) == 3):
             object.__setattr__(self, "kernel", self.in_shapes[0][1:])  # the window is the whole map
         f = Fields(self.to_dict(versioned=False), where=f"layer '{printable(str(self.name))}'")
         _check(self, f)
@@ -280,7 +281,7 @@ class Layer:
         return out
 
     @classmethod
-    def from_dict(cls, data: Any, *, file: str | None = None, where: str = "layer") -> "Layer":
+    def from_dict(cls, data: Any, *, file: str | None = None, where: str = "layer") -> Layer:
         """Build from :meth:`to_dict` output; unknown keys or bad values raise :class:`SpecError`."""
         f = Fields(data, where=where, file=file)
         f.int("version", FORMAT_VERSION)

@@ -43,8 +43,9 @@ RESIZING = {"Gather": "gather", "GatherND": "gather", "GatherElements": "gather"
             "Range": "range"}
 CONSTANT_SOURCES = {"Constant", "ConstantOfShape"}
 SHAPE_OPS = {"Shape", "Size"}  # constant when their input's shape is static
-SUPPORTED = sorted({"RMSNormalization", "Resize", "Upsample", "Conv", "Gemm", "MatMul", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-                    "Concat", *ELEMENTWISE, *REDUCTIONS, *MOVEMENT, *RESIZING, *CONSTANT_SOURCES, *SHAPE_OPS})
+SUPPORTED = sorted({"RMSNormalization", "Resize", "Upsample", "Conv", "Gemm", "MatMul", "MaxPool", "AveragePool",
+                    "GlobalAveragePool", "GlobalMaxPool", "Concat",
+                    *ELEMENTWISE, *REDUCTIONS, *MOVEMENT, *RESIZING, *CONSTANT_SOURCES, *SHAPE_OPS})
 FOLD_LIMIT = 4096  # constants up to this many elements are computed (shape arithmetic, masks); weights are not
 NEVER_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "If", "Loop",
               "Scan"}
@@ -325,7 +326,8 @@ class _Importer:
             out = []
             for n, k, s, d in zip(size, kernel, strides, dilations):
                 total = max(0, (math.ceil(n / s) - 1) * s + d * (k - 1) + 1 - n)
-                out.append((total // 2, total - total // 2) if auto == "SAME_UPPER" else (total - total // 2, total // 2))
+                half, rest = total // 2, total - total // 2
+                out.append((half, rest) if auto == "SAME_UPPER" else (rest, half))
             pads = [out[0][0], out[1][0], out[0][1], out[1][1]]
         elif auto == "VALID":
             pads = [0, 0, 0, 0]
@@ -562,9 +564,8 @@ def onnx_weights(path: str | Path, *, lenient: bool = False) -> dict:
     shape (ONNX's weight-free "light" models); a weight computed from constants by other nodes
     (e.g. a ``Reshape``) is evaluated with ONNX's reference evaluator.
     """
-    from onnx import numpy_helper
-
     import numpy as np
+    from onnx import numpy_helper
 
     graph, importer, model = _import(path, lenient=lenient, batch=None)
     arrays = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
@@ -656,7 +657,7 @@ def _fold_round(model, file: str):
         if math.prod(init.dims) <= FOLD_LIMIT:
             try:
                 values[init.name] = numpy_helper.to_array(init)
-            except Exception:  # noqa: BLE001 - a malformed initializer is not folded (the importer reports it)
+            except Exception:  # noqa: BLE001, S110 - a malformed initializer is not folded (the importer reports it)
                 pass
     done: list = []
     for node in graph.node:
@@ -687,7 +688,7 @@ def _fold_round(model, file: str):
             with warnings.catch_warnings(), np.errstate(all="ignore"):  # log(0) in a mask is the model's business
                 warnings.simplefilter("ignore")
                 results = ReferenceEvaluator(node, opsets={"": opset}).run(None, {t: values[t] for t in inputs})
-        except Exception:  # noqa: BLE001 - an op the reference evaluator cannot run stays as it is
+        except Exception:  # noqa: BLE001, S112 - an op the reference evaluator cannot run stays as it is
             continue
         if any(np.asarray(r).size > FOLD_LIMIT for r in results):
             continue

@@ -174,8 +174,8 @@ class _NameDumper(yaml.SafeDumper):
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    from ..specio import load_yaml
     from ..errors import SpecError
+    from ..specio import load_yaml
 
     try:
         same = load_yaml(value) == value
