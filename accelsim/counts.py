@@ -39,11 +39,9 @@ class OperandCounts:
         return {key: getattr(self, name) for name, key in KEYS[operand].items()}
 
     @classmethod
-    def of(cls, report: Any, operand: str | None = None) -> "OperandCounts":
-        """An operand's counts in a layer's report (``None``: the three operands summed).
-
-        ``report`` is a ``LayerResult``, its ``to_dict()`` or a plan's ``counts()``; a count it
-        lacks is 0 (ideal memory moves nothing).
+    def of(cls, report: dict[str, Any], operand: str | None = None) -> "OperandCounts":
+        """An operand's counts in a layer's flat report (``None``: the three operands summed); a
+        count it lacks is 0.
 
         Examples
         --------
@@ -51,14 +49,57 @@ class OperandCounts:
         >>> OperandCounts.of(report, "W"), OperandCounts.of(report).dram_total
         (OperandCounts(sram_reads=0, sram_writes=0, dram_bytes=6, dram_metadata_bytes=1), 17)
         """
-        get = report.get if isinstance(report, dict) else lambda key, default: getattr(report, key, default)
+        if not isinstance(report, dict):  # a typed result has its record: LayerResult.traffic
+            raise TypeError(f"OperandCounts.of reads a flat report (a dict), not {type(report).__name__}")
         if operand is not None:
-            return cls(**{name: get(key, 0) for name, key in KEYS[operand].items()})
-        return cls(**{name: sum(get(KEYS[op][name], 0) for op in OPERANDS) for name in KEYS["I"]})
+            return cls(**{name: int(report.get(key, 0)) for name, key in KEYS[operand].items()})
+        return cls(**{name: sum(int(report.get(KEYS[op][name], 0)) for op in OPERANDS) for name in KEYS["I"]})
 
     @property
     def dram_total(self) -> int:
         return self.dram_bytes + self.dram_metadata_bytes
+
+    def __add__(self, other: "OperandCounts") -> "OperandCounts":
+        return OperandCounts(self.sram_reads + other.sram_reads, self.sram_writes + other.sram_writes,
+                             self.dram_bytes + other.dram_bytes, self.dram_metadata_bytes + other.dram_metadata_bytes)
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """A layer's traffic per operand: ``I`` (ifmap), ``W`` (filter), ``O`` (ofmap: outputs and partial sums).
+
+    Examples
+    --------
+    >>> t = Traffic(I=OperandCounts(dram_bytes=10), W=OperandCounts(dram_bytes=6, dram_metadata_bytes=1))
+    >>> t["W"].dram_total, t.total.dram_total, t.flat()["dram_ifmap_bytes"]
+    (7, 17, 10)
+    >>> Traffic.from_flat(t.flat()) == t
+    True
+    """
+
+    I: OperandCounts = OperandCounts()
+    W: OperandCounts = OperandCounts()
+    O: OperandCounts = OperandCounts()
+
+    def __getitem__(self, operand: str) -> OperandCounts:
+        return {"I": self.I, "W": self.W, "O": self.O}[operand]
+
+    @property
+    def total(self) -> OperandCounts:
+        """The three operands summed."""
+        return self.I + self.W + self.O
+
+    def flat(self) -> dict[str, int]:
+        """Every count under its report key (:data:`KEYS`), operand by operand."""
+        out: dict[str, int] = {}
+        for op in OPERANDS:
+            out |= self[op].flat(op)
+        return out
+
+    @classmethod
+    def from_flat(cls, report: dict[str, Any]) -> "Traffic":
+        """The record :meth:`flat` wrote (a missing key is 0)."""
+        return cls(**{op: OperandCounts.of(report, op) for op in OPERANDS})
 
 
 @dataclass(frozen=True)
@@ -74,6 +115,11 @@ class MacCounts:
 
     def to_dict(self) -> dict[str, int]:
         return dict(zip(MAC_KEYS, (self.issued, self.effective, self.gated, self.skipped)))
+
+    @classmethod
+    def from_dict(cls, macs: int, report: dict[str, Any]) -> "MacCounts":
+        """The record :meth:`to_dict` wrote, with the layer's dense ``macs``."""
+        return cls(macs, *(int(report.get(key, 0)) for key in MAC_KEYS))
 
     @classmethod
     def dense(cls, macs: int) -> "MacCounts":

@@ -12,7 +12,6 @@ from ._common import (ARCH_NAME, DATAFLOW_NAME, FILE_NAME, WORKLOAD_NAME, add_ba
 
 def _cmd_simulate(args: argparse.Namespace) -> str:
     from ..arch import resolve_arch
-    from ..counts import OperandCounts
     from ..errors import MappingError
     from ..mapping import load_dataflow
     from ..sim import simulate
@@ -32,8 +31,8 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     notes = list(result.assumptions) + list(formats.notes if formats else ())  # e.g. a batch taken as 1
     if args.json:
         return json.dumps(result.to_dict() | {"assumptions": notes}, indent=1)
-    sparse = any(r.dense_cycles != r.cycles or r.effective_macs != r.macs for r in result.layers)
-    traffic = {r.name: OperandCounts.of(r) for r in result.layers}
+    sparse = any(r.dense_cycles != r.cycles or r.mac_counts.effective != r.macs for r in result.layers)
+    traffic = {r.name: r.traffic.total for r in result.layers}
     values = {name: t.dram_bytes for name, t in traffic.items()}
     meta = {name: t.dram_metadata_bytes for name, t in traffic.items()}
     with_meta = any(meta.values())  # compressed formats or N:M indices: a column next to the values' bytes
@@ -41,7 +40,7 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
              f"{round(Fraction(values[r.name], 1024)):,}"]
             + ([f"{round(Fraction(meta[r.name], 1024)):,}"] if with_meta else [])
             + [f"{r.energy_pj / 1e6:,.1f}"]
-            + ([f"{r.dense_cycles:,}", f"{r.effective_macs:,}", f"{r.gated_macs:,}", f"{r.skipped_macs:,}"]
+            + ([f"{r.dense_cycles:,}", f"{r.mac_counts.effective:,}", f"{r.mac_counts.gated:,}", f"{r.mac_counts.skipped:,}"]
                if sparse else [])
             for r in result.layers]
     memory = "ideal memory" if args.ideal_memory else (
@@ -59,14 +58,16 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     header = ["layer", "op", "shape", "MACs", "cycles", "stall", "util", "DRAM KiB",
               *(["meta KiB"] if with_meta else []), "energy µJ"]
     energy = result.energy
-    unit = "µJ" if energy["unit"] == "pJ" else "million MACs' worth"
-    header[header.index("energy µJ")] = "energy µJ" if energy["unit"] == "pJ" else "energy (1e6 MAC)"
-    parts = ", ".join(f"{k} {v / 1e6:,.1f}" for k, v in energy["by_component"].items() if v)
-    total = f"energy ({energy['table']}, docs/energy.md): {energy['energy_pj'] / 1e6:,.1f} {unit} = {parts}\n{total}"
+    assert energy is not None  # the command always prices (--energy-table has a default)
+    unit = "µJ" if energy.unit == "pJ" else "million MACs' worth"
+    header[header.index("energy µJ")] = "energy µJ" if energy.unit == "pJ" else "energy (1e6 MAC)"
+    parts = ", ".join(f"{k} {v / 1e6:,.1f}" for k, v in energy.breakdown.by_component.items() if v)
+    total = f"energy ({energy.table}, docs/energy.md): {energy.total_pj / 1e6:,.1f} {unit} = {parts}\n{total}"
     if sparse:
         header += ["dense cycles", "effective", "gated", "skipped"]
-        d = {key: sum(getattr(r, key) for r in result.layers)
-             for key in ("dense_cycles", "effective_macs", "gated_macs", "skipped_macs")}
+        d = {"dense_cycles": sum(r.dense_cycles for r in result.layers)} | {
+            key: sum(r.mac_counts.to_dict()[key] for r in result.layers)
+            for key in ("effective_macs", "gated_macs", "skipped_macs")}
         total += (f"\nsparsity ({arch.sparse}{', N:M ' + arch.weight_nm if arch.weight_nm else ''}, "
                   f"{'tensors' if operands else 'density description'}): {d['dense_cycles']:,} dense cycles; "
                   f"MACs effective {d['effective_macs']:,}, gated {d['gated_macs']:,}, skipped {d['skipped_macs']:,}")

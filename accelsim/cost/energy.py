@@ -2,16 +2,19 @@
 
 A table (:class:`EnergyTable`) prices one action each: a MAC by operand widths, a gated MAC, a PE
 register byte, an SRAM byte by buffer size class, a DRAM byte, and leakage per PE and per KiB of
-SRAM per cycle. :func:`layer_energy` multiplies a :class:`~accelsim.sim.engine.LayerResult`'s
+SRAM per cycle. :func:`layer_energy` multiplies a :class:`~accelsim.sim.results.LayerResult`'s
 counts by it. Arithmetic is exact (:class:`~fractions.Fraction`; a table's decimal ``0.3`` is 3/10);
 reported figures are rounded to 3 decimals (half to even) only at the end.
 
 Examples
 --------
 >>> from accelsim.arch import ArrayConfig
+>>> from accelsim.sim.results import LayerResult
 >>> table = load_energy_table("horowitz45")
->>> r = {"unit": "array", "issued_macs": 10, "cycles": 4,
-...      "precision": {"input": "int8", "weight": "int8", "output": "int8", "accumulator": "int32"}}
+>>> r = LayerResult.from_dict({"name": "fc", "kind": "linear", "op": "linear", "shape": "", "unit": "array",
+...     "macs": 10, "cycles": 4, "compute_cycles": 4, "stall_cycles": 0, "utilization": 0.0, "folds": 1,
+...     "stream_cycles": 1, "issued_macs": 10,
+...     "precision": {"input": "int8", "weight": "int8", "output": "int8", "accumulator": "int32"}})
 >>> e = layer_energy(r, ArrayConfig(rows=2, cols=2), table)
 >>> e.by_component["mac"], e.by_component["pe_register"], e.total_pj
 (3.0, 15.0, 18.0)
@@ -25,12 +28,14 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
-from ..counts import BUFFER, OperandCounts
+from ..counts import BUFFER, MacCounts, Traffic
 from ..errors import SpecError, did_you_mean
-from ..precision import parse_dtype
 from ..specio import Fields, read_yaml_file
+
+if TYPE_CHECKING:
+    from ..mapping.plan import Precision
 
 TABLES_DIR = Path(__file__).resolve().parent / "tables"
 UNITS = ("pJ", "mac")  # a table in pJ, or relative to one 8-bit MAC
@@ -249,29 +254,28 @@ def _round(x: Fraction) -> float:
     return float(round(x, 3))
 
 
-def _get(result: Any, key: str, default: Any = 0) -> Any:
-    if isinstance(result, dict):
-        return result.get(key, default)
-    return getattr(result, key, default)
+class PricedCounts(Protocol):
+    """What the energy table prices: a layer result (:class:`~accelsim.sim.results.LayerResult`)."""
+
+    unit: str
+    cycles: int
+    traffic: Traffic
+    mac_counts: MacCounts
+    precision: Precision | None
 
 
-def _bits(precision: dict[str, Any], key: str, fallback: int) -> int:
-    dtype = parse_dtype(precision.get(key))
-    return dtype.bits if dtype is not None else fallback
-
-
-def layer_energy(result: Any, arch: Any, table: EnergyTable) -> EnergyBreakdown:
-    """Energy of one layer: its counts (a ``LayerResult`` or its ``to_dict()``) × ``table``.
-
-    See ``docs/energy.md`` for every formula.
-    """
+def layer_energy(result: PricedCounts, arch: Any, table: EnergyTable) -> EnergyBreakdown:
+    """Energy of one layer: its counts × ``table``. See ``docs/energy.md`` for every formula."""
     return EnergyBreakdown.from_exact(*_layer_exact(result, arch, table))
 
 
-def _layer_exact(result: Any, arch: Any, table: EnergyTable) -> tuple[dict[str, Fraction], dict[str, Fraction]]:
+def _layer_exact(result: PricedCounts, arch: Any, table: EnergyTable) -> tuple[dict[str, Fraction], dict[str, Fraction]]:
     """Exact energy of one layer by component and by operand."""
-    comp, oper = dynamic_exact(result, arch, table)
-    leak = int(_get(result, "cycles")) * leakage_per_cycle(arch, table)
+    if result.unit == "vector" or result.precision is None:
+        comp, oper = {k: Fraction(0) for k in COMPONENTS}, {k: Fraction(0) for k in OPERANDS}
+    else:
+        comp, oper = dynamic_exact(result.traffic, result.mac_counts, result.precision, arch, table)
+    leak = result.cycles * leakage_per_cycle(arch, table)
     comp["leakage"] = leak
     oper["none"] += leak
     return comp, oper
@@ -292,27 +296,21 @@ def leakage_per_cycle(arch: Any, table: EnergyTable) -> Fraction:
     return arch.pes * _exact(table.leakage_per_pe_cycle) + total_kib * _exact(table.leakage_per_kib_cycle)
 
 
-def dynamic_exact(result: Any, arch: Any, table: EnergyTable) -> tuple[dict[str, Fraction], dict[str, Fraction]]:
-    """A layer's energy without leakage, by component and operand (exact; leakage is 0 here).
+def dynamic_exact(traffic: Traffic, macs: MacCounts, precision: Precision, arch: Any,
+                  table: EnergyTable) -> tuple[dict[str, Fraction], dict[str, Fraction]]:
+    """An array layer's energy without leakage, by component and operand (exact; leakage is 0 here).
 
     Leakage is ``cycles × leakage_per_cycle``; keeping it apart lets a design-space run price a
     layer's counts once and its cycles per DRAM configuration.
     """
-    comp = {k: Fraction(0) for k in COMPONENTS}
-    oper = {k: Fraction(0) for k in OPERANDS}
-    if _get(result, "unit", "array") == "vector":
-        return comp, oper
-
-    precision = _get(result, "precision", None) or {}
-    issued, gated = int(_get(result, "issued_macs")), int(_get(result, "gated_macs"))
-    active = issued - gated
+    active = macs.issued - macs.gated
     # every action: (component, operand) -> how many (an integer count); priced below
-    counts = {("mac", "none"): active, ("gated_mac", "none"): gated,
-              ("pe_register", "I"): issued, ("pe_register", "W"): issued, ("pe_register", "O"): active}
+    counts = {("mac", "none"): active, ("gated_mac", "none"): macs.gated,
+              ("pe_register", "I"): macs.issued, ("pe_register", "W"): macs.issued, ("pe_register", "O"): active}
     for op in BUFFER:
-        c = OperandCounts.of(result, op)
-        counts["sram", op] = int(c.sram_reads) + int(c.sram_writes)
-        counts["dram", op] = int(c.dram_total)
+        c = traffic[op]
+        counts["sram", op] = c.sram_reads + c.sram_writes
+        counts["dram", op] = c.dram_total
     numerators, denominator = _prices(table, arch, precision)
     comp_n = dict.fromkeys(COMPONENTS, 0)
     oper_n = dict.fromkeys(OPERANDS, 0)
@@ -324,22 +322,19 @@ def dynamic_exact(result: Any, arch: Any, table: EnergyTable) -> tuple[dict[str,
             {k: Fraction(v, denominator) for k, v in oper_n.items()})
 
 
-def _prices(table: EnergyTable, arch: Any, precision: dict[str, Any]) -> tuple[dict[tuple[str, str], int], int]:
+def _prices(table: EnergyTable, arch: Any, precision: Precision) -> tuple[dict[tuple[str, str], int], int]:
     """The price of one of each action of :func:`dynamic_exact`, as integer numerators over one
     common denominator (so a layer's energy is integer sums, made a fraction once): cached per
     table, widths and buffer sizes, which a design-space run repeats for thousands of layers."""
     mem = arch.memory
-    key = (tuple(sorted(precision.items())), arch.input_bits, arch.weight_bits, arch.acc_bits,
-           mem.ifmap_kib, mem.filter_kib, mem.ofmap_kib, getattr(arch, "pe_style", "parallel"))
+    key = (precision, arch.input_bits, arch.weight_bits, arch.acc_bits, mem.ifmap_kib, mem.filter_kib,
+           mem.ofmap_kib, arch.pe_style)
     cache = table.__dict__.setdefault("_price_cache", {})  # on the (frozen) table: dies with it
     if key in cache:
         return cache[key]
-    bi = _bits(precision, "input", arch.input_bits)
-    bw = _bits(precision, "weight", arch.weight_bits)
-    acc = _bits(precision, "accumulator", arch.acc_bits)
-    fusion = int(precision.get("fusion", 1))
-    serial = int(precision.get("serial_bits", 1))
-    if getattr(arch, "pe_style", "parallel") == "fusible":
+    bi, bw, acc = precision.I.bits, precision.W.bits, precision.acc_bits
+    fusion, serial = precision.fusion, precision.serial_bits
+    if arch.pe_style == "fusible":
         # A fused PE runs all its bricks and its shift-add tree every cycle, as a full-width multiply
         # does, and accumulates once: one full-width MAC per PE-cycle, shared by its `fusion` MACs.
         mac = table.mac_pj(arch.input_bits, arch.weight_bits, acc) / fusion
@@ -349,7 +344,7 @@ def _prices(table: EnergyTable, arch: Any, precision: dict[str, Any]) -> tuple[d
     # the partial sum is read and written once per PE step: b times per MAC bit-serial, 1/f fused.
     reg = _exact(table.pe_register_per_byte)
     word = {"I": Fraction(bi, 8) * fusion,
-            "W": Fraction(bw, 8) * fusion + Fraction(precision.get("index_bits", 0), 8),
+            "W": Fraction(bw, 8) * fusion + Fraction(precision.index_bits, 8),
             "O": Fraction(acc, 8)}
     prices = {("mac", "none"): mac, ("gated_mac", "none"): _exact(table.gated_mac_fraction) * mac,
               ("pe_register", "I"): Fraction(bi, 8) * reg, ("pe_register", "W"): Fraction(bw, 8) * reg,
@@ -362,7 +357,7 @@ def _prices(table: EnergyTable, arch: Any, precision: dict[str, Any]) -> tuple[d
     return cache[key]
 
 
-def network_energy(results: Iterable[Any], arch: Any, table: EnergyTable) -> EnergyBreakdown:
+def network_energy(results: Iterable[PricedCounts] | Any, arch: Any, table: EnergyTable) -> EnergyBreakdown:
     """Energy of every layer summed (exactly, then rounded once); ``results`` may be a ``SimResult``."""
     layers = getattr(results, "layers", results)
     comp = {k: Fraction(0) for k in COMPONENTS}

@@ -32,7 +32,6 @@ from fractions import Fraction
 from typing import Any
 
 from ..arch import ArrayConfig
-from ..counts import OperandCounts
 from ..errors import AccelsimError
 from ..mapping.choice import LayerChoice, loop_orders, tile_candidates
 from ..mapping.dataflow import DataflowSpec
@@ -271,9 +270,10 @@ class Batch:
 
             try:
                 plan = plan_layer(shape.layer, arch, spec, temporal_tile=tile)
-                counts = plan.counts()
-                dynamic = sum(dynamic_exact(counts, arch, self.table)[0].values(), Fraction(0))
-                self._plans[key] = _Priced(plan, LayerChoice(spec, tile), dynamic, OperandCounts.of(counts).dram_bytes)
+                traffic = plan.traffic
+                dynamic = sum(dynamic_exact(traffic, plan.macs, plan.mapping.precision, arch, self.table)[0].values(),
+                              Fraction(0))
+                self._plans[key] = _Priced(plan, LayerChoice(spec, tile), dynamic, traffic.total.dram_bytes)
             except AccelsimError as err:
                 self._plans[key] = err
         return self._plans[key]

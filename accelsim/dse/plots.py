@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..atomic import atomic_path
-from ..counts import OperandCounts
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -222,7 +221,7 @@ def roofline_points(sim_result: SimResult) -> tuple[list[tuple[str, float, float
     for r in sim_result.layers:
         if r.unit != "array" or not r.macs or not r.cycles:
             continue
-        traffic = OperandCounts.of(r).dram_total
+        traffic = r.traffic.total.dram_total
         measured.append((r.name, r.macs / traffic if traffic else None, r.macs / r.cycles))
     ridge = sim_result.arch.pes / sim_result.arch.memory.dram_bytes_per_cycle
     edge = 4 * max([x for _, x, _ in measured if x is not None] + [ridge])
@@ -271,7 +270,7 @@ def _layer_bars(sim_result: SimResult) -> dict[str, dict[str, Any]]:
 def _bar(layers: list[Any]) -> dict[str, Any]:
     energy: dict[str, float] = {}
     for r in layers:
-        parts = (r.energy or {}).get("by_component") or {"total": r.energy_pj}
+        parts = dict(r.energy.by_component) if r.energy else {"total": r.energy_pj}
         for component, pj in parts.items():
             energy[component] = energy.get(component, 0.0) + pj
     return {"compute": sum(r.compute_cycles for r in layers), "stall": sum(r.stall_cycles for r in layers),

@@ -36,6 +36,30 @@ class Fold:
     steps: int
 
 
+@dataclass(frozen=True)
+class SparsityReport:
+    """What sparsity a layer's mapping used and how: the array's mode, the operand densities it ran
+    from (measured when tensors were given), what the hardware realised (None: nothing to say) and
+    whether the numbers come from tensors or from the density description (expected values)."""
+
+    mode: str
+    input_density: float
+    weight_density: float
+    realised: str | None = None
+    source: str = "density (expected value)"
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"mode": self.mode, "input_density": self.input_density,
+                                  "weight_density": self.weight_density}
+        if self.realised is not None:
+            out["realised"] = self.realised
+        return out | {"source": self.source}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SparsityReport":
+        return cls(data["mode"], data["input_density"], data["weight_density"], data.get("realised"), data["source"])
+
+
 # A run-length encoded fold sequence: items are (Fold or nested sequence, repeat count).
 FoldSeq = list[tuple["Fold | FoldSeq", int]]
 
@@ -189,24 +213,22 @@ class Mapping:
         gated = issued - effective if self.arch.sparse == "gate" else 0
         return MacCounts(macs=macs, issued=issued, effective=effective, gated=gated, skipped=max(0, macs - issued))
 
-    def sparsity_report(self, operands: dict[str, np.ndarray] | None = None) -> dict[str, object]:
+    def sparsity_report(self, operands: dict[str, np.ndarray] | None = None) -> SparsityReport:
         """What sparsity this mapping used and how: for reports."""
-        out: dict[str, object] = {"mode": self.arch.sparse, "input_density": self.densities["I"],
-                                  "weight_density": self.densities["W"]}
+        realised = None
         if self.nm_groups:
-            out["realised"] = f"N:M {self.nm_groups[0]}:{self.nm_groups[1]} weights compressed in the reduction"
+            realised = f"N:M {self.nm_groups[0]}:{self.nm_groups[1]} weights compressed in the reduction"
         elif self.arch.nm:
             n, m = self.arch.nm
-            out["realised"] = (f"dense on {n}:{m} PEs: " + (
+            realised = f"dense on {n}:{m} PEs: " + (
                 "the reduction is too short to gain" if not nm_compresses(self.gemm.K, n, m) else
                 f"the weight tensor has a group of {m} with more than {n} non-zeros"
-                if operands and "W" in operands else f"the weights are not described as n:{m}-structured with n ≤ {n}"))
+                if operands and "W" in operands else f"the weights are not described as n:{m}-structured with n ≤ {n}")
         elif self.arch.sparse == "skip":
-            out["realised"] = ("stationary rows that are zero across a column tile skipped"
-                               if self.dataflow.mode == "stationary"
-                               else "reduction steps with a zero operand vector skipped")
-        out["source"] = "tensors" if operands else "density (expected value)"
-        return out
+            realised = ("stationary rows that are zero across a column tile skipped"
+                        if self.dataflow.mode == "stationary" else "reduction steps with a zero operand vector skipped")
+        return SparsityReport(self.arch.sparse, self.densities["I"], self.densities["W"], realised,
+                              "tensors" if operands else "density (expected value)")
 
     def check(self) -> None:
         if self.dataflow.name not in self.arch.dataflows:

@@ -17,8 +17,8 @@ from fractions import Fraction
 import numpy as np
 
 from ..arch import ArrayConfig
-from ..errors import MappingError, UnsupportedError
-from ..precision import DataType, fusion_factor
+from ..errors import MappingError, SpecError, UnsupportedError
+from ..precision import DataType, fusion_factor, parse_dtype
 from ..sparsity import nm_index_bits, nm_rows
 from .dataflow import DataflowSpec
 
@@ -77,6 +77,32 @@ class Precision:
         if self.index_bits:
             out["index_bits"] = self.index_bits
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> "Precision":
+        """The precision :meth:`to_dict` wrote.
+
+        Examples
+        --------
+        >>> p = Precision.from_dict({"input": "int4", "weight": "int8", "output": "int8", "accumulator": "int32",
+        ...                          "fusion": 2})
+        >>> p.I.bits, p.acc_bits, p.fusion, Precision.from_dict(p.to_dict()) == p
+        (4, 32, 2, True)
+        """
+        def dtype(key: str) -> DataType:
+            found = parse_dtype(data.get(key))
+            if found is None:
+                raise SpecError(f"precision.{key} must be a number format, not {data.get(key)!r}")
+            return found
+
+        def count(key: str, default: int) -> int:
+            value = data.get(key, default)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise SpecError(f"precision.{key} must be a non-negative integer, not {value!r}")
+            return value
+
+        return cls(dtype("input"), dtype("weight"), dtype("output"), dtype("accumulator").bits,
+                   serial_bits=count("serial_bits", 1), fusion=count("fusion", 1), index_bits=count("index_bits", 0))
 
 
 def _datapath(arch: ArrayConfig, operand: str) -> int:

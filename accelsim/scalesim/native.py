@@ -112,15 +112,15 @@ def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig) -> LayerReport:
                       metadata_reads=index)
     return LayerReport(
         name=layer.name, total_cycles_with_prefetch=result.cycles, total_cycles=result.cycles,
-        stall_cycles=result.stall_cycles, overall_util=percent(result.issued_macs, result.cycles * pes),
+        stall_cycles=result.stall_cycles, overall_util=percent(result.mac_counts.issued, result.cycles * pes),
         mapping_efficiency=percent(fold_pes, folds * pes),
-        compute_util=percent(result.issued_macs, result.compute_cycles * pes),
-        sram_ifmap_start=0, sram_ifmap_stop=last, sram_ifmap_reads=result.sram_ifmap_reads,
-        sram_filter_start=0, sram_filter_stop=last, sram_filter_reads=result.sram_filter_reads,
-        sram_ofmap_start=0, sram_ofmap_stop=last, sram_ofmap_writes=result.sram_ofmap_writes,
-        dram_ifmap_start=0, dram_ifmap_stop=last, dram_ifmap_reads=result.dram_ifmap_bytes,
-        dram_filter_start=0, dram_filter_stop=last, dram_filter_reads=result.dram_filter_bytes,
-        dram_ofmap_start=0, dram_ofmap_stop=last, dram_ofmap_writes=result.dram_ofmap_bytes, **sparse)
+        compute_util=percent(result.mac_counts.issued, result.compute_cycles * pes),
+        sram_ifmap_start=0, sram_ifmap_stop=last, sram_ifmap_reads=result.traffic.I.sram_reads,
+        sram_filter_start=0, sram_filter_stop=last, sram_filter_reads=result.traffic.W.sram_reads,
+        sram_ofmap_start=0, sram_ofmap_stop=last, sram_ofmap_writes=result.traffic.O.sram_writes,
+        dram_ifmap_start=0, dram_ifmap_stop=last, dram_ifmap_reads=result.traffic.I.dram_bytes,
+        dram_filter_start=0, dram_filter_stop=last, dram_filter_reads=result.traffic.W.dram_bytes,
+        dram_ofmap_start=0, dram_ofmap_stop=last, dram_ofmap_writes=result.traffic.O.dram_bytes, **sparse)
 
 
 def simulate(layers: list[ScaleSimLayer], config: ScaleSimConfig) -> list[LayerReport]:

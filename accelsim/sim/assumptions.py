@@ -41,10 +41,10 @@ def fallbacks(layers: Iterable[Layer], results: Iterable["LayerResult"], arch: A
             continue
         if arch.sparse == "none" and not arch.nm:
             unusable.append(layer.name)
-        elif arch.nm and result.skipped_macs == 0:
-            reason = str((result.sparsity or {}).get("realised", "ran dense"))
+        elif arch.nm and result.mac_counts.skipped == 0:
+            reason = result.sparsity.realised if result.sparsity and result.sparsity.realised else "dense"
             dense_on_nm.setdefault(reason, []).append(layer.name)
-        elif arch.sparse == "skip" and result.skipped_macs == 0:
+        elif arch.sparse == "skip" and result.mac_counts.skipped == 0:
             nothing_skipped.append(layer.name)
     notes = []
     if unusable:

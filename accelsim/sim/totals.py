@@ -78,7 +78,7 @@ class NetworkTotals:
         array = vector = layers_waiting = 0
         busy = Fraction(0)
         for r in layers:
-            busy += busy_pe_cycles(r.issued_macs, (r.precision or {}).get("fusion", 1))
+            busy += busy_pe_cycles(r.mac_counts.issued, r.precision.fusion if r.precision else 1)
             if r.unit == "array":
                 array += r.cycles - latency
                 layers_waiting += 1

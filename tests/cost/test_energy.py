@@ -32,27 +32,27 @@ PRICES = {
 
 def brute_force(r: LayerResult, arch: ArrayConfig, prices: dict, index_bits: int = 0) -> F:
     """Every action counted and priced on its own, from the rules in docs/energy.md."""
-    p = r.precision
+    p = r.precision.to_dict()  # the report's names, parsed here independently of the model
     bits = {k: int(p[k].removeprefix("u").removeprefix("int")) for k in ("input", "weight", "accumulator")}
     bi, bw, acc = bits["input"], bits["weight"], bits["accumulator"]
     mult = prices["mac8"] * (1 - prices["adder"]) * F(bi * bw, 64)
     add = prices["mac8"] * prices["adder"] * F(acc, 32)
     total = F(0)
-    active = r.issued_macs - r.gated_macs
+    active = r.mac_counts.issued - r.mac_counts.gated
     total += active * (mult + add)
-    total += r.gated_macs * prices["gated"] * (mult + add)
+    total += r.mac_counts.gated * prices["gated"] * (mult + add)
     total += active * (F(bi + bw, 8) + 2 * F(acc, 8)) * prices["reg"]
-    total += r.gated_macs * F(bi + bw, 8) * prices["reg"]
+    total += r.mac_counts.gated * F(bi + bw, 8) * prices["reg"]
 
     def sram(kib: float) -> F:
         return next(v for k, v in sorted(prices["sram"].items()) if kib <= k)
 
     mem = arch.memory
-    total += (r.sram_ifmap_reads + r.sram_ifmap_writes) * F(bi, 8) * sram(mem.ifmap_kib)
-    total += (r.sram_filter_reads + r.sram_filter_writes) * (F(bw, 8) + F(index_bits, 8)) * sram(mem.filter_kib)
-    total += (r.sram_ofmap_reads + r.sram_ofmap_writes) * F(acc, 8) * sram(mem.ofmap_kib)
-    for buf in ("ifmap", "filter", "ofmap"):
-        total += (getattr(r, f"dram_{buf}_bytes") + getattr(r, f"dram_{buf}_metadata_bytes")) * prices["dram"]
+    total += (r.traffic.I.sram_reads + r.traffic.I.sram_writes) * F(bi, 8) * sram(mem.ifmap_kib)
+    total += (r.traffic.W.sram_reads + r.traffic.W.sram_writes) * (F(bw, 8) + F(index_bits, 8)) * sram(mem.filter_kib)
+    total += (r.traffic.O.sram_reads + r.traffic.O.sram_writes) * F(acc, 8) * sram(mem.ofmap_kib)
+    for op in ("I", "W", "O"):
+        total += (r.traffic[op].dram_bytes + r.traffic[op].dram_metadata_bytes) * prices["dram"]
     return total
 
 
@@ -68,7 +68,7 @@ def hand_result(**changes) -> LayerResult:
                 sram_ifmap_writes=3, sram_filter_writes=2, sram_ofmap_writes=10,
                 dram_ifmap_bytes=7, dram_filter_bytes=5, dram_ofmap_bytes=4, issued_macs=100, effective_macs=100,
                 precision=dict(INT8))
-    return LayerResult(**(base | changes))
+    return LayerResult.from_dict(base | changes)
 
 
 def test_hand_built_result_horowitz45_by_hand():
@@ -106,7 +106,7 @@ def test_simulated_layer_equals_brute_force(table, memory):
         assert exact_total(e) == brute_force(r, arch, PRICES[table])
         assert e.total_pj == float(round(brute_force(r, arch, PRICES[table]), 3))
         assert sum(e.exact["operand"].values()) == exact_total(e)
-        assert layer_energy(r.to_dict(), arch, load_energy_table(table)) == e  # a mapping works too
+        assert layer_energy(LayerResult.from_dict(r.to_dict()), arch, load_energy_table(table)) == e  # round trip
 
 
 # -- precision and sparsity move energy the documented way ----------------------------------------
@@ -127,9 +127,9 @@ def test_nm_24_halves_mac_energy_and_charges_metadata():
     dense = ArrayConfig(rows=8, cols=8, dataflows=("ws",), memory=SMALL)
     rd = simulate_layer(Layer("fc", "linear", in_shapes=((16, 64),), out=32), dense, WS)
     rs = simulate_layer(Layer("fc", "linear", in_shapes=((16, 64),), out=32, weight_structure="2:4"), nm, WS)
-    assert rs.dram_filter_metadata_bytes == 256 and rs.issued_macs * 2 == rd.issued_macs
+    assert rs.traffic.W.dram_metadata_bytes == 256 and rs.mac_counts.issued * 2 == rd.mac_counts.issued
     ed, es = layer_energy(rd, dense, H45), layer_energy(rs, nm, H45)
-    assert es.exact["component"]["mac"] / ed.exact["component"]["mac"] == F(rs.issued_macs, rd.issued_macs) == F(1, 2)
+    assert es.exact["component"]["mac"] / ed.exact["component"]["mac"] == F(rs.mac_counts.issued, rd.mac_counts.issued) == F(1, 2)
     # metadata bytes cost like data: 1,024 value bytes + 256 index bytes of weights
     assert es.exact["component"]["dram"] == (1024 + 1024 + 256 + 512) * F(1625, 10)
     # each buffered weight word carries its 2-bit index: 1.25 bytes
@@ -139,7 +139,7 @@ def test_nm_24_halves_mac_energy_and_charges_metadata():
 def test_gated_macs_cost_the_stated_fraction():
     arch = ArrayConfig(rows=8, cols=8, sparse="gate", memory=SMALL)
     r = simulate_layer(Layer("fc", "linear", in_shapes=((16, 64),), out=32, weight_density=0.5), arch, WS)
-    assert r.gated_macs == 16384 and r.issued_macs == 32768
+    assert r.mac_counts.gated == 16384 and r.mac_counts.issued == 32768
     e = layer_energy(r, arch, H45)
     assert e.exact["component"]["mac"] == 16384 * F(3, 10)
     assert e.exact["component"]["gated_mac"] == 16384 * F(1, 10) * F(3, 10)

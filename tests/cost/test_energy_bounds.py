@@ -20,8 +20,8 @@ def test_ideal_memory_still_prices_what_the_array_reads_and_each_tensor_once():
     modelled, ideal = simulate_layer(layer, arch, ws), simulate_layer(layer, arch, ws, memory=False)
     assert ideal.stall_cycles == 0 < modelled.stall_cycles
     # every tensor crosses DRAM exactly once: 64·32 inputs, 32·128 weights, 64·128 outputs (int8)
-    assert (ideal.dram_ifmap_bytes, ideal.dram_filter_bytes, ideal.dram_ofmap_bytes) == (2048, 4096, 8192)
-    assert ideal.sram_ifmap_reads == modelled.sram_ifmap_reads > 0
+    assert (ideal.traffic.I.dram_bytes, ideal.traffic.W.dram_bytes, ideal.traffic.O.dram_bytes) == (2048, 4096, 8192)
+    assert ideal.traffic.I.sram_reads == modelled.traffic.I.sram_reads > 0
     e_ideal, e_model = layer_energy(ideal, arch, TABLE), layer_energy(modelled, arch, TABLE)
     assert e_ideal.by_component["dram"] == e_model.by_component["dram"] > 0  # everything fits: the same bytes
     assert e_ideal.total_pj == e_model.total_pj == 3_851_059.2  # the bundled table leaks nothing
@@ -34,6 +34,6 @@ def test_a_fused_pe_costs_one_full_width_mac_per_cycle_whatever_it_fuses(bits, f
     layer = Layer("fc", "linear", in_shapes=((64, 256),), out=64, input_type=f"int{bits}", weight_type=f"int{bits}")
     arch = ArrayConfig(rows=8, cols=8, pe_style="fusible")
     r = simulate_layer(layer, arch, load_dataflow("ws"), memory=False)
-    assert r.precision.get("fusion", 1) == fusion
-    per_pe_cycle = layer_energy(r, arch, TABLE).by_component["mac"] / (r.issued_macs / fusion)
+    assert r.precision is not None and r.precision.fusion == fusion
+    per_pe_cycle = layer_energy(r, arch, TABLE).by_component["mac"] / (r.mac_counts.issued / fusion)
     assert per_pe_cycle == pytest.approx(0.3)  # horowitz45's 8-bit MAC with its 32-bit accumulate

@@ -18,9 +18,9 @@ def test_simulate_carries_each_layers_energy_and_the_exact_network_sum():
     for layer in result.layers:
         assert layer.energy_pj == layer_energy(layer, arch, table).total_pj
     total = network_energy(result.layers, arch, table)
-    assert result.energy["energy_pj"] == total.total_pj > 0 and result.energy["table"] == "horowitz45"
+    assert result.energy.total_pj == total.total_pj > 0 and result.energy.table == "horowitz45"
     assert result.to_dict()["energy_pj"] == total.total_pj
-    assert abs(sum(result.energy["by_component"].values()) - total.total_pj) < 0.01
+    assert abs(sum(result.energy.breakdown.by_component.values()) - total.total_pj) < 0.01
     assert simulate(resolve_workload("resnet18"), arch, load_dataflow("ws"), energy_table=None).energy is None
 
 

@@ -45,7 +45,7 @@ def _simulated(graph, base, point, choices=None) -> dict:
     except AccelsimError:
         return {"feasible": False}
     data = sim.to_dict()
-    return {"feasible": True, "total_cycles": sim.total_cycles, "energy_pj": sim.energy["energy_pj"],
+    return {"feasible": True, "total_cycles": sim.total_cycles, "energy_pj": sim.energy.total_pj,
             "area_um2": round(area.total_um2, 3), "utilization": data["utilization"],
             "dram_bytes": data["dram_bytes"], "latency_ms": data["time_ms"]}
 

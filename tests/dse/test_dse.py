@@ -37,7 +37,7 @@ def test_27_points_equal_simulate_and_their_pareto_set_is_non_dominated(capsys, 
         arch = arch_for(base, {"rows": p["rows"], "cols": p["cols"]})
         choices = {name: LayerChoice.from_dict(m) for name, m in p["mapping"].items()}
         sim = simulate(graph, arch, load_dataflow(p["dataflow"]), choices=choices)  # the searched mapping, replayed
-        assert (p["total_cycles"], p["energy_pj"]) == (sim.total_cycles, sim.energy["energy_pj"])
+        assert (p["total_cycles"], p["energy_pj"]) == (sim.total_cycles, sim.energy.total_pj)
         assert {m["dataflow"] for m in p["mapping"].values()} == {p["dataflow"]}
         fixed = simulate(graph, arch, load_dataflow(p["dataflow"]))  # the search never loses to the fixed rules
         assert p["total_cycles"] <= fixed.total_cycles

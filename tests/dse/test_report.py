@@ -11,6 +11,7 @@ from dataclasses import replace
 import pytest
 
 from accelsim.arch import resolve_arch
+from accelsim.counts import Traffic
 from accelsim.dse.evaluate import evaluate_point
 from accelsim.dse.pareto import pareto
 from accelsim.dse.plots import (
@@ -134,8 +135,8 @@ def test_layers_without_dram_traffic_sit_at_the_right_edge_of_the_roofline(run, 
     sim = run[3]
     layers = list(sim.layers)
     first = next(i for i, r in enumerate(layers) if r.unit == "array")
-    layers[first] = replace(layers[first], dram_ifmap_bytes=0, dram_filter_bytes=0, dram_ofmap_bytes=0,
-                            dram_ifmap_metadata_bytes=0, dram_filter_metadata_bytes=0, dram_ofmap_metadata_bytes=0)
+    no_dram = {op: replace(layers[first].traffic[op], dram_bytes=0, dram_metadata_bytes=0) for op in "IWO"}
+    layers[first] = replace(layers[first], traffic=Traffic(**no_dram))
     changed = replace(sim, layers=tuple(layers))
     measured, edge = roofline_points(changed)
     assert [p.name for p in roofline_figure(changed, tmp_path)] == ["roofline.png", "roofline.svg"]

@@ -63,7 +63,7 @@ def test_partial_sums_that_do_not_fit_chunk_the_stream():
     assert result.temporal_tile == 4 and result.folds == 3 * 2  # chunks of 4, 4, 2 rows x 2 K-tiles
     ideal = simulate_layer(linear(10, 8, 4), arch, load_dataflow("ws"), memory=False)
     assert result.compute_cycles > ideal.compute_cycles  # the stationary tiles are loaded once per chunk
-    assert result.sram_filter_reads == 3 * 8 * 4
+    assert result.traffic.W.sram_reads == 3 * 8 * 4
 
 
 def test_tiles_that_cannot_fit_are_mapping_errors(capsys, tmp_path):
@@ -87,7 +87,7 @@ def test_bandwidth_turns_into_stalls():
     starved = simulate_layer(layer, slow, load_dataflow("ws"))
     assert quick.compute_cycles == starved.compute_cycles
     assert quick.stall_cycles <= 2  # only the (rounded-up) prologue and epilogue
-    dram = starved.dram_ifmap_bytes + starved.dram_filter_bytes + starved.dram_ofmap_bytes
+    dram = starved.traffic.I.dram_bytes + starved.traffic.W.dram_bytes + starved.traffic.O.dram_bytes
     assert starved.cycles >= dram + 100  # bandwidth bound: one byte per cycle, plus the latency
     assert starved.dram_bytes_per_cycle_needed == pytest.approx(dram / starved.compute_cycles, rel=1e-3)
     plan = plan_for(layer, load_dataflow("ws"), slow)
@@ -124,7 +124,7 @@ def test_stalls_never_exceed_the_time_to_move_the_layers_dram_bytes():
     arch = resolve_arch("sa128")
     result = simulate(resolve_workload("mobilenet_v1_025"), arch, load_dataflow("ws"))
     for layer in result.layers:
-        dram = layer.dram_ifmap_bytes + layer.dram_filter_bytes + layer.dram_ofmap_bytes
+        dram = layer.traffic.I.dram_bytes + layer.traffic.W.dram_bytes + layer.traffic.O.dram_bytes
         assert layer.stall_cycles <= -(-dram // 64) + 2, layer.name
     conv1 = result.layers[0]
     assert (conv1.name, conv1.stall_cycles) == ("conv1", 3924)
@@ -142,11 +142,11 @@ def test_n_m_weight_bytes_are_the_formats_n_m_size(K, N, nm, bits):
     layer = Layer("fc", "linear", in_shapes=((8, K),), out=N, weight_type=f"int{bits}", weight_structure=nm)
     described = simulate_layer(layer, arch, load_dataflow("ws"))
     expected = expected_format_size(N, K, n / m, "nm", bits, nm=nm)
-    assert (described.dram_filter_bytes, described.dram_filter_metadata_bytes) == (expected.values_bytes,
+    assert (described.traffic.W.dram_bytes, described.traffic.W.dram_metadata_bytes) == (expected.values_bytes,
                                                                                    expected.metadata_bytes)
     weights = np.zeros((1, K, N), dtype=np.int64)
     weights[:, ::m] = 1  # one non-zero per group of M: N:M for every N
     real = simulate_layer(layer, arch, load_dataflow("ws"), operands={"W": weights})
     stored = format_size(weights[0].T, "nm", bits, nm=nm)
-    assert (real.dram_filter_bytes, real.dram_filter_metadata_bytes) == (stored.values_bytes, stored.metadata_bytes)
+    assert (real.traffic.W.dram_bytes, real.traffic.W.dram_metadata_bytes) == (stored.values_bytes, stored.metadata_bytes)
     assert stored == expected

@@ -64,12 +64,12 @@ def test_sparse_cycles_never_exceed_dense_and_gating_never_moves_a_cycle(case, m
     sparse = simulate_layer(layer, nm_arch if mode == "nm" else arch.with_changes(sparse=mode), load_dataflow(df),
                             memory=memory, operands=operands)
     assert sparse.cycles <= dense.cycles == sparse.dense_cycles
-    assert sparse.issued_macs + sparse.skipped_macs == sparse.macs or (mode == "nm" and sparse.skipped_macs == 0)
-    assert 0 <= sparse.effective_macs <= sparse.issued_macs
+    assert sparse.mac_counts.issued + sparse.mac_counts.skipped == sparse.macs or (mode == "nm" and sparse.mac_counts.skipped == 0)
+    assert 0 <= sparse.mac_counts.effective <= sparse.mac_counts.issued
     assert 0.0 <= sparse.utilization <= 1.0
     if mode == "gate":
-        assert sparse.cycles == dense.cycles and sparse.skipped_macs == 0
-        assert sparse.gated_macs == sparse.issued_macs - sparse.effective_macs
+        assert sparse.cycles == dense.cycles and sparse.mac_counts.skipped == 0
+        assert sparse.mac_counts.gated == sparse.mac_counts.issued - sparse.mac_counts.effective
 
 
 @settings(max_examples=60, deadline=None)
@@ -83,7 +83,7 @@ def test_bit_serial_stream_time_scales_exactly_with_the_serial_operands_bits(cas
     layer_b = Layer.from_dict(layer.to_dict() | {serial: f"int{bits}"})
     run = simulate_layer(layer_b, wide, dataflow, memory=False)
     assert run.stream_cycles == one.stream_cycles // 8 * bits  # the default int8 takes 8 cycles a step
-    assert run.precision.get("serial_bits", 1) == bits
+    assert run.precision.serial_bits == bits
 
 
 def test_bit_serial_cycles_are_linear_in_bits_when_the_stream_dominates():
@@ -103,17 +103,17 @@ def test_nm_cuts_the_reduction_folds_by_exactly_n_over_m(nm, rows):
     dense = simulate_layer(layer, dense_arch, load_dataflow("ws"), memory=False)
     sparse = simulate_layer(layer, dense_arch.with_changes(weight_nm=nm), load_dataflow("ws"), memory=False)
     assert sparse.folds * m == dense.folds * n
-    assert sparse.issued_macs * m == dense.issued_macs * n and sparse.cycles < dense.cycles
+    assert sparse.mac_counts.issued * m == dense.mac_counts.issued * n and sparse.cycles < dense.cycles
 
 
 def test_nm_memory_counts_values_and_index_metadata_separately():
     layer = linear(64, 256, 64, weight_structure="2:4")
     arch = ArrayConfig(rows=16, cols=16, dataflows=("ws",), weight_nm="2:4")
     r = simulate_layer(layer, arch, load_dataflow("ws"))
-    assert r.dram_filter_bytes == 128 * 64  # half the 256 reduction rows kept, int8
-    assert r.dram_filter_metadata_bytes == 128 * 64 * 2 // 8  # a 2-bit index per kept weight
+    assert r.traffic.W.dram_bytes == 128 * 64  # half the 256 reduction rows kept, int8
+    assert r.traffic.W.dram_metadata_bytes == 128 * 64 * 2 // 8  # a 2-bit index per kept weight
     dense = simulate_layer(layer, arch.with_changes(weight_nm=""), load_dataflow("ws"))
-    assert dense.dram_filter_bytes == 256 * 64 and dense.dram_filter_metadata_bytes == 0
+    assert dense.traffic.W.dram_bytes == 256 * 64 and dense.traffic.W.dram_metadata_bytes == 0
 
 
 def _brute_stationary_rows(weights, cols):
@@ -197,7 +197,7 @@ def test_bit_serial_takes_wider_operands_than_its_datapath():
     with pytest.raises(MappingError):
         simulate_layer(layer, ArrayConfig(rows=8, cols=8), load_dataflow("ws"))
     serial = simulate_layer(layer, ArrayConfig(rows=8, cols=8, pe_style="bit-serial"), load_dataflow("ws"))
-    assert serial.precision["serial_bits"] == 16
+    assert serial.precision.serial_bits == 16
 
 
 @pytest.mark.parametrize("kw, message", [
@@ -228,13 +228,13 @@ def test_compressed_weight_storage_moves_the_format_size_once_per_pass(fmt):
     arch = ArrayConfig(rows=8, cols=8, weight_format=fmt)
     described = simulate_layer(layer, arch, load_dataflow("ws"))
     want = expected_format_size(40, 96, 0.3, fmt, 8)
-    assert (described.dram_filter_bytes, described.dram_filter_metadata_bytes) == (want.values_bytes, want.metadata_bytes)
+    assert (described.traffic.W.dram_bytes, described.traffic.W.dram_metadata_bytes) == (want.values_bytes, want.metadata_bytes)
     real = simulate_layer(layer, arch, load_dataflow("ws"), operands={"W": weights})
     exact = format_size(weights[0].T, fmt, 8)
-    assert (real.dram_filter_bytes, real.dram_filter_metadata_bytes) == (exact.values_bytes, exact.metadata_bytes)
+    assert (real.traffic.W.dram_bytes, real.traffic.W.dram_metadata_bytes) == (exact.values_bytes, exact.metadata_bytes)
     dense = simulate_layer(layer, ArrayConfig(rows=8, cols=8), load_dataflow("ws"))
-    assert dense.dram_filter_bytes == 96 * 40 and dense.dram_filter_metadata_bytes == 0
-    assert described.sram_filter_writes == dense.sram_filter_writes == 96 * 40  # decompressed on chip
+    assert dense.traffic.W.dram_bytes == 96 * 40 and dense.traffic.W.dram_metadata_bytes == 0
+    assert described.traffic.W.sram_writes == dense.traffic.W.sram_writes == 96 * 40  # decompressed on chip
 
 
 @pytest.mark.parametrize("rows, k, nm", [(4, 16, "2:4"), (3, 16, "2:4"), (5, 23, "1:4"), (6, 40, "4:8"), (7, 9, "1:2")])
@@ -252,7 +252,7 @@ def test_nm_stream_reads_equal_the_words_the_reference_engine_takes(rows, k, nm)
     layer = linear(6, k, 5, weight_structure=nm)
     fast = simulate_layer(layer, arch, load_dataflow("ws"), operands={"W": weights})
     ref = run_reference(Mapping.for_layer(layer, load_dataflow("ws"), arch, operands={"W": weights}), inputs, weights)
-    assert fast.sram_ifmap_reads == ref.words["I"]
+    assert fast.traffic.I.sram_reads == ref.words["I"]
     assert fast.compute_cycles == ref.cycles and fast.temporal_tile == 0
 
 
@@ -262,20 +262,20 @@ def test_nm_that_would_lengthen_the_reduction_runs_dense():
                weight_structure="7:8")
     arch = ArrayConfig(rows=32, cols=32, dataflows=("ws",), weight_nm="7:8")
     r = simulate_layer(dw, arch, load_dataflow("ws"))
-    assert (r.cycles, r.issued_macs, r.skipped_macs, r.dram_filter_metadata_bytes) == (r.dense_cycles, r.macs, 0, 0)
+    assert (r.cycles, r.mac_counts.issued, r.mac_counts.skipped, r.traffic.W.dram_metadata_bytes) == (r.dense_cycles, r.macs, 0, 0)
 
 
 def test_fusible_utilisation_counts_pe_slots_not_macs():
     layer = linear(1000, 16, 4, input_type="int4", weight_type="int4")
     r = simulate_layer(layer, ArrayConfig(rows=4, cols=4, pe_style="fusible"), load_dataflow("ws"), memory=False)
-    assert r.precision["fusion"] == 4 and 0.9 < r.utilization <= 1.0  # 3.96 before: MACs over PE-cycles
+    assert r.precision.fusion == 4 and 0.9 < r.utilization <= 1.0  # 3.96 before: MACs over PE-cycles
 
 
 def test_skipping_all_zero_weights_writes_zero_outputs_without_compute():
     layer = linear(16, 32, 8)
     arch = ArrayConfig(rows=4, cols=4, sparse="skip")
     r = simulate_layer(layer, arch, load_dataflow("ws"), operands={"W": np.zeros((1, 32, 8), dtype=np.int64)})
-    assert (r.compute_cycles, r.issued_macs, r.folds) == (0, 0, 0) and r.dram_ofmap_bytes == 16 * 8
+    assert (r.compute_cycles, r.mac_counts.issued, r.folds) == (0, 0, 0) and r.traffic.O.dram_bytes == 16 * 8
 
 
 @pytest.mark.parametrize("arch, message", [
@@ -291,7 +291,7 @@ def test_a_coarser_nm_pattern_runs_on_finer_nm_pes():
     """1:8 weights hold at most 2 non-zeros in every aligned group of 4: they run on 2:4 PEs."""
     arch = ArrayConfig(rows=8, cols=8, dataflows=("ws",), weight_nm="2:4")
     r = simulate_layer(linear(32, 64, 16, weight_structure="1:8"), arch, load_dataflow("ws"))
-    assert r.skipped_macs == 32 * 64 * 16 // 2
+    assert r.mac_counts.skipped == 32 * 64 * 16 // 2
 
 
 def test_typed_results_round_trip_through_their_dicts():
@@ -303,10 +303,10 @@ def test_typed_results_round_trip_through_their_dicts():
     r = simulate_layer(layer, arch, load_dataflow("ws"))
     assert LayerResult.from_dict(r.to_dict()) == r
     w = r.operand("W")
-    assert isinstance(w, OperandCounts) and w.dram_metadata_bytes == r.dram_filter_metadata_bytes > 0
+    assert isinstance(w, OperandCounts) and w.dram_metadata_bytes == r.traffic.W.dram_metadata_bytes > 0
     assert OperandCounts.of(w.flat("W"), "W") == w
-    everything = OperandCounts.of(r)  # the three operands summed
-    assert everything.dram_bytes == r.dram_ifmap_bytes + r.dram_filter_bytes + r.dram_ofmap_bytes
-    assert everything.dram_metadata_bytes == r.dram_filter_metadata_bytes > 0
-    assert r.mac_counts == MacCounts(r.macs, r.issued_macs, r.effective_macs, r.gated_macs, r.skipped_macs)
-    assert r.mac_counts.issued + r.mac_counts.skipped == r.macs and r.gated_macs > 0
+    everything = r.traffic.total  # the three operands summed
+    assert everything.dram_bytes == r.traffic.I.dram_bytes + r.traffic.W.dram_bytes + r.traffic.O.dram_bytes
+    assert everything.dram_metadata_bytes == r.traffic.W.dram_metadata_bytes > 0
+    assert r.mac_counts == MacCounts(r.macs, r.mac_counts.issued, r.mac_counts.effective, r.mac_counts.gated, r.mac_counts.skipped)
+    assert r.mac_counts.issued + r.mac_counts.skipped == r.macs and r.mac_counts.gated > 0
