@@ -249,7 +249,7 @@ def format_size(matrix, fmt: str, value_bits: int, *, nm=None, run_bits: int = 4
     rows, cols = a.shape
     if fmt == "dense":
         return FormatSize(_bytes(rows * cols * value_bits), 0)
-    if fmt == "nm":
+    if nm_pair is not None:  # fmt 'nm'
         _nm_groups(a, *nm_pair)  # refuses a matrix that is not N:M
         return FormatSize(*map(_bytes, nm_stored_bits(rows, cols, *nm_pair, value_bits)))
     if fmt == "csr":  # the same count as scipy.sparse.csr_matrix(a).nnz, without building it
@@ -345,7 +345,7 @@ def expected_format_size(rows: int, cols: int, density, fmt: str, value_bits: in
     t = rows * cols
     if fmt == "dense":
         return FormatSize(_bytes(t * value_bits), 0)
-    if fmt == "nm":
+    if nm_pair is not None:  # fmt 'nm'
         n, m = nm_pair
         if d > Fraction(n, m):
             raise SpecError(f"density {float(d):g} cannot be {n}:{m} (at most {n}/{m} = {n / m:g})")
@@ -408,6 +408,7 @@ def encode(matrix, fmt: str, value_bits: int = 8, *, nm=None, run_bits: int = 4)
         out_runs = np.full(owner.size, limit, dtype=np.uint64)
         out_runs[last] = (runs & limit).astype(np.uint64)
         return make(values, runs=(out_runs, run_bits))
+    assert nm_pair is not None  # the last format: _check_fmt gave 'nm' its (N, M)
     n, m = nm_pair
     g = _nm_groups(a, n, m)
     order = np.argsort(g == 0, axis=2, kind="stable")[:, :, :n]  # non-zeros first, then first zeros
@@ -434,6 +435,8 @@ def decode(encoded: Encoded) -> np.ndarray:
         positions = np.cumsum(meta["runs"][0].astype(np.int64) + 1) - 1
         out[positions] = values
     elif encoded.fmt == "nm":
+        if encoded.nm is None:
+            raise SpecError("an 'nm' encoding needs its (N, M)")
         n, m = encoded.nm
         groups = -(-cols // m)
         padded = np.zeros((rows, groups, m), dtype=values.dtype)

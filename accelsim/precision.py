@@ -72,6 +72,22 @@ def parse_dtype(text: object, *, operand: bool = False) -> DataType | None:
     return None if dtype is None or (operand and dtype.bits > MAX_INT_BITS) else dtype
 
 
+def dtype_named(text: str, *, operand: bool = False) -> DataType:
+    """:func:`parse_dtype` where a format is required (names already checked): else a :class:`SpecError`.
+
+    Examples
+    --------
+    >>> dtype_named("uint4").range
+    (0, 15)
+    """
+    dtype = parse_dtype(text, operand=operand)
+    if dtype is None:
+        from .errors import SpecError
+
+        raise SpecError(f"'{text}' is not a number format{' for an operand' if operand else ''} ({TYPE_NAMES})")
+    return dtype
+
+
 @lru_cache(maxsize=256)
 def _parse(text: object) -> DataType | None:
     if not isinstance(text, str):

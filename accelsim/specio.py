@@ -6,18 +6,22 @@ YAML is parsed with duplicate keys rejected; mappings remember the line of each 
 
 from __future__ import annotations
 
+import builtins
 import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .errors import SpecError, did_you_mean
 
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:  # the C loader (when libyaml is there) has the pure-Python one's interface
+    _BaseLoader = yaml.SafeLoader
+else:
+    _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # An alias repeats its anchor's whole subtree, so a few lines of nested anchors can stand for billions
 # of values (an "alias bomb") that only blow up later, when a report walks them. The largest real spec
 # (a workload of thousands of layers) expands to well under a million values; refuse anything larger.
@@ -298,8 +302,9 @@ class Fields:
                                  + did_you_mean(value, choices))
         return value
 
-    def int_tuple(self, key: str, length: int | tuple[int, ...], default: Any = ..., *,
-                  minimum: int = 1) -> tuple[int, ...]:
+    # (in this class body ``int`` and ``str`` name the methods above: annotations spell the builtins)
+    def int_tuple(self, key: builtins.str, length: builtins.int | tuple[builtins.int, ...], default: Any = ..., *,
+                  minimum: builtins.int = 1) -> tuple[builtins.int, ...]:
         """An int broadcast to ``length``, or a list of one of the allowed lengths."""
         value = self.raw(key, default)
         lengths = (length,) if isinstance(length, int) else length

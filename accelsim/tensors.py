@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from .errors import SpecError, UnsupportedError, did_you_mean
-from .precision import DataType, parse_dtype
+from .precision import DataType, dtype_named, parse_dtype
 
 MAX_FILE_BYTES = 4 * 2**30
 MAX_ARRAY_ELEMENTS = 2**31
@@ -171,7 +171,7 @@ def _im2col(layer, x: np.ndarray) -> np.ndarray:
 
 
 # -- reading and writing ----------------------------------------------------------------------------
-def read_npz(path: str | Path, check: Callable[[str, tuple, np.dtype], None] | None = None) -> dict[str, np.ndarray]:
+def read_npz(path: str | Path, check: Callable[[str, tuple, np.dtype], object] | None = None) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` file, checked: numeric, finite, no pickled objects, within the size limits.
 
     Each problem is a one-line :class:`SpecError` naming the file and the key: a file over 4 GiB or
@@ -267,6 +267,7 @@ def load_tensors(path: str | Path, graph) -> dict[str, LayerTensors]:
     """
     file = str(path)
     layers = {layer.name: layer for layer in graph}
+    splits: dict[str, tuple[str, str]] = {}  # (layer name, suffix) of every key `expected` accepted
 
     def expected(key: str, shape: tuple, dtype: np.dtype) -> tuple:
         """The shape ``key`` must have (raising for keys that name no tensor of the graph)."""
@@ -274,7 +275,7 @@ def load_tensors(path: str | Path, graph) -> dict[str, LayerTensors]:
         if split is None:
             raise SpecError(f"`{key}` is not a tensor key; keys are '<layer>.' followed by one of "
                             f"{', '.join(SUFFIXES)}", file=file)
-        name, suffix = split
+        name, suffix = splits[key] = split
         if name not in layers:
             raise SpecError(f"`{key}` names no layer of {graph.name}: '{name}'{did_you_mean(name, layers)}", file=file)
         layer = layers[name]
@@ -298,7 +299,7 @@ def load_tensors(path: str | Path, graph) -> dict[str, LayerTensors]:
     arrays = read_npz(path, check=expected)
     found: dict[str, dict[str, np.ndarray]] = {}
     for key, array in arrays.items():
-        name, suffix = split_key(key)
+        name, suffix = splits[key]
         found.setdefault(name, {})[suffix] = array
     out = {}
     for name, parts in found.items():
@@ -416,7 +417,7 @@ def with_tensor_formats(graph, tensors: Mapping[str, LayerTensors], *, file: str
             where = f"`{key}` (layer '{layer.name}')"
             if op in given:
                 name, said = given[op]
-                want = parse_dtype(name, operand=True)
+                want = dtype_named(name, operand=True)
                 if declared is not None and declared != want:
                     raise SpecError(f"`{key}{FORMAT_SUFFIX}` declares {declared.name} but {said} says "
                                     f"{want.name} (layer '{layer.name}')", file=file)

@@ -87,15 +87,16 @@ def quantize(w, dtype: str, *, symmetric: bool = True, per_channel: bool = False
             raise SpecError("per-channel quantization needs an array with a channel axis, not a scalar")
         if not -a.ndim <= axis < a.ndim:
             raise SpecError(f"axis {axis} is out of range for an array of {a.ndim} dimensions")
-        axis = axis % a.ndim
-        others = tuple(i for i in range(a.ndim) if i != axis)
-        keep = dict(axis=others, keepdims=True)
+        channel: int | None = axis % a.ndim
+        reduce: tuple[int, ...] | None = tuple(i for i in range(a.ndim) if i != channel)
     else:
-        axis, keep = None, dict(axis=None, keepdims=False)
+        channel, reduce = None, None
     if a.size == 0:
-        mn = mx = np.zeros(() if axis is None else [a.shape[i] if i == axis else 1 for i in range(a.ndim)])
+        mn = mx = np.zeros(() if channel is None else [a.shape[i] if i == channel else 1 for i in range(a.ndim)])
     else:
-        mn, mx = np.minimum(a.min(**keep), 0.0), np.maximum(a.max(**keep), 0.0)
+        keepdims = channel is not None
+        mn = np.minimum(a.min(axis=reduce, keepdims=keepdims), 0.0)
+        mx = np.maximum(a.max(axis=reduce, keepdims=keepdims), 0.0)
     if symmetric:
         qmax = hi
         scale = np.maximum(-mn, mx) / qmax
@@ -107,9 +108,9 @@ def quantize(w, dtype: str, *, symmetric: bool = True, per_channel: bool = False
         scale = np.where(scale > 0, scale, 1.0)
         zero = np.clip(np.rint(lo - mn / scale), lo, hi).astype(np.int64)
         q = np.clip(np.rint(a / scale) + zero, lo, hi)
-    squeeze = (lambda x: np.asarray(x).reshape(-1)) if axis is not None else (lambda x: np.asarray(x).reshape(()))
-    return Quantized(q.astype(_storage(t.bits, t.signed)), squeeze(scale).astype(np.float64),
-                     squeeze(zero).astype(np.int64), t.name, axis)
+    shape = (-1,) if channel is not None else ()
+    return Quantized(q.astype(_storage(t.bits, t.signed)), np.asarray(scale).reshape(shape).astype(np.float64),
+                     np.asarray(zero).reshape(shape).astype(np.int64), t.name, channel)
 
 
 def dequantize(q: Quantized) -> np.ndarray:

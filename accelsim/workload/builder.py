@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .graph import LayerGraph
@@ -22,7 +22,7 @@ class GraphBuilder:
     131072
     """
 
-    def __init__(self, name: str, inputs: dict[str, Sequence[int]], *, batch: int = 1,
+    def __init__(self, name: str, inputs: Mapping[str, Sequence[int]], *, batch: int = 1,
                  meta: dict[str, Any] | None = None, defaults: dict[str, Any] | None = None):
         self.graph = LayerGraph(name, inputs, meta=meta)
         self.batch = batch

@@ -7,11 +7,14 @@ pays networkx's import (a third of a command's start-up).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SpecError, did_you_mean
 from .layer import Layer, Shape
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 class LayerGraph:
@@ -33,7 +36,7 @@ class LayerGraph:
     1
     """
 
-    def __init__(self, name: str, inputs: dict[str, Sequence[int]] | None = None, *,
+    def __init__(self, name: str, inputs: Mapping[str, Sequence[int]] | None = None, *,
                  meta: dict[str, Any] | None = None, file: str | None = None):
         self.name = name
         self.inputs: dict[str, Shape] = {k: tuple(v) for k, v in (inputs or {}).items()}
@@ -42,7 +45,7 @@ class LayerGraph:
         self.batch: int | None = None  # the batch the inputs carry, when known (a reader or importer sets it)
         self._layers: dict[str, Layer] = {}
         self._sources: dict[str, tuple[str, ...]] = {}
-        self._nx = None  # the networkx view, built on demand
+        self._nx: nx.DiGraph[str] | None = None  # the networkx view, built on demand
 
     # -- building ---------------------------------------------------------------------------
     def shape_of(self, tensor: str) -> Shape:
@@ -120,12 +123,12 @@ class LayerGraph:
 
     # -- reading ----------------------------------------------------------------------------
     @property
-    def nx(self):
+    def nx(self) -> nx.DiGraph[str]:
         """The networkx ``DiGraph`` of the layers (for networkx algorithms); read-only by convention."""
         if self._nx is None:
             import networkx as nx
 
-            graph = nx.DiGraph(name=self.name)
+            graph: nx.DiGraph[str] = nx.DiGraph(name=self.name)
             for name, layer in self._layers.items():
                 graph.add_node(name, layer=layer)
                 for slot, tensor in enumerate(self._sources[name]):

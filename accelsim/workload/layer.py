@@ -29,7 +29,7 @@ from functools import cached_property
 from typing import Any
 
 from ..errors import SpecError
-from ..precision import MAX_INT_BITS, MAX_OUTPUT_BITS, TYPE_NAMES, DataType, int_type, parse_dtype
+from ..precision import MAX_INT_BITS, MAX_OUTPUT_BITS, TYPE_NAMES, DataType, dtype_named, int_type, parse_dtype
 from ..sparsity import MAX_NM_GROUP, parse_nm
 from ..specio import Fields, printable
 
@@ -199,7 +199,7 @@ class Layer:
         >>> Layer("fc", "linear", in_shapes=((4, 8),), out=2, weight_type="int4").dtypes["W"].bits
         4
         """
-        return {op: parse_dtype(getattr(self, f"{name}_type"))
+        return {op: dtype_named(getattr(self, f"{name}_type"))
                 for op, name in (("I", "input"), ("W", "weight"), ("O", "output"))}
 
     @property
@@ -390,10 +390,11 @@ def read_precision_and_sparsity(f: Fields, kind: str, defaults: dict[str, Any]) 
             if isinstance(value, int) and not isinstance(value, bool):
                 raise where.error(key, "must be a quoted 'N:M' string (YAML 1.1 reads an unquoted N:M as the "
                                        f"number {value})")
-            if value != "" and parse_nm(value) is None:
+            nm = parse_nm(value) if value != "" else None
+            if value != "" and nm is None:
                 raise where.error(key, f"must be 'N:M' with 0 < N < M ≤ {MAX_NM_GROUP}, not "
                                        f"'{printable(str(value))}'")
-            out[field] = "{}:{}".format(*parse_nm(value)) if value else ""
+            out[field] = f"{nm[0]}:{nm[1]}" if nm is not None else ""
         else:
             out[field] = where.number(key, low=0.0, high=1.0)
     if kind not in GEMM_KINDS:
@@ -412,8 +413,8 @@ def read_precision_and_sparsity(f: Fields, kind: str, defaults: dict[str, Any]) 
         if "weight_density" in given:
             where, key = given["weight_density"]
             raise where.error(key, f"{density:g} exceeds {ratio}")
-        where, key = given.get("weight_structure", (f, None))
-        raise where.error(key, f"{ratio} is below the workload's default weight_density {density:g}")
+        source, at = given.get("weight_structure", (f, None))
+        raise source.error(at, f"{ratio} is below the workload's default weight_density {density:g}")
     return out
 
 

@@ -13,11 +13,14 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SpecError, UnsupportedError
 from .graph import LayerGraph
 from .layer import Layer
+
+if TYPE_CHECKING:
+    from onnx.defs import OpSchema
 
 # ONNX op → (layer kind, op); elementwise ops cost ELTWISE_OPS[op] per element.
 ELEMENTWISE = {
@@ -61,6 +64,12 @@ def _require_onnx():
     except ImportError:
         raise UnsupportedError(f"ONNX import needs the onnx package: {INSTALL_HINT}") from None
     return onnx
+
+
+def _schema_type_name(attribute: OpSchema.Attribute) -> str:
+    """The name of an operator schema attribute's type (``INT``, ``FLOATS``, ...)."""
+    # OpSchema.AttrType is a pybind11 enum, which has `name`; onnx's stub (defs.pyi) leaves it out
+    return attribute.type.name  # type: ignore[attr-defined]
 
 
 class _Importer:
@@ -214,8 +223,7 @@ class _Importer:
             return self.pool(node, a, "max" if op == "MaxPool" else "avg")
         if op in ("GlobalAveragePool", "GlobalMaxPool"):
             x = self.shape(node, acts[0])[1:]
-            kw = {"op": "global_avg", "kernel": x[1:]} if op == "GlobalAveragePool" else {"op": "max", "kernel": x[1:]}
-            self.add(node, "pool", acts, **kw)
+            self.add(node, "pool", acts, op="global_avg" if op == "GlobalAveragePool" else "max", kernel=x[1:])
             return
         if op == "Concat":
             return self.concat(node, a, inputs, acts)
@@ -291,8 +299,9 @@ class _Importer:
                 raise self.error(node, f"has an attribute '{attr.name}' that {node.op_type} does not define")
             kinds = AttributeProto.AttributeType
             actual = kinds.Name(attr.type) if attr.type in kinds.values() else str(attr.type)
-            if actual != expected.type.name:
-                raise self.error(node, f"attribute '{attr.name}' must be {expected.type.name}, not {actual}")
+            want = _schema_type_name(expected)
+            if actual != want:
+                raise self.error(node, f"attribute '{attr.name}' must be {want}, not {actual}")
         return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
     def conv(self, node, a) -> None:
@@ -705,9 +714,9 @@ def _fold_round(model, file: str):
                             [*graph.initializer, *(numpy_helper.from_array(values[o], o) for n in done
                                                    for o in n.output if o and o in needed)],
                             value_info=[v for v in graph.value_info if _is_static(v)])
-    out = helper.make_model(new, opset_imports=list(model.opset_import), ir_version=model.ir_version)
-    out.functions.extend(model.functions)
-    return out
+    folded = helper.make_model(new, opset_imports=list(model.opset_import), ir_version=model.ir_version)
+    folded.functions.extend(model.functions)
+    return folded
 
 
 def _is_static(value_info) -> bool:
@@ -735,8 +744,9 @@ def _output_bound(node, inputs: list, shapes: dict) -> float:
     import numpy as np
 
     known = [shapes.get(o) for o in node.output if o]
-    if known and all(s is not None for s in known):
-        return max(math.prod(s) for s in known)
+    sizes = [math.prod(s) for s in known if s is not None]
+    if known and len(sizes) == len(known):
+        return max(sizes)
     try:
         if node.op_type == "Range":
             start, limit, delta = (float(np.asarray(v).reshape(-1)[0]) for v in inputs[:3])

@@ -179,7 +179,7 @@ def llama_block(mode: str = "prefill", tokens: int = 512, context: int = 512, di
     weights = 4 * dim * dim + 3 * dim * ffn
     meta = dict(source=LLAMA_SOURCE, published_params=weights,
                 published_macs=n * weights + 2 * heads * n * kv * dh)
-    inputs = {"x": (n, dim)}
+    inputs: dict[str, tuple[int, ...]] = {"x": (n, dim)}
     if mode == "decode":
         inputs |= {"k_cache": (heads, context, dh), "v_cache": (heads, context, dh)}
     b = GraphBuilder(f"llama7b_block_{mode}", inputs, meta=meta)
