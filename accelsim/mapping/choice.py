@@ -50,7 +50,8 @@ class LayerChoice:
 
 def with_loop_order(dataflow: DataflowSpec, order: tuple[str, str]) -> DataflowSpec:
     """The same dataflow folding its spatial dimensions in ``order`` (outermost first)."""
-    return dataflow if tuple(order) == dataflow.loop_order else replace(dataflow, loop_order=tuple(order))
+    outer, inner = order
+    return dataflow if (outer, inner) == dataflow.loop_order else replace(dataflow, loop_order=(outer, inner))
 
 
 def loop_orders(dataflow: DataflowSpec) -> list[DataflowSpec]:
@@ -62,7 +63,8 @@ def loop_orders(dataflow: DataflowSpec) -> list[DataflowSpec]:
     >>> [d.loop_order for d in loop_orders(load_dataflow("ws"))]
     [('N', 'K'), ('K', 'N')]
     """
-    return [dataflow, with_loop_order(dataflow, tuple(reversed(dataflow.loop_order)))]
+    outer, inner = dataflow.loop_order
+    return [dataflow, with_loop_order(dataflow, (inner, outer))]
 
 
 def tile_candidates(largest: int, *, count: int = 4) -> list[int]:

@@ -22,10 +22,12 @@ import numpy as np
 
 from ..arch import ArrayConfig
 from ..counts import OperandCounts
+from ..errors import MappingError
 from ..mapping.mapping import Mapping
+from ..mapping.plan import Precision
 from ..mapping.tiling import half_buffer
 from ..sparsity import nm_stored_bits
-from ..workload.layer import Layer
+from ..workload.layer import GemmView, Layer
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,15 @@ class MemoryPlan:
         return {op: c.dram_bytes for op, c in self.operands.items()}
 
 
-def _raw_input_elements(layer: Layer) -> int:
+def _precision(mapping: Mapping) -> Precision:
+    """The plan's resolved precision: stored widths decide bytes, so an unresolved plan cannot be priced."""
+    if mapping.precision is None:
+        raise MappingError("the memory model needs a plan with resolved precision (Mapping.for_layer)")
+    return mapping.precision
+
+
+def _raw_input_elements(layer: Layer, gemm: GemmView) -> int:
     """Elements of I actually in DRAM: the input tensor for convolutions (im2col is on chip)."""
-    gemm = layer.gemm
     if layer.kind == "conv2d":
         return layer.batch * math.prod(layer.in_shapes[0])
     return gemm.count * gemm.M * gemm.K
@@ -72,12 +80,12 @@ def _stored(layer: Layer, mapping: Mapping, op: str, operands: dict | None) -> t
     density. Weights are compressed along the reduction (a row per output column); inputs as the
     tensor in DRAM (its last dimension a row).
     """
-    prec, gemm = mapping.precision, mapping.gemm
+    prec, gemm = _precision(mapping), mapping.gemm
     fmt = mapping.arch.weight_format if op == "W" else mapping.arch.input_format
     if op == "W" and mapping.nm_groups:
         values, index = nm_stored_bits(gemm.count * gemm.N, gemm.K, *mapping.nm_groups, prec.W.bits)
         return Fraction(values, 8), Fraction(index, 8)
-    elements = _raw_input_elements(layer) if op == "I" else gemm.count * gemm.K * gemm.N
+    elements = _raw_input_elements(layer, gemm) if op == "I" else gemm.count * gemm.K * gemm.N
     if fmt == "dense":
         return elements * prec.bytes(op), Fraction(0)
     from ..formats import expected_format_size, format_size
@@ -93,24 +101,30 @@ def _stored(layer: Layer, mapping: Mapping, op: str, operands: dict | None) -> t
     return Fraction(size.values_bytes), Fraction(size.metadata_bytes)
 
 
-def residency(mapping: Mapping) -> tuple[bool, bool]:
+def residency(layer: Layer, mapping: Mapping) -> tuple[bool, bool]:
     """Whether each operand's reuse working set fits half its buffer.
 
     This and the temporal tile are the only ways buffer sizes enter the traffic. Stationary mode:
     ``(the whole stationary tensor, the streamed rows one output tile reuses)``; output mode:
-    ``(the left operand, the top operand)`` for the loop order's tiles.
+    ``(the left operand, the top operand)`` for the loop order's tiles. A stationary input (IS) is
+    kept as the input tensor and unfolded on chip. Zero-skipping tiles keep different reduction
+    rows per column tile, so their streamed rows are reused across column tiles only when the
+    chunk's rows over all of K stay resident, whatever the loop order.
     """
-    df, arch, prec = mapping.dataflow, mapping.arch, mapping.precision
+    df, arch, prec = mapping.dataflow, mapping.arch, _precision(mapping)
     size = {d: mapping.size(d) for d in ("M", "N", "K")}
     outer, inner = df.loop_order
     if df.mode == "stationary":
         stat, strm, X, T = df.stationary, df.left, df.cols, df.temporal
         t = mapping.temporal_tile or size[T]
         rt = min(arch.rows, size[df.rows])
-        # N:M weights are stored compressed (the kept values and their index); everything else whole
-        stat_K = size["K"] if mapping.nm_groups else mapping.data_K
-        stat_whole = stat_K * size[X] * prec.stored_bytes(stat)
-        strm_resident = (t * mapping.data_K if inner == "K" else t * rt) * prec.word_bytes(strm)
+        # N:M weights are stored compressed (the kept values and their index), inputs as their tensor
+        if stat == "I":
+            stat_whole = _raw_input_elements(layer, mapping.gemm) * prec.bytes("I")
+        else:
+            stat_whole = (size["K"] if mapping.nm_groups else mapping.data_K) * size[X] * prec.stored_bytes(stat)
+        whole_rows = inner == "K" or mapping.rows_differ_per_tile
+        strm_resident = (t * mapping.data_K if whole_rows else t * rt) * prec.word_bytes(strm)
         return stat_whole <= half_buffer(arch, stat), strm_resident <= half_buffer(arch, strm)
     tiles = {df.rows: arch.rows, df.cols: arch.cols}
     fits = []
@@ -131,7 +145,7 @@ def plan_memory(layer: Layer, mapping: Mapping, operands: dict | None = None, *,
     is cached by everything it reads: design points that differ only in buffer sizes mostly share it
     (the sizes enter only through :func:`residency` and the tile).
     """
-    fits = (True, True) if ideal else residency(mapping)
+    fits = (True, True) if ideal else residency(layer, mapping)
     if operands:
         return _plan_memory(layer, mapping, operands, fits)
     arch = mapping.arch
@@ -146,7 +160,7 @@ def plan_memory(layer: Layer, mapping: Mapping, operands: dict | None = None, *,
 
 
 def _plan_memory(layer: Layer, mapping: Mapping, operands: dict | None, fits: tuple[bool, bool]) -> MemoryPlan:
-    gemm, df, arch, prec = mapping.gemm, mapping.dataflow, mapping.arch, mapping.precision
+    gemm, df, arch, prec = mapping.gemm, mapping.dataflow, mapping.arch, _precision(mapping)
     size = {d: mapping.size(d) for d in ("M", "N", "K")}
     width = {op: prec.word_bytes(op) for op in ("I", "W", "O", "P")}  # on chip: datapath words
     R, C = arch.rows, arch.cols
@@ -155,7 +169,7 @@ def _plan_memory(layer: Layer, mapping: Mapping, operands: dict | None, fits: tu
     rt, ct = min(R, size[df.rows]), min(C, size[df.cols])
     sums = mapping.fold_sums()
     stored = {op: _stored(layer, mapping, op, operands) for op in ("I", "W")}
-    stored_elements = {"I": _raw_input_elements(layer),
+    stored_elements = {"I": _raw_input_elements(layer, gemm),
                        "W": mapping.kept_weight_elements()}
     moved = {}  # operand -> elements moved from DRAM (each pass costs its share of values and metadata)
 
@@ -166,15 +180,21 @@ def _plan_memory(layer: Layer, mapping: Mapping, operands: dict | None, fits: tu
         t = mapping.temporal_tile or size[T]
         chunks = -(-size[T] // t)
         stat_reads = 1 if fits[0] else chunks
-        strm_reads = 1 if (fits[1] or inner != "K") else count_tiles[X]
+        strm_reads = 1 if (fits[1] or (inner != "K" and not mapping.rows_differ_per_tile)) else count_tiles[X]
         out_words = gemm.count * size[T] * size[X]
         sram_reads = {stat: sums["rows_cols"], strm: sums["stream_words"], "O": sums["cols_steps"]}
         sram_writes = {"O": sums["cols_steps"]}
-        # a stationary I (IS) is read as im2col'd tiles, K×X elements per GEMM
-        stat_elements = stored_elements["W"] if stat == "W" else gemm.count * gemm.K * size[X]
-        moved = {stat: stat_reads * stat_elements, strm: strm_reads * stored_elements[strm]}
-        first = {stat: rt * ct * prec.stored_bytes(stat),
-                 strm: min(t, size[T]) * mapping.stream_words(rt, 1) * width[strm]}
+        # a stationary I (IS) is the im2col'd tiles the array takes (K×X elements per GEMM), reloaded per
+        # chunk; one that stays resident is read once, as its tensor when that is smaller (the unfolding
+        # repeats elements; a stride above the kernel skips some)
+        if stat == "W":
+            moved = {"W": stat_reads * stored_elements["W"]}
+        else:
+            tiles = gemm.count * gemm.K * size[X]
+            moved = {"I": min(stored_elements["I"], tiles) if fits[0] else stat_reads * tiles}
+        moved[strm] = strm_reads * stored_elements[strm]
+        first_by_op = {stat: rt * ct * prec.stored_bytes(stat),
+                       strm: min(t, size[T]) * mapping.stream_words(rt, 1) * width[strm]}
         last = min(t, size[T]) * ct * width["O"]
     else:
         left, top = df.left, df.top
@@ -184,7 +204,7 @@ def _plan_memory(layer: Layer, mapping: Mapping, operands: dict | None, fits: tu
         out_words = gemm.count * size["M"] * size["N"]
         sram_reads = {left: sums["rows_steps"], top: sums["cols_steps"], "O": out_words}
         sram_writes = {"O": out_words}
-        first = {left: rt * width[left] * size["K"], top: ct * width[top] * size["K"]}
+        first_by_op = {left: rt * width[left] * size["K"], top: ct * width[top] * size["K"]}
         last = rt * ct * width["O"]
     dram, metadata = {"O": out_words * width["O"]}, {"O": Fraction(0)}
     for op in ("I", "W"):
@@ -194,7 +214,7 @@ def _plan_memory(layer: Layer, mapping: Mapping, operands: dict | None, fits: tu
     # The first fold's operands (as the array takes them: im2col'd rows, whole words) are never more
     # than the operand's DRAM traffic; without this bound a 7x7 stride-2 conv's prologue charged more
     # DRAM time than the layer moves in all (issue 10: mobilenet_v1_025 and alexnet conv1 on sa128).
-    first = sum(min(first[op], dram[op] + metadata[op]) for op in ("I", "W"))
+    first = sum(min(first_by_op[op], dram[op] + metadata[op]) for op in ("I", "W"))
     last = min(last, dram["O"])
     counts = {op: OperandCounts(sram_reads=sram_reads[op], sram_writes=sram_writes[op],
                                 dram_bytes=math.ceil(dram[op]), dram_metadata_bytes=math.ceil(metadata[op]))

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import numpy.typing as npt
 
 from ..arch import ArrayConfig
 from ..errors import MappingError, UnsupportedError
@@ -100,12 +101,12 @@ def _up(a: np.ndarray, fill: object) -> np.ndarray:
 class _Ring:
     """A skew (or de-skew) buffer: lane i sees what was pushed ``delay[i]`` cycles ago."""
 
-    def __init__(self, depth: int, lanes: int, delays: np.ndarray, fill: dict[str, object]):
+    def __init__(self, depth: int, lanes: int, delays: np.ndarray, fill: dict[str, npt.ArrayLike]):
         self.depth, self.delays, self.lane = depth, delays, np.arange(lanes)
         self.data = {k: np.full((depth, lanes) + np.shape(v), v, dtype=np.asarray(v).dtype) for k, v in fill.items()}
         self.fill = fill
 
-    def push(self, t: int, **values: np.ndarray) -> None:
+    def push(self, t: int, **values: npt.ArrayLike) -> None:
         slot = t % self.depth
         for k, arr in self.data.items():
             arr[slot] = values.get(k, self.fill[k])
@@ -288,21 +289,21 @@ class _Engine:
         return self.tiles[f]
 
     def mac(self, x: np.ndarray, y: np.ndarray, live: np.ndarray, index: np.ndarray | None = None,
-            plane: np.ndarray | None = None, x_nonzero: np.ndarray | None = None,
-            k_row: np.ndarray | None = None) -> np.ndarray:
+            serial: tuple[np.ndarray, np.ndarray] | None = None, k_row: np.ndarray | None = None) -> np.ndarray:
         """Every PE's product this cycle, and the MAC counts.
 
         ``x`` (R, C, lanes) is the left operand, ``y`` (R, C, lanes) the other one; ``live`` marks
         the PEs where a MAC is issued (a valid token inside its fold's tile). N:M: ``index`` selects
-        the lane of ``x`` that meets the kept weight. Bit-serial: ``x`` is one bit of plane ``plane``
-        and ``x_nonzero`` says whether the whole left value is non-zero (a MAC is counted once, at
-        plane 0). Fusible: ``k_row`` is each PE's row of K', and only lanes holding an element of K
-        (not the zero padding past K) are issued. A gated multiplier outputs 0, which is the product
-        anyway: values never change.
+        the lane of ``x`` that meets the kept weight. Bit-serial: ``serial`` is ``(plane, x_nonzero)``,
+        ``x`` is one bit of plane ``plane`` and ``x_nonzero`` says whether the whole left value is
+        non-zero (a MAC is counted once, at plane 0). Fusible: ``k_row`` is each PE's row of K', and
+        only lanes holding an element of K (not the zero padding past K) are issued. A gated
+        multiplier outputs 0, which is the product anyway: values never change.
         """
         if index is not None:
             x = np.take_along_axis(x, index[..., None], axis=-1)
-        if plane is not None:
+        if serial is not None:
+            plane, x_nonzero = serial
             products = x * y * self.plane_weight[plane][..., None]
             nonzero = x_nonzero[..., None] & (y != 0)
         else:
@@ -310,6 +311,7 @@ class _Engine:
             nonzero = (x != 0) & (y != 0)
         live = live[..., None]
         if self.dp.lane_counts is not None:
+            assert k_row is not None, "fusible lanes need each PE's row of K'"  # (fusible PEs are not bit-serial)
             counts = self.dp.lane_counts[np.minimum(k_row, len(self.dp.lane_counts) - 1)]
             live = live & (np.arange(products.shape[-1]) < counts[..., None])
         else:
@@ -388,13 +390,16 @@ class _StationaryArray(_Engine):
         self.banks = self.arch.stationary_banks
         self.w = np.zeros((self.banks, R, C, datapath.lanes(self.df.stationary)), dtype=np.int64)
         self.w_idx = np.zeros((self.banks, R, C), dtype=np.int64) if datapath.index is not None else None
-        z = lambda dtype=np.int64: np.zeros((R, C), dtype=dtype)  # noqa: E731
+
+        def z(dtype: npt.DTypeLike = np.int64) -> np.ndarray:
+            return np.zeros((R, C), dtype=dtype)
+
         lanes = datapath.lanes(self.df.streamed)
         self.x = np.zeros((R, C, lanes), dtype=np.int64)
         self.x_vld, self.x_bank, self.x_fold, self.x_row = z(bool), z(), z(), z()
         self.p, self.p_vld, self.p_fold, self.p_row = z(), z(bool), z(), z()
-        tags = dict(val=np.zeros(lanes, dtype=np.int64), vld=False, bank=np.int64(0), fold=np.int64(-1),
-                    row=np.int64(-1))
+        tags: dict[str, npt.ArrayLike] = dict(val=np.zeros(lanes, dtype=np.int64), vld=False, bank=np.int64(0),
+                                              fold=np.int64(-1), row=np.int64(-1))
         self.token = [self.x, self.x_vld, self.x_bank, self.x_fold, self.x_row]
         if datapath.serial_bits:
             self.x_plane, self.x_nz, self.p_plane = z(), z(bool), z()
@@ -473,7 +478,7 @@ class _StationaryArray(_Engine):
             weight, index = self.w[0], None if self.w_idx is None else self.w_idx[0]
         live = self.x_vld & (self.cols_idx < self.fold_cols[self.x_fold])
         if self.dp.serial_bits:
-            product = self.mac(self.x, weight, live & (self.x_plane == 0), plane=self.x_plane, x_nonzero=self.x_nz)
+            product = self.mac(self.x, weight, live & (self.x_plane == 0), serial=(self.x_plane, self.x_nz))
         else:
             product = self.mac(self.x, weight, live, index=index, k_row=self.fold_k0[self.x_fold] + self.rows_idx)
         p_in, p_in_vld = _down(self.p, 0), _down(self.p_vld, False)
@@ -504,6 +509,7 @@ class _StationaryArray(_Engine):
             self.w[bank, 1:] = self.w[bank, :-1].copy()
             self.w[bank, 0] = row
             if self.w_idx is not None:  # N:M: each kept weight's index rides with it
+                assert idx is not None  # (the tile carries indices exactly when the datapath does)
                 self.w_idx[bank, 1:] = self.w_idx[bank, :-1].copy()
                 self.w_idx[bank, 0] = 0
                 self.w_idx[bank, 0, :fold.cols] = idx[fold.rows - 1 - j]
@@ -542,7 +548,10 @@ class _OutputArray(_Engine):
     def __init__(self, mapping: Mapping, datapath: Datapath, stalls: Stalls):
         super().__init__(mapping, datapath, stalls)
         R, C = self.R, self.C
-        z = lambda dtype=np.int64: np.zeros((R, C), dtype=dtype)  # noqa: E731
+
+        def z(dtype: npt.DTypeLike = np.int64) -> np.ndarray:
+            return np.zeros((R, C), dtype=dtype)
+
         left_lanes, top_lanes = datapath.lanes(self.df.left), datapath.lanes(self.df.top)
         self.x = np.zeros((R, C, left_lanes), dtype=np.int64)
         self.y = np.zeros((R, C, top_lanes), dtype=np.int64)
@@ -550,8 +559,8 @@ class _OutputArray(_Engine):
         self.acc = z()
         self.o, self.o_vld, self.o_fold, self.o_row = z(), z(bool), z(), z()
         self.step_tag = z()  # the reduction step (row of K') the token belongs to
-        tags = dict(val=np.zeros(left_lanes, dtype=np.int64), vld=False, first=False, last=False,
-                    fold=np.int64(-1), step=np.int64(0))
+        tags: dict[str, npt.ArrayLike] = dict(val=np.zeros(left_lanes, dtype=np.int64), vld=False, first=False,
+                                              last=False, fold=np.int64(-1), step=np.int64(0))
         self.token = [self.x, self.vld, self.first, self.last, self.fold_tag, self.step_tag]
         if datapath.serial_bits:
             self.plane, self.nz = z(), z(bool)
@@ -629,7 +638,7 @@ class _OutputArray(_Engine):
         # 3. PEs accumulate; a fold's last step hands the result to the drain chain
         live = self.vld & (self.cols_idx < self.fold_cols[self.fold_tag])
         if self.dp.serial_bits:
-            product = self.mac(self.x, self.y, live & (self.plane == 0), plane=self.plane, x_nonzero=self.nz)
+            product = self.mac(self.x, self.y, live & (self.plane == 0), serial=(self.plane, self.nz))
         else:
             product = self.mac(self.x, self.y, live, k_row=self.step_tag)
         base = np.where(self.first, 0, self.acc)
