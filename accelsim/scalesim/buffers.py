@@ -24,6 +24,7 @@ import bisect
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -38,6 +39,10 @@ def set_size(size_bytes: int) -> int:
     return size_bytes // 100
 
 
+# one request chunk: (key, first demand row, produce); produce() yields (addresses, demand rows) pieces
+Chunk = tuple[object, int, Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]]
+
+
 @dataclass
 class ReadCount:
     """DRAM words entered into a CALC-mode read buffer, and the stream rows where it refilled."""
@@ -46,8 +51,8 @@ class ReadCount:
     refill_rows: list[int] = field(default_factory=list)
 
 
-def count_buffer_fills(chunks: Iterable[tuple[object, Callable[[], tuple[np.ndarray, np.ndarray]]]], space: int,
-                       half_words: int, sink: Callable[[np.ndarray], None] | None = None) -> ReadCount:
+def count_buffer_fills(chunks: Iterable[Chunk], space: int, half_words: int,
+                       sink: Callable[[np.ndarray], None] | None = None) -> ReadCount:
     """Count the words a forgetful read buffer fetches for an address stream.
 
     Parameters
@@ -77,9 +82,11 @@ def count_buffer_fills(chunks: Iterable[tuple[object, Callable[[], tuple[np.ndar
     """
     stamp = np.zeros(space, dtype=np.uint16)     # == generation: in the buffer now
     first_at = np.zeros(space, dtype=np.int32)   # scratch: first position of each address in a window
-    generation, in_buffer, refills, total = 1, 0, [], 0
+    generation, in_buffer, total = 1, 0, 0
+    refills: list[int] = []
     window = min(max(2 * half_words, 4096), 1 << 22)
-    previous, clean, period, last_at = object(), False, None, None
+    previous, clean, last_at = object(), False, None
+    period: tuple[int, list[int]] | None = None  # a repeat's (words, refill rows relative to its first row)
     for key, offset, produce in chunks:
         repeat = key is not None and key == previous
         if repeat and clean:
@@ -142,7 +149,9 @@ class _Lines:
     """The write buffer's line-packed trace: segments of full lines, the last one maybe partial."""
 
     def __init__(self, width: int):
-        self.width, self.firsts, self.last_counts, self.length = width, [], [], 0
+        self.width, self.length = width, 0
+        self.firsts: list[int] = []  # first line of each segment
+        self.last_counts: list[int] = []  # words in each segment's last line
 
     def close_segment(self, words: int) -> None:
         if words == 0:
@@ -156,6 +165,16 @@ class _Lines:
         seg = bisect.bisect_right(self.firsts, line) - 1
         seg_end = self.firsts[seg + 1] if seg + 1 < len(self.firsts) else self.length
         return self.last_counts[seg] if line == seg_end - 1 else self.width
+
+
+class CumWords(Protocol):
+    """Cumulative ofmap words written up to and including each demand row."""
+
+    def __len__(self) -> int: ...
+
+    def at(self, row: int) -> int: ...
+
+    def row_of(self, word: int) -> int: ...
 
 
 class ArrayCum:
@@ -200,8 +219,8 @@ class WriteBuffer:
     ([(2, 1), (4, 1), (5, 1), (5, 1)], 6)
     """
 
-    def __init__(self, cum_words: np.ndarray, size_words: int, bandwidth: int):
-        self.cum = ArrayCum(cum_words) if isinstance(cum_words, np.ndarray) else cum_words
+    def __init__(self, cum_words: np.ndarray | CumWords, size_words: int, bandwidth: int):
+        self.cum: CumWords = ArrayCum(cum_words) if isinstance(cum_words, np.ndarray) else cum_words
         self.bandwidth, self.size = bandwidth, size_words
         self.active = math.ceil(size_words * ACTIVE_FRACTION)
         self.drain_lines = math.ceil((size_words - self.active) / bandwidth)
@@ -343,8 +362,7 @@ class PrefetchBuffer:
             if hi > lo:
                 present[self.valid[lo * self.per_set:hi * self.per_set]] = value
 
-    def misses(self, chunks: Iterable[tuple[object, Callable[[], tuple[np.ndarray, np.ndarray]]]]
-               ) -> list[tuple[int, int]]:
+    def misses(self, chunks: Iterable[Chunk]) -> list[tuple[int, int]]:
         """``(demand row, slides)`` for every request that missed the window, in order.
 
         ``chunks`` as in :func:`count_buffer_fills`: a repeat of a chunk that missed nothing
@@ -359,8 +377,10 @@ class PrefetchBuffer:
         # is marked afresh once.
         present = np.zeros(self.space, dtype=bool)
         self._mark_window(present, 0, True)
-        start, found = 0, []
-        previous, clean, period, last_start = object(), False, None, None
+        start = 0
+        found: list[tuple[int, int]] = []
+        previous, clean, last_start = object(), False, None
+        period: list[tuple[int, int]] | None = None  # a repeat's misses, rows relative to its first row
         for key, offset, produce in chunks:
             repeat = key is not None and key == previous
             if repeat and clean:

@@ -335,7 +335,9 @@ def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig, trace_folder: P
     sram_ifmap, sram_filter, sram_ofmap = schedule.sram_counts()
     of_start = float(writer.drains[0][0])
     of_stop = float(max(c + n - 1 for c, n in writer.drains))
-    metadata = original = compressed = 0
+    original: float = 0
+    compressed: float = 0
+    metadata: float = 0
     if config.sparsity_support:
         original, compressed, metadata = ops.sparse_storage()
     if_ = sides["ifmap"]
@@ -375,7 +377,7 @@ def simulate(layers: Iterable[ScaleSimLayer], config: ScaleSimConfig, trace_dir:
         folder = trace_dir / LAYER_FOLDER.format(index) if trace_dir is not None else None
         if key not in cache:
             cache[key] = simulate_layer(layer, config, folder), index
-        elif folder is not None:
+        elif trace_dir is not None and folder is not None:
             copy_traces(trace_dir / LAYER_FOLDER.format(cache[key][1]), folder)
         reports.append(replace(cache[key][0], name=layer.name))
     return reports

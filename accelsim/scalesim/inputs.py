@@ -143,14 +143,20 @@ def _bool_field(parser: configparser.ConfigParser, section: str, key: str, file:
     return raw == "true"
 
 
+class _CaseKeepingParser(configparser.ConfigParser):
+    """Keys as written (the standard parser lower-cases them)."""
+
+    def optionxform(self, optionstr: str) -> str:
+        return optionstr
+
+
 def _unknown_keys(text: str, file: str) -> list[str]:
     """One warning per section or key SCALE-Sim does not read (usually a typo), spelled as in the file.
 
     SCALE-Sim's configparser matches keys case-insensitively (it lower-cases them); only these
     warnings read the file a second time with the keys as written.
     """
-    parser = configparser.ConfigParser(strict=False)
-    parser.optionxform = str
+    parser = _CaseKeepingParser(strict=False)
     parser.read_string(text)
     found = []
     for section in parser.sections():

@@ -76,14 +76,15 @@ def write_reports(reports: list[LayerReport], directory: Path, *, sparse: bool, 
     return written
 
 
-def read_report(path: Path) -> list[dict[str, float]]:
-    """Rows of one SCALE-Sim CSV report as ``{column header: number}`` dicts (for comparisons)."""
+def read_report(path: Path) -> list[dict[str, float | str]]:
+    """Rows of one SCALE-Sim CSV report as ``{column header: number}`` dicts (for comparisons; a cell
+    that is not a number, such as the layer name, stays text)."""
     lines = [ln for ln in Path(path).read_text().splitlines() if ln.strip()]
     header = [h.strip() for h in lines[0].split(",")]
     rows = []
     for ln in lines[1:]:
         cells = [c.strip() for c in ln.split(",")]
-        row = {}
+        row: dict[str, float | str] = {}
         for key, cell in zip(header, cells):
             if key:
                 try:

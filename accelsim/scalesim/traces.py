@@ -33,7 +33,8 @@ memory whole; each under a temporary name, renamed when complete (:mod:`accelsim
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ import numpy as np
 from accelsim.atomic import atomic_copy, atomic_open
 from accelsim.scalesim import folds
 from accelsim.scalesim.buffers import WriteBuffer
-from accelsim.scalesim.folds import FoldSchedule
+from accelsim.scalesim.folds import Fold, FoldSchedule
 
 LAYER_FOLDER = "layer{}"
 TRACE_NAMES = ("IFMAP_SRAM_TRACE.csv", "FILTER_SRAM_TRACE.csv", "OFMAP_SRAM_TRACE.csv", "OFMAP_DRAM_TRACE.csv",
@@ -86,6 +87,11 @@ def _write_demand(handle, schedule: FoldSchedule, width: int, cycles: Callable[[
         blank(per_fold)
 
 
+def _read_pieces(schedule: FoldSchedule, which: str, fold: Fold) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(rows in fold, columns, addresses)`` of ``which`` operand's reads during ``fold``."""
+    return ((rows, lanes, addresses) for addresses, rows, lanes in schedule.read_chunks(which, fold, with_lanes=True))
+
+
 def write_sram_traces(folder: Path, schedule: FoldSchedule, read_cycles: Callable[[str, np.ndarray], np.ndarray],
                       write_cycles: Callable[[np.ndarray], np.ndarray]) -> list[Path]:
     """Write the three SRAM traces of one layer into ``folder``; returns the files."""
@@ -93,10 +99,8 @@ def write_sram_traces(folder: Path, schedule: FoldSchedule, read_cycles: Callabl
     written = []
     for which, name in (("ifmap", TRACE_NAMES[0]), ("filter", TRACE_NAMES[1])):
         with atomic_open(folder / name) as handle:
-            _write_demand(handle, schedule, schedule.demand_width(which),
-                          lambda rows, which=which: read_cycles(which, rows),
-                          lambda fold, which=which: ((rows, lanes, addresses) for addresses, rows, lanes
-                                                     in schedule.read_chunks(which, fold, with_lanes=True)))
+            _write_demand(handle, schedule, schedule.demand_width(which), partial(read_cycles, which),
+                          partial(_read_pieces, schedule, which))
         written.append(folder / name)
     with atomic_open(folder / TRACE_NAMES[2]) as handle:
         _write_demand(handle, schedule, schedule.array[1], write_cycles, schedule.ofmap_entries)
@@ -165,7 +169,7 @@ def write_calc_read_trace(path: Path, scan: Callable[[Callable[[np.ndarray], Non
     pending: list[np.ndarray] = []
     have = 0
     todo = iter(plans)
-    plan = next(todo)
+    plan: tuple[int, int, int, int] | None = next(todo)
     with atomic_open(path) as handle:
         def emit(plan) -> None:
             nonlocal pending, have
@@ -201,9 +205,9 @@ def write_user_read_trace(path: Path, sequence: np.ndarray, size_words: int, ban
 
     active = math.ceil(size_words * 0.5)
     lines = math.ceil(len(sequence) / bandwidth)
-    fetch = np.full(lines * bandwidth, -1.0)
-    fetch[:len(sequence)] = sequence
-    fetch = fetch.reshape(lines, bandwidth)
+    flat = np.full(lines * bandwidth, -1.0)
+    flat[:len(sequence)] = sequence
+    fetch = flat.reshape(lines, bandwidth)
     first = min(math.ceil(active / bandwidth), lines)
     next_col = 0
     with atomic_open(path) as handle:
@@ -238,7 +242,7 @@ def copy_traces(source: Path, folder: Path) -> None:
             atomic_copy(source / name, folder / name)
 
 
-__all__: Iterable[str] = [
+__all__ = [
     "LAYER_FOLDER",
     "TRACE_NAMES",
     "copy_traces",
