@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from tqdm import tqdm as Tqdm
 
 T = TypeVar("T")
 
@@ -53,15 +56,16 @@ class progress_bar:  # lower case: used like a function, ``with progress_bar(tot
     """
 
     def __init__(self, *, total: int | None = None, desc: str = "", unit: str = "it"):
-        self._args = {"total": total, "desc": desc, "unit": unit}
-        self._bar = None
+        self.total, self.desc, self.unit = total, desc, unit
+        self._bar: Tqdm[Any] | None = None
 
-    def __enter__(self):
+    def __enter__(self) -> Tqdm[Any] | _NoBar:
         if not wants_bar():
             return _NoBar()
         from tqdm import tqdm
 
-        self._bar = tqdm(**self._args, leave=False, file=sys.stderr, dynamic_ncols=True)
+        self._bar = tqdm(total=self.total, desc=self.desc, unit=self.unit, leave=False, file=sys.stderr,
+                         dynamic_ncols=True)
         return self._bar
 
     def __exit__(self, *exc) -> None:

@@ -7,6 +7,7 @@ import signal
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ..errors import AccelsimError
 from . import arch, hdl, scalesim, simulate, workload
@@ -16,7 +17,7 @@ class Parser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose usage errors are one ``accelsim: error:`` line (exit 2), not a
     usage block: every subcommand's parser is one of these (``add_subparsers`` reuses the class)."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         from ..specio import printable
 
         line = printable(f"accelsim: error: {message} (see '{self.prog} --help')".splitlines()[0])

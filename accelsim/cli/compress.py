@@ -92,7 +92,8 @@ def compress_weights(weights: dict, prune, scope: str, dtype: str | None, *, sym
         structure = "unstructured"
     else:
         pruned, structure = dict(weights), "dense"
-    out, rows = {}, []
+    out: dict[str, np.ndarray] = {}
+    rows: list[dict] = []
     for name, w in weights.items():
         p = pruned[name]
         row = {"layer": name, "shape": "x".join(map(str, w.shape)), "params": int(w.size),

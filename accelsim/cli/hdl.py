@@ -47,8 +47,11 @@ def _cmd_hdl_generate(args: argparse.Namespace) -> str:
     from ..rtl.export import write_design
 
     with progress_bar(desc="generating Verilog", unit="module") as bar:
-        written = write_design(arch, dataflow, args.output, force=args.force,
-                               on_module=lambda name: (bar.set_postfix_str(name), bar.update(1)))
+        def on_module(name: str) -> None:
+            bar.set_postfix_str(name)
+            bar.update(1)
+
+        written = write_design(arch, dataflow, args.output, force=args.force, on_module=on_module)
     if args.json:
         return json.dumps(written, indent=1)
     return (f"wrote {written['verilog']} ({written['lines']:,} lines, {written['bytes']:,} bytes), "

@@ -16,12 +16,15 @@ import contextlib
 import signal
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from multiprocessing import get_context
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from ..errors import AccelsimError
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 CONNECT_TIMEOUT_S = 5  # an unreachable scheduler is reported after this long, never a hang
 
@@ -101,8 +104,8 @@ class Executor:
                  setup_args: tuple = ()):
         self.jobs, self.scheduler, self.setup, self.setup_args = jobs, scheduler, setup, setup_args
         self.token = uuid.uuid4().hex  # setup runs once per worker per Executor
-        self._pool = None
-        self._client = None
+        self._pool: ProcessPoolExecutor | None = None
+        self._client: Client | None = None
         self._set_up_here = False
         self._stopped_early = False
 
@@ -112,13 +115,13 @@ class Executor:
     def __exit__(self, kind, value, traceback) -> None:
         self.close(stop_now=kind is not None)
 
-    def run(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+    def run(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Generator[tuple[int, Any]]:
         """Yield ``(index, fn(task))`` for every task as it completes (see :func:`run_tasks`)."""
         tasks = list(tasks)
         if not tasks:
             return
         if self.scheduler is not None:
-            yield from self._run_dask(fn, tasks)
+            yield from self._run_dask(fn, tasks, self.scheduler)
         elif self.jobs <= 1:
             if self.setup is not None and not self._set_up_here:
                 self.setup(*self.setup_args)
@@ -145,15 +148,15 @@ class Executor:
                     future.cancel()
                 self._stopped_early = True
 
-    def _run_dask(self, fn, tasks: list) -> Iterator[tuple[int, Any]]:
+    def _run_dask(self, fn: Callable[[Any], Any], tasks: list, scheduler: str) -> Iterator[tuple[int, Any]]:
         try:
             from distributed import Client
             from distributed import as_completed as dask_as_completed
         except ImportError:
-            raise ClusterError(f"--scheduler {self.scheduler}: needs dask and distributed: "
+            raise ClusterError(f"--scheduler {scheduler}: needs dask and distributed: "
                                "pip install 'accelsim[dse]'") from None
         if self._client is None:
-            self._client = _connect(Client, self.scheduler)
+            self._client = _connect(Client, scheduler)
         client = self._client
         futures = client.map(_call_after_setup, tasks, fn=fn, setup=self.setup, setup_args=self.setup_args,
                              token=self.token, pure=False)
@@ -240,7 +243,7 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _connect(client_class, scheduler: str):
+def _connect(client_class: type[Client], scheduler: str) -> Client:
     """A connected ``distributed.Client``, or a one-line ClusterError within a few seconds."""
     # Built in two steps so that a failed __init__ still leaves us a client to close: for some
     # failures (a port that answers but is not a scheduler) distributed does not close it itself,
@@ -249,7 +252,7 @@ def _connect(client_class, scheduler: str):
     try:
         _handshake(scheduler)
         client = client_class.__new__(client_class)
-        client.__init__(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+        client_class.__init__(client, scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
     except Exception as error:  # noqa: BLE001 - whatever went wrong, the user gets one line
         if client is not None:
             with contextlib.suppress(Exception):

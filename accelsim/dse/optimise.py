@@ -53,13 +53,13 @@ def optimise_space(axes: list[Axis], objectives: tuple[str, ...], evaluator: Eva
 
         raise UnsupportedError("--budget and --time search with NSGA-II, which needs optuna: "
                                "pip install 'accelsim[dse]'") from None
-    from optuna.distributions import CategoricalDistribution
+    from optuna.distributions import BaseDistribution, CategoricalDistribution
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     size = population_size(budget)
     sampler = optuna.samplers.NSGAIISampler(population_size=size, seed=seed)
     study = optuna.create_study(directions=["minimize"] * len(objectives), sampler=sampler)
-    distributions = {a.name: CategoricalDistribution(list(a.values)) for a in axes}
+    distributions: dict[str, BaseDistribution] = {a.name: CategoricalDistribution(list(a.values)) for a in axes}
     visited: list[dict[str, Any]] = []
     seen: set[str] = set()
     start, stale = time.monotonic(), 0
@@ -70,7 +70,7 @@ def optimise_space(axes: list[Axis], objectives: tuple[str, ...], evaluator: Eva
             break
         trials = [study.ask(distributions) for _ in range(size)]
         proposed = [{name: trial.params[name] for name in distributions} for trial in trials]
-        fresh = []
+        fresh: list[dict[str, Any]] = []
         for point in proposed:
             key = point_key(point, evaluator.context)
             if key not in seen and (budget is None or len(visited) + len(fresh) < budget):

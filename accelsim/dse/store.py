@@ -29,18 +29,20 @@ class Store:
 
     def __init__(self, path: Path):
         self.path = path
-        self.db = None
+        db = None
         try:
-            self.db = sqlite3.connect(path)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute(SCHEMA)
-            self.db.commit()
-            self.db.execute("SELECT key, seq, point, result FROM points LIMIT 1").fetchall()
+            db = sqlite3.connect(path)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(SCHEMA)
+            db.commit()
+            db.execute("SELECT key, seq, point, result FROM points LIMIT 1").fetchall()
         except sqlite3.Error as err:
-            self.close()
+            if db is not None:
+                db.close()
             reason = "cannot write there" if "unable to open" in str(err) or "readonly" in str(err) else \
                 "not an accelsim dse store"
             raise OutputError(f"{path}: {reason} ({err})") from None
+        self.db = db
 
     def put_many(self, rows: list[tuple[str, int, dict[str, Any], dict[str, Any]]]) -> None:
         """Store ``(key, seq, point, result)`` rows in one transaction: a kill loses at most the chunk in flight."""
@@ -65,5 +67,4 @@ class Store:
                 for seq, p, r in self.db.execute("SELECT seq, point, result FROM points ORDER BY seq")]
 
     def close(self) -> None:
-        if self.db is not None:
-            self.db.close()
+        self.db.close()

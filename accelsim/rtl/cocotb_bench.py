@@ -13,6 +13,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import cocotb
 import numpy as np
@@ -50,7 +51,8 @@ async def random_tiles(dut):
     stationary = dataflow.mode == "stationary"
     inputs = [p["name"] for p in job["ports"] if p["direction"] == "input" and p["name"] not in ("clk", "rst")]
     out_w = widths["out_data"]
-    result = {"cases": 0, "mismatches": 0, "cycles_checked": 0, "outputs_checked": 0, "first_mismatch": None}
+    result: dict[str, Any] = {"cases": 0, "mismatches": 0, "cycles_checked": 0, "outputs_checked": 0,
+                              "first_mismatch": None}
     start = time.perf_counter()
     for case in range(job["cases"]):
         plan = random_plan(rng, arch, dataflow, stall_p=job["stall_p"] if case % 4 else 0.0,

@@ -235,9 +235,9 @@ def verify(arch: ArrayConfig, dataflow: DataflowSpec, *, cases: int = 100, seed:
     if status.get("compile_error") is not None:
         raise HDLError(f"{verilog}: {simulator} could not compile it: {status['compile_error']}")
     if not result_path.is_file():
-        cause, log = _failure_cause(build / "test.log", build / "worker.log")
+        cause, failure_log = _failure_cause(build / "test.log", build / "worker.log")
         raise HDLError("the cocotb bench did not finish" + (f": {cause}" if cause else "")
-                       + (f"; see {log}" if log else ""))
+                       + (f"; see {failure_log}" if failure_log else ""))
     result = json.loads(result_path.read_text())
     result |= {"simulator": simulator, "verilog": str(verilog), "build_seconds": status.get("build_seconds"),
                "total_seconds": round(time.perf_counter() - start, 3), "arch": arch.name,

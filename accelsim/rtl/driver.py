@@ -25,7 +25,7 @@ class Driver:
         self.loads_taken = 0
         self.streams_taken = 0
         self.observed: list[Observed] = []
-        self._last: dict[str, int] = {}
+        self._last: dict[str, object] = {}  # the inputs drive() gave for the cycle being sampled
         self.stationary = plan.dataflow.mode == "stationary"
         self.max_cycles = 2 * plan.expected.cycles + 64
         self.gated_count: int | None = None  # a zero-gated array's counter, read once the run is done

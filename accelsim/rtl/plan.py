@@ -151,7 +151,8 @@ def random_plan(rng: np.random.Generator, arch: ArrayConfig, dataflow: DataflowS
     count = int(rng.integers(1, 3))
     pairs = [numerics.random_operands(rng, m, n, k, arch, extremes) for _ in range(count)]
     if zeros:  # drawn only when asked, so the dense benches' random cases stay as they were
-        pairs = [tuple(np.where(rng.random(x.shape) < zeros, 0, x) for x in pair) for pair in pairs]
+        pairs = [(np.where(rng.random(x.shape) < zeros, 0, x), np.where(rng.random(w.shape) < zeros, 0, w))
+                 for x, w in pairs]
     stalls = Stalls(seed=int(rng.integers(2**31)), p_load=stall_p, p_stream=stall_p, p_out=stall_p)
     inputs, weights = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
     structure = ""
