@@ -44,16 +44,26 @@ def test_search_with_what_it_cannot_rank_is_one_line(capsys):
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["--weight-sparsity", "2:4"], "describe zeros the array cannot use (sparse: none, no weight_nm)"),
-    (["--weight-sparsity", "3:4", "--weight-nm", "2:4", "--dataflow", "ws"], "ran dense on 2:4 PEs"),
-    (["--weight-sparsity", "0.5", "--sparse", "skip"], "skipped nothing on zero-skipping PEs"),
+    (["--weight-sparsity", "2:4"], "weight zeros multiplied (the array has no sparsity support"),
+    (["--weight-sparsity", "0.4", "--weight-format", "bitmap"], "weight zeros multiplied (stored compressed, computed dense)"),
+    (["--weight-sparsity", "3:4", "--weight-nm", "2:4", "--dataflow", "ws"], "weights ran dense on 2:4 PEs"),
+    (["--weight-sparsity", "2:4", "--weight-nm", "2:4", "--input-sparsity", "0.5", "--dataflow", "ws"],
+     "input zeros multiplied (N:M PEs skip by the weights' structure only)"),
+    (["--weight-sparsity", "0.5", "--sparse", "skip"], "weight zeros skipped nothing"),
+    (["--input-sparsity", "0.01", "--sparse", "skip", "--dataflow", "ws"],
+     "input zeros multiplied (stationary-mode skipping drops only weight rows"),
 ])
 def test_a_fallback_is_in_assumptions_and_on_the_table(capsys, argv, expected):
     data = _json(capsys, "resnet18", "--arch", "sa32", *argv)
     assert any(expected in note for note in data["assumptions"]), data["assumptions"]
     assert main(["simulate", "resnet18", "--arch", "sa32", *argv]) == 0
-    assert f"note: 21 layers" in capsys.readouterr().out
+    assert "note: 21 layers" in capsys.readouterr().out
 
 
-def test_a_dense_run_assumes_nothing(capsys):
-    assert _json(capsys, "resnet18", "--arch", "sa32")["assumptions"] == []
+@pytest.mark.parametrize("argv", [[], ["--weight-sparsity", "0.5", "--sparse", "gate"],
+                                  ["--weight-sparsity", "2:4", "--weight-nm", "2:4", "--dataflow", "ws"],
+                                  ["--input-sparsity", "0.01", "--sparse", "skip", "--dataflow", "os"]])
+def test_what_runs_as_described_assumes_nothing(capsys, argv):
+    assert _json(capsys, "resnet18", "--arch", "sa32", *argv)["assumptions"] == []
+
+

@@ -250,6 +250,13 @@ def _read_config(f: Fields) -> dict[str, Any]:
         raise f.error("fusion_brick_bits", f"must be at most the narrower datapath "
                                            f"({narrower} bits), "
                                            f"not {kwargs['fusion_brick_bits']}")
+    if kwargs["pe_style"] == "fusible":
+        brick = kwargs["fusion_brick_bits"]
+        for name in ("input_bits", "weight_bits"):  # a fused PE splits its datapath in halves, down to bricks
+            lanes, rest = divmod(kwargs[name], brick)
+            if rest or lanes & (lanes - 1):
+                raise f.error(name, f"= {kwargs[name]}: a fusible PE's datapath must be its {brick}-bit brick "
+                                    f"times a power of two (fusion_brick_bits = {brick})")
     if kwargs["pe_style"] != "parallel" and kwargs["overflow"] != "wrap":
         raise UnsupportedError(str(f.error("overflow", f"'{kwargs['overflow']}' with {kwargs['pe_style']} PEs: they "
                                                        "accumulate bit planes or lanes in another order than parallel "

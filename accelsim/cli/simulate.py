@@ -51,10 +51,10 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     stalls = sum(r.stall_cycles for r in result.layers)
     total = (f"total: {result.total_macs:,} MACs in {result.total_cycles:,} cycles ({stalls:,} stalled; "
              f"{_fixed(result.time_ms, 3)} ms at {arch.clock_mhz:g} MHz), utilisation {result.utilization:.1%}")
-    if not args.ideal_memory:  # every byte moved; the table's DRAM KiB column is the values, meta KiB the rest
-        moved, extra = sum(values.values()), sum(meta.values())
-        total += (f", DRAM {moved + extra:,} bytes ({moved:,} values + {extra:,} metadata)" if extra
-                  else f", DRAM {moved:,} bytes")
+    # every byte moved (ideal memory too: each tensor once); the DRAM KiB column is the values, meta KiB the rest
+    moved, extra = sum(values.values()), sum(meta.values())
+    total += (f", DRAM {moved + extra:,} bytes ({moved:,} values + {extra:,} metadata)" if extra
+              else f", DRAM {moved:,} bytes")
     header = ["layer", "op", "shape", "MACs", "cycles", "stall", "util", "DRAM KiB",
               *(["meta KiB"] if with_meta else []), "energy µJ"]
     energy = result.energy

@@ -273,7 +273,7 @@ class Batch:
                 traffic = plan.traffic
                 dynamic = sum(dynamic_exact(traffic, plan.macs, plan.mapping.precision, arch, self.table)[0].values(),
                               Fraction(0))
-                self._plans[key] = _Priced(plan, LayerChoice(spec, tile), dynamic, traffic.total.dram_bytes)
+                self._plans[key] = _Priced(plan, LayerChoice(spec, tile), dynamic, traffic.total.dram_total)
             except AccelsimError as err:
                 self._plans[key] = err
         return self._plans[key]

@@ -11,8 +11,9 @@ a new fingerprint, so a resumed run recomputes every point instead of serving st
 The cases (``docs/dse.md``): a 3×3 convolution, a ReLU and a linear layer on a 4×4 array with small
 buffers and a slow DRAM with latency (so tiling, stalls and the latency term all show), in every
 bundled dataflow and with ideal memory; 2:4 weights on 2:4 PEs; zero-skipping and zero-gating on
-sparse operands; fusible and bit-serial PEs at 4 bits; and two batch points with the per-layer search
-and one with the fixed rules. A model change that moves none of these numbers (a feature no case
+sparse operands; fusible (2-bit and 1-bit bricks) and bit-serial PEs at 4 bits; bitmap, RLE and CSR
+storage; and batch points with the per-layer search (two plain, fusible, bit-serial, zero-skipping
+and bitmap ones, area priced for each) and one with the fixed rules. A model change that moves none of these numbers (a feature no case
 touches) is not seen: grow the cases with the models. It takes about 0.1 s, once per process.
 
 Examples
@@ -62,11 +63,19 @@ def canonical_evaluation() -> dict[str, Any]:
         "skip": simulate(sparse, base.with_changes(sparse="skip"), ws),
         "gate": simulate(sparse, base.with_changes(sparse="gate"), load_dataflow("os")),
         "fusible": simulate(narrow, base.with_changes(pe_style="fusible"), ws),
+        "fusible-1bit-bricks": simulate(narrow.with_gemm_changes({"input_type": "int1"}),
+                                        base.with_changes(pe_style="fusible", fusion_brick_bits=1), ws),
         "bit-serial": simulate(narrow, base.with_changes(pe_style="bit-serial"), ws),
+        "formats": simulate(sparse, base.with_changes(weight_format="bitmap", input_format="rle"), ws),
+        "csr-is": simulate(sparse, base.with_changes(weight_format="csr"), load_dataflow("is")),
     }
-    points = [{"rows": 4}, {"rows": 8, "memory.dram_latency_cycles": 5, "vector_lanes": 2}]
+    points = [{"rows": 4}, {"rows": 8, "memory.dram_latency_cycles": 5, "vector_lanes": 2},
+              {"pe_style": "fusible", "workload.weight_bits": 4}, {"pe_style": "bit-serial"},
+              {"sparse": "skip", "workload.weight_sparsity": 0.25}, {"weight_format": "bitmap",
+                                                                    "workload.weight_sparsity": 0.5}]
+    objectives = ("total_cycles", "energy_pj", "area_um2")  # area priced for every PE style
     return {"simulate": {name: result.to_dict() for name, result in runs.items()},
-            "dse_search": Batch(graph, base, search=True).evaluate(points),
+            "dse_search": Batch(graph, base, search=True, objectives=objectives).evaluate(points),
             "dse_fixed": Batch(graph, base).evaluate([{"dataflow": "os", "workload.weight_sparsity": 0.5}])}
 
 

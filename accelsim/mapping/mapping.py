@@ -194,13 +194,19 @@ class Mapping:
                                "K cannot be chunked")
         return replace(self, temporal_tile=tile if tile < self.size(self.dataflow.temporal) else None)
 
-    def dense_equivalent(self, memory: bool) -> "Mapping":
-        """This mapping with every zero computed (no N:M compression, no skipping); self if already so."""
+    def dense_equivalent(self, memory: bool, chunk: int | None = None) -> "Mapping":
+        """This mapping with every zero computed (no N:M compression, no skipping); self if already so.
+
+        ``chunk`` is a temporal chunk a mapping choice asked for: the dense layer streams the same
+        (at most its own largest), so a search's sparse and dense figures share one mapping;
+        without it, the largest that fits (the fixed rule).
+        """
         if self.nm_groups is None and (self.reduction is None or self.precision.fusion > 1):
             return self
         dense = replace(self, reduction=None, nm_groups=None, temporal_tile=None,
                         precision=replace(self.precision, index_bits=0))
-        return replace(dense, temporal_tile=fit_temporal_tile(dense, "dense") if memory else None)
+        dense = replace(dense, temporal_tile=fit_temporal_tile(dense, "dense") if memory else None)
+        return dense.with_temporal_tile(min(chunk, dense.chunk), "dense") if memory and chunk else dense
 
     def mac_counts(self, operands: dict[str, np.ndarray] | None = None) -> MacCounts:
         """MACs issued, effective (both operands non-zero), gated and skipped; exact from ``operands``
@@ -287,6 +293,12 @@ class Mapping:
         """
         fusion = self.precision.fusion if self.precision else 1
         return fused_rows(self.gemm.K, fusion) if fusion > 1 else self.gemm.K
+
+    @property
+    def rows_differ_per_tile(self) -> bool:
+        """Zero-skipping shortened the reduction: each column tile runs its own rows of K (N:M groups
+        stay aligned across tiles; dense and fused tiles run all of K)."""
+        return self.arch.sparse == "skip" and self.reduction is not None and self.nm_groups is None
 
     def size(self, dim: str) -> int:
         """Extent of a GEMM dimension as the array runs it (K after compression)."""

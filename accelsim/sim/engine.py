@@ -98,6 +98,7 @@ class LayerPlan:
     macs: MacCounts
     operands: dict[str, np.ndarray] | None = None
     ideal_memory: bool = False  # traffic counted as if the buffers held everything; no stalls
+    chosen_tile: int | None = None  # the temporal chunk a mapping choice asked for (None: the fixed rule)
 
     @property
     def traffic(self) -> Traffic:
@@ -117,20 +118,18 @@ class LayerPlan:
         """The full report of this layer on ``arch`` (the plan's array with its DRAM)."""
         layer, mapping, compute = self.layer, self.mapping, self.compute
         stall = self.stall(arch)
-        needed = achieved = 0.0
-        if not self.ideal_memory:
-            total = self.memory.dram_total
-            needed = round(total / compute, 4) if compute else 0.0
-            achieved = round(total / (compute + stall), 4) if compute + stall else 0.0
+        total = self.memory.dram_total
+        needed = round(total / compute, 4) if compute else 0.0
+        achieved = round(total / (compute + stall), 4) if compute + stall else 0.0
         cycles = compute + stall
         memory = not self.ideal_memory
-        dense = mapping.dense_equivalent(memory)
+        dense = mapping.dense_equivalent(memory, self.chosen_tile)
         dense_cycles = cycles if dense is mapping else _dense_cycles(layer, dense, memory, self.operands)
         return LayerResult(name=layer.name, kind=layer.kind, op=layer.op, shape=layer.shape_text, unit="array",
                            cycles=cycles, compute_cycles=compute, stall_cycles=stall,
                            utilization=round(utilization(self.busy, cycles, arch.pes), 6), folds=self.folds,
                            stream_cycles=self.steps, dense_cycles=dense_cycles, mac_counts=self.macs,
-                           temporal_tile=(mapping.temporal_tile or 0) if memory else 0, traffic=self.traffic,
+                           temporal_tile=mapping.temporal_tile or 0, traffic=self.traffic,
                            dram_bytes_per_cycle_needed=needed, dram_bytes_per_cycle_achieved=achieved,
                            precision=mapping.precision, sparsity=mapping.sparsity_report(self.operands))
 
@@ -142,7 +141,7 @@ def plan_layer(layer: Layer, arch: ArrayConfig, dataflow: DataflowSpec, *, memor
     compute, folds, steps = _timing(mapping)
     plan = plan_memory(layer, mapping, operands, ideal=not memory)
     return LayerPlan(layer, mapping, compute, folds, steps, plan, mapping.mac_counts(operands), operands,
-                     ideal_memory=not memory)
+                     ideal_memory=not memory, chosen_tile=temporal_tile)
 
 
 def _dense_cycles(layer: Layer, dense: Mapping, memory: bool, operands: dict[str, np.ndarray] | None) -> int:
@@ -177,7 +176,8 @@ def simulate(graph: LayerGraph, arch: ArrayConfig, dataflow: DataflowSpec, *, me
                    for layer in graph if layer.gemm is not None}) or [dataflow.name]
     from .assumptions import fallbacks
 
-    notes = (*graph.meta.get("assumptions", ()), *fallbacks(graph, layers, arch))
+    layer_dataflows = [choices[layer.name].dataflow if layer.name in choices else dataflow for layer in graph]
+    notes = (*graph.meta.get("assumptions", ()), *fallbacks(graph, layers, arch, layer_dataflows))
     return SimResult(workload=graph.name, arch=arch, dataflow="/".join(used), layers=layers, memory=memory,
                      energy=energy, mapping=mapping or ("given" if choices else "fixed"), assumptions=notes)
 

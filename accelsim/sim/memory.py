@@ -101,12 +101,15 @@ def _stored(layer: Layer, mapping: Mapping, op: str, operands: dict | None) -> t
     return Fraction(size.values_bytes), Fraction(size.metadata_bytes)
 
 
-def residency(mapping: Mapping) -> tuple[bool, bool]:
+def residency(layer: Layer, mapping: Mapping) -> tuple[bool, bool]:
     """Whether each operand's reuse working set fits half its buffer.
 
     This and the temporal tile are the only ways buffer sizes enter the traffic. Stationary mode:
     ``(the whole stationary tensor, the streamed rows one output tile reuses)``; output mode:
-    ``(the left operand, the top operand)`` for the loop order's tiles.
+    ``(the left operand, the top operand)`` for the loop order's tiles. A stationary input (IS) is
+    kept as the input tensor and unfolded on chip. Zero-skipping tiles keep different reduction
+    rows per column tile, so their streamed rows are reused across column tiles only when the
+    chunk's rows over all of K stay resident, whatever the loop order.
     """
     df, arch, prec = mapping.dataflow, mapping.arch, _precision(mapping)
     size = {d: mapping.size(d) for d in ("M", "N", "K")}
@@ -115,10 +118,13 @@ def residency(mapping: Mapping) -> tuple[bool, bool]:
         stat, strm, X, T = df.stationary, df.left, df.cols, df.temporal
         t = mapping.temporal_tile or size[T]
         rt = min(arch.rows, size[df.rows])
-        # N:M weights are stored compressed (the kept values and their index); everything else whole
-        stat_K = size["K"] if mapping.nm_groups else mapping.data_K
-        stat_whole = stat_K * size[X] * prec.stored_bytes(stat)
-        strm_resident = (t * mapping.data_K if inner == "K" else t * rt) * prec.word_bytes(strm)
+        # N:M weights are stored compressed (the kept values and their index), inputs as their tensor
+        if stat == "I":
+            stat_whole = _raw_input_elements(layer, mapping.gemm) * prec.bytes("I")
+        else:
+            stat_whole = (size["K"] if mapping.nm_groups else mapping.data_K) * size[X] * prec.stored_bytes(stat)
+        whole_rows = inner == "K" or mapping.rows_differ_per_tile
+        strm_resident = (t * mapping.data_K if whole_rows else t * rt) * prec.word_bytes(strm)
         return stat_whole <= half_buffer(arch, stat), strm_resident <= half_buffer(arch, strm)
     tiles = {df.rows: arch.rows, df.cols: arch.cols}
     fits = []
@@ -139,7 +145,7 @@ def plan_memory(layer: Layer, mapping: Mapping, operands: dict | None = None, *,
     is cached by everything it reads: design points that differ only in buffer sizes mostly share it
     (the sizes enter only through :func:`residency` and the tile).
     """
-    fits = (True, True) if ideal else residency(mapping)
+    fits = (True, True) if ideal else residency(layer, mapping)
     if operands:
         return _plan_memory(layer, mapping, operands, fits)
     arch = mapping.arch
@@ -174,13 +180,19 @@ def _plan_memory(layer: Layer, mapping: Mapping, operands: dict | None, fits: tu
         t = mapping.temporal_tile or size[T]
         chunks = -(-size[T] // t)
         stat_reads = 1 if fits[0] else chunks
-        strm_reads = 1 if (fits[1] or inner != "K") else count_tiles[X]
+        strm_reads = 1 if (fits[1] or (inner != "K" and not mapping.rows_differ_per_tile)) else count_tiles[X]
         out_words = gemm.count * size[T] * size[X]
         sram_reads = {stat: sums["rows_cols"], strm: sums["stream_words"], "O": sums["cols_steps"]}
         sram_writes = {"O": sums["cols_steps"]}
-        # a stationary I (IS) is read as im2col'd tiles, K×X elements per GEMM
-        stat_elements = stored_elements["W"] if stat == "W" else gemm.count * gemm.K * size[X]
-        moved = {stat: stat_reads * stat_elements, strm: strm_reads * stored_elements[strm]}
+        # a stationary I (IS) is the im2col'd tiles the array takes (K×X elements per GEMM), reloaded per
+        # chunk; one that stays resident is read once, as its tensor when that is smaller (the unfolding
+        # repeats elements; a stride above the kernel skips some)
+        if stat == "W":
+            moved = {"W": stat_reads * stored_elements["W"]}
+        else:
+            tiles = gemm.count * gemm.K * size[X]
+            moved = {"I": min(stored_elements["I"], tiles) if fits[0] else stat_reads * tiles}
+        moved[strm] = strm_reads * stored_elements[strm]
         first_by_op = {stat: rt * ct * prec.stored_bytes(stat),
                        strm: min(t, size[T]) * mapping.stream_words(rt, 1) * width[strm]}
         last = min(t, size[T]) * ct * width["O"]

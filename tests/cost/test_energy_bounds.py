@@ -22,6 +22,7 @@ def test_ideal_memory_still_prices_what_the_array_reads_and_each_tensor_once():
     # every tensor crosses DRAM exactly once: 64·32 inputs, 32·128 weights, 64·128 outputs (int8)
     assert (ideal.traffic.I.dram_bytes, ideal.traffic.W.dram_bytes, ideal.traffic.O.dram_bytes) == (2048, 4096, 8192)
     assert ideal.traffic.I.sram_reads == modelled.traffic.I.sram_reads > 0
+    assert ideal.dram_bytes_per_cycle_needed == round((2048 + 4096 + 8192) / ideal.compute_cycles, 4)
     e_ideal, e_model = layer_energy(ideal, arch, TABLE), layer_energy(modelled, arch, TABLE)
     assert e_ideal.by_component["dram"] == e_model.by_component["dram"] > 0  # everything fits: the same bytes
     assert e_ideal.total_pj == e_model.total_pj == 3_851_059.2  # the bundled table leaks nothing

@@ -47,7 +47,7 @@ def _simulated(graph, base, point, choices=None) -> dict:
     data = sim.to_dict()
     return {"feasible": True, "total_cycles": sim.total_cycles, "energy_pj": sim.energy.total_pj,
             "area_um2": round(area.total_um2, 3), "utilization": data["utilization"],
-            "dram_bytes": data["dram_bytes"], "latency_ms": data["time_ms"]}
+            "dram_bytes": data["dram_bytes"] + data["dram_metadata_bytes"], "latency_ms": data["time_ms"]}
 
 
 @pytest.mark.parametrize("workload, seed", [("alexnet", 1), ("resnet18", 2), ("mobilenet_v1_025", 3)])

@@ -91,7 +91,8 @@ def cases(draw) -> Case:
         fixed = {"pe_style": "bit-serial"}
     elif feature == "fusible":
         dtypes = (draw(st.sampled_from(["int2", "int4", "int8"])), draw(st.sampled_from(["int1", "int2", "int4", "int8"])))
-        fixed = {"pe_style": "fusible"}
+        fixed = {"pe_style": "fusible", "input_bits": draw(st.sampled_from([8, 16])),
+                 "fusion_brick_bits": draw(st.sampled_from([1, 2, 2]))}
     elif feature in ("gate", "skip"):
         fixed = {"sparse": feature}
     elif feature == "nm":
@@ -145,7 +146,7 @@ def pe_rate(layer: Layer, arch: ArrayConfig, left: str) -> Fraction:
     if arch.pe_style == "fusible":
         def lanes(datapath: int, b: int) -> int:
             width = datapath
-            while width % 2 == 0 and width // 2 >= max(b, 2):
+            while width % 2 == 0 and width // 2 >= max(b, arch.fusion_brick_bits):
                 width //= 2
             return datapath // width
         return Fraction(lanes(arch.input_bits, bits["I"]) * lanes(arch.weight_bits, bits["W"]))
@@ -342,8 +343,8 @@ def test_the_issue_17_repro_is_at_most_twice_as_fast_and_moves_every_input():
     assert (sparse.traffic.W.dram_bytes, sparse.traffic.W.dram_metadata_bytes) == (1024 * 4096 // 2, 1024 * 4096 // 2 // 4)
 
 
-@pytest.mark.parametrize("mode", ["skip", "nm"])
-def test_resnet50_sparse_speed_up_stays_within_what_the_pes_can_deliver(mode):
+@pytest.mark.parametrize("mode, search", [("skip", False), ("nm", False), ("nm", True)])
+def test_resnet50_sparse_speed_up_stays_within_what_the_pes_can_deliver(mode, search):
     from accelsim.arch import resolve_arch
     from accelsim.sim import simulate
     from accelsim.workload import resolve_workload
@@ -351,7 +352,13 @@ def test_resnet50_sparse_speed_up_stays_within_what_the_pes_can_deliver(mode):
     graph = resolve_workload("resnet50")
     arch = resolve_arch("sa32").with_changes(**({"weight_nm": "2:4", "dataflows": ("ws",)} if mode == "nm" else {"sparse": "skip"}))
     changes = {"weight_structure": "2:4"} if mode == "nm" else {"weight_density": 0.5}
-    result = simulate(graph.with_gemm_changes(changes), arch, load_dataflow("ws"), energy_table=None)
+    graph, ws = graph.with_gemm_changes(changes), load_dataflow("ws")
+    if search:  # the searched mapping's dense_cycles is the same mapping dense (4.6x on one layer before)
+        from accelsim.dse.mapping_search import search_mapping
+
+        result = simulate(graph, arch, ws, energy_table=None, choices=search_mapping(graph, arch, "ws"))
+    else:
+        result = simulate(graph, arch, ws, energy_table=None)
     array_layers = [r for r in result.layers if r.unit == "array"]
     assert len(array_layers) == 54
     for r in array_layers:  # 2:4 PEs halve the work at most; skipping half-zero weights cannot beat 2x either
@@ -379,3 +386,28 @@ def test_skipping_on_the_issue_17_layer_moves_every_input():
     skip = simulate_layer(layer, sa32.with_changes(sparse="skip"), ws)
     dense = simulate_layer(layer, sa32, ws, temporal_tile=skip.temporal_tile or None)
     assert skip.traffic.I.dram_bytes == dense.traffic.I.dram_bytes == 33_554_432
+
+
+def test_skipping_with_k_outer_still_rereads_inputs_per_column_tile():
+    """Loop order (K, N): one K-tile's rows serve every column tile densely, but skipping column tiles keep
+    different rows, so nothing is reused across them unless the chunk's rows over all of K stay resident
+    (the review of issue 17: 262,144 input bytes before, 128 column tiles × 262,144 now)."""
+    from accelsim.arch import resolve_arch
+
+    layer = Layer("fc", "linear", in_shapes=((256, 1024),), out=4096, weight_density=0.01)
+    kn = with_loop_order(load_dataflow("ws"), ("K", "N"))
+    sa32 = resolve_arch("sa32")
+    arch = sa32.with_changes(sparse="skip", memory=replace(sa32.memory, ifmap_kib=4))  # 4 rows × 1024 B: no fit
+    skip = simulate_layer(layer, arch, kn)
+    assert skip.temporal_tile == 4 and skip.mac_counts.skipped > 0
+    assert skip.traffic.I.dram_bytes == 128 * 262_144  # once per column tile
+
+
+def test_an_is_convolution_reads_its_input_tensor_once_when_it_stays_resident():
+    """IS keeps the input stationary: with ideal memory (or a buffer that holds it) the 16×16×16 tensor is
+    read once (4,096 bytes), not as its 3×3-unfolded tiles (36,864 before issue 17's review)."""
+    conv = Layer("c", "conv2d", in_shapes=((16, 16, 16),), out=32, kernel=(3, 3), padding=(1, 1, 1, 1))
+    arch = ArrayConfig(rows=32, cols=32)
+    for memory in (False, True):
+        r = simulate_layer(conv, arch, load_dataflow("is"), memory=memory)
+        assert r.traffic.I.dram_bytes == 16 * 16 * 16

@@ -51,10 +51,12 @@ stall_patterns = st.builds(lambda seed, p: Stalls(seed=seed, p_load=p[0], p_stre
 
 @st.composite
 def cases(draw, style):
+    fused = style == "fusible"  # a fused datapath is whole bricks in powers of two; the brick is drawn too
     arch = ArrayConfig(rows=draw(st.integers(1, 5)), cols=draw(st.integers(1, 5)), signed=draw(st.booleans()),
-                       double_buffered=draw(st.booleans()), input_bits=draw(st.sampled_from([4, 8, 6])),
-                       weight_bits=draw(st.sampled_from([4, 8, 3])), acc_bits=draw(st.integers(16, 24)),
-                       pe_style=style, sparse=draw(st.sampled_from(["none", "gate"])))
+                       double_buffered=draw(st.booleans()), input_bits=draw(st.sampled_from([4, 8] if fused else [4, 8, 6])),
+                       weight_bits=draw(st.sampled_from([2, 4, 8] if fused else [4, 8, 3])),
+                       acc_bits=draw(st.integers(16, 24)), pe_style=style, sparse=draw(st.sampled_from(["none", "gate"])),
+                       **({"fusion_brick_bits": draw(st.sampled_from([1, 2]))} if fused else {}))
     dims = (draw(st.integers(1, 2)), draw(st.integers(1, 6)), draw(st.integers(1, 6)), draw(st.integers(1, 11)))
     return arch, load_dataflow(draw(st.sampled_from(["ws", "os", "is"]))), dims
 
@@ -132,9 +134,8 @@ def test_fusion_factor_table():
     arch = ArrayConfig(rows=1, cols=1, pe_style="fusible")  # 8-bit × 8-bit PEs
     table = {(8, 8): 1, (4, 8): 2, (8, 4): 2, (4, 4): 4, (2, 2): 16, (1, 1): 16, (3, 5): 2, (2, 4): 8}
     assert {bw: fusion_factor(arch, *bw) for bw in table} == table
-    odd = arch.with_changes(input_bits=6, weight_bits=4)  # 6 splits into 3, not below
-    assert [fused_bits(6, b) for b in (1, 2, 3, 4, 6)] == [3, 3, 3, 6, 6]
-    assert fusion_factor(odd, 2, 1) == 2 * 2  # 4-bit weights split into 2-bit bricks, not below
+    assert [fused_bits(6, b) for b in (1, 2, 3, 4, 6)] == [3, 3, 3, 6, 6]  # the halving rule alone
+    assert fusion_factor(arch.with_changes(weight_bits=4), 2, 1) == 4 * 2  # 4-bit weights: two 2-bit bricks
     assert fusion_factor(arch.with_changes(fusion_brick_bits=1), 1, 1) == 64
     assert fusion_factor(arch.with_changes(pe_style="parallel"), 2, 2) == 1
     with pytest.raises(MappingError, match="weight operands of 9 bits do not fit the array's 8-bit weight datapath"):
@@ -217,3 +218,14 @@ def test_fusion_stops_at_the_brick_width():
         ArrayConfig(rows=1, cols=1, fusion_brick_bits=1)
     with pytest.raises(SpecError, match="fusion_brick_bits.*at most the narrower datapath"):
         arch.with_changes(fusion_brick_bits=16)
+
+
+@pytest.mark.parametrize("changes, field", [({"input_bits": 6, "weight_bits": 6}, "input_bits"),
+                                            ({"weight_bits": 12, "acc_bits": 32}, "weight_bits"),
+                                            ({"fusion_brick_bits": 3}, "input_bits")])
+def test_a_fused_datapath_is_whole_bricks_in_powers_of_two(changes, field):
+    """6-bit PEs with 2-bit bricks would fuse 3-bit lanes, which Bit Fusion cannot build (issue 17 review)."""
+    from accelsim.errors import SpecError
+
+    with pytest.raises(SpecError, match=f"{field}.*brick times a power of two"):
+        ArrayConfig(rows=1, cols=1, pe_style="fusible", **changes)
