@@ -39,7 +39,7 @@ class OperandCounts:
         return {key: getattr(self, name) for name, key in KEYS[operand].items()}
 
     @classmethod
-    def of(cls, report: dict[str, Any], operand: str | None = None) -> "OperandCounts":
+    def of(cls, report: dict[str, Any], operand: str | None = None) -> OperandCounts:
         """An operand's counts in a layer's flat report (``None``: the three operands summed); a
         count it lacks is 0.
 
@@ -59,7 +59,7 @@ class OperandCounts:
     def dram_total(self) -> int:
         return self.dram_bytes + self.dram_metadata_bytes
 
-    def __add__(self, other: "OperandCounts") -> "OperandCounts":
+    def __add__(self, other: OperandCounts) -> OperandCounts:
         return OperandCounts(self.sram_reads + other.sram_reads, self.sram_writes + other.sram_writes,
                              self.dram_bytes + other.dram_bytes, self.dram_metadata_bytes + other.dram_metadata_bytes)
 
@@ -97,7 +97,7 @@ class Traffic:
         return out
 
     @classmethod
-    def from_flat(cls, report: dict[str, Any]) -> "Traffic":
+    def from_flat(cls, report: dict[str, Any]) -> Traffic:
         """The record :meth:`flat` wrote (a missing key is 0)."""
         return cls(**{op: OperandCounts.of(report, op) for op in OPERANDS})
 
@@ -117,10 +117,10 @@ class MacCounts:
         return dict(zip(MAC_KEYS, (self.issued, self.effective, self.gated, self.skipped)))
 
     @classmethod
-    def from_dict(cls, macs: int, report: dict[str, Any]) -> "MacCounts":
+    def from_dict(cls, macs: int, report: dict[str, Any]) -> MacCounts:
         """The record :meth:`to_dict` wrote, with the layer's dense ``macs``."""
         return cls(macs, *(int(report.get(key, 0)) for key in MAC_KEYS))
 
     @classmethod
-    def dense(cls, macs: int) -> "MacCounts":
+    def dense(cls, macs: int) -> MacCounts:
         return cls(macs=macs, issued=macs, effective=macs)

@@ -6,8 +6,17 @@ import argparse
 import json
 from fractions import Fraction
 
-from ._common import (ARCH_NAME, DATAFLOW_NAME, FILE_NAME, WORKLOAD_NAME, add_batch_option, load_workload, name_of,
-                      table, warn)
+from ._common import (
+    ARCH_NAME,
+    DATAFLOW_NAME,
+    FILE_NAME,
+    WORKLOAD_NAME,
+    add_batch_option,
+    load_workload,
+    name_of,
+    table,
+    warn,
+)
 
 
 def _cmd_simulate(args: argparse.Namespace) -> str:
@@ -40,7 +49,7 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
              f"{round(Fraction(values[r.name], 1024)):,}"]
             + ([f"{round(Fraction(meta[r.name], 1024)):,}"] if with_meta else [])
             + [f"{r.energy_pj / 1e6:,.1f}"]
-            + ([f"{r.dense_cycles:,}", f"{r.mac_counts.effective:,}", f"{r.mac_counts.gated:,}", f"{r.mac_counts.skipped:,}"]
+            + ([f"{n:,}" for n in (r.dense_cycles, r.mac_counts.effective, r.mac_counts.gated, r.mac_counts.skipped)]
                if sparse else [])
             for r in result.layers]
     memory = "ideal memory" if args.ideal_memory else (
@@ -134,15 +143,15 @@ def _tensor_operands(path: str, graph, args: argparse.Namespace):
     formats = with_tensor_formats(graph, tensors, file=path, given=given)
     graph = formats.graph
     operands = {}
-    for name, tensors in tensors.items():
+    for name, layer_tensors in tensors.items():
         layer = graph[name]
-        weight = tensors.weight
-        if tensors.zero_point is not None:  # asymmetric quantization stores a zero as the zero point
-            zp = np.asarray(tensors.zero_point)
+        weight = layer_tensors.weight
+        if layer_tensors.zero_point is not None:  # asymmetric quantization stores a zero as the zero point
+            zp = np.asarray(layer_tensors.zero_point)
             weight = weight - (zp.reshape(-1, *[1] * (weight.ndim - 1)) if zp.ndim else zp)
         ops = {"W": weight_matrix(layer, weight)}
-        if tensors.input is not None:
-            ops["I"] = input_matrix(layer, tensors.input)
+        if layer_tensors.input is not None:
+            ops["I"] = input_matrix(layer, layer_tensors.input)
         operands[name] = ops
     return graph, operands, formats
 
@@ -177,8 +186,10 @@ def add_parser(sub) -> None:
     """Register the subcommand on the top-level parser's subparsers."""
     sim = sub.add_parser("simulate", help="time a workload on an architecture")
     sim.add_argument("workload", type=WORKLOAD_NAME, help="a bundled workload name or a workload YAML file")
-    sim.add_argument("--arch", default="sa32", type=ARCH_NAME, help="a preset name or an architecture YAML file (default: sa32)")
-    sim.add_argument("--dataflow", type=DATAFLOW_NAME, help="ws, os, is or a dataflow YAML file (default: the arch's first)")
+    sim.add_argument("--arch", default="sa32", type=ARCH_NAME,
+                     help="a preset name or an architecture YAML file (default: sa32)")
+    sim.add_argument("--dataflow", type=DATAFLOW_NAME,
+                     help="ws, os, is or a dataflow YAML file (default: the arch's first)")
     sim.add_argument("--mapping", choices=("fixed", "search"), default="fixed",
                      help="fixed: every layer runs the dataflow with its own loop order and the largest chunk that "
                           "fits (default); search: each layer picks the fewest cycles among loop orders, chunks and "
@@ -189,8 +200,10 @@ def add_parser(sub) -> None:
     add_batch_option(sim)
     p = sim.add_argument_group("precision and sparsity (docs/precision.md, docs/sparsity.md)")
     p.add_argument("--input-bits", type=_bits, metavar="B", help="inputs of every GEMM layer are intB (1-16)")
-    p.add_argument("--weight-bits", type=_bits, metavar="B", help="weights of every conv2d/linear layer are intB (1-16)")
-    p.add_argument("--weight-sparsity", metavar="N:M|DENSITY", help="weights of every conv2d/linear layer: N:M or a density")
+    p.add_argument("--weight-bits", type=_bits, metavar="B",
+                   help="weights of every conv2d/linear layer are intB (1-16)")
+    p.add_argument("--weight-sparsity", metavar="N:M|DENSITY",
+                   help="weights of every conv2d/linear layer: N:M or a density")
     p.add_argument("--input-sparsity", metavar="DENSITY", help="inputs of every GEMM layer: a density in (0, 1]")
     p.add_argument("--sparse", choices=("none", "gate", "skip"), help="what the PEs do with zeros")
     p.add_argument("--weight-nm", metavar="N:M", help="weight-stationary PEs that hold N of every M weights")

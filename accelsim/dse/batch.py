@@ -124,7 +124,7 @@ class Batch:
         self._archs: dict[str, ArrayConfig | AccelsimError] = {}
         self._shapes: dict[str, list[_Shape] | AccelsimError] = {}
         self._plans: dict[tuple, _Priced | AccelsimError] = {}
-        self._areas: dict[tuple, Any] = {}
+        self._areas: dict[str, Any] = {}
         self._groups: dict[str, _Group | AccelsimError] = {}
         self._rest: dict[str, tuple[int, int] | AccelsimError] = {}
         self._vector: dict[tuple, int] = {}
@@ -149,7 +149,8 @@ class Batch:
         cycles = totals.cycles
         energy = group.dynamic + cycles * group.leak if group.leak else group.dynamic
         clock = Fraction(group.arch.clock_mhz)
-        result = {"feasible": True, "reason": group.note, "total_cycles": cycles, "energy_pj": _round(energy),
+        result: dict[str, Any] = {"feasible": True, "reason": group.note, "total_cycles": cycles,
+                                  "energy_pj": _round(energy),
                   **group.area, "utilization": round(totals.utilization, 6), "dram_bytes": group.dram_bytes,
                   # the same rounding as simulate's time_ms; power = energy / time
                   "latency_ms": float(round(totals.time_ms, 6)),
@@ -174,7 +175,7 @@ class Batch:
                 self._rest[key] = err
         return _found(self._rest[key])
 
-    def _group(self, point: dict[str, Any]) -> "_Group":
+    def _group(self, point: dict[str, Any]) -> _Group:
         """Everything about a point but its DRAM latency and vector lanes (shared by points differing there)."""
         key = _key({k: v for k, v in point.items() if k not in GROUP_FREE})
         if key not in self._groups:
@@ -184,7 +185,7 @@ class Batch:
                 self._groups[key] = err
         return _found(self._groups[key])
 
-    def _price_group(self, point: dict[str, Any]) -> "_Group":
+    def _price_group(self, point: dict[str, Any]) -> _Group:
         from ..cost.energy import leakage_per_cycle
 
         rest = {k: v for k, v in point.items() if k not in GROUP_FREE}
@@ -220,7 +221,7 @@ class Batch:
         return _Group(arch, shapes, work_key, cycles, gemm_layers, dynamic, leak, busy, dram,
                       {name: mapping[name] for name in self._names if name in mapping}, areas, note)
 
-    def _vector_cycles(self, group: "_Group", lanes: int) -> int:
+    def _vector_cycles(self, group: _Group, lanes: int) -> int:
         key = (group.work_key, lanes)
         if key not in self._vector:
             from ..sim.timing import vector_cycles
@@ -247,6 +248,7 @@ class Batch:
             if best is None or score < best[0]:
                 best = (score, priced, c)
         if best is None:
+            assert first_error is not None  # a layer has at least one candidate
             raise first_error
         return best[1], best[2]
 
@@ -271,7 +273,7 @@ class Batch:
             try:
                 plan = plan_layer(shape.layer, arch, spec, temporal_tile=tile)
                 traffic = plan.traffic
-                dynamic = sum(dynamic_exact(traffic, plan.macs, plan.mapping.precision, arch, self.table)[0].values(),
+                dynamic = sum(dynamic_exact(traffic, plan.macs, plan.mapping.resolved, arch, self.table)[0].values(),
                               Fraction(0))
                 self._plans[key] = _Priced(plan, LayerChoice(spec, tile), dynamic, traffic.total.dram_total)
             except AccelsimError as err:

@@ -13,8 +13,9 @@ buffers and a slow DRAM with latency (so tiling, stalls and the latency term all
 bundled dataflow and with ideal memory; 2:4 weights on 2:4 PEs; zero-skipping and zero-gating on
 sparse operands; fusible (2-bit and 1-bit bricks) and bit-serial PEs at 4 bits; bitmap, RLE and CSR
 storage; and batch points with the per-layer search (two plain, fusible, bit-serial, zero-skipping
-and bitmap ones, area priced for each) and one with the fixed rules. A model change that moves none of these numbers (a feature no case
-touches) is not seen: grow the cases with the models. It takes about 0.1 s, once per process.
+and bitmap ones, area priced for each) and one with the fixed rules. A model change that moves none
+of these numbers (a feature no case touches) is not seen: grow the cases with the models. It takes
+about 0.15 s, once per process.
 
 Examples
 --------
@@ -69,7 +70,7 @@ def canonical_evaluation() -> dict[str, Any]:
         "formats": simulate(sparse, base.with_changes(weight_format="bitmap", input_format="rle"), ws),
         "csr-is": simulate(sparse, base.with_changes(weight_format="csr"), load_dataflow("is")),
     }
-    points = [{"rows": 4}, {"rows": 8, "memory.dram_latency_cycles": 5, "vector_lanes": 2},
+    points: list[dict[str, Any]] = [{"rows": 4}, {"rows": 8, "memory.dram_latency_cycles": 5, "vector_lanes": 2},
               {"pe_style": "fusible", "workload.weight_bits": 4}, {"pe_style": "bit-serial"},
               {"sparse": "skip", "workload.weight_sparsity": 0.25}, {"weight_format": "bitmap",
                                                                     "workload.weight_sparsity": 0.5}]

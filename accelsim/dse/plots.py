@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 DPI = 150
 RASTER_POINTS = 2000  # above this many grey points, the SVG carries them as one embedded bitmap (size)
 _LABELS = {"total_cycles": "latency (cycles)", "energy_pj": "energy (pJ)", "area_um2": "area (µm²)",
-           "pe_area_um2": "PE area (µm²)", "sram_area_um2": "SRAM area (µm²)", "dram_bytes": "DRAM traffic (bytes, with metadata)",
+           "pe_area_um2": "PE area (µm²)", "sram_area_um2": "SRAM area (µm²)",
+           "dram_bytes": "DRAM traffic (bytes, with metadata)",
            "utilization": "utilization (MACs per PE per cycle)"}
 _UNITS = (("_cycles", "cycles"), ("_pj", "pJ"), ("_um2", "µm²"), ("_bytes", "bytes"), ("_ms", "ms"))
 
@@ -300,8 +301,8 @@ def _figure(stem: str, size: tuple[float, float]) -> Iterator[Figure]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    rc = {"svg.hashsalt": f"accelsim-{stem}", "svg.fonttype": "path"}
-    with matplotlib.style.context("default", after_reset=True), matplotlib.rc_context(rc):
+    with matplotlib.style.context("default", after_reset=True), \
+            matplotlib.rc_context({"svg.hashsalt": f"accelsim-{stem}", "svg.fonttype": "path"}):
         fig = Figure(figsize=size, layout="constrained")
         FigureCanvasAgg(fig)
         yield fig

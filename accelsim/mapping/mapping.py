@@ -22,8 +22,17 @@ from ..precision import int_type
 from ..sparsity import max_group_nonzeros
 from ..workload.layer import GemmView, Layer
 from .dataflow import DataflowSpec
-from .plan import (Precision, check_skip_supported, expected_nonempty, fused_rows, nm_compresses, nm_rows,
-                   nonzero_probability, resolve_precision, tile_any)
+from .plan import (
+    Precision,
+    check_skip_supported,
+    expected_nonempty,
+    fused_rows,
+    nm_compresses,
+    nm_rows,
+    nonzero_probability,
+    resolve_precision,
+    tile_any,
+)
 from .tiling import fit_temporal_tile
 
 
@@ -56,7 +65,7 @@ class SparsityReport:
         return out | {"source": self.source}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SparsityReport":
+    def from_dict(cls, data: dict[str, Any]) -> SparsityReport:
         return cls(data["mode"], data["input_density"], data["weight_density"], data.get("realised"), data["source"])
 
 
@@ -108,7 +117,7 @@ class Mapping:
 
     @classmethod
     def for_layer(cls, layer: Layer, dataflow: DataflowSpec, arch: ArrayConfig, *, memory: bool = True,
-                  operands: dict[str, np.ndarray] | None = None, temporal_tile: int | None = None) -> "Mapping":
+                  operands: dict[str, np.ndarray] | None = None, temporal_tile: int | None = None) -> Mapping:
         """The plan of one layer: precision, sparsity, folds and (with ``memory``) buffer tiling.
 
         ``temporal_tile`` asks for a smaller temporal chunk than the largest that fits (a mapping
@@ -125,7 +134,7 @@ class Mapping:
         for op, tensor in (operands or {}).items():  # a tensor's own zeros replace the description
             densities[op] = round(float(np.count_nonzero(tensor)) / tensor.size, 6) if tensor.size else 1.0
         mapping = replace(mapping, densities=densities)
-        nm = _nm_groups(layer, dataflow, arch, operands)
+        nm = _nm_groups(layer, layer.gemm, dataflow, arch, operands)
         precision = resolve_precision(layer.name, layer.dtypes, arch, dataflow, nm_stored=nm is not None)
         reduction: int | tuple[tuple[int, ...], ...] | None = None
         if nm:
@@ -183,7 +192,7 @@ class Mapping:
                       weight_structure=weight_structure, **fields)
         return cls.for_layer(layer, dataflow, arch, memory=memory, operands=operands, temporal_tile=temporal_tile)
 
-    def with_temporal_tile(self, tile: int, name: str) -> "Mapping":
+    def with_temporal_tile(self, tile: int, name: str) -> Mapping:
         """This mapping streaming its temporal dimension in chunks of ``tile`` (at most the fitted chunk)."""
         largest = self.chunk
         if not 1 <= tile <= largest:
@@ -194,17 +203,17 @@ class Mapping:
                                "K cannot be chunked")
         return replace(self, temporal_tile=tile if tile < self.size(self.dataflow.temporal) else None)
 
-    def dense_equivalent(self, memory: bool, chunk: int | None = None) -> "Mapping":
+    def dense_equivalent(self, memory: bool, chunk: int | None = None) -> Mapping:
         """This mapping with every zero computed (no N:M compression, no skipping); self if already so.
 
         ``chunk`` is a temporal chunk a mapping choice asked for: the dense layer streams the same
         (at most its own largest), so a search's sparse and dense figures share one mapping;
         without it, the largest that fits (the fixed rule).
         """
-        if self.nm_groups is None and (self.reduction is None or self.precision.fusion > 1):
+        if self.nm_groups is None and (self.reduction is None or self.resolved.fusion > 1):
             return self
         dense = replace(self, reduction=None, nm_groups=None, temporal_tile=None,
-                        precision=replace(self.precision, index_bits=0))
+                        precision=replace(self.resolved, index_bits=0))
         dense = replace(dense, temporal_tile=fit_temporal_tile(dense, "dense") if memory else None)
         return dense.with_temporal_tile(min(chunk, dense.chunk), "dense") if memory and chunk else dense
 
@@ -212,7 +221,7 @@ class Mapping:
         """MACs issued, effective (both operands non-zero), gated and skipped; exact from ``operands``
         where given, else the expected value from the layer's densities (``docs/sparsity.md``)."""
         macs = self.gemm.macs
-        issued = macs if self.precision.fusion > 1 else self.fold_sums()["macs"]
+        issued = macs if self.resolved.fusion > 1 else self.fold_sums()["macs"]
         operands = operands or {}
         effective = _effective_macs(self, operands)
         effective = min(effective, issued)
@@ -293,6 +302,13 @@ class Mapping:
         """
         fusion = self.precision.fusion if self.precision else 1
         return fused_rows(self.gemm.K, fusion) if fusion > 1 else self.gemm.K
+
+    @property
+    def resolved(self) -> Precision:
+        """The resolved precision of a plan built by :meth:`for_layer` (a bare plan has none to price)."""
+        if self.precision is None:
+            raise MappingError("this plan has no resolved precision: build it with Mapping.for_layer")
+        return self.precision
 
     @property
     def rows_differ_per_tile(self) -> bool:
@@ -400,7 +416,7 @@ class Mapping:
         for steps, t_count in tile_sizes(self.size(self.dataflow.temporal), self.chunk):
             chunk: FoldSeq = []
             for o_size, o_count in tile_sizes(self.size(outer), self.tile(outer)):
-                block = [(self._fold({outer: o_size, inner: i_size}, steps), i_count)
+                block: FoldSeq = [(self._fold({outer: o_size, inner: i_size}, steps), i_count)
                          for i_size, i_count in tile_sizes(self.size(inner), self.tile(inner))]
                 chunk.append((block, o_count))
             seq.append((chunk, t_count))
@@ -432,7 +448,8 @@ class Mapping:
                 for offsets, sizes, tile_steps in self._spatial_tiles(g, outer, inner):
                     yield g, offsets | {df.temporal: t0}, self._fold(sizes, steps if tile_steps is None else tile_steps)
 
-    def _spatial_tiles(self, g: int, outer: str, inner: str) -> Iterator[tuple[dict[str, int], dict[str, int], int | None]]:
+    def _spatial_tiles(self, g: int, outer: str,
+                       inner: str) -> Iterator[tuple[dict[str, int], dict[str, int], int | None]]:
         """``(offsets, sizes, steps)`` of GEMM ``g``'s spatial tiles in loop order; ``steps`` is None
         where the tile streams the temporal chunk, else its own reduction (output mode, per tile)."""
         df = self.dataflow
@@ -449,7 +466,9 @@ class Mapping:
                     if table is None:
                         yield offsets, {outer: o_size, inner: i_size}, None
                         continue
-                    steps = table[offsets[df.rows] // self.tile(df.rows) * n_cols + offsets[df.cols] // self.tile(df.cols)]
+                    row_tile, col_tile = offsets[df.rows] // self.tile(df.rows), offsets[df.cols] // self.tile(df.cols)
+                    tile_index = row_tile * n_cols + col_tile
+                    steps = table[tile_index]
                     if steps:
                         yield offsets, {outer: o_size, inner: i_size}, steps
             return
@@ -466,7 +485,7 @@ class Mapping:
             yield {x: x0, "K": k0}, {x: x_size, "K": k_size}, None
 
 
-def _nm_groups(layer: Layer, dataflow: DataflowSpec, arch: ArrayConfig,
+def _nm_groups(layer: Layer, gemm: GemmView, dataflow: DataflowSpec, arch: ArrayConfig,
                operands: dict[str, np.ndarray] | None) -> tuple[int, int] | None:
     """``(N, M)`` of the array when this layer's weights run compressed on its N:M PEs, else None."""
     if not arch.nm:
@@ -475,7 +494,7 @@ def _nm_groups(layer: Layer, dataflow: DataflowSpec, arch: ArrayConfig,
         raise UnsupportedError(f"architecture '{arch.name}': N:M weights (weight_nm {arch.weight_nm}) need a "
                                f"weight-stationary dataflow with K on the rows, not '{dataflow.name}'")
     n, m = arch.nm
-    if not nm_compresses(layer.gemm.K, n, m):  # a short reduction would grow with the padding
+    if not nm_compresses(gemm.K, n, m):  # a short reduction would grow with the padding
         return None
     weights = (operands or {}).get("W")
     if weights is not None:
@@ -493,7 +512,7 @@ def _skipped_reduction(layer: Layer, mapping: Mapping, operands: dict[str, np.nd
     the tile (the streamer then skips that element). Output mode: a reduction step is dropped
     when the left operand's column or the top operand's row over the tile is all zero.
     """
-    df, arch, gemm = mapping.dataflow, mapping.arch, layer.gemm
+    df, arch, gemm = mapping.dataflow, mapping.arch, mapping.gemm
     operands = operands or {}
     if df.mode == "stationary":
         stat = df.stationary

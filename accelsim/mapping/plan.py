@@ -79,7 +79,7 @@ class Precision:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> "Precision":
+    def from_dict(cls, data: dict[str, object]) -> Precision:
         """The precision :meth:`to_dict` wrote.
 
         Examples
@@ -132,10 +132,11 @@ def resolve_precision(name: str, dtypes: dict[str, DataType], arch: ArrayConfig,
     >>> t = {op: parse_dtype(n) for op, n in (("I", "int8"), ("W", "int4"), ("O", "int8"))}
     >>> resolve_precision("fc", t, ArrayConfig(rows=4, cols=4, pe_style="fusible"), load_dataflow("ws")).fusion
     2
-    >>> resolve_precision("fc", t | {"W": parse_dtype("int16")}, ArrayConfig(rows=4, cols=4), load_dataflow("ws"))
+    >>> wide = t | {"W": parse_dtype("int16")}
+    >>> resolve_precision("fc", wide, ArrayConfig(rows=4, cols=4), load_dataflow("ws"))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    accelsim.errors.MappingError: layer 'fc': weights are int16 but the array's weight datapath is 8-bit signed (weight_bits = 8, pe_style parallel)
+    accelsim.errors.MappingError: layer 'fc': weights are int16 but the array's weight datapath is 8-bit signed ...
     """
     style = arch.pe_style
     serial = dataflow.left if style == "bit-serial" else None
@@ -222,7 +223,7 @@ def tile_any(nonzero: np.ndarray, tile: int) -> np.ndarray:
     tiles = -(-X // tile)
     padded = np.zeros((count, tiles * tile, K), dtype=bool)
     padded[:, :X] = nonzero
-    return padded.reshape(count, tiles, tile, K).any(axis=2)
+    return np.asarray(padded.reshape(count, tiles, tile, K).any(axis=2))
 
 
 def check_skip_supported(arch: ArrayConfig) -> None:

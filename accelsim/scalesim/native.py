@@ -105,9 +105,9 @@ def simulate_layer(layer: ScaleSimLayer, config: ScaleSimConfig) -> LayerReport:
     last = result.cycles     # an int: a float would print 8.316064653939391e+21 for 8316064653939390820868
     sparse = {}
     if config.sparsity_support:  # SPARSE_REPORT: filter bytes dense, and as stored (kept values + indices)
-        gemm, mapping = ours.gemm, Mapping.for_layer(ours, dataflow, arch, memory=False)
-        kept = mapping.kept_weight_elements()
-        index = math.ceil(Fraction(kept * mapping.precision.index_bits, 8))
+        mapping = Mapping.for_layer(ours, dataflow, arch, memory=False)
+        gemm, kept = mapping.gemm, mapping.kept_weight_elements()
+        index = math.ceil(Fraction(kept * mapping.resolved.index_bits, 8))
         sparse = dict(filter_storage=gemm.count * gemm.K * gemm.N, filter_storage_compressed=kept + index,
                       metadata_reads=index)
     return LayerReport(

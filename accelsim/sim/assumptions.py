@@ -24,7 +24,7 @@ def _names(layers: list[str]) -> str:
     return f"{len(layers)} layer{'s' if len(layers) > 1 else ''} ({shown}{', …' if len(layers) > 3 else ''})"
 
 
-def fallbacks(layers: Iterable[Layer], results: Iterable["LayerResult"], arch: ArrayConfig,
+def fallbacks(layers: Iterable[Layer], results: Iterable[LayerResult], arch: ArrayConfig,
               dataflows: Iterable[DataflowSpec]) -> list[str]:
     """One line per fallback the run took, naming the layers (empty when everything ran as described).
 
@@ -51,7 +51,7 @@ def fallbacks(layers: Iterable[Layer], results: Iterable["LayerResult"], arch: A
 _NAMES = {"W": "weight", "I": "input"}
 
 
-def _layer_fallbacks(layer: Layer, result: "LayerResult", arch: ArrayConfig, dataflow: DataflowSpec) -> list[str]:
+def _layer_fallbacks(layer: Layer, result: LayerResult, arch: ArrayConfig, dataflow: DataflowSpec) -> list[str]:
     """What this layer's zeros did not buy, operand by operand (gating saves every zero's switching)."""
     if arch.sparse == "gate":
         return []
@@ -64,7 +64,8 @@ def _layer_fallbacks(layer: Layer, result: "LayerResult", arch: ArrayConfig, dat
         name = _NAMES[op]
         stored = " (stored compressed, computed dense)" if formats[op] != "dense" else ""
         if arch.sparse == "none" and not arch.nm:
-            out.append(f"{name} zeros multiplied{stored} (the array has no sparsity support: sparse none, no weight_nm)")
+            out.append(f"{name} zeros multiplied{stored} (the array has no sparsity support: sparse none, "
+                       "no weight_nm)")
         elif arch.nm and op == "W" and result.mac_counts.skipped == 0:
             realised = result.sparsity.realised if result.sparsity else None
             out.append(f"weights ran {realised or 'dense'}")

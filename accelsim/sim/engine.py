@@ -13,14 +13,14 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from ..arch import ArrayConfig
 import numpy as np
 
+from ..arch import ArrayConfig
+from ..counts import MacCounts, Traffic
 from ..mapping.dataflow import DataflowSpec
 from ..mapping.mapping import Mapping
 from ..workload.graph import LayerGraph
 from ..workload.layer import Layer
-from ..counts import MacCounts, Traffic
 from .memory import MemoryPlan, plan_memory, stall_cycles
 from .results import LayerResult, NetworkEnergy, SimResult
 from .timing import gemm_timeline, vector_cycles
@@ -108,7 +108,7 @@ class LayerPlan:
     @property
     def busy(self) -> Fraction:
         """PE-cycles occupied: issued MACs over the MACs a PE takes a cycle (its fusion)."""
-        return busy_pe_cycles(self.macs.issued, self.mapping.precision.fusion)
+        return busy_pe_cycles(self.macs.issued, self.mapping.resolved.fusion)
 
     def stall(self, arch: ArrayConfig) -> int:
         """Cycles waiting for DRAM on ``arch``'s DRAM (0 with ideal memory)."""
@@ -151,8 +151,8 @@ def _dense_cycles(layer: Layer, dense: Mapping, memory: bool, operands: dict[str
 
 def simulate(graph: LayerGraph, arch: ArrayConfig, dataflow: DataflowSpec, *, memory: bool = True,
              tensors: dict[str, dict[str, np.ndarray]] | None = None,
-             energy_table: "EnergyTable | str | None" = "horowitz45",
-             choices: "dict[str, LayerChoice] | None" = None, mapping: str | None = None) -> SimResult:
+             energy_table: EnergyTable | str | None = "horowitz45",
+             choices: dict[str, LayerChoice] | None = None, mapping: str | None = None) -> SimResult:
     """Time every layer of a workload, in topological order (``memory=False``: ideal memory).
 
     ``choices`` maps layer names to their own mapping (dataflow, loop order, temporal chunk; a
@@ -182,7 +182,7 @@ def simulate(graph: LayerGraph, arch: ArrayConfig, dataflow: DataflowSpec, *, me
                      energy=energy, mapping=mapping or ("given" if choices else "fixed"), assumptions=notes)
 
 
-def _simulate_chosen(layer: Layer, arch: ArrayConfig, dataflow: DataflowSpec, choice: "LayerChoice | None",
+def _simulate_chosen(layer: Layer, arch: ArrayConfig, dataflow: DataflowSpec, choice: LayerChoice | None,
                      memory: bool, operands: dict[str, np.ndarray] | None) -> LayerResult:
     if choice is None:
         return simulate_layer(layer, arch, dataflow, memory=memory, operands=operands)

@@ -22,9 +22,7 @@ import numpy as np
 
 from ..arch import ArrayConfig
 from ..counts import OperandCounts
-from ..errors import MappingError
 from ..mapping.mapping import Mapping
-from ..mapping.plan import Precision
 from ..mapping.tiling import half_buffer
 from ..sparsity import nm_stored_bits
 from ..workload.layer import GemmView, Layer
@@ -56,13 +54,6 @@ class MemoryPlan:
         return {op: c.dram_bytes for op, c in self.operands.items()}
 
 
-def _precision(mapping: Mapping) -> Precision:
-    """The plan's resolved precision: stored widths decide bytes, so an unresolved plan cannot be priced."""
-    if mapping.precision is None:
-        raise MappingError("the memory model needs a plan with resolved precision (Mapping.for_layer)")
-    return mapping.precision
-
-
 def _raw_input_elements(layer: Layer, gemm: GemmView) -> int:
     """Elements of I actually in DRAM: the input tensor for convolutions (im2col is on chip)."""
     if layer.kind == "conv2d":
@@ -80,7 +71,7 @@ def _stored(layer: Layer, mapping: Mapping, op: str, operands: dict | None) -> t
     density. Weights are compressed along the reduction (a row per output column); inputs as the
     tensor in DRAM (its last dimension a row).
     """
-    prec, gemm = _precision(mapping), mapping.gemm
+    prec, gemm = mapping.resolved, mapping.gemm
     fmt = mapping.arch.weight_format if op == "W" else mapping.arch.input_format
     if op == "W" and mapping.nm_groups:
         values, index = nm_stored_bits(gemm.count * gemm.N, gemm.K, *mapping.nm_groups, prec.W.bits)
@@ -111,7 +102,7 @@ def residency(layer: Layer, mapping: Mapping) -> tuple[bool, bool]:
     rows per column tile, so their streamed rows are reused across column tiles only when the
     chunk's rows over all of K stay resident, whatever the loop order.
     """
-    df, arch, prec = mapping.dataflow, mapping.arch, _precision(mapping)
+    df, arch, prec = mapping.dataflow, mapping.arch, mapping.resolved
     size = {d: mapping.size(d) for d in ("M", "N", "K")}
     outer, inner = df.loop_order
     if df.mode == "stationary":
@@ -160,7 +151,7 @@ def plan_memory(layer: Layer, mapping: Mapping, operands: dict | None = None, *,
 
 
 def _plan_memory(layer: Layer, mapping: Mapping, operands: dict | None, fits: tuple[bool, bool]) -> MemoryPlan:
-    gemm, df, arch, prec = mapping.gemm, mapping.dataflow, mapping.arch, _precision(mapping)
+    gemm, df, arch, prec = mapping.gemm, mapping.dataflow, mapping.arch, mapping.resolved
     size = {d: mapping.size(d) for d in ("M", "N", "K")}
     width = {op: prec.word_bytes(op) for op in ("I", "W", "O", "P")}  # on chip: datapath words
     R, C = arch.rows, arch.cols
@@ -190,8 +181,8 @@ def _plan_memory(layer: Layer, mapping: Mapping, operands: dict | None, fits: tu
         if stat == "W":
             moved = {"W": stat_reads * stored_elements["W"]}
         else:
-            tiles = gemm.count * gemm.K * size[X]
-            moved = {"I": min(stored_elements["I"], tiles) if fits[0] else stat_reads * tiles}
+            im2col = gemm.count * gemm.K * size[X]
+            moved = {"I": min(stored_elements["I"], im2col) if fits[0] else stat_reads * im2col}
         moved[strm] = strm_reads * stored_elements[strm]
         first_by_op = {stat: rt * ct * prec.stored_bytes(stat),
                        strm: min(t, size[T]) * mapping.stream_words(rt, 1) * width[strm]}

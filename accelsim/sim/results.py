@@ -9,7 +9,7 @@ in ``to_dict`` and read back by ``from_dict``, so a stored result round-trips ex
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
 from typing import Any
@@ -55,9 +55,9 @@ class LayerResult:
     folds: int
     stream_cycles: int
     dense_cycles: int
-    mac_counts: MacCounts = MacCounts()
+    mac_counts: MacCounts = field(default_factory=MacCounts)
     temporal_tile: int = 0
-    traffic: Traffic = Traffic()
+    traffic: Traffic = field(default_factory=Traffic)
     dram_bytes_per_cycle_needed: float = 0.0
     dram_bytes_per_cycle_achieved: float = 0.0
     precision: Precision | None = None
@@ -92,7 +92,7 @@ class LayerResult:
                                "by_operand": dict(self.energy.by_operand)} if self.energy else None)})
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "LayerResult":
+    def from_dict(cls, data: dict[str, Any]) -> LayerResult:
         """The result :meth:`to_dict` wrote (a missing count is 0, a missing record None)."""
         energy = data.get("energy")
         return cls(**{key: data[key] for key in _TIMING if key not in ("macs", "temporal_tile")},
