@@ -27,7 +27,7 @@ from scalesim_agreement import CFG  # noqa: E402
 from scalesim_peer import layer_seconds, run_accelsim, run_scalesim, scalesim_python  # noqa: E402
 
 from accelsim.scalesim.compat import simulate_layer  # noqa: E402
-from accelsim.scalesim.inputs import load_config, load_topology  # noqa: E402
+from accelsim.scalesim.inputs import load_config, load_topology, topology_rows  # noqa: E402
 from accelsim.workload import resolve_workload  # noqa: E402
 
 
@@ -41,20 +41,6 @@ def accelsim_layer_seconds(cfg: Path, topo: Path, repeat: int) -> list[float]:
             simulate_layer(layer, config)
             times[i].append(time.perf_counter() - start)
     return [statistics.median(t) for t in times]
-
-
-def topology_rows(workload: str) -> list[str]:
-    """SCALE-Sim conv rows for the GEMM layers of an accelsim workload."""
-    rows = []
-    for layer in resolve_workload(workload):
-        if layer.kind == "conv2d" and layer.groups == 1:
-            c, h, w = layer.in_shapes[0]
-            top, bottom, left, right = layer.padding
-            rows.append(f"{layer.name}, {h + top + bottom}, {w + left + right}, {layer.kernel[0]}, "
-                        f"{layer.kernel[1]}, {c}, {layer.out}, {layer.stride[0]},")
-        elif layer.kind == "linear":
-            rows.append(f"{layer.name}, 1, 1, 1, 1, {layer.in_shapes[0][-1]}, {layer.out}, 1,")
-    return rows
 
 
 def main() -> None:
@@ -76,7 +62,7 @@ def main() -> None:
                               ofmap=args.sram_kib, bandwidth=args.bandwidth, dataflow=args.dataflow, bank_bw=10,
                               sparse="false", rep="csr", mode=args.mode))
     topo.write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, "
-                    "Strides,\n" + "\n".join(topology_rows(args.workload)) + "\n")
+                    "Strides,\n" + "\n".join(topology_rows(resolve_workload(args.workload))) + "\n")
     times, ours = [], None
     for i in range(args.repeat):
         ours, seconds = run_accelsim(cfg, topo, work / f"accelsim{i}", gemm=False)

@@ -90,29 +90,17 @@ axes:
 """
 
 
-def topology_rows(workload: str) -> list[str]:
-    """SCALE-Sim conv rows for the conv2d (groups 1) and linear layers of a bundled workload."""
+def write_examples(folder: Path = HERE) -> list[Path]:
+    from accelsim.scalesim.inputs import topology_rows
     from accelsim.workload import resolve_workload
 
-    rows = []
-    for layer in resolve_workload(workload):
-        if layer.kind == "conv2d" and layer.groups == 1:
-            c, h, w = layer.in_shapes[0]
-            top, bottom, left, right = layer.padding
-            rows.append(f"{layer.name}, {h + top + bottom}, {w + left + right}, {layer.kernel[0]}, "
-                        f"{layer.kernel[1]}, {c}, {layer.out}, {layer.stride[0]},")
-        elif layer.kind == "linear":
-            rows.append(f"{layer.name}, 1, 1, 1, 1, {layer.in_shapes[0][-1]}, {layer.out}, 1,")
-    return rows
-
-
-def write_examples(folder: Path = HERE) -> list[Path]:
     scalesim = folder / "scalesim"
     scalesim.mkdir(parents=True, exist_ok=True)
     files = {
         scalesim / "scale.cfg": SCALE_CFG,
         scalesim / "topology.csv": "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, "
-                                   "Channels, Num Filter, Strides,\n" + "\n".join(topology_rows("resnet18")) + "\n",
+                                   "Channels, Num Filter, Strides,\n"
+                                   + "\n".join(topology_rows(resolve_workload("resnet18"))) + "\n",
         scalesim / "gemms.csv": "Layer, M, N, K, Sparsity,\n"
                                 + "".join(f"{n}, {m}, {nn}, {k}, {s},\n" for n, m, nn, k, s in GEMMS),
         folder / "big_space.yaml": BIG_SPACE,

@@ -10,10 +10,15 @@ from __future__ import annotations
 import configparser
 import csv
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from accelsim.errors import SpecError, UnsupportedError
+
+if TYPE_CHECKING:
+    from accelsim.workload.layer import Layer
 
 DATAFLOWS = ("os", "ws", "is")
 # Every key SCALE-Sim v3 reads, lower-cased (its configparser matches keys case-insensitively); anything
@@ -336,3 +341,26 @@ def load_topology(path: str | Path, *, gemm: bool = False, warnings: list[str] |
     if not layers:
         raise SpecError("has no layer rows (the first row is the header)", file=file)
     return layers
+
+
+def topology_rows(graph: Iterable[Layer]) -> list[str]:
+    """SCALE-Sim topology rows (``name, ifmap h, ifmap w, filter h, filter w, channels, filters, stride,``)
+    for a workload's ungrouped conv2d and linear layers; the input size includes the padding, as SCALE-Sim
+    pads nothing itself.
+
+    Examples
+    --------
+    >>> from accelsim.workload.layer import Layer
+    >>> topology_rows([Layer("c1", "conv2d", in_shapes=((3, 8, 8),), out=4, kernel=(3, 3), padding=(1, 1, 1, 1))])
+    ['c1, 10, 10, 3, 3, 3, 4, 1,']
+    """
+    rows = []
+    for layer in graph:
+        if layer.kind == "conv2d" and layer.groups == 1:
+            c, h, w = layer.in_shapes[0]
+            top, left, bottom, right = layer.padding
+            rows.append(f"{layer.name}, {h + top + bottom}, {w + left + right}, {layer.kernel[0]}, "
+                        f"{layer.kernel[1]}, {c}, {layer.out}, {layer.stride[0]},")
+        elif layer.kind == "linear":
+            rows.append(f"{layer.name}, 1, 1, 1, 1, {layer.in_shapes[0][-1]}, {layer.out}, 1,")
+    return rows

@@ -7,6 +7,8 @@ import os
 
 import pytest
 
+from accelsim.cli import main
+
 
 def need(*modules: str) -> None:
     """Skip the calling test unless every module is importable (CI fails instead)."""
@@ -37,3 +39,12 @@ def chromium() -> str:
             pytest.fail(f"CI must render the report: {CHROMIUM_HINT}", pytrace=False)
         pytest.skip(CHROMIUM_HINT)
     return found
+
+
+def one_line_error(capsys, argv: list[str]) -> str:
+    """Run the CLI expecting exit 1 with nothing on stdout and one ``accelsim: error:`` line; return it."""
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert captured.out == "" and len(err.splitlines()) == 1 and err.startswith("accelsim: error: "), err
+    return err

@@ -5,15 +5,11 @@ from __future__ import annotations
 import yaml
 
 from accelsim.cli import main
+
+from .conftest import one_line_error
 from accelsim.mapping import load_dataflow
 
 
-def _one_line(capsys, argv) -> str:
-    assert main(argv) == 1
-    captured = capsys.readouterr()
-    err = captured.err.strip()
-    assert captured.out == "" and len(err.splitlines()) == 1 and err.startswith("accelsim: error: "), err
-    return err
 
 
 def test_an_axis_whose_values_give_the_same_design_is_refused(capsys, tmp_path):
@@ -26,7 +22,7 @@ def test_an_axis_whose_values_give_the_same_design_is_refused(capsys, tmp_path):
              (["--axis", "workload.weight_sparsity=1,1.0"], "values 1 and 1.0 give the same design"),
              (["--axis", f"dataflow=ws,{same_ws}"], f"values 'ws' and '{same_ws}' give the same design")]
     for args, words in cases:
-        err = _one_line(capsys, ["dse", "alexnet", *args, "-o", str(tmp_path / "run"), "--no-plots"])
+        err = one_line_error(capsys, ["dse", "alexnet", *args, "-o", str(tmp_path / "run"), "--no-plots"])
         assert words in err, err
         assert not (tmp_path / "run").exists()  # refused before any work
     # the same name with a different meaning is a different design
