@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 
-from ._common import positive_float, positive_int, table, warn
+from ._common import ARCH_NAME, FILE_NAME, WORKLOAD_NAME, name_of, positive_float, positive_int, table, warn
 
 MAX_JOBS = 256  # more processes than this is a typo, and each one costs a Python start
 
@@ -80,10 +80,10 @@ def _num(value) -> str:
 def add_parser(sub) -> None:
     """Register the subcommand on the top-level parser's subparsers."""
     p = sub.add_parser("dse", help="explore a design space: cycles, energy and area of every point, and the Pareto set")
-    p.add_argument("workload", help="a bundled workload name or a workload YAML file")
-    p.add_argument("space", nargs="?", help="a space YAML file: {version: 1, axes: {NAME: [V1, V2]}}")
+    p.add_argument("workload", type=WORKLOAD_NAME, help="a bundled workload name or a workload YAML file")
+    p.add_argument("space", nargs="?", type=FILE_NAME, help="a space YAML file: {version: 1, axes: {NAME: [V1, V2]}}")
     p.add_argument("-o", "--output", required=True, help="the run's folder (results.sqlite, points.csv, pareto.csv)")
-    p.add_argument("--arch", default="sa32", help="the base architecture the axes vary (default: sa32)")
+    p.add_argument("--arch", default="sa32", type=ARCH_NAME, help="the base architecture the axes vary (default: sa32)")
     p.add_argument("--axis", action="append", metavar="NAME=V1,V2",
                    help="an axis: an ArrayConfig field (dotted for nested: memory.ifmap_kib), dataflow, "
                         "or workload.input_bits / workload.weight_bits / workload.weight_sparsity "
@@ -105,6 +105,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=_seed, help="the optimiser's seed, 0 to 2**32-1 (default 0): same seed, same points")
     p.add_argument("--no-plots", action="store_true", help="skip the figures and report.html")
     p.add_argument("--energy-table", default="horowitz45", metavar="NAME|FILE",
+                   type=name_of("horowitz45, normalised or an energy-table YAML file"),
                    help="energy per action (docs/energy.md)")
     p.add_argument("--json", action="store_true", help="print {points, pareto} as JSON")
     p.set_defaults(func=_cmd_dse)

@@ -29,3 +29,13 @@ def test_an_axis_whose_values_give_the_same_design_is_refused(capsys, tmp_path):
     assert main(["dse", "alexnet", "--axis", f"dataflow=ws,{other_order}", "--axis", "rows=8", "-o",
                  str(tmp_path / "ok"), "--no-plots", "--mapping", "fixed"]) == 0
     assert (tmp_path / "ok" / "points.csv").read_text().count("\n") == 3
+
+
+def test_dse_empty_names_are_refused_by_name(capsys, tmp_path):
+    """`dse --arch ''` read the current folder ("`.`: cannot read file: Is a directory") before issue 17."""
+    for argv, option in ((["dse", "alexnet", "--arch", ""], "--arch"), (["dse", ""], "workload"),
+                         (["dse", "alexnet", "", "-o", str(tmp_path / "r")], "space"),
+                         (["dse", "alexnet", "--energy-table", " "], "--energy-table")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "an empty name" in err and option in err, err
