@@ -197,14 +197,7 @@ def dense_verilog(tmp_path_factory):
     return write_design(resolve_arch("tiny"), load_dataflow("ws"), tmp_path_factory.mktemp("design"))["verilog"]
 
 
-def _hdl_ready():
-    pytest.importorskip("cocotb", reason="install the hdl extra: pip install -e '.[hdl]'")
-    import shutil
-
-    if shutil.which("iverilog") is None:
-        pytest.skip("install Icarus Verilog: apt-get install -y iverilog")
-
-
+@pytest.mark.usefixtures("icarus")
 def test_hdl_verify_refuses_a_negative_seed(capsys):
     from accelsim.arch import resolve_arch
     from accelsim.errors import HDLError
@@ -216,15 +209,14 @@ def test_hdl_verify_refuses_a_negative_seed(capsys):
                                         "not '-1'") and err.count("\n") == 1
     with pytest.raises(HDLError, match=r"^the seed must be an integer from 0 to 4294967295, not -1$"):
         check_bench_options(10, 0.3, -1)
-    _hdl_ready()
     from accelsim.rtl.cocotb_run import verify
 
     with pytest.raises(HDLError, match="the seed must be"):  # before anything is built
         verify(resolve_arch("tiny"), load_dataflow("ws"), cases=1, seed=-1, build_dir="/nonexistent/never")
 
 
+@pytest.mark.usefixtures("icarus")
 def test_hdl_verify_refuses_a_verilog_file_not_named_v(capsys, tmp_path, dense_verilog):
-    _hdl_ready()
     renamed = tmp_path / "design.txt"
     renamed.write_text(open(dense_verilog).read())
     code, out, err = run(capsys, "hdl", "verify", "--arch", "tiny", "--verilog", renamed, "--cases", "1",
@@ -235,6 +227,7 @@ def test_hdl_verify_refuses_a_verilog_file_not_named_v(capsys, tmp_path, dense_v
     assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.usefixtures("icarus")
 @pytest.mark.parametrize("argv, message", [
     (["--weight-nm", "2:4"], "module accelsim_array has no port 'load_index' (input, 8 bits) that tiny (4x4) ws "
                              "with N:M 2:4 PEs needs"),
@@ -242,7 +235,6 @@ def test_hdl_verify_refuses_a_verilog_file_not_named_v(capsys, tmp_path, dense_v
     (["--sparse", "gate"], "module accelsim_array has no port 'load_mask'"),
 ])
 def test_hdl_verify_refuses_verilog_for_another_configuration(capsys, tmp_path, dense_verilog, argv, message):
-    _hdl_ready()
     code, out, err = run(capsys, "hdl", "verify", "--arch", "tiny", "--verilog", dense_verilog, "--cases", "1",
                          "--build-dir", tmp_path / "b", *argv)
     assert code == 1 and err.count("\n") == 1, err

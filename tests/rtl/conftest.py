@@ -1,17 +1,1 @@
-"""The rule for a missing simulator, written once: in CI the RTL tests must run, so a missing
-Icarus fails there; on a user's machine the tests skip with the install hint."""
-
-import os
-
-import pytest
-
-
-@pytest.fixture
-def icarus() -> None:
-    """Use in a test (or ``pytest.mark.usefixtures("icarus")``) that runs the Verilog under Icarus."""
-    from accelsim.rtl.cocotb_run import INSTALL_HINT, simulator_available
-
-    if not simulator_available("icarus"):
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the RTL tests: {INSTALL_HINT['icarus']}", pytrace=False)
-        pytest.skip(INSTALL_HINT["icarus"])
+"""The RTL tests share the root conftest's ``icarus`` fixture (a missing Icarus fails in CI, skips elsewhere)."""
