@@ -40,6 +40,7 @@ class Case:
     tile_fraction: float  # < 1: a mapping choice with a smaller temporal chunk than the largest
     tensors: str  # "", "W", "I" or "both"
     seed: int
+    memory: bool = True  # False: ideal memory (no stalls; each tensor still moves)
 
 
 @st.composite
@@ -101,7 +102,8 @@ def cases(draw) -> Case:
     layer = draw(layers(structure, dtypes))
     tensors = draw(st.sampled_from(["", "W", "I", "both"])) if feature in ("gate", "skip", "dense") else ""
     return Case(layer, draw(arrays(**fixed)), dataflow, draw(st.booleans()), draw(st.sampled_from([1.0, 0.5, 0.2])),
-                tensors if layer.kind != "matmul" or tensors != "W" else "", draw(st.integers(0, 2**31 - 1)))
+                tensors if layer.kind != "matmul" or tensors != "W" else "", draw(st.integers(0, 2**31 - 1)),
+                draw(st.sampled_from([True, True, True, False])))
 
 
 def operands_of(case: Case) -> dict[str, np.ndarray] | None:
@@ -124,11 +126,11 @@ def run(case: Case, layer: Layer | None = None, arch: ArrayConfig | None = None,
     if case.loop_order_swapped:
         df = with_loop_order(df, tuple(reversed(df.loop_order)))
     try:
-        if chunk is None and case.tile_fraction < 1:
+        if chunk is None and case.tile_fraction < 1 and case.memory:
             largest = simulate_layer(layer, arch, df, operands=operands_of(case)).temporal_tile
             if largest:
                 chunk = max(1, int(largest * case.tile_fraction))
-        return simulate_layer(layer, arch, df, operands=operands_of(case), temporal_tile=chunk)
+        return simulate_layer(layer, arch, df, memory=case.memory, operands=operands_of(case), temporal_tile=chunk)
     except (MappingError, UnsupportedError):
         assume(False)
 
@@ -227,7 +229,10 @@ def test_cycles_never_beat_the_roofline(case):
     assert result.compute_cycles >= compute_floor
     bandwidth = Fraction(case.arch.memory.dram_bytes_per_cycle)
     memory_floor = math.ceil(sum(compulsory_bytes(case).values()) / bandwidth)
-    assert result.cycles >= memory_floor + case.arch.memory.dram_latency_cycles
+    if case.memory:  # ideal memory has no bandwidth limit; its traffic is still bounded below
+        assert result.cycles >= memory_floor + case.arch.memory.dram_latency_cycles
+    else:
+        assert result.stall_cycles == 0
     assert result.cycles == result.compute_cycles + result.stall_cycles and result.stall_cycles >= 0
     assert 0.0 <= result.utilization <= 1.0
 
@@ -411,3 +416,14 @@ def test_an_is_convolution_reads_its_input_tensor_once_when_it_stays_resident():
     for memory in (False, True):
         r = simulate_layer(conv, arch, load_dataflow("is"), memory=memory)
         assert r.traffic.I.dram_bytes == 16 * 16 * 16
+
+
+@PROPERTY
+@given(cases())
+def test_ideal_memory_is_never_slower_and_never_moves_more(case):
+    """Buffers that hold everything and a DRAM that is never late: no stall, no re-read, no chunk reload."""
+    assume(case.memory)
+    modelled = run(case)
+    ideal = run(replace(case, memory=False, tile_fraction=1.0))
+    assert ideal.stall_cycles == 0 and ideal.cycles <= modelled.cycles
+    assert all(moved(ideal, op) <= moved(modelled, op) for op in "IWO")
