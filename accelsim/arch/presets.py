@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
 from .config import ArrayConfig, MemorySpec
 
 PRESETS: dict[str, ArrayConfig] = {
@@ -34,3 +38,19 @@ PRESETS: dict[str, ArrayConfig] = {
                          memory=MemorySpec(ifmap_kib=16 * 1024, filter_kib=16 * 1024, ofmap_kib=16 * 1024,
                                            dram_bytes_per_cycle=571)),
 }
+
+
+_SYSTEMS = Path(__file__).parent / "systems"
+
+
+def _system_preset(name: str) -> Callable:
+    @cache
+    def load():
+        from .system import load_system
+
+        return load_system(_SYSTEMS / f"{name}.yaml")
+    return load
+
+
+# Accelerators of several cores (each file names its sources); loaded on first use.
+SYSTEM_PRESETS: dict[str, Callable] = {path.stem: _system_preset(path.stem) for path in sorted(_SYSTEMS.glob("*.yaml"))}

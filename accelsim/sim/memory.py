@@ -35,6 +35,7 @@ class MemoryPlan:
     operands: dict[str, OperandCounts]
     first_bytes: int
     last_bytes: int
+    first_input_bytes: int = 0  # the part of first_bytes that is operand I (rounded down)
 
     @property
     def dram_total(self) -> int:
@@ -205,12 +206,13 @@ def _plan_memory(layer: Layer, mapping: Mapping, operands: dict | None, fits: tu
     # The first fold's operands (as the array takes them: im2col'd rows, whole words) are never more
     # than the operand's DRAM traffic; without this bound a 7x7 stride-2 conv's prologue charged more
     # DRAM time than the layer moves in all (issue 10: mobilenet_v1_025 and alexnet conv1 on sa128).
-    first = sum(min(first_by_op[op], dram[op] + metadata[op]) for op in ("I", "W"))
+    first_parts = {op: min(first_by_op[op], dram[op] + metadata[op]) for op in ("I", "W")}
+    first = sum(first_parts.values())
     last = min(last, dram["O"])
     counts = {op: OperandCounts(sram_reads=sram_reads[op], sram_writes=sram_writes[op],
                                 dram_bytes=math.ceil(dram[op]), dram_metadata_bytes=math.ceil(metadata[op]))
               for op in ("I", "W", "O")}
-    return MemoryPlan(counts, math.ceil(first), math.ceil(last))
+    return MemoryPlan(counts, math.ceil(first), math.ceil(last), math.floor(first_parts["I"]))
 
 
 def stall_cycles(plan: MemoryPlan, compute_cycles: int, arch: ArrayConfig) -> int:

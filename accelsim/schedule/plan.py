@@ -1,0 +1,248 @@
+"""One layer on a group of cores: its partition, each core's part plan, and its phases in cycles.
+
+Each core's part is planned by the single-array plan (:func:`~accelsim.sim.engine.plan_layer`) on
+the core's view of the memory system (:meth:`~accelsim.arch.system.SystemConfig.core_view`); a
+layer's :class:`Phases` are the slowest part's. The one-core, sequential composition of the phases
+is the single-array engine's ``compute_cycles + stall_cycles`` exactly (``docs/multicore.md``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import cached_property
+
+from ..arch import ArrayConfig
+from ..arch.system import SystemConfig
+from ..errors import MappingError
+from ..mapping.choice import loop_orders, tile_candidates
+from ..mapping.dataflow import DataflowSpec
+from ..mapping.partition import SPLITS, split_layer
+from ..sim.engine import LayerPlan, plan_layer
+from ..sim.timing import vector_cycles
+from ..workload.layer import Layer
+
+
+@dataclass(frozen=True)
+class Phases:
+    """A layer's time on its cores, in cycles.
+
+    The channel (each core's share of the shared memory level) carries ``weights_first`` then
+    ``inputs_first`` (the first fold's operands), then ``transfer`` during compute (the rest of the
+    inputs and outputs, front-loaded by double buffering), then ``epilogue`` (the last output
+    tile). Compute starts ``latency`` cycles after the first operands left the channel and holds
+    the array for ``body = max(compute, transfer)``; a K split then reduces partial sums over the
+    network for ``reduce`` cycles.
+    """
+
+    weights_first: int = 0
+    inputs_first: int = 0
+    latency: int = 0
+    compute: int = 0
+    transfer: int = 0
+    reduce: int = 0
+    epilogue: int = 0
+
+    @property
+    def body(self) -> int:
+        return max(self.compute, self.transfer)
+
+    @property
+    def sequential(self) -> int:
+        """The layer's cycles when nothing overlaps it."""
+        return self.weights_first + self.inputs_first + self.latency + self.body + self.reduce + self.epilogue
+
+    def slowest(self, other: Phases) -> Phases:
+        return Phases(*(max(a, b) for a, b in zip(self.astuple(), other.astuple())))
+
+    def astuple(self) -> tuple[int, ...]:
+        return (self.weights_first, self.inputs_first, self.latency, self.compute, self.transfer, self.reduce,
+                self.epilogue)
+
+
+def _cycles(nbytes: int | Fraction, bytes_per_cycle: float) -> int:
+    """``ceil(nbytes / bytes_per_cycle)`` exactly (as :func:`~accelsim.sim.memory.stall_cycles` does)."""
+    num, den = float(bytes_per_cycle).as_integer_ratio()
+    return math.ceil(Fraction(nbytes) * den / num)
+
+
+def part_phases(plan: LayerPlan, view: ArrayConfig, *, input_on_chip: bool = False, output_on_chip: bool = False,
+                output_parts: int = 1) -> Phases:
+    """A part's phases on its core (``view``: the core with its share of the memory level).
+
+    ``input_on_chip``/``output_on_chip``: the layer's input comes from, or its output stays in,
+    on-chip memory (no DRAM trip); ``output_parts``: a K split, whose cores each write a slice of
+    the reduced output. Without either, ``sequential`` is the engine's ``cycles`` for the part.
+    """
+    if plan.ideal_memory:
+        return Phases(compute=plan.compute)
+    mem, bw = plan.memory, view.memory.dram_bytes_per_cycle
+    ops = mem.operands
+    out_bytes = 0 if output_on_chip else -(-ops["O"].dram_total // output_parts)
+    total = mem.dram_total - ops["O"].dram_total + out_bytes - (ops["I"].dram_total if input_on_chip else 0)
+    first = mem.first_bytes - (mem.first_input_bytes if input_on_chip else 0)
+    last = min(mem.last_bytes, out_bytes)
+    P, E = _cycles(first, bw), _cycles(last, bw)
+    Pw = P if input_on_chip else _cycles(mem.first_bytes - mem.first_input_bytes, bw)
+    return Phases(weights_first=Pw, inputs_first=P - Pw, latency=view.memory.dram_latency_cycles,
+                  compute=plan.compute, transfer=max(0, _cycles(total, bw) - P - E), epilogue=E)
+
+
+@dataclass(frozen=True)
+class GroupPlan:
+    """One layer on a group of cores: the split and each used core's part plan.
+
+    ``split`` is ``""`` when the layer runs whole on one core (or is vector work); ``plans`` holds
+    one :class:`~accelsim.sim.engine.LayerPlan` per used core (empty for vector layers, which
+    divide their elements over the group's vector units).
+    """
+
+    layer: Layer
+    system: SystemConfig
+    cores: tuple[int, ...]
+    split: str
+    plans: tuple[LayerPlan, ...]
+    vector: int = 0  # cycles of a vector layer on the group
+
+    @property
+    def is_array(self) -> bool:
+        return bool(self.plans)
+
+    def views(self) -> tuple[ArrayConfig, ...]:
+        return tuple(self.system.core_view(c) for c in self.cores[:len(self.plans)])
+
+    @cached_property
+    def phases(self) -> Phases:
+        """The phases with every activation through DRAM (the sequential schedule's)."""
+        return self.phases_with()
+
+    def phases_with(self, input_on_chip: bool = False, output_on_chip: bool = False) -> Phases:
+        """The slowest part's phases, the K split's reduction and, with a global buffer, the DRAM floor."""
+        if not self.plans:
+            return Phases(compute=self.vector)
+        k = len(self.plans) if self.split == "K" else 1
+        out = Phases()
+        for plan, view in zip(self.plans, self.views()):
+            out = out.slowest(part_phases(plan, view, input_on_chip=input_on_chip, output_on_chip=output_on_chip,
+                                          output_parts=k))
+        reduce = self.reduce_cycles
+        floor = self.dram_floor(input_on_chip, output_on_chip)
+        transfer = max(out.transfer, floor - out.weights_first - out.inputs_first - out.epilogue)
+        return Phases(out.weights_first, out.inputs_first, out.latency, out.compute, transfer, reduce, out.epilogue)
+
+    # -- what the split costs beyond its parts ----------------------------------------------
+    @property
+    def partial_sum_bytes(self) -> int:
+        """One core's partial output of a K split (accumulator words), else 0."""
+        if self.split != "K":
+            return 0
+        plan = max(self.plans, key=lambda p: p.mapping.gemm.count * p.mapping.gemm.M * p.mapping.gemm.N)
+        g = plan.mapping.gemm
+        return math.ceil(g.count * g.M * g.N * plan.mapping.resolved.word_bytes("P"))
+
+    @property
+    def reduce_bytes(self) -> int:
+        """Bytes the K split's reduce-scatter moves over the network: ``(g - 1)`` partial outputs."""
+        return (len(self.plans) - 1) * self.partial_sum_bytes
+
+    @property
+    def reduce_cycles(self) -> int:
+        """A ring reduce-scatter: ``g - 1`` steps, each a ``1/g`` slice over one link plus a hop."""
+        g = len(self.plans)
+        if self.split != "K" or g < 2:
+            return 0
+        net = self.system.network
+        step = _cycles(-(-self.partial_sum_bytes // g), net.link_bytes_per_cycle) + net.hop_latency_cycles
+        return (g - 1) * step
+
+    def core_bytes(self, input_on_chip: bool = False, output_on_chip: bool = False) -> list[int]:
+        """Each used core's bytes through its channel (to the global buffer, or DRAM without one)."""
+        k = len(self.plans) if self.split == "K" else 1
+        out = []
+        for plan in self.plans:
+            ops = plan.memory.operands
+            o = 0 if output_on_chip else -(-ops["O"].dram_total // k)
+            out.append(plan.memory.dram_total - ops["O"].dram_total + o
+                       - (ops["I"].dram_total if input_on_chip else 0))
+        return out
+
+    def dram_bytes(self, input_on_chip: bool = False, output_on_chip: bool = False) -> int:
+        """Bytes the layer moves at DRAM: the cores' own traffic, or with a global buffer that holds
+        the layer's tensors, each tensor once (every core reads the shared copy)."""
+        cores = sum(self.core_bytes(input_on_chip, output_on_chip))
+        gb = self.system.global_buffer
+        if gb is None or not self.plans:
+            return cores
+        once = self.compulsory
+        if once["I"] + once["W"] + once["O"] > gb.bytes:
+            return cores
+        return min(cores, once["W"] + (0 if input_on_chip else once["I"]) + (0 if output_on_chip else once["O"]))
+
+    @cached_property
+    def compulsory(self) -> dict[str, int]:
+        """Each tensor of the whole layer once (its DRAM bytes with buffers that hold everything)."""
+        first = self.plans[0]
+        whole = plan_layer(self.layer, first.mapping.arch, first.mapping.dataflow, memory=False)
+        return {op: whole.memory.operands[op].dram_total for op in ("I", "W", "O")}
+
+    def dram_floor(self, input_on_chip: bool, output_on_chip: bool) -> int:
+        """With a global buffer, the cycles DRAM needs for the layer at the group's share of it."""
+        if self.system.global_buffer is None or not self.plans:
+            return 0
+        share = self.system.dram.bytes_per_cycle * len(self.cores) / len(self.system.cores)
+        return _cycles(self.dram_bytes(input_on_chip, output_on_chip), share)
+
+
+def plan_group(layer: Layer, system: SystemConfig, cores: tuple[int, ...], dataflows: tuple[DataflowSpec, ...], *,
+               memory: bool = True, search: bool = False, splits: tuple[str, ...] = SPLITS) -> GroupPlan:
+    """The best plan of ``layer`` on ``cores`` (fewest sequential cycles; ties: fewest DRAM bytes,
+    then the split's order M, N, K).
+
+    ``dataflows[i]`` is core ``i``'s dataflow; ``search`` also tries each dataflow's other loop
+    order and smaller temporal chunks per part (as ``--mapping search`` does for one array).
+    """
+    if layer.gemm is None:
+        views = [system.core_view(c) for c in cores]
+        per_core = max(vector_cycles(layer, v) for v in views)
+        return GroupPlan(layer, system, cores, "", (), vector=-(-per_core // len(cores)) if per_core else 0)
+    options = [""] if len(cores) == 1 else list(splits)
+    best: tuple | None = None
+    error: MappingError | None = None
+    for split in options:
+        parts = (layer,) if split == "" else split_layer(layer, split, len(cores))
+        if parts is None:
+            continue
+        try:
+            plans = tuple(_plan_part(part, system.core_view(c), dataflows[c], memory, search)
+                          for part, c in zip(parts, cores))
+        except MappingError as err:
+            error = error or err
+            continue
+        group = GroupPlan(layer, system, cores, split, plans)
+        key = (group.phases.sequential, group.dram_bytes())
+        if best is None or key < best[0]:
+            best = (key, group)
+    if best is None:
+        raise error or MappingError(f"layer '{layer.name}' cannot be split over {len(cores)} cores")
+    return best[1]
+
+
+def _plan_part(part: Layer, view: ArrayConfig, dataflow: DataflowSpec, memory: bool, search: bool) -> LayerPlan:
+    plan = plan_layer(part, view, dataflow, memory=memory)
+    if not search:
+        return plan
+    best = (plan.compute + plan.stall(view), plan)
+    for df in loop_orders(dataflow):
+        largest = plan_layer(part, view, df, memory=memory)
+        chunk = largest.mapping.temporal_tile
+        for tile in (tile_candidates(chunk) if chunk else [None]):
+            try:
+                p = largest if tile in (None, chunk) else plan_layer(part, view, df, memory=memory,
+                                                                     temporal_tile=tile)
+            except MappingError:
+                continue
+            cycles = p.compute + p.stall(view)
+            if cycles < best[0]:
+                best = (cycles, p)
+    return best[1]

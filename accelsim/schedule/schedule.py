@@ -1,0 +1,428 @@
+"""The network on a system of cores over time: sequential or overlapped (``docs/multicore.md``).
+
+``sequential``: layers one after another in topological order, each split over every core, each
+starting when everything before it has finished (with one core this is the single-array engine's
+total, cycle for cycle). ``overlap``: the same graph as a dependency graph:
+
+* a layer's first operands load while the previous layer on its cores computes (each core's
+  channel serves the next layer's weights and inputs before the previous layer's last outputs);
+* its DRAM latency overlaps the previous layer's compute;
+* activations stay on chip between layers when they fit (the global buffer, or one core's input
+  buffer), with their whole lifetime counted (residual branches keep a tensor live);
+* independent branches may run on different cores at once (a greedy earliest-finish placement
+  over the whole system and single cores, kept only when it beats placing every layer on every core).
+
+Both are lists of :class:`~accelsim.schedule.tasks.Task`; their start cycles are the closed form
+:func:`~accelsim.schedule.tasks.closed_form`, which the event replay reproduces.
+
+Examples
+--------
+>>> from accelsim.arch import resolve_system
+>>> from accelsim.workload import resolve_workload
+>>> seq = run_system(resolve_workload("alexnet"), resolve_system("sa32"), schedule="sequential")
+>>> ovl = run_system(resolve_workload("alexnet"), resolve_system("sa32"), schedule="overlap")
+>>> seq.cycles, ovl.cycles <= seq.cycles
+(1946391, True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cache
+from typing import Any
+
+from ..arch.system import SystemConfig, cores_text
+from ..errors import UnsupportedError
+from ..mapping.dataflow import DataflowSpec
+from ..workload.graph import LayerGraph
+from .plan import GroupPlan, Phases, plan_group
+from .tasks import Task, closed_form
+
+MODES = ("sequential", "overlap")
+
+
+@dataclass(frozen=True)
+class LayerTiming:
+    """One layer in a schedule: where, when, and what overlap saved it.
+
+    ``start``..``end`` spans its first load to its last write; ``compute_start``..``compute_end``
+    its body on the array (or vector unit). ``sequential_cycles`` is its time alone on every core
+    with every activation through DRAM (the sequential schedule's).
+    """
+
+    name: str
+    unit: str
+    cores: tuple[int, ...]
+    split: str
+    start: int
+    compute_start: int
+    compute_end: int
+    end: int
+    sequential_cycles: int
+    input_on_chip: bool
+    output_on_chip: bool
+    macs: int
+    dram_bytes: int
+    phases: Phases
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "unit": self.unit, "cores": list(self.cores) if len(self.cores) < 8
+                else f"{self.cores[0]}-{self.cores[-1]}", "split": self.split, "start": self.start,
+                "compute_start": self.compute_start, "compute_end": self.compute_end, "end": self.end,
+                "sequential_cycles": self.sequential_cycles, "input_on_chip": self.input_on_chip,
+                "output_on_chip": self.output_on_chip, "macs": self.macs, "dram_bytes": self.dram_bytes}
+
+
+@dataclass(frozen=True)
+class SystemResult:
+    """A workload's schedule on a system: per-layer timing, the tasks, totals and energy."""
+
+    workload: str
+    system: SystemConfig
+    mode: str
+    layers: tuple[LayerTiming, ...]
+    tasks: tuple[Task, ...]
+    starts: tuple[int, ...]
+    cycles: int
+    sequential_cycles: int
+    energy_pj: dict[str, Fraction] = field(default_factory=dict)
+    assumptions: tuple[str, ...] = ()
+
+    @property
+    def saved_cycles(self) -> int:
+        """What the schedule saved against the sequential one (0 for the sequential schedule)."""
+        return self.sequential_cycles - self.cycles
+
+    @property
+    def macs(self) -> int:
+        return sum(t.macs for t in self.layers)
+
+    @property
+    def dram_bytes(self) -> int:
+        return sum(t.dram_bytes for t in self.layers)
+
+    @property
+    def time_ms(self) -> Fraction:
+        return self.cycles / (Fraction(self.system.clock_mhz) * 1000)
+
+    @property
+    def utilization(self) -> float:
+        return self.macs / (self.cycles * self.system.pes) if self.cycles else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": 1, "workload": self.workload, "system": self.system.to_dict(), "schedule": self.mode,
+                "total_cycles": self.cycles, "sequential_cycles": self.sequential_cycles,
+                "saved_cycles": self.saved_cycles, "total_macs": self.macs, "dram_bytes": self.dram_bytes,
+                "energy_pj": {k: float(round(v, 3)) for k, v in self.energy_pj.items()},
+                "layers": [t.to_dict() for t in self.layers], "assumptions": list(self.assumptions)}
+
+
+def run_system(graph: LayerGraph, system: SystemConfig, dataflow: DataflowSpec | None = None, *,
+               schedule: str = "overlap", memory: bool = True, search: bool = False,
+               energy_table: Any = "horowitz45") -> SystemResult:
+    """Schedule ``graph`` on ``system`` (``schedule``: ``"sequential"`` or ``"overlap"``).
+
+    ``dataflow`` runs on every core (each must support it); None runs each core's first dataflow.
+    ``search`` picks each part's loop order and chunk by fewest cycles (``--mapping search``);
+    ``memory=False`` is ideal memory (no DRAM time, no on-chip decisions).
+    """
+    if schedule not in MODES:
+        raise UnsupportedError(f"schedule must be one of {', '.join(MODES)}, not '{schedule}'")
+    from ..mapping import load_dataflow
+
+    if dataflow is not None:
+        for i, core in enumerate(system.cores):
+            if dataflow.name not in core.dataflows:
+                raise UnsupportedError(f"core {i} ({core.name}) of '{system.name}' does not support dataflow "
+                                       f"'{dataflow.name}' (it supports {', '.join(core.dataflows)})")
+        dataflows = tuple(dataflow for _ in system.cores)
+    else:
+        by_name = {name: load_dataflow(name) for name in {c.dataflows[0] for c in system.cores}}
+        dataflows = tuple(by_name[c.dataflows[0]] for c in system.cores)
+    planner = _Planner(graph, system, dataflows, memory, search)
+    every = tuple(range(len(system.cores)))
+    order = [layer.name for layer in graph]
+    sequential = planner.build(order, dict.fromkeys(order, every), set(), sequential=True)
+    best = sequential
+    notes: list[str] = list(graph.meta.get("assumptions", ()))
+    if schedule == "overlap":
+        keep = planner.on_chip() if memory else set()
+        whole = planner.build(order, dict.fromkeys(order, every), keep, sequential=False)
+        best = min((whole, sequential), key=lambda b: b.makespan)  # the sequential one is never better (a property)
+        if len(every) > 1 and planner.has_branches:
+            placed = planner.build(order, planner.place(order, keep), keep, sequential=False)
+            if placed.makespan < best.makespan:
+                best = placed
+    if not system.is_single_array and system.network.topology != "crossbar":
+        notes.append(f"{system.network.topology}: each core's traffic crosses its hops (latency and energy per hop) "
+                     "at its link's bandwidth; links shared by several cores' traffic are not contended")
+    return planner.result(best, schedule, sequential.makespan, energy_table, tuple(notes))
+
+
+@dataclass
+class _Built:
+    """A schedule under construction: tasks, their closed-form starts and ends, resource frees."""
+
+    tasks: list[Task] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)
+    free: dict[str, int] = field(default_factory=dict)
+    index: dict[tuple[str, str], int] = field(default_factory=dict)
+    groups: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    pending: dict[str, int] = field(default_factory=dict)  # layer -> epilogue cycles not yet issued
+    flags: dict[str, tuple[bool, bool]] = field(default_factory=dict)
+
+    def add(self, layer: str, phase: str, holds: list[tuple[str, int]], after: list[tuple[int, int]]) -> int:
+        task = Task(layer, phase, tuple(holds), tuple(after))
+        start = max([self.ends[i] + lag for i, lag in after] + [self.free.get(r, 0) for r, _ in holds] + [0])
+        for resource, cycles in holds:
+            self.free[resource] = start + cycles
+        self.tasks.append(task)
+        self.starts.append(start)
+        self.ends.append(start + task.duration)
+        self.index[layer, phase] = len(self.tasks) - 1
+        return len(self.tasks) - 1
+
+    @property
+    def makespan(self) -> int:
+        return max(self.ends, default=0)
+
+    def checkpoint(self) -> tuple:
+        return len(self.tasks), dict(self.free), dict(self.pending)
+
+    def rollback(self, mark: tuple, layer: str) -> None:
+        """Forget everything added since ``mark`` (a placement tried and not kept)."""
+        n, free, pending = mark
+        for task in self.tasks[n:]:
+            self.index.pop((task.layer, task.phase), None)
+        del self.tasks[n:], self.starts[n:], self.ends[n:]
+        self.free, self.pending = free, pending
+        self.groups.pop(layer, None)
+        self.flags.pop(layer, None)
+
+
+class _Planner:
+    def __init__(self, graph: LayerGraph, system: SystemConfig, dataflows: tuple[DataflowSpec, ...],
+                 memory: bool, search: bool):
+        self.graph, self.system, self.dataflows, self.memory, self.search = graph, system, dataflows, memory, search
+        self._plans: dict[tuple[str, tuple[int, ...]], GroupPlan] = {}
+        self.preds = {layer.name: [s for s in dict.fromkeys(graph.sources(layer.name)) if s in graph]
+                      for layer in graph}
+        succ: dict[str, list[str]] = {name: [] for name in self.preds}
+        for name, ps in self.preds.items():
+            for p in ps:
+                succ[p].append(name)
+        self.succ = succ
+        self.has_branches = any(len(s) > 1 for s in succ.values())
+
+    def plan(self, name: str, group: tuple[int, ...]) -> GroupPlan:
+        key = (name, group)
+        if key not in self._plans:
+            self._plans[key] = plan_group(self.graph[name], self.system, group, self.dataflows, memory=self.memory,
+                                          search=self.search)
+        return self._plans[key]
+
+    # -- where activations live -----------------------------------------------------------------
+    def array_sources(self, name: str, slot: int | None = None) -> frozenset[str]:
+        return self._array_sources(name, slot)
+
+    @cache  # noqa: B019 (one planner per run: the cache dies with it)
+    def _array_sources(self, name: str, slot: int | None) -> frozenset[str]:
+        """Array layers whose output reaches ``name``'s inputs (``slot``: one input) through non-array layers."""
+        tensors = self.graph.sources(name)
+        todo = [t for i, t in enumerate(tensors) if (slot is None or i == slot) and t in self.graph]
+        found: set[str] = set()
+        seen: set[str] = set()
+        while todo:
+            t = todo.pop()
+            if t in seen:
+                continue
+            seen.add(t)
+            if self.graph[t].gemm is not None:
+                found.add(t)
+            else:
+                todo.extend(s for s in self.graph.sources(t) if s in self.graph)
+        return frozenset(found)
+
+    def on_chip(self) -> set[str]:
+        """Array layers whose output stays on chip: every array layer reading it takes it as its
+        input operand, it fits with every other live kept tensor, and it is not a graph output."""
+        system = self.system
+        if system.global_buffer is not None:
+            capacity = system.global_buffer.bytes // 2
+        elif len(system.cores) == 1:
+            capacity = int(system.cores[0].memory.ifmap_kib * 1024) // 2
+        else:
+            return set()  # cores exchange activations through DRAM without a shared level (docs/multicore.md)
+        order = [layer.name for layer in self.graph]
+        pos = {name: i for i, name in enumerate(order)}
+        arrays = [n for n in order if self.graph[n].gemm is not None]
+        readers: dict[str, list[tuple[str, bool]]] = {n: [] for n in arrays}  # (consumer, as its input operand)
+        for j in arrays:
+            as_input = self.array_sources(j, 0)
+            for p in self.array_sources(j):
+                readers[p].append((j, p in as_input and p not in self.array_sources(j, 1)))
+        every = tuple(range(len(system.cores)))
+        live = [0] * len(order)
+        keep: set[str] = set()
+        for p in arrays:
+            if not readers[p] or not all(ok for _, ok in readers[p]):
+                continue
+            size = self.plan(p, every).compulsory["O"]
+            last = max(pos[j] for j, _ in readers[p])
+            span = range(pos[p], last + 1)
+            if max(live[i] for i in span) + size <= capacity:
+                keep.add(p)
+                for i in span:
+                    live[i] += size
+        changed = True
+        while changed:  # a consumer reads its input on chip only if all of it is there
+            changed = False
+            for j in arrays:
+                sources = self.array_sources(j, 0)
+                if sources and not sources <= keep and sources & keep:
+                    keep -= sources
+                    changed = True
+        return keep
+
+    def input_on_chip(self, name: str, keep: set[str]) -> bool:
+        sources = self.array_sources(name, 0)
+        return bool(sources) and sources <= keep
+
+    # -- placing layers on cores ---------------------------------------------------------------
+    def place(self, order: list[str], keep: set[str]) -> dict[str, tuple[int, ...]]:
+        """A greedy earliest-finish placement: every layer on the whole system or on one core."""
+        n = len(self.system.cores)
+        every = tuple(range(n))
+        candidates = [every] + [(c,) for c in range(min(n, 16))]
+        state = _Built()
+        groups: dict[str, tuple[int, ...]] = {}
+        for name in order:
+            best: tuple[int, tuple[int, ...]] | None = None
+            for group in candidates:
+                mark = state.checkpoint()
+                self.issue(state, name, group, keep, sequential=False)
+                done = state.ends[self._available(state, name)]
+                state.rollback(mark, name)
+                if best is None or done < best[0]:
+                    best = (done, group)
+            assert best is not None
+            groups[name] = best[1]
+            self.issue(state, name, best[1], keep, sequential=False)
+        return groups
+
+    # -- building a schedule -------------------------------------------------------------------
+    def build(self, order: list[str], groups: dict[str, tuple[int, ...]], keep: set[str], *,
+              sequential: bool) -> _Built:
+        built = _Built()
+        for name in order:
+            self.issue(built, name, groups[name], keep, sequential=sequential)
+        for name in list(built.pending):
+            self._epilogue(built, name)
+        return built
+
+    def issue(self, built: _Built, name: str, group: tuple[int, ...], keep: set[str], *, sequential: bool) -> None:
+        gp = self.plan(name, group)
+        layer = self.graph[name]
+        inside, outside = self.input_on_chip(name, keep), name in keep
+        ph = gp.phases_with(inside, outside) if gp.is_array else gp.phases
+        built.groups[name], built.flags[name] = group, (inside, outside)
+        chans = [f"chan{c}" for c in group]
+        barrier = [(len(built.tasks) - 1, 0)] if sequential and built.tasks else []
+        w = built.add(name, "weights", [(c, ph.weights_first) for c in chans], barrier)
+        if not sequential:
+            for other in list(built.pending):  # the last outputs of layers on these cores, or that this layer reads
+                if set(built.groups[other]) & set(group) or other in self.array_sources(name):
+                    self._epilogue(built, other)
+        ready = [(self._available(built, p), 0) for p in self.preds[name]]
+        ready += [(built.index[p, "epilogue"], 0) for p in self.array_sources(name)
+                  if (p, "epilogue") in built.index]
+        i = built.add(name, "inputs", [(c, ph.inputs_first) for c in chans], ready + barrier)
+        holds = [(f"array{c}", ph.body) for c in group] + [(c, ph.transfer) for c in chans]
+        body = built.add(name, "compute", holds, [(w, ph.latency), (i, ph.latency)] + ready)
+        if ph.reduce:
+            built.add(name, "reduce", [("noc", ph.reduce)], [(body, 0)])
+        if layer.gemm is not None and not outside:
+            built.pending[name] = ph.epilogue
+            if sequential:
+                self._epilogue(built, name)
+
+    def _epilogue(self, built: _Built, name: str) -> None:
+        cycles = built.pending.pop(name)
+        done = built.index.get((name, "reduce"), built.index[name, "compute"])
+        built.add(name, "epilogue", [(f"chan{c}", cycles) for c in built.groups[name]], [(done, 0)])
+
+    @staticmethod
+    def _available(built: _Built, name: str) -> int:
+        """The task after which ``name``'s output can be read on chip (its compute, or its reduction)."""
+        return built.index.get((name, "reduce"), built.index[name, "compute"])
+
+    # -- the result ---------------------------------------------------------------------------
+    def result(self, built: _Built, mode: str, sequential: int, energy_table: Any,
+               notes: tuple[str, ...]) -> SystemResult:
+        every = tuple(range(len(self.system.cores)))
+        timings = []
+        for layer in self.graph:
+            name = layer.name
+            group = built.groups[name]
+            gp = self.plan(name, group)
+            inside, outside = built.flags[name]
+            ph = gp.phases_with(inside, outside)
+            ids = [i for i, t in enumerate(built.tasks) if t.layer == name]
+            body = built.index[name, "compute"]
+            timings.append(LayerTiming(
+                name=name, unit="array" if gp.is_array else "vector", cores=group, split=gp.split,
+                start=min(built.starts[i] for i in ids), compute_start=built.starts[body],
+                compute_end=built.ends[body], end=max(built.ends[i] for i in ids),
+                sequential_cycles=self.plan(name, every).phases.sequential, input_on_chip=inside,
+                output_on_chip=outside, macs=layer.macs, dram_bytes=gp.dram_bytes(inside, outside), phases=ph))
+        energy = self._energy(built, energy_table) if energy_table is not None else {}
+        if (replayed := closed_form(built.tasks)) != built.starts:  # the incremental starts are the closed form
+            raise AssertionError("schedule starts differ from their closed form")
+        _ = replayed
+        return SystemResult(workload=self.graph.name, system=self.system, mode=mode, layers=tuple(timings),
+                            tasks=tuple(built.tasks), starts=tuple(built.starts), cycles=built.makespan,
+                            sequential_cycles=sequential, energy_pj=energy, assumptions=notes)
+
+    def _energy(self, built: _Built, energy_table: Any) -> dict[str, Fraction]:
+        """Every part's dynamic energy on its core, DRAM at the bytes DRAM moves, the global buffer
+        and network per byte, and every core's leakage for the whole schedule."""
+        from ..cost import load_energy_table
+        from ..cost.energy import COMPONENTS, dynamic_exact, leakage_per_cycle
+
+        table = load_energy_table(energy_table) if isinstance(energy_table, str) else energy_table
+        out = dict.fromkeys((*COMPONENTS, "global_buffer", "network"), Fraction(0))
+        system, net, gb = self.system, self.system.network, self.system.global_buffer
+        for layer in self.graph:
+            name = layer.name
+            gp = self.plan(name, built.groups[name])
+            if not gp.is_array:
+                continue
+            inside, outside = built.flags[name]
+            for plan, view in zip(gp.plans, gp.views()):
+                comp, _ = dynamic_exact(plan.traffic, plan.macs, plan.mapping.resolved, view, table)
+                for k, v in comp.items():
+                    if k != "dram":
+                        out[k] += v
+            dram = gp.dram_bytes(inside, outside)
+            out["dram"] += dram * Fraction(table.dram_per_byte)
+            per_core = gp.core_bytes(inside, outside)
+            if gb is not None:
+                out["global_buffer"] += sum(per_core) * Fraction(gb.pj_per_byte)
+            if not system.is_single_array:
+                hops = sum(b * net.hops(c, len(system.cores)) for b, c in zip(per_core, gp.cores))
+                out["network"] += (hops + gp.reduce_bytes) * Fraction(net.pj_per_byte_hop)
+        out["leakage"] = built.makespan * sum((leakage_per_cycle(c, table) for c in system.cores), Fraction(0))
+        return out
+
+
+def describe(result: SystemResult) -> str:
+    """One line naming the system and schedule."""
+    s = result.system
+    gb = f", global buffer {s.global_buffer.kib:g} KiB" if s.global_buffer else ""
+    return (f"{result.workload} on {s.name}: {cores_text(s)}, DRAM {s.dram.bytes_per_cycle:g} B/cycle shared{gb}, "
+            f"{s.network.topology} network, {result.mode} schedule")
+
+
+
