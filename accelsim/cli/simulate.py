@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from fractions import Fraction
 
 from ._common import (
@@ -20,13 +21,17 @@ from ._common import (
 
 
 def _cmd_simulate(args: argparse.Namespace) -> str:
-    from ..arch import resolve_arch
+    from ..arch import resolve_system
     from ..errors import MappingError
     from ..mapping import load_dataflow
     from ..sim import simulate
 
-    arch = _with_switches(resolve_arch(args.arch), args)
+    system = resolve_system(args.arch)
+    system = replace(system, cores=tuple(_with_switches(core, args) for core in system.cores))
     graph = _with_layer_options(load_workload(args), args)
+    if not system.is_single_array:
+        return _system_report(system, graph, args)
+    arch = system.cores[0]
     dataflow = load_dataflow(args.dataflow or arch.dataflows[0])
     graph, operands, formats = _tensor_operands(args.tensors, graph, args) if args.tensors else (graph, None, None)
     if operands and (args.weight_sparsity or args.input_sparsity):
@@ -80,7 +85,66 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
         total += (f"\nsparsity ({arch.sparse}{', N:M ' + arch.weight_nm if arch.weight_nm else ''}, "
                   f"{'tensors' if operands else 'density description'}): {d['dense_cycles']:,} dense cycles; "
                   f"MACs effective {d['effective_macs']:,}, gated {d['gated_macs']:,}, skipped {d['skipped_macs']:,}")
+    if args.schedule == "overlap" or args.timeline:
+        total += "\n" + _schedule_line(system, graph, args)
     return "\n".join([head, *(f"note: {note}" for note in notes), "",
+                      table(rows, header, set(range(3, len(header)))), "", total])
+
+
+def _run_schedule(system, graph, args: argparse.Namespace, schedule: str):
+    """The graph scheduled on ``system`` (``--schedule``), its timeline written if asked."""
+    from ..errors import UnsupportedError
+    from ..mapping import load_dataflow
+    from ..schedule import run_system
+
+    if args.tensors:
+        raise UnsupportedError("--tensors with a schedule or a system of several cores is not modelled: real "
+                               "tensors are read per layer on one array; drop --tensors or --schedule/--timeline")
+    dataflow = load_dataflow(args.dataflow) if args.dataflow else None
+    result = run_system(graph, system, dataflow, schedule=schedule, memory=not args.ideal_memory,
+                        search=args.mapping == "search", energy_table=args.energy_table)
+    if args.timeline:
+        from ..schedule.timeline import write_trace
+
+        write_trace(result, args.timeline, force=args.force)
+    return result
+
+
+def _schedule_line(system, graph, args: argparse.Namespace) -> str:
+    result = _run_schedule(system, graph, args, args.schedule or "sequential")
+    line = (f"schedule ({result.mode}, docs/multicore.md): {result.cycles:,} cycles, "
+            f"{_saving(result)} against the sequential {result.sequential_cycles:,}")
+    return line + (f"; timeline written to {args.timeline}" if args.timeline else "")
+
+
+def _saving(result) -> str:
+    seq = result.sequential_cycles
+    return f"saved {result.saved_cycles:,} ({float(Fraction(result.saved_cycles, seq or 1) * 100):.1f}%)"
+
+
+def _system_report(system, graph, args: argparse.Namespace) -> str:
+    """The per-layer schedule of a system of cores (``docs/multicore.md``)."""
+    from ..schedule.schedule import describe
+
+    result = _run_schedule(system, graph, args, args.schedule or "overlap")
+    if args.json:
+        return json.dumps(result.to_dict(), indent=1)
+    rows = [[t.name, t.unit, t.split or "-", str(len(t.cores)), f"{t.macs:,}", f"{t.sequential_cycles:,}",
+             f"{t.start:,}", f"{t.end:,}", f"{t.saved_cycles:,}",
+             ("in" if t.input_on_chip else "") + ("/out" if t.output_on_chip else ""),
+             f"{round(Fraction(t.dram_bytes, 1024)):,}"] for t in result.layers]
+    header = ["layer", "unit", "split", "cores", "MACs", "alone", "start", "end", "saved", "on chip", "DRAM KiB"]
+    energy = sum(result.energy_pj.values())
+    parts = ", ".join(f"{k} {float(v) / 1e6:,.1f}" for k, v in result.energy_pj.items() if v)
+    total = (f"total: {result.macs:,} MACs in {result.cycles:,} cycles ({_fixed(result.time_ms, 3)} ms at "
+             f"{system.clock_mhz:g} MHz), utilisation {result.utilization:.1%} of {system.pes:,} PEs, "
+             f"DRAM {result.dram_bytes:,} bytes\n"
+             f"schedule: {result.mode}, {_saving(result)} against the sequential {result.sequential_cycles:,} "
+             f"(alone: a layer on every core, activations through DRAM; saved: alone minus how far it moved the end)\n"
+             f"energy ({args.energy_table}): {float(energy) / 1e6:,.1f} µJ = {parts}")
+    if args.timeline:
+        total += f"\ntimeline written to {args.timeline} (open it in ui.perfetto.dev)"
+    return "\n".join([describe(result), *(f"note: {n}" for n in result.assumptions), "",
                       table(rows, header, set(range(3, len(header)))), "", total])
 
 
@@ -194,6 +258,13 @@ def add_parser(sub) -> None:
                      help="fixed: every layer runs the dataflow with its own loop order and the largest chunk that "
                           "fits (default); search: each layer picks the fewest cycles among loop orders, chunks and "
                           "(without --dataflow) the array's dataflows, as dse does (docs/memory.md)")
+    sim.add_argument("--schedule", choices=("sequential", "overlap"),
+                     help="sequential: layers one after another (default for one array, SCALE-Sim's convention); "
+                          "overlap: loads, latency and on-chip activations overlap across layers, branches may "
+                          "run on different cores (default for systems of several cores; docs/multicore.md)")
+    sim.add_argument("--timeline", type=FILE_NAME, metavar="FILE.json",
+                     help="write the schedule as Chrome/Perfetto trace events (open in ui.perfetto.dev)")
+    sim.add_argument("--force", action="store_true", help="overwrite an existing --timeline file")
     sim.add_argument("--json", action="store_true", help="print one JSON object")
     sim.add_argument("--ideal-memory", action="store_true", help="no memory model: operands always on time")
     sim.add_argument("--lenient", action="store_true", help="ONNX: import unsupported ops as zero-cost placeholders")

@@ -48,7 +48,9 @@ class LayerTiming:
 
     ``start``..``end`` spans its first load to its last write; ``compute_start``..``compute_end``
     its body on the array (or vector unit). ``sequential_cycles`` is its time alone on every core
-    with every activation through DRAM (the sequential schedule's).
+    with every activation through DRAM (the sequential schedule's); ``critical_cycles`` how much it
+    moved the schedule's end (the latest end so far, in topological order, minus the one before
+    it), so the layers' critical cycles add up to the schedule's and ``saved_cycles`` to its saving.
     """
 
     name: str
@@ -60,17 +62,24 @@ class LayerTiming:
     compute_end: int
     end: int
     sequential_cycles: int
+    critical_cycles: int
     input_on_chip: bool
     output_on_chip: bool
     macs: int
     dram_bytes: int
     phases: Phases
 
+    @property
+    def saved_cycles(self) -> int:
+        """What overlap saved on this layer: its time alone minus what it added to the schedule."""
+        return self.sequential_cycles - self.critical_cycles
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "unit": self.unit, "cores": list(self.cores) if len(self.cores) < 8
                 else f"{self.cores[0]}-{self.cores[-1]}", "split": self.split, "start": self.start,
                 "compute_start": self.compute_start, "compute_end": self.compute_end, "end": self.end,
-                "sequential_cycles": self.sequential_cycles, "input_on_chip": self.input_on_chip,
+                "sequential_cycles": self.sequential_cycles, "critical_cycles": self.critical_cycles,
+                "saved_cycles": self.saved_cycles, "input_on_chip": self.input_on_chip,
                 "output_on_chip": self.output_on_chip, "macs": self.macs, "dram_bytes": self.dram_bytes}
 
 
@@ -363,19 +372,24 @@ class _Planner:
                notes: tuple[str, ...]) -> SystemResult:
         every = tuple(range(len(self.system.cores)))
         timings = []
+        latest = 0
         for layer in self.graph:
             name = layer.name
             group = built.groups[name]
             gp = self.plan(name, group)
             inside, outside = built.flags[name]
             ph = gp.phases_with(inside, outside)
-            ids = [i for i, t in enumerate(built.tasks) if t.layer == name]
+            ids = [i for i, t in enumerate(built.tasks) if t.layer == name and t.duration]
             body = built.index[name, "compute"]
+            ids = ids or [body]
+            end = max(built.ends[i] for i in ids)
+            critical, latest = max(0, end - latest), max(latest, end)
             timings.append(LayerTiming(
                 name=name, unit="array" if gp.is_array else "vector", cores=group, split=gp.split,
                 start=min(built.starts[i] for i in ids), compute_start=built.starts[body],
-                compute_end=built.ends[body], end=max(built.ends[i] for i in ids),
-                sequential_cycles=self.plan(name, every).phases.sequential, input_on_chip=inside,
+                compute_end=built.ends[body], end=end,
+                sequential_cycles=self.plan(name, every).phases.sequential, critical_cycles=critical,
+                input_on_chip=inside,
                 output_on_chip=outside, macs=layer.macs, dram_bytes=gp.dram_bytes(inside, outside), phases=ph))
         energy = self._energy(built, energy_table) if energy_table is not None else {}
         if (replayed := closed_form(built.tasks)) != built.starts:  # the incremental starts are the closed form
