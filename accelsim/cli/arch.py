@@ -11,20 +11,30 @@ from ._common import ARCH_NAME, table
 def _cmd_arch_show(args: argparse.Namespace) -> str:
     import yaml
 
-    from ..arch import resolve_arch
+    from ..arch import resolve_system
 
-    arch = resolve_arch(args.arch)
+    system = resolve_system(args.arch)
+    spec = system.cores[0].to_dict() if system.is_single_array else system.to_dict()
     if args.json:
-        return json.dumps(arch.to_dict(), indent=1)
-    return yaml.safe_dump(arch.to_dict(), sort_keys=False).rstrip()
+        return json.dumps(spec, indent=1)
+    return yaml.safe_dump(spec, sort_keys=False).rstrip()
 
 
 def _cmd_arch_list(args: argparse.Namespace) -> str:
-    from ..arch import PRESETS
+    from ..arch import PRESETS, SYSTEM_PRESETS
+    from ..arch.system import cores_text
 
     rows = [[name, f"{a.rows}x{a.cols}", ",".join(a.dataflows), f"int{a.input_bits}/acc{a.acc_bits}",
              "yes" if a.double_buffered else "no", f"{a.clock_mhz:g}"] for name, a in PRESETS.items()]
-    return table(rows, ["preset", "array", "dataflows", "numerics", "double-buffered", "MHz"], set())
+    arrays = table(rows, ["preset", "array", "dataflows", "numerics", "double-buffered", "MHz"], set())
+    systems = []
+    for name, load in SYSTEM_PRESETS.items():
+        s = load()
+        gb = f"{s.global_buffer.kib:,g} KiB" if s.global_buffer else "-"
+        systems.append([name, cores_text(s), f"{s.dram.bytes_per_cycle:g}", gb, s.network.topology,
+                        f"{s.clock_mhz:g}"])
+    return arrays + "\n\n" + table(systems, ["system", "cores", "DRAM B/cycle", "global buffer", "network", "MHz"],
+                                    set())
 
 
 def add_parser(sub) -> None:

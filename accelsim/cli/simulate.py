@@ -43,8 +43,11 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     except MappingError as err:  # a format the tensor file gave is too wide for the datapath: say where it came from
         raise _from_tensors(err, formats) from None
     notes = list(result.assumptions) + list(formats.notes if formats else ())  # e.g. a batch taken as 1
+    scheduled = _run_schedule(system, graph, args, args.schedule or "sequential") \
+        if args.schedule == "overlap" or args.timeline else None
     if args.json:
-        return json.dumps(result.to_dict() | {"assumptions": notes}, indent=1)
+        extra = {"schedule": _schedule_summary(scheduled)} if scheduled else {}
+        return json.dumps(result.to_dict() | {"assumptions": notes} | extra, indent=1)
     sparse = any(r.dense_cycles != r.cycles or r.mac_counts.effective != r.macs for r in result.layers)
     traffic = {r.name: r.traffic.total for r in result.layers}
     values = {name: t.dram_bytes for name, t in traffic.items()}
@@ -85,8 +88,8 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
         total += (f"\nsparsity ({arch.sparse}{', N:M ' + arch.weight_nm if arch.weight_nm else ''}, "
                   f"{'tensors' if operands else 'density description'}): {d['dense_cycles']:,} dense cycles; "
                   f"MACs effective {d['effective_macs']:,}, gated {d['gated_macs']:,}, skipped {d['skipped_macs']:,}")
-    if args.schedule == "overlap" or args.timeline:
-        total += "\n" + _schedule_line(system, graph, args)
+    if scheduled:
+        total += "\n" + _schedule_line(scheduled, args)
     return "\n".join([head, *(f"note: {note}" for note in notes), "",
                       table(rows, header, set(range(3, len(header)))), "", total])
 
@@ -110,8 +113,15 @@ def _run_schedule(system, graph, args: argparse.Namespace, schedule: str):
     return result
 
 
-def _schedule_line(system, graph, args: argparse.Namespace) -> str:
-    result = _run_schedule(system, graph, args, args.schedule or "sequential")
+def _schedule_summary(result) -> dict:
+    return {"schedule": result.mode, "total_cycles": result.cycles, "sequential_cycles": result.sequential_cycles,
+            "saved_cycles": result.saved_cycles,
+            "layers": {t.name: {"critical_cycles": t.critical_cycles, "saved_cycles": t.saved_cycles,
+                                "input_on_chip": t.input_on_chip, "output_on_chip": t.output_on_chip}
+                       for t in result.layers}}
+
+
+def _schedule_line(result, args: argparse.Namespace) -> str:
     line = (f"schedule ({result.mode}, docs/multicore.md): {result.cycles:,} cycles, "
             f"{_saving(result)} against the sequential {result.sequential_cycles:,}")
     return line + (f"; timeline written to {args.timeline}" if args.timeline else "")

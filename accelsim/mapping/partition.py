@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from ..workload.layer import Layer
 
@@ -45,6 +46,7 @@ def balanced(size: int, parts: int) -> tuple[int, ...]:
     return tuple(q + 1 for _ in range(r)) + tuple(q for _ in range(parts - r) if q)
 
 
+@lru_cache(maxsize=4096)  # a design-space run splits the same layers for every point
 def split_layer(layer: Layer, dim: str, parts: int) -> tuple[Layer, ...] | None:
     """The parts of a GEMM layer split ``parts`` ways along ``dim`` (None: it cannot split that way)."""
     if parts == 1:

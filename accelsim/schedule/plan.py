@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from fractions import Fraction
 from functools import cached_property
 
 from ..arch import ArrayConfig
@@ -61,10 +60,10 @@ class Phases:
                 self.epilogue)
 
 
-def _cycles(nbytes: int | Fraction, bytes_per_cycle: float) -> int:
-    """``ceil(nbytes / bytes_per_cycle)`` exactly (as :func:`~accelsim.sim.memory.stall_cycles` does)."""
+def _cycles(nbytes: int, bytes_per_cycle: float) -> int:
+    """``ceil(nbytes / bytes_per_cycle)`` exactly, in integers (as :func:`~accelsim.sim.memory.stall_cycles` does)."""
     num, den = float(bytes_per_cycle).as_integer_ratio()
-    return math.ceil(Fraction(nbytes) * den / num)
+    return -(-nbytes * den // num)
 
 
 def part_phases(plan: LayerPlan, view: ArrayConfig, *, input_on_chip: bool = False, output_on_chip: bool = False,

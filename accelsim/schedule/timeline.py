@@ -79,9 +79,12 @@ def trace_events(result: SystemResult) -> dict[str, Any]:
 def write_trace(result: SystemResult, path: str | Path, *, force: bool = False) -> Path:
     """Write :func:`trace_events` to ``path`` (refused if it exists, unless ``force``), atomically."""
     from ..atomic import atomic_open
+    from ..errors import OutputError
     from ..outputs import output_file
 
     file = output_file(path, force=force)
+    if not file.parent.is_dir():
+        raise OutputError(f"cannot write {file}: the folder {file.parent} does not exist")
     with atomic_open(file) as f:
         json.dump(trace_events(result), f, separators=(",", ":"))
     return file
