@@ -1,0 +1,123 @@
+"""`accelsim simulate` on systems of cores, schedules and timelines (issue 18, docs/multicore.md)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+
+from accelsim.arch import resolve_arch, resolve_system
+from accelsim.cli import main
+from accelsim.schedule import run_system
+from accelsim.workload import resolve_workload
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(capsys, *argv) -> str:
+    code, out, err = run(capsys, *argv)
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1, err
+    return err.strip()
+
+
+def test_one_array_prints_what_it_printed_before(capsys):
+    code, out, _ = run(capsys, "simulate", "alexnet", "--arch", "sa32")
+    assert code == 0 and "4,356,878 cycles" in out and "schedule" not in out
+
+
+def test_overlap_on_one_array_adds_the_schedule_line(capsys):
+    code, out, _ = run(capsys, "simulate", "alexnet", "--arch", "sa32", "--schedule", "overlap")
+    expected = run_system(resolve_workload("alexnet"), resolve_system("sa32"), schedule="overlap")
+    assert code == 0 and "4,356,878 cycles" in out  # the per-layer engine's table is unchanged
+    assert f"schedule (overlap, docs/multicore.md): {expected.cycles:,} cycles" in out
+    assert expected.cycles < 4_356_878
+
+
+def test_json_of_one_array_carries_the_schedule(capsys):
+    _code, out, _ = run(capsys, "simulate", "alexnet", "--arch", "sa32", "--schedule", "overlap", "--json")
+    data = json.loads(out)
+    assert data["total_cycles"] == 4_356_878
+    assert data["schedule"]["sequential_cycles"] == 4_356_878
+    assert data["schedule"]["total_cycles"] + data["schedule"]["saved_cycles"] == 4_356_878
+    assert sum(v["critical_cycles"] for v in data["schedule"]["layers"].values()) == data["schedule"]["total_cycles"]
+
+
+def test_a_system_prints_its_schedule(capsys):
+    code, out, _ = run(capsys, "simulate", "resnet18", "--arch", "tpuv4-tc")
+    result = run_system(resolve_workload("resnet18"), resolve_system("tpuv4-tc"))
+    assert code == 0 and result.mode == "overlap"
+    assert out.startswith("resnet18 on tpuv4-tc: 4 × tpuv4-mxu (128x128)")
+    assert f"in {result.cycles:,} cycles" in out and f"sequential {result.sequential_cycles:,}" in out
+
+
+def test_system_json_round_numbers(capsys):
+    _code, out, _ = run(capsys, "simulate", "resnet18", "--arch", "tpuv4-tc", "--schedule", "sequential", "--json")
+    data = json.loads(out)
+    assert data["schedule"] == "sequential" and data["saved_cycles"] == 0
+    assert data["total_cycles"] == sum(layer["sequential_cycles"] for layer in data["layers"])
+    assert data["total_macs"] == resolve_workload("resnet18").macs
+
+
+def test_timeline_is_trace_events_and_never_overwritten(capsys, tmp_path):
+    path = tmp_path / "t.json"
+    code, out, _ = run(capsys, "simulate", "resnet18", "--arch", "tpuv4-tc", "--timeline", path)
+    assert code == 0 and f"timeline written to {path}" in out
+    trace = json.loads(path.read_text())
+    slices = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+    names = {e["args"]["name"] for e in trace["traceEvents"] if e["ph"] == "M" and e["name"] == "thread_name"}
+    assert {"core 0", "core 3", "core 0 channel", "network"} <= names
+    # a core's compute never overlaps itself: the array is one resource
+    for tid in range(4):
+        spans = sorted((e["args"]["start_cycle"], e["args"]["start_cycle"] + e["args"]["cycles"])
+                       for e in slices if e["pid"] == 1 and e["tid"] == tid and e["args"]["phase"] == "compute")
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
+    assert max(e["args"]["start_cycle"] + e["args"]["cycles"] for e in slices) == trace["otherData"]["cycles"]
+    before = path.read_bytes()
+    err = one_line_error(capsys, "simulate", "resnet18", "--arch", "tpuv4-tc", "--timeline", path)
+    assert err == f"accelsim: error: {path} exists; pass --force to overwrite" and path.read_bytes() == before
+    assert run(capsys, "simulate", "resnet18", "--arch", "tpuv4-tc", "--timeline", path, "--force")[0] == 0
+    assert path.read_bytes() == before  # deterministic: the same schedule, byte for byte
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.json"]
+
+
+@pytest.mark.parametrize("yaml_text, message", [
+    ("cores: {count: 0, array: sa32}\ndram: {bytes_per_cycle: 16}\n",
+     "`SystemConfig.cores.count` must be an integer in [1, 4096], not 0"),
+    (("cores: {count: 3, array: sa32}\ndram: {bytes_per_cycle: 16}\nnetwork: {topology: mesh, mesh_rows: 2, "
+     "mesh_cols: 2}\n"), "`SystemConfig.network` mesh 2×2 has 4 routers, not one per core (3 cores)"),
+    ("cores: {count: 2, array: sa32}\ndram: {bytes_per_cycle: 16}\nglobal_buffer: {kib: 1, bytes_per_cycle: 64}\n",
+     "`SystemConfig.global_buffer` kib = 1 is smaller than one tile of core 0's half buffers (128 KiB)"),
+    ("cores: [sa32, {rows: 8, cols: 8, dataflows: [os]}]\ndram: {bytes_per_cycle: 16}\n",
+     "core 1 (custom) of 'system' does not support dataflow 'ws' (it supports os)"),
+    ("cores: {count: 2, array: sa32}\n", "`SystemConfig` is missing the required key 'dram'"),
+])
+def test_hostile_systems_are_one_line(capsys, tmp_path, yaml_text, message):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(yaml_text)
+    err = one_line_error(capsys, "simulate", "alexnet", "--arch", spec, "--dataflow", "ws")
+    assert message in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
+def test_options_a_system_does_not_model_are_refused(capsys, tmp_path):
+    err = one_line_error(capsys, "simulate", "alexnet", "--arch", "tpuv4-tc", "--tensors", tmp_path / "w.npz")
+    assert "--tensors with a schedule or a system of several cores is not modelled" in err
+    err = one_line_error(capsys, "simulate", "alexnet", "--arch", "tpuv4-tc", "--dataflow", "os")
+    assert "core 0 (tpuv4-mxu) of 'tpuv4-tc' does not support dataflow 'os'" in err
+    err = one_line_error(capsys, "simulate", "alexnet", "--arch", "tpuv4-tc", "--timeline", tmp_path / "no" / "t.json")
+    assert "the folder" in err and "does not exist" in err
+
+
+def test_arch_list_and_show_name_the_systems(capsys):
+    code, out, _ = run(capsys, "arch", "list")
+    line = next(row for row in out.splitlines() if row.startswith("tpuv4-tc "))
+    assert code == 0 and line.split()[1:6] == ["4", "×", "tpuv4-mxu", "(128x128)", "571"]
+    code, out, _ = run(capsys, "arch", "show", "tpuv4-tc", "--json")
+    assert code == 0 and json.loads(out)["cores"]["count"] == 4
+    code, out, _ = run(capsys, "arch", "show", "sa32", "--json")
+    assert json.loads(out) == resolve_arch("sa32").to_dict()
