@@ -27,7 +27,6 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -139,11 +138,12 @@ def _read_network(f: Fields) -> dict[str, Any]:
                pj_per_byte_hop=f.number("pj_per_byte_hop", 0.0, low=0.0, high=MAX_PJ, low_open=False),
                mesh_rows=f.int("mesh_rows", 0, minimum=0, maximum=MAX_CORES),
                mesh_cols=f.int("mesh_cols", 0, minimum=0, maximum=MAX_CORES))
-    mesh = out["mesh_rows"] or out["mesh_cols"]
-    if out["topology"] == "mesh" and not (out["mesh_rows"] and out["mesh_cols"]):
-        raise f.error("mesh_rows", "and mesh_cols must both be given for a mesh")
-    if out["topology"] != "mesh" and mesh:
-        raise f.error("mesh_rows", f"describe a mesh, not a {out['topology']}")
+    rows, cols = out["mesh_rows"], out["mesh_cols"]
+    if out["topology"] == "mesh" and not (rows and cols):  # name the one missing, not always mesh_rows
+        raise f.error("mesh_cols" if rows else "mesh_rows",
+                      "must be given for a mesh (mesh_rows × mesh_cols routers, one per core)")
+    if out["topology"] != "mesh" and (rows or cols):  # name the one given
+        raise f.error("mesh_rows" if rows else "mesh_cols", f"describes a mesh, not a {out['topology']}")
     return out
 
 
@@ -207,8 +207,18 @@ class SystemConfig:
 
     def core_view(self, index: int) -> ArrayConfig:
         """Core ``index`` as the memory model sees it: its share of the shared bandwidth and the
-        shared latency as its DRAM (``docs/multicore.md``). The one-core system's view is its array."""
-        return _core_view(self, index)
+        shared latency as its DRAM (``docs/multicore.md``). The one-core system's view is its array.
+
+        Views are memoised on the instance: a module-level cache keyed by the system would hash
+        every core's ``ArrayConfig`` on each call (a frozen dataclass does not keep its hash), which
+        made the 432-core ``a100-like`` spend most of its scheduling time hashing."""
+        views = self.__dict__.get("_views")
+        if views is None:
+            views = {}
+            object.__setattr__(self, "_views", views)  # not a field: no part of ==, hash or repr
+        if index not in views:
+            views[index] = self._view(index)
+        return views[index]
 
     def _view(self, index: int) -> ArrayConfig:
         core, n = self.cores[index], len(self.cores)
@@ -258,6 +268,8 @@ class SystemConfig:
         if version != SYSTEM_VERSION:
             raise f.error("version", f"must be {SYSTEM_VERSION}, not {version}")
         name = f.str("name", "system")
+        for key in ("dram", "global_buffer", "network"):  # known keys, read below only when needed: a
+            f.raw(key, None)                              # misspelt one must still get its did-you-mean
         cores = _read_cores(f, file)
         dram_fields = f.sub("dram", ...) if len(cores) > 1 or f.has("dram") else None
         if dram_fields is None:
@@ -266,7 +278,9 @@ class SystemConfig:
             dram = Dram(**_read_dram(dram_fields))
             dram_fields.done()
             for i, core in enumerate(cores):
-                if core.memory.dram_latency_cycles:
+                # one core whose latency is the DRAM's is what SystemConfig.single writes (to_dict round trip)
+                same = len(cores) == 1 and core.memory.dram_latency_cycles == dram.latency_cycles
+                if core.memory.dram_latency_cycles and not same:
                     raise f.error("cores", f"core {i}'s memory.dram_latency_cycles = "
                                            f"{core.memory.dram_latency_cycles}: in a system the latency is "
                                            "dram.latency_cycles (plus network hops); leave the core's at 0")
@@ -289,13 +303,10 @@ class SystemConfig:
                                                    f"half buffers ({smallest:g} KiB): it could not stage a tile")
         try:
             return cls(name=name, cores=tuple(cores), dram=dram, global_buffer=gb, network=network)
-        except SpecError as err:  # the structural checks of __post_init__, with the file
-            raise SpecError(err.message, file=file, path=err.path, line=getattr(data, "line", None)) from None
-
-
-@cache
-def _core_view(system: SystemConfig, index: int) -> ArrayConfig:
-    return system._view(index)
+        except SpecError as err:  # the structural checks of __post_init__, with the file and the key's line
+            key = err.path.split(".")[1] if err.path and "." in err.path else None
+            line = getattr(data, "key_lines", {}).get(key) or getattr(data, "line", None)
+            raise SpecError(err.message, file=file, path=err.path, line=line) from None
 
 
 def _read_cores(f: Fields, file: str | None) -> list[ArrayConfig]:
@@ -310,7 +321,8 @@ def _read_cores(f: Fields, file: str | None) -> list[ArrayConfig]:
                 for i, item in enumerate(raw)]
     cf = f.sub("cores")
     count = cf.int("count", maximum=MAX_CORES)
-    array = _read_array(cf.raw("array"), "SystemConfig.cores.array", file, cf.line)
+    array = _read_array(cf.raw("array"), "SystemConfig.cores.array", file,
+                        getattr(cf.data, "key_lines", {}).get("array", cf.line))  # the array's own line
     cf.done()
     return [array] * count
 
