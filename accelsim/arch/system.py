@@ -26,7 +26,9 @@ True
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -224,15 +226,11 @@ class SystemConfig:
         core, n = self.cores[index], len(self.cores)
         if self.is_single_array:
             return core
-        share = min(core.memory.dram_bytes_per_cycle, self.network.link_bytes_per_cycle,
-                    self.shared_bytes_per_cycle / n)
+        share = min(core.memory.dram_bytes_per_cycle, self.network.link_bytes_per_cycle, _fair_share(
+            self.shared_bytes_per_cycle, n))
         latency = self.dram.latency_cycles + self.network.hops(index, n) * self.network.hop_latency_cycles
         return core.with_changes(memory=replace(core.memory, dram_bytes_per_cycle=share,
                                                 dram_latency_cycles=latency))
-
-    def dram_share(self, index: int) -> float:
-        """Core ``index``'s share of DRAM bandwidth (bytes per cycle)."""
-        return self.dram.bytes_per_cycle / len(self.cores) if len(self.cores) > 1 else self.dram.bytes_per_cycle
 
     @property
     def pes(self) -> int:
@@ -307,6 +305,23 @@ class SystemConfig:
             key = err.path.split(".")[1] if err.path and "." in err.path else None
             line = getattr(data, "key_lines", {}).get(key) or getattr(data, "line", None)
             raise SpecError(err.message, file=file, path=err.path, line=line) from None
+
+
+def _fair_share(total: float, n: int) -> float:
+    """``total / n`` rounded down to a float, so ``n`` shares never add up to more than ``total``.
+
+    Examples
+    --------
+    >>> 1 / 5 * 5 > 1, _fair_share(1.0, 5) * 5 <= 1
+    (False, True)
+    >>> from fractions import Fraction
+    >>> Fraction(_fair_share(1.0, 5)) * 5 <= 1
+    True
+    """
+    share = total / n
+    while Fraction(share) * n > Fraction(total):
+        share = math.nextafter(share, 0.0)
+    return share
 
 
 def _read_cores(f: Fields, file: str | None) -> list[ArrayConfig]:

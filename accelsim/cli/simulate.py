@@ -43,7 +43,7 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     except MappingError as err:  # a format the tensor file gave is too wide for the datapath: say where it came from
         raise _from_tensors(err, formats) from None
     notes = list(result.assumptions) + list(formats.notes if formats else ())  # e.g. a batch taken as 1
-    scheduled = _run_schedule(system, graph, args, args.schedule or "sequential") \
+    scheduled = _run_schedule(system, graph, args, args.schedule or "sequential", choices) \
         if args.schedule == "overlap" or args.timeline else None
     if args.json:
         extra = {"schedule": _schedule_summary(scheduled)} if scheduled else {}
@@ -94,7 +94,7 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
                       table(rows, header, set(range(3, len(header)))), "", total])
 
 
-def _run_schedule(system, graph, args: argparse.Namespace, schedule: str):
+def _run_schedule(system, graph, args: argparse.Namespace, schedule: str, choices: dict | None = None):
     """The graph scheduled on ``system`` (``--schedule``), its timeline written if asked."""
     from ..errors import UnsupportedError
     from ..mapping import load_dataflow
@@ -105,7 +105,8 @@ def _run_schedule(system, graph, args: argparse.Namespace, schedule: str):
                                "tensors are read per layer on one array; drop --tensors or --schedule/--timeline")
     dataflow = load_dataflow(args.dataflow) if args.dataflow else None
     result = run_system(graph, system, dataflow, schedule=schedule, memory=not args.ideal_memory,
-                        search=args.mapping == "search", energy_table=args.energy_table)
+                        search=args.mapping == "search" and choices is None, energy_table=args.energy_table,
+                        choices=choices)
     if args.timeline:
         from ..schedule.timeline import write_trace
 

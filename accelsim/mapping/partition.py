@@ -65,7 +65,7 @@ def _conv(layer: Layer, dim: str, parts: int) -> tuple[Layer, ...] | None:
     g = layer.groups
     if dim == "M":
         if layer.batch >= parts:
-            return tuple(replace(layer, batch=b) for b in balanced(layer.batch, parts))
+            return tuple(_part(layer, batch=b) for b in balanced(layer.batch, parts))
         rows = layer.out_shape[1]
         if rows < 2:
             return None
@@ -73,16 +73,16 @@ def _conv(layer: Layer, dim: str, parts: int) -> tuple[Layer, ...] | None:
         _, left, _, right = layer.padding
         # each part's output rows read (rows - 1)·stride + span input rows, halo included (no padding: the
         # widest part, as a conservative part for every core)
-        return tuple(replace(layer, in_shapes=((c, (p - 1) * sr + dr * (kr - 1) + 1, w),),
+        return tuple(_part(layer, in_shapes=((c, (p - 1) * sr + dr * (kr - 1) + 1, w),),
                              padding=(0, left, 0, right)) for p in balanced(rows, parts))
     if dim == "N":
         if g == 1:
-            return tuple(replace(layer, out=n) for n in balanced(layer.out, parts)) if layer.out >= 2 else None
+            return tuple(_part(layer, out=n) for n in balanced(layer.out, parts)) if layer.out >= 2 else None
         cg, kg = c // g, layer.out // g
-        return tuple(replace(layer, in_shapes=((n * cg, h, w),), out=n * kg, groups=n)
+        return tuple(_part(layer, in_shapes=((n * cg, h, w),), out=n * kg, groups=n)
                      for n in balanced(g, parts)) if g >= 2 else None
     if dim == "K" and g == 1 and c >= 2:
-        return tuple(replace(layer, in_shapes=((k, h, w),)) for k in balanced(c, parts))
+        return tuple(_part(layer, in_shapes=((k, h, w),)) for k in balanced(c, parts))
     return None
 
 
@@ -90,11 +90,11 @@ def _linear(layer: Layer, dim: str, parts: int) -> tuple[Layer, ...] | None:
     shape = layer.in_shapes[0]
     tokens, features = layer.batch * math.prod(shape[:-1]), shape[-1]
     if dim == "M" and tokens >= 2:
-        return tuple(replace(layer, in_shapes=((m, features),), batch=1) for m in balanced(tokens, parts))
+        return tuple(_part(layer, in_shapes=((m, features),), batch=1) for m in balanced(tokens, parts))
     if dim == "N" and layer.out >= 2:
-        return tuple(replace(layer, out=n) for n in balanced(layer.out, parts))
+        return tuple(_part(layer, out=n) for n in balanced(layer.out, parts))
     if dim == "K" and features >= 2:
-        return tuple(replace(layer, in_shapes=((*shape[:-1], k),)) for k in balanced(features, parts))
+        return tuple(_part(layer, in_shapes=((*shape[:-1], k),)) for k in balanced(features, parts))
     return None
 
 
@@ -108,22 +108,31 @@ def _matmul(layer: Layer, dim: str, parts: int) -> tuple[Layer, ...] | None:
         if count >= parts and (shared_b or math.prod(b[:-2]) == math.prod(lead)) and math.prod(a[:-2]) == math.prod(
                 lead):
             if shared_b and layer.batch == 1:  # one weight-like operand for every product: keep it whole
-                return tuple(replace(layer, in_shapes=((n, M, K), b)) for n in balanced(count, parts))
+                return tuple(_part(layer, in_shapes=((n, M, K), b)) for n in balanced(count, parts))
             if not shared_b:
-                return tuple(replace(layer, in_shapes=((n, M, K), (n, *b[-2:])), batch=1)
+                return tuple(_part(layer, in_shapes=((n, M, K), (n, *b[-2:])), batch=1)
                              for n in balanced(count, parts))
         if M >= 2:
-            return tuple(replace(layer, in_shapes=((*a[:-2], m, K), b)) for m in balanced(M, parts))
+            return tuple(_part(layer, in_shapes=((*a[:-2], m, K), b)) for m in balanced(M, parts))
         return None
     if dim == "N":
         n_axis = -2 if layer.transpose_b else -1
         if b[n_axis] < 2:
             return None
-        return tuple(replace(layer, in_shapes=(a, _with(b, n_axis, n))) for n in balanced(b[n_axis], parts))
+        return tuple(_part(layer, in_shapes=(a, _with(b, n_axis, n))) for n in balanced(b[n_axis], parts))
     if dim == "K" and K >= 2:
         k_axis = -1 if layer.transpose_b else -2
-        return tuple(replace(layer, in_shapes=(_with(a, -1, k), _with(b, k_axis, k))) for k in balanced(K, parts))
+        return tuple(_part(layer, in_shapes=(_with(a, -1, k), _with(b, k_axis, k))) for k in balanced(K, parts))
     return None
+
+
+@lru_cache(maxsize=65536)  # 432 cores take at most two distinct parts: make each once
+def _replaced(layer: Layer, changes: tuple) -> Layer:
+    return replace(layer, **dict(changes))
+
+
+def _part(layer: Layer, **changes) -> Layer:
+    return _replaced(layer, tuple(sorted(changes.items())))
 
 
 def _with(shape: tuple[int, ...], axis: int, value: int) -> tuple[int, ...]:

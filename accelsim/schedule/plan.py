@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from ..arch import ArrayConfig
 from ..arch.system import SystemConfig
 from ..errors import MappingError
-from ..mapping.choice import loop_orders, tile_candidates
+from ..mapping.choice import LayerChoice, loop_orders, tile_candidates
 from ..mapping.dataflow import DataflowSpec
 from ..mapping.partition import SPLITS, split_layer
 from ..sim.engine import LayerPlan, plan_layer
@@ -67,12 +67,13 @@ def _cycles(nbytes: int, bytes_per_cycle: float) -> int:
 
 
 def part_phases(plan: LayerPlan, view: ArrayConfig, *, input_on_chip: bool = False, output_on_chip: bool = False,
-                output_parts: int = 1) -> Phases:
+                output_parts: int = 1, weights_on_chip: bool = False) -> Phases:
     """A part's phases on its core (``view``: the core with its share of the memory level).
 
     ``input_on_chip``/``output_on_chip``: the layer's input comes from, or its output stays in,
     on-chip memory (no DRAM trip); ``output_parts``: a K split, whose cores each write a slice of
-    the reduced output. Without either, ``sequential`` is the engine's ``cycles`` for the part.
+    the reduced output; ``weights_on_chip``: the weights stayed in the core's buffer from an earlier
+    sample (layer pipelining). Without any, ``sequential`` is the engine's ``cycles`` for the part.
     """
     if plan.ideal_memory:
         return Phases(compute=plan.compute)
@@ -81,9 +82,12 @@ def part_phases(plan: LayerPlan, view: ArrayConfig, *, input_on_chip: bool = Fal
     out_bytes = 0 if output_on_chip else -(-ops["O"].dram_total // output_parts)
     total = mem.dram_total - ops["O"].dram_total + out_bytes - (ops["I"].dram_total if input_on_chip else 0)
     first = mem.first_bytes - (mem.first_input_bytes if input_on_chip else 0)
+    if weights_on_chip:
+        total -= ops["W"].dram_total
+        first = 0 if input_on_chip else mem.first_input_bytes
     last = min(mem.last_bytes, out_bytes)
     P, E = _cycles(first, bw), _cycles(last, bw)
-    Pw = P if input_on_chip else _cycles(mem.first_bytes - mem.first_input_bytes, bw)
+    Pw = 0 if weights_on_chip else P if input_on_chip else _cycles(mem.first_bytes - mem.first_input_bytes, bw)
     return Phases(weights_first=Pw, inputs_first=P - Pw, latency=view.memory.dram_latency_cycles,
                   compute=plan.compute, transfer=max(0, _cycles(total, bw) - P - E), epilogue=E)
 
@@ -116,17 +120,19 @@ class GroupPlan:
         """The phases with every activation through DRAM (the sequential schedule's)."""
         return self.phases_with()
 
-    def phases_with(self, input_on_chip: bool = False, output_on_chip: bool = False) -> Phases:
+    def phases_with(self, input_on_chip: bool = False, output_on_chip: bool = False,
+                    weights_on_chip: bool = False) -> Phases:
         """The slowest part's phases, the K split's reduction and, with a global buffer, the DRAM floor."""
         if not self.plans:
             return Phases(compute=self.vector)
         k = len(self.plans) if self.split == "K" else 1
         out = Phases()
-        for plan, view in zip(self.plans, self.views()):
+        distinct = {(id(plan), view): plan for plan, view in zip(self.plans, self.views())}  # identical cores' parts
+        for (_, view), plan in distinct.items():
             out = out.slowest(part_phases(plan, view, input_on_chip=input_on_chip, output_on_chip=output_on_chip,
-                                          output_parts=k))
+                                          output_parts=k, weights_on_chip=weights_on_chip))
         reduce = self.reduce_cycles
-        floor = self.dram_floor(input_on_chip, output_on_chip)
+        floor = self.dram_floor(input_on_chip, output_on_chip, weights_on_chip)
         transfer = max(out.transfer, floor - out.weights_first - out.inputs_first - out.epilogue)
         return Phases(out.weights_first, out.inputs_first, out.latency, out.compute, transfer, reduce, out.epilogue)
 
@@ -155,7 +161,8 @@ class GroupPlan:
         step = _cycles(-(-self.partial_sum_bytes // g), net.link_bytes_per_cycle) + net.hop_latency_cycles
         return (g - 1) * step
 
-    def core_bytes(self, input_on_chip: bool = False, output_on_chip: bool = False) -> list[int]:
+    def core_bytes(self, input_on_chip: bool = False, output_on_chip: bool = False,
+                   weights_on_chip: bool = False) -> list[int]:
         """Each used core's bytes through its channel (to the global buffer, or DRAM without one)."""
         k = len(self.plans) if self.split == "K" else 1
         out = []
@@ -163,20 +170,23 @@ class GroupPlan:
             ops = plan.memory.operands
             o = 0 if output_on_chip else -(-ops["O"].dram_total // k)
             out.append(plan.memory.dram_total - ops["O"].dram_total + o
-                       - (ops["I"].dram_total if input_on_chip else 0))
+                       - (ops["I"].dram_total if input_on_chip else 0)
+                       - (ops["W"].dram_total if weights_on_chip else 0))
         return out
 
-    def dram_bytes(self, input_on_chip: bool = False, output_on_chip: bool = False) -> int:
+    def dram_bytes(self, input_on_chip: bool = False, output_on_chip: bool = False,
+                   weights_on_chip: bool = False) -> int:
         """Bytes the layer moves at DRAM: the cores' own traffic, or with a global buffer that holds
         the layer's tensors, each tensor once (every core reads the shared copy)."""
-        cores = sum(self.core_bytes(input_on_chip, output_on_chip))
+        cores = sum(self.core_bytes(input_on_chip, output_on_chip, weights_on_chip))
         gb = self.system.global_buffer
         if gb is None or not self.plans:
             return cores
         once = self.compulsory
-        if once["I"] + once["W"] + once["O"] > gb.bytes:
+        if once["I"] + once["W"] + once["O"] > gb.bytes // 2:  # the other half holds activations kept on chip
             return cores
-        return min(cores, once["W"] + (0 if input_on_chip else once["I"]) + (0 if output_on_chip else once["O"]))
+        return min(cores, (0 if weights_on_chip else once["W"]) + (0 if input_on_chip else once["I"])
+                   + (0 if output_on_chip else once["O"]))
 
     @cached_property
     def compulsory(self) -> dict[str, int]:
@@ -185,22 +195,34 @@ class GroupPlan:
         whole = plan_layer(self.layer, first.mapping.arch, first.mapping.dataflow, memory=False)
         return {op: whole.memory.operands[op].dram_total for op in ("I", "W", "O")}
 
-    def dram_floor(self, input_on_chip: bool, output_on_chip: bool) -> int:
+    def dram_floor(self, input_on_chip: bool, output_on_chip: bool, weights_on_chip: bool = False) -> int:
         """With a global buffer, the cycles DRAM needs for the layer at the group's share of it."""
         if self.system.global_buffer is None or not self.plans:
             return 0
         share = self.system.dram.bytes_per_cycle * len(self.cores) / len(self.system.cores)
-        return _cycles(self.dram_bytes(input_on_chip, output_on_chip), share)
+        return _cycles(self.dram_bytes(input_on_chip, output_on_chip, weights_on_chip), share)
+
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes of weights the first part keeps in its core's buffer (its stored weights once)."""
+        return self.plans[0].memory.operands["W"].dram_total if self.plans else 0
 
 
 def plan_group(layer: Layer, system: SystemConfig, cores: tuple[int, ...], dataflows: tuple[DataflowSpec, ...], *,
-               memory: bool = True, search: bool = False, splits: tuple[str, ...] = SPLITS) -> GroupPlan:
+               memory: bool = True, search: bool = False, splits: tuple[str, ...] = SPLITS,
+               choice: LayerChoice | None = None) -> GroupPlan:
     """The best plan of ``layer`` on ``cores`` (fewest sequential cycles; ties: fewest DRAM bytes,
     then the split's order M, N, K).
 
     ``dataflows[i]`` is core ``i``'s dataflow; ``search`` also tries each dataflow's other loop
-    order and smaller temporal chunks per part (as ``--mapping search`` does for one array).
+    order and smaller temporal chunks per part (as ``--mapping search`` does for one array);
+    ``choice`` is the layer's given mapping when it runs whole on one core (a mapping search's
+    result, so one array's schedule replays exactly what its engine ran).
     """
+    if choice is not None and len(cores) == 1 and layer.gemm is not None:
+        view = system.core_view(cores[0])
+        plan = plan_layer(layer, view, choice.dataflow, memory=memory, temporal_tile=choice.temporal_tile)
+        return GroupPlan(layer, system, cores, "", (plan,))
     if layer.gemm is None:
         views = [system.core_view(c) for c in cores]
         per_core = max(vector_cycles(layer, v) for v in views)
@@ -227,6 +249,7 @@ def plan_group(layer: Layer, system: SystemConfig, cores: tuple[int, ...], dataf
     return best[1]
 
 
+@lru_cache(maxsize=65536)  # identical cores take equal parts: plan each distinct (part, core view) once
 def _plan_part(part: Layer, view: ArrayConfig, dataflow: DataflowSpec, memory: bool, search: bool) -> LayerPlan:
     plan = plan_layer(part, view, dataflow, memory=memory)
     if not search:

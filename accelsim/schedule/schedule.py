@@ -27,13 +27,14 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import cache
 from typing import Any
 
 from ..arch.system import SystemConfig, cores_text
 from ..errors import UnsupportedError
+from ..mapping.choice import LayerChoice
 from ..mapping.dataflow import DataflowSpec
 from ..workload.graph import LayerGraph
 from .plan import GroupPlan, Phases, plan_group
@@ -129,12 +130,13 @@ class SystemResult:
 
 def run_system(graph: LayerGraph, system: SystemConfig, dataflow: DataflowSpec | None = None, *,
                schedule: str = "overlap", memory: bool = True, search: bool = False,
-               energy_table: Any = "horowitz45") -> SystemResult:
+               energy_table: Any = "horowitz45", choices: dict[str, LayerChoice] | None = None) -> SystemResult:
     """Schedule ``graph`` on ``system`` (``schedule``: ``"sequential"`` or ``"overlap"``).
 
     ``dataflow`` runs on every core (each must support it); None runs each core's first dataflow.
     ``search`` picks each part's loop order and chunk by fewest cycles (``--mapping search``);
-    ``memory=False`` is ideal memory (no DRAM time, no on-chip decisions).
+    ``memory=False`` is ideal memory (no DRAM time, no on-chip decisions); ``choices`` gives layers'
+    mappings for when they run whole on one core (``simulate``'s ``choices``).
     """
     if schedule not in MODES:
         raise UnsupportedError(f"schedule must be one of {', '.join(MODES)}, not '{schedule}'")
@@ -149,7 +151,7 @@ def run_system(graph: LayerGraph, system: SystemConfig, dataflow: DataflowSpec |
     else:
         by_name = {name: load_dataflow(name) for name in {c.dataflows[0] for c in system.cores}}
         dataflows = tuple(by_name[c.dataflows[0]] for c in system.cores)
-    planner = _Planner(graph, system, dataflows, memory, search)
+    planner = _Planner(graph, system, dataflows, memory, search, choices or {})
     every = tuple(range(len(system.cores)))
     order = [layer.name for layer in graph]
     sequential = planner.build(order, dict.fromkeys(order, every), set(), sequential=True)
@@ -163,10 +165,88 @@ def run_system(graph: LayerGraph, system: SystemConfig, dataflow: DataflowSpec |
             placed = planner.build(order, planner.place(order, keep), keep, sequential=False)
             if placed.makespan < best.makespan:
                 best = placed
+        batch = _uniform_batch(graph)
+        if len(every) > 1 and batch > 1 and len(graph) > 1:
+            tried = []
+            for count in _micro_batch_counts(batch, min(len(every), len(graph))):
+                piped = _Planner(_unrolled(graph, batch // count, count), system, dataflows, memory, search, {})
+                p_order, p_groups, stages = piped.pipeline(count)
+                built = piped.build(p_order, p_groups, piped.on_chip() if memory else set(), sequential=False)
+                tried.append(f"{count} × {batch // count}: {built.makespan:,}")
+                if built.makespan < best.makespan:
+                    planner, best, chosen = piped, built, (count, stages)
+            if planner.graph is graph:
+                notes.append(f"layer pipelining of the batch in micro-batches (count × size: cycles; "
+                             f"{'; '.join(tried)}) is slower than splitting every layer over the cores")
+            else:
+                count, stages = chosen
+                notes.append(f"batch {batch} pipelined as {count} micro-batches of {batch // count} over {stages} "
+                             "stages of consecutive layers, one core each, weights kept in a stage's core when they "
+                             "fit half its weight buffer (layer#i is micro-batch i; its alone is its own on every "
+                             f"core); tried {'; '.join(tried)}")
     if not system.is_single_array and system.network.topology != "crossbar":
         notes.append(f"{system.network.topology}: each core's traffic crosses its hops (latency and energy per hop) "
                      "at its link's bandwidth; links shared by several cores' traffic are not contended")
     return planner.result(best, schedule, sequential.makespan, energy_table, tuple(notes))
+
+
+def _uniform_batch(graph: LayerGraph) -> int:
+    """The batch every layer carries (1 when they differ or a layer holds it inside its shapes)."""
+    batches = {layer.batch for layer in graph}
+    return batches.pop() if len(batches) == 1 else 1
+
+
+def _micro_batch_counts(batch: int, stages: int) -> list[int]:
+    """Micro-batch counts a pipeline tries: at least one per stage, dividing the batch, at most three.
+
+    Examples
+    --------
+    >>> _micro_batch_counts(64, 4), _micro_batch_counts(6, 4), _micro_batch_counts(3, 8)
+    ([4, 8, 16], [6], [3])
+    """
+    counts = [c for c in range(stages, batch + 1) if batch % c == 0 and (c & (c - 1) == 0 or c == batch)]
+    return counts[:3] or [batch]
+
+
+def _unrolled(graph: LayerGraph, micro: int, count: int) -> LayerGraph:
+    """The graph once per micro-batch of ``micro`` samples: layer ``name`` of micro-batch ``i`` is ``name#i``."""
+    out = LayerGraph(graph.name, {f"{t}#{b}": shape for b in range(count) for t, shape in graph.inputs.items()},
+                     meta=dict(graph.meta))
+    for b in range(count):
+        for layer in graph:
+            out.add(replace(layer, name=f"{layer.name}#{b}", batch=micro),
+                    [f"{t}#{b}" for t in graph.sources(layer.name)])
+    return out
+
+
+def _stages(loads: list[int], count: int) -> list[int]:
+    """Cut ``loads`` (in order) into at most ``count`` consecutive stages minimising the largest
+    stage's sum; returns each item's stage.
+
+    Examples
+    --------
+    >>> _stages([5, 1, 1, 5, 2, 2], 3)
+    [0, 0, 1, 1, 2, 2]
+    """
+    def cuts(limit: int) -> list[int] | None:
+        stage, total, out = 0, 0, []
+        for x in loads:
+            if total + x > limit and total:
+                stage, total = stage + 1, 0
+            total += x
+            out.append(stage)
+        return out if stage < count else None
+
+    low, high = max(loads, default=0), sum(loads)
+    while low < high:
+        mid = (low + high) // 2
+        if cuts(mid) is None:
+            low = mid + 1
+        else:
+            high = mid
+    result = cuts(low)
+    assert result is not None
+    return result
 
 
 @dataclass
@@ -213,8 +293,10 @@ class _Built:
 
 class _Planner:
     def __init__(self, graph: LayerGraph, system: SystemConfig, dataflows: tuple[DataflowSpec, ...],
-                 memory: bool, search: bool):
+                 memory: bool, search: bool, choices: dict[str, LayerChoice]):
         self.graph, self.system, self.dataflows, self.memory, self.search = graph, system, dataflows, memory, search
+        self.choices = choices
+        self.resident: set[str] = set()  # layers whose weights an earlier micro-batch left in their core
         self._plans: dict[tuple[str, tuple[int, ...]], GroupPlan] = {}
         self.preds = {layer.name: [s for s in dict.fromkeys(graph.sources(layer.name)) if s in graph]
                       for layer in graph}
@@ -229,7 +311,7 @@ class _Planner:
         key = (name, group)
         if key not in self._plans:
             self._plans[key] = plan_group(self.graph[name], self.system, group, self.dataflows, memory=self.memory,
-                                          search=self.search)
+                                          search=self.search, choice=self.choices.get(name))
         return self._plans[key]
 
     # -- where activations live -----------------------------------------------------------------
@@ -321,6 +403,28 @@ class _Planner:
             self.issue(state, name, best[1], keep, sequential=False)
         return groups
 
+    def pipeline(self, batch: int) -> tuple[list[str], dict[str, tuple[int, ...]], int]:
+        """Layer pipelining of an unrolled graph: consecutive layers in stages, one core each, balanced
+        by their time alone on one core; samples enter one after another (a wavefront issue order)."""
+        names = [layer.name for layer in self.graph]
+        per_sample = len(names) // batch
+        first = names[:per_sample]
+        loads = [self.plan(name, (0,)).phases.sequential for name in first]
+        stage = _stages(loads, len(self.system.cores))
+        count = max(stage) + 1
+        groups = {name: (stage[i % per_sample],) for i, name in enumerate(names)}
+        for s in range(count):  # a stage whose weights fit half its core's weight buffer loads them once
+            core = self.system.cores[s]
+            weights = sum(self.plan(name, (s,)).compulsory["W"] for i, name in enumerate(first)
+                          if stage[i] == s and self.graph[name].kind != "matmul" and self.graph[name].gemm)
+            if weights <= core.memory.filter_kib * 1024 // 2:
+                self.resident |= {name for i, name in enumerate(names)
+                                  if i >= per_sample and stage[i % per_sample] == s and self.graph[name].gemm
+                                  and self.graph[name].kind != "matmul"}
+        order = [names[b * per_sample + i] for t in range(batch + count - 1) for s in range(count)
+                 if 0 <= (b := t - s) < batch for i in range(per_sample) if stage[i] == s]
+        return order, groups, count
+
     # -- building a schedule -------------------------------------------------------------------
     def build(self, order: list[str], groups: dict[str, tuple[int, ...]], keep: set[str], *,
               sequential: bool) -> _Built:
@@ -335,7 +439,7 @@ class _Planner:
         gp = self.plan(name, group)
         layer = self.graph[name]
         inside, outside = self.input_on_chip(name, keep), name in keep
-        ph = gp.phases_with(inside, outside) if gp.is_array else gp.phases
+        ph = gp.phases_with(inside, outside, name in self.resident) if gp.is_array else gp.phases
         built.groups[name], built.flags[name] = group, (inside, outside)
         chans = [f"chan{c}" for c in group]
         barrier = [(len(built.tasks) - 1, 0)] if sequential and built.tasks else []
@@ -378,7 +482,8 @@ class _Planner:
             group = built.groups[name]
             gp = self.plan(name, group)
             inside, outside = built.flags[name]
-            ph = gp.phases_with(inside, outside)
+            kept = name in self.resident
+            ph = gp.phases_with(inside, outside, kept)
             ids = [i for i, t in enumerate(built.tasks) if t.layer == name and t.duration]
             body = built.index[name, "compute"]
             ids = ids or [body]
@@ -390,7 +495,7 @@ class _Planner:
                 compute_end=built.ends[body], end=end,
                 sequential_cycles=self.plan(name, every).phases.sequential, critical_cycles=critical,
                 input_on_chip=inside,
-                output_on_chip=outside, macs=layer.macs, dram_bytes=gp.dram_bytes(inside, outside), phases=ph))
+                output_on_chip=outside, macs=layer.macs, dram_bytes=gp.dram_bytes(inside, outside, kept), phases=ph))
         energy = self._energy(built, energy_table) if energy_table is not None else {}
         if (replayed := closed_form(built.tasks)) != built.starts:  # the incremental starts are the closed form
             raise AssertionError("schedule starts differ from their closed form")
@@ -419,9 +524,9 @@ class _Planner:
                 for k, v in comp.items():
                     if k != "dram":
                         out[k] += v
-            dram = gp.dram_bytes(inside, outside)
+            dram = gp.dram_bytes(inside, outside, name in self.resident)
             out["dram"] += dram * Fraction(table.dram_per_byte)
-            per_core = gp.core_bytes(inside, outside)
+            per_core = gp.core_bytes(inside, outside, name in self.resident)
             if gb is not None:
                 out["global_buffer"] += sum(per_core) * Fraction(gb.pj_per_byte)
             if not system.is_single_array:
