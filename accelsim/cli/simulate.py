@@ -46,8 +46,8 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     scheduled = _run_schedule(system, graph, args, args.schedule or "sequential", choices) \
         if args.schedule == "overlap" or args.timeline else None
     if args.json:
-        extra = {"schedule": _schedule_summary(scheduled)} if scheduled else {}
-        return json.dumps(result.to_dict() | {"assumptions": notes} | extra, indent=1)
+        schedule_json = {"schedule": _schedule_summary(scheduled)} if scheduled else {}
+        return json.dumps(result.to_dict() | {"assumptions": notes} | schedule_json, indent=1)
     sparse = any(r.dense_cycles != r.cycles or r.mac_counts.effective != r.macs for r in result.layers)
     traffic = {r.name: r.traffic.total for r in result.layers}
     values = {name: t.dram_bytes for name, t in traffic.items()}
