@@ -412,7 +412,7 @@ class _Planner:
         loads = [self.plan(name, (0,)).phases.sequential for name in first]
         stage = _stages(loads, len(self.system.cores))
         count = max(stage) + 1
-        groups = {name: (stage[i % per_sample],) for i, name in enumerate(names)}
+        groups: dict[str, tuple[int, ...]] = {name: (stage[i % per_sample],) for i, name in enumerate(names)}
         for s in range(count):  # a stage whose weights fit half its core's weight buffer loads them once
             core = self.system.cores[s]
             weights = sum(self.plan(name, (s,)).compulsory["W"] for i, name in enumerate(first)
