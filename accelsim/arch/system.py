@@ -302,8 +302,8 @@ class SystemConfig:
         try:
             return cls(name=name, cores=tuple(cores), dram=dram, global_buffer=gb, network=network)
         except SpecError as err:  # the structural checks of __post_init__, with the file and the key's line
-            key = err.path.split(".")[1] if err.path and "." in err.path else None
-            line = getattr(data, "key_lines", {}).get(key) or getattr(data, "line", None)
+            field_name = err.path.split(".")[1] if err.path and "." in err.path else None
+            line = getattr(data, "key_lines", {}).get(field_name) or getattr(data, "line", None)
             raise SpecError(err.message, file=file, path=err.path, line=line) from None
 
 
