@@ -39,7 +39,7 @@ from ..sim.totals import NetworkTotals
 from ..workload.graph import LayerGraph
 from ..workload.layer import Layer
 from .pareto import OBJECTIVES
-from .space import WORKLOAD_AXES, arch_for, design_of, workload_changes
+from .space import SYSTEM_AXES, WORKLOAD_AXES, arch_for, design_of, workload_changes
 
 # Axes a layer's plan does not read: points differing only here share every plan.
 DRAM_AXES = ("memory.dram_bytes_per_cycle", "memory.dram_latency_cycles", "clock_mhz", "vector_lanes")
@@ -129,6 +129,7 @@ class Batch:
         self._rest: dict[str, tuple[int, int] | AccelsimError] = {}
         self._vector: dict[tuple, int] = {}
         self._names = [layer.name for layer in graph]
+        self._system_points: Any = None  # accelsim.dse.systems.SystemPoints, made on the first system point
 
     def evaluate(self, points: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The result of every point, in order (see :func:`accelsim.dse.evaluate.evaluate_point`)."""
@@ -136,6 +137,14 @@ class Batch:
 
     # -- one point --------------------------------------------------------------------------
     def _point(self, point: dict[str, Any]) -> dict[str, Any]:
+        if any(k in SYSTEM_AXES for k in point):
+            try:
+                system = self._systems().evaluate(point)
+            except AccelsimError as err:
+                return {"feasible": False, "reason": str(err)}
+            if system is not None:
+                return system
+            point = {k: v for k, v in point.items() if k not in SYSTEM_AXES}  # one array: the array's numbers
         try:
             latency, lanes = self._dram_rest(point)
             group = self._group(point)
@@ -156,12 +165,24 @@ class Batch:
                   "latency_ms": float(round(totals.time_ms, 6)),
                   "power_mw": _round(energy * clock / (cycles * 1000)) if cycles else 0.0,
                   "mapping": group.mapping}
+        return self._limited(result)
+
+    def _limited(self, result: dict[str, Any]) -> dict[str, Any]:
+        """The result, infeasible with the reason if a metric is above its limit."""
         for metric, limit in self.limits.items():
             if result[metric] > limit:
                 shown = f"{int(limit):,}" if float(limit).is_integer() else f"{limit:,}"
                 result |= {"feasible": False, "reason": f"{metric} {result[metric]:,} is above the limit {shown}"}
                 break
         return result
+
+    def _systems(self):
+        """The evaluator of this batch's system points (:mod:`accelsim.dse.systems`), made on first use."""
+        if self._system_points is None:
+            from .systems import SystemPoints
+
+            self._system_points = SystemPoints(self)
+        return self._system_points
 
     def _dram_rest(self, point: dict[str, Any]) -> tuple[int, int]:
         """The point's DRAM latency and vector lanes (each value checked once on the base)."""
@@ -207,17 +228,7 @@ class Batch:
             busy += times * priced.plan.busy
             dram += times * priced.dram_bytes
             mapping |= dict.fromkeys(shape.names, priced.choice.to_dict())
-        # the PE that runs every dataflow the array supports (a dataflow axis: the point's own spec)
-        try:
-            area = self._area(arch, dataflows if "dataflow" in point or self.search else None, plan_key)
-            areas = {"area_um2": round(area.total_um2, 3), "pe_area_um2": round(area.pe_um2, 3),
-                     "sram_area_um2": round(area.sram_um2, 3)}
-            note = ""
-        except AccelsimError as err:
-            if self.area_asked:
-                raise
-            areas = dict.fromkeys(("area_um2", "pe_area_um2", "sram_area_um2"))
-            note = f"area not estimated (not an objective or a limit): {err}"
+        areas, note = self._area_columns(arch, dataflows, point)
         return _Group(arch, shapes, work_key, cycles, gemm_layers, dynamic, leak, busy, dram,
                       {name: mapping[name] for name in self._names if name in mapping}, areas, note)
 
@@ -305,6 +316,31 @@ class Batch:
             except AccelsimError as err:
                 self._shapes[key] = err
         return _found(self._shapes[key])
+
+    def _plan_key(self, point: dict[str, Any]) -> str:
+        """What a point's layer plans (and its array's hardware) depend on: all but the DRAM and workload axes."""
+        return _key({k: v for k, v in point.items() if k not in DRAM_AXES and k not in WORKLOAD_AXES})
+
+    def _area_columns(self, arch: ArrayConfig, dataflows: list[DataflowSpec], point: dict[str, Any], *,
+                      cores: int = 1, shared_kib: float = 0.0) -> tuple[dict[str, float | None], str]:
+        """The area columns of ``cores`` copies of the point's array plus a shared SRAM of ``shared_kib``,
+        and the note of an area nobody asked for that the model cannot estimate."""
+        # the PE that runs every dataflow the array supports (a dataflow axis: the point's own spec)
+        try:
+            area = self._area(arch, dataflows if "dataflow" in point or self.search else None, self._plan_key(point))
+            if cores == 1 and not shared_kib:
+                pe, sram, total = area.pe_um2, area.sram_um2, area.total_um2
+            else:
+                from ..cost.area import sram_area_um2
+
+                pe, sram = cores * area.pe_um2, cores * area.sram_um2 + sram_area_um2(shared_kib)
+                total = pe + sram
+            return {"area_um2": round(total, 3), "pe_area_um2": round(pe, 3), "sram_area_um2": round(sram, 3)}, ""
+        except AccelsimError as err:
+            if self.area_asked:
+                raise
+            return (dict.fromkeys(("area_um2", "pe_area_um2", "sram_area_um2")),
+                    f"area not estimated (not an objective or a limit): {err}")
 
     def _area(self, arch: ArrayConfig, dataflows: list[DataflowSpec] | None, plan_key: str):
         key = plan_key  # everything the array's hardware reads, and the dataflow axis

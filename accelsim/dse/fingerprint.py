@@ -84,3 +84,45 @@ def canonical_evaluation() -> dict[str, Any]:
 def model_fingerprint() -> str:
     """The digest of :func:`canonical_evaluation`: computed once per process, then remembered."""
     return stable_digest(canonical_evaluation())
+
+
+def canonical_systems() -> dict[str, Any]:
+    """The schedule's canonical runs (:func:`system_fingerprint`): the canonical graph with a residual
+    branch on systems of 2 and 4 of the canonical arrays (a ring with a global buffer, a mesh with
+    hop latency and energy), sequential and overlapped, and two design-space system points."""
+    from ..schedule import run_system
+    from .batch import Batch
+    from .systems import system_of
+
+    graph = LayerGraph("canonical-system", inputs={"x": (4, 8, 8), "t": (12, 24)})
+    graph.add(Layer("a", "conv2d", in_shapes=((4, 8, 8),), out=8, kernel=(3, 3), padding=(1, 1, 1, 1)), ["x"])
+    graph.add(Layer("b", "conv2d", in_shapes=((8, 8, 8),), out=8, kernel=(3, 3), padding=(1, 1, 1, 1)), ["a"])
+    graph.add(Layer("c", "conv2d", in_shapes=((8, 8, 8),), out=8, kernel=(1, 1)), ["a"])
+    graph.add(Layer("sum", "eltwise", op="add", in_shapes=((8, 8, 8), (8, 8, 8))), ["b", "c"])
+    graph.add(Layer("fc", "linear", in_shapes=((12, 24),), out=20), ["t"])
+    base = ArrayConfig(name="canonical", rows=4, cols=4, dataflows=tuple(dataflow_names()),
+                       memory=MemorySpec(ifmap_kib=0.5, filter_kib=0.5, ofmap_kib=0.5,
+                                         dram_bytes_per_cycle=2, dram_latency_cycles=3))
+    from ..cost import load_energy_table
+
+    table = load_energy_table("horowitz45")
+    points: list[dict[str, Any]] = [
+        {"system.cores": 2, "system.topology": "ring", "system.global_buffer_kib": 4,
+         "system.global_buffer_bytes_per_cycle": 3, "system.pj_per_byte_hop": 0.5},
+        {"system.cores": 4, "system.topology": "mesh", "system.hop_latency_cycles": 2,
+         "system.link_bytes_per_cycle": 1, "system.dram_bytes_per_cycle": 5}]
+    runs = {}
+    for i, point in enumerate(points):
+        system, _ = system_of(base, point, table)
+        assert system is not None
+        for schedule in ("sequential", "overlap"):
+            runs[f"{i}-{schedule}"] = run_system(graph, system, load_dataflow("ws"), schedule=schedule,
+                                                 search=True, energy_table=table).to_dict()
+    return {"schedules": runs, "dse": Batch(graph, base, search=True).evaluate(points)}
+
+
+@cache
+def system_fingerprint() -> str:
+    """The digest of :func:`canonical_systems`, in the store key of a space with system axes only (a
+    space without them keeps its keys): a change to the schedule's model recomputes its points."""
+    return stable_digest(canonical_systems())

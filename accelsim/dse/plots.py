@@ -1,4 +1,5 @@
-"""Figures of a design-space run: Pareto scatters, one design's per-layer breakdown and its roofline.
+"""Figures of a design-space run: Pareto scatters, one design's per-layer breakdown, its roofline and
+(in a space of systems) its schedule as a timeline.
 
 Every function writes a PNG and an SVG with the same stem into ``folder`` and returns both paths.
 matplotlib is imported inside the functions (``import accelsim.dse`` stays light) and drives the Agg
@@ -24,6 +25,7 @@ from ..atomic import atomic_path
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from ..schedule import SystemResult
     from ..sim.engine import SimResult
 
 DPI = 150
@@ -199,6 +201,125 @@ def roofline_figure(sim_result: SimResult, folder: str | Path) -> list[Path]:
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
         return _save(fig, Path(folder), "roofline")
+
+
+# The timeline's phases, in legend order: name, colour, what it is.
+TIMELINE_PHASES = (("compute", "C0", "compute"), ("stall", "C3", "stall (the array waits for DRAM)"),
+                   ("loads", "C2", "loads (first weights and inputs)"),
+                   ("transfer", "0.7", "streamed transfers"), ("write", "C1", "last outputs written"),
+                   ("reduce", "C4", "K-split reduction"))
+_TRACE_PHASES = {"compute": "compute", "stall": "stall", "weights": "loads", "inputs": "loads",
+                 "transfer": "transfer", "write": "write", "reduce": "reduce"}
+
+
+def timeline_bars(detail: SimResult | SystemResult) -> tuple[list[str], list[tuple[int, str, int, int, str]], int]:
+    """``(rows, bars, cycles)``: the rows top to bottom, and each bar ``(row, phase, start, cycles, layer)``.
+
+    A system's schedule (:class:`~accelsim.schedule.SystemResult`) is read from its trace events
+    (:func:`~accelsim.schedule.timeline.trace_events`): one row per core (or group of cores past
+    16) with each layer's compute and stall, one per core's channel with its loads, streamed
+    transfers and writes, and the network's reductions. One array (a ``SimResult``) runs its layers
+    back to back on one row: each array layer waits the DRAM latency, computes, stalls; the bars end
+    at the design's ``total_cycles``.
+
+    Examples
+    --------
+    >>> from accelsim.arch import resolve_arch
+    >>> from accelsim.mapping import load_dataflow
+    >>> from accelsim.sim import simulate
+    >>> from accelsim.workload import resolve_workload
+    >>> sim = simulate(resolve_workload("alexnet"), resolve_arch("sa32"), load_dataflow("ws"))
+    >>> rows, bars, cycles = timeline_bars(sim)
+    >>> rows, cycles == sim.total_cycles == max(start + n for _, _, start, n, _ in bars)
+    (['array'], True)
+    """
+    from ..schedule import SystemResult
+
+    if isinstance(detail, SystemResult):
+        from ..schedule.timeline import trace_events
+
+        events = trace_events(detail)["traceEvents"]
+        names = {(e["pid"], e["tid"]): e["args"]["name"] for e in events if e["name"] == "thread_name"}
+        used = sorted({(e["tid"], e["pid"]) for e in events if e["ph"] == "X"})
+        rows = [names[pid, tid] for tid, pid in used]
+        index = {(pid, tid): i for i, (tid, pid) in enumerate(used)}
+        bars = [(index[e["pid"], e["tid"]], _TRACE_PHASES[e["args"]["phase"]], e["args"]["start_cycle"],
+                 e["args"]["cycles"], e["name"]) for e in events if e["ph"] == "X"]
+        return rows, bars, detail.cycles
+    total = detail.total_cycles
+    arrays = [r for r in detail.layers if r.unit == "array"]
+    latency = (total - sum(r.cycles for r in detail.layers)) // len(arrays) if arrays else 0
+    bars, now = [], 0
+    for r in detail.layers:
+        for phase, cycles in ((("loads", latency),) if r.unit == "array" else ()) + (
+                ("compute", r.compute_cycles), ("stall", r.stall_cycles)):
+            if cycles:
+                bars.append((0, phase, now, cycles, r.name))
+                now += cycles
+    return ["array"], bars, total
+
+
+def timeline_figure(detail: SimResult | SystemResult, folder: str | Path) -> list[Path]:
+    """The chosen design's schedule over time: one row per core (compute, stall) and per core's
+    channel (loads, transfers, writes), one bar per layer and phase (:func:`timeline_bars`).
+    Files: ``timeline.png`` and ``timeline.svg``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from accelsim.arch import resolve_system
+    >>> from accelsim.schedule import run_system
+    >>> from accelsim.workload import resolve_workload
+    >>> result = run_system(resolve_workload("alexnet"), resolve_system("tpuv4-tc"))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     [p.name for p in timeline_figure(result, d)]
+    ['timeline.png', 'timeline.svg']
+    """
+    from matplotlib.collections import PolyCollection
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FuncFormatter
+
+    rows, bars, cycles = timeline_bars(detail)
+    colours = {name: colour for name, colour, _ in TIMELINE_PHASES}
+    labels = {name: label for name, _, label in TIMELINE_PHASES}
+    if not _is_system(detail):
+        labels["loads"] = "DRAM latency (the first operands' trip)"
+    with _figure("timeline", (11.0, 2.0 + 0.3 * len(rows))) as fig:
+        ax = fig.add_subplot()
+        for name, colour, _ in TIMELINE_PHASES:  # one collection per phase (thousands of patches draw slowly)
+            boxes = [[(start, row - 0.4), (start + n, row - 0.4), (start + n, row + 0.4), (start, row + 0.4)]
+                     for row, phase, start, n, _ in bars if phase == name]
+            if boxes:
+                ax.add_collection(PolyCollection(boxes, facecolors=colour, edgecolors="white", linewidths=0.2,
+                                                 rasterized=len(bars) > RASTER_POINTS))
+        ax.set_xlim(0, cycles or 1)
+        ax.set_ylim(len(rows) - 0.5, -0.5)
+        ax.set_yticks(range(len(rows)), rows, fontsize=7 if len(rows) > 12 else 8)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+        ax.set_xlabel("cycle")
+        ax.grid(True, axis="x", alpha=0.3)
+        ax.set_axisbelow(True)
+        present = {phase for _, phase, _, _, _ in bars}
+        fig.legend(handles=[Patch(facecolor=colours[name], label=labels[name]) for name, _, _ in TIMELINE_PHASES
+                            if name in present], fontsize=7, loc="outside lower center", ncols=6, frameon=False)
+        fig.suptitle(_timeline_title(detail), fontsize=9)
+        return _save(fig, Path(folder), "timeline")
+
+
+def _is_system(detail: Any) -> bool:
+    from ..schedule import SystemResult
+
+    return isinstance(detail, SystemResult)
+
+
+def _timeline_title(detail: Any) -> str:
+    layers = len({layer.name for layer in detail.layers})
+    if _is_system(detail):
+        from ..arch.system import cores_text
+
+        return (f"{detail.workload} on {cores_text(detail.system)}, {detail.mode} schedule: "
+                f"{detail.cycles:,} cycles, {layers} layers")
+    return f"{_design_title(detail)}: one array, {detail.total_cycles:,} cycles, {layers} layers"
 
 
 def roofline_points(sim_result: SimResult) -> tuple[list[tuple[str, float, float]], float]:

@@ -25,7 +25,10 @@ REPORT = "report.html"
 MAX_INFEASIBLE = 50  # rows of the infeasible table; the rest are counted
 DETAILS = ("pe_area_um2", "sram_area_um2", "utilization", "dram_bytes")
 _CAPTIONS = {"layers": "Per-layer cycles (compute and stall) and energy by component of the chosen design",
-             "roofline": "Roofline of the chosen design (one dot per array layer)"}
+             "roofline": "Roofline of the chosen design (one dot per array layer)",
+             "timeline": "Schedule of the chosen design over time: one row per core (compute, stall) and per "
+                         "core's channel to the shared memory (loads, streamed transfers, writes), one bar per "
+                         "layer and phase"}
 _STYLE = """body{font-family:sans-serif;margin:2em;max-width:80em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:90%}
 th,td{border:1px solid #ccc;padding:.2em .5em;text-align:right}

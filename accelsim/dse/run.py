@@ -40,11 +40,12 @@ def _all_outputs() -> tuple[str, ...]:
     pairs = itertools.permutations(OBJECTIVES, 2)
     figures = [f"pareto_{a}_{b}.{ext}" for a, b in pairs for ext in ("png", "svg")]
     return (STORE, POINTS_CSV, PARETO_CSV, REPORT, *figures,
-            *(f"{name}.{ext}" for name in ("layers", "roofline") for ext in ("png", "svg")))
+            *(f"{name}.{ext}" for name in ("layers", "roofline", "timeline") for ext in ("png", "svg")))
 
 
-def output_names(objectives: tuple[str, ...]) -> tuple[str, ...]:
-    """Every file a run writes in its folder (so none is overwritten without --force).
+def output_names(objectives: tuple[str, ...], *, systems: bool = False) -> tuple[str, ...]:
+    """Every file a run writes in its folder (so none is overwritten without --force); a space with
+    system axes (``systems``) also draws the chosen design's timeline.
 
     Examples
     --------
@@ -52,10 +53,13 @@ def output_names(objectives: tuple[str, ...]) -> tuple[str, ...]:
     ('pareto_total_cycles_area_um2.png', 'pareto_total_cycles_area_um2.svg')
     >>> output_names(("total_cycles", "area_um2"))[6:]
     ('layers.png', 'layers.svg', 'roofline.png', 'roofline.svg')
+    >>> output_names(("total_cycles", "area_um2"), systems=True)[10:]
+    ('timeline.png', 'timeline.svg')
     """
     figures = [f"pareto_{a}_{b}.{ext}" for a, b in itertools.combinations(objectives, 2) for ext in ("png", "svg")]
+    details = ("layers", "roofline", "timeline") if systems else ("layers", "roofline")
     return (STORE, POINTS_CSV, PARETO_CSV, REPORT, *figures,
-            *(f"{name}.{ext}" for name in ("layers", "roofline") for ext in ("png", "svg")))
+            *(f"{name}.{ext}" for name in details for ext in ("png", "svg")))
 
 
 ALL_OUTPUTS = _all_outputs()
@@ -119,7 +123,10 @@ def run_space(workload: str, base: ArrayConfig, axes: list[Axis], output: str | 
     if not optimise and count_points(axes) > MAX_POINTS:
         raise SpecError(f"the space has {count_points(axes):,} points, more than the {MAX_POINTS:,} an exhaustive "
                         "run takes: give --budget N (NSGA-II visits N of them)")
-    outputs = output_names(settings.objectives) if plots else (STORE, POINTS_CSV, PARETO_CSV)
+    from .systems import has_system_axes
+
+    systems = has_system_axes(axes)
+    outputs = output_names(settings.objectives, systems=systems) if plots else (STORE, POINTS_CSV, PARETO_CSV)
     if resume:
         if not (folder / STORE).is_file():
             raise OutputError(f"{folder}: nothing to resume (no {STORE})")
@@ -141,6 +148,10 @@ def run_space(workload: str, base: ArrayConfig, axes: list[Axis], output: str | 
                "mapping": settings.mapping, **({"objectives": list(settings.objectives)}
                                                 if settings.mapping == "search" else {}),
                **({"limits": [list(x) for x in settings.limits]} if settings.limits else {})}
+    if systems:  # the schedule's model too (a space without system axes keeps its keys)
+        from .fingerprint import system_fingerprint
+
+        context["system_model"] = system_fingerprint()
     folder.mkdir(parents=True, exist_ok=True)
     evaluator = _Evaluator(Store(folder / STORE), context,
                            Executor(jobs=jobs, scheduler=scheduler, setup=_setup_worker,
@@ -242,14 +253,24 @@ def _write_outputs(folder: Path, run: DseRun, graph: LayerGraph, base: ArrayConf
 
 
 def _draw(folder: Path, run: DseRun, graph: LayerGraph, base: ArrayConfig, settings: Settings, workload: str) -> None:
-    from .plots import layer_breakdown_figure, pareto_figures, roofline_figure
+    from .plots import layer_breakdown_figure, pareto_figures, roofline_figure, timeline_figure
     from .report import choose_design, write_report
+    from .systems import has_system_axes, system_detail
 
     run.chosen = choose_design(run.points, run.pareto, settings.objectives)
     figures = pareto_figures(run.points, run.pareto, settings.objectives, folder)
     if run.chosen is not None:
-        detail = simulate_point(graph, base, run.points[run.chosen], settings)
-        figures += layer_breakdown_figure(detail, folder) + roofline_figure(detail, folder)
+        row = run.points[run.chosen]
+        # a system's schedule is its detail; one array's is simulate's (with the per-layer figures)
+        system = system_detail(graph, base, row, energy_table=settings.energy_table,
+                               search=settings.mapping == "search") if has_system_axes(run.axes) else None
+        if system is not None:
+            figures += timeline_figure(system, folder)
+        else:
+            detail = simulate_point(graph, base, row, settings)
+            figures += layer_breakdown_figure(detail, folder) + roofline_figure(detail, folder)
+            if has_system_axes(run.axes):
+                figures += timeline_figure(detail, folder)
     report = write_report(folder, title=f"accelsim dse: {graph.name}", workload=workload, base_arch_name=base.name,
                           axes=run.axes, rows=run.points, front=run.pareto, objectives=settings.objectives,
                           chosen_index=run.chosen, figures=figures)
@@ -260,9 +281,9 @@ def simulate_point(graph: LayerGraph, base: ArrayConfig, row: dict[str, Any], se
     """``simulate`` of one evaluated point with its per-layer mapping: the detail behind its numbers."""
     from ..mapping.choice import LayerChoice
     from ..sim import simulate
-    from .space import design_of, workload_changes
+    from .space import SYSTEM_AXES, design_of, workload_changes
 
-    point = {k: v for k, v in row.items() if k not in RESULT_COLUMNS}
+    point = {k: v for k, v in row.items() if k not in RESULT_COLUMNS and k not in SYSTEM_AXES}
     arch, dataflows = design_of(base, point, every_dataflow=settings.mapping == "search")
     specs = {d.name: d for d in dataflows}  # the point's own specs: a dataflow file may reuse a bundled name
     choices = {name: LayerChoice.from_dict(m, specs) for name, m in row["mapping"].items()}
@@ -290,7 +311,12 @@ def _cell(value: Any) -> Any:
     if isinstance(value, dict):
         counts: dict[str, int] = {}
         for m in value.values():
-            text = f"{m['dataflow']}:{m['loop_order']}" + (f":t{m['temporal_tile']}" if m["temporal_tile"] else "")
+            if "split" in m:  # a system's layer: its dataflow, and its split over its cores or "whole" on one
+                cores = m["cores"] if isinstance(m["cores"], list) else m["cores"].split("-")
+                width = len(cores) if isinstance(m["cores"], list) else int(cores[1]) - int(cores[0]) + 1
+                text = f"{m['dataflow']}:{m['split']}/{width}" if m["split"] else f"{m['dataflow']}:whole"
+            else:
+                text = f"{m['dataflow']}:{m['loop_order']}" + (f":t{m['temporal_tile']}" if m["temporal_tile"] else "")
             counts[text] = counts.get(text, 0) + 1
         return " ".join(f"{k}x{n}" for k, n in sorted(counts.items()))
     return value

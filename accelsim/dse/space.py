@@ -1,8 +1,9 @@
 """Design spaces as data: named axes, each a list of values, and the points of their product.
 
 An axis names an ``ArrayConfig`` field (nested fields by dotted path, e.g.
-``memory.dram_bytes_per_cycle``), ``dataflow``, or a workload-side setting applied to every GEMM
-layer (``workload.input_bits``, ``workload.weight_bits``, ``workload.weight_sparsity``). Every value
+``memory.dram_bytes_per_cycle``), ``dataflow``, a workload-side setting applied to every GEMM
+layer (``workload.input_bits``, ``workload.weight_bits``, ``workload.weight_sparsity``), or a
+system of cores built from the point's array (:data:`SYSTEM_AXES`, :mod:`accelsim.dse.systems`). Every value
 is checked against the base architecture on its own before any work, so a typo is one line, not a
 thousand failed points.
 
@@ -25,11 +26,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..arch import ArrayConfig
-from ..errors import AccelsimError, SpecError
+from ..errors import AccelsimError, SpecError, did_you_mean
 from ..specio import Fields, printable, read_yaml_file
 
 # Workload-side axes carry a "workload." prefix: ArrayConfig has its own input_bits/weight_bits (the datapath).
 WORKLOAD_AXES = ("workload.input_bits", "workload.weight_bits", "workload.weight_sparsity")
+# A system of identical cores, each the point's array, and how the network is scheduled on it
+# (accelsim.dse.systems): a point with any of these is evaluated by the schedule's closed forms.
+SYSTEM_AXES = ("system.cores", "system.dram_bytes_per_cycle", "system.global_buffer_kib",
+               "system.global_buffer_bytes_per_cycle", "system.topology", "system.link_bytes_per_cycle",
+               "system.hop_latency_cycles", "system.pj_per_byte_hop", "schedule")
 MAX_POINTS = 2_000_000  # an exhaustive run beyond this would take hours: use --budget (NSGA-II) instead
 # Metrics a space may bound (derived constraints): a point above a limit is infeasible, with the reason.
 LIMITS = ("total_cycles", "latency_ms", "energy_pj", "power_mw", "area_um2")
@@ -177,7 +183,7 @@ def arch_for(base: ArrayConfig, point: dict[str, Any]) -> ArrayConfig:
     data = base.to_dict()
     changed = False
     for name, value in point.items():
-        if name in WORKLOAD_AXES or name == "dataflow":
+        if name in WORKLOAD_AXES or name in SYSTEM_AXES or name == "dataflow":
             continue
         changed = True
         target = data
@@ -189,7 +195,7 @@ def arch_for(base: ArrayConfig, point: dict[str, Any]) -> ArrayConfig:
             target = target[part]
         if leaf not in target and leaf not in ArrayConfig.__dataclass_fields__:
             raise SpecError(f"axis '{printable(name)}' is not an architecture field, 'dataflow' or one of "
-                            f"{', '.join(WORKLOAD_AXES)}")
+                            f"{', '.join(WORKLOAD_AXES + SYSTEM_AXES)}")
         target[leaf] = value
     if not changed:
         return base
@@ -217,8 +223,12 @@ def check_axes(base: ArrayConfig, axes: list[Axis]) -> None:
     may make the same design (a label such as ``name``, or ``8`` and ``8.0``: every point would be
     computed twice under two names); else one line, before any work."""
     from ..mapping import load_dataflow
+    from .systems import axis_design, check_system_axes
 
     for axis in axes:
+        if axis.name.startswith("system.") and axis.name not in SYSTEM_AXES:
+            raise SpecError(f"axis '{printable(axis.name)}' is not a system axis"
+                            f"{did_you_mean(axis.name, SYSTEM_AXES)}: choose from {', '.join(SYSTEM_AXES)}")
         seen: dict[str, Any] = {}
         for value in axis.values:
             try:
@@ -227,6 +237,8 @@ def check_axes(base: ArrayConfig, axes: list[Axis]) -> None:
                     design: Any = {k: v for k, v in spec.items() if k not in ("name", "description")}
                 elif axis.name in WORKLOAD_AXES:
                     design = workload_changes({axis.name: value})
+                elif axis.name in SYSTEM_AXES:
+                    design = axis_design(axis.name, value)
                 else:
                     design = arch_for(base, {axis.name: value}).to_dict()  # a point keeps the base's name
             except AccelsimError as err:
@@ -239,7 +251,7 @@ def check_axes(base: ArrayConfig, axes: list[Axis]) -> None:
                                 f"{printable(repr(value))} give the same design{label}: their points would be "
                                 "identical; give each design once")
             seen[key] = value
-
+    check_system_axes(axes)
 
 
 def workload_changes(point: dict[str, Any]) -> dict[str, Any]:
