@@ -222,6 +222,22 @@ class SystemConfig:
             views[index] = self._view(index)
         return views[index]
 
+    def share(self, index: int) -> Fraction:
+        """Core ``index``'s bandwidth to the shared level, exactly (bytes per cycle): the view's float
+        rounds ``shared / N`` down; transfers are timed with this.
+
+        Examples
+        --------
+        >>> from accelsim.arch import resolve_arch
+        >>> SystemConfig(name="t", cores=(resolve_arch("sa32"),) * 3, dram=Dram(bytes_per_cycle=16)).share(0)
+        Fraction(16, 3)
+        """
+        core = self.cores[index]
+        if self.is_single_array:
+            return Fraction(core.memory.dram_bytes_per_cycle)
+        return min(Fraction(core.memory.dram_bytes_per_cycle), Fraction(self.network.link_bytes_per_cycle),
+                   Fraction(self.shared_bytes_per_cycle) / len(self.cores))
+
     def _view(self, index: int) -> ArrayConfig:
         core, n = self.cores[index], len(self.cores)
         if self.is_single_array:

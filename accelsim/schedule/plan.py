@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import cached_property, lru_cache
 
 from ..arch import ArrayConfig
@@ -60,15 +61,16 @@ class Phases:
                 self.epilogue)
 
 
-def _cycles(nbytes: int, bytes_per_cycle: float) -> int:
+def _cycles(nbytes: int, bytes_per_cycle: float | Fraction) -> int:
     """``ceil(nbytes / bytes_per_cycle)`` exactly, in integers (as :func:`~accelsim.sim.memory.stall_cycles` does)."""
-    num, den = float(bytes_per_cycle).as_integer_ratio()
+    num, den = Fraction(bytes_per_cycle).as_integer_ratio()
     return -(-nbytes * den // num)
 
 
 def part_phases(plan: LayerPlan, view: ArrayConfig, *, input_on_chip: bool = False, output_on_chip: bool = False,
-                output_parts: int = 1, weights_on_chip: bool = False) -> Phases:
-    """A part's phases on its core (``view``: the core with its share of the memory level).
+                output_parts: int = 1, weights_on_chip: bool = False, share: Fraction | None = None) -> Phases:
+    """A part's phases on its core (``view``: the core with its share of the memory level; ``share``:
+    that share exactly, when the view's float rounds it).
 
     ``input_on_chip``/``output_on_chip``: the layer's input comes from, or its output stays in,
     on-chip memory (no DRAM trip); ``output_parts``: a K split, whose cores each write a slice of
@@ -77,7 +79,7 @@ def part_phases(plan: LayerPlan, view: ArrayConfig, *, input_on_chip: bool = Fal
     """
     if plan.ideal_memory:
         return Phases(compute=plan.compute)
-    mem, bw = plan.memory, view.memory.dram_bytes_per_cycle
+    mem, bw = plan.memory, share if share is not None else Fraction(view.memory.dram_bytes_per_cycle)
     ops = mem.operands
     out_bytes = 0 if output_on_chip else -(-ops["O"].dram_total // output_parts)
     total = mem.dram_total - ops["O"].dram_total + out_bytes - (ops["I"].dram_total if input_on_chip else 0)
@@ -123,14 +125,23 @@ class GroupPlan:
     def phases_with(self, input_on_chip: bool = False, output_on_chip: bool = False,
                     weights_on_chip: bool = False) -> Phases:
         """The slowest part's phases, the K split's reduction and, with a global buffer, the DRAM floor."""
+        key = (input_on_chip, output_on_chip, weights_on_chip)
+        memo = self.__dict__.setdefault("_phases", {})  # a schedule asks again for every placement it tries
+        if key not in memo:
+            memo[key] = self._phases_with(*key)
+        return memo[key]
+
+    def _phases_with(self, input_on_chip: bool, output_on_chip: bool, weights_on_chip: bool) -> Phases:
         if not self.plans:
             return Phases(compute=self.vector)
         k = len(self.plans) if self.split == "K" else 1
         out = Phases()
-        distinct = {(id(plan), view): plan for plan, view in zip(self.plans, self.views())}  # identical cores' parts
-        for (_, view), plan in distinct.items():
+        shares = [self.system.share(c) for c in self.cores[:len(self.plans)]]
+        distinct = {(id(plan), view, share): plan  # identical cores' parts
+                    for plan, view, share in zip(self.plans, self.views(), shares)}
+        for (_, view, share), plan in distinct.items():
             out = out.slowest(part_phases(plan, view, input_on_chip=input_on_chip, output_on_chip=output_on_chip,
-                                          output_parts=k, weights_on_chip=weights_on_chip))
+                                          output_parts=k, weights_on_chip=weights_on_chip, share=share))
         reduce = self.reduce_cycles
         floor = self.dram_floor(input_on_chip, output_on_chip, weights_on_chip)
         transfer = max(out.transfer, floor - out.weights_first - out.inputs_first - out.epilogue)
@@ -199,7 +210,7 @@ class GroupPlan:
         """With a global buffer, the cycles DRAM needs for the layer at the group's share of it."""
         if self.system.global_buffer is None or not self.plans:
             return 0
-        share = self.system.dram.bytes_per_cycle * len(self.cores) / len(self.system.cores)
+        share = Fraction(self.system.dram.bytes_per_cycle) * len(self.cores) / len(self.system.cores)
         return _cycles(self.dram_bytes(input_on_chip, output_on_chip, weights_on_chip), share)
 
     @property
@@ -244,6 +255,9 @@ def plan_group(layer: Layer, system: SystemConfig, cores: tuple[int, ...], dataf
         key = (group.phases.sequential, group.dram_bytes())
         if best is None or key < best[0]:
             best = (key, group)
+    if best is None and error is None:  # no split applies (one row, one channel...): one core runs it whole
+        plan = _plan_part(layer, system.core_view(cores[0]), dataflows[cores[0]], memory, search)
+        return GroupPlan(layer, system, cores, "", (plan,))
     if best is None:
         raise error or MappingError(f"layer '{layer.name}' cannot be split over {len(cores)} cores")
     return best[1]

@@ -27,7 +27,7 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 from functools import cache
 from typing import Any
@@ -37,10 +37,13 @@ from ..errors import UnsupportedError
 from ..mapping.choice import LayerChoice
 from ..mapping.dataflow import DataflowSpec
 from ..workload.graph import LayerGraph
+from ..workload.layer import Layer
 from .plan import GroupPlan, Phases, plan_group
 from .tasks import Task, closed_form
 
 MODES = ("sequential", "overlap")
+# A layer's plan depends on everything but its name
+_SHAPE_FIELDS = tuple(f.name for f in fields(Layer) if f.name != "name")
 
 
 @dataclass(frozen=True)
@@ -298,6 +301,10 @@ class _Planner:
         self.choices = choices
         self.resident: set[str] = set()  # layers whose weights an earlier micro-batch left in their core
         self._plans: dict[tuple[str, tuple[int, ...]], GroupPlan] = {}
+        self._alike: dict[tuple, GroupPlan] = {}
+        classes: dict[tuple, int] = {}  # cores that plan alike: the same view and dataflow
+        self.core_class = [classes.setdefault((system.core_view(c), dataflows[c]), len(classes))
+                           for c in range(len(system.cores))]
         self.preds = {layer.name: [s for s in dict.fromkeys(graph.sources(layer.name)) if s in graph]
                       for layer in graph}
         succ: dict[str, list[str]] = {name: [] for name in self.preds}
@@ -308,10 +315,18 @@ class _Planner:
         self.has_branches = any(len(s) > 1 for s in succ.values())
 
     def plan(self, name: str, group: tuple[int, ...]) -> GroupPlan:
+        """The layer's plan on ``group``, shared by layers of the same shape on cores that look the same
+        (same array, dataflow and view of the memory system): ResNet-50 repeats its blocks, and a
+        system of identical cores has one plan per group size."""
+        layer = self.graph[name]
         key = (name, group)
         if key not in self._plans:
-            self._plans[key] = plan_group(self.graph[name], self.system, group, self.dataflows, memory=self.memory,
-                                          search=self.search, choice=self.choices.get(name))
+            shape = tuple(getattr(layer, f) for f in _SHAPE_FIELDS)
+            alike = (shape, tuple(self.core_class[c] for c in group), self.choices.get(name))
+            if alike not in self._alike:
+                self._alike[alike] = plan_group(layer, self.system, group, self.dataflows, memory=self.memory,
+                                                search=self.search, choice=self.choices.get(name))
+            self._plans[key] = self._alike[alike]
         return self._plans[key]
 
     # -- where activations live -----------------------------------------------------------------
@@ -383,15 +398,22 @@ class _Planner:
 
     # -- placing layers on cores ---------------------------------------------------------------
     def place(self, order: list[str], keep: set[str]) -> dict[str, tuple[int, ...]]:
-        """A greedy earliest-finish placement: every layer on the whole system or on one core."""
+        """A greedy earliest-finish placement: every layer on the whole system or on one core (of
+        cores that plan alike, the one free first: the others could only finish later)."""
         n = len(self.system.cores)
         every = tuple(range(n))
-        candidates = [every] + [(c,) for c in range(min(n, 16))]
         state = _Built()
         groups: dict[str, tuple[int, ...]] = {}
         for name in order:
             best: tuple[int, tuple[int, ...]] | None = None
-            for group in candidates:
+            first_free: dict[int, int] = {}
+            for c in range(n):
+                free = max(state.free.get(f"array{c}", 0), state.free.get(f"chan{c}", 0))
+                k = self.core_class[c]
+                if k not in first_free or free < max(state.free.get(f"array{first_free[k]}", 0),
+                                                     state.free.get(f"chan{first_free[k]}", 0)):
+                    first_free[k] = c
+            for group in [every] + [(c,) for c in sorted(first_free.values())]:
                 mark = state.checkpoint()
                 self.issue(state, name, group, keep, sequential=False)
                 done = state.ends[self._available(state, name)]
@@ -530,7 +552,7 @@ class _Planner:
             if gb is not None:
                 out["global_buffer"] += sum(per_core) * Fraction(gb.pj_per_byte)
             if not system.is_single_array:
-                hops = sum(b * net.hops(c, len(system.cores)) for b, c in zip(per_core, gp.cores))
+                hops = sum(b * net.hops(c, len(system.cores)) for b, c in zip(per_core, built.groups[name]))
                 out["network"] += (hops + gp.reduce_bytes) * Fraction(net.pj_per_byte_hop)
         out["leakage"] = built.makespan * sum((leakage_per_cycle(c, table) for c in system.cores), Fraction(0))
         return out
