@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +193,7 @@ class SystemConfig:
         return cls(name=arch.name, cores=(arch,),
                    dram=Dram(arch.memory.dram_bytes_per_cycle, arch.memory.dram_latency_cycles))
 
-    @property
+    @cached_property  # (cached in the instance's __dict__: not a field, no part of == or hash)
     def is_single_array(self) -> bool:
         """One core, no global buffer, and the core's own DRAM: exactly an :class:`ArrayConfig`."""
         return self == SystemConfig.single(self.cores[0])
@@ -223,6 +224,13 @@ class SystemConfig:
         return views[index]
 
     def share(self, index: int) -> Fraction:
+        return self._shares[index]
+
+    @cached_property
+    def _shares(self) -> tuple[Fraction, ...]:
+        return tuple(self._share(i) for i in range(len(self.cores)))
+
+    def _share(self, index: int) -> Fraction:
         """Core ``index``'s bandwidth to the shared level, exactly (bytes per cycle): the view's float
         rounds ``shared / N`` down; transfers are timed with this.
 

@@ -165,7 +165,7 @@ def run_system(graph: LayerGraph, system: SystemConfig, dataflow: DataflowSpec |
         whole = planner.build(order, dict.fromkeys(order, every), keep, sequential=False)
         best = min((whole, sequential), key=lambda b: b.makespan)  # the sequential one is never better (a property)
         if len(every) > 1 and planner.has_branches:
-            placed = planner.build(order, planner.place(order, keep), keep, sequential=False)
+            placed = planner.place(order, keep)
             if placed.makespan < best.makespan:
                 best = placed
         batch = _uniform_batch(graph)
@@ -397,7 +397,7 @@ class _Planner:
         return bool(sources) and sources <= keep
 
     # -- placing layers on cores ---------------------------------------------------------------
-    def place(self, order: list[str], keep: set[str]) -> dict[str, tuple[int, ...]]:
+    def place(self, order: list[str], keep: set[str]) -> _Built:
         """A greedy earliest-finish placement: every layer on the whole system or on one core (of
         cores that plan alike, the one free first: the others could only finish later)."""
         n = len(self.system.cores)
@@ -423,7 +423,9 @@ class _Planner:
             assert best is not None
             groups[name] = best[1]
             self.issue(state, name, best[1], keep, sequential=False)
-        return groups
+        for name in list(state.pending):
+            self._epilogue(state, name)
+        return state
 
     def pipeline(self, batch: int) -> tuple[list[str], dict[str, tuple[int, ...]], int]:
         """Layer pipelining of an unrolled graph: consecutive layers in stages, one core each, balanced
@@ -499,6 +501,10 @@ class _Planner:
         every = tuple(range(len(self.system.cores)))
         timings = []
         latest = 0
+        by_layer: dict[str, list[int]] = {}
+        for i, t in enumerate(built.tasks):
+            if t.duration:
+                by_layer.setdefault(t.layer, []).append(i)
         for layer in self.graph:
             name = layer.name
             group = built.groups[name]
@@ -506,9 +512,8 @@ class _Planner:
             inside, outside = built.flags[name]
             kept = name in self.resident
             ph = gp.phases_with(inside, outside, kept)
-            ids = [i for i, t in enumerate(built.tasks) if t.layer == name and t.duration]
             body = built.index[name, "compute"]
-            ids = ids or [body]
+            ids = by_layer.get(name) or [body]
             end = max(built.ends[i] for i in ids)
             critical, latest = max(0, end - latest), max(latest, end)
             timings.append(LayerTiming(
