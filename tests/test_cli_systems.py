@@ -121,3 +121,18 @@ def test_arch_list_and_show_name_the_systems(capsys):
     assert code == 0 and json.loads(out)["cores"]["count"] == 4
     code, out, _ = run(capsys, "arch", "show", "sa32", "--json")
     assert json.loads(out) == resolve_arch("sa32").to_dict()
+
+
+def test_cores_on_different_clocks_are_refused(capsys, tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("cores: [sa32, {rows: 8, cols: 8, clock_mhz: 500}]\ndram: {bytes_per_cycle: 16}\n")
+    err = one_line_error(capsys, "simulate", "alexnet", "--arch", spec)
+    assert err == (f"accelsim: error: {spec}:1: `SystemConfig.cores` run at 500, 1000 MHz: cores on different "
+                   "clocks are not modelled (a schedule counts one clock's cycles); give every core one clock_mhz")
+
+
+def test_search_on_one_array_schedules_what_the_table_ran(capsys):
+    code, out, _ = run(capsys, "simulate", "resnet50", "--arch", "sa128", "--mapping", "search", "--schedule",
+                       "overlap", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["schedule"]["sequential_cycles"] == data["total_cycles"]

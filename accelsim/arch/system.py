@@ -181,6 +181,9 @@ class SystemConfig:
             raise where.error("cores", "must list at least one core, not none")
         if len(self.cores) > MAX_CORES:
             raise where.error("cores", f"must be at most {MAX_CORES:,} cores, not {len(self.cores):,}")
+        clocks = sorted({core.clock_mhz for core in self.cores})
+        if len(clocks) > 1:  # a schedule counts one clock's cycles: cores on other clocks would be silently wrong
+            raise UnsupportedError(str(where.error("cores", _clock_message(clocks))))
         net = self.network
         if net.topology == "mesh" and net.mesh_rows * net.mesh_cols != len(self.cores):
             raise where.error("network", f"mesh {net.mesh_rows}×{net.mesh_cols} has {net.mesh_rows * net.mesh_cols} "
@@ -323,12 +326,20 @@ class SystemConfig:
                 if gb.kib < smallest:
                     raise f.error("global_buffer", f"kib = {gb.kib:g} is smaller than one tile of core {i}'s "
                                                    f"half buffers ({smallest:g} KiB): it could not stage a tile")
+        clocks = sorted({core.clock_mhz for core in cores})
+        if len(clocks) > 1:
+            raise UnsupportedError(str(f.error("cores", _clock_message(clocks))))
         try:
             return cls(name=name, cores=tuple(cores), dram=dram, global_buffer=gb, network=network)
         except SpecError as err:  # the structural checks of __post_init__, with the file and the key's line
             field_name = err.path.split(".")[1] if err.path and "." in err.path else None
             line = getattr(data, "key_lines", {}).get(field_name) or getattr(data, "line", None)
             raise SpecError(err.message, file=file, path=err.path, line=line) from None
+
+
+def _clock_message(clocks: list[float]) -> str:
+    return (f"run at {', '.join(f'{c:g}' for c in clocks)} MHz: cores on different clocks are not modelled "
+            "(a schedule counts one clock's cycles); give every core one clock_mhz")
 
 
 def _fair_share(total: float, n: int) -> float:
