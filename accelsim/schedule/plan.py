@@ -221,15 +221,18 @@ class GroupPlan:
 
 def plan_group(layer: Layer, system: SystemConfig, cores: tuple[int, ...], dataflows: tuple[DataflowSpec, ...], *,
                memory: bool = True, search: bool = False, splits: tuple[str, ...] = SPLITS,
-               choice: LayerChoice | None = None) -> GroupPlan:
+               choice: LayerChoice | None = None,
+               alternatives: tuple[tuple[DataflowSpec, ...], ...] | None = None) -> GroupPlan:
     """The best plan of ``layer`` on ``cores`` (fewest sequential cycles; ties: fewest DRAM bytes,
     then the split's order M, N, K).
 
     ``dataflows[i]`` is core ``i``'s dataflow; ``search`` also tries each dataflow's other loop
     order and smaller temporal chunks per part (as ``--mapping search`` does for one array);
     ``choice`` is the layer's given mapping when it runs whole on one core (a mapping search's
-    result, so one array's schedule replays exactly what its engine ran).
+    result, so one array's schedule replays exactly what its engine ran); ``alternatives[i]`` are
+    other dataflows core ``i`` may run when searching.
     """
+    others = alternatives or tuple(() for _ in system.cores)
     if choice is not None and len(cores) == 1 and layer.gemm is not None:
         view = system.core_view(cores[0])
         plan = plan_layer(layer, view, choice.dataflow, memory=memory, temporal_tile=choice.temporal_tile)
@@ -246,7 +249,7 @@ def plan_group(layer: Layer, system: SystemConfig, cores: tuple[int, ...], dataf
         if parts is None:
             continue
         try:
-            plans = tuple(_plan_part(part, system.core_view(c), dataflows[c], memory, search)
+            plans = tuple(_plan_part(part, system.core_view(c), dataflows[c], memory, search, others[c])
                           for part, c in zip(parts, cores))
         except MappingError as err:
             error = error or err
@@ -256,7 +259,7 @@ def plan_group(layer: Layer, system: SystemConfig, cores: tuple[int, ...], dataf
         if best is None or key < best[0]:
             best = (key, group)
     if best is None and error is None:  # no split applies (one row, one channel...): one core runs it whole
-        plan = _plan_part(layer, system.core_view(cores[0]), dataflows[cores[0]], memory, search)
+        plan = _plan_part(layer, system.core_view(cores[0]), dataflows[cores[0]], memory, search, others[cores[0]])
         return GroupPlan(layer, system, cores, "", (plan,))
     if best is None:
         raise error or MappingError(f"layer '{layer.name}' cannot be split over {len(cores)} cores")
@@ -264,12 +267,15 @@ def plan_group(layer: Layer, system: SystemConfig, cores: tuple[int, ...], dataf
 
 
 @lru_cache(maxsize=65536)  # identical cores take equal parts: plan each distinct (part, core view) once
-def _plan_part(part: Layer, view: ArrayConfig, dataflow: DataflowSpec, memory: bool, search: bool) -> LayerPlan:
+def _plan_part(part: Layer, view: ArrayConfig, dataflow: DataflowSpec, memory: bool, search: bool,
+               others: tuple[DataflowSpec, ...] = ()) -> LayerPlan:
+    """A part's plan: the fixed rule, or with ``search`` the fewest cycles over the dataflow and
+    ``others``, both loop orders each and up to four temporal chunks."""
     plan = plan_layer(part, view, dataflow, memory=memory)
     if not search:
         return plan
     best = (plan.compute + plan.stall(view), plan)
-    for df in loop_orders(dataflow):
+    for df in (d for spec in (dataflow, *others) for d in loop_orders(spec)):
         largest = plan_layer(part, view, df, memory=memory)
         chunk = largest.mapping.temporal_tile
         for tile in (tile_candidates(chunk) if chunk else [None]):

@@ -154,7 +154,10 @@ def run_system(graph: LayerGraph, system: SystemConfig, dataflow: DataflowSpec |
     else:
         by_name = {name: load_dataflow(name) for name in {c.dataflows[0] for c in system.cores}}
         dataflows = tuple(by_name[c.dataflows[0]] for c in system.cores)
-    planner = _Planner(graph, system, dataflows, memory, search, choices or {})
+    alternatives = None
+    if search and dataflow is None:  # the search may pick each part's dataflow among its core's
+        alternatives = tuple(tuple(load_dataflow(n) for n in c.dataflows[1:]) for c in system.cores)
+    planner = _Planner(graph, system, dataflows, memory, search, choices or {}, alternatives)
     every = tuple(range(len(system.cores)))
     order = [layer.name for layer in graph]
     sequential = planner.build(order, dict.fromkeys(order, every), set(), sequential=True)
@@ -172,7 +175,8 @@ def run_system(graph: LayerGraph, system: SystemConfig, dataflow: DataflowSpec |
         if len(every) > 1 and batch > 1 and len(graph) > 1:
             tried = []
             for count in _micro_batch_counts(batch, min(len(every), len(graph))):
-                piped = _Planner(_unrolled(graph, batch // count, count), system, dataflows, memory, search, {})
+                piped = _Planner(_unrolled(graph, batch // count, count), system, dataflows, memory, search, {},
+                             alternatives)
                 p_order, p_groups, stages = piped.pipeline(count)
                 built = piped.build(p_order, p_groups, piped.on_chip() if memory else set(), sequential=False)
                 tried.append(f"{count} × {batch // count}: {built.makespan:,}")
@@ -296,9 +300,10 @@ class _Built:
 
 class _Planner:
     def __init__(self, graph: LayerGraph, system: SystemConfig, dataflows: tuple[DataflowSpec, ...],
-                 memory: bool, search: bool, choices: dict[str, LayerChoice]):
+                 memory: bool, search: bool, choices: dict[str, LayerChoice],
+                 alternatives: tuple[tuple[DataflowSpec, ...], ...] | None = None):
         self.graph, self.system, self.dataflows, self.memory, self.search = graph, system, dataflows, memory, search
-        self.choices = choices
+        self.choices, self.alternatives = choices, alternatives
         self.resident: set[str] = set()  # layers whose weights an earlier micro-batch left in their core
         self._plans: dict[tuple[str, tuple[int, ...]], GroupPlan] = {}
         self._alike: dict[tuple, GroupPlan] = {}
@@ -325,7 +330,8 @@ class _Planner:
             alike = (shape, tuple(self.core_class[c] for c in group), self.choices.get(name))
             if alike not in self._alike:
                 self._alike[alike] = plan_group(layer, self.system, group, self.dataflows, memory=self.memory,
-                                                search=self.search, choice=self.choices.get(name))
+                                                search=self.search, choice=self.choices.get(name),
+                                                alternatives=self.alternatives)
             self._plans[key] = self._alike[alike]
         return self._plans[key]
 
