@@ -270,6 +270,7 @@ class _Built:
     flags: dict[str, tuple[bool, bool]] = field(default_factory=dict)
 
     def add(self, layer: str, phase: str, holds: list[tuple[str, int]], after: list[tuple[int, int]]) -> int:
+        holds = [(r, c) for r, c in holds if c]  # a phase with nothing to move takes no turn on its resource
         task = Task(layer, phase, tuple(holds), tuple(after))
         start = max([self.ends[i] + lag for i, lag in after] + [self.free.get(r, 0) for r, _ in holds] + [0])
         for resource, cycles in holds:
@@ -483,7 +484,11 @@ class _Planner:
                   if (p, "epilogue") in built.index]
         i = built.add(name, "inputs", [(c, ph.inputs_first) for c in chans], ready + barrier)
         holds = [(f"array{c}", ph.body) for c in group] + [(c, ph.transfer) for c in chans]
-        body = built.add(name, "compute", holds, [(w, ph.latency), (i, ph.latency)] + ready)
+        # the DRAM latency is waited after what came from DRAM (once per layer, in either order); overlapped,
+        # a layer whose first operands are all on chip waits none (sequential keeps the engine's one wait)
+        lag = {w: ph.latency if sequential or ph.weights_first else 0, i: ph.latency if sequential or ph.inputs_first
+               else 0}
+        body = built.add(name, "compute", holds, [(w, lag[w]), (i, lag[i])] + ready)
         if ph.reduce:
             built.add(name, "reduce", [("noc", ph.reduce)], [(body, 0)])
         if layer.gemm is not None and not outside:

@@ -580,7 +580,7 @@ def quad_sa32() -> SystemConfig:
     return SystemConfig(name="sa32x4", cores=(sa32,) * 4, dram=Dram(bytes_per_cycle=16))
 
 
-@pytest.mark.parametrize("schedule, cycles", [("sequential", 3_260_566), ("overlap", 3_249_078)])
+@pytest.mark.parametrize("schedule, cycles", [("sequential", 3_260_566), ("overlap", 3_248_822)])
 def test_resnet50_on_four_sa32_cores(schedule, cycles):
     """Pinned: a change to these numbers must be deliberate (update them with the reason in the commit)."""
     from accelsim.workload import resolve_workload
