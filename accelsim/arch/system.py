@@ -101,11 +101,14 @@ class Network:
     mesh_cols`` routers (one core each) with the memory interface on the west edge, next to
     column 0. A core's memory traffic crosses ``hops(core)`` links: each costs
     ``hop_latency_cycles`` once per layer (the first operands' trip) and ``pj_per_byte_hop`` per
-    byte; a core's link caps its share of the shared bandwidth at ``link_bytes_per_cycle``.
+    byte; a core's link caps its share of the shared bandwidth at ``link_bytes_per_cycle``, and a K
+    split's partial sums are reduced over the links. ``link_bytes_per_cycle`` 0 (the default) means no
+    dedicated links: cores reach memory through their ports only, and exchange partial sums through
+    the shared memory level (the global buffer, or DRAM) at their shares of it.
     """
 
     topology: str = "crossbar"
-    link_bytes_per_cycle: float = 1e9
+    link_bytes_per_cycle: float = 0.0
     hop_latency_cycles: int = 0
     pj_per_byte_hop: float = 0.0
     mesh_rows: int = 0
@@ -115,6 +118,16 @@ class Network:
         _read_network(Fields(_as_dict(self), where="SystemConfig.network"))
         for name in ("link_bytes_per_cycle", "pj_per_byte_hop"):
             object.__setattr__(self, name, float(getattr(self, name)))
+
+    @property
+    def has_links(self) -> bool:
+        """Whether the network has dedicated links (else cores meet only in the shared memory level)."""
+        return self.link_bytes_per_cycle > 0
+
+    @property
+    def link_cap(self) -> Fraction:
+        """What a core's link lets through per cycle (no cap without dedicated links)."""
+        return Fraction(self.link_bytes_per_cycle) if self.has_links else Fraction(10**18)
 
     def hops(self, core: int, cores: int) -> int:
         """Links between core ``core`` (of ``cores``) and the memory interface.
@@ -133,10 +146,22 @@ class Network:
         return 1
 
 
+def _link(f: Fields) -> float:
+    """``link_bytes_per_cycle``: 0 (no dedicated links) or a bandwidth."""
+    value = f.raw("link_bytes_per_cycle", 0)
+    if value == 0 and not isinstance(value, bool):
+        return 0.0
+    try:
+        return f.number("link_bytes_per_cycle", low=DRAM_BYTES_PER_CYCLE[0], high=DRAM_BYTES_PER_CYCLE[1],
+                        low_open=False)
+    except SpecError as err:
+        raise SpecError(err.message.replace("must be ", "must be 0 (no dedicated links) or ", 1), file=err.file,
+                        path=err.path, line=err.line) from None
+
+
 def _read_network(f: Fields) -> dict[str, Any]:
     out = dict(topology=f.str("topology", "crossbar", choices=TOPOLOGIES),
-               link_bytes_per_cycle=f.number("link_bytes_per_cycle", 1e9, low=DRAM_BYTES_PER_CYCLE[0],
-                                             high=DRAM_BYTES_PER_CYCLE[1], low_open=False),
+               link_bytes_per_cycle=_link(f),
                hop_latency_cycles=f.int("hop_latency_cycles", 0, minimum=0, maximum=MAX_LATENCY_CYCLES),
                pj_per_byte_hop=f.number("pj_per_byte_hop", 0.0, low=0.0, high=MAX_PJ, low_open=False),
                mesh_rows=f.int("mesh_rows", 0, minimum=0, maximum=MAX_CORES),
@@ -246,14 +271,14 @@ class SystemConfig:
         core = self.cores[index]
         if self.is_single_array:
             return Fraction(core.memory.dram_bytes_per_cycle)
-        return min(Fraction(core.memory.dram_bytes_per_cycle), Fraction(self.network.link_bytes_per_cycle),
+        return min(Fraction(core.memory.dram_bytes_per_cycle), self.network.link_cap,
                    Fraction(self.shared_bytes_per_cycle) / len(self.cores))
 
     def _view(self, index: int) -> ArrayConfig:
         core, n = self.cores[index], len(self.cores)
         if self.is_single_array:
             return core
-        share = min(core.memory.dram_bytes_per_cycle, self.network.link_bytes_per_cycle, _fair_share(
+        share = min(core.memory.dram_bytes_per_cycle, float(self.network.link_cap), _fair_share(
             self.shared_bytes_per_cycle, n))
         latency = self.dram.latency_cycles + self.network.hops(index, n) * self.network.hop_latency_cycles
         return core.with_changes(memory=replace(core.memory, dram_bytes_per_cycle=share,

@@ -48,7 +48,7 @@ CORES, DRAM, KIB, GB_BW = ("system.cores", "system.dram_bytes_per_cycle", "syste
                            "system.global_buffer_bytes_per_cycle")
 TOPOLOGY, LINK, HOP, PJ = ("system.topology", "system.link_bytes_per_cycle", "system.hop_latency_cycles",
                            "system.pj_per_byte_hop")
-_IDEAL = Network()  # the network of a system without network axes: an ideal crossbar
+_IDEAL = Network()  # the network of a system without network axes: no dedicated links, no latency or energy
 
 
 def has_system_axes(names: Any) -> bool:

@@ -109,13 +109,25 @@ class GroupPlan:
     split: str
     plans: tuple[LayerPlan, ...]
     vector: int = 0  # cycles of a vector layer on the group
+    reserved: int = 0  # cores the layer holds (its share of the shared level), ≥ the cores it uses; 0: them
+
+    def share(self, core: int) -> Fraction:
+        """A used core's bandwidth to the shared level: the reserved cores' part of it, divided among the
+        cores the layer uses (an idle reserved core's part goes to the others), capped by port and link."""
+        system = self.system
+        if system.is_single_array:
+            return system.share(core)
+        reserved = self.reserved or len(self.cores)
+        level = Fraction(system.shared_bytes_per_cycle) * reserved / (len(system.cores) * len(self.cores))
+        port = system.cores[core].memory.dram_bytes_per_cycle
+        return min(Fraction(port), system.network.link_cap, level)
 
     @property
     def is_array(self) -> bool:
         return bool(self.plans)
 
     def views(self) -> tuple[ArrayConfig, ...]:
-        return tuple(self.system.core_view(c) for c in self.cores[:len(self.plans)])
+        return tuple(self.system.core_view(c) for c in self.cores)
 
     @cached_property
     def phases(self) -> Phases:
@@ -136,7 +148,7 @@ class GroupPlan:
             return Phases(compute=self.vector)
         k = len(self.plans) if self.split == "K" else 1
         out = Phases()
-        shares = [self.system.share(c) for c in self.cores[:len(self.plans)]]
+        shares = [self.share(c) for c in self.cores]
         distinct = {(id(plan), view, share): plan  # identical cores' parts
                     for plan, view, share in zip(self.plans, self.views(), shares)}
         for (_, view, share), plan in distinct.items():
@@ -163,14 +175,30 @@ class GroupPlan:
         return (len(self.plans) - 1) * self.partial_sum_bytes
 
     @property
+    def reduces_through_memory(self) -> bool:
+        """A K split on a system that declares no network reduces its partial sums through the shared
+        level (the global buffer, or DRAM: written, then read back) at the cores' shares."""
+        return self.split == "K" and not self.system.network.has_links
+
+    @property
     def reduce_cycles(self) -> int:
-        """A ring reduce-scatter: ``g - 1`` steps, each a ``1/g`` slice over one link plus a hop."""
+        """A ring reduce-scatter: ``g - 1`` steps, each a ``1/g`` slice over one link plus a hop (or, through
+        memory, at the slowest used core's share of the shared level)."""
         g = len(self.plans)
         if self.split != "K" or g < 2:
             return 0
         net = self.system.network
+        if self.reduces_through_memory:
+            bw = min(self.share(c) for c in self.cores)
+            return (g - 1) * _cycles(-(-self.partial_sum_bytes // g), bw)
         step = _cycles(-(-self.partial_sum_bytes // g), net.link_bytes_per_cycle) + net.hop_latency_cycles
         return (g - 1) * step
+
+    @property
+    def reduce_dram_bytes(self) -> int:
+        """DRAM bytes of a reduction through memory without a global buffer (each partial written and read)."""
+        through_dram = self.reduces_through_memory and self.system.global_buffer is None
+        return 2 * self.reduce_bytes if through_dram else 0
 
     def core_bytes(self, input_on_chip: bool = False, output_on_chip: bool = False,
                    weights_on_chip: bool = False) -> list[int]:
@@ -192,7 +220,7 @@ class GroupPlan:
         cores = sum(self.core_bytes(input_on_chip, output_on_chip, weights_on_chip))
         gb = self.system.global_buffer
         if gb is None or not self.plans:
-            return cores
+            return cores + (self.reduce_dram_bytes if self.plans else 0)
         once = self.compulsory
         if once["I"] + once["W"] + once["O"] > gb.bytes // 2:  # the other half holds activations kept on chip
             return cores
@@ -210,7 +238,7 @@ class GroupPlan:
         """With a global buffer, the cycles DRAM needs for the layer at the group's share of it."""
         if self.system.global_buffer is None or not self.plans:
             return 0
-        share = Fraction(self.system.dram.bytes_per_cycle) * len(self.cores) / len(self.system.cores)
+        share = Fraction(self.system.dram.bytes_per_cycle) * (self.reserved or len(self.cores)) / len(self.system.cores)
         return _cycles(self.dram_bytes(input_on_chip, output_on_chip, weights_on_chip), share)
 
     @property
@@ -241,28 +269,28 @@ def plan_group(layer: Layer, system: SystemConfig, cores: tuple[int, ...], dataf
         views = [system.core_view(c) for c in cores]
         per_core = max(vector_cycles(layer, v) for v in views)
         return GroupPlan(layer, system, cores, "", (), vector=-(-per_core // len(cores)) if per_core else 0)
-    options = [""] if len(cores) == 1 else list(splits)
     best: tuple | None = None
     error: MappingError | None = None
-    for split in options:
-        parts = (layer,) if split == "" else split_layer(layer, split, len(cores))
-        if parts is None:
-            continue
-        try:
-            plans = tuple(_plan_part(part, system.core_view(c), dataflows[c], memory, search, others[c])
-                          for part, c in zip(parts, cores))
-        except MappingError as err:
-            error = error or err
-            continue
-        group = GroupPlan(layer, system, cores, split, plans)
-        key = (group.phases.sequential, group.dram_bytes())
-        if best is None or key < best[0]:
-            best = (key, group)
-    if best is None and error is None:  # no split applies (one row, one channel...): one core runs it whole
-        plan = _plan_part(layer, system.core_view(cores[0]), dataflows[cores[0]], memory, search, others[cores[0]])
-        return GroupPlan(layer, system, cores, "", (plan,))
+    # all the cores, or fewer when every split would read too much twice (a shared operand read by each core)
+    counts = sorted({len(cores), *(2**i for i in range(len(cores).bit_length()) if 2**i < len(cores))}, reverse=True)
+    for k in counts:
+        for split in ([""] if k == 1 else splits):
+            parts = (layer,) if split == "" else split_layer(layer, split, k)
+            if parts is None:
+                continue
+            used = cores[:len(parts)]
+            try:
+                plans = tuple(_plan_part(part, system.core_view(c), dataflows[c], memory, search, others[c])
+                              for part, c in zip(parts, used))
+            except MappingError as err:
+                error = error or err
+                continue
+            group = GroupPlan(layer, system, used, split, plans, reserved=len(cores))
+            key = (group.phases.sequential, group.dram_bytes())
+            if best is None or key < best[0]:
+                best = (key, group)
     if best is None:
-        raise error or MappingError(f"layer '{layer.name}' cannot be split over {len(cores)} cores")
+        raise error or MappingError(f"layer '{layer.name}' cannot be mapped on {len(cores)} cores")
     return best[1]
 
 

@@ -72,6 +72,8 @@ class LayerTiming:
     macs: int
     dram_bytes: int
     phases: Phases
+    reserved: tuple[int, ...] = ()  # the cores it holds (their share of the shared level); ⊇ cores
+    shares: tuple[Fraction, ...] = ()  # each used core's bandwidth to the shared level, bytes per cycle
 
     @property
     def saved_cycles(self) -> int:
@@ -268,6 +270,7 @@ class _Built:
     groups: dict[str, tuple[int, ...]] = field(default_factory=dict)
     pending: dict[str, int] = field(default_factory=dict)  # layer -> epilogue cycles not yet issued
     flags: dict[str, tuple[bool, bool]] = field(default_factory=dict)
+    plans: dict[str, GroupPlan] = field(default_factory=dict)
 
     def add(self, layer: str, phase: str, holds: list[tuple[str, int]], after: list[tuple[int, int]]) -> int:
         holds = [(r, c) for r, c in holds if c]  # a phase with nothing to move takes no turn on its resource
@@ -297,6 +300,7 @@ class _Built:
         self.free, self.pending = free, pending
         self.groups.pop(layer, None)
         self.flags.pop(layer, None)
+        self.plans.pop(layer, None)
 
 
 class _Planner:
@@ -471,7 +475,8 @@ class _Planner:
         layer = self.graph[name]
         inside, outside = self.input_on_chip(name, keep), name in keep
         ph = gp.phases_with(inside, outside, name in self.resident) if gp.is_array else gp.phases
-        built.groups[name], built.flags[name] = group, (inside, outside)
+        # the layer holds its whole group (its share of the shared level) even when it uses fewer cores
+        built.groups[name], built.flags[name], built.plans[name] = group, (inside, outside), gp
         chans = [f"chan{c}" for c in group]
         barrier = [(len(built.tasks) - 1, 0)] if sequential and built.tasks else []
         w = built.add(name, "weights", [(c, ph.weights_first) for c in chans], barrier)
@@ -483,7 +488,7 @@ class _Planner:
         ready += [(built.index[p, "epilogue"], 0) for p in self.array_sources(name)
                   if (p, "epilogue") in built.index]
         i = built.add(name, "inputs", [(c, ph.inputs_first) for c in chans], ready + barrier)
-        holds = [(f"array{c}", ph.body) for c in group] + [(c, ph.transfer) for c in chans]
+        holds = [(f"array{c}", ph.body) for c in gp.cores] + [(c, ph.transfer) for c in chans]
         # the DRAM latency is waited after what came from DRAM (once per layer, in either order); overlapped,
         # a layer whose first operands are all on chip waits none (sequential keeps the engine's one wait)
         lag = {w: ph.latency if sequential or ph.weights_first else 0, i: ph.latency if sequential or ph.inputs_first
@@ -518,8 +523,8 @@ class _Planner:
                 by_layer.setdefault(t.layer, []).append(i)
         for layer in self.graph:
             name = layer.name
-            group = built.groups[name]
-            gp = self.plan(name, group)
+            gp = built.plans[name]
+            group = gp.cores
             inside, outside = built.flags[name]
             kept = name in self.resident
             ph = gp.phases_with(inside, outside, kept)
@@ -533,7 +538,8 @@ class _Planner:
                 compute_end=built.ends[body], end=end,
                 sequential_cycles=self.plan(name, every).phases.sequential, critical_cycles=critical,
                 input_on_chip=inside,
-                output_on_chip=outside, macs=layer.macs, dram_bytes=gp.dram_bytes(inside, outside, kept), phases=ph))
+                output_on_chip=outside, macs=layer.macs, dram_bytes=gp.dram_bytes(inside, outside, kept), phases=ph,
+                reserved=built.groups[name], shares=tuple(gp.share(c) for c in gp.cores) if gp.is_array else ()))
         energy = self._energy(built, energy_table) if energy_table is not None else {}
         if (replayed := closed_form(built.tasks)) != built.starts:  # the incremental starts are the closed form
             raise AssertionError("schedule starts differ from their closed form")
@@ -553,7 +559,7 @@ class _Planner:
         system, net, gb = self.system, self.system.network, self.system.global_buffer
         for layer in self.graph:
             name = layer.name
-            gp = self.plan(name, built.groups[name])
+            gp = built.plans[name]
             if not gp.is_array:
                 continue
             inside, outside = built.flags[name]
@@ -568,8 +574,12 @@ class _Planner:
             if gb is not None:
                 out["global_buffer"] += sum(per_core) * Fraction(gb.pj_per_byte)
             if not system.is_single_array:
-                hops = sum(b * net.hops(c, len(system.cores)) for b, c in zip(per_core, built.groups[name]))
-                out["network"] += (hops + gp.reduce_bytes) * Fraction(net.pj_per_byte_hop)
+                hops = sum(b * net.hops(c, len(system.cores)) for b, c in zip(per_core, gp.cores))
+                out["network"] += hops * Fraction(net.pj_per_byte_hop)
+                if not gp.reduces_through_memory:
+                    out["network"] += gp.reduce_bytes * Fraction(net.pj_per_byte_hop)
+                elif gb is not None:  # through DRAM it is in the layer's DRAM bytes
+                    out["global_buffer"] += 2 * gp.reduce_bytes * Fraction(gb.pj_per_byte)
         out["leakage"] = built.makespan * sum((leakage_per_cycle(c, table) for c in system.cores), Fraction(0))
         return out
 

@@ -227,7 +227,8 @@ HOSTILE = {
     "negative global buffer bandwidth": (_FOUR + "global_buffer: {kib: 64, bytes_per_cycle: -1}\n", 5,
                                          f"`SystemConfig.global_buffer.bytes_per_cycle` {_BANDWIDTH}, not -1"),
     "negative link bandwidth": (_FOUR + "network: {link_bytes_per_cycle: -4}\n", 5,
-                                f"`SystemConfig.network.link_bytes_per_cycle` {_BANDWIDTH}, not -4"),
+                                "`SystemConfig.network.link_bytes_per_cycle` must be 0 (no dedicated links) or "
+                                "a number in [0.001, 1,000,000,000], not -4"),
     "negative core port": (_two("{rows: 4, cols: 4, memory: {dram_bytes_per_cycle: -2}}"), 3,
                            f"`SystemConfig.cores.array.memory.dram_bytes_per_cycle` {_BANDWIDTH}, not -2"),
     "unknown core preset in a list": ("cores: [sa32, sa33]\n" + _DRAM, 1, f"`SystemConfig.cores[1]` {_PRESETS}"),

@@ -46,8 +46,9 @@ def test_system_axes_parse():
     (["system.topology=torus"],
      "axis 'system.topology' value 'torus': must be one of crossbar, ring, mesh, not 'torus'"),
     (["schedule=pipelined"], "axis 'schedule' value 'pipelined': must be one of sequential, overlap, not 'pipelined'"),
-    (["system.link_bytes_per_cycle=0"],
-     "axis 'system.link_bytes_per_cycle' value 0: must be a number in [0.001, 1,000,000,000], not 0"),
+    (["system.link_bytes_per_cycle=-1"],
+     "axis 'system.link_bytes_per_cycle' value -1: must be 0 (no dedicated links) or a number in "
+     "[0.001, 1,000,000,000], not -1"),
     (["system.hop_latency_cycles=-1"],
      "axis 'system.hop_latency_cycles' value -1: must be an integer in [0, 4294967296], not -1"),
     (["system.pj_per_byte_hop=2e6"],
