@@ -114,6 +114,12 @@ class GroupPlan:
     def share(self, core: int) -> Fraction:
         """A used core's bandwidth to the shared level: the reserved cores' part of it, divided among the
         cores the layer uses (an idle reserved core's part goes to the others), capped by port and link."""
+        memo = self.__dict__.setdefault("_shares", {})
+        if core not in memo:
+            memo[core] = self._share(core)
+        return memo[core]
+
+    def _share(self, core: int) -> Fraction:
         system = self.system
         if system.is_single_array:
             return system.share(core)
