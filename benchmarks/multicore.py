@@ -1,29 +1,33 @@
 """Systems of cores (issue 18): scaling, per-layer overlap savings, whole-process time.
 
-    python benchmarks/multicore.py                       # all three parts (about a minute on 2 cores)
+    python benchmarks/multicore.py                       # all three parts (about 15 s on 2 cores)
     python benchmarks/multicore.py --only scaling        # or overlap, cli (comma-separated)
     python benchmarks/multicore.py --stream-python /path/to/python3.12   # also time the Stream peer
 
 **scaling**: ResNet-50 and BERT-base (sequence 128) on 1, 2, 4 and 16 identical ``sa32`` or ``sa128``
-cores (``SystemConfig(cores=(arch,) * n)``, no global buffer, ideal crossbar), with DRAM either
-*shared* (fixed at the one-core preset's bandwidth, so each core gets ``1/n`` of it) or *scaled*
-(``n`` times the preset's). For both schedules: cycles, speed-up over one core of the same schedule,
-parallel efficiency (speed-up / n) and where the cycles go. ``compute ×`` is the speed-up of the
-compute alone (the layers' ``phases.compute`` summed), flagged with ``!`` if it ever exceeds ``n``.
-``compute %`` is the layers' compute on the arrays and vector units (``phases.compute``); ``DRAM %``
-the rest of their phases (the body's cycles beyond compute, ``body − compute``, plus the
-first-operand loads, latency and last write); the K split's reduction is the small remainder. For
-the sequential schedule the phases add up to the cycles exactly; for the overlapped one ``DRAM %``
-is what overlap left exposed (cycles minus compute and reduction). ``DRAM MB`` and ``array util``
-(MACs / (array compute cycles × PEs)) are the sequential schedule's. Every layer here runs on every
-core, so the sums are per core.
+cores (``SystemConfig(cores=(arch,) * n)``, no global buffer, no dedicated network links, so a K split's
+partial sums are reduced through DRAM), with DRAM either *shared* (fixed at the one-core preset's
+bandwidth, so each core gets ``1/n`` of it) or *scaled* (``n`` times the preset's). For both schedules:
+cycles, speed-up over one core of the same schedule, parallel efficiency (speed-up / n) and where the
+cycles go. ``compute ×`` is the speed-up of the compute alone (the layers' ``phases.compute`` summed),
+flagged with ``!`` if it ever exceeds ``n``. ``compute %`` is the layers' compute on the arrays and
+vector units (``phases.compute``); ``DRAM %`` the rest of their phases (the body's cycles beyond
+compute, ``body − compute``, plus the first-operand loads, latency and last write, and the K split's
+reduction, which these systems without dedicated links run through DRAM). For the sequential schedule
+the phases add up to the cycles exactly; for the overlapped one ``DRAM %`` is what overlap left exposed
+(cycles minus compute). ``DRAM MB``, ``array util`` (MACs / (array compute cycles × the PEs of all ``n``
+cores)), ``splits M/N/K/1`` (array layers split along M, N or K, or run whole on one core) and ``cores
+used`` (the mean over array layers of the cores a layer uses) are the sequential schedule's. Every layer
+holds every core (and so all of DRAM); it may use 1, 2, 4 … of them, the idle ones' share of DRAM going
+to the used ones, and its phases are its slowest used core's.
 
-**overlap**: what the overlapped schedule saved per layer against the sequential one (each layer
-alone on every core, every activation through DRAM): ResNet-50 (batch 1) on one ``sa128`` and on
-``tpuv4-tc``; a LLaMA-7B decode block on ``tpuv4-tc`` and on ``sa128``. ``on chip`` is the part of
-the saving from activations kept on chip (the layer's phases with its input or output on chip
-against all through DRAM), ``hidden`` the rest (its first weights, DRAM latency or last write
-overlapped with other layers' work).
+**overlap**: what the overlapped schedule saved per layer against the sequential one (each layer alone
+on every core, every activation through DRAM): ResNet-50 (batch 1) on one ``sa128`` and on ``tpuv4-tc``;
+a LLaMA-7B decode block on ``tpuv4-tc`` and on ``sa128``; ResNet-50 on ``npu4-edge`` (DRAM latency and a
+global buffer). ``split × cores`` is a layer's split and the cores it uses (of the ones it
+holds). ``on chip`` is the part of the saving from activations kept on chip (the layer's phases with its
+input or output on chip against all through DRAM), ``hidden`` the rest (its first weights, DRAM latency
+or last write overlapped with other layers' work).
 
 **cli**: whole-process wall time of ``accelsim simulate resnet18 --arch tpuv4-tc`` (median of
 ``--runs`` subprocess runs), also with ``--timeline``. ``--stream-python`` times the Stream peer
@@ -69,7 +73,7 @@ class Shares:
     """Where a schedule's cycles go (fractions of its cycles)."""
 
     compute: float
-    dram: float
+    dram: float  # includes the K split's reduction when it runs through memory (no dedicated links)
     reduce: float
 
 
@@ -77,11 +81,12 @@ def shares(result: SystemResult) -> Shares:
     """Compute, DRAM and reduction shares of ``result``'s cycles (see the module docstring)."""
     compute = sum(t.phases.compute for t in result.layers)
     reduce = sum(t.phases.reduce for t in result.layers)
+    network = 0 if not result.system.network.has_links else reduce  # else the reduction is DRAM traffic
     cycles = result.cycles or 1
     if result.mode == "sequential":
-        dram = sum(t.phases.sequential - t.phases.compute - t.phases.reduce for t in result.layers)
+        dram = sum(t.phases.sequential - t.phases.compute for t in result.layers) - network
     else:
-        dram = max(0, result.cycles - compute - reduce)
+        dram = max(0, result.cycles - compute - network)
     return Shares(compute / cycles, dram / cycles, reduce / cycles)
 
 
@@ -94,8 +99,14 @@ def system_of(array: str, n: int, scaled: bool) -> SystemConfig:
 
 
 def compute_cycles(result: SystemResult) -> int:
-    """The layers' compute on the arrays and vector units (per core: every layer runs on every core)."""
+    """The layers' compute on the arrays and vector units (each layer's slowest used core)."""
     return sum(t.phases.compute for t in result.layers)
+
+
+def cores_used(result: SystemResult) -> float:
+    """The mean over array layers of the cores a layer uses (of the ``n`` it holds)."""
+    used = [len(t.cores) for t in result.layers if t.unit == "array"]
+    return sum(used) / len(used) if used else 0.0
 
 
 def array_util(result: SystemResult, n: int) -> float:
@@ -110,8 +121,8 @@ def scaling() -> None:
         print(f"### {network} ({graph.macs / 1e9:.2f} GMACs)\n")
         print("| array | DRAM | cores | B/cycle | seq cycles | seq × | seq eff | compute × | seq compute % "
               "| seq DRAM % | ovl cycles | ovl × | ovl eff | ovl compute % | ovl DRAM % | DRAM MB | array util "
-              "| splits M/N/K |")
-        print("|---" * 18 + "|")
+              "| splits M/N/K/1 | cores used |")
+        print("|---" * 19 + "|")
         notes = []
         for array in ARRAYS:
             base: dict[str, int] = {}
@@ -126,21 +137,22 @@ def scaling() -> None:
                     ovl = run_system(graph, system, schedule="overlap", energy_table=None)
                     if n == 1:
                         base = {"sequential": seq.cycles, "overlap": ovl.cycles, "compute": compute_cycles(seq)}
-                    if any(len(t.cores) != n for t in ovl.layers):
-                        raise AssertionError(f"{network} {system.name}: a layer placed on part of the system; "
-                                             "the shares assume every layer on every core")
+                    if any(len(t.reserved or t.cores) != n for t in (*seq.layers, *ovl.layers)):
+                        raise AssertionError(f"{network} {system.name}: a layer holds part of the system; "
+                                             "the shares assume every layer holds every core")
                     rows[scaled, n] = (system, seq, ovl)
                     s, o = shares(seq), shares(ovl)
                     xs, xo = base["sequential"] / seq.cycles, base["overlap"] / ovl.cycles
                     xc = base["compute"] / compute_cycles(seq)
-                    splits = Counter(t.split for t in seq.layers if t.unit == "array")
+                    splits = Counter(t.split if len(t.cores) > 1 else "1" for t in seq.layers if t.unit == "array")
                     regime = "-" if n == 1 else ("scaled" if scaled else "shared")
                     print(f"| {array} | {regime} | {n} | {system.dram.bytes_per_cycle:g} | {seq.cycles:,} | "
                           f"{xs:.2f} | {xs / n:.0%} | {xc:.2f}{'!' if xc > n else ''} | "
                           f"{100 * s.compute:.0f} | {100 * s.dram:.0f} | "
                           f"{ovl.cycles:,} | {xo:.2f} | {xo / n:.0%} | {100 * o.compute:.0f} | {100 * o.dram:.0f} | "
                           f"{seq.dram_bytes / 1e6:.1f} | {array_util(seq, n):.2f} | "
-                          f"{splits['M']}/{splits['N']}/{splits['K']} |")
+                          f"{splits['M']}/{splits['N']}/{splits['K']}/{splits['1']} | "
+                          f"{cores_used(seq):.2f} |")
             for scaled in (False, True):
                 _, one, _ = rows[scaled, 1]
                 _, four, _ = rows[scaled, 4]
@@ -150,7 +162,10 @@ def scaling() -> None:
                     f"{four.cycles / sixteen.cycles:.2f}× (of 4×); DRAM-bound share 1 / 4 / 16 cores "
                     f"{shares(one).dram:.0%} / {shares(four).dram:.0%} / {shares(sixteen).dram:.0%}; "
                     f"DRAM bytes at 16 cores {sixteen.dram_bytes / one.dram_bytes:.2f}× one core's; "
-                    f"array utilisation {array_util(one, 1):.2f} → {array_util(sixteen, 16):.2f}")
+                    f"array utilisation {array_util(one, 1):.2f} → {array_util(sixteen, 16):.2f}; "
+                    f"K-split reductions at 4 / 16 cores {shares(four).reduce:.1%} / {shares(sixteen).reduce:.1%} "
+                    f"of the cycles; cores used per array layer at 4 / 16 cores {cores_used(four):.2f} / "
+                    f"{cores_used(sixteen):.2f}")
         print()
         print("\n".join(notes))
         print()
@@ -174,14 +189,15 @@ def overlap(top: int = 10) -> None:
               f"{result.saved_cycles:,} ({result.saved_cycles / result.sequential_cycles:.2%}); of which on chip "
               f"{on_chip:,}, hidden {result.saved_cycles - on_chip:,}; {kept} of {arrays} array layers keep "
               f"their output on chip\n")
-        print("| layer | split | alone | critical | saved | on chip | hidden | in/out on chip | first weights "
+        print("| layer | split × cores | alone | critical | saved | on chip | hidden | in/out on chip | first weights "
               "| latency |")
         print("|---" * 10 + "|")
         saving = sorted((t for t in result.layers if t.saved_cycles), key=lambda t: (-t.saved_cycles, t.name))
         for t in saving[:top]:
             chip = t.sequential_cycles - t.phases.sequential
             flags = f"{'in' if t.input_on_chip else '-'}/{'out' if t.output_on_chip else '-'}"
-            print(f"| {t.name} | {t.split or '-'} | {t.sequential_cycles:,} | {t.critical_cycles:,} | "
+            where = f"{t.split or '-'} × {len(t.cores)}" if len(system.cores) > 1 else "-"
+            print(f"| {t.name} | {where} | {t.sequential_cycles:,} | {t.critical_cycles:,} | "
                   f"{t.saved_cycles:,} | {chip:,} | {t.saved_cycles - chip:,} | {flags} | "
                   f"{t.phases.weights_first:,} | {t.phases.latency:,} |")
         print(f"| total ({len(result.layers)} layers, {len(saving)} saving) | | {result.sequential_cycles:,} | "
