@@ -194,9 +194,9 @@ class GroupPlan:
         if self.split != "K" or g < 2:
             return 0
         net = self.system.network
-        if self.reduces_through_memory:
+        if self.reduces_through_memory:  # each step writes a slice to the shared level and reads the next one
             bw = min(self.share(c) for c in self.cores)
-            return (g - 1) * _cycles(-(-self.partial_sum_bytes // g), bw)
+            return (g - 1) * _cycles(2 * -(-self.partial_sum_bytes // g), bw)
         step = _cycles(-(-self.partial_sum_bytes // g), net.link_bytes_per_cycle) + net.hop_latency_cycles
         return (g - 1) * step
 

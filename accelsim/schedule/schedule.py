@@ -494,8 +494,9 @@ class _Planner:
         lag = {w: ph.latency if sequential or ph.weights_first else 0, i: ph.latency if sequential or ph.inputs_first
                else 0}
         body = built.add(name, "compute", holds, [(w, lag[w]), (i, lag[i])] + ready)
-        if ph.reduce:
-            built.add(name, "reduce", [("noc", ph.reduce)], [(body, 0)])
+        if ph.reduce:  # over the links, or through the shared level on the cores' channels
+            where = chans if gp.reduces_through_memory else ["noc"]
+            built.add(name, "reduce", [(r, ph.reduce) for r in where], [(body, 0)])
         if layer.gemm is not None and not outside:
             built.pending[name] = ph.epilogue
             if sequential:

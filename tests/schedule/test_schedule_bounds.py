@@ -523,6 +523,19 @@ def test_cycles_never_beat_the_roofline_nor_bytes_the_compulsory(case, schedule)
         assert weights[layer.name] >= layer.gemm.count * layer.gemm.K * layer.gemm.N, layer.name
 
 
+@PROPERTY
+@example(Case(_one_layer(Layer("ffn2", "linear", in_shapes=((128, 3072),), out=768)),
+              SystemConfig(name="four", cores=(ArrayConfig(rows=32, cols=32),) * 4, dram=Dram(16.0)), "ws", True),
+         "sequential")
+@given(cases(memory=True), st.sampled_from(["sequential", "overlap"]))
+def test_dram_never_moves_more_than_its_bandwidth_over_the_schedule(case, schedule):
+    """Every byte the schedule moves at DRAM takes DRAM time: Σ DRAM bytes ≤ bandwidth × cycles. (Found a K
+    split reducing its partial sums through DRAM at twice the bandwidth: written and read back, timed once —
+    BERT's ffn2 on four sa32 cores sharing 16 B/cycle moved 20.7 B/cycle.)"""
+    result = run(case, schedule, energy_table=None)
+    assert result.dram_bytes <= Fraction(case.system.dram.bytes_per_cycle) * result.cycles
+
+
 # -- 7. partitions are exact and balanced --------------------------------------------------------------------
 @st.composite
 def gemm_layers(draw) -> Layer:
@@ -587,13 +600,13 @@ def quad_sa32() -> SystemConfig:
     return SystemConfig(name="sa32x4", cores=(sa32,) * 4, dram=Dram(bytes_per_cycle=16))
 
 
-@pytest.mark.parametrize("schedule, cycles", [("sequential", 3_676_242), ("overlap", 3_668_562)])
+@pytest.mark.parametrize("schedule, cycles", [("sequential", 3_759_187), ("overlap", 3_751_507)])
 def test_resnet50_on_four_sa32_cores(schedule, cycles):
     """Pinned: a change to these numbers must be deliberate (update them with the reason in the commit)."""
     from accelsim.workload import resolve_workload
 
     result = run_system(resolve_workload("resnet50"), quad_sa32(), schedule=schedule, energy_table=None)
-    assert (result.cycles, result.sequential_cycles) == (cycles, 3_676_242)
+    assert (result.cycles, result.sequential_cycles) == (cycles, 3_759_187)
     assert replay(result.tasks) == list(result.starts)
 
 
