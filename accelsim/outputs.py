@@ -43,8 +43,14 @@ def output_file(path: str | Path, *, force: bool = False) -> Path:
     file = Path(path)
     if file.is_dir():
         raise OutputError(f"{file} is a folder; the output must be a file name")
+    if file.is_symlink():  # replacing the link (the file is written aside, then renamed) would not write its target
+        raise OutputError(f"{file} is a symbolic link; give the output a regular file's name")
+    if file.exists() and not file.is_file():  # a device, FIFO or socket: a rename would replace the node itself
+        raise OutputError(f"{file} is not a regular file; give the output a regular file's name")
     if file.exists() and not force:
         raise OutputError(f"{file} exists; pass --force to overwrite")
+    if not file.parent.is_dir():
+        raise OutputError(f"cannot write {file}: the folder {file.parent} does not exist")
     return file
 
 

@@ -127,7 +127,7 @@ def test_cores_on_different_clocks_are_refused(capsys, tmp_path):
     spec = tmp_path / "s.yaml"
     spec.write_text("cores: [sa32, {rows: 8, cols: 8, clock_mhz: 500}]\ndram: {bytes_per_cycle: 16}\n")
     err = one_line_error(capsys, "simulate", "alexnet", "--arch", spec)
-    assert err == (f"accelsim: error: {spec}:1: `SystemConfig.cores` run at 500, 1000 MHz: cores on different "
+    assert err == (f"accelsim: error: {spec}:1: `SystemConfig.cores` run at 500.0, 1000.0 MHz: cores on different "
                    "clocks are not modelled (a schedule counts one clock's cycles); give every core one clock_mhz")
 
 
@@ -161,3 +161,68 @@ def test_a_phase_with_nothing_to_move_does_not_delay_the_next_prefetch():
     saved = {t.name: t.saved_cycles for t in result.layers}
     assert saved["wk"] > 0 and saved["wv"] > 0
     assert all(task.holds and all(cycles for _, cycles in task.holds) or not task.holds for task in result.tasks)
+
+
+# -- found by the hostile sweep (each failed before its fix) ---------------------------------------------------
+def test_a_timeline_never_replaces_a_link_or_a_device_node(capsys, tmp_path):
+    import os
+
+    target, link, fifo = tmp_path / "target.json", tmp_path / "link.json", tmp_path / "fifo"
+    os.symlink(target, link)
+    os.mkfifo(fifo)
+    for path, why in ((link, "is a symbolic link"), (fifo, "is not a regular file")):
+        err = one_line_error(capsys, "simulate", "alexnet", "--arch", "tpuv4-tc", "--timeline", path, "--force")
+        assert f"{path} {why}" in err
+    assert link.is_symlink() and not target.exists() and fifo.is_fifo()
+
+
+def test_a_prime_batch_is_not_unrolled_sample_by_sample(tmp_path):
+    from accelsim._paths import data_dir
+
+    spec = tmp_path / "r18.yaml"
+    spec.write_text((data_dir("workloads") / "resnet18.yaml").read_text().replace("batch: 1", "batch: 100003", 1))
+    result = run_system(resolve_workload(str(spec)), resolve_system("tpuv4-tc"), energy_table=None)
+    assert any("was not tried" in note for note in result.assumptions)
+
+
+def test_the_search_on_a_system_skips_mappings_a_core_cannot_run(capsys, tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("cores: {count: 2, array: sa8}\ndram: {bytes_per_cycle: 16}\n")
+    code, out, err = run(capsys, "simulate", "alexnet", "--arch", spec, "--mapping", "search")
+    assert code == 0 and err == "" and "total: 714,188,480 MACs" in out
+    err = one_line_error(capsys, "simulate", "alexnet", "--arch", "tpuv4-tc", "--mapping", "search", "--ideal-memory")
+    assert "--mapping search with --ideal-memory is not modelled" in err
+
+
+def test_dram_capacity_is_honoured_and_picojoules_are_not_added_to_mac_units(capsys, tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("cores: {count: 4, array: sa32}\ndram: {bytes_per_cycle: 64, capacity_gib: 0.01}\n")
+    err = one_line_error(capsys, "simulate", "alexnet", "--arch", spec)
+    assert "alexnet's weights take 61,100,840 bytes" in err and "capacity_gib 0.01" in err
+    err = one_line_error(capsys, "simulate", "alexnet", "--arch", "npu4-edge", "--energy-table", "normalised")
+    assert "energy table 'normalised' counts mac" in err
+    code, out, _ = run(capsys, "simulate", "alexnet", "--arch", "tpuv4-tc", "--energy-table", "normalised")
+    assert code == 0 and "million MACs' worth" in out
+
+
+def test_utilisation_counts_fused_pes_as_one_array_does(capsys, tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("cores: {count: 4, array: sa32}\ndram: {bytes_per_cycle: 64}\n")
+    code, out, _ = run(capsys, "simulate", "resnet18", "--arch", spec, "--pe", "fusible", "--weight-bits", "2",
+                       "--input-bits", "2", "--ideal-memory")
+    line = next(row for row in out.splitlines() if row.startswith("total:"))
+    assert code == 0 and float(line.split("utilisation ")[1].split("%")[0]) <= 100
+
+
+def test_one_core_is_the_array_whatever_the_system_is_named(capsys, tmp_path):
+    for name in ("sa32", "other"):
+        spec = tmp_path / f"{name}.yaml"
+        spec.write_text(f"name: {name}\ncores: {{count: 1, array: sa32}}\nnetwork: {{topology: ring}}\n")
+        code, out, _ = run(capsys, "simulate", "alexnet", "--arch", spec)
+        assert code == 0 and "4,356,878 cycles" in out
+
+
+def test_commands_that_take_one_array_refuse_a_system_by_name(capsys, tmp_path):
+    err = one_line_error(capsys, "dse", "alexnet", "--arch", "tpuv4-tc", "-o", tmp_path / "d")
+    assert "'tpuv4-tc' is a system of cores; this command takes one array" in err
+    assert not (tmp_path / "d").exists()

@@ -325,8 +325,12 @@ def _as_dict(obj: Any) -> dict[str, Any]:
 
 
 def load_arch(path: str | Path) -> ArrayConfig:
-    """Read an `ArrayConfig` from a YAML file."""
-    return ArrayConfig.from_dict(read_yaml_file(path), file=str(path))
+    """Read an `ArrayConfig` from a YAML file (a system of cores is refused: this reads one array)."""
+    data = read_yaml_file(path)
+    if isinstance(data, dict) and "cores" in data:
+        raise UnsupportedError(f"{path} describes a system of cores; this command takes one array (an "
+                               "array's RTL is one core's; a design space makes systems with its system.* axes)")
+    return ArrayConfig.from_dict(data, file=str(path))
 
 
 def save_arch(config: ArrayConfig, path: str | Path) -> None:
@@ -344,10 +348,13 @@ def resolve_arch(name_or_path: str) -> ArrayConfig:
     >>> resolve_arch("sa128").rows
     128
     """
-    from .presets import PRESETS
+    from .presets import PRESETS, SYSTEM_PRESETS
 
     if name_or_path in PRESETS:
         return PRESETS[name_or_path]
+    if name_or_path in SYSTEM_PRESETS:
+        raise UnsupportedError(f"'{name_or_path}' is a system of cores; this command takes one array (an "
+                               "array's RTL is one core's; a design space makes systems with its system.* axes)")
     if Path(name_or_path).suffix in (".yaml", ".yml") or Path(name_or_path).exists():
         return load_arch(name_or_path)
     raise SpecError(f"unknown architecture '{name_or_path}': not a preset ({', '.join(PRESETS)}) "

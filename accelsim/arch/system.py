@@ -69,16 +69,22 @@ def _read_dram(f: Fields) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class GlobalBuffer:
-    """An SRAM level shared by the cores, between them and DRAM."""
+    """An SRAM level shared by the cores, between them and DRAM.
+
+    ``pj_per_byte`` None (the default) is the energy table's SRAM energy per byte for an SRAM of
+    ``kib`` (as for the cores' buffers, ``docs/energy.md``).
+    """
 
     kib: float
     bytes_per_cycle: float
-    pj_per_byte: float = 0.0
+    pj_per_byte: float | None = None
 
     def __post_init__(self):
-        _read_global_buffer(Fields(_as_dict(self), where="SystemConfig.global_buffer"))
+        _read_global_buffer(Fields({k: v for k, v in _as_dict(self).items() if v is not None},
+                                   where="SystemConfig.global_buffer"))
         for name in ("kib", "bytes_per_cycle", "pj_per_byte"):
-            object.__setattr__(self, name, float(getattr(self, name)))
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, float(getattr(self, name)))
 
     @property
     def bytes(self) -> int:
@@ -89,7 +95,8 @@ def _read_global_buffer(f: Fields) -> dict[str, Any]:
     return dict(kib=f.number("kib", high=MAX_BUFFER_KIB),
                 bytes_per_cycle=f.number("bytes_per_cycle", low=DRAM_BYTES_PER_CYCLE[0],
                                          high=DRAM_BYTES_PER_CYCLE[1], low_open=False),
-                pj_per_byte=f.number("pj_per_byte", 0.0, low=0.0, high=MAX_PJ, low_open=False))
+                pj_per_byte=None if f.raw("pj_per_byte", None) is None
+                else f.number("pj_per_byte", low=0.0, high=MAX_PJ, low_open=False))
 
 
 @dataclass(frozen=True)
@@ -210,6 +217,15 @@ class SystemConfig:
         if len(clocks) > 1:  # a schedule counts one clock's cycles: cores on other clocks would be silently wrong
             raise UnsupportedError(str(where.error("cores", _clock_message(clocks))))
         net = self.network
+        n = len(self.cores)
+        if n > 1 and Fraction(self.shared_bytes_per_cycle) / n < Fraction(DRAM_BYTES_PER_CYCLE[0]):
+            level = "global_buffer.bytes_per_cycle" if self.global_buffer else "dram.bytes_per_cycle"
+            raise where.error(level, f"= {self.shared_bytes_per_cycle:g} shared by {n} cores leaves each less than "
+                                     f"{DRAM_BYTES_PER_CYCLE[0]:g} B/cycle")
+        worst = self.dram.latency_cycles + max(net.hops(i, n) for i in range(n)) * net.hop_latency_cycles
+        if worst > MAX_LATENCY_CYCLES:
+            raise where.error("network", f"dram.latency_cycles + hops × hop_latency_cycles reaches {worst:,} cycles, "
+                                         f"more than {MAX_LATENCY_CYCLES:,}")
         if net.topology == "mesh" and net.mesh_rows * net.mesh_cols != len(self.cores):
             raise where.error("network", f"mesh {net.mesh_rows}×{net.mesh_cols} has {net.mesh_rows * net.mesh_cols} "
                                          f"routers, not one per core ({len(self.cores)} cores)")
@@ -223,8 +239,14 @@ class SystemConfig:
 
     @cached_property  # (cached in the instance's __dict__: not a field, no part of == or hash)
     def is_single_array(self) -> bool:
-        """One core, no global buffer, and the core's own DRAM: exactly an :class:`ArrayConfig`."""
-        return self == SystemConfig.single(self.cores[0])
+        """One core that sees exactly its own DRAM (bandwidth and latency), no global buffer and no network
+        energy: it behaves as its :class:`ArrayConfig`, whatever the system's name or topology."""
+        if len(self.cores) != 1 or self.global_buffer is not None or self.network.pj_per_byte_hop:
+            return False
+        mem, net = self.cores[0].memory, self.network
+        share = min(Fraction(mem.dram_bytes_per_cycle), net.link_cap, Fraction(self.dram.bytes_per_cycle))
+        latency = self.dram.latency_cycles + net.hops(0, 1) * net.hop_latency_cycles
+        return share == Fraction(mem.dram_bytes_per_cycle) and latency == mem.dram_latency_cycles
 
     @property
     def identical(self) -> bool:
@@ -249,6 +271,16 @@ class SystemConfig:
             object.__setattr__(self, "_views", views)  # not a field: no part of ==, hash or repr
         if index not in views:
             views[index] = self._view(index)
+        return views[index]
+
+    def plan_view(self, index: int) -> ArrayConfig:
+        """:meth:`core_view` of the first core that differs from this one only in name: cores that differ only
+        in name share their plans (memoised like the views)."""
+        views = self.__dict__.setdefault("_plan_views", {})
+        if index not in views:
+            first = self.__dict__.setdefault("_first_alike", {})  # a view without its name -> the first core's
+            view = self.core_view(index)
+            views[index] = first.setdefault(view.with_changes(name="core"), view)
         return views[index]
 
     def share(self, index: int) -> Fraction:
@@ -305,7 +337,7 @@ class SystemConfig:
         out: dict[str, Any] = {"version": SYSTEM_VERSION, "name": self.name, "cores": cores,
                                "dram": _as_dict(self.dram)}
         if self.global_buffer:
-            out["global_buffer"] = _as_dict(self.global_buffer)
+            out["global_buffer"] = {k: v for k, v in _as_dict(self.global_buffer).items() if v is not None}
         if self.network != Network():
             out["network"] = {k: v for k, v in _as_dict(self.network).items() if v != getattr(Network(), k)}
         return out
@@ -363,7 +395,7 @@ class SystemConfig:
 
 
 def _clock_message(clocks: list[float]) -> str:
-    return (f"run at {', '.join(f'{c:g}' for c in clocks)} MHz: cores on different clocks are not modelled "
+    return (f"run at {', '.join(repr(c) for c in clocks)} MHz: cores on different clocks are not modelled "
             "(a schedule counts one clock's cycles); give every core one clock_mhz")
 
 

@@ -26,6 +26,10 @@ def _cmd_simulate(args: argparse.Namespace) -> str:
     from ..mapping import load_dataflow
     from ..sim import simulate
 
+    if args.timeline:  # refuse an output that cannot be written before any work
+        from ..outputs import output_file
+
+        output_file(args.timeline, force=args.force)
     system = resolve_system(args.arch)
     system = replace(system, cores=tuple(_with_switches(core, args) for core in system.cores))
     graph = _with_layer_options(load_workload(args), args)
@@ -103,6 +107,9 @@ def _run_schedule(system, graph, args: argparse.Namespace, schedule: str, choice
     if args.tensors:
         raise UnsupportedError("--tensors with a schedule or a system of several cores is not modelled: real "
                                "tensors are read per layer on one array; drop --tensors or --schedule/--timeline")
+    if args.ideal_memory and args.mapping == "search":  # as on one array: the search ranks by the memory model
+        raise UnsupportedError("--mapping search with --ideal-memory is not modelled: the search ranks mappings "
+                               "by the memory model's cycles from density descriptions; use --mapping fixed")
     dataflow = load_dataflow(args.dataflow) if args.dataflow else None
     result = run_system(graph, system, dataflow, schedule=schedule, memory=not args.ideal_memory,
                         search=args.mapping == "search" and choices is None, energy_table=args.energy_table,
@@ -147,12 +154,15 @@ def _system_report(system, graph, args: argparse.Namespace) -> str:
     header = ["layer", "unit", "split", "cores", "MACs", "alone", "start", "end", "saved", "on chip", "DRAM KiB"]
     energy = sum(result.energy_pj.values())
     parts = ", ".join(f"{k} {float(v) / 1e6:,.1f}" for k, v in result.energy_pj.items() if v)
+    from ..cost import load_energy_table
+
+    unit = "µJ" if load_energy_table(args.energy_table).unit == "pJ" else "million MACs' worth"
     total = (f"total: {result.macs:,} MACs in {result.cycles:,} cycles ({_fixed(result.time_ms, 3)} ms at "
              f"{system.clock_mhz:g} MHz), utilisation {result.utilization:.1%} of {system.pes:,} PEs, "
              f"DRAM {result.dram_bytes:,} bytes\n"
              f"schedule: {result.mode}, {_saving(result)} against the sequential {result.sequential_cycles:,} "
              f"(alone: a layer on every core, activations through DRAM; saved: alone minus how far it moved the end)\n"
-             f"energy ({args.energy_table}): {float(energy) / 1e6:,.1f} µJ = {parts}")
+             f"energy ({args.energy_table}): {float(energy) / 1e6:,.1f} {unit} = {parts}")
     if args.timeline:
         total += f"\ntimeline written to {args.timeline} (open it in ui.perfetto.dev)"
     return "\n".join([describe(result), *(f"note: {n}" for n in result.assumptions), "",

@@ -152,7 +152,7 @@ def system_of(arch: ArrayConfig, point: dict[str, Any], table: Any) -> tuple[Sys
         if kib < smallest:
             raise SpecError(f"{KIB} {kib:g} is smaller than one tile of a core's half buffers ({smallest:g} KiB): "
                             "it could not stage a tile")
-        gb = GlobalBuffer(kib=kib, bytes_per_cycle=point[GB_BW], pj_per_byte=float(table.sram_pj(kib)))
+        gb = GlobalBuffer(kib=kib, bytes_per_cycle=point[GB_BW])  # priced at the table's SRAM of its size
     topology = point.get(TOPOLOGY, "crossbar")
     rows, cols = mesh_shape(n) if topology == "mesh" else (0, 0)
     network = Network(topology=topology, link_bytes_per_cycle=point.get(LINK, _IDEAL.link_bytes_per_cycle),
@@ -209,7 +209,8 @@ class SystemPoints:
         if system is None:
             return None
         runs = self._schedules(point, system, schedule, dataflows)
-        pj = Fraction(system.network.pj_per_byte_hop)
+        # a picojoule table's runs price the network at 1 pJ per byte-hop, scaled here; other units run as given
+        pj = Fraction(system.network.pj_per_byte_hop) if batch.table.unit == "pJ" else Fraction(1)
         best = None
         for order, run in enumerate(runs):
             energy = sum((v * pj if k == "network" else v for k, v in run.energy.items()), Fraction(0))
@@ -231,11 +232,12 @@ class SystemPoints:
 
     def _schedules(self, point: dict[str, Any], system: SystemConfig, schedule: str, dataflows: list) -> list[_Run]:
         """The point's schedule for each dataflow it may run (cached without its energy per byte-hop)."""
-        key = _key({k: v for k, v in point.items() if k != PJ})
+        shared = self.batch.table.unit == "pJ"  # (a table in other units refuses picojoules per byte-hop)
+        key = _key({k: v for k, v in point.items() if k != PJ or not shared})
         if key not in self._runs:
             from ..schedule import run_system
 
-            unit = replace(system, network=replace(system.network, pj_per_byte_hop=1.0))
+            unit = replace(system, network=replace(system.network, pj_per_byte_hop=1.0)) if shared else system
             runs: list[_Run] = []
             first_error: AccelsimError | None = None
             try:

@@ -15,7 +15,7 @@ from functools import cached_property, lru_cache
 
 from ..arch import ArrayConfig
 from ..arch.system import SystemConfig
-from ..errors import MappingError
+from ..errors import MappingError, UnsupportedError
 from ..mapping.choice import LayerChoice, loop_orders, tile_candidates
 from ..mapping.dataflow import DataflowSpec
 from ..mapping.partition import SPLITS, split_layer
@@ -286,7 +286,7 @@ def plan_group(layer: Layer, system: SystemConfig, cores: tuple[int, ...], dataf
                 continue
             used = cores[:len(parts)]
             try:
-                plans = tuple(_plan_part(part, system.core_view(c), dataflows[c], memory, search, others[c])
+                plans = tuple(_plan_part(part, system.plan_view(c), dataflows[c], memory, search, others[c])
                               for part, c in zip(parts, used))
             except MappingError as err:
                 error = error or err
@@ -305,12 +305,16 @@ def _plan_part(part: Layer, view: ArrayConfig, dataflow: DataflowSpec, memory: b
                others: tuple[DataflowSpec, ...] = ()) -> LayerPlan:
     """A part's plan: the fixed rule, or with ``search`` the fewest cycles over the dataflow and
     ``others``, both loop orders each and up to four temporal chunks."""
-    plan = plan_layer(part, view, dataflow, memory=memory)
     if not search:
-        return plan
-    best = (plan.compute + plan.stall(view), plan)
+        return plan_layer(part, view, dataflow, memory=memory)
+    best: tuple[int, LayerPlan] | None = None
+    first_error: MappingError | UnsupportedError | None = None
     for df in (d for spec in (dataflow, *others) for d in loop_orders(spec)):
-        largest = plan_layer(part, view, df, memory=memory)
+        try:  # a candidate that cannot map the part is skipped, as one array's search does
+            largest = plan_layer(part, view, df, memory=memory)
+        except (MappingError, UnsupportedError) as err:
+            first_error = first_error or err
+            continue
         chunk = largest.mapping.temporal_tile
         for tile in (tile_candidates(chunk) if chunk else [None]):
             try:
@@ -319,6 +323,9 @@ def _plan_part(part: Layer, view: ArrayConfig, dataflow: DataflowSpec, memory: b
             except MappingError:
                 continue
             cycles = p.compute + p.stall(view)
-            if cycles < best[0]:
+            if best is None or cycles < best[0]:
                 best = (cycles, p)
+    if best is None:
+        assert first_error is not None
+        raise first_error
     return best[1]

@@ -27,6 +27,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 from functools import cache
@@ -42,6 +43,7 @@ from .plan import GroupPlan, Phases, plan_group
 from .tasks import Task, closed_form
 
 MODES = ("sequential", "overlap")
+MAX_MICRO_BATCHES = 64  # layer pipelining unrolls the graph once per micro-batch
 # A layer's plan depends on everything but its name
 _SHAPE_FIELDS = tuple(f.name for f in fields(Layer) if f.name != "name")
 
@@ -121,9 +123,12 @@ class SystemResult:
     def time_ms(self) -> Fraction:
         return self.cycles / (Fraction(self.system.clock_mhz) * 1000)
 
+    busy: Fraction = Fraction(0)  # occupied PE-cycles of every part (issued MACs over each PE's fusion)
+
     @property
     def utilization(self) -> float:
-        return self.macs / (self.cycles * self.system.pes) if self.cycles else 0.0
+        """Occupied PE-cycles over the system's (``cycles × Σ PEs``), as for one array."""
+        return float(self.busy / (self.cycles * self.system.pes)) if self.cycles else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": 1, "workload": self.workload, "system": self.system.to_dict(), "schedule": self.mode,
@@ -159,6 +164,7 @@ def run_system(graph: LayerGraph, system: SystemConfig, dataflow: DataflowSpec |
     alternatives = None
     if search and dataflow is None:  # the search may pick each part's dataflow among its core's
         alternatives = tuple(tuple(load_dataflow(n) for n in c.dataflows[1:]) for c in system.cores)
+    _require_capacity(graph, system)
     planner = _Planner(graph, system, dataflows, memory, search, choices or {}, alternatives)
     every = tuple(range(len(system.cores)))
     order = [layer.name for layer in graph]
@@ -184,7 +190,10 @@ def run_system(graph: LayerGraph, system: SystemConfig, dataflow: DataflowSpec |
                 tried.append(f"{count} × {batch // count}: {built.makespan:,}")
                 if built.makespan < best.makespan:
                     planner, best, chosen = piped, built, (count, stages)
-            if planner.graph is graph:
+            if not tried:
+                notes.append(f"layer pipelining of batch {batch} was not tried: it needs a power-of-two count of "
+                             f"micro-batches, at least one per stage and at most {MAX_MICRO_BATCHES}, to divide it")
+            elif planner.graph is graph:
                 notes.append(f"layer pipelining of the batch in micro-batches (count × size: cycles; "
                              f"{'; '.join(tried)}) is slower than splitting every layer over the cores")
             else:
@@ -199,6 +208,19 @@ def run_system(graph: LayerGraph, system: SystemConfig, dataflow: DataflowSpec |
     return planner.result(best, schedule, sequential.makespan, energy_table, tuple(notes))
 
 
+def _require_capacity(graph: LayerGraph, system: SystemConfig) -> None:
+    """Refuse a workload whose weights do not fit the DRAM capacity the system states (nothing pages them)."""
+    if not system.dram.capacity_gib:
+        return
+    weights = sum(math.ceil(Fraction(layer.params * layer.dtypes["W"].bits, 8)) for layer in graph
+                  if layer.gemm is not None and layer.kind != "matmul")
+    capacity = Fraction(system.dram.capacity_gib) * 2**30
+    if weights > capacity:
+        raise UnsupportedError(f"{graph.name}'s weights take {weights:,} bytes but '{system.name}' states "
+                               f"dram.capacity_gib {system.dram.capacity_gib:g} ({int(capacity):,} bytes): nothing "
+                               "pages weights in from elsewhere; give a larger capacity_gib, or 0 for unstated")
+
+
 def _uniform_batch(graph: LayerGraph) -> int:
     """The batch every layer carries (1 when they differ or a layer holds it inside its shapes)."""
     batches = {layer.batch for layer in graph}
@@ -210,11 +232,14 @@ def _micro_batch_counts(batch: int, stages: int) -> list[int]:
 
     Examples
     --------
-    >>> _micro_batch_counts(64, 4), _micro_batch_counts(6, 4), _micro_batch_counts(3, 8)
-    ([4, 8, 16], [6], [3])
+    >>> _micro_batch_counts(64, 4), _micro_batch_counts(6, 4), _micro_batch_counts(3, 8), _micro_batch_counts(100003, 4)
+    ([4, 8, 16], [6], [3], [])
     """
-    counts = [c for c in range(stages, batch + 1) if batch % c == 0 and (c & (c - 1) == 0 or c == batch)]
-    return counts[:3] or [batch]
+    if batch <= MAX_MICRO_BATCHES:
+        candidates = sorted({*(2**i for i in range(batch.bit_length()) if 2**i >= stages), batch})
+    else:  # a schedule of a few hundred micro-batches per layer says nothing more; only powers of two divide
+        candidates = [2**i for i in range(MAX_MICRO_BATCHES.bit_length()) if stages <= 2**i <= MAX_MICRO_BATCHES]
+    return [c for c in candidates if batch % c == 0 and c >= min(stages, batch)][:3]
 
 
 def _unrolled(graph: LayerGraph, micro: int, count: int) -> LayerGraph:
@@ -313,7 +338,8 @@ class _Planner:
         self._plans: dict[tuple[str, tuple[int, ...]], GroupPlan] = {}
         self._alike: dict[tuple, GroupPlan] = {}
         classes: dict[tuple, int] = {}  # cores that plan alike: the same view and dataflow
-        self.core_class = [classes.setdefault((system.core_view(c), dataflows[c]), len(classes))
+        self.core_class = [classes.setdefault((system.plan_view(c), dataflows[c],
+                                               alternatives[c] if alternatives else ()), len(classes))
                            for c in range(len(system.cores))]
         self.preds = {layer.name: [s for s in dict.fromkeys(graph.sources(layer.name)) if s in graph]
                       for layer in graph}
@@ -547,7 +573,8 @@ class _Planner:
         _ = replayed
         return SystemResult(workload=self.graph.name, system=self.system, mode=mode, layers=tuple(timings),
                             tasks=tuple(built.tasks), starts=tuple(built.starts), cycles=built.makespan,
-                            sequential_cycles=sequential, energy_pj=energy, assumptions=notes)
+                            sequential_cycles=sequential, energy_pj=energy, assumptions=notes,
+                            busy=sum((p.busy for gp in built.plans.values() for p in gp.plans), Fraction(0)))
 
     def _energy(self, built: _Built, energy_table: Any) -> dict[str, Fraction]:
         """Every part's dynamic energy on its core, DRAM at the bytes DRAM moves, the global buffer
@@ -558,6 +585,13 @@ class _Planner:
         table = load_energy_table(energy_table) if isinstance(energy_table, str) else energy_table
         out = dict.fromkeys((*COMPONENTS, "global_buffer", "network"), Fraction(0))
         system, net, gb = self.system, self.system.network, self.system.global_buffer
+        # a global buffer's energy per byte: its own, else the table's SRAM of its size (as the cores' buffers)
+        gb_price = Fraction(0) if gb is None else (Fraction(gb.pj_per_byte) if gb.pj_per_byte is not None
+                                                   else Fraction(table.sram_pj(gb.kib)))
+        if table.unit != "pJ" and (net.pj_per_byte_hop or (gb is not None and gb.pj_per_byte is not None)):
+            raise UnsupportedError(f"energy table '{table.name}' counts {table.unit}, but the system's "
+                                   "pj_per_byte_hop / global_buffer.pj_per_byte are picojoules: price them in "
+                                   "the table's unit or use a picojoule table (horowitz45)")
         for layer in self.graph:
             name = layer.name
             gp = built.plans[name]
@@ -573,14 +607,14 @@ class _Planner:
             out["dram"] += dram * Fraction(table.dram_per_byte)
             per_core = gp.core_bytes(inside, outside, name in self.resident)
             if gb is not None:
-                out["global_buffer"] += sum(per_core) * Fraction(gb.pj_per_byte)
+                out["global_buffer"] += sum(per_core) * gb_price
             if not system.is_single_array:
                 hops = sum(b * net.hops(c, len(system.cores)) for b, c in zip(per_core, gp.cores))
                 out["network"] += hops * Fraction(net.pj_per_byte_hop)
                 if not gp.reduces_through_memory:
                     out["network"] += gp.reduce_bytes * Fraction(net.pj_per_byte_hop)
                 elif gb is not None:  # through DRAM it is in the layer's DRAM bytes
-                    out["global_buffer"] += 2 * gp.reduce_bytes * Fraction(gb.pj_per_byte)
+                    out["global_buffer"] += 2 * gp.reduce_bytes * gb_price
         out["leakage"] = built.makespan * sum((leakage_per_cycle(c, table) for c in system.cores), Fraction(0))
         return out
 
@@ -588,7 +622,7 @@ class _Planner:
 def describe(result: SystemResult) -> str:
     """One line naming the system and schedule."""
     s = result.system
-    gb = f", global buffer {s.global_buffer.kib:g} KiB" if s.global_buffer else ""
+    gb = f", global buffer {s.global_buffer.kib:,.10g} KiB" if s.global_buffer else ""
     return (f"{result.workload} on {s.name}: {cores_text(s)}, DRAM {s.dram.bytes_per_cycle:g} B/cycle shared{gb}, "
             f"{s.network.topology} network, {result.mode} schedule")
 

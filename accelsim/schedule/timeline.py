@@ -83,8 +83,9 @@ def write_trace(result: SystemResult, path: str | Path, *, force: bool = False) 
     from ..outputs import output_file
 
     file = output_file(path, force=force)
-    if not file.parent.is_dir():
-        raise OutputError(f"cannot write {file}: the folder {file.parent} does not exist")
-    with atomic_open(file) as f:
-        json.dump(trace_events(result), f, separators=(",", ":"))
+    try:
+        with atomic_open(file) as f:
+            json.dump(trace_events(result), f, separators=(",", ":"))
+    except OSError as err:  # a full disk, a read-only folder: name the file asked for, not the temporary one
+        raise OutputError(f"cannot write {file}: {err.strerror or err}") from None
     return file
