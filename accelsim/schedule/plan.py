@@ -279,7 +279,13 @@ def plan_group(layer: Layer, system: SystemConfig, cores: tuple[int, ...], dataf
     error: MappingError | None = None
     # all the cores, or fewer when every split would read too much twice (a shared operand read by each core)
     counts = sorted({len(cores), *(2**i for i in range(len(cores).bit_length()) if 2**i < len(cores))}, reverse=True)
+    core = system.cores[cores[0]]
+    can_prune = system.identical and core.sparse != "skip" and not core.weight_nm  # every MAC issued, same rate
     for k in counts:
+        if can_prune and best is not None:  # k cores issue at most k·PEs·fusion MACs a cycle: no faster than this
+            fusion = best[1].plans[0].mapping.resolved.fusion
+            if -(-layer.macs // (k * core.pes * fusion)) >= best[0][0]:
+                break
         for split in ([""] if k == 1 else splits):
             parts = (layer,) if split == "" else split_layer(layer, split, k)
             if parts is None:
