@@ -149,9 +149,18 @@ class GroupPlan:
             memo[key] = self._phases_with(*key)
         return memo[key]
 
+    def channel_flags(self, input_on_chip: bool, output_on_chip: bool) -> tuple[bool, bool]:
+        """Whether a kept input or output skips the cores' channels: in one core's own input buffer it does;
+        in the global buffer it only skips DRAM (the cores still read and write it through their channels)."""
+        if self.system.global_buffer is not None:
+            return False, False
+        return input_on_chip, output_on_chip
+
     def _phases_with(self, input_on_chip: bool, output_on_chip: bool, weights_on_chip: bool) -> Phases:
         if not self.plans:
             return Phases(compute=self.vector)
+        floor = self.dram_floor(input_on_chip, output_on_chip, weights_on_chip)
+        input_on_chip, output_on_chip = self.channel_flags(input_on_chip, output_on_chip)
         k = len(self.plans) if self.split == "K" else 1
         out = Phases()
         shares = [self.share(c) for c in self.cores]
@@ -161,7 +170,6 @@ class GroupPlan:
             out = out.slowest(part_phases(plan, view, input_on_chip=input_on_chip, output_on_chip=output_on_chip,
                                           output_parts=k, weights_on_chip=weights_on_chip, share=share))
         reduce = self.reduce_cycles
-        floor = self.dram_floor(input_on_chip, output_on_chip, weights_on_chip)
         transfer = max(out.transfer, floor - out.weights_first - out.inputs_first - out.epilogue)
         return Phases(out.weights_first, out.inputs_first, out.latency, out.compute, transfer, reduce, out.epilogue)
 

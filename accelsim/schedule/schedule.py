@@ -363,7 +363,9 @@ class _Planner:
                 self._alike[alike] = plan_group(layer, self.system, group, self.dataflows, memory=self.memory,
                                                 search=self.search, choice=self.choices.get(name),
                                                 alternatives=self.alternatives)
-            self._plans[key] = self._alike[alike]
+            shared = self._alike[alike]
+            used = group[:len(shared.cores)]  # the same plan on these cores (they plan alike, position by position)
+            self._plans[key] = shared if shared.cores == used else replace(shared, cores=used)
         return self._plans[key]
 
     # -- where activations live -----------------------------------------------------------------
@@ -523,8 +525,8 @@ class _Planner:
         if ph.reduce:  # over the links, or through the shared level on the cores' channels
             where = chans if gp.reduces_through_memory else ["noc"]
             built.add(name, "reduce", [(r, ph.reduce) for r in where], [(body, 0)])
-        if layer.gemm is not None and not outside:
-            built.pending[name] = ph.epilogue
+        if layer.gemm is not None and (ph.epilogue or not outside):  # a kept output still writes its last
+            built.pending[name] = ph.epilogue                          # tile to the global buffer
             if sequential:
                 self._epilogue(built, name)
 
@@ -605,7 +607,7 @@ class _Planner:
                         out[k] += v
             dram = gp.dram_bytes(inside, outside, name in self.resident)
             out["dram"] += dram * Fraction(table.dram_per_byte)
-            per_core = gp.core_bytes(inside, outside, name in self.resident)
+            per_core = gp.core_bytes(*gp.channel_flags(inside, outside), name in self.resident)
             if gb is not None:
                 out["global_buffer"] += sum(per_core) * gb_price
             if not system.is_single_array:

@@ -66,8 +66,11 @@ def trace_events(result: SystemResult) -> dict[str, Any]:
                 add(1, tid, task.layer, "compute", start, t.phases.compute)
                 add(1, tid, task.layer, "stall", start + t.phases.compute, t.phases.body - t.phases.compute)
                 add(2, tid, task.layer, "transfer", start, t.phases.transfer)
-        elif task.phase == "reduce":
-            add(2, 10**6, task.layer, "reduce", start, task.duration)
+        elif task.phase == "reduce" and not any(r.startswith("chan") for r, _ in task.holds):
+            add(2, 10**6, task.layer, "reduce", start, task.duration)  # over the network's links
+        elif task.phase == "reduce":  # through the shared memory level, on the cores' channels
+            for tid in tracks:
+                add(2, tid, task.layer, "reduce", start, task.duration)
         else:
             for tid in tracks:
                 add(2, tid, task.layer, _PHASE_NAMES[task.phase], start, task.duration)
