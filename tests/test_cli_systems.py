@@ -266,3 +266,19 @@ def test_a_reduction_through_memory_is_drawn_on_the_channels():
     result = run_system(resolve_workload("llama7b_block_decode"), resolve_system("tpuv4-tc"), schedule="sequential")
     events = [e for e in trace_events(result)["traceEvents"] if e["ph"] == "X" and e["args"]["phase"] == "reduce"]
     assert events and all(e["pid"] == 2 and e["tid"] < 4 for e in events)
+
+
+def test_a_slower_core_beside_a_fast_one_never_slows_the_system():
+    """Found by the hostile sweep: [sa32, sa8] ran ResNet-18 slower than sa32 alone (layers were split equally,
+    fewer cores meant the first ones in the list, vector layers waited for the narrow core, and a plan shared by
+    alike cores was re-bound by position)."""
+    from accelsim.arch import Dram, SystemConfig
+
+    sa32, sa8 = resolve_arch("sa32"), resolve_arch("sa8")
+    graph = resolve_workload("resnet18")
+    for memory in (False, True):
+        alone = run_system(graph, SystemConfig(name="one", cores=(sa32,), dram=Dram(16)), memory=memory,
+                           schedule="sequential").cycles
+        both = [run_system(graph, SystemConfig(name="two", cores=cores, dram=Dram(16)), memory=memory).cycles
+                for cores in ((sa32, sa8), (sa8, sa32))]
+        assert both[0] == both[1] <= alone, (memory, both, alone)

@@ -20,7 +20,6 @@ from ..mapping.choice import LayerChoice, loop_orders, tile_candidates
 from ..mapping.dataflow import DataflowSpec
 from ..mapping.partition import SPLITS, split_layer
 from ..sim.engine import LayerPlan, plan_layer
-from ..sim.timing import vector_cycles
 from ..workload.layer import Layer
 
 
@@ -280,15 +279,18 @@ def plan_group(layer: Layer, system: SystemConfig, cores: tuple[int, ...], dataf
         plan = plan_layer(layer, view, choice.dataflow, memory=memory, temporal_tile=choice.temporal_tile)
         return GroupPlan(layer, system, cores, "", (plan,))
     if layer.gemm is None:
-        views = [system.core_view(c) for c in cores]
-        per_core = max(vector_cycles(layer, v) for v in views)
-        return GroupPlan(layer, system, cores, "", (), vector=-(-per_core // len(cores)) if per_core else 0)
+        # the elements split over the cores in proportion to their lanes: ⌈ops / Σ lanes⌉, which for identical
+        # cores is ⌈⌈ops / lanes⌉ / n⌉ (one core: the engine's vector_cycles)
+        lanes = sum(system.cores[c].lanes for c in cores)
+        return GroupPlan(layer, system, cores, "", (), vector=-(-layer.vector_ops // lanes))
     best: tuple | None = None
     error: MappingError | None = None
     # all the cores, or fewer when every split would read too much twice (a shared operand read by each core)
     counts = sorted({len(cores), *(2**i for i in range(len(cores).bit_length()) if 2**i < len(cores))}, reverse=True)
     core = system.cores[cores[0]]
     can_prune = system.identical and core.sparse != "skip" and not core.weight_nm  # every MAC issued, same rate
+    # fewer cores than the group: the largest arrays first (a slow core may be left idle), ties in core order
+    ranked = cores if system.identical else tuple(sorted(cores, key=lambda c: (-system.cores[c].pes, c)))
     for k in counts:
         if can_prune and best is not None:  # k cores issue at most k·PEs·fusion MACs a cycle: no faster than this
             fusion = best[1].plans[0].mapping.resolved.fusion
@@ -298,7 +300,7 @@ def plan_group(layer: Layer, system: SystemConfig, cores: tuple[int, ...], dataf
             parts = (layer,) if split == "" else split_layer(layer, split, k)
             if parts is None:
                 continue
-            used = cores[:len(parts)]
+            used = ranked[:len(parts)]
             try:
                 plans = tuple(_plan_part(part, system.plan_view(c), dataflows[c], memory, search, others[c])
                               for part, c in zip(parts, used))

@@ -336,7 +336,7 @@ class _Planner:
         self.choices, self.alternatives = choices, alternatives
         self.resident: set[str] = set()  # layers whose weights an earlier micro-batch left in their core
         self._plans: dict[tuple[str, tuple[int, ...]], GroupPlan] = {}
-        self._alike: dict[tuple, GroupPlan] = {}
+        self._alike: dict[tuple, tuple[tuple[int, ...], GroupPlan]] = {}
         classes: dict[tuple, int] = {}  # cores that plan alike: the same view and dataflow
         self.core_class = [classes.setdefault((system.plan_view(c), dataflows[c],
                                                alternatives[c] if alternatives else ()), len(classes))
@@ -360,11 +360,13 @@ class _Planner:
             shape = tuple(getattr(layer, f) for f in _SHAPE_FIELDS)
             alike = (shape, tuple(self.core_class[c] for c in group), self.choices.get(name))
             if alike not in self._alike:
-                self._alike[alike] = plan_group(layer, self.system, group, self.dataflows, memory=self.memory,
-                                                search=self.search, choice=self.choices.get(name),
-                                                alternatives=self.alternatives)
-            shared = self._alike[alike]
-            used = group[:len(shared.cores)]  # the same plan on these cores (they plan alike, position by position)
+                self._alike[alike] = (group, plan_group(layer, self.system, group, self.dataflows,
+                                                        memory=self.memory, search=self.search,
+                                                        choice=self.choices.get(name),
+                                                        alternatives=self.alternatives))
+            first, shared = self._alike[alike]
+            # the same plan on these cores: they plan alike position by position with the group it was made for
+            used = tuple(group[first.index(c)] for c in shared.cores)
             self._plans[key] = shared if shared.cores == used else replace(shared, cores=used)
         return self._plans[key]
 
