@@ -490,16 +490,6 @@ def resolve_system(name_or_path: str) -> SystemConfig:
                     f"nor a YAML file" + did_you_mean(name_or_path, names))
 
 
-def require_supported(system: SystemConfig, dataflow: str | None) -> None:
-    """Refuse a named dataflow that some core does not support (one line, naming the core)."""
-    if dataflow is None:
-        return
-    for i, core in enumerate(system.cores):
-        if Path(dataflow).stem not in core.dataflows:
-            raise UnsupportedError(f"core {i} ({core.name}) of '{system.name}' does not support dataflow "
-                                   f"'{dataflow}' (it supports {', '.join(core.dataflows)})")
-
-
 def cores_text(system: SystemConfig) -> str:
     """``4 × sa32 (32x32)`` or a list of the distinct arrays."""
     if system.identical:

@@ -26,7 +26,7 @@ Examples
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import lru_cache
 
 from ..workload.layer import Layer
@@ -139,18 +139,3 @@ def _with(shape: tuple[int, ...], axis: int, value: int) -> tuple[int, ...]:
     out = list(shape)
     out[axis] = value
     return tuple(out)
-
-
-@dataclass(frozen=True)
-class Partition:
-    """How one layer runs on a group of cores: the split and each core's part.
-
-    ``dim`` is ``""`` for a layer that runs whole on one core.
-    """
-
-    dim: str
-    parts: tuple[Layer, ...]
-
-    @property
-    def cores_used(self) -> int:
-        return len(self.parts)

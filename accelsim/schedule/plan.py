@@ -20,6 +20,7 @@ from ..mapping.choice import LayerChoice, loop_orders, tile_candidates
 from ..mapping.dataflow import DataflowSpec
 from ..mapping.partition import SPLITS, split_layer
 from ..sim.engine import LayerPlan, plan_layer
+from ..sim.memory import transfer_cycles
 from ..workload.layer import Layer
 
 
@@ -60,12 +61,6 @@ class Phases:
                 self.epilogue)
 
 
-def _cycles(nbytes: int, bytes_per_cycle: float | Fraction) -> int:
-    """``ceil(nbytes / bytes_per_cycle)`` exactly, in integers (as :func:`~accelsim.sim.memory.stall_cycles` does)."""
-    num, den = Fraction(bytes_per_cycle).as_integer_ratio()
-    return -(-nbytes * den // num)
-
-
 def part_phases(plan: LayerPlan, view: ArrayConfig, *, input_on_chip: bool = False, output_on_chip: bool = False,
                 output_parts: int = 1, weights_on_chip: bool = False, share: Fraction | None = None) -> Phases:
     """A part's phases on its core (``view``: the core with its share of the memory level; ``share``:
@@ -87,10 +82,10 @@ def part_phases(plan: LayerPlan, view: ArrayConfig, *, input_on_chip: bool = Fal
         total -= ops["W"].dram_total
         first = 0 if input_on_chip else mem.first_input_bytes
     last = min(mem.last_bytes, out_bytes)
-    P, E = _cycles(first, bw), _cycles(last, bw)
-    Pw = 0 if weights_on_chip else P if input_on_chip else _cycles(mem.first_bytes - mem.first_input_bytes, bw)
+    P, E = transfer_cycles(first, bw), transfer_cycles(last, bw)
+    Pw = 0 if weights_on_chip else P if input_on_chip else transfer_cycles(mem.first_bytes - mem.first_input_bytes, bw)
     return Phases(weights_first=Pw, inputs_first=P - Pw, latency=view.memory.dram_latency_cycles,
-                  compute=plan.compute, transfer=max(0, _cycles(total, bw) - P - E), epilogue=E)
+                  compute=plan.compute, transfer=max(0, transfer_cycles(total, bw) - P - E), epilogue=E)
 
 
 @dataclass(frozen=True)
@@ -203,8 +198,8 @@ class GroupPlan:
         net = self.system.network
         if self.reduces_through_memory:  # each step writes a slice to the shared level and reads the next one
             bw = min(self.share(c) for c in self.cores)
-            return (g - 1) * _cycles(2 * -(-self.partial_sum_bytes // g), bw)
-        step = _cycles(-(-self.partial_sum_bytes // g), net.link_bytes_per_cycle) + net.hop_latency_cycles
+            return (g - 1) * transfer_cycles(2 * -(-self.partial_sum_bytes // g), bw)
+        step = transfer_cycles(-(-self.partial_sum_bytes // g), net.link_bytes_per_cycle) + net.hop_latency_cycles
         return (g - 1) * step
 
     @property
@@ -252,12 +247,8 @@ class GroupPlan:
         if self.system.global_buffer is None or not self.plans:
             return 0
         share = Fraction(self.system.dram.bytes_per_cycle) * (self.reserved or len(self.cores)) / len(self.system.cores)
-        return _cycles(self.dram_bytes(input_on_chip, output_on_chip, weights_on_chip), share)
+        return transfer_cycles(self.dram_bytes(input_on_chip, output_on_chip, weights_on_chip), share)
 
-    @property
-    def weight_bytes(self) -> int:
-        """Bytes of weights the first part keeps in its core's buffer (its stored weights once)."""
-        return self.plans[0].memory.operands["W"].dram_total if self.plans else 0
 
 
 def plan_group(layer: Layer, system: SystemConfig, cores: tuple[int, ...], dataflows: tuple[DataflowSpec, ...], *,

@@ -44,9 +44,17 @@ def closed_form(tasks: list[Task] | tuple[Task, ...]) -> list[int]:
     starts: list[int] = []
     ends: list[int] = []
     for task in tasks:
-        start = max([ends[i] + lag for i, lag in task.after] + [free.get(r, 0) for r, _ in task.holds] + [0])
-        for resource, cycles in task.holds:
-            free[resource] = start + cycles
+        start = issue(task, ends, free)
         starts.append(start)
         ends.append(start + task.duration)
     return starts
+
+
+def issue(task: Task, ends: list[int], free: dict[str, int]) -> int:
+    """The start of ``task`` after the tasks whose ``ends`` are given, its resources then taken until it
+    releases them (``free`` is updated): the one step of :func:`closed_form`, which a schedule also takes
+    one task at a time as it builds."""
+    start = max([ends[i] + lag for i, lag in task.after] + [free.get(r, 0) for r, _ in task.holds] + [0])
+    for resource, cycles in task.holds:
+        free[resource] = start + cycles
+    return start

@@ -215,13 +215,21 @@ def _plan_memory(layer: Layer, mapping: Mapping, operands: dict | None, fits: tu
     return MemoryPlan(counts, math.ceil(first), math.ceil(last), math.floor(first_parts["I"]))
 
 
+def transfer_cycles(nbytes: int, bytes_per_cycle: float | Fraction) -> int:
+    """``⌈nbytes / bytes_per_cycle⌉`` exactly, in integers (a float bandwidth is its exact binary value).
+
+    Examples
+    --------
+    >>> transfer_cycles(10, 4.0), transfer_cycles(2, Fraction(1, 3))
+    (3, 6)
+    """
+    num, den = bytes_per_cycle.as_integer_ratio()
+    return -(-nbytes * den // num)
+
+
 def stall_cycles(plan: MemoryPlan, compute_cycles: int, arch: ArrayConfig) -> int:
     """Cycles the array waits for DRAM: prologue, epilogue, and any transfer time compute cannot hide."""
-    num, den = arch.memory.dram_bytes_per_cycle.as_integer_ratio()  # exact: the bandwidth is num/den
-
-    def cycles(nbytes: int) -> int:  # ceil(nbytes / bandwidth), in integers (a design-space run calls this a lot)
-        return -(-nbytes * den // num)
-
-    first, last = cycles(plan.first_bytes), cycles(plan.last_bytes)
-    overlapped = cycles(plan.dram_total) - first - last
+    bandwidth = arch.memory.dram_bytes_per_cycle
+    first, last = transfer_cycles(plan.first_bytes, bandwidth), transfer_cycles(plan.last_bytes, bandwidth)
+    overlapped = transfer_cycles(plan.dram_total, bandwidth) - first - last
     return first + arch.memory.dram_latency_cycles + max(0, overlapped - compute_cycles) + last
