@@ -1,8 +1,9 @@
-"""Number formats of tensors: integers of 1–16 bits, and fp16, bf16, fp8 as storage formats.
+"""Number formats of tensors (integers of 1–16 bits; fp16, bf16, fp8_e4m3, fp8_e5m2) and of datapaths.
 
 A layer says what its tensors *are* (:class:`DataType` per operand); the array says what its
-datapath *supports* (``ArrayConfig.input_bits``/``weight_bits``/``signed``). The rule that joins
-them is in :func:`accelsim.mapping.plan.resolve_precision` and ``docs/precision.md``.
+datapath *supports* (``ArrayConfig.input_bits``/``weight_bits``/``signed`` and ``datapath``: an
+integer multiplier, or a floating-point one with fp32 accumulation). The rule that joins them is in
+:func:`accelsim.mapping.plan.resolve_precision` and ``docs/precision.md``.
 
 Examples
 --------
@@ -10,6 +11,8 @@ Examples
 ((-8, 7), (0, 15))
 >>> parse_dtype("bf16").bits, parse_dtype("bf16").is_float
 (16, True)
+>>> parse_dtype("fp8").significand_bits == parse_dtype("fp8_e4m3").significand_bits == 4
+True
 """
 
 from __future__ import annotations
@@ -26,8 +29,18 @@ if TYPE_CHECKING:
 
 MAX_INT_BITS = 16  # operands (inputs, weights)
 MAX_OUTPUT_BITS = 32  # outputs may keep the accumulator's width
-FLOAT_BITS = {"fp32": 32, "fp16": 16, "bf16": 16, "fp8": 8}
-TYPE_NAMES = "int1..int16, uint1..uint16, fp16, bf16, fp8; outputs also up to int32 and fp32"
+# Floating-point formats: (exponent bits, stored mantissa bits); the width is 1 + both. `fp8` is the
+# name fp8 had before its two OCP variants were named: the same format as fp8_e4m3.
+FLOAT_FORMATS = {"fp32": (8, 23), "fp16": (5, 10), "bf16": (8, 7), "fp8": (4, 3), "fp8_e4m3": (4, 3),
+                 "fp8_e5m2": (5, 2)}
+FLOAT_BITS = {name: 1 + e + m for name, (e, m) in FLOAT_FORMATS.items()}
+TYPE_NAMES = ("int1..int16, uint1..uint16, fp16, bf16, fp8_e4m3 (or fp8), fp8_e5m2; "
+              "outputs also up to int32 and fp32")
+# What an array multiplies (ArrayConfig.datapath): integers, or one floating-point format with fp32
+# accumulation (docs/precision.md, "Floating-point datapaths").
+FLOAT_DATAPATHS = ("fp16", "bf16", "fp8_e4m3", "fp8_e5m2")
+DATAPATHS = ("int", *FLOAT_DATAPATHS)
+FLOAT_ACC_BITS = 32  # a floating-point datapath accumulates in fp32
 
 
 def value_range(bits: int, signed: bool) -> tuple[int, int]:
@@ -54,6 +67,13 @@ class DataType:
     def bytes(self) -> Fraction:
         """Bytes per element, exactly (a 4-bit tensor packs two elements per byte)."""
         return Fraction(self.bits, 8)
+
+    @property
+    def significand_bits(self) -> int:
+        """Bits of precision: a float's stored mantissa + its implicit bit; an integer's magnitude bits."""
+        if self.is_float:
+            return FLOAT_FORMATS[self.name][1] + 1
+        return self.bits - self.signed
 
     @property
     def range(self) -> tuple[int, int]:
@@ -98,6 +118,28 @@ def _parse(text: object) -> DataType | None:
     if not match or not 1 <= int(match[2]) <= MAX_OUTPUT_BITS:
         return None
     return DataType(text, int(match[2]), signed=not match[1])
+
+
+def converts_exactly(dtype: DataType, datapath: str) -> bool:
+    """Is every value of ``dtype`` exactly a value of the floating-point format ``datapath``?
+
+    An integer of ``s`` magnitude bits (``intB``: ``B − 1``, ``uintB``: ``B``) converts exactly when
+    ``s`` is at most the format's significand (mantissa + 1: fp16 11, bf16 8, fp8_e4m3 4, fp8_e5m2 3;
+    the largest magnitude, ``2^(B−1)`` of ``intB``, is a power of two and within every format's
+    range). A float converts exactly when neither its exponent nor its mantissa is wider.
+
+    Examples
+    --------
+    >>> [converts_exactly(parse_dtype(t), "fp16") for t in ("int12", "int13", "uint11", "uint12", "fp8")]
+    [True, False, True, False, True]
+    >>> [converts_exactly(parse_dtype(t), "bf16") for t in ("int9", "uint8", "fp16", "bf16")]
+    [True, True, False, True]
+    """
+    exponent, mantissa = FLOAT_FORMATS[datapath]
+    if not dtype.is_float:
+        return dtype.significand_bits <= mantissa + 1
+    own_exponent, own_mantissa = FLOAT_FORMATS[dtype.name]
+    return own_exponent <= exponent and own_mantissa <= mantissa
 
 
 def int_type(bits: int, signed: bool = True) -> DataType:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError, UnsupportedError, did_you_mean
+from ..precision import DATAPATHS, FLOAT_ACC_BITS, FLOAT_BITS
 from ..sparsity import MAX_NM_GROUP, parse_nm
 from ..specio import Fields, read_yaml_file
 
@@ -28,7 +29,7 @@ SPARSE_MODES = ("none", "gate", "skip")
 # Fields added after format version 1 was pinned: written only when they differ from the default,
 # so every existing config keeps its JSON and its digest (build folders, caches, golden results).
 _OPTIONAL_FIELDS = {"pe_style": "parallel", "sparse": "none", "weight_nm": "", "weight_format": "dense",
-                    "input_format": "dense", "fusion_brick_bits": 2}
+                    "input_format": "dense", "fusion_brick_bits": 2, "datapath": "int"}
 STORAGE_FORMATS = ("dense", "bitmap", "csr", "rle")  # N:M storage comes with weight_nm
 
 
@@ -118,6 +119,12 @@ class ArrayConfig:
         The narrowest operand slice a ``fusible`` PE splits into (Bit Fusion's BitBricks: 2 bits, so
         an 8×8-bit PE fuses at most 16 MACs; narrower operands run as if ``fusion_brick_bits`` wide).
         Only fusible PEs read it; any other value on other PE styles is refused.
+    datapath
+        What the PEs multiply: ``"int"`` (integers of ``input_bits`` × ``weight_bits``, accumulated in
+        ``acc_bits``), or a floating-point format, ``"fp16"``, ``"bf16"``, ``"fp8_e4m3"`` or
+        ``"fp8_e5m2"``, accumulated in fp32: then ``input_bits`` and ``weight_bits`` are the format's
+        width, ``acc_bits`` is 32 and the PEs are parallel. It changes what a MAC costs (energy, area)
+        and which operand formats run, never the timing (``docs/precision.md``).
 
     Examples
     --------
@@ -149,6 +156,7 @@ class ArrayConfig:
     weight_format: str = "dense"
     input_format: str = "dense"
     fusion_brick_bits: int = 2
+    datapath: str = "int"
 
     def __post_init__(self):
         if isinstance(self.dataflows, list):
@@ -241,7 +249,10 @@ def _read_config(f: Fields) -> dict[str, Any]:
         weight_format=f.str("weight_format", "dense", choices=STORAGE_FORMATS),
         input_format=f.str("input_format", "dense", choices=STORAGE_FORMATS),
         fusion_brick_bits=f.int("fusion_brick_bits", 2),
+        datapath=f.str("datapath", "int", choices=DATAPATHS),
     )
+    if kwargs["datapath"] != "int":
+        _check_float_datapath(f, kwargs)
     if kwargs["fusion_brick_bits"] != 2 and kwargs["pe_style"] != "fusible":
         raise f.error("fusion_brick_bits", f"= {kwargs['fusion_brick_bits']} is read by fusible PEs only, "
                                            f"not pe_style '{kwargs['pe_style']}'")
@@ -295,6 +306,28 @@ def _read_config(f: Fields) -> dict[str, Any]:
         kwargs["memory"] = MemorySpec(**_read_memory(mem_fields))
         mem_fields.done()
     return kwargs
+
+
+def _check_float_datapath(f: Fields, kwargs: dict[str, Any]) -> None:
+    """A floating-point datapath: operands of its format's width, an fp32 accumulator, parallel PEs,
+    and the integer-only numerics at their defaults."""
+    datapath = kwargs["datapath"]
+    width = FLOAT_BITS[datapath]
+    for name in ("input_bits", "weight_bits"):
+        if kwargs[name] != width:
+            raise f.error(name, f"must be {width} with datapath '{datapath}' (the format's width), not {kwargs[name]}")
+    if kwargs["acc_bits"] != FLOAT_ACC_BITS:
+        raise f.error("acc_bits", f"must be {FLOAT_ACC_BITS} with datapath '{datapath}' (it accumulates in fp32), "
+                                  f"not {kwargs['acc_bits']}")
+    if kwargs["pe_style"] != "parallel":
+        raise f.error("pe_style", f"must be 'parallel' with datapath '{datapath}' (bit-serial and fusible PEs "
+                                  f"split integers), not '{kwargs['pe_style']}'")
+    if kwargs["overflow"] != "wrap":
+        raise f.error("overflow", f"is an integer accumulator's; datapath '{datapath}' accumulates in fp32: leave "
+                                  f"it at 'wrap', not '{kwargs['overflow']}'")
+    if not kwargs["signed"]:
+        raise f.error("signed", f"is an integer datapath's; datapath '{datapath}' is a signed format: leave it "
+                                "true, not false")
 
 
 def _nm_field(f: Fields, key: str) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..arch import ArrayConfig
 from ..errors import MappingError, SpecError, UnsupportedError
-from ..precision import DataType, fusion_factor, parse_dtype
+from ..precision import FLOAT_BITS, FLOAT_DATAPATHS, FLOAT_FORMATS, DataType, converts_exactly, fusion_factor, parse_dtype
 from ..sparsity import nm_index_bits, nm_rows
 from .dataflow import DataflowSpec
 
@@ -32,6 +32,8 @@ class Precision:
     ``serial_bits`` is how many cycles one streamed step takes (bit-serial PEs; 1 otherwise) and
     ``fusion`` how many reduction elements one PE takes per cycle (Bit Fusion; 1 otherwise).
     ``index_bits`` is the per-weight index of N:M storage (0 when weights are stored dense).
+    ``datapath`` is what the PEs multiply (``ArrayConfig.datapath``): ``"int"``, or a floating-point
+    format into which every operand is converted before the array (accumulating in fp32).
     """
 
     I: DataType
@@ -41,6 +43,15 @@ class Precision:
     serial_bits: int = 1
     fusion: int = 1
     index_bits: int = 0
+    datapath: str = "int"
+
+    @property
+    def mac_bits(self) -> tuple[int, int]:
+        """Widths of the two operands as a PE holds and multiplies them: the operands' own widths on an
+        integer datapath, the datapath's format on a floating-point one (converted before the array)."""
+        if self.datapath == "int":
+            return self.I.bits, self.W.bits
+        return FLOAT_BITS[self.datapath], FLOAT_BITS[self.datapath]
 
     def bytes(self, operand: str) -> Fraction:
         """Bytes per element of ``I``, ``W``, ``O`` or ``P`` (partial sums, the accumulator width)."""
@@ -68,8 +79,11 @@ class Precision:
         return sizes
 
     def to_dict(self) -> dict[str, object]:
+        floating = self.datapath != "int"
         out: dict[str, object] = {"input": self.I.name, "weight": self.W.name, "output": self.O.name,
-                                  "accumulator": f"int{self.acc_bits}"}
+                                  "accumulator": f"fp{self.acc_bits}" if floating else f"int{self.acc_bits}"}
+        if floating:
+            out["datapath"] = self.datapath
         if self.serial_bits > 1:
             out["serial_bits"] = self.serial_bits
         if self.fusion > 1:
@@ -88,6 +102,10 @@ class Precision:
         ...                          "fusion": 2})
         >>> p.I.bits, p.acc_bits, p.fusion, Precision.from_dict(p.to_dict()) == p
         (4, 32, 2, True)
+        >>> f = Precision.from_dict({"input": "int8", "weight": "bf16", "output": "fp32", "accumulator": "fp32",
+        ...                          "datapath": "bf16"})
+        >>> f.mac_bits, f.to_dict()["accumulator"], Precision.from_dict(f.to_dict()) == f
+        ((16, 16), 'fp32', True)
         """
         def dtype(key: str) -> DataType:
             found = parse_dtype(data.get(key))
@@ -101,8 +119,12 @@ class Precision:
                 raise SpecError(f"precision.{key} must be a non-negative integer, not {value!r}")
             return value
 
+        datapath = data.get("datapath", "int")
+        if datapath not in ("int", *FLOAT_DATAPATHS):
+            raise SpecError(f"precision.datapath must be one of int, {', '.join(FLOAT_DATAPATHS)}, not {datapath!r}")
         return cls(dtype("input"), dtype("weight"), dtype("output"), dtype("accumulator").bits,
-                   serial_bits=count("serial_bits", 1), fusion=count("fusion", 1), index_bits=count("index_bits", 0))
+                   serial_bits=count("serial_bits", 1), fusion=count("fusion", 1), index_bits=count("index_bits", 0),
+                   datapath=str(datapath))
 
 
 def _datapath(arch: ArrayConfig, operand: str) -> int:
@@ -123,7 +145,10 @@ def resolve_precision(name: str, dtypes: dict[str, DataType], arch: ArrayConfig,
     """Check a layer's operand formats against the array and say how the PEs run them.
 
     Raises :class:`MappingError` naming both values when an operand is wider than the datapath
-    and the PE style cannot run it (bit-serial PEs take any integer width on the left edge).
+    and the PE style cannot run it (bit-serial PEs take any integer width on the left edge). On an
+    integer datapath (``arch.datapath == "int"``) a float is a storage format as wide as the
+    datapath; on a floating-point one an operand runs when the datapath's format holds all its values
+    (:func:`~accelsim.precision.converts_exactly`).
 
     Examples
     --------
@@ -138,6 +163,8 @@ def resolve_precision(name: str, dtypes: dict[str, DataType], arch: ArrayConfig,
     ...
     accelsim.errors.MappingError: layer 'fc': weights are int16 but the array's weight datapath is 8-bit signed ...
     """
+    if arch.datapath != "int":
+        return _resolve_float(name, dtypes, arch, nm_stored=nm_stored)
     style = arch.pe_style
     serial = dataflow.left if style == "bit-serial" else None
     for op in ("I", "W"):
@@ -161,6 +188,30 @@ def resolve_precision(name: str, dtypes: dict[str, DataType], arch: ArrayConfig,
         fusion = fusion_factor(arch, dtypes["I"].bits, dtypes["W"].bits)
     return Precision(I=dtypes["I"], W=dtypes["W"], O=dtypes["O"], acc_bits=arch.acc_bits,
                      serial_bits=dtypes[serial].bits if serial else 1, fusion=fusion,
+                     index_bits=nm_index_bits(arch.nm[1]) if nm_stored and arch.nm else 0)
+
+
+def _resolve_float(name: str, dtypes: dict[str, DataType], arch: ArrayConfig, *, nm_stored: bool) -> Precision:
+    """A floating-point datapath runs every operand whose values its format holds exactly: floats with
+    no wider exponent nor mantissa (fp8 on fp16), integers of at most its significand's magnitude
+    bits (weight-only int4/int8: dequantised before the array, on the vector unit, whose cost the
+    caller counts). Parallel PEs only (``ArrayConfig`` enforces it), one MAC per PE per cycle."""
+    datapath = arch.datapath
+    for op in ("I", "W"):
+        dtype = dtypes[op]
+        if not converts_exactly(dtype, datapath):
+            field = "input_bits" if op == "I" else "weight_bits"
+            exponent, mantissa = FLOAT_FORMATS[datapath]
+            if dtype.is_float:
+                own = FLOAT_FORMATS[dtype.name]
+                why = f"{own[0]} exponent and {own[1]} mantissa bits against {datapath}'s {exponent} and {mantissa}"
+            else:
+                why = f"{dtype.significand_bits} magnitude bits against {datapath}'s {mantissa + 1}-bit significand"
+            raise MappingError(f"layer '{name}': {OPERAND_NAMES[op]} are {dtype.name} but the array's "
+                               f"{OPERAND_NAMES[op][:-1]} datapath is {datapath} (datapath = {datapath}, "
+                               f"{field} = {_datapath(arch, op)}): {dtype.name} has {why}, so not all its "
+                               f"values are {datapath} values")
+    return Precision(I=dtypes["I"], W=dtypes["W"], O=dtypes["O"], acc_bits=arch.acc_bits, datapath=datapath,
                      index_bits=nm_index_bits(arch.nm[1]) if nm_stored and arch.nm else 0)
 
 

@@ -219,6 +219,9 @@ def lay_out(mapping: Mapping, inputs: np.ndarray, weights: np.ndarray) -> Datapa
     if [inputs.shape, weights.shape] != want:
         raise MappingError(f"operands of shapes {list(inputs.shape)} and {list(weights.shape)} are not the "
                            f"mapping's GEMM: {list(want[0])} and {list(want[1])}")
+    if arch.datapath != "int":
+        raise UnsupportedError(f"the reference engine computes integer datapaths, not datapath '{arch.datapath}' "
+                               "(fp32 accumulation rounds where integers wrap)")
     floats = [dtype.name for dtype in (precision.I, precision.W) if dtype.is_float]
     if floats:
         raise UnsupportedError(f"the reference engine computes on integers, not {' and '.join(floats)}")
