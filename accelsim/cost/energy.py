@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..counts import BUFFER, MacCounts, Traffic
-from ..errors import SpecError, did_you_mean
+from ..errors import SpecError, UnsupportedError, did_you_mean
+from ..precision import FLOAT_DATAPATHS
 from ..specio import Fields, read_yaml_file
 
 if TYPE_CHECKING:
@@ -61,6 +62,19 @@ class SramClass:
 
 
 @dataclass(frozen=True)
+class FloatMac:
+    """One MAC of a floating-point datapath (``ArrayConfig.datapath``): the format's multiply and the
+    fp32 accumulate, each exact (a table writes them as decimals or ratios such as ``"8/55"``)."""
+
+    mult: Fraction
+    add: Fraction
+
+    @property
+    def total(self) -> Fraction:
+        return self.mult + self.add
+
+
+@dataclass(frozen=True)
 class EnergyTable:
     """Energy per action, in pJ (the ``normalised`` table: in units of one 8-bit MAC).
 
@@ -68,7 +82,9 @@ class EnergyTable:
     product`` the multiplier share ``1 − mac_adder_fraction`` scales with ``bi·bw/64`` and the adder
     share with ``acc_bits/32`` (``constant``: every MAC costs ``mac_8x8``). ``sram_per_byte`` is a
     tuple of size classes by increasing ``max_kib``; a buffer larger than the last class pays the
-    last class × √(size / max_kib).
+    last class × √(size / max_kib). ``mac_float`` prices a MAC of each floating-point datapath it
+    names (``(("bf16", FloatMac(...)), ...)``; a YAML mapping ``{bf16: {mult: 1.1, add: 0.9}}``): a
+    float MAC is never priced from ``mac_8x8``, and a datapath the table does not name is refused.
     """
 
     name: str
@@ -83,6 +99,11 @@ class EnergyTable:
     leakage_per_pe_cycle: float = 0.0
     leakage_per_kib_cycle: float = 0.0
     unit: str = "pJ"  # "pJ", or "mac" for tables relative to one 8-bit MAC (normalised)
+    mac_float: tuple[tuple[str, FloatMac], ...] = ()
+
+    def __post_init__(self):
+        if isinstance(self.mac_float, dict):  # a mapping is accepted, stored as a hashable tuple
+            object.__setattr__(self, "mac_float", tuple(self.mac_float.items()))
 
     # -- derived prices (exact) -------------------------------------------------------------
     @lru_cache(maxsize=256)  # noqa: B019 -- a few long-lived tables; the bundled ones live for the process
@@ -104,6 +125,21 @@ class EnergyTable:
         adder = self.mac_adder_fraction
         return base * ((1 - adder) * Fraction(bi * bw, 64) + adder * Fraction(acc * serial_bits, 32))
 
+    def float_mac_pj(self, datapath: str) -> Fraction:
+        """Energy of one MAC of a floating-point datapath: its format's multiply + the fp32 accumulate.
+
+        Examples
+        --------
+        >>> t = load_energy_table("horowitz45")
+        >>> t.float_mac_pj("bf16"), t.float_mac_pj("fp8_e4m3"), t.float_mac_pj("fp8_e5m2")
+        (Fraction(2, 1), Fraction(23, 22), Fraction(54, 55))
+        """
+        for name, mac in self.mac_float:
+            if name == datapath:
+                return mac.total
+        raise UnsupportedError(f"energy table '{self.name}' prices no {datapath} MAC (give it mac_float.{datapath}: "
+                               "{mult, add}); a floating-point MAC is never priced as an integer one")
+
     @lru_cache(maxsize=256)  # noqa: B019 -- as mac_pj
     def sram_pj(self, size_kib: float) -> Fraction:
         """Energy per byte of a buffer of ``size_kib`` KiB: its size class (√-scaled past the last).
@@ -123,12 +159,16 @@ class EnergyTable:
         return _exact(last.pj) * (root if root is not None else Fraction(repr(math.sqrt(ratio))))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "source": self.source, "mac_8x8": self.mac_8x8, "mac_scaling": self.mac_scaling,
-                "mac_adder_fraction": str(self.mac_adder_fraction), "gated_mac_fraction": self.gated_mac_fraction,
-                "pe_register_per_byte": self.pe_register_per_byte,
-                "sram_per_byte": [{"max_kib": c.max_kib, "pj": c.pj} for c in self.sram_per_byte],
-                "dram_per_byte": self.dram_per_byte, "leakage_per_pe_cycle": self.leakage_per_pe_cycle,
-                "leakage_per_kib_cycle": self.leakage_per_kib_cycle, "unit": self.unit}
+        out = {"name": self.name, "source": self.source, "mac_8x8": self.mac_8x8, "mac_scaling": self.mac_scaling,
+               "mac_adder_fraction": str(self.mac_adder_fraction), "gated_mac_fraction": self.gated_mac_fraction,
+               "pe_register_per_byte": self.pe_register_per_byte,
+               "sram_per_byte": [{"max_kib": c.max_kib, "pj": c.pj} for c in self.sram_per_byte],
+               "dram_per_byte": self.dram_per_byte, "leakage_per_pe_cycle": self.leakage_per_pe_cycle,
+               "leakage_per_kib_cycle": self.leakage_per_kib_cycle, "unit": self.unit}
+        if self.mac_float:  # written only when given: a table without it keeps its dict (and digest)
+            out["mac_float"] = {name: {"mult": _written(mac.mult), "add": _written(mac.add)}
+                                for name, mac in self.mac_float}
+        return out
 
     @classmethod
     def from_dict(cls, data: Any, *, file: str | None = None) -> EnergyTable:
@@ -147,6 +187,7 @@ class EnergyTable:
             leakage_per_pe_cycle=f.number("leakage_per_pe_cycle", 0.0, low=0.0, low_open=False),
             leakage_per_kib_cycle=f.number("leakage_per_kib_cycle", 0.0, low=0.0, low_open=False),
             unit=f.str("unit", "pJ", choices=UNITS),
+            mac_float=_float_macs(f),
         )
         f.done()
         return table
@@ -168,6 +209,40 @@ def _fraction(f: Fields, key: str, default: Fraction) -> Fraction:
             return Fraction(int(match[1]), int(match[2]))
         raise f.error(key, f"must be a number in [0, 1] or a ratio like '1/3', not {value!r}")
     return _exact(f.number(key, low=0.0, high=1.0, low_open=False))
+
+
+def _amount(f: Fields, key: str) -> Fraction:
+    """An energy ≥ 0: a number (read as the decimal written) or a ratio written ``"8/55"``."""
+    value = f.raw(key)
+    if isinstance(value, str):
+        match = _RATIONAL.fullmatch(value)
+        if match:
+            return Fraction(int(match[1]), int(match[2]))
+        raise f.error(key, f"must be a number ≥ 0 or a ratio like '8/55', not {value!r}")
+    return _exact(f.number(key, low=0.0, low_open=False))
+
+
+def _written(x: Fraction) -> float | int | str:
+    """An exact amount as a table writes it: the decimal when it is one, else ``"p/q"``."""
+    if x.denominator == 1:
+        return int(x)
+    return float(x) if _exact(float(x)) == x else f"{x.numerator}/{x.denominator}"
+
+
+def _float_macs(f: Fields) -> tuple[tuple[str, FloatMac], ...]:
+    """``mac_float``: for each floating-point datapath priced, its multiply and its fp32 accumulate."""
+    if not f.has("mac_float"):
+        return ()
+    sub = f.sub("mac_float")
+    out = []
+    for name in sub.data:
+        if name not in FLOAT_DATAPATHS:
+            raise sub.error(name, "is not a floating-point datapath: one of " + ", ".join(FLOAT_DATAPATHS)
+                            + did_you_mean(str(name), FLOAT_DATAPATHS))
+        entry = sub.sub(name)
+        out.append((str(name), FloatMac(mult=_amount(entry, "mult"), add=_amount(entry, "add"))))
+        entry.done()
+    return tuple(out)
 
 
 def _sram_classes(f: Fields) -> tuple[SramClass, ...]:
@@ -339,9 +414,13 @@ def _prices(table: EnergyTable, arch: Any, precision: Precision) -> tuple[dict[t
     cache = table.__dict__.setdefault("_price_cache", {})  # on the (frozen) table: dies with it
     if key in cache:
         return cache[key]
-    bi, bw, acc = precision.I.bits, precision.W.bits, precision.acc_bits
+    acc = precision.acc_bits
+    bi, bw = precision.mac_bits  # as the PE holds them: a float datapath's format, whatever is stored
     fusion, serial = precision.fusion, precision.serial_bits
-    if arch.pe_style == "fusible":
+    if precision.datapath != "int":
+        # the datapath's multiply and an fp32 add, whatever the operands were before conversion
+        mac = table.float_mac_pj(precision.datapath)
+    elif arch.pe_style == "fusible":
         # A fused PE runs all its bricks and its shift-add tree every cycle, as a full-width multiply
         # does, and accumulates once: one full-width MAC per PE-cycle, shared by its `fusion` MACs.
         mac = table.mac_pj(arch.input_bits, arch.weight_bits, acc) / fusion
@@ -350,8 +429,9 @@ def _prices(table: EnergyTable, arch: Any, precision: Precision) -> tuple[dict[t
     # PE registers: both operands per issued MAC (gated ones too: operand isolation latches them);
     # the partial sum is read and written once per PE step: b times per MAC bit-serial, 1/f fused.
     reg = _exact(table.pe_register_per_byte)
-    word = {"I": Fraction(bi, 8) * fusion,
-            "W": Fraction(bw, 8) * fusion + Fraction(precision.index_bits, 8),
+    stored_i, stored_w = precision.I.bits, precision.W.bits  # buffers hold the operands as stored
+    word = {"I": Fraction(stored_i, 8) * fusion,
+            "W": Fraction(stored_w, 8) * fusion + Fraction(precision.index_bits, 8),
             "O": Fraction(acc, 8)}
     prices = {("mac", "none"): mac, ("gated_mac", "none"): _exact(table.gated_mac_fraction) * mac,
               ("pe_register", "I"): Fraction(bi, 8) * reg, ("pe_register", "W"): Fraction(bw, 8) * reg,
