@@ -41,6 +41,7 @@ from pathlib import Path
 from ..arch import ArrayConfig
 from ..errors import UnsupportedError
 from ..mapping.dataflow import DataflowSpec, load_dataflow
+from ..precision import FLOAT_FORMATS
 
 TABLE = Path(__file__).resolve().parent / "data" / "pe_area.csv"
 GRID_ACC_BITS = 32  # the accumulator width of the table's full width grid
@@ -55,6 +56,9 @@ CELL_UM2 = {"OR2": 1.064, "AND2": 1.064, "XOR2": 1.596, "MUX2": 1.862, "DFF": 4.
 BITFUSION_FIXED_UM2, BITFUSION_FUSIBLE_UM2, BITFUSION_BRICK_BITS = 687.6, 1733.1, 2
 FUSIBLE_AREA_FACTOR = BITFUSION_FUSIBLE_UM2 / BITFUSION_FIXED_UM2  # 2.52
 SERIAL_TABLE_BITS = 2  # a bit-serial operand is priced at the table's narrowest width (an upper bound)
+# Floating-point units in 45 nm (µm²): M. Horowitz, "Computing's energy problem (and what we can do about
+# it)", ISSCC 2014, area of 16-bit FP add 1,360, mult 1,640; 32-bit FP add 4,184, mult 7,700 (docs/area.md).
+HOROWITZ_FP_UM2 = {"fp16_add": 1360.0, "fp16_mult": 1640.0, "fp32_add": 4184.0, "fp32_mult": 7700.0}
 
 
 @dataclass(frozen=True)
@@ -211,8 +215,55 @@ def skip_logic_um2(arch: ArrayConfig, dataflow: DataflowSpec) -> float:
     return gates * CELL_UM2["OR2"] / arch.pes
 
 
+def float_multiplier_um2(datapath: str) -> float:
+    """A floating-point datapath's multiplier (µm², 45 nm): Horowitz's 16-bit FP multiply for fp16, and
+    for bf16 (no figure of its own; its 8-bit significand multiplier is smaller, so an upper bound);
+    fp8 an estimate, the fp16 multiplier × the squared ratio of significand bits (the significand
+    multiplier's array dominates and grows as the product of its widths): e4m3 (4/11)², e5m2 (3/11)².
+
+    Examples
+    --------
+    >>> [round(float_multiplier_um2(d), 1) for d in ("fp16", "bf16", "fp8_e4m3", "fp8_e5m2")]
+    [1640.0, 1640.0, 216.9, 122.0]
+    """
+    fp16_significand = FLOAT_FORMATS["fp16"][1] + 1
+    if datapath in ("fp16", "bf16"):
+        return HOROWITZ_FP_UM2["fp16_mult"]
+    significand = FLOAT_FORMATS[datapath][1] + 1
+    return HOROWITZ_FP_UM2["fp16_mult"] * (significand / fp16_significand) ** 2
+
+
+@lru_cache(maxsize=4)
+def _flip_flops(path: str | Path = TABLE) -> dict[tuple, dict[tuple[int, int, int], int]]:
+    """The table's flip-flop count per variant and widths (as :func:`load_table` keys its areas)."""
+    out: dict[tuple, dict[tuple[int, int, int], int]] = {}
+    for row in table_rows(path):
+        variant = (row["dataflow"], row["double_buffered"] == "1", row["sparse"], row["weight_nm"])
+        widths = (int(row["input_bits"]), int(row["weight_bits"]), int(row["acc_bits"]))
+        out.setdefault(variant, {})[widths] = int(row["flip_flops"])
+    return out
+
+
+def float_pe_um2(arch: ArrayConfig, dataflow: DataflowSpec) -> float:
+    """A parallel PE of a floating-point datapath (µm²): the format's multiplier
+    (:func:`float_multiplier_um2`), Horowitz's 32-bit FP adder (the fp32 accumulate) and the registers of
+    the integer PE of the same kind, buffering, gating, N:M and widths, as the table counts them
+    (its flip-flops × a NanGate DFF_X1; the integer PE's own multiplier, adder and muxes are not taken).
+    """
+    variant = _variant(arch, dataflow)
+    widths = (arch.input_bits, arch.weight_bits, arch.acc_bits)
+    flops = _flip_flops()[variant].get(widths)
+    if flops is None:
+        raise UnsupportedError(f"PE area: no table row for the registers of a {arch.datapath} PE "
+                               f"({widths[0]}x{widths[1]}-bit operands, {widths[2]}-bit accumulator)")
+    return float_multiplier_um2(arch.datapath) + HOROWITZ_FP_UM2["fp32_add"] + flops * CELL_UM2["DFF"]
+
+
 def _one_pe(arch: ArrayConfig, dataflow: DataflowSpec) -> float:
     """One PE for one dataflow: the table's parallel PE, then what the PE style and skipping add."""
+    if arch.datapath != "int":
+        area = float_pe_um2(arch, dataflow)  # parallel PEs only (ArrayConfig enforces it)
+        return area + (skip_logic_um2(arch, dataflow) if arch.sparse == "skip" else 0.0)
     variant = _variant(arch, dataflow)
     bi, bw, acc = arch.input_bits, arch.weight_bits, arch.acc_bits
     if arch.pe_style == "bit-serial":
