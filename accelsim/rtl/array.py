@@ -72,6 +72,9 @@ GATED_COUNT_BITS = 48  # the gated-MAC event counter: 2**48 events, e.g. 4·10^9
 
 def check_supported(arch: ArrayConfig, dataflow: DataflowSpec) -> None:
     """Raise :class:`UnsupportedError` (one line, naming the field) for a config the RTL does not build."""
+    if arch.datapath != "int":
+        raise UnsupportedError(f"`ArrayConfig.datapath` '{arch.datapath}' has no RTL; the generator builds integer "
+                               "datapaths only ('int')")
     if arch.pe_style != "parallel":
         raise UnsupportedError(f"`ArrayConfig.pe_style` '{arch.pe_style}' has no RTL; the generator builds "
                                "parallel PEs only")
