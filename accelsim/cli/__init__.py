@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_parser(sub)
     __import__(f"{__name__}.compress", fromlist=["add_parser"]).add_parser(sub)  # accelsim compress
     __import__(f"{__name__}.dse", fromlist=["add_parser"]).add_parser(sub)  # accelsim dse
+    __import__(f"{__name__}.llm", fromlist=["add_parser"]).add_parser(sub)  # accelsim llm, accelsim serve
     return parser
 
 
