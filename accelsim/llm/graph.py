@@ -219,17 +219,18 @@ def _keys(m: ModelSpec, index: int, cached: int, queries: int) -> int:
 
 
 def attention_ops(m: ModelSpec, dep: Deployment, queries: int, cached: int, par: Parallel = Parallel(),
-                  layers: int | None = None) -> list[Op]:
+                  layers: int | None = None, *, pad: bool = True) -> list[Op]:
     """One sequence's attention in every layer (or in ``layers`` layers that all see ``cached + queries``
-    tokens): ``queries`` new tokens against their cache."""
+    tokens): ``queries`` new tokens against their cache (``pad=False``: the exact tokens, no whole blocks
+    or buckets, for counting)."""
     out: list[Op] = []
     windows = Counter(_keys(m, i, cached, queries) for i in range(m.layers)) if layers is None \
         else Counter({cached + queries: layers})
-    queries = bucket(queries)
+    queries = bucket(queries) if pad else queries
     heads = m.heads // par.tp
     kv_heads = max(1, m.kv_heads // par.tp)
     for attended, count in sorted(windows.items()):
-        n = padded(attended)
+        n = padded(attended) if pad else attended
         if m.mla is not None:
             a = m.mla
             width, groups, rows, v_dim = a.kv_lora_rank + a.rope_dim, 1, heads * queries, a.kv_lora_rank
@@ -255,11 +256,12 @@ def head_ops(m: ModelSpec, dep: Deployment, sequences: int, par: Parallel = Para
               _weight_ops("lm_head", sequences, m.hidden, vocab, dep, 1)]]
 
 
-def step_ops(m: ModelSpec, dep: Deployment, step: Step, par: Parallel = Parallel()) -> list[Op]:
-    """Every operator of ``step`` on one device (see the module docstring)."""
-    ops = layer_ops(m, dep, bucket(step.tokens), par)
+def step_ops(m: ModelSpec, dep: Deployment, step: Step, par: Parallel = Parallel(), *, pad: bool = True) -> list[Op]:
+    """Every operator of ``step`` on one device (see the module docstring; ``pad=False``: exact token
+    counts, for counting operations rather than timing them)."""
+    ops = layer_ops(m, dep, bucket(step.tokens) if pad else step.tokens, par)
     for cached in step.decode:
-        ops += attention_ops(m, dep, 1, cached, par)
+        ops += attention_ops(m, dep, 1, cached, par, pad=pad)
     for chunk, cached in step.prefill:
-        ops += attention_ops(m, dep, chunk, cached, par)
+        ops += attention_ops(m, dep, chunk, cached, par, pad=pad)
     return ops + head_ops(m, dep, step.sequences, par)
