@@ -44,6 +44,9 @@ def main() -> None:
     for name, arch in PRESETS.items():
         if args.only and name not in args.only:
             continue
+        if arch.datapath != "int":  # tpuv4 (bf16): the generator builds integer datapaths only
+            print(f"{name:8} {f'{arch.rows}x{arch.cols}':>9} skipped: datapath {arch.datapath} has no RTL", flush=True)
+            continue
         arch = arch.with_changes(**variant)
         for df in arch.dataflows:
             if args.weight_nm and df != "ws":

@@ -31,10 +31,11 @@ PRESETS: dict[str, ArrayConfig] = {
                          memory=MemorySpec(ifmap_kib=24 * 1024, filter_kib=256, ofmap_kib=4 * 1024,
                                            dram_bytes_per_cycle=46)),
     # One TPU v4 TensorCore's matrix unit (Jouppi et al., ISCA 2023): 128×128, bf16 operands, f32
-    # accumulation, 1050 MHz; 16 MiB of vector memory; half of the chip's 1.2 TB/s HBM per
-    # TensorCore ≈ 571 bytes per cycle. Integer widths stand in for bf16/f32 sizes.
+    # accumulation (datapath bf16: a bf16 multiply and an fp32 add per MAC), 1050 MHz; 16 MiB of vector
+    # memory; half of the chip's 1.2 TB/s HBM per TensorCore ≈ 571 bytes per cycle. The whole chip is the
+    # system preset tpuv4-chip (arch/systems/tpuv4-chip.yaml).
     "tpuv4": ArrayConfig(name="tpuv4", rows=128, cols=128, dataflows=("ws",), input_bits=16, weight_bits=16,
-                         acc_bits=32, clock_mhz=1050.0,
+                         acc_bits=32, clock_mhz=1050.0, datapath="bf16",
                          memory=MemorySpec(ifmap_kib=16 * 1024, filter_kib=16 * 1024, ofmap_kib=16 * 1024,
                                            dram_bytes_per_cycle=571)),
 }
