@@ -120,7 +120,9 @@ def test_arch_list_and_show_name_the_systems(capsys):
     code, out, _ = run(capsys, "arch", "show", "tpuv4-tc", "--json")
     assert code == 0 and json.loads(out)["cores"]["count"] == 4
     code, out, _ = run(capsys, "arch", "show", "sa32", "--json")
-    assert json.loads(out) == resolve_arch("sa32").to_dict()
+    assert json.loads(out) == resolve_arch("sa32").to_dict() | {"datapath": "int"}  # shown even when the default
+    code, out, _ = run(capsys, "arch", "show", "tpuv4-tc", "--json")
+    assert json.loads(out)["cores"]["array"]["datapath"] == "bf16"
 
 
 def test_cores_on_different_clocks_are_refused(capsys, tmp_path):
