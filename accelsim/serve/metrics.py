@@ -64,12 +64,14 @@ class RequestResult:
         Prompt tokens whose KV blocks were found in the prefix cache, summed over (re)admissions.
     rejected
         Why the request was refused before it ran, or None.
+    generated
+        Output tokens emitted (``output_tokens`` once finished).
     clock_mhz
         Converts cycles to seconds.
 
     Examples
     --------
-    >>> r = RequestResult(Request("a", 0.0, 8, 3), 0, 1000, 3000, clock_mhz=1.0)
+    >>> r = RequestResult(Request("a", 0.0, 8, 3), 0, 1000, 3000, generated=3, clock_mhz=1.0)
     >>> r.ttft_s, r.tpot_s, r.e2e_s
     (0.001, 0.001, 0.003)
     """
@@ -81,6 +83,7 @@ class RequestResult:
     preemptions: int = 0
     prefix_hit_tokens: int = 0
     rejected: str | None = None
+    generated: int = 0
     clock_mhz: float = field(default=1000.0, repr=False)
 
     def _s(self, cycles: int | None) -> float | None:

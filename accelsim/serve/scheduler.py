@@ -417,8 +417,9 @@ def simulate_serving(requests: Iterable[Request], costs: StepCosts, config: Serv
         if done:
             running[:] = [s for s in running if s.state == _RUNNING]
 
-    results = tuple(RequestResult(s.req, s.arrival, s.first if why is None else None, s.finish, s.preemptions,
-                                  s.hits, why, clock_mhz=clock_mhz) for s, why in zip(seqs, rejected, strict=True))
+    results = tuple(RequestResult(s.req, s.arrival, s.first, s.finish, s.preemptions, s.hits, why,
+                                  generated=s.generated, clock_mhz=clock_mhz)
+                    for s, why in zip(seqs, rejected, strict=True))
     series = Series(stride, tuple(t / hz for t in s_time), tuple(s_used), tuple(s_seqs), tuple(s_tokens),
                     tuple(s_wait))
     return ServeResult(config, clock_mhz, results, steps, now, energy, dram, computed_tokens, peak, tuple(gaps),

@@ -63,8 +63,9 @@ def _parse_line(text: str, file: str, line: int) -> Any:
         raise SpecError(f"invalid JSON: {err.msg} (column {err.colno})", file=file, line=line) from None
     except RecursionError:
         raise SpecError("invalid JSON: nested too deeply", file=file, line=line) from None
-    except ValueError as err:  # e.g. an integer of more digits than Python converts
-        raise SpecError(f"invalid JSON: {str(err).splitlines()[0]}", file=file, line=line) from None
+    except ValueError as err:  # an integer of more digits than Python converts (4,300 by default)
+        reason = "a number with too many digits" if "digits" in str(err) else str(err).splitlines()[0]
+        raise SpecError(f"invalid JSON: {reason}", file=file, line=line) from None
 
 
 def read_trace(path: str | Path) -> list[Request]:
