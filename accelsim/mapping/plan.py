@@ -18,7 +18,15 @@ import numpy as np
 
 from ..arch import ArrayConfig
 from ..errors import MappingError, SpecError, UnsupportedError
-from ..precision import FLOAT_BITS, FLOAT_DATAPATHS, FLOAT_FORMATS, DataType, converts_exactly, fusion_factor, parse_dtype
+from ..precision import (
+    FLOAT_BITS,
+    FLOAT_DATAPATHS,
+    FLOAT_FORMATS,
+    DataType,
+    converts_exactly,
+    fusion_factor,
+    parse_dtype,
+)
 from ..sparsity import nm_index_bits, nm_rows
 from .dataflow import DataflowSpec
 
