@@ -15,6 +15,10 @@ their areas are estimates on the table's parallel PE (``docs/area.md``): fusible
 (Bit Fusion, ISCA 2018); bit-serial with the serial operand at 2 bits plus a shift-add accumulator per
 column (per PE in output mode); skipping adds zero detectors and flags counted in NanGate cells.
 
+A floating-point datapath's PE (``ArrayConfig.datapath``) is its multiplier plus an fp32 adder, Horowitz's
+45 nm areas (ISSCC 2014; fp8 multipliers scaled from fp16 by the squared significand ratio, bf16 as
+fp16), plus the registers of the integer PE of the same widths (the table's flip-flops × DFF_X1).
+
 SRAM area is ``kib · 8192 · 0.346 µm² / 0.70``: Intel's 45 nm 6T bit cell (0.346 µm², Mistry et al.,
 IEDM 2007) at an assumed 70 % array efficiency, i.e. 4,049.2 µm² per KiB.
 
