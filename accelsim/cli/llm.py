@@ -160,7 +160,6 @@ def _deployment_options(p: argparse.ArgumentParser) -> None:
                    help="device link bandwidth per direction for --tp (default 300: NVLink 3)")
     g.add_argument("--link-latency-us", type=_nonneg_float, default=2.0, metavar="US",
                    help="per-step link latency for --tp's ring all-reduce (default 2)")
-    g.add_argument("--budget", type=positive_int, default=2048, help="tokens per step (max_num_batched_tokens)")
     g.add_argument("--kernel-overhead-us", type=_nonneg_float, default=0.0, metavar="US",
                    help="fixed time per array operator (a kernel launch; default 0)")
     g.add_argument("--ideal-memory", action="store_true", help="no memory model: operands always on time")
@@ -173,9 +172,148 @@ def add_parser(sub) -> None:
     llm.add_argument("--prompt", type=positive_int, default=512, help="prompt tokens")
     llm.add_argument("--generate", type=positive_int, default=128, help="tokens generated")
     llm.add_argument("--batch", type=positive_int, default=1, help="identical requests decoded together")
+    llm.add_argument("--budget", type=positive_int, default=2048,
+                     help="tokens per prefill step (max_num_batched_tokens)")
     _deployment_options(llm)
     llm.add_argument("--json", action="store_true", help="print one JSON object")
     llm.add_argument("-o", "--output", type=name_of("an output folder"), metavar="DIR",
                      help="write llm.json, decode.csv and tpot.png here")
     llm.add_argument("--force", action="store_true", help="overwrite files of an earlier run in -o")
     llm.set_defaults(func=_cmd_llm)
+    add_serve_parser(sub)
+
+
+def _tokens(text: str) -> int | tuple[int, int]:
+    """``N`` or ``LOW-HIGH`` tokens."""
+    low, _, high = text.partition("-")
+    try:
+        values = [int(low)] + ([int(high)] if high else [])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be N or LOW-HIGH tokens, not {text!r}") from None
+    if any(not 1 <= v <= 10**7 for v in values) or (len(values) == 2 and values[0] > values[1]):
+        raise argparse.ArgumentTypeError(f"must be N or LOW-HIGH with 1 ≤ LOW ≤ HIGH ≤ 10,000,000, not {text!r}")
+    return values[0] if len(values) == 1 else (values[0], values[1])
+
+
+def _fraction(text: str) -> float:
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], not {text!r}")
+    return value
+
+
+def _cmd_serve(args: argparse.Namespace) -> str:
+    from ..arch.system import resolve_system
+    from ..llm.cost import CostModel
+    from ..llm.graph import KV_BLOCK
+    from ..llm.hf import load_model
+    from ..llm.run import kv_bytes_per_token, weight_bytes
+    from ..serve import ServeConfig, simulate_serving
+    from ..serve.trace import poisson_trace, read_trace
+
+    if (args.trace is None) == (args.rate is None):
+        raise SpecError("give a trace (--trace FILE.jsonl) or a Poisson rate (--rate R --requests N), not both")
+    if args.output:
+        from ..outputs import claim_files, output_folder
+
+        folder = output_folder(args.output)
+        if folder.exists():
+            claim_files(folder, ("serve.json", "requests.csv", "serving.png"), force=args.force)
+    model = load_model(args.model)
+    system = resolve_system(args.arch)
+    deployment = deployment_from(args, system)
+    if args.trace is not None:
+        requests = read_trace(args.trace)
+    else:
+        requests = poisson_trace(args.rate, args.requests, input_tokens=args.input_tokens,
+                                 output_tokens=args.output_tokens, seed=args.seed)
+    weights = weight_bytes(model, deployment, args.tp)
+    capacity = int(system.dram.capacity_gib * 2**30)
+    if not capacity:
+        raise SpecError(f"{system.name} declares no DRAM capacity (dram.capacity_gib): the KV cache cannot be sized")
+    block = KV_BLOCK * kv_bytes_per_token(model, deployment, args.tp)
+    blocks = int((capacity - weights) * args.kv_utilization) // block
+    if blocks < 1:
+        raise SpecError(f"{model.name} does not fit {system.name}: weights take {weights / 2**30:.2f} GiB of "
+                        f"{system.dram.capacity_gib:g} GiB, leaving no 16-token KV block (try --tp or fewer bits)")
+    config = ServeConfig(kv_blocks=blocks, max_num_seqs=args.max_num_seqs,
+                         max_num_batched_tokens=args.max_num_batched_tokens,
+                         chunked_prefill=not args.no_chunked_prefill,
+                         prefix_caching=args.prefix_caching, max_context=model.max_context,
+                         ttft_slo_s=args.ttft_slo, tpot_slo_s=args.tpot_slo)
+    overhead = round(args.kernel_overhead_us * system.clock_mhz)
+    costs = CostModel(model, deployment, system, tp=args.tp, link=link_from(args), memory=not args.ideal_memory,
+                      kernel_overhead_cycles=overhead)
+    longest = max((r.input_tokens + r.output_tokens for r in requests), default=1)
+    costs.prepare_decode(1, min(longest, model.max_context))
+    result = simulate_serving(requests, costs, config)
+    data = {"model": model.name, "system": system.name, "deployment": deployment.label(), "tp": args.tp,
+            "weight_bytes_per_device": weights, "kv_block_bytes": block, **result.to_dict(),
+            "assumptions": _serve_assumptions(args)}
+    if args.output:
+        _write_serving(args, result, data)
+    if args.json:
+        return json.dumps(data, indent=1)
+    return describe_serving(data)
+
+
+def _serve_assumptions(args: argparse.Namespace) -> list[str]:
+    notes = [("step costs as in 'accelsim llm' (operators one after another, 16-token KV blocks, padded token "
+              "counts)"), f"KV cache: {args.kv_utilization:g} of the DRAM left beside the weights"]
+    if args.tp > 1:
+        notes.append(f"tensor parallelism over {args.tp} devices: two ring all-reduces per layer (α-β)")
+    return notes
+
+
+def _write_serving(args: argparse.Namespace, result, data: dict[str, Any]) -> None:
+    from pathlib import Path
+
+    from ..atomic import atomic_write_text
+    from ..llm.plots import serving_figure
+    from ..outputs import made_folder
+
+    folder = Path(args.output)
+    with made_folder(folder):
+        atomic_write_text(folder / "serve.json", json.dumps(data, indent=1) + "\n")
+        atomic_write_text(folder / "requests.csv", result.requests_csv())
+        serving_figure(result.series.to_dict(), folder / "serving.png", f"{data['model']} on {data['system']}")
+
+
+def describe_serving(d: dict[str, Any]) -> str:
+    """The human summary of a serving run."""
+    lines = [f"{d['model']} on {d['system']} ({d['deployment']})"]
+    for key, value in d.items():
+        if key in ("model", "system", "deployment", "requests", "series", "config", "assumptions"):
+            continue
+        lines.append(f"  {key}: {json.dumps(value)}")
+    lines += [f"  assumption: {a}" for a in d["assumptions"]]
+    return "\n".join(lines)
+
+
+def add_serve_parser(sub) -> None:
+    serve = sub.add_parser("serve", help="a request trace through a continuous-batching scheduler (vLLM-like)")
+    serve.add_argument("model", type=MODEL_NAME, help="a bundled model or a config.json")
+    serve.add_argument("--arch", default="tpuv4-tc", type=ARCH_NAME, help="a system or array preset, or YAML")
+    src = serve.add_argument_group("requests")
+    src.add_argument("--trace", type=name_of("a JSONL trace file"), metavar="FILE.jsonl",
+                     help="one request per line: arrival_s, input_tokens, output_tokens")
+    src.add_argument("--rate", type=_positive_float, metavar="R", help="Poisson arrivals per second")
+    src.add_argument("--requests", type=positive_int, default=1000, metavar="N", help="requests to generate")
+    src.add_argument("--input-tokens", type=_tokens, default=(128, 1024), metavar="N|LOW-HIGH")
+    src.add_argument("--output-tokens", type=_tokens, default=(32, 256), metavar="N|LOW-HIGH")
+    src.add_argument("--seed", type=int, default=0)
+    sched = serve.add_argument_group("scheduler (vLLM's names)")
+    sched.add_argument("--max-num-seqs", type=positive_int, default=256)
+    sched.add_argument("--max-num-batched-tokens", type=positive_int, default=2048)
+    sched.add_argument("--kv-utilization", type=_fraction, default=0.9,
+                       help="fraction of the DRAM beside the weights for the KV cache")
+    sched.add_argument("--no-chunked-prefill", action="store_true")
+    sched.add_argument("--prefix-caching", action="store_true")
+    sched.add_argument("--ttft-slo", type=_positive_float, metavar="S", help="goodput: time-to-first-token limit")
+    sched.add_argument("--tpot-slo", type=_positive_float, metavar="S", help="goodput: time-per-output-token limit")
+    _deployment_options(serve)
+    serve.add_argument("--json", action="store_true", help="print one JSON object")
+    serve.add_argument("-o", "--output", type=name_of("an output folder"), metavar="DIR",
+                       help="write serve.json, requests.csv and serving.png here")
+    serve.add_argument("--force", action="store_true", help="overwrite files of an earlier run in -o")
+    serve.set_defaults(func=_cmd_serve)

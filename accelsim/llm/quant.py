@@ -89,8 +89,10 @@ class Deployment:
         return self.is_int(self.kv) and not self.is_int(self.activations)
 
     def weight_scale_bytes(self, elements: int) -> int:
-        """fp16 scale bytes of ``elements`` integer weights (0 for floating-point weights)."""
-        return -(-elements // self.group) * SCALE_BYTES if self.is_int(self.weights) else 0
+        """fp16 group-scale bytes of ``elements`` weight-only-quantised weights (0 for floating-point weights,
+        and for W8A8-style integer activations, whose per-channel scales apply in the accumulator's epilogue
+        and are a few bytes per output channel: not counted)."""
+        return -(-elements // self.group) * SCALE_BYTES if self.dequantises_weights else 0
 
     def kv_scale_bytes_per_entry_head(self) -> int:
         """Scale bytes per cached token, head and K or V entry (0 for floating-point caches)."""
