@@ -28,7 +28,7 @@ PERCENTILE_METHOD: Final = "linear"
 _PERCENTILES = (50, 90, 99)
 
 
-def distribution(values: Iterable[float]) -> dict[str, float | None]:
+def distribution(values: Iterable[float] | np.ndarray) -> dict[str, float | None]:
     """Mean, p50, p90 and p99 of ``values`` (``numpy.percentile``, method "linear"); all None when empty.
 
     Examples
@@ -36,7 +36,7 @@ def distribution(values: Iterable[float]) -> dict[str, float | None]:
     >>> distribution([])
     {'mean': None, 'p50': None, 'p90': None, 'p99': None}
     """
-    data = np.fromiter(values, dtype=np.float64)
+    data = values.astype(np.float64) if isinstance(values, np.ndarray) else np.fromiter(values, dtype=np.float64)
     if data.size == 0:
         return {"mean": None, **{f"p{q}": None for q in _PERCENTILES}}
     points = np.percentile(data, list(_PERCENTILES), method=PERCENTILE_METHOD)
@@ -199,7 +199,7 @@ class ServeResult:
     peak_kv_blocks
         Most KV blocks referenced in any step (never above ``config.kv_blocks``).
     itl_cycles
-        Every inter-token gap of every request, in cycles.
+        Every inter-token gap of every request, in cycles (int64, in the order the tokens came out).
     series
         The per-step time series.
 
@@ -220,7 +220,7 @@ class ServeResult:
     dram_bytes: int
     computed_tokens: int
     peak_kv_blocks: int
-    itl_cycles: tuple[int, ...]
+    itl_cycles: np.ndarray
     series: Series
 
     @property
@@ -296,7 +296,7 @@ class ServeResult:
             "percentile_method": PERCENTILE_METHOD,
             "ttft_s": distribution(t for t in ttft if t is not None),
             "tpot_s": distribution(tpot),
-            "itl_s": distribution(c / hz for c in self.itl_cycles),
+            "itl_s": distribution(self.itl_cycles / hz),
             "e2e_s": distribution(r.e2e_s for r in finished if r.e2e_s is not None),
             "output_tokens": out_tokens,
             "output_tokens_per_s": self._per_s(out_tokens),

@@ -37,7 +37,8 @@ Preemption (by recompute)
     of the waiting queue. Its emitted tokens are kept; when readmitted it prefills ``P + generated``
     tokens (the prompt and its output so far) and that prefill's last chunk emits its next token.
     Preemption repeats until the block fits or the needing sequence is itself the one preempted. The
-    oldest running sequence is never preempted by another, so the server always progresses. (Without
+    oldest running sequence is never preempted by another, so the server always progresses; the running
+    sequences are always the earliest-arrived unfinished requests. (Without
     chunked prefill, a recomputation longer than ``max_num_batched_tokens`` is prefilled in chunks: it
     could not run otherwise.)
 
@@ -69,8 +70,11 @@ from __future__ import annotations
 
 import math
 import operator
+from array import array
 from collections import OrderedDict, deque
 from collections.abc import Iterable
+
+import numpy as np
 
 from ..errors import SpecError
 from .costs import StepCost, StepCosts
@@ -290,7 +294,7 @@ def simulate_serving(requests: Iterable[Request], costs: StepCosts, config: Serv
     running, waiting, sched = server.running, server.waiting, server.sched
 
     now, steps, energy, dram, computed_tokens, peak = 0, 0, 0.0, 0, 0, 0
-    gaps: list[int] = []
+    gaps = array("q")  # 8 bytes a gap: a long run emits many tokens
     stride, cap = 1, config.series_points
     s_time: list[int] = []
     s_used: list[int] = []
@@ -422,5 +426,5 @@ def simulate_serving(requests: Iterable[Request], costs: StepCosts, config: Serv
                     for s, why in zip(seqs, rejected, strict=True))
     series = Series(stride, tuple(t / hz for t in s_time), tuple(s_used), tuple(s_seqs), tuple(s_tokens),
                     tuple(s_wait))
-    return ServeResult(config, clock_mhz, results, steps, now, energy, dram, computed_tokens, peak, tuple(gaps),
-                       series)
+    return ServeResult(config, clock_mhz, results, steps, now, energy, dram, computed_tokens, peak,
+                       np.frombuffer(gaps, dtype=np.int64).copy(), series)

@@ -32,7 +32,7 @@ def test_one_request_exact_ttft_tpot() -> None:
     r = res.requests[0]
     assert (r.first_token_cycle, r.finish_cycle) == (216, 455)  # 100+80+36; then 119 and 120
     assert r.ttft_s == 216e-6 and r.tpot_s == pytest.approx(119.5e-6, rel=1e-15) and r.e2e_s == 455e-6
-    assert res.itl_cycles == (119, 120) and r.generated == 3
+    assert res.itl_cycles.tolist() == [119, 120] and r.generated == 3
     d = res.to_dict()
     assert d["ttft_s"] == {"mean": 216e-6, "p50": 216e-6, "p90": 216e-6, "p99": 216e-6}
     assert d["itl_s"]["mean"] == pytest.approx(119.5e-6) and d["percentile_method"] == "linear"
@@ -94,7 +94,7 @@ def test_preemption_by_recompute_when_blocks_run_out() -> None:
     assert res.series.kv_blocks_used == (4, 3, 3, 4, 3, 3, 4) and res.peak_kv_blocks == 4
     steps = [c for *_, c in rec.calls]
     assert b.first_token_cycle == steps[0] and b.finish_cycle == sum(steps)
-    assert res.itl_cycles == (steps[1], steps[2], steps[3], sum(steps[1:5]), steps[5], steps[6])
+    assert res.itl_cycles.tolist() == [steps[1], steps[2], steps[3], sum(steps[1:5]), steps[5], steps[6]]
     assert res.preemptions == 1 and res.to_dict()["preemptions"] == 1
     assert res.computed_tokens == 8 + 3 + 5 + 2
 
