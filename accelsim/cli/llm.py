@@ -168,7 +168,7 @@ def _deployment_options(p: argparse.ArgumentParser) -> None:
 def add_parser(sub) -> None:
     llm = sub.add_parser("llm", help="one LLM request shape: TTFT, TPOT, tokens/s, energy per token")
     llm.add_argument("model", type=MODEL_NAME, help="a bundled model (accelsim llm --list) or a config.json")
-    llm.add_argument("--arch", default="tpuv4-tc", type=ARCH_NAME, help="a system or array preset, or YAML")
+    llm.add_argument("--arch", default="tpuv4-chip", type=ARCH_NAME, help="a system or array preset, or YAML")
     llm.add_argument("--prompt", type=positive_int, default=512, help="prompt tokens")
     llm.add_argument("--generate", type=positive_int, default=128, help="tokens generated")
     llm.add_argument("--batch", type=positive_int, default=1, help="identical requests decoded together")
@@ -293,7 +293,7 @@ def describe_serving(d: dict[str, Any]) -> str:
 def add_serve_parser(sub) -> None:
     serve = sub.add_parser("serve", help="a request trace through a continuous-batching scheduler (vLLM-like)")
     serve.add_argument("model", type=MODEL_NAME, help="a bundled model or a config.json")
-    serve.add_argument("--arch", default="tpuv4-tc", type=ARCH_NAME, help="a system or array preset, or YAML")
+    serve.add_argument("--arch", default="tpuv4-chip", type=ARCH_NAME, help="a system or array preset, or YAML")
     src = serve.add_argument_group("requests")
     src.add_argument("--trace", type=name_of("a JSONL trace file"), metavar="FILE.jsonl",
                      help="one request per line: arrival_s, input_tokens, output_tokens")

@@ -24,6 +24,7 @@ True
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, fields
 from fractions import Fraction
 from typing import Any
@@ -49,11 +50,14 @@ class Cost:
     macs: int = 0
     kernels: int = 0
 
-    def __add__(self, other: Cost) -> Cost:
-        return Cost(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+    def __add__(self, other: Cost) -> Cost:  # written out: a serving run adds millions of these
+        return Cost(self.cycles + other.cycles, self.energy_pj + other.energy_pj, self.dram_bytes + other.dram_bytes,
+                    self.macs + other.macs, self.kernels + other.kernels)
 
     def times(self, k: int) -> Cost:
-        return Cost(*(getattr(self, f.name) * k for f in fields(self)))
+        if k == 1:
+            return self
+        return Cost(self.cycles * k, self.energy_pj * k, self.dram_bytes * k, self.macs * k, self.kernels * k)
 
     def as_tuple(self) -> tuple[int | Fraction, ...]:
         return tuple(getattr(self, f.name) for f in fields(self))
@@ -102,6 +106,7 @@ class CostModel:
         self._tokens: dict[int, Cost] = {}
         self._prefill: dict[tuple[int, int], Cost] = {}
         self._heads: dict[int, Cost] = {}
+        self._decode: dict[int, Cost] = {}
         self.decode_curve = Curve(lambda blocks: self._attention(1, blocks * KV_BLOCK - 1).as_tuple())
         # validate the split and the shapes once (a model that does not divide over --tp fails here)
         layer_ops(model, deployment, 1, self.parallel)
@@ -158,16 +163,20 @@ class CostModel:
         return self.ops(attention_ops(self.model, self.deployment, queries, cached, self.parallel, layers))
 
     def decode_attention(self, cached: int) -> Cost:
-        """One decoding sequence's attention in every layer, from the closed form in its KV blocks."""
-        m = self.model
-        total = Cost()
-        counts: dict[int, int] = {}  # layers with the same window share their blocks
-        for i in range(m.layers):
-            n = m.attended(i, cached + 1)
-            counts[-(-n // KV_BLOCK)] = counts.get(-(-n // KV_BLOCK), 0) + 1
-        for blocks, count in counts.items():
-            total += Cost.of(self.decode_curve(blocks)).times(count)
-        return total
+        """One decoding sequence's attention in every layer, from the closed form in its KV blocks (a layer
+        attends to ``min(context, window)`` tokens, whose blocks depend only on the context's blocks)."""
+        key = -(-(cached + 1) // KV_BLOCK)
+        if key not in self._decode:
+            m = self.model
+            counts: dict[int, int] = {}  # layers with the same window share their blocks
+            for i in range(m.layers):
+                blocks = -(-m.attended(i, cached + 1) // KV_BLOCK)
+                counts[blocks] = counts.get(blocks, 0) + 1
+            total = Cost()
+            for blocks, count in counts.items():
+                total += Cost.of(self.decode_curve(blocks)).times(count)
+            self._decode[key] = total
+        return self._decode[key]
 
     def prefill_attention(self, chunk: int, cached: int) -> Cost:
         """One prefilling sequence's attention in every layer (memoised by padded chunk and KV blocks)."""
@@ -189,8 +198,9 @@ class CostModel:
     def step_cost(self, step: Step) -> Cost:
         """A whole step: its tokens' layers, each sequence's attention and the LM head."""
         total = self.tokens_part(step.tokens) + self.head(step.sequences)
-        for cached in step.decode:
-            total += self.decode_attention(cached)
+        blocks = Counter(-(-(cached + 1) // KV_BLOCK) for cached in step.decode)  # equal blocks, equal costs
+        for key, count in blocks.items():
+            total += self.decode_attention(key * KV_BLOCK - 1).times(count)
         for chunk, cached in step.prefill:
             total += self.prefill_attention(chunk, cached)
         return total
