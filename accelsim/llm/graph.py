@@ -193,7 +193,8 @@ def layer_ops(m: ModelSpec, dep: Deployment, tokens: int, par: Parallel = Parall
     else:
         d = m.head_dim
         ops += _weight_ops("qkv_proj", tokens, h, (heads + 2 * kv_heads) * d, dep, m.layers)
-        ops.append(Op(_vector("rope", "rope", (tokens, (heads + kv_heads) * d), dep), m.layers, "tokens"))
+        if m.family != "gpt2":  # GPT-2/GPT-3 add learned position embeddings once, at the input: no RoPE
+            ops.append(Op(_vector("rope", "rope", (tokens, (heads + kv_heads) * d), dep), m.layers, "tokens"))
         ops += _weight_ops("o_proj", tokens, heads * d, h, dep, m.layers)
     moe = m.moe
     moe_layers = sum(moe.is_moe_layer(i) for i in range(m.layers)) if moe else 0
