@@ -12,6 +12,9 @@ core, the K split's partial-sum reduction) is the schedule's to price (``docs/mu
   enough, else its rows.
 * ``N``: output channels (a grouped or depthwise conv splits whole groups).
 * ``K``: input channels or features (not for grouped convolutions: their groups are N).
+* ``MN``: a grid of ``pm × pn`` parts, M split ``pm`` ways and each of those N ``pn`` ways (as a GPU
+  tiles a GEMM's output over its SMs); ``pm`` is the divisor of the core count nearest
+  ``√(parts · M / N)``, which makes each part's operands, ``M/pm · K + K · N/pn``, smallest.
 
 Examples
 --------
@@ -31,7 +34,7 @@ from functools import lru_cache
 
 from ..workload.layer import Layer
 
-SPLITS = ("M", "N", "K")
+SPLITS = ("M", "N", "K", "MN")
 
 
 def balanced(size: int, parts: int) -> tuple[int, ...]:
@@ -51,6 +54,8 @@ def split_layer(layer: Layer, dim: str, parts: int) -> tuple[Layer, ...] | None:
     """The parts of a GEMM layer split ``parts`` ways along ``dim`` (None: it cannot split that way)."""
     if parts == 1:
         return (layer,)
+    if dim == "MN":
+        return _grid(layer, parts)
     if layer.kind == "conv2d":
         return _conv(layer, dim, parts)
     if layer.kind == "linear":
@@ -124,6 +129,24 @@ def _matmul(layer: Layer, dim: str, parts: int) -> tuple[Layer, ...] | None:
         k_axis = -1 if layer.transpose_b else -2
         return tuple(_part(layer, in_shapes=(_with(a, -1, k), _with(b, k_axis, k))) for k in balanced(K, parts))
     return None
+
+
+def _grid(layer: Layer, parts: int) -> tuple[Layer, ...] | None:
+    gemm = layer.gemm
+    if gemm is None:
+        return None
+    ideal = math.sqrt(parts * gemm.M / gemm.N)
+    divisors = [d for d in range(2, parts // 2 + 1) if parts % d == 0]
+    if not divisors:
+        return None
+    pm = min(divisors, key=lambda d: (abs(math.log(d / ideal)), d))
+    rows = split_layer(layer, "M", pm)
+    if rows is None or len(rows) < 2:
+        return None
+    grid = [split_layer(row, "N", parts // pm) for row in rows]
+    if any(cols is None or len(cols) < 2 for cols in grid):
+        return None
+    return tuple(part for cols in grid for part in cols or ())
 
 
 @lru_cache(maxsize=65536)  # 432 cores take at most two distinct parts: make each once

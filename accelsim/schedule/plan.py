@@ -230,10 +230,41 @@ class GroupPlan:
         if gb is None or not self.plans:
             return cores + (self.reduce_dram_bytes if self.plans else 0)
         once = self.compulsory
+        skip = {"I": input_on_chip, "W": weights_on_chip, "O": output_on_chip}
         if once["I"] + once["W"] + once["O"] > gb.bytes // 2:  # the other half holds activations kept on chip
-            return cores
-        return min(cores, (0 if weights_on_chip else once["W"]) + (0 if input_on_chip else once["I"])
-                   + (0 if output_on_chip else once["O"]))
+            return min(cores, self.blocked_bytes(skip))
+        return min(cores, sum(0 if skip[op] else once[op] for op in once))
+
+    def blocked_bytes(self, skip: dict[str, bool]) -> int:
+        """DRAM bytes when the layer does not fit half the global buffer: each product of its GEMM tiled into
+        ``a × b`` blocks of output whose input rows, weight columns and output fit half the buffer, the
+        inputs read ``b`` times and the weights ``a`` times (the fewest bytes over ``a``); without a tiling
+        that fits, every core's own traffic. Never below each tensor once (compulsory)."""
+        gb = self.system.global_buffer
+        gemm = self.layer.gemm
+        assert gb is not None and gemm is not None
+        memo = self.__dict__.setdefault("_blocked", {})
+        key = tuple(sorted(skip.items()))
+        if key in memo:
+            return memo[key]
+        once = self.compulsory
+        count = gemm.count
+        i, w, o = (Fraction(once[op], count) for op in ("I", "W", "O"))
+        capacity = Fraction(gb.bytes // 2)
+        best: Fraction | None = None
+        for a in _row_blocks(gemm.M):
+            room = capacity - i / a
+            if room <= 0:
+                continue
+            b = max(1, math.ceil((w + o / a) / room))
+            if b > gemm.N:
+                continue
+            total = Fraction(0 if skip["I"] else i * b) + (0 if skip["W"] else w * a) + (0 if skip["O"] else o)
+            if best is None or total < best:
+                best = total
+        out = math.ceil(best * count) if best is not None else sum(self.core_bytes(skip["I"], skip["O"], skip["W"]))
+        memo[key] = out
+        return out
 
     @cached_property
     def compulsory(self) -> dict[str, int]:
@@ -249,6 +280,16 @@ class GroupPlan:
         share = Fraction(self.system.dram.bytes_per_cycle) * (self.reserved or len(self.cores)) / len(self.system.cores)
         return transfer_cycles(self.dram_bytes(input_on_chip, output_on_chip, weights_on_chip), share)
 
+
+
+def _row_blocks(rows: int) -> list[int]:
+    """Candidate counts of row blocks: 1 to 64, then powers of two, up to ``rows``."""
+    out = list(range(1, min(rows, 64) + 1))
+    power = 128
+    while power < rows:
+        out.append(power)
+        power *= 2
+    return out + ([rows] if rows > 64 else [])
 
 
 def plan_group(layer: Layer, system: SystemConfig, cores: tuple[int, ...], dataflows: tuple[DataflowSpec, ...], *,

@@ -600,13 +600,13 @@ def quad_sa32() -> SystemConfig:
     return SystemConfig(name="sa32x4", cores=(sa32,) * 4, dram=Dram(bytes_per_cycle=16))
 
 
-@pytest.mark.parametrize("schedule, cycles", [("sequential", 3_759_187), ("overlap", 3_751_507)])
+@pytest.mark.parametrize("schedule, cycles", [("sequential", 3_739_987), ("overlap", 3_732_307)])
 def test_resnet50_on_four_sa32_cores(schedule, cycles):
     """Pinned: a change to these numbers must be deliberate (update them with the reason in the commit)."""
     from accelsim.workload import resolve_workload
 
     result = run_system(resolve_workload("resnet50"), quad_sa32(), schedule=schedule, energy_table=None)
-    assert (result.cycles, result.sequential_cycles) == (cycles, 3_759_187)
+    assert (result.cycles, result.sequential_cycles) == (cycles, 3_739_987)
     assert replay(result.tasks) == list(result.starts)
 
 
@@ -625,3 +625,30 @@ def test_an_unknown_schedule_is_refused():
     graph.add(Layer("fc", "linear", in_shapes=((4, 8),), out=2), ["x"])
     with pytest.raises(UnsupportedError, match="bogus"):
         run_system(graph, quad_sa32(), schedule="bogus")
+
+
+def test_a_layer_larger_than_the_global_buffer_reaches_dram_blocked():
+    """A 2,048 × 12,288 × 12,288 fp16 matmul on a100-like (40 MB L2) moved 38.8 GB, 96x its tensors, when every
+    core's re-reads went to DRAM; blocked at the L2 it moves each tensor a few times, never less than once."""
+    from accelsim.workload.graph import LayerGraph
+    from accelsim.workload.layer import Layer
+
+    layer = Layer("mm", "linear", in_shapes=((2048, 12288),), out=12288, input_type="fp16", weight_type="fp16",
+                  output_type="fp16")
+    graph = LayerGraph("mm", {"x": (2048, 12288)})
+    graph.add(layer, ["x"])
+    from accelsim.arch.system import resolve_system
+
+    result = run_system(graph, resolve_system("a100-like"), schedule="sequential", energy_table=None)
+    tensors = 2 * (2048 * 12288 + 12288 * 12288 + 2048 * 12288)
+    assert tensors <= result.dram_bytes <= 8 * tensors
+
+
+def test_a_grid_split_covers_the_layer_exactly():
+    from accelsim.mapping.partition import split_layer
+    from accelsim.workload.layer import Layer
+
+    layer = Layer("mm", "linear", in_shapes=((2048, 12288),), out=12288)
+    parts = split_layer(layer, "MN", 432)
+    assert len(parts) == 432 and sum(p.macs for p in parts) == layer.macs
+    assert {p.gemm.M for p in parts} == {256} and {p.gemm.N for p in parts} <= {227, 228}
