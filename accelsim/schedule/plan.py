@@ -275,8 +275,8 @@ class GroupPlan:
 
     def dram_floor(self, input_on_chip: bool, output_on_chip: bool, weights_on_chip: bool = False) -> int:
         """With a global buffer, the cycles DRAM needs for the layer at the group's share of it."""
-        if self.system.global_buffer is None or not self.plans:
-            return 0
+        if self.system.global_buffer is None or not self.plans or self.plans[0].ideal_memory:
+            return 0  # ideal memory: operands always on time, DRAM included
         share = Fraction(self.system.dram.bytes_per_cycle) * (self.reserved or len(self.cores)) / len(self.system.cores)
         return transfer_cycles(self.dram_bytes(input_on_chip, output_on_chip, weights_on_chip), share)
 

@@ -652,3 +652,19 @@ def test_a_grid_split_covers_the_layer_exactly():
     parts = split_layer(layer, "MN", 432)
     assert len(parts) == 432 and sum(p.macs for p in parts) == layer.macs
     assert {p.gemm.M for p in parts} == {256} and {p.gemm.N for p in parts} <= {227, 228}
+
+
+def test_ideal_memory_has_no_dram_floor_behind_a_global_buffer():
+    """With --ideal-memory a layer takes its compute (and reduction) only; the global buffer's DRAM floor applied
+    anyway (a 2,048 x 12,288 x 12,288 matmul on a100-like took several times its compute)."""
+    from accelsim.arch.system import resolve_system
+    from accelsim.workload.graph import LayerGraph
+    from accelsim.workload.layer import Layer
+
+    layer = Layer("mm", "linear", in_shapes=((2048, 12288),), out=12288, input_type="fp16", weight_type="fp16",
+                  output_type="fp16")
+    graph = LayerGraph("mm", {"x": (2048, 12288)})
+    graph.add(layer, ["x"])
+    result = run_system(graph, resolve_system("a100-like"), schedule="sequential", memory=False, energy_table=None)
+    timing = result.layers[0]
+    assert result.cycles == timing.phases.compute + timing.phases.reduce
