@@ -89,12 +89,15 @@ class CostModel:
     Implements :class:`accelsim.serve.costs.StepCosts` (``step(prefill, decode)``)."""
 
     def __init__(self, model: ModelSpec, deployment: Deployment, system: SystemConfig, *, tp: int = 1,
-                 link: Link | None = None, memory: bool = True, energy_table: Any = "horowitz45",
+                 pp: int = 1, link: Link | None = None, memory: bool = True, energy_table: Any = "horowitz45",
                  kernel_overhead_cycles: int = 0):
         from ..cost import load_energy_table
 
-        if tp > 1 and link is None:
-            raise SpecError("tensor parallelism needs the link between devices (bandwidth and latency)")
+        if (tp > 1 or pp > 1) and link is None:
+            raise SpecError("tensor and pipeline parallelism need the link between devices (bandwidth and latency)")
+        if pp > model.layers:
+            raise SpecError(f"model '{model.name}': {model.layers} layers cannot fill {pp} pipeline stages (--pp)")
+        self.pp = pp
         self.model, self.deployment, self.system = model, deployment, system
         self.parallel = Parallel(tp)
         self.link = link
@@ -141,14 +144,19 @@ class CostModel:
             total += cost.times(op.count)
         return total
 
+    def _cycles(self, seconds: float) -> int:
+        return int(-(-Fraction(seconds) * Fraction(self.clock_mhz) * 1_000_000 // 1))
+
     def all_reduce(self, tokens: int) -> Cost:
-        """The step's two all-reduces per layer of its activations (tensor parallelism)."""
-        if self.parallel.tp == 1 or self.link is None:
+        """The step's two all-reduces per layer of its activations (tensor parallelism), and with pipeline
+        parallelism its activations sent from each stage to the next (point to point, α + bytes/β)."""
+        if self.link is None:
             return Cost()
         nbytes = tokens * self.model.hidden * self.deployment.activation_bits // 8
-        seconds = self.link.all_reduce_s(nbytes, self.parallel.tp)
-        cycles = int(-(-Fraction(seconds) * Fraction(self.clock_mhz) * 1_000_000 // 1))
-        return Cost(cycles).times(2 * self.model.layers)
+        reduce = Cost(self._cycles(self.link.all_reduce_s(nbytes, self.parallel.tp))).times(2 * self.model.layers) \
+            if self.parallel.tp > 1 else Cost()
+        hop = Cost(self._cycles(self.link.latency_s + nbytes / self.link.bytes_per_s)).times(self.pp - 1)
+        return reduce + hop
 
     # -- the parts of a step -----------------------------------------------------------------
     def tokens_part(self, tokens: int) -> Cost:

@@ -80,6 +80,7 @@ class LlmResult:
     generate: int
     batch: int
     tp: int
+    pp: int
     clock_mhz: float
     ttft_cycles: tuple[int, ...]
     decode_cycles: tuple[int, ...]
@@ -127,14 +128,14 @@ class LlmResult:
         watts = joules / e2e if e2e else 0.0
         return {
             "model": self.model, "system": self.system, "deployment": self.deployment,
-            "prompt": self.prompt, "generate": self.generate, "batch": self.batch, "tp": self.tp,
+            "prompt": self.prompt, "generate": self.generate, "batch": self.batch, "tp": self.tp, "pp": self.pp,
             "ttft_s": {"first": s(self.ttft_cycles[0]), "last": s(self.ttft_cycles[-1])},
             "tpot_s": {"mean": float(tpot.mean()), "p50": float(np.percentile(tpot, 50)),
                        "p90": float(np.percentile(tpot, 90)), "p99": float(np.percentile(tpot, 99))},
             "e2e_s": e2e,
             "tokens_per_s": tokens_per_s,
             "decode_tokens_per_s": self.batch / float(tpot.mean()) if self.decode_cycles else None,
-            "tokens_per_s_per_mm2": tokens_per_s / self.area_mm2 / self.tp if self.area_mm2 else None,
+            "tokens_per_s_per_mm2": tokens_per_s / self.area_mm2 / (self.tp * self.pp) if self.area_mm2 else None,
             "tokens_per_s_per_w": self.output_tokens / joules if joules else None,
             "average_power_w": watts,
             "energy_per_token_j": joules / self.output_tokens,
@@ -156,9 +157,9 @@ def _max_context(free: int, batch: int, per_token: int) -> int:
     return (free // batch // per_token) // KV_BLOCK * KV_BLOCK
 
 
-def weight_bytes(model: ModelSpec, dep: Deployment, tp: int = 1) -> int:
-    """Bytes of one device's weights (and their scales): every parameter over ``tp`` devices."""
-    params = -(-model.params // tp)
+def weight_bytes(model: ModelSpec, dep: Deployment, tp: int = 1, pp: int = 1) -> int:
+    """Bytes of one device's weights (and their scales): every parameter over ``tp · pp`` devices."""
+    params = -(-model.params // (tp * pp))
     nm = dep.weight_nm
     values = params * dep.weight_bits // 8
     if nm:  # N:M weights store N of every M values and their indices (docs/sparsity.md)
@@ -167,14 +168,16 @@ def weight_bytes(model: ModelSpec, dep: Deployment, tp: int = 1) -> int:
     return values + dep.weight_scale_bytes(params)
 
 
-def kv_bytes_per_token(model: ModelSpec, dep: Deployment, tp: int = 1) -> int:
+def kv_bytes_per_token(model: ModelSpec, dep: Deployment, tp: int = 1, pp: int = 1) -> int:
     """Cache bytes one token adds on one device: ``2 · layers · kv_heads · head_dim · bits / 8`` (MLA: its
-    latent), plus one fp16 scale per layer, head and K/V entry for an integer cache."""
+    latent), plus one fp16 scale per layer, head and K/V entry for an integer cache; a pipeline stage holds
+    its ``⌈layers / pp⌉`` layers' share."""
     heads = max(1, model.kv_heads // tp)
+    layers = -(-model.layers // pp)
     if model.mla is not None:
-        elements, scales = model.kv_elements_per_token, model.layers
+        elements, scales = model.kv_elements_per_token // model.layers * layers, layers
     else:
-        elements, scales = 2 * model.layers * heads * model.head_dim, 2 * model.layers * heads
+        elements, scales = 2 * layers * heads * model.head_dim, 2 * layers * heads
     return elements * dep.kv_bits // 8 + (scales * SCALE_BYTES if dep.is_int(dep.kv) else 0)
 
 
@@ -191,7 +194,7 @@ def system_area_mm2(system: SystemConfig) -> tuple[float | None, str]:
 
 
 def run_llm(model: ModelSpec, system: SystemConfig, deployment: Deployment, *, prompt: int, generate: int,
-            batch: int = 1, tp: int = 1, link: Link | None = None, token_budget: int = 2048,
+            batch: int = 1, tp: int = 1, pp: int = 1, link: Link | None = None, token_budget: int = 2048,
             kernel_overhead_cycles: int = 0, memory: bool = True, energy_table: Any = "horowitz45",
             costs: CostModel | None = None) -> LlmResult:
     """Serve ``batch`` requests of ``prompt`` tokens generating ``generate`` each (module docstring)."""
@@ -202,11 +205,11 @@ def run_llm(model: ModelSpec, system: SystemConfig, deployment: Deployment, *, p
     if prompt + generate > model.max_context:
         raise SpecError(f"prompt + generate = {prompt + generate:,} tokens exceeds {model.name}'s context window "
                         f"of {model.max_context:,} (max_position_embeddings)")
-    costs = costs or CostModel(model, deployment, system, tp=tp, link=link, memory=memory,
+    costs = costs or CostModel(model, deployment, system, tp=tp, pp=pp, link=link, memory=memory,
                                energy_table=energy_table, kernel_overhead_cycles=kernel_overhead_cycles)
-    weights = weight_bytes(model, deployment, tp)
+    weights = weight_bytes(model, deployment, tp, pp)
     capacity = int(system.dram.capacity_gib * 2**30) if system.dram.capacity_gib else 0
-    per_token = kv_bytes_per_token(model, deployment, tp)
+    per_token = kv_bytes_per_token(model, deployment, tp, pp)
     notes = [f"{deployment.label()}", ("operators of a step run one after another, each on every core "
              "(no overlap across operators)"), ("attention reads whole 16-token KV blocks and computes the "
              "causal mask's upper half (not skipped)"),
@@ -220,6 +223,10 @@ def run_llm(model: ModelSpec, system: SystemConfig, deployment: Deployment, *, p
     if tp > 1:
         notes.append(f"tensor parallelism over {tp} devices: two ring all-reduces per layer (α-β); link "
                      "energy not priced")
+    if pp > 1:
+        notes.append(f"pipeline parallelism over {pp} stages: a step runs its stages one after another with "
+                     "a point-to-point send between them (no micro-batches in flight: stages add capacity, "
+                     "not speed); each device holds ⌈params / (tp·pp)⌉ weights")
     if capacity and weights > capacity:
         raise SpecError(f"{model.name} does not fit: its weights take {weights / 2**30:.2f} GiB per device but "
                         f"{system.name}'s DRAM holds {system.dram.capacity_gib:g} GiB (try --tp or fewer weight bits)")
@@ -269,7 +276,7 @@ def run_llm(model: ModelSpec, system: SystemConfig, deployment: Deployment, *, p
         return Phase(c.cycles, c.macs, c.dram_bytes, float(c.energy_pj), peak, bw)
 
     return LlmResult(model=model.name, system=system.name, deployment=deployment.label(), prompt=prompt,
-                     generate=generate, batch=batch, tp=tp, clock_mhz=system.clock_mhz, ttft_cycles=tuple(ttft),
+                     generate=generate, batch=batch, tp=tp, pp=pp, clock_mhz=system.clock_mhz, ttft_cycles=tuple(ttft),
                      decode_cycles=tuple(decode_cycles), prefill=phase(prefill), decode=phase(decode),
                      weight_bytes=weights, kv_bytes_per_token=per_token, capacity_bytes=capacity, area_mm2=area,
                      prefill_steps=steps, assumptions=tuple(notes))

@@ -234,7 +234,7 @@ def test_hostile_requests_are_one_line_errors():
         run_llm(m, system, INT, prompt=0, generate=5)
     with pytest.raises(SpecError, match="does not divide over 3 devices"):
         CostModel(m, INT, system, tp=3, link=Link(300e9, 2e-6))
-    with pytest.raises(SpecError, match="needs the link"):
+    with pytest.raises(SpecError, match="need the link"):
         CostModel(m, INT, system, tp=2)
     small = replace(system, dram=Dram(bytes_per_cycle=16, capacity_gib=0.0001))
     with pytest.raises(SpecError, match="does not fit"):
@@ -252,3 +252,18 @@ def test_weights_bytes_count_scales_and_nm_indices():
 def test_tpuv4_preset_serves_llama_8b():
     system = resolve_system("tpuv4-tc")
     assert system.dram.capacity_gib
+
+
+def test_pipeline_stages_add_capacity_and_point_to_point_sends_not_speed():
+    m = MODELS["gqa"]
+    system = quad()
+    link = Link(bytes_per_s=100e9, latency_s=1e-6)
+    one = CostModel(m, INT, system)
+    two = CostModel(m, INT, system, pp=2, link=link)
+    step = Step(decode=(100,))
+    hop = two._cycles(1e-6 + 1 * m.hidden / 100e9)  # one token's activations from stage 1 to stage 2
+    assert two.step_cost(step).cycles == one.step_cost(step).cycles + hop
+    assert weight_bytes(m, INT, pp=2) == -(-m.params // 2)
+    assert kv_bytes_per_token(m, INT, pp=2) * 2 == kv_bytes_per_token(m, INT)
+    with pytest.raises(SpecError, match="cannot fill 3 pipeline stages"):
+        CostModel(m, INT, system, pp=3, link=link)
