@@ -126,3 +126,48 @@ def system_fingerprint() -> str:
     """The digest of :func:`canonical_systems`, in the store key of a space with system axes only (a
     space without them keeps its keys): a change to the schedule's model recomputes its points."""
     return stable_digest(canonical_systems())
+
+
+def canonical_llm() -> dict[str, Any]:
+    """The LLM models' canonical runs (:func:`llm_fingerprint`): a small GQA model on two cores with a
+    global buffer and a slow DRAM, one request shape with W8A8 (a batch of two over two prefill steps), one
+    split over two devices, weight-only int4 with an int8 cache on a bf16 datapath, a served Poisson trace
+    with preemption, and an LLM design point of each kind."""
+    from ..arch.system import Dram, GlobalBuffer, SystemConfig
+    from ..llm.cost import CostModel, Link
+    from ..llm.model import ModelSpec
+    from ..llm.quant import Deployment
+    from ..llm.run import run_llm
+    from ..serve import ServeConfig, poisson_trace, simulate_serving
+    from .llm import LlmPoints, LlmStudy, Serving
+
+    model = ModelSpec(name="canonical", family="llama", hidden=64, layers=2, heads=4, kv_heads=2, ffn=128,
+                      vocab=100, max_context=256)
+    core = ArrayConfig(name="canonical", rows=8, cols=8, memory=MemorySpec(ifmap_kib=2, filter_kib=2, ofmap_kib=1,
+                                                                          dram_bytes_per_cycle=4))
+    system = SystemConfig(name="canonical", cores=(core, core), dram=Dram(6, 20, 0.001),
+                          global_buffer=GlobalBuffer(kib=16, bytes_per_cycle=8))
+    bf16 = core.with_changes(input_bits=16, weight_bits=16, acc_bits=32, datapath="bf16")
+    w8a8 = Deployment("int8", "int8", "int8")
+    runs = {"w8a8": run_llm(model, system, w8a8, prompt=16, generate=3, batch=2, token_budget=16),
+            "tp2": run_llm(model, system, w8a8, prompt=8, generate=2, tp=2, link=Link(1e9, 1e-6)),
+            "int4": run_llm(model, SystemConfig.single(bf16), Deployment("int4", "bf16", "int8", group=32),
+                            prompt=8, generate=2)}
+    costs = CostModel(model, w8a8, system)
+    costs.prepare_decode(1, 40)
+    trace = poisson_trace(1e5, 5, input_tokens=(8, 24), output_tokens=(2, 12), seed=0)
+    served = simulate_serving(trace, costs, ServeConfig(kv_blocks=3, max_num_seqs=4, max_num_batched_tokens=16,
+                                                        ttft_slo_s=1e-3, tpot_slo_s=5e-5))
+    study = LlmStudy(model, prompt=8, generate=2)
+    serving = LlmStudy(model, prompt=8, generate=(2, 3), serving=Serving(rate=100.0, requests=2))
+    return {"runs": {name: r.to_dict() for name, r in runs.items()},
+            "served": {k: v for k, v in served.to_dict().items() if k != "series"},
+            "dse": LlmPoints(system, study).evaluate([{"system.cores": 1, "llm.batch": 2}]),
+            "dse_serving": LlmPoints(system, serving).evaluate([{"llm.kv": "int4"}])}
+
+
+@cache
+def llm_fingerprint() -> str:
+    """The digest of :func:`canonical_llm`, in the store key of an LLM space: a change to the LLM step
+    costs, the serving scheduler or an LLM point's metrics recomputes its points."""
+    return stable_digest(canonical_llm())

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol
 
+from .pareto import maximised
 from .space import Axis
 from .store import point_key
 
@@ -58,7 +59,11 @@ def optimise_space(axes: list[Axis], objectives: tuple[str, ...], evaluator: Eva
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     size = population_size(budget)
     sampler = optuna.samplers.NSGAIISampler(population_size=size, seed=seed)
-    study = optuna.create_study(directions=["minimize"] * len(objectives), sampler=sampler)
+    # a rate (tokens/s, goodput) is maximised; its worst value is then the most negative
+    directions = [optuna.study.StudyDirection.MAXIMIZE if maximised(o) else optuna.study.StudyDirection.MINIMIZE
+                  for o in objectives]
+    worst = [-WORST if maximised(o) else WORST for o in objectives]
+    study = optuna.create_study(directions=directions, sampler=sampler)
     distributions: dict[str, BaseDistribution] = {a.name: CategoricalDistribution(list(a.values)) for a in axes}
     visited: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -87,6 +92,6 @@ def optimise_space(axes: list[Axis], objectives: tuple[str, ...], evaluator: Eva
             # below every feasible one but still counts it in its generation (a failed trial would
             # not, and a space with many infeasible points would then never leave random sampling).
             trial.set_constraint("infeasible", 0.0 if result["feasible"] else 1.0)  # > 0: violated
-            study.tell(trial, [float(result.get(o) or WORST) if not result["feasible"] else result[o]
-                               for o in objectives])
+            study.tell(trial, [result[o] if result["feasible"] else float(result.get(o) or w)
+                               for o, w in zip(objectives, worst)])
     return visited

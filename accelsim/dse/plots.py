@@ -33,24 +33,44 @@ RASTER_POINTS = 2000  # above this many grey points, the SVG carries them as one
 _LABELS = {"total_cycles": "latency (cycles)", "energy_pj": "energy (pJ)", "area_um2": "area (µm²)",
            "pe_area_um2": "PE area (µm²)", "sram_area_um2": "SRAM area (µm²)",
            "dram_bytes": "DRAM traffic (bytes, with metadata)",
-           "utilization": "utilization (MACs per PE per cycle)"}
-_UNITS = (("_cycles", "cycles"), ("_pj", "pJ"), ("_um2", "µm²"), ("_bytes", "bytes"), ("_ms", "ms"))
+           "utilization": "utilization (MACs per PE per cycle)",
+           # LLM points (accelsim.dse.llm): one request shape, or a served trace (means over its requests)
+           "ttft_s": "time to first token (s)", "ttft_last_s": "time to the batch's last first token (s)",
+           "ttft_p99_s": "time to first token, p99 (s)", "tpot_s": "time per output token, mean (s)",
+           "tpot_p50_s": "time per output token, p50 (s)", "tpot_p90_s": "time per output token, p90 (s)",
+           "tpot_p99_s": "time per output token, p99 (s)", "e2e_s": "end-to-end time (s)",
+           "e2e_p99_s": "end-to-end time, p99 (s)", "tokens_per_s": "output tokens/s",
+           "decode_tokens_per_s": "decode tokens/s",
+           "tokens_per_s_per_mm2": "tokens/s per mm²",
+           "tokens_per_s_per_w": "tokens/s per W",
+           "energy_per_token_j": "energy per output token (J)", "average_power_w": "average power (W)",
+           "dram_bytes_per_token": "DRAM traffic per output token (bytes)",
+           "goodput_rps": "goodput (requests/s in the SLOs)",
+           "goodput_fraction": "fraction of requests in the SLOs",
+           "requests_per_s": "finished requests per second"}
+_UNITS = (("_cycles", "cycles"), ("_pj", "pJ"), ("_um2", "µm²"), ("_bytes", "bytes"), ("_ms", "ms"), ("_s", "s"),
+          ("_j", "J"), ("_w", "W"))
 
 
 def axis_label(name: str) -> str:
-    """A result key as an axis label with its unit.
+    """A result key as an axis label with its unit; a maximised objective's label says so.
 
     Examples
     --------
     >>> axis_label("energy_pj"), axis_label("area_um2"), axis_label("stall_cycles")
     ('energy (pJ)', 'area (µm²)', 'stall (cycles)')
+    >>> axis_label("tpot_s"), axis_label("tokens_per_s_per_w")
+    ('time per output token, mean (s)', 'tokens/s per W (higher is better)')
     """
+    from .pareto import maximised
+
+    better = " (higher is better)" if maximised(name) else ""
     if name in _LABELS:
-        return _LABELS[name]
+        return _LABELS[name] + better
     for suffix, unit in _UNITS:
         if name.endswith(suffix):
-            return f"{name[:-len(suffix)].replace('_', ' ')} ({unit})"
-    return name.replace("_", " ")
+            return f"{name[:-len(suffix)].replace('_', ' ')} ({unit}){better}"
+    return name.replace("_", " ") + better
 
 
 def log_scale(values: Sequence[float]) -> bool:

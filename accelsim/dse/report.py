@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_text
+from .pareto import maximised, score
 from .plots import pareto_stem
 
 REPORT = "report.html"
@@ -39,7 +40,8 @@ dt{font-weight:bold}dd{margin:0}"""
 
 
 def choose_design(rows: Sequence[dict[str, Any]], front: Sequence[int], objectives: Sequence[str]) -> int | None:
-    """The Pareto point with the smallest first objective; ties go to the next objectives, then the lower index.
+    """The Pareto point with the best first objective (the smallest, or the largest for a maximised one such
+    as tokens/s); ties go to the next objectives, then the lower index.
 
     ``None`` when the front is empty (no feasible point).
 
@@ -51,20 +53,23 @@ def choose_design(rows: Sequence[dict[str, Any]], front: Sequence[int], objectiv
     2
     >>> choose_design(rows, [], ("total_cycles",)) is None
     True
+    >>> choose_design([{"tokens_per_s": 5.0}, {"tokens_per_s": 9.0}], [0, 1], ("tokens_per_s",))
+    1
     """
     if not front:
         return None
-    return min(front, key=lambda i: (tuple(rows[i][o] for o in objectives), i))
+    return min(front, key=lambda i: (score(rows[i], objectives), i))
 
 
 def write_report(folder: str | Path, *, title: str, workload: str, base_arch_name: str, axes: Sequence[Any],
                  rows: Sequence[dict[str, Any]], front: Sequence[int], objectives: Sequence[str],
-                 chosen_index: int | None, figures: Sequence[str | Path]) -> Path:
+                 chosen_index: int | None, figures: Sequence[str | Path], details: Sequence[str] = DETAILS) -> Path:
     """Write ``folder/report.html`` and return its path.
 
     ``axes`` are :class:`~accelsim.dse.space.Axis` objects or axis names; ``rows`` are the points
     (axis values and result), ``front`` the indices of the Pareto points, ``chosen_index`` the point
-    to describe (see :func:`choose_design`), ``figures`` the files to show, in order (``.svg`` inlined).
+    to describe (see :func:`choose_design`), ``figures`` the files to show, in order (``.svg`` inlined),
+    ``details`` the chosen design's columns shown beside its axes and objectives.
 
     Examples
     --------
@@ -82,7 +87,7 @@ def write_report(folder: str | Path, *, title: str, workload: str, base_arch_nam
     feasible = sum(1 for row in rows if row.get("feasible"))
     parts = [f"<h1>{_text(title)}</h1>", _summary(workload, base_arch_name, axes, rows, feasible, front, objectives)]
     parts += _pareto_section(rows, front, objectives, names, chosen_index, feasible)
-    parts += _chosen_section(rows, front, objectives, names, chosen_index, feasible)
+    parts += _chosen_section(rows, front, objectives, names, chosen_index, feasible, details)
     parts += _figures_section(figures, feasible, objectives)
     parts += _infeasible_section(rows, names)
     page = "\n".join(["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
@@ -98,10 +103,25 @@ def _summary(workload, base_arch_name, axes, rows, feasible, front, objectives) 
     items = [("Workload", workload), ("Base architecture", base_arch_name),
              *((f"Axis {_name(a)}", ", ".join(_value(v) for v in _axis_values(a, rows))) for a in axes),
              ("Points", len(rows)), ("Feasible", feasible), ("Infeasible", len(rows) - feasible),
-             ("Pareto points", len(front)), ("Objectives (minimised)", ", ".join(objectives))]
+             ("Pareto points", len(front)), _objectives_item(objectives)]
     # every label has a value on its own line: an empty one is said, never left to collapse
     return "<h2>Summary</h2>\n<dl>\n" + "\n".join(f"<dt>{_text(k)}</dt><dd>{_text(_value(v)) or '(none)'}</dd>"
                                                 for k, v in items) + "\n</dl>"
+
+
+def _objectives_item(objectives: Sequence[str]) -> tuple[str, str]:
+    """The summary's objectives line: each one's direction said when any is maximised.
+
+    Examples
+    --------
+    >>> _objectives_item(("total_cycles", "energy_pj"))
+    ('Objectives (minimised)', 'total_cycles, energy_pj')
+    >>> _objectives_item(("tpot_s", "tokens_per_s"))
+    ('Objectives', 'tpot_s (minimised), tokens_per_s (maximised)')
+    """
+    if not any(maximised(o) for o in objectives):
+        return "Objectives (minimised)", ", ".join(objectives)
+    return "Objectives", ", ".join(f"{o} ({'maximised' if maximised(o) else 'minimised'})" for o in objectives)
 
 
 def _name(axis: Any) -> str:
@@ -123,26 +143,28 @@ def _pareto_section(rows, front, objectives, names, chosen, feasible) -> list[st
     head = ["<h2>Pareto front</h2>"]
     if not feasible:
         return [*head, f"<p>No feasible point: {_count(len(rows), 'point')}, none can run (reasons below).</p>"]
-    order = sorted(front, key=lambda i: (tuple(rows[i][o] for o in objectives), i))
+    order = sorted(front, key=lambda i: (score(rows[i], objectives), i))
     columns = [*names, *objectives]
+    best = ", ".join(f"{o} (largest first)" if maximised(o) else o for o in objectives)
     intro = (f"<p>{len(front)} of {feasible} feasible points are non-dominated, sorted by "
-             f"{_text(', '.join(objectives))}; the chosen design is highlighted.</p>")
+             f"{_text(best)}; the chosen design is highlighted.</p>")
     table = _table(["point", *columns], [[i, *(rows[i].get(k) for k in columns)] for i in order],
                    highlight=order.index(chosen) if chosen in order else None)
     return [*head, intro, table]
 
 
-def _chosen_section(rows, front, objectives, names, chosen, feasible) -> list[str]:
+def _chosen_section(rows, front, objectives, names, chosen, feasible, details=DETAILS) -> list[str]:
     head = ["<h2>Chosen design</h2>"]
     if chosen is None:
         return [*head, "<p>No feasible point: nothing to choose.</p>" if not feasible else "<p>None chosen.</p>"]
     row = rows[chosen]
     if chosen == choose_design(rows, front, objectives):
-        why = f"it has the smallest {objectives[0]} of the {len(front)} Pareto points"
+        why = (f"it has the {'largest' if maximised(objectives[0]) else 'smallest'} {objectives[0]} of the "
+               f"{len(front)} Pareto points")
         why += f" (ties broken by {', '.join(objectives[1:])}, then by point index)" if len(objectives) > 1 else ""
     else:
         why = f"it was chosen by the caller; it is {'' if chosen in front else 'not '}on the Pareto front"
-    keys = [k for k in (*names, *objectives, *DETAILS) if k in row]
+    keys = list(dict.fromkeys(k for k in (*names, *objectives, *details) if k in row))
     parts = [*head, f"<p>Point {chosen}, because {_text(why)}.</p>",
              _table(["point", *keys], [[chosen, *(row[k] for k in keys)]])]
     mapping = row.get("mapping") or {}

@@ -14,10 +14,11 @@ import contextlib
 import csv
 import io
 import itertools
+from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..arch import ArrayConfig
 from ..arch.config import stable_digest
@@ -32,20 +33,27 @@ from .pareto import OBJECTIVES, pareto
 from .space import MAX_POINTS, Axis, count_points, points
 from .store import Store, point_key
 
+if TYPE_CHECKING:
+    from ..arch.system import SystemConfig
+    from .llm import LlmStudy
+
 STORE, POINTS_CSV, PARETO_CSV, REPORT = "results.sqlite", "points.csv", "pareto.csv", "report.html"
 
 
 def _all_outputs() -> tuple[str, ...]:
     """Every file any dse run may write (so --force and --resume remove exactly the stale ones)."""
-    pairs = itertools.permutations(OBJECTIVES, 2)
+    from .llm import ALL_METRICS
+
+    pairs = itertools.permutations(dict.fromkeys((*OBJECTIVES, *ALL_METRICS)), 2)
     figures = [f"pareto_{a}_{b}.{ext}" for a, b in pairs for ext in ("png", "svg")]
     return (STORE, POINTS_CSV, PARETO_CSV, REPORT, *figures,
             *(f"{name}.{ext}" for name in ("layers", "roofline", "timeline") for ext in ("png", "svg")))
 
 
-def output_names(objectives: tuple[str, ...], *, systems: bool = False) -> tuple[str, ...]:
+def output_names(objectives: tuple[str, ...], *, systems: bool = False, llm: bool = False) -> tuple[str, ...]:
     """Every file a run writes in its folder (so none is overwritten without --force); a space with
-    system axes (``systems``) also draws the chosen design's timeline.
+    system axes (``systems``) also draws the chosen design's timeline, and an LLM space (``llm``) only
+    its Pareto scatters.
 
     Examples
     --------
@@ -55,9 +63,11 @@ def output_names(objectives: tuple[str, ...], *, systems: bool = False) -> tuple
     ('layers.png', 'layers.svg', 'roofline.png', 'roofline.svg')
     >>> output_names(("total_cycles", "area_um2"), systems=True)[10:]
     ('timeline.png', 'timeline.svg')
+    >>> output_names(("tpot_s", "tokens_per_s"), llm=True)[4:]
+    ('pareto_tpot_s_tokens_per_s.png', 'pareto_tpot_s_tokens_per_s.svg')
     """
     figures = [f"pareto_{a}_{b}.{ext}" for a, b in itertools.combinations(objectives, 2) for ext in ("png", "svg")]
-    details = ("layers", "roofline", "timeline") if systems else ("layers", "roofline")
+    details = () if llm else ("layers", "roofline", "timeline") if systems else ("layers", "roofline")
     return (STORE, POINTS_CSV, PARETO_CSV, REPORT, *figures,
             *(f"{name}.{ext}" for name in details for ext in ("png", "svg")))
 
@@ -85,6 +95,7 @@ class Settings:
     mapping: str = "search"  # "search": each layer picks its best mapping; "fixed": simulate's rules
     objectives: tuple[str, ...] = OBJECTIVES
     limits: tuple[tuple[str, float], ...] = ()  # derived constraints: (metric, largest allowed value)
+    minimums: tuple[tuple[str, float], ...] = ()  # (metric, smallest allowed value): LLM spaces' rates
 
 
 # -- workers ---------------------------------------------------------------------------------
@@ -97,6 +108,13 @@ def _setup_worker(graph: LayerGraph, base: dict[str, Any], settings: Settings) -
     _worker["batch"] = Batch(graph, ArrayConfig.from_dict(base), energy_table=settings.energy_table,
                              search=settings.mapping == "search", objectives=settings.objectives,
                              limits=dict(settings.limits))
+
+
+def _setup_llm_worker(base: SystemConfig, study: LlmStudy, settings: Settings) -> None:
+    from .llm import LlmPoints
+
+    _worker["batch"] = LlmPoints(base, study, energy_table=settings.energy_table, objectives=settings.objectives,
+                                 limits=settings.limits, minimums=settings.minimums)
 
 
 def _evaluate_chunk(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -114,8 +132,72 @@ def run_space(workload: str, base: ArrayConfig, axes: list[Axis], output: str | 
     (seconds) is given: then NSGA-II (:mod:`accelsim.dse.optimise`) proposes the points.
     """
     from ..workload import resolve_workload
+    from .systems import has_system_axes
 
     graph = resolve_workload(workload)
+    systems = has_system_axes(axes)
+
+    def context() -> dict[str, Any]:
+        from ..cost import load_energy_table
+        from ..mapping import load_dataflow
+
+        # what the numbers depend on, by content: an edited table or dataflow file is a new run, not a resume
+        dataflows = {str(v): load_dataflow(str(v)).to_dict() for a in axes if a.name == "dataflow" for v in a.values}
+        found = {"workload": graph.name, "layers": stable_digest([layer.to_dict() for layer in graph]),
+                 "base": base.to_dict(),
+                 "energy_table": stable_digest(load_energy_table(settings.energy_table).to_dict()),
+                 "dataflows": stable_digest(dataflows), "model": model_fingerprint(),
+                 "mapping": settings.mapping, **({"objectives": list(settings.objectives)}
+                                                  if settings.mapping == "search" else {}),
+                 **({"limits": [list(x) for x in settings.limits]} if settings.limits else {})}
+        if systems:  # the schedule's model too (a space without system axes keeps its keys)
+            from .fingerprint import system_fingerprint
+
+            found["system_model"] = system_fingerprint()
+        return found
+
+    return _run(axes, output, context=context, setup=_setup_worker, setup_args=(graph, base.to_dict(), settings),
+                outputs=output_names(settings.objectives, systems=systems), columns=RESULT_COLUMNS,
+                draw=lambda folder, run: _draw(folder, run, graph, base, settings, workload),
+                objectives=settings.objectives, resume=resume, force=force, jobs=jobs, scheduler=scheduler,
+                budget=budget, time_limit=time_limit, seed=seed, plots=plots)
+
+
+def run_llm_space(study: LlmStudy, base: SystemConfig, axes: list[Axis], output: str | Path, *,
+                  resume: bool = False, force: bool = False, jobs: int = 1, scheduler: str | None = None,
+                  settings: Settings = Settings(), budget: int | None = None, time_limit: float | None = None,
+                  seed: int = 0, plots: bool = True) -> DseRun:
+    """Evaluate an LLM space (:mod:`accelsim.dse.llm`) into ``output``: the same store, resume, workers,
+    search and outputs as :func:`run_space`, each point one request shape or one served trace."""
+    from .llm import columns
+
+    def context() -> dict[str, Any]:
+        from ..cost import load_energy_table
+        from ..mapping import load_dataflow
+        from .fingerprint import llm_fingerprint, system_fingerprint
+
+        dataflows = {str(v): load_dataflow(str(v)).to_dict() for a in axes if a.name == "dataflow" for v in a.values}
+        return {"llm": study.to_dict(), "base_system": base.to_dict(),
+                "energy_table": stable_digest(load_energy_table(settings.energy_table).to_dict()),
+                "dataflows": stable_digest(dataflows), "model": model_fingerprint(),
+                "system_model": system_fingerprint(), "llm_model": llm_fingerprint(),
+                # an objective or a bound that has no value makes a point infeasible: part of its result
+                "objectives": list(settings.objectives), "limits": [list(x) for x in settings.limits],
+                "minimums": [list(x) for x in settings.minimums]}
+
+    return _run(axes, output, context=context, setup=_setup_llm_worker, setup_args=(base, study, settings),
+                outputs=output_names(settings.objectives, llm=True), columns=columns(study.serving is not None),
+                draw=lambda folder, run: _draw_llm(folder, run, study, base, settings),
+                objectives=settings.objectives, resume=resume, force=force, jobs=jobs, scheduler=scheduler,
+                budget=budget, time_limit=time_limit, seed=seed, plots=plots)
+
+
+def _run(axes: list[Axis], output: str | Path, *, context: Callable[[], dict[str, Any]],
+         setup: Callable[..., None], setup_args: tuple, outputs: tuple[str, ...], columns: tuple[str, ...],
+         draw: Callable[[Path, DseRun], None], objectives: tuple[str, ...], resume: bool, force: bool, jobs: int,
+         scheduler: str | None, budget: int | None, time_limit: float | None, seed: int, plots: bool) -> DseRun:
+    """The run both kinds of space share: claim the folder, evaluate what the store lacks (exhaustively or
+    by NSGA-II) on the workers ``setup`` prepares, then write the CSVs and (``draw``) the figures."""
     folder = output_folder(output)
     if resume and force:
         raise OutputError("--resume continues a run and --force replaces it: give one of them")
@@ -123,10 +205,8 @@ def run_space(workload: str, base: ArrayConfig, axes: list[Axis], output: str | 
     if not optimise and count_points(axes) > MAX_POINTS:
         raise SpecError(f"the space has {count_points(axes):,} points, more than the {MAX_POINTS:,} an exhaustive "
                         "run takes: give --budget N (NSGA-II visits N of them)")
-    from .systems import has_system_axes
-
-    systems = has_system_axes(axes)
-    outputs = output_names(settings.objectives, systems=systems) if plots else (STORE, POINTS_CSV, PARETO_CSV)
+    if not plots:
+        outputs = (STORE, POINTS_CSV, PARETO_CSV)
     if resume:
         if not (folder / STORE).is_file():
             raise OutputError(f"{folder}: nothing to resume (no {STORE})")
@@ -136,37 +216,21 @@ def run_space(workload: str, base: ArrayConfig, axes: list[Axis], output: str | 
             raise OutputError(f"{folder} holds a dse run: pass --resume to continue it or --force to replace it")
         claim_files(folder, outputs, force=force, stale=ALL_OUTPUTS)
         _remove_store(folder)  # --force starts a fresh store
-    from ..cost import load_energy_table
-    from ..mapping import load_dataflow
-
-    # what the numbers depend on, by content: an edited table or dataflow file is a new run, not a resume
-    dataflows = {str(v): load_dataflow(str(v)).to_dict() for a in axes if a.name == "dataflow" for v in a.values}
-    context = {"workload": graph.name, "layers": stable_digest([layer.to_dict() for layer in graph]),
-               "base": base.to_dict(),
-               "energy_table": stable_digest(load_energy_table(settings.energy_table).to_dict()),
-               "dataflows": stable_digest(dataflows), "model": model_fingerprint(),
-               "mapping": settings.mapping, **({"objectives": list(settings.objectives)}
-                                                if settings.mapping == "search" else {}),
-               **({"limits": [list(x) for x in settings.limits]} if settings.limits else {})}
-    if systems:  # the schedule's model too (a space without system axes keeps its keys)
-        from .fingerprint import system_fingerprint
-
-        context["system_model"] = system_fingerprint()
+    key_context = context()
     folder.mkdir(parents=True, exist_ok=True)
-    evaluator = _Evaluator(Store(folder / STORE), context,
-                           Executor(jobs=jobs, scheduler=scheduler, setup=_setup_worker,
-                                    setup_args=(graph, base.to_dict(), settings)))
+    evaluator = _Evaluator(Store(folder / STORE), key_context,
+                           Executor(jobs=jobs, scheduler=scheduler, setup=setup, setup_args=setup_args))
     try:
         with evaluator.executor:  # one set of workers (and their caches) for the whole run
             if optimise:
                 from .optimise import optimise_space
 
-                visited = optimise_space(axes, settings.objectives, evaluator, budget=budget,
+                visited = optimise_space(axes, objectives, evaluator, budget=budget,
                                          time_limit=time_limit, seed=seed)
             else:
                 visited = list(points(axes))
                 evaluator.evaluate(visited)
-        results = [evaluator.stored[point_key(p, context)] for p in visited]
+        results = [evaluator.stored[point_key(p, key_context)] for p in visited]
     except BaseException:
         evaluator.store.close()
         if not resume and not evaluator.stored:  # nothing finished: leave no empty store behind
@@ -174,9 +238,9 @@ def run_space(workload: str, base: ArrayConfig, axes: list[Axis], output: str | 
         raise
     evaluator.store.close()
     rows = [p | r for p, r in zip(visited, results)]
-    front = pareto(results, settings.objectives)
+    front = pareto(results, objectives)
     run = DseRun(axes, rows, front, evaluator.computed, "nsga2" if optimise else "exhaustive")
-    _write_outputs(folder, run, graph, base, settings, workload, plots)
+    _write_outputs(folder, run, columns, draw, plots)
     return run
 
 
@@ -229,11 +293,11 @@ class _Evaluator:
 
 
 # -- outputs ---------------------------------------------------------------------------------
-def _write_outputs(folder: Path, run: DseRun, graph: LayerGraph, base: ArrayConfig, settings: Settings,
-                   workload: str, plots: bool) -> None:
+def _write_outputs(folder: Path, run: DseRun, columns: tuple[str, ...], draw: Callable[[Path, DseRun], None],
+                   plots: bool) -> None:
     names = [a.name for a in run.axes]
-    atomic_write_text(folder / POINTS_CSV, _csv(run.points, names))
-    atomic_write_text(folder / PARETO_CSV, _csv([run.points[i] for i in run.pareto], names))
+    atomic_write_text(folder / POINTS_CSV, _csv(run.points, names, columns))
+    atomic_write_text(folder / PARETO_CSV, _csv([run.points[i] for i in run.pareto], names, columns))
     run.files = [STORE, POINTS_CSV, PARETO_CSV]
     if not plots:
         return
@@ -243,7 +307,7 @@ def _write_outputs(folder: Path, run: DseRun, graph: LayerGraph, base: ArrayConf
         run.notes.append("no figures or report.html: they need matplotlib (pip install 'accelsim[dse]')")
         return
     try:
-        _draw(folder, run, graph, base, settings, workload)
+        draw(folder, run)
     except KeyboardInterrupt as err:
         # every file is written whole or not at all (atomic), so what is there is complete: say what is
         # missing and how to finish, in the one line the CLI prints (its __notes__)
@@ -277,6 +341,21 @@ def _draw(folder: Path, run: DseRun, graph: LayerGraph, base: ArrayConfig, setti
     run.files += [Path(f).name for f in figures] + [Path(report).name]
 
 
+def _draw_llm(folder: Path, run: DseRun, study: LlmStudy, base: SystemConfig, settings: Settings) -> None:
+    """An LLM space's figures (its Pareto scatters) and report."""
+    from .llm import details
+    from .plots import pareto_figures
+    from .report import choose_design, write_report
+
+    run.chosen = choose_design(run.points, run.pareto, settings.objectives)
+    figures = pareto_figures(run.points, run.pareto, settings.objectives, folder)
+    report = write_report(folder, title=f"accelsim dse: {study.model.name}", workload=study.describe(),
+                          base_arch_name=base.name, axes=run.axes, rows=run.points, front=run.pareto,
+                          objectives=settings.objectives, chosen_index=run.chosen, figures=figures,
+                          details=details(study.serving is not None))
+    run.files += [Path(f).name for f in figures] + [Path(report).name]
+
+
 def simulate_point(graph: LayerGraph, base: ArrayConfig, row: dict[str, Any], settings: Settings):
     """``simulate`` of one evaluated point with its per-layer mapping: the detail behind its numbers."""
     from ..mapping.choice import LayerChoice
@@ -296,8 +375,8 @@ RESULT_COLUMNS = ("feasible", *OBJECTIVES, "pe_area_um2", "sram_area_um2", "util
                   "latency_ms", "power_mw", "mapping", "reason")
 
 
-def _csv(rows: list[dict[str, Any]], axes: list[str]) -> str:
-    columns = [*axes, *RESULT_COLUMNS]
+def _csv(rows: list[dict[str, Any]], axes: list[str], results: tuple[str, ...] = RESULT_COLUMNS) -> str:
+    columns = [*axes, *results]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)

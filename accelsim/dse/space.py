@@ -89,8 +89,9 @@ def _scalar(raw: str) -> Any:
     return raw
 
 
-def parse_limit(text: str) -> tuple[str, float]:
-    """``METRIC=MAX`` from the command line (``--max area_um2=5e6``): a derived constraint.
+def parse_limit(text: str, metrics: tuple[str, ...] = LIMITS, *, flag: str = "--max") -> tuple[str, float]:
+    """``METRIC=MAX`` from the command line (``--max area_um2=5e6``): a derived constraint on one of
+    ``metrics``; with ``flag="--min"``, ``METRIC=MIN`` (a lower bound).
 
     Examples
     --------
@@ -98,22 +99,25 @@ def parse_limit(text: str) -> tuple[str, float]:
     ('power_mw', 1500.0)
     """
     name, sep, value = text.partition("=")
-    f = Fields({name.strip(): _scalar(value.strip())} if sep and name.strip() else {}, where="--max")
+    f = Fields({name.strip(): _scalar(value.strip())} if sep and name.strip() else {}, where=flag)
     if not sep or not name.strip():
-        raise SpecError(f"--max '{printable(text)}' must look like METRIC=MAX (e.g. area_um2=5e6)")
-    return _limit(f, name.strip())
+        bound = flag.removeprefix("--").upper()
+        example = "area_um2=5e6" if flag == "--max" else "tokens_per_s=100"
+        raise SpecError(f"{flag} '{printable(text)}' must look like METRIC={bound} (e.g. {example})")
+    return _limit(f, name.strip(), metrics)
 
 
-def _limit(f: Fields, name: str) -> tuple[str, float]:
-    if name not in LIMITS:
-        raise f.error(name, f"is not a metric a space can bound (choose from {', '.join(LIMITS)})")
+def _limit(f: Fields, name: str, metrics: tuple[str, ...] = LIMITS) -> tuple[str, float]:
+    if name not in metrics:
+        raise f.error(name, f"is not a metric a space can bound (choose from {', '.join(metrics)})")
     return name, f.number(name)
 
 
-def load_space(path: str) -> tuple[list[Axis], dict[str, float]]:
+def load_space(path: str, metrics: tuple[str, ...] = LIMITS) -> tuple[list[Axis], dict[str, float]]:
     """Axes and limits from a YAML file: ``{version: 1, axes: {NAME: [V1, V2], ...}, limits: {METRIC: MAX}}``.
 
-    ``limits`` (optional) bound derived metrics (:data:`LIMITS`): a point above one is infeasible.
+    ``limits`` (optional) bound derived metrics (``metrics``, by default :data:`LIMITS`): a point above
+    one is infeasible.
     """
     f = Fields(read_yaml_file(path), where="", file=str(path))
     version = f.int("version", 1)
@@ -134,8 +138,8 @@ def load_space(path: str) -> tuple[list[Axis], dict[str, float]]:
     if f.raw("limits", None) is not None:
         limits_f = f.sub("limits")
         if not isinstance(limits_f.data, dict):
-            raise f.error("limits", f"must map metrics ({', '.join(LIMITS)}) to their largest allowed values")
-        limits = dict(_limit(limits_f, str(name)) for name in limits_f.data)
+            raise f.error("limits", f"must map metrics ({', '.join(metrics)}) to their largest allowed values")
+        limits = dict(_limit(limits_f, str(name), metrics) for name in limits_f.data)
     f.done()
     return axes, limits
 
