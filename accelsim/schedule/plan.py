@@ -117,10 +117,13 @@ class GroupPlan:
         system = self.system
         if system.is_single_array:
             return system.share(core)
-        reserved = self.reserved or len(self.cores)
-        level = Fraction(system.shared_bytes_per_cycle) * reserved / (len(system.cores) * len(self.cores))
         port = system.cores[core].memory.dram_bytes_per_cycle
-        return min(Fraction(port), system.network.link_cap, level)
+        by_port = self.__dict__.setdefault("_share_by_port", {})  # (432 alike cores: one Fraction, not 432)
+        if port not in by_port:
+            reserved = self.reserved or len(self.cores)
+            level = Fraction(system.shared_bytes_per_cycle) * reserved / (len(system.cores) * len(self.cores))
+            by_port[port] = min(Fraction(port), system.network.link_cap, level)
+        return by_port[port]
 
     @property
     def is_array(self) -> bool:
@@ -158,9 +161,11 @@ class GroupPlan:
         k = len(self.plans) if self.split == "K" else 1
         out = Phases()
         shares = [self.share(c) for c in self.cores]
-        distinct = {(id(plan), view, share): plan  # identical cores' parts
-                    for plan, view, share in zip(self.plans, self.views(), shares)}
-        for (_, view, share), plan in distinct.items():
+        # identical cores' parts once: a core's plan view is one object for every core alike but for its name
+        # (keying on the view itself would hash an ArrayConfig per core)
+        distinct = {(id(plan), id(self.system.plan_view(c)), share): (plan, view)
+                    for plan, c, view, share in zip(self.plans, self.cores, self.views(), shares)}
+        for (_, _, share), (plan, view) in distinct.items():
             out = out.slowest(part_phases(plan, view, input_on_chip=input_on_chip, output_on_chip=output_on_chip,
                                           output_parts=k, weights_on_chip=weights_on_chip, share=share))
         reduce = self.reduce_cycles
@@ -213,12 +218,15 @@ class GroupPlan:
         """Each used core's bytes through its channel (to the global buffer, or DRAM without one)."""
         k = len(self.plans) if self.split == "K" else 1
         out = []
+        seen: dict[int, int] = {}  # alike cores share their part's plan object
         for plan in self.plans:
-            ops = plan.memory.operands
-            o = 0 if output_on_chip else -(-ops["O"].dram_total // k)
-            out.append(plan.memory.dram_total - ops["O"].dram_total + o
-                       - (ops["I"].dram_total if input_on_chip else 0)
-                       - (ops["W"].dram_total if weights_on_chip else 0))
+            if id(plan) not in seen:
+                ops = plan.memory.operands
+                o = 0 if output_on_chip else -(-ops["O"].dram_total // k)
+                seen[id(plan)] = (plan.memory.dram_total - ops["O"].dram_total + o
+                                  - (ops["I"].dram_total if input_on_chip else 0)
+                                  - (ops["W"].dram_total if weights_on_chip else 0))
+            out.append(seen[id(plan)])
         return out
 
     def dram_bytes(self, input_on_chip: bool = False, output_on_chip: bool = False,

@@ -597,11 +597,15 @@ class _Planner:
             if not gp.is_array:
                 continue
             inside, outside = built.flags[name]
-            for plan, view in zip(gp.plans, gp.views()):
+            parts: dict[tuple[int, int], tuple[Any, int]] = {}  # alike cores' parts priced once, counted each
+            for plan, core, view in zip(gp.plans, gp.cores, gp.views()):
+                key = (id(plan), id(system.plan_view(core)))
+                parts[key] = (parts[key][0], parts[key][1] + 1) if key in parts else ((plan, view), 1)
+            for (plan, view), count in parts.values():
                 comp, _ = dynamic_exact(plan.traffic, plan.macs, plan.mapping.resolved, view, table)
                 for k, v in comp.items():
                     if k != "dram":
-                        out[k] += v
+                        out[k] += v * count
             dram = gp.dram_bytes(inside, outside, name in self.resident)
             out["dram"] += dram * Fraction(table.dram_per_byte)
             per_core = gp.core_bytes(*gp.channel_flags(inside, outside), name in self.resident)
