@@ -28,6 +28,7 @@ Examples
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 from functools import cache
@@ -618,7 +619,8 @@ class _Planner:
                     out["network"] += gp.reduce_bytes * Fraction(net.pj_per_byte_hop)
                 elif gb is not None:  # through DRAM it is in the layer's DRAM bytes
                     out["global_buffer"] += 2 * gp.reduce_bytes * gb_price
-        out["leakage"] = built.makespan * sum((leakage_per_cycle(c, table) for c in system.cores), Fraction(0))
+        alike = Counter(system.cores)  # (432 identical cores: one price, not 432)
+        out["leakage"] = built.makespan * sum((leakage_per_cycle(c, table) * n for c, n in alike.items()), Fraction(0))
         return out
 
 
