@@ -35,7 +35,7 @@ from ..sim.memory import transfer_cycles
 from ..workload.graph import LayerGraph
 from ..workload.layer import Layer
 from .curve import Curve
-from .graph import KV_BLOCK, Op, Parallel, Step, attention_ops, bucket, head_ops, layer_ops, step_ops
+from .graph import KV_BLOCK, Op, Parallel, Step, attention_keys, attention_ops, bucket, head_ops, layer_ops, step_ops
 from .model import ModelSpec
 from .quant import Deployment
 
@@ -107,7 +107,7 @@ class CostModel:
         self.clock_mhz = system.clock_mhz
         self._ops: dict[Layer, Cost] = {}
         self._tokens: dict[int, Cost] = {}
-        self._prefill: dict[tuple[int, int], Cost] = {}
+        self._prefill: dict[tuple[int, tuple[tuple[int, int], ...]], Cost] = {}
         self._heads: dict[int, Cost] = {}
         self._decode: dict[int, Cost] = {}
         self.decode_curve = Curve(lambda blocks: self._attention(1, blocks * KV_BLOCK - 1).as_tuple())
@@ -188,7 +188,7 @@ class CostModel:
 
     def prefill_attention(self, chunk: int, cached: int) -> Cost:
         """One prefilling sequence's attention in every layer (memoised by padded chunk and KV blocks)."""
-        key = (bucket(chunk), -(-(cached + chunk) // KV_BLOCK))
+        key = (bucket(chunk), attention_keys(self.model, chunk, cached))
         if key not in self._prefill:
             self._prefill[key] = self.ops(attention_ops(self.model, self.deployment, chunk, cached, self.parallel))
         return self._prefill[key]

@@ -38,6 +38,7 @@ from .model import ModelSpec
 from .quant import Deployment
 
 KV_BLOCK = 16  # tokens per block of the paged KV cache (vLLM's default)
+KV_TILE = 128  # key/value tokens a prefill kernel reads per tile (FlashAttention's K/V blocks)
 
 
 def bucket(tokens: int) -> int:
@@ -56,15 +57,16 @@ def bucket(tokens: int) -> int:
     return -(-tokens // quantum) * quantum
 
 
-def padded(tokens: int) -> int:
-    """Tokens an attention kernel reads for ``tokens`` cached ones: whole KV blocks.
+def padded(tokens: int, tile: int = KV_BLOCK) -> int:
+    """Tokens an attention kernel reads for ``tokens`` keys: whole KV blocks (decode), or whole K/V tiles
+    of :data:`KV_TILE` (prefill chunks).
 
     Examples
     --------
-    >>> padded(1), padded(16), padded(17)
-    (16, 16, 32)
+    >>> padded(1), padded(16), padded(17), padded(17, KV_TILE)
+    (16, 16, 32, 128)
     """
-    return -(-tokens // KV_BLOCK) * KV_BLOCK
+    return -(-tokens // tile) * tile
 
 
 @dataclass(frozen=True)
@@ -219,19 +221,31 @@ def _keys(m: ModelSpec, index: int, cached: int, queries: int) -> int:
     return min(cached + queries, window + queries - 1) if window else cached + queries
 
 
+def attention_keys(m: ModelSpec, queries: int, cached: int, layers: int | None = None, *,
+                   pad: bool = True) -> tuple[tuple[int, int], ...]:
+    """``(keys read, layers)`` of one sequence's attention: the keys each layer reads, padded to whole KV
+    blocks (one query) or K/V tiles (a chunk), grouped by equal counts. Everything a sequence's attention
+    costs depends on these and the chunk's bucket (the memo key of :class:`~accelsim.llm.cost.CostModel`)."""
+    counts = Counter(_keys(m, i, cached, queries) for i in range(m.layers)) if layers is None \
+        else Counter({cached + queries: layers})
+    tile = KV_BLOCK if queries == 1 else KV_TILE
+    out: Counter[int] = Counter()
+    for keys, count in counts.items():
+        out[padded(keys, tile) if pad else keys] += count
+    return tuple(sorted(out.items()))
+
+
 def attention_ops(m: ModelSpec, dep: Deployment, queries: int, cached: int, par: Parallel = Parallel(),
                   layers: int | None = None, *, pad: bool = True) -> list[Op]:
     """One sequence's attention in every layer (or in ``layers`` layers that all see ``cached + queries``
     tokens): ``queries`` new tokens against their cache (``pad=False``: the exact tokens, no whole blocks
     or buckets, for counting)."""
     out: list[Op] = []
-    windows = Counter(_keys(m, i, cached, queries) for i in range(m.layers)) if layers is None \
-        else Counter({cached + queries: layers})
+    windows = attention_keys(m, queries, cached, layers, pad=pad)
     queries = bucket(queries) if pad else queries
     heads = m.heads // par.tp
     kv_heads = max(1, m.kv_heads // par.tp)
-    for attended, count in sorted(windows.items()):
-        n = padded(attended) if pad else attended
+    for n, count in windows:
         if m.mla is not None:
             a = m.mla
             width, groups, rows, v_dim = a.kv_lora_rank + a.rope_dim, 1, heads * queries, a.kv_lora_rank

@@ -210,9 +210,10 @@ def run_llm(model: ModelSpec, system: SystemConfig, deployment: Deployment, *, p
     weights = weight_bytes(model, deployment, tp, pp)
     capacity = int(system.dram.capacity_gib * 2**30) if system.dram.capacity_gib else 0
     per_token = kv_bytes_per_token(model, deployment, tp, pp)
-    notes = [f"{deployment.label()}", ("operators of a step run one after another, each on every core "
-             "(no overlap across operators)"), ("attention reads whole 16-token KV blocks and computes the "
-             "causal mask's upper half (not skipped)"),
+    notes = [deployment.label(),
+             "operators of a step run one after another, each on every core (no overlap across operators)",
+             ("attention reads whole 16-token KV blocks (decode) or 128-token K/V tiles (prefill) and computes "
+              "the causal mask's upper half (not skipped)"),
              "step token counts are padded to 1, 2, 4, 8, multiples of 16 to 512, then of 128"]
     if model.moe is not None:
         notes.append("MoE: tokens spread evenly over experts (every expert touched once tokens × top_k ≥ "

@@ -267,3 +267,14 @@ def test_pipeline_stages_add_capacity_and_point_to_point_sends_not_speed():
     assert kv_bytes_per_token(m, INT, pp=2) * 2 == kv_bytes_per_token(m, INT)
     with pytest.raises(SpecError, match="cannot fill 3 pipeline stages"):
         CostModel(m, INT, system, pp=3, link=link)
+
+
+def test_prefill_attention_is_memoised_by_what_it_reads():
+    """Chunks of 65 and 66 tokens after 3,000 share a bucket (80) and their context's blocks, but a 64-token
+    window reaches 128 keys for one and 129 (two K/V tiles) for the other: a memo keyed on (bucket, context
+    blocks) returned the first's cost for both."""
+    m = MODELS["sliding"]
+    costs = CostModel(m, INT, quad())
+    first = costs.prefill_attention(65, 3000)
+    second = costs.prefill_attention(66, 3000)
+    assert second == CostModel(m, INT, quad()).prefill_attention(66, 3000) != first
