@@ -412,22 +412,13 @@ class LlmPoints:
 
     def _serve(self, system: SystemConfig, deployment: Any, tp: int, costs: Any) -> dict[str, Any]:
         """The trace through the continuous-batching scheduler (as ``accelsim serve`` runs it)."""
-        from ..llm.graph import KV_BLOCK
-        from ..llm.run import kv_bytes_per_token, system_area_mm2, weight_bytes
+        from ..llm.run import kv_bytes_per_token, kv_cache_blocks, system_area_mm2, weight_bytes
         from ..serve import ServeConfig, simulate_serving
 
         s, serving, model = self.study, self.study.serving, self.study.model
         assert serving is not None
-        capacity = int(system.dram.capacity_gib * 2**30)
-        if not capacity:
-            raise SpecError(f"{system.name} declares no DRAM capacity: the KV cache cannot be sized "
-                            f"(an axis {CAPACITY} gives one)")
-        weights = weight_bytes(model, deployment, tp)
-        per_token = kv_bytes_per_token(model, deployment, tp)
-        blocks = int((capacity - weights) * serving.kv_utilization) // (KV_BLOCK * per_token)
-        if blocks < 1:
-            raise SpecError(f"{model.name} does not fit {system.name}: its weights take {weights / 2**30:.2f} GiB per "
-                            f"device of {system.dram.capacity_gib:g} GiB, leaving no 16-token KV block")
+        blocks = kv_cache_blocks(model, system, deployment, tp=tp, utilization=serving.kv_utilization,
+                                 hint=f" (an axis {CAPACITY} gives one)")
         config = ServeConfig(kv_blocks=blocks, max_num_seqs=serving.max_num_seqs,
                              max_num_batched_tokens=s.max_num_batched_tokens, max_context=model.max_context,
                              ttft_slo_s=serving.ttft_slo_s, tpot_slo_s=serving.tpot_slo_s)
@@ -452,7 +443,8 @@ class LlmPoints:
                "average_power_w": joules / d["makespan_s"] if d["makespan_s"] else None,
                "dram_bytes_per_token": d["dram_bytes_per_output_token"]}
         return {"feasible": True, **row, **self._area(system), "deployment": deployment.label(),
-                "weight_bytes_per_device": weights, "kv_bytes_per_token": per_token,
+                "weight_bytes_per_device": weight_bytes(model, deployment, tp),
+                "kv_bytes_per_token": kv_bytes_per_token(model, deployment, tp),
                 "finished": d["requests"]["finished"], "rejected": d["requests"]["rejected"],
                 "preemptions": d["preemptions"], "kv_blocks": blocks}
 

@@ -181,6 +181,32 @@ def kv_bytes_per_token(model: ModelSpec, dep: Deployment, tp: int = 1, pp: int =
     return elements * dep.kv_bits // 8 + (scales * SCALE_BYTES if dep.is_int(dep.kv) else 0)
 
 
+def kv_cache_blocks(model: ModelSpec, system: SystemConfig, dep: Deployment, *, tp: int = 1, pp: int = 1,
+                    utilization: float = 0.9, hint: str = "") -> int:
+    """16-token KV blocks one device holds: ``(DRAM − weights) × utilization // block bytes`` (the one rule
+    ``accelsim serve`` and the design-space search size the paged cache by). A system without a DRAM
+    capacity, or whose weights leave no block, is a :class:`SpecError` (``hint`` says how to give one).
+
+    Examples
+    --------
+    >>> from accelsim.arch.system import resolve_system
+    >>> from accelsim.llm.hf import load_model
+    >>> kv_cache_blocks(load_model("llama-3.1-8b"), resolve_system("tpuv4-chip"), Deployment("bf16", "bf16", "bf16"))
+    7853
+    """
+    capacity = int(system.dram.capacity_gib * 2**30)
+    if not capacity:
+        raise SpecError(f"{system.name} declares no DRAM capacity (dram.capacity_gib): the KV cache cannot be "
+                        f"sized{hint}")
+    weights = weight_bytes(model, dep, tp, pp)
+    blocks = int((capacity - weights) * utilization) // (KV_BLOCK * kv_bytes_per_token(model, dep, tp, pp))
+    if blocks < 1:
+        raise SpecError(f"{model.name} does not fit {system.name}: its weights take {weights / 2**30:.2f} GiB per "
+                        f"device of {system.dram.capacity_gib:g} GiB, leaving no 16-token KV block (try --tp or "
+                        "fewer weight bits)")
+    return blocks
+
+
 def system_area_mm2(system: SystemConfig) -> tuple[float | None, str]:
     from ..cost.area import array_area, sram_area_um2
 
