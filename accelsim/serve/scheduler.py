@@ -84,6 +84,7 @@ from .spec import Request, ServeConfig
 __all__ = ["simulate_serving"]
 
 _WAITING, _RUNNING, _DONE = 0, 1, 2
+MAX_CYCLES = 2**63 - 1  # the simulated clock, kept in int64 arrays (about 290 years at 1 GHz)
 
 
 class _Seq:
@@ -380,6 +381,9 @@ def simulate_serving(requests: Iterable[Request], costs: StepCosts, config: Serv
                 decode.append(seq.computed)
         cycles, step_energy, step_dram = _checked(costs.step(prefill, decode))
         now += cycles
+        if now > MAX_CYCLES:  # times are int64 in the results (inter-token gaps): refuse, never wrap
+            raise SpecError(f"the simulated time passed 2**63 cycles ({now / hz:.3g} s) at step {steps + 1:,}: "
+                            "step costs this large are a unit mistake", path="StepCosts.step")
         energy += step_energy
         dram += step_dram
         tokens = max_tokens - budget
