@@ -115,7 +115,7 @@ def _cmd_llm_dse(args: argparse.Namespace) -> str:
     from ..dse.llm import LlmStudy, Serving, check_bounds, check_llm_axes, metrics
     from ..dse.run import Settings, run_llm_space
     from ..dse.space import load_space, parse_axis, parse_limit
-    from ..errors import SpecError
+    from ..errors import SpecError, UnsupportedError
     from ..llm.hf import load_model
     from .llm import deployment_from
 
@@ -154,6 +154,8 @@ def _cmd_llm_dse(args: argparse.Namespace) -> str:
         raise SpecError("--seed seeds the optimiser: give --budget N or --time S with it")
     if args.scheduler is not None and not args.scheduler.strip():
         raise SpecError("--scheduler needs an address, e.g. tcp://host:8786")
+    if args.pp != 1:
+        raise UnsupportedError("dse --llm does not explore pipeline parallelism (--pp); use accelsim llm --pp")
     model = load_model(args.llm)
     base = resolve_system(args.arch or "tpuv4-chip")
     deployment = {dest: getattr(args, dest) for dest in ("weights", "weight_bits", "activations", "kv", "kv_bits",

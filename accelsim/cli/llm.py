@@ -136,7 +136,7 @@ def check_deployment(deployment, system, given: dict[str, str] | None = None) ->
 def link_from(args: argparse.Namespace):
     from ..llm.cost import Link
 
-    if args.tp == 1:
+    if args.tp == 1 and args.pp == 1:
         return None
     return Link(bytes_per_s=args.link_gb_s * 1e9, latency_s=args.link_latency_us * 1e-6)
 
@@ -182,7 +182,7 @@ def _cmd_llm(args: argparse.Namespace) -> str:
     overhead = round(args.kernel_overhead_us * system.clock_mhz)
     with _on(deployment, system):
         result = run_llm(model, system, deployment, prompt=args.prompt, generate=args.generate, batch=args.batch,
-                         tp=args.tp, link=link_from(args), token_budget=args.budget,
+                         tp=args.tp, pp=args.pp, link=link_from(args), token_budget=args.budget,
                          kernel_overhead_cycles=overhead, memory=not args.ideal_memory)
     data = finite(result.to_dict())
     if args.output:
@@ -307,6 +307,8 @@ def _deployment_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--group", type=positive_int, default=128, help="weights per fp16 scale (integer weights)")
     g.add_argument("--weight-nm", choices=("2:4",), help="2:4 structured-sparse weights (on N:M PEs)")
     g.add_argument("--tp", type=positive_int, default=1, help="tensor-parallel devices")
+    g.add_argument("--pp", type=positive_int, default=1,
+                   help="pipeline stages, one device each (capacity, not speed: docs/llm.md)")
     g.add_argument("--link-gb-s", type=_float_in(1e-3, 1e6), default=300.0, metavar="GB/s",
                    help="device link bandwidth per direction for --tp (default 300: NVLink 3)")
     g.add_argument("--link-latency-us", type=_float_in(0, 1e6), default=2.0, metavar="US",
@@ -366,7 +368,7 @@ def _cmd_serve(args: argparse.Namespace) -> str:
     from ..llm.cost import CostModel
     from ..llm.graph import KV_BLOCK
     from ..llm.hf import load_model
-    from ..llm.run import kv_bytes_per_token, weight_bytes
+    from ..llm.run import kv_bytes_per_token, kv_cache_blocks, weight_bytes
     from ..serve import ServeConfig, simulate_serving
     from ..serve.trace import poisson_trace, read_trace
 
@@ -385,20 +387,11 @@ def _cmd_serve(args: argparse.Namespace) -> str:
             claim_files(folder, ("serve.json", "requests.csv", "serving.png"), force=args.force)
     model = load_model(args.model)
     system = resolve_system(args.arch)
-    capacity = int(system.dram.capacity_gib * 2**30)
-    if not capacity:
-        raise SpecError(f"{system.name} declares no DRAM capacity (dram.capacity_gib): the KV cache cannot be sized")
     deployment = deployment_from(args, system, check=True)
-    weights = weight_bytes(model, deployment, args.tp)
-    block = KV_BLOCK * kv_bytes_per_token(model, deployment, args.tp)
-    blocks = int((capacity - weights) * args.kv_utilization) // block
-    if weights >= capacity:
-        raise SpecError(f"{model.name} does not fit {system.name}: weights take {weights / 2**30:.2f} GiB per device "
-                        f"of {system.dram.capacity_gib:g} GiB (try --tp or fewer weight bits)")
-    if blocks < 1:
-        raise SpecError(f"--kv-utilization {args.kv_utilization:g} of the {(capacity - weights) / 2**30:.3g} GiB "
-                        f"beside {model.name}'s weights on {system.name} holds no {KV_BLOCK}-token KV block "
-                        f"({block:,} bytes)")
+    weights = weight_bytes(model, deployment, args.tp, args.pp)
+    block = KV_BLOCK * kv_bytes_per_token(model, deployment, args.tp, args.pp)
+    blocks = kv_cache_blocks(model, system, deployment, tp=args.tp, pp=args.pp, utilization=args.kv_utilization,
+                             option="--kv-utilization")
     try:
         config = ServeConfig(kv_blocks=blocks, max_num_seqs=args.max_num_seqs,
                              max_num_batched_tokens=args.max_num_batched_tokens,
@@ -408,19 +401,21 @@ def _cmd_serve(args: argparse.Namespace) -> str:
     except SpecError as err:
         raise _config_error(err, model, blocks) from None
     overhead = round(args.kernel_overhead_us * system.clock_mhz)
-    costs = CostModel(model, deployment, system, tp=args.tp, link=link_from(args), memory=not args.ideal_memory,
-                      kernel_overhead_cycles=overhead)  # refuses a model that does not divide over --tp
+    costs = CostModel(model, deployment, system, tp=args.tp, pp=args.pp, link=link_from(args),
+                      memory=not args.ideal_memory, kernel_overhead_cycles=overhead)  # refuses what does not divide
     if args.trace is not None:
         requests = read_trace(args.trace)
     else:
         requests = poisson_trace(args.rate, args.requests, input_tokens=args.input_tokens,
                                  output_tokens=args.output_tokens, seed=args.seed)
-    longest = max((r.input_tokens + r.output_tokens for r in requests), default=1)
+    # (the longest request the scheduler can admit: longer ones are rejected before any step)
+    longest = max((r.input_tokens + r.output_tokens for r in requests
+                   if r.input_tokens + r.output_tokens <= model.max_context), default=1)
     with _on(deployment, system):
-        costs.prepare_decode(1, min(longest, model.max_context))
+        costs.prepare_decode(1, longest)
         result = simulate_serving(requests, costs, config)
     data = finite({"model": model.name, "system": system.name, "deployment": deployment.label(), "tp": args.tp,
-                   "weight_bytes_per_device": weights, "kv_block_bytes": block, **result.to_dict(),
+                   "pp": args.pp, "weight_bytes_per_device": weights, "kv_block_bytes": block, **result.to_dict(),
                    "assumptions": _serve_assumptions(args)})
     if args.output:
         _write_serving(args, result, data)
@@ -449,20 +444,23 @@ def _serve_assumptions(args: argparse.Namespace) -> list[str]:
               "counts)"), f"KV cache: {args.kv_utilization:g} of the DRAM left beside the weights"]
     if args.tp > 1:
         notes.append(f"tensor parallelism over {args.tp} devices: two ring all-reduces per layer (α-β)")
+    if args.pp > 1:
+        notes.append(f"pipeline parallelism over {args.pp} stages run one after another per step (no micro-batches "
+                     "in flight)")
     return notes
 
 
 def _write_serving(args: argparse.Namespace, result, data: dict[str, Any]) -> None:
     from ..llm.plots import serving_figure
 
-    series = result.series
-    capacity = result.config.kv_blocks
-    figure = {"time_s": list(series.time_s), "kv_occupancy": [used / capacity for used in series.kv_blocks_used],
-              "batch": list(series.batch_seqs)}  # what serving_figure plots: KV fraction used, running sequences
     title = printable(f"{data['model']} on {data['system']}")
+
+    def figure(path: Path) -> None:
+        serving_figure(result.series, result.config.kv_blocks, path, title)
+
     write_outputs(Path(args.output), [("serve.json", _text(json.dumps(data, indent=1, allow_nan=False) + "\n")),
                                       ("requests.csv", _text(result.requests_csv())),
-                                      ("serving.png", lambda path: serving_figure(figure, path, title))])
+                                      ("serving.png", figure)])
 
 
 def describe_serving(d: dict[str, Any], rejection: str = "") -> str:

@@ -95,6 +95,10 @@ class CostModel:
 
         if (tp > 1 or pp > 1) and link is None:
             raise SpecError("tensor and pipeline parallelism need the link between devices (bandwidth and latency)")
+        if deployment.weight_nm and any(core.weight_nm != deployment.weight_nm for core in system.cores):
+            raise SpecError(f"{deployment.weight_nm} weights run on N:M PEs (cores with weight_nm "
+                            f"'{deployment.weight_nm}'); {system.name}'s cores would store them sparse but multiply "
+                            "them dense")
         if pp > model.layers:
             raise SpecError(f"model '{model.name}': {model.layers} layers cannot fill {pp} pipeline stages (--pp)")
         self.pp = pp

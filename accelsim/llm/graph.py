@@ -33,6 +33,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ..errors import SpecError
+from ..specio import printable
 from ..workload.layer import Layer
 from .model import ModelSpec
 from .quant import Deployment
@@ -114,7 +115,7 @@ class Parallel:
 
     def split(self, n: int, what: str, model: str) -> int:
         if n % self.tp:
-            raise SpecError(f"model '{model}': {what} = {n} does not divide over {self.tp} devices (--tp)")
+            raise SpecError(f"model '{printable(model)}': {what} = {n} does not divide over {self.tp} devices (--tp)")
         return n // self.tp
 
 

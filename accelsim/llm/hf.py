@@ -442,6 +442,8 @@ def load_model(name_or_path: str) -> ModelSpec:
             raise SpecError(f"unknown model '{printable(name_or_path[:60])}'{did_you_mean(key, MODEL_NAMES)}: "
                             "give a bundled model (accelsim.llm.hf.MODEL_NAMES) or the path of a config.json")
         name = path.parent.name if path.name == "config.json" and path.parent.name else path.stem
+        if known and not path.is_file():  # a FIFO or device would block or never end: a config is a file
+            raise SpecError(f"{printable(str(path)[:200])} is not a regular file: give a config.json")
     data = parse_config(read_input(path, limit=MAX_CONFIG_BYTES, what="model config"), file=str(path))
     return spec_from_config(data, name=name, file=str(path))
 

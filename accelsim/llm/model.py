@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import SpecError
+from ..specio import printable
 
 FAMILIES = ("llama", "qwen2", "qwen3", "mistral", "gemma2", "phi3", "mixtral", "qwen2_moe", "deepseek_v2", "gpt2")
 
@@ -101,7 +102,7 @@ class ModelSpec:
     extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        where = f"model '{self.name}'"
+        where = f"model '{printable(str(self.name))}'"
         for key in ("hidden", "layers", "heads", "kv_heads", "ffn", "vocab", "max_context", "sliding_every"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -33,16 +33,17 @@ def tpot_figure(result: Any, path: Path) -> None:
     plt.close(fig)
 
 
-def serving_figure(series: dict[str, list[float]], path: Path, title: str) -> None:
-    """KV-cache occupancy and running batch size over time."""
+def serving_figure(series: Any, capacity: int, path: Path, title: str) -> None:
+    """The KV cache's share in use and the running sequences over time (a :class:`~accelsim.serve.Series`
+    and the cache's capacity in blocks)."""
     from ..atomic import atomic_path
 
     plt = _pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 4.5), sharex=True)
-    top.plot(series["time_s"], series["kv_occupancy"], lw=1)
-    top.set_ylabel("KV blocks used")
+    top.plot(series.time_s, [used / capacity for used in series.kv_blocks_used], lw=1)
+    top.set_ylabel("KV cache in use")
     top.set_ylim(0, 1.02)
-    bottom.step(series["time_s"], series["batch"], where="post", lw=1)
+    bottom.step(series.time_s, series.batch_seqs, where="post", lw=1)
     bottom.set_ylabel("running sequences")
     bottom.set_xlabel("time (s)")
     top.set_title(title)

@@ -45,11 +45,12 @@ class Phase:
     energy_pj: float
     peak_macs_per_cycle: float
     dram_bytes_per_cycle: float
+    memory: bool = True  # False: ideal memory, whose only roof is the compute peak
 
     @property
-    def intensity(self) -> float:
-        """MACs per DRAM byte."""
-        return self.macs / self.dram_bytes if self.dram_bytes else float("inf")
+    def intensity(self) -> float | None:
+        """MACs per DRAM byte (None when the phase moved nothing: no steps, or ideal memory)."""
+        return self.macs / self.dram_bytes if self.dram_bytes and self.memory else None
 
     @property
     def ridge(self) -> float:
@@ -58,15 +59,23 @@ class Phase:
 
     def to_dict(self) -> dict[str, Any]:
         attained = self.macs / self.cycles if self.cycles else 0.0
-        bound = min(self.peak_macs_per_cycle, self.intensity * self.dram_bytes_per_cycle)
+        intensity = self.intensity
+        roof = self.peak_macs_per_cycle if intensity is None else \
+            min(self.peak_macs_per_cycle, intensity * self.dram_bytes_per_cycle)
+        if not self.cycles:
+            bound = None
+        elif intensity is None:
+            bound = "compute"
+        else:
+            bound = "memory" if intensity < self.ridge else "compute"
         return {"cycles": self.cycles, "macs": self.macs, "dram_bytes": self.dram_bytes,
                 "energy_pj": round(self.energy_pj, 3),
-                "intensity_macs_per_byte": round(self.intensity, 4),
+                "intensity_macs_per_byte": None if intensity is None else round(intensity, 4),
                 "ridge_macs_per_byte": round(self.ridge, 4),
-                "bound": "memory" if self.intensity < self.ridge else "compute",
+                "bound": bound,
                 "attained_macs_per_cycle": round(attained, 3),
-                "roofline_macs_per_cycle": round(bound, 3),
-                "fraction_of_roofline": round(attained / bound, 4) if bound else 0.0}
+                "roofline_macs_per_cycle": round(roof, 3),
+                "fraction_of_roofline": round(attained / roof, 4) if self.cycles else None}
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,7 @@ class LlmResult:
     capacity_bytes: int
     area_mm2: float | None
     prefill_steps: int
+    max_context: int = 0  # the model's window: what fits is never reported beyond it
     assumptions: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -144,7 +154,7 @@ class LlmResult:
             "weight_bytes_per_device": self.weight_bytes,
             "capacity_bytes_per_device": self.capacity_bytes,
             "max_batch_at_context": free // per_seq if per_seq and free > 0 else 0,
-            "max_context_at_batch": _max_context(free, self.batch, self.kv_bytes_per_token),
+            "max_context_at_batch": min(_max_context(free, self.batch, self.kv_bytes_per_token), self.max_context),
             "prefill": self.prefill.to_dict(), "decode": self.decode.to_dict(),
             "area_mm2_per_device": self.area_mm2, "clock_mhz": self.clock_mhz,
             "assumptions": list(self.assumptions),
@@ -182,10 +192,11 @@ def kv_bytes_per_token(model: ModelSpec, dep: Deployment, tp: int = 1, pp: int =
 
 
 def kv_cache_blocks(model: ModelSpec, system: SystemConfig, dep: Deployment, *, tp: int = 1, pp: int = 1,
-                    utilization: float = 0.9, hint: str = "") -> int:
+                    utilization: float = 0.9, option: str = "a KV utilisation of", hint: str = "") -> int:
     """16-token KV blocks one device holds: ``(DRAM − weights) × utilization // block bytes`` (the one rule
     ``accelsim serve`` and the design-space search size the paged cache by). A system without a DRAM
-    capacity, or whose weights leave no block, is a :class:`SpecError` (``hint`` says how to give one).
+    capacity, or whose weights leave no block, is a :class:`SpecError` (``option`` names the utilisation's
+    option and ``hint`` says how to give a capacity).
 
     Examples
     --------
@@ -199,11 +210,14 @@ def kv_cache_blocks(model: ModelSpec, system: SystemConfig, dep: Deployment, *, 
         raise SpecError(f"{system.name} declares no DRAM capacity (dram.capacity_gib): the KV cache cannot be "
                         f"sized{hint}")
     weights = weight_bytes(model, dep, tp, pp)
-    blocks = int((capacity - weights) * utilization) // (KV_BLOCK * kv_bytes_per_token(model, dep, tp, pp))
-    if blocks < 1:
+    if weights >= capacity:
         raise SpecError(f"{model.name} does not fit {system.name}: its weights take {weights / 2**30:.2f} GiB per "
-                        f"device of {system.dram.capacity_gib:g} GiB, leaving no 16-token KV block (try --tp or "
-                        "fewer weight bits)")
+                        f"device of {system.dram.capacity_gib:g} GiB (try --tp, --pp or fewer weight bits)")
+    block = KV_BLOCK * kv_bytes_per_token(model, dep, tp, pp)
+    blocks = int((capacity - weights) * utilization) // block
+    if blocks < 1:
+        raise SpecError(f"{option} {utilization:g} of the {(capacity - weights) / 2**30:.3g} GiB beside "
+                        f"{model.name}'s weights on {system.name} holds no {KV_BLOCK}-token KV block ({block:,} bytes)")
     return blocks
 
 
@@ -300,11 +314,11 @@ def run_llm(model: ModelSpec, system: SystemConfig, deployment: Deployment, *, p
         notes.append(note)
 
     def phase(c: Cost) -> Phase:
-        return Phase(c.cycles, c.macs, c.dram_bytes, float(c.energy_pj), peak, bw)
+        return Phase(c.cycles, c.macs, c.dram_bytes, float(c.energy_pj), peak, bw, memory)
 
     return LlmResult(model=model.name, system=system.name, deployment=deployment.label(), prompt=prompt,
                      generate=generate, batch=batch, tp=tp, pp=pp, clock_mhz=system.clock_mhz, ttft_cycles=tuple(ttft),
                      decode_cycles=tuple(decode_cycles), prefill=phase(prefill), decode=phase(decode),
                      weight_bytes=weights, kv_bytes_per_token=per_token, capacity_bytes=capacity, area_mm2=area,
-                     prefill_steps=steps, assumptions=tuple(notes))
+                     prefill_steps=steps, max_context=model.max_context, assumptions=tuple(notes))
 

@@ -278,3 +278,32 @@ def test_prefill_attention_is_memoised_by_what_it_reads():
     first = costs.prefill_attention(65, 3000)
     second = costs.prefill_attention(66, 3000)
     assert second == CostModel(m, INT, quad()).prefill_attention(66, 3000) != first
+
+
+def test_a_fifo_is_not_read_as_a_config(tmp_path):
+    import os
+
+    from accelsim.llm.hf import load_model
+
+    fifo = tmp_path / "config.json"
+    os.mkfifo(fifo)
+    with pytest.raises(SpecError, match="not a regular file"):
+        load_model(str(fifo))  # blocked until something wrote to it
+
+
+def test_roofline_figures_stay_physical():
+    """Ideal memory's only roof is the compute peak (it reported 117% of a DRAM roof it did not have); a phase
+    without steps has no intensity or bound (it printed inf); what fits never exceeds the context window."""
+    system = replace(quad(), dram=Dram(bytes_per_cycle=24.0, capacity_gib=64))
+    m = MODELS["gqa"]
+    ideal = run_llm(m, system, INT, prompt=64, generate=8, memory=False).to_dict()
+    for phase in ("prefill", "decode"):
+        assert ideal[phase]["bound"] == "compute" and 0 < ideal[phase]["fraction_of_roofline"] <= 1
+    one = run_llm(m, system, INT, prompt=64, generate=1).to_dict()
+    assert one["decode"]["bound"] is None and one["decode"]["intensity_macs_per_byte"] is None
+    assert one["max_context_at_batch"] <= m.max_context
+
+
+def test_2_4_weights_need_n_m_pes():
+    with pytest.raises(SpecError, match="multiply them dense"):
+        CostModel(MODELS["gqa"], replace(INT, weight_nm="2:4"), quad())
