@@ -175,6 +175,37 @@ def _expanded_size(node: yaml.Node, sizes: dict, active: set, file: str | None) 
 MAX_SPEC_BYTES = 64 * 2**20  # far above any real spec; stops a device like /dev/zero from filling memory
 
 
+class JsonRefusal(ValueError):
+    """Strict JSON that :mod:`json` accepts: a repeated key, or NaN/Infinity (not JSON numbers)."""
+
+
+def strict_json(text: str | bytes) -> Any:
+    """``json.loads`` that refuses duplicate keys and NaN/Infinity with a :class:`JsonRefusal` (a ValueError;
+    malformed text is ``json``'s own JSONDecodeError): the one strict JSON reader of model configs and traces.
+
+    Examples
+    --------
+    >>> strict_json('{"a": 1, "a": 2}')
+    Traceback (most recent call last):
+    ...
+    accelsim.specio.JsonRefusal: duplicate key 'a'
+    """
+    import json
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            if key in out:
+                raise JsonRefusal(f"duplicate key '{printable(key[:40])}'")
+            out[key] = value
+        return out
+
+    def constant(name: str) -> Any:
+        raise JsonRefusal(f"{name} is not a JSON number")
+
+    return json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
+
+
 def read_input(path: str | Path, *, limit: int = MAX_SPEC_BYTES, what: str = "file") -> bytes:
     """The bytes of an input file, refused with a :class:`SpecError` if unreadable or over ``limit`` bytes.
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError, UnsupportedError, did_you_mean
-from ..specio import Fields, printable, read_input
+from ..specio import Fields, JsonRefusal, printable, read_input, strict_json
 from .model import Mla, ModelSpec, Moe
 
 # Caps far above any published model; a config beyond them is a typo or an attack, not a model.
@@ -103,9 +103,9 @@ def parse_config(raw: bytes | str, *, file: str | None = None) -> dict[str, Any]
     accelsim.errors.SpecError: c.json:2: invalid JSON: Expecting property name enclosed in double quotes
     """
     try:
-        data = json.loads(raw, object_pairs_hook=_object, parse_constant=_constant)
-    except SpecError as err:
-        raise SpecError(err.message, file=file) from None
+        data = strict_json(raw)
+    except JsonRefusal as err:
+        raise SpecError(f"invalid JSON: {err}", file=file) from None
     except json.JSONDecodeError as err:
         raise SpecError(f"invalid JSON: {err.msg}", file=file, line=err.lineno) from None
     except UnicodeDecodeError as err:
@@ -117,19 +117,6 @@ def parse_config(raw: bytes | str, *, file: str | None = None) -> dict[str, Any]
     if not isinstance(data, dict):
         raise SpecError(f"must be a JSON object, not {_kind(data)}", file=file)
     return data
-
-
-def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise SpecError(f"invalid JSON: duplicate key '{printable(key[:40])}'")
-        out[key] = value
-    return out
-
-
-def _constant(name: str) -> Any:
-    raise SpecError(f"invalid JSON: {name} is not a JSON number")
 
 
 def _kind(value: Any) -> str:

@@ -29,36 +29,18 @@ from typing import Any, NoReturn
 import numpy as np
 
 from ..errors import SpecError, did_you_mean
-from ..specio import read_input
+from ..specio import JsonRefusal, read_input, strict_json
 from .spec import MAX_ARRIVAL_S, MAX_REQUESTS, MAX_TOKENS, Request, check_int, check_seconds, check_text
 
 MAX_TRACE_BYTES = 256 * 2**20  # a million requests of ~100 bytes each, with room to spare
 KEYS = ("id", "arrival_s", "arrival", "input_tokens", "output_tokens", "prefix", "prefix_tokens")
 
 
-class _Constant(ValueError):
-    pass
-
-
-def _no_constants(name: str) -> NoReturn:
-    raise _Constant(name)
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _Constant(f"duplicate key '{key}'")
-        out[key] = value
-    return out
-
-
 def _parse_line(text: str, file: str, line: int) -> Any:
     try:
-        return json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicates)
-    except _Constant as err:
-        reason = str(err) if str(err).startswith("duplicate") else f"{err} is not a number JSON allows"
-        raise SpecError(f"invalid JSON: {reason}", file=file, line=line) from None
+        return strict_json(text)
+    except JsonRefusal as err:
+        raise SpecError(f"invalid JSON: {err}", file=file, line=line) from None
     except json.JSONDecodeError as err:
         raise SpecError(f"invalid JSON: {err.msg} (column {err.colno})", file=file, line=line) from None
     except RecursionError:

@@ -37,7 +37,7 @@ def test_reads_a_trace(tmp_path: Path) -> None:
     ('null', 1, "must be a JSON object, not null"),
     ('3', 1, "must be a JSON object, not a number"),
     (GOOD + '\n{"arrival_s": NaN, "input_tokens": 8, "output_tokens": 2}', 2,
-     "invalid JSON: NaN is not a number JSON allows"),
+     "invalid JSON: NaN is not a JSON number"),
     ('{"arrival_s": 1e999, "input_tokens": 8, "output_tokens": 2}', 1,
      "`arrival_s` must be a finite number of seconds from 0 to 1e+09, not inf"),
     ('{"arrival_s": -1, "input_tokens": 8, "output_tokens": 2}', 1, "`arrival_s` must be a finite number"),
