@@ -210,6 +210,17 @@ class _Server:
         self.waiting.appendleft(victim)
         return victim, self.sched.pop(victim, 0)
 
+    def make_room(self, seq: _Seq, need: int) -> int:
+        """Preempt the latest arrivals until ``need`` blocks are free or ``seq`` itself was preempted; return
+        the step's token budget the preempted sequences gave back."""
+        back = 0
+        while self.free < need:
+            victim, tokens = self.preempt()
+            back += tokens
+            if victim is seq:
+                break
+        return back
+
     def admit_head(self, budget: int) -> int:
         """Admit the head of the waiting queue if it fits; return the tokens it takes (0: it does not fit)."""
         seq = self.waiting[0]
@@ -326,11 +337,7 @@ def simulate_serving(requests: Iterable[Request], costs: StepCosts, config: Serv
             if seq.computed % bt == 0:
                 if server.free < 1:
                     preempted = True
-                    while server.free < 1:
-                        victim, back = server.preempt()
-                        budget += back
-                        if victim is seq:
-                            break
+                    budget += server.make_room(seq, 1)
                     if seq.state != _RUNNING:
                         break
                 server.allocate(seq, 1)
@@ -347,11 +354,7 @@ def simulate_serving(requests: Iterable[Request], costs: StepCosts, config: Serv
             need = -(-(seq.computed + n) // bt) - seq.nblocks
             if server.free < need:
                 preempted = True
-                while server.free < need:
-                    victim, back = server.preempt()
-                    budget += back
-                    if victim is seq:
-                        break
+                budget += server.make_room(seq, need)
                 if seq.state != _RUNNING:
                     break
             server.allocate(seq, need)
