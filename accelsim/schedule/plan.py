@@ -256,21 +256,9 @@ class GroupPlan:
         if key in memo:
             return memo[key]
         once = self.compulsory
-        count = gemm.count
-        i, w, o = (Fraction(once[op], count) for op in ("I", "W", "O"))
-        capacity = Fraction(gb.bytes // 2)
-        best: Fraction | None = None
-        for a in _row_blocks(gemm.M):
-            room = capacity - i / a
-            if room <= 0:
-                continue
-            b = max(1, math.ceil((w + o / a) / room))
-            if b > gemm.N:
-                continue
-            total = Fraction(0 if skip["I"] else i * b) + (0 if skip["W"] else w * a) + (0 if skip["O"] else o)
-            if best is None or total < best:
-                best = total
-        out = math.ceil(best * count) if best is not None else sum(self.core_bytes(skip["I"], skip["O"], skip["W"]))
+        best = _blocked(gemm.M, gemm.N, gemm.count, once["I"], once["W"], once["O"], gb.bytes // 2,
+                        skip["I"], skip["W"], skip["O"])
+        out = best if best is not None else sum(self.core_bytes(skip["I"], skip["O"], skip["W"]))
         memo[key] = out
         return out
 
@@ -278,8 +266,7 @@ class GroupPlan:
     def compulsory(self) -> dict[str, int]:
         """Each tensor of the whole layer once (its DRAM bytes with buffers that hold everything)."""
         first = self.plans[0]
-        whole = plan_layer(self.layer, first.mapping.arch, first.mapping.dataflow, memory=False)
-        return {op: whole.memory.operands[op].dram_total for op in ("I", "W", "O")}
+        return _compulsory(self.layer, first.mapping.arch, first.mapping.dataflow)
 
     def dram_floor(self, input_on_chip: bool, output_on_chip: bool, weights_on_chip: bool = False) -> int:
         """With a global buffer, the cycles DRAM needs for the layer at the group's share of it."""
@@ -288,6 +275,32 @@ class GroupPlan:
         share = Fraction(self.system.dram.bytes_per_cycle) * (self.reserved or len(self.cores)) / len(self.system.cores)
         return transfer_cycles(self.dram_bytes(input_on_chip, output_on_chip, weights_on_chip), share)
 
+
+
+@lru_cache(maxsize=4096)  # every split of a layer on every core count asks for the same layer's tensors
+def _compulsory(layer: Layer, arch: ArrayConfig, dataflow: DataflowSpec) -> dict[str, int]:
+    whole = plan_layer(layer, arch, dataflow, memory=False)
+    return {op: whole.memory.operands[op].dram_total for op in ("I", "W", "O")}
+
+
+@lru_cache(maxsize=4096)
+def _blocked(M: int, N: int, count: int, I: int, W: int, O: int, capacity: int,
+             skip_i: bool, skip_w: bool, skip_o: bool) -> int | None:
+    """The fewest DRAM bytes of ``count`` products tiled into ``a × b`` output blocks that fit ``capacity``
+    (per product: ``I/count`` input, ``W/count`` weights, ``O/count`` output), or None when none fits. In
+    integers: a block fits when ``capacity·count·a > I`` and ``b = ⌈(W·a + O) / (capacity·count·a − I)⌉``."""
+    best: int | None = None
+    for a in _row_blocks(M):
+        room = capacity * count * a - I
+        if room <= 0:
+            continue
+        b = max(1, -(-(W * a + O) // room))
+        if b > N:
+            continue
+        total = (0 if skip_i else I * b) + (0 if skip_w else W * a) + (0 if skip_o else O)
+        if best is None or total < best:
+            best = total
+    return best
 
 
 def _row_blocks(rows: int) -> list[int]:
@@ -331,6 +344,19 @@ def plan_group(layer: Layer, system: SystemConfig, cores: tuple[int, ...], dataf
     can_prune = system.identical and core.sparse != "skip" and not core.weight_nm  # every MAC issued, same rate
     # fewer cores than the group: the largest arrays first (a slow core may be left idle), ties in core order
     ranked = cores if system.identical else tuple(sorted(cores, key=lambda c: (-system.cores[c].pes, c)))
+    # (the value keeps the keyed objects alive, so no identity is reused while this call runs)
+    seen: dict[tuple[int, int, int, int], tuple[LayerPlan, tuple]] = {}
+
+    def planned(part: Layer, c: int) -> LayerPlan:
+        """``_plan_part`` without hashing an ArrayConfig per core: parts and alike cores' views are shared
+        objects, so their identities key the plans of this layer."""
+        view = system.plan_view(c)
+        key = (id(part), id(view), id(dataflows[c]), id(others[c]))
+        if key not in seen:
+            plan = _plan_part(part, view, dataflows[c], memory, search, others[c])
+            seen[key] = (plan, (part, view, dataflows[c], others[c]))
+        return seen[key][0]
+
     for k in counts:
         if can_prune and best is not None:  # k cores issue at most k·PEs·fusion MACs a cycle: no faster than this
             fusion = best[1].plans[0].mapping.resolved.fusion
@@ -342,8 +368,7 @@ def plan_group(layer: Layer, system: SystemConfig, cores: tuple[int, ...], dataf
                 continue
             used = ranked[:len(parts)]
             try:
-                plans = tuple(_plan_part(part, system.plan_view(c), dataflows[c], memory, search, others[c])
-                              for part, c in zip(parts, used))
+                plans = tuple(planned(part, c) for part, c in zip(parts, used))
             except MappingError as err:
                 error = error or err
                 continue
