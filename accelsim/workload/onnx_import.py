@@ -97,6 +97,7 @@ class _Importer:
                 self.uses[t] = self.uses.get(t, 0) + 1
         for out in model.graph.output:
             self.uses[out.name] = self.uses.get(out.name, 0) + 1
+        self.aliases: dict[str, str] = _aliases(model)  # a constant passed through Identity/Cast → the tensor
         self.biases: dict[str, str] = {}  # layer → its bias tensor (Conv/Gemm third input, or a folded Add)
         self.biasless: dict[str, str] = {}  # MatMul output tensor → its linear layer (a bias Add may follow)
 
@@ -190,10 +191,12 @@ class _Importer:
         return self.graph
 
     def mark_shared_weights(self) -> None:
-        """A weight (or bias) tensor read by several layers counts in the first one's params only."""
+        """A weight (or bias) tensor read by several layers counts in the first one's params only, under any
+        of its names (TorchScript hands ALBERT's shared weights to later layers through ``Identity`` nodes)."""
         seen: set[str] = set()
         for layer in list(self.graph):
-            tensors = [t for t in (self.weights.get(layer.name, (None,))[0], self.biases.get(layer.name)) if t]
+            tensors = [self.aliases.get(t, t) for t in (self.weights.get(layer.name, (None,))[0],
+                                                        self.biases.get(layer.name)) if t]
             shared = sum(math.prod(self.shapes.get(t, ())) for t in tensors if t in seen)
             seen.update(tensors)
             if shared:
@@ -204,6 +207,8 @@ class _Importer:
         inputs = [t for t in node.input if t]
         if op in CONSTANT_SOURCES or (inputs and all(t in self.constants for t in inputs) and not _has_subgraph(node)):
             self.constants.update(node.output)
+            if op in ("Identity", "Cast") and inputs:  # another name (or type) for the same weights
+                self.aliases[node.output[0]] = self.aliases.get(inputs[0], inputs[0])
             return
         if op in SHAPE_OPS and inputs and None not in self.shapes.get(inputs[0], (None,)):
             self.constants.update(node.output)  # a static shape is a constant (folding missed it)
@@ -669,6 +674,7 @@ def _fold_round(model, file: str):
             except Exception:  # noqa: BLE001, S110 - a malformed initializer is not folded (the importer reports it)
                 pass
     done: list = []
+    aliases = _aliases(model)
     for node in graph.node:
         inputs = [t for t in node.input if t]
         if node.domain not in ("", "ai.onnx") or node.op_type in NEVER_FOLD or len(node.output) == 0:
@@ -704,6 +710,8 @@ def _fold_round(model, file: str):
         for name, value in zip(node.output, results):
             if name:
                 values[name] = np.asarray(value)
+        if node.op_type in ("Identity", "Cast") and inputs and node.output[0]:
+            aliases[node.output[0]] = aliases.get(inputs[0], inputs[0])  # the same weights under a new name
         done.append(node)
     if not done:
         return None
@@ -716,7 +724,17 @@ def _fold_round(model, file: str):
                             value_info=[v for v in graph.value_info if _is_static(v)])
     folded = helper.make_model(new, opset_imports=list(model.opset_import), ir_version=model.ir_version)
     folded.functions.extend(model.functions)
+    for key, root in aliases.items():
+        folded.metadata_props.add(key=ALIAS_PREFIX + key, value=root)
     return folded
+
+
+ALIAS_PREFIX = "accelsim.alias:"  # metadata carrying which folded constants are other names for a weight
+
+
+def _aliases(model) -> dict[str, str]:
+    """Constants that constant folding made from a weight by ``Identity``/``Cast``: new name → the weight."""
+    return {p.key[len(ALIAS_PREFIX):]: p.value for p in model.metadata_props if p.key.startswith(ALIAS_PREFIX)}
 
 
 def _is_static(value_info) -> bool:

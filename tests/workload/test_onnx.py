@@ -366,3 +366,21 @@ def test_a_huge_batch_is_a_usage_error(tmp_path, capsys):
     assert main(["workload", "info", str(path), "--batch", "99999999999999999999"]) == 2
     err = capsys.readouterr().err
     assert "--batch: must be a positive integer up to 2,147,483,647, not '99999999999999999999'" in err
+
+
+@pytest.mark.parametrize("width", [4, 256])  # folded as a small constant, or left as an Identity node
+def test_weights_shared_through_identity_count_once(tmp_path, width):
+    """TorchScript hands ALBERT's shared layer weights to later layers through Identity nodes: the alias's
+    new name made them count again (105,024 params for 39,488 there)."""
+    w = numpy_helper.from_array(np.ones((width, width), np.float32), "W")
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["y1"], name="mm1"),
+             helper.make_node("Identity", ["W"], ["W_alias"], name="alias"),
+             helper.make_node("Cast", ["W_alias"], ["W_cast"], name="cast", to=TensorProto.FLOAT),
+             helper.make_node("MatMul", ["y1", "W_cast"], ["y2"], name="mm2")]
+    graph = helper.make_graph(nodes, "shared", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, width])],
+                              [helper.make_tensor_value_info("y2", TensorProto.FLOAT, [2, width])], [w])
+    path = tmp_path / "shared.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    imported = load_onnx(path)
+    assert [layer.name for layer in imported] == ["mm1", "mm2"]
+    assert imported.params == width * width and imported.macs == 2 * 2 * width * width
