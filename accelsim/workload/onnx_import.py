@@ -97,6 +97,7 @@ class _Importer:
                 self.uses[t] = self.uses.get(t, 0) + 1
         for out in model.graph.output:
             self.uses[out.name] = self.uses.get(out.name, 0) + 1
+        self.empty: set[str] = set()  # tensors with a dimension of 0: nothing reads or writes them
         self.aliases: dict[str, str] = _aliases(model)  # a constant passed through Identity/Cast → the tensor
         self.biases: dict[str, str] = {}  # layer → its bias tensor (Conv/Gemm third input, or a folded Add)
         self.biasless: dict[str, str] = {}  # MatMul output tensor → its linear layer (a bias Add may follow)
@@ -213,6 +214,11 @@ class _Importer:
         if op in SHAPE_OPS and inputs and None not in self.shapes.get(inputs[0], (None,)):
             self.constants.update(node.output)  # a static shape is a constant (folding missed it)
             return
+        outputs = [t for t in node.output if t]
+        if outputs and all(0 in self.shapes.get(t, ()) for t in outputs):  # no elements: no work, no layer
+            self.empty.update(outputs)  # (Phi-3's rotary Slice of width 0, concatenated back)
+            return
+        inputs = [t for t in inputs if t not in self.empty]  # an empty operand adds nothing
         if op not in SUPPORTED or node.domain not in ("", "ai.onnx"):
             return self.unsupported(node, f"op {op} is not supported")
         acts = [t for t in inputs if t not in self.constants]

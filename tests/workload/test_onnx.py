@@ -384,3 +384,26 @@ def test_weights_shared_through_identity_count_once(tmp_path, width):
     imported = load_onnx(path)
     assert [layer.name for layer in imported] == ["mm1", "mm2"]
     assert imported.params == width * width and imported.macs == 2 * 2 * width * width
+
+
+def test_an_empty_tensor_is_no_work_not_an_error(tmp_path):
+    """Phi-3's partial_rotary_factor = 1.0 slices a rotary pass-through of width 0 and concatenates it back;
+    onnxruntime runs it, and strict import refused it (tensor 'pass' is empty)."""
+    def ints(name, values):
+        return numpy_helper.from_array(np.array(values, np.int64), name)
+
+    nodes = [helper.make_node("Slice", ["x", "zero", "eight", "axis"], ["rot"], name="rot_part"),
+             helper.make_node("Slice", ["x", "eight", "eight", "axis"], ["pass"], name="pass_part"),
+             helper.make_node("Neg", ["rot"], ["rot2"], name="rotate"),
+             helper.make_node("Concat", ["rot2", "pass"], ["cat"], name="cat", axis=2),
+             helper.make_node("MatMul", ["cat", "W"], ["y"], name="proj")]
+    graph = helper.make_graph(nodes, "empty", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8])],
+                              [numpy_helper.from_array(np.ones((8, 8), np.float32), "W"), ints("zero", [0]),
+                               ints("eight", [8]), ints("axis", [2])])
+    path = tmp_path / "empty.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    imported = load_onnx(path)
+    assert "pass_part" not in imported and imported.macs == 4 * 8 * 8 and imported.params == 64
+    assert not imported.meta.get("placeholders")
+
