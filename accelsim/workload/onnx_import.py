@@ -98,6 +98,9 @@ class _Importer:
         for out in model.graph.output:
             self.uses[out.name] = self.uses.get(out.name, 0) + 1
         self.empty: set[str] = set()  # tensors with a dimension of 0: nothing reads or writes them
+        self.initializers = {init.name for init in model.graph.initializer}
+        self.folded_nodes = self.folded_macs = self.folded_params = 0  # matmuls of constants only
+        self.folded_weights: set[str] = set()
         self.aliases: dict[str, str] = _aliases(model)  # a constant passed through Identity/Cast → the tensor
         self.biases: dict[str, str] = {}  # layer → its bias tensor (Conv/Gemm third input, or a folded Add)
         self.biasless: dict[str, str] = {}  # MatMul output tensor → its linear layer (a bias Add may follow)
@@ -207,6 +210,8 @@ class _Importer:
         op = node.op_type
         inputs = [t for t in node.input if t]
         if op in CONSTANT_SOURCES or (inputs and all(t in self.constants for t in inputs) and not _has_subgraph(node)):
+            if op in ("MatMul", "Gemm"):
+                self.constant_matmul(node, inputs)
             self.constants.update(node.output)
             if op in ("Identity", "Cast") and inputs:  # another name (or type) for the same weights
                 self.aliases[node.output[0]] = self.aliases.get(inputs[0], inputs[0])
@@ -259,6 +264,30 @@ class _Importer:
         out_shape = self.shape(node, node.output[0])
         widened = _broadcast_shapes([self.shape(node, t) for t in acts]) != out_shape
         self.add(node, "eltwise", acts, op=ELEMENTWISE[op], out_shape_field=widened)
+
+    def constant_matmul(self, node, inputs: list[str]) -> None:
+        """A MatMul/Gemm of constants only (DeBERTa's relative-position projections, DETR's first decoder
+        layer): a deployment compiler computes it once, so it is not a layer; its MACs and its weights are
+        counted here so the report can say what was left out."""
+        a, b = (self.shapes.get(t) for t in inputs[:2])
+        if not a or not b or None in a or None in b:
+            return
+        attrs = {x.name: x.i for x in node.attribute}
+        if node.op_type == "Gemm":
+            m, k = (a[1], a[0]) if attrs.get("transA") else a
+            n = b[0] if attrs.get("transB") else b[1]
+            lead = 1
+        else:
+            a, b = (a if len(a) > 1 else (1, *a)), (b if len(b) > 1 else (*b, 1))
+            m, k, n = a[-2], a[-1], b[-1]
+            lead = math.prod(_broadcast_shapes([a[:-2], b[:-2]]) or ())
+        self.folded_macs += lead * m * k * n
+        for t in inputs:
+            root = self.aliases.get(t, t)
+            if root in self.initializers and root not in self.folded_weights:
+                self.folded_weights.add(root)
+                self.folded_params += math.prod(self.shapes.get(root, ()))
+        self.folded_nodes += 1
 
     def concat(self, node, a, inputs, acts) -> None:
         axis = a.get("axis", 0)
@@ -841,4 +870,9 @@ def _import(path: str | Path, *, lenient: bool, batch: int | None, dims: dict[st
         graph.meta.setdefault("placeholders", []).insert(0, f"the whole model: {inference_notes[0]}")
     if assumption:
         graph.meta["assumptions"] = [assumption]
+    if importer.folded_nodes:
+        graph.meta.setdefault("assumptions", []).append(
+            f"{importer.folded_nodes} MatMul/Gemm node(s) read only constants ({importer.folded_macs:,} MACs, "
+            f"{importer.folded_params:,} weight parameters): computed once when the model is compiled, so "
+            "not modelled per inference and not in the MACs or params")
     return graph, importer, model

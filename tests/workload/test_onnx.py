@@ -407,3 +407,23 @@ def test_an_empty_tensor_is_no_work_not_an_error(tmp_path):
     assert "pass_part" not in imported and imported.macs == 4 * 8 * 8 and imported.params == 64
     assert not imported.meta.get("placeholders")
 
+
+
+def test_a_matmul_of_constants_is_said_not_silently_dropped(tmp_path, capsys):
+    """DeBERTa-v2's relative-position projections and DETR's first decoder layer multiply constants only: they
+    vanished with no layer, MACs, params or word. A compiler folds them once: say so, with what they hold."""
+    consts = [numpy_helper.from_array(np.ones((65, 128), np.float32), "A"),
+              numpy_helper.from_array(np.ones((128, 64), np.float32), "B")]
+    nodes = [helper.make_node("MatMul", ["A", "B"], ["C"], name="relative"),
+             helper.make_node("MatMul", ["x", "C"], ["y"], name="use")]
+    graph = helper.make_graph(nodes, "consts", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 65])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 64])], consts)
+    path = tmp_path / "consts.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    imported = load_onnx(path)
+    assert [layer.name for layer in imported] == ["use"]
+    assert imported.meta["assumptions"] == [
+        "1 MatMul/Gemm node(s) read only constants (532,480 MACs, 16,512 weight parameters): computed once when "
+        "the model is compiled, so not modelled per inference and not in the MACs or params"]
+    assert main(["simulate", str(path), "--arch", "sa8", "--json"]) == 0
+    assert "532,480 MACs" in " ".join(json.loads(capsys.readouterr().out)["assumptions"])
