@@ -347,8 +347,10 @@ class _Importer:
     def conv(self, node, a) -> None:
         x, w = node.input[0], node.input[1]
         wshape = self.shape(node, w)
+        if len(wshape) == 3:
+            return self.conv1d(node, a, x, w, wshape)
         if len(wshape) != 4:
-            return self.unsupported(node, f"only 2-D convolutions are supported (weights {list(wshape)})")
+            return self.unsupported(node, f"only 1-D and 2-D convolutions are supported (weights {list(wshape)})")
         if x in self.constants or w not in self.constants:
             return self.unsupported(node, "convolution weights must be constant and its input an activation")
         kernel = tuple(a.get("kernel_shape", wshape[2:]))
@@ -364,6 +366,41 @@ class _Importer:
         pads = self.pads(node, a, self.shape(node, x)[2:], kernel, strides, dilations)
         name = self.add(node, "conv2d", [x], out=wshape[0], kernel=kernel, stride=strides, padding=pads,
                         dilation=dilations, groups=groups, bias=len(node.input) > 2 and bool(node.input[2]))
+        self.weights[name] = (w, False)
+        if len(node.input) > 2 and node.input[2]:
+            self.biases[name] = node.input[2]
+
+    def conv1d(self, node, a, x: str, w: str, wshape: tuple) -> None:
+        """A 1-D convolution (Whisper's and wav2vec2's front ends, Mamba's causal conv) as the 2-D one of height 1
+        it is: the same GEMM, the same input bytes, between two zero-cost reshapes."""
+        if x in self.constants or w not in self.constants:
+            return self.unsupported(node, "convolution weights must be constant and its input an activation")
+        xshape, out = self.shape(node, x), self.shape(node, node.output[0])
+        groups = a.get("group", 1)
+        if len(xshape) != 3 or wshape[1] * groups != xshape[1]:
+            raise self.error(node, f"weight shape {list(wshape)} ({wshape[1]} channels × group {groups}) does "
+                                   f"not fit input shape {list(xshape)}")
+        two_d = dict(a)
+        for key in ("kernel_shape", "strides", "dilations"):
+            if key in a:
+                two_d[key] = (1, *a[key])
+        if "pads" in a:
+            two_d["pads"] = (0, a["pads"][0], 0, a["pads"][1])
+        kernel = tuple(two_d.get("kernel_shape", (1, wshape[2])))
+        if kernel != (1, wshape[2]):
+            raise self.error(node, f"kernel_shape {list(kernel[1:])} disagrees with weight shape {list(wshape)}")
+        strides, dilations = tuple(two_d.get("strides", (1, 1))), tuple(two_d.get("dilations", (1, 1)))
+        pads = self.pads(node, two_d, (1, xshape[2]), kernel, strides, dilations)
+        base = node.name or node.op_type
+        wide_in, wide_out = f"{node.output[0]}@in2d", f"{node.output[0]}@out2d"
+        self.shapes[wide_in] = (xshape[0], xshape[1], 1, xshape[2])
+        self.shapes[wide_out] = (out[0], out[1], 1, out[2])
+        self.add(_Node(node, f"{base}.as2d", [wide_in]), "reshape", [x], op="reshape", out_shape_field=True)
+        name = self.add(_Node(node, base, [wide_out]), "conv2d", [wide_in], out=wshape[0], kernel=kernel,
+                        stride=strides, padding=pads, dilation=dilations, groups=groups,
+                        bias=len(node.input) > 2 and bool(node.input[2]))
+        self.add(_Node(node, f"{base}.as1d", [node.output[0]]), "reshape", [wide_out], op="reshape",
+                 out_shape_field=True)
         self.weights[name] = (w, False)
         if len(node.input) > 2 and node.input[2]:
             self.biases[name] = node.input[2]

@@ -427,3 +427,23 @@ def test_a_matmul_of_constants_is_said_not_silently_dropped(tmp_path, capsys):
         "the model is compiled, so not modelled per inference and not in the MACs or params"]
     assert main(["simulate", str(path), "--arch", "sa8", "--json"]) == 0
     assert "532,480 MACs" in " ".join(json.loads(capsys.readouterr().out)["assumptions"])
+
+
+@pytest.mark.parametrize("attrs, length", [({}, 98), ({"pads": [1, 1], "strides": [2]}, 50),
+                                           ({"auto_pad": "SAME_UPPER"}, 100), ({"dilations": [2], "pads": [2, 0]}, 98),
+                                           ({"group": 2}, 98)])
+def test_a_1d_convolution_is_the_2d_one_of_height_1(tmp_path, capsys, attrs, length):
+    """Whisper's and wav2vec2's front ends and Mamba's causal conv were refused (only 2-D convolutions)."""
+    channels = 8 // attrs.get("group", 1)
+    w = numpy_helper.from_array(np.ones((16, channels, 3), np.float32), "W")
+    node = helper.make_node("Conv", ["x", "W"], ["y"], name="conv1", **attrs)
+    graph = helper.make_graph([node], "c1", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8, 100])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    path = tmp_path / "conv1d.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    imported = load_onnx(path)
+    assert [layer.name for layer in imported] == ["conv1.as2d", "conv1", "conv1.as1d"]
+    assert imported.macs == 2 * 16 * length * channels * 3 and imported.params == 16 * channels * 3
+    for dataflow in ("ws", "os", "is"):
+        assert main(["simulate", str(path), "--arch", "sa8", "--dataflow", dataflow, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["total_macs"] == imported.macs
