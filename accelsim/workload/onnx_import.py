@@ -38,7 +38,8 @@ ELEMENTWISE = {
     "And": "logical", "Or": "logical", "Xor": "logical", "Not": "logical", "Where": "where",
 }
 REDUCTIONS = {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2", "ReduceL1",
-              "ReduceSumSquare", "ReduceLogSumExp", "ArgMax", "ArgMin"}
+              "ReduceSumSquare", "ReduceLogSumExp", "ArgMax", "ArgMin",
+              "TopK"}  # a MoE router's top-k: one compare per input element; values and indices are its outputs
 MOVEMENT = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Dropout", "Identity", "Cast", "CastLike"}
 # movement that changes the element count (a gather copies what it selects; the rest is free)
 RESIZING = {"Gather": "gather", "GatherND": "gather", "GatherElements": "gather", "Slice": "slice",
@@ -251,7 +252,10 @@ class _Importer:
         if op in RESIZING:
             return self.resize(node, acts)
         if op in REDUCTIONS:
-            self.add(node, "eltwise", acts[:1], op="reduce", out_shape_field=True)
+            name = self.add(node, "eltwise", acts[:1], op="reduce", out_shape_field=True)
+            for extra in node.output[1:]:  # TopK's indices: the same layer's other output, of the same shape
+                if extra:
+                    self.tensor_layer[extra] = name
             return
         if op in ("RMSNormalization",):
             self.add(node, "eltwise", acts[:1], op="rmsnorm")

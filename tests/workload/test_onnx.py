@@ -447,3 +447,22 @@ def test_a_1d_convolution_is_the_2d_one_of_height_1(tmp_path, capsys, attrs, len
     for dataflow in ("ws", "os", "is"):
         assert main(["simulate", str(path), "--arch", "sa8", "--dataflow", dataflow, "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["total_macs"] == imported.macs
+
+
+def test_a_moe_router_top_k_is_vector_work(tmp_path):
+    """Every MoE router picks its experts with TopK over the gate logits; it was refused as unsupported."""
+    consts = [numpy_helper.from_array(np.ones((32, 8), np.float32), "gate"),
+              numpy_helper.from_array(np.array([2], np.int64), "k")]
+    nodes = [helper.make_node("MatMul", ["x", "gate"], ["logits"], name="router"),
+             helper.make_node("TopK", ["logits", "k"], ["weights", "experts"], name="top2", axis=-1),
+             helper.make_node("Softmax", ["weights"], ["probs"], name="norm", axis=-1)]
+    graph = helper.make_graph(nodes, "router", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [6, 32])],
+                              [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [6, 2]),
+                               helper.make_tensor_value_info("experts", TensorProto.INT64, [6, 2])], consts)
+    path = tmp_path / "router.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    imported = load_onnx(path)
+    top = imported["top2"]
+    assert (top.kind, top.op, top.vector_ops) == ("eltwise", "reduce", 6 * 8)  # one compare per logit
+    assert top.batch * math.prod(top.out_shape) == 6 * 2
+    assert imported.macs == 6 * 32 * 8
