@@ -55,6 +55,9 @@ ELTWISE_OPS: dict[str, int] = {
 # an embedding lookup or indexed gather, slices and splits, broadcasting copies, padding, and a
 # concatenation with constant operands (a CLS token). Plain reshapes keep the element count.
 RESIZING_MOVES = ("gather", "slice", "expand", "tile", "pad", "concat", "trilu", "range")
+# the moves that write a new tensor element by element (one vector-unit copy per output element); a slice,
+# a concatenation with a constant or a mask's pattern are addressing and free
+MATERIALISED = ("gather", "expand", "tile", "pad")
 LOOP_DIMS = ("B", "G", "K", "C", "P", "Q", "R", "S")
 # Counts are exact Python integers of any size, but a tensor beyond 64-bit element counts is a typo,
 # not a network; the bound also keeps every derived count (MACs, cycles, bytes) to a few dozen digits.
@@ -244,8 +247,8 @@ class Layer:
             return self.batch * math.prod(self.in_shapes[0])
         if self.kind == "eltwise":
             return self.batch * math.prod(self.out_shape) * ELTWISE_OPS[self.op] * max(1, len(self.in_shapes) - 1)
-        if self.kind == "reshape" and self.op == "gather":  # a lookup copies what it selects
-            return self.batch * math.prod(self.out_shape)
+        if self.kind == "reshape" and self.op in MATERIALISED:  # a lookup copies what it selects; a broadcast,
+            return self.batch * math.prod(self.out_shape)     # tiling or padding writes every element it makes
         return 0
 
     @property

@@ -466,3 +466,20 @@ def test_a_moe_router_top_k_is_vector_work(tmp_path):
     assert (top.kind, top.op, top.vector_ops) == ("eltwise", "reduce", 6 * 8)  # one compare per logit
     assert top.batch * math.prod(top.out_shape) == 6 * 2
     assert imported.macs == 6 * 32 * 8
+
+
+@pytest.mark.parametrize("op, extra, shape", [("Expand", [("shape", [4, 3, 8])], (4, 3, 8)),
+                                              ("Tile", [("reps", [1, 4, 1])], (1, 12, 8)),
+                                              ("Pad", [("pads", [0, 0, 0, 0, 1, 4])], (1, 4, 12))])
+def test_materialising_movement_writes_what_it_makes(tmp_path, op, extra, shape):
+    """Expand (GQA's repeated K/V heads), Tile and Pad write every element they make: they were free."""
+    consts = [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in extra]
+    node = helper.make_node(op, ["x", *[n for n, _ in extra]], ["y"], name="move")
+    graph = helper.make_graph([node], "move", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], consts)
+    path = tmp_path / "move.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    layer = load_onnx(path)["move"]
+    assert layer.vector_ops == math.prod(shape)
+    result = simulate(load_onnx(path), ArrayConfig(rows=4, cols=4), load_dataflow("ws"))
+    assert result.total_cycles == -(-math.prod(shape) // 4)  # one copy per element on 4 lanes
