@@ -466,7 +466,26 @@ class _Importer:
         if len(acts) == 2:
             self.add(node, "matmul", acts, transpose_b=bool(node.op_type == "Gemm" and a.get("transB", 0)))
             return
+        if node.op_type == "MatMul" and first in self.constants and len(acts) == 1:
+            return self.left_weights(node, first, second)
         self.unsupported(node, "a constant left operand is not supported")
+
+    def left_weights(self, node, w: str, x: str) -> None:
+        """``W @ x`` (DETR's decoder cross-attention, Mamba's ``dt_proj.weight @ x``): the linear layer
+        ``xᵀ Wᵀ`` between zero-cost transposes, so the array streams x's columns past W."""
+        wshape, xshape, out = self.shape(node, w), self.shape(node, x), self.shape(node, node.output[0])
+        if len(wshape) != 2 or len(xshape) < 2 or xshape[-2] != wshape[1]:
+            return self.unsupported(node, f"a constant left operand {list(wshape)} times {list(xshape)} is "
+                                          "supported as a 2-D weight matrix only")
+        base = node.name or node.op_type
+        flipped_in, flipped_out = f"{node.output[0]}@xT", f"{node.output[0]}@yT"
+        self.shapes[flipped_in] = (*xshape[:-2], xshape[-1], xshape[-2])
+        self.shapes[flipped_out] = (*out[:-2], out[-1], out[-2])
+        self.add(_Node(node, f"{base}.xT", [flipped_in]), "reshape", [x], op="transpose", out_shape_field=True)
+        name = self.add(_Node(node, base, [flipped_out]), "linear", [flipped_in], out=wshape[0])
+        self.add(_Node(node, f"{base}.yT", [node.output[0]]), "reshape", [flipped_out], op="transpose",
+                 out_shape_field=True)
+        self.weights[name] = (w, False)
 
     def unsupported(self, node, reason: str) -> None:
         where = f"node '{_shown(node.name or node.op_type)}' ({node.op_type})"

@@ -483,3 +483,19 @@ def test_materialising_movement_writes_what_it_makes(tmp_path, op, extra, shape)
     assert layer.vector_ops == math.prod(shape)
     result = simulate(load_onnx(path), ArrayConfig(rows=4, cols=4), load_dataflow("ws"))
     assert result.total_cycles == -(-math.prod(shape) // 4)  # one copy per element on 4 lanes
+
+
+def test_a_constant_left_operand_is_a_linear_layer_on_the_transposed_input(tmp_path, capsys):
+    """DETR's decoder cross-attention and Mamba's dt_proj.weight @ x multiply a weight from the left: refused."""
+    w = numpy_helper.from_array(np.ones((24, 16), np.float32), "W")
+    node = helper.make_node("MatMul", ["W", "x"], ["y"], name="dt_proj")
+    graph = helper.make_graph([node], "left", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 16, 10])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 24, 10])], [w])
+    path = tmp_path / "left.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    imported = load_onnx(path)
+    assert [layer.name for layer in imported] == ["dt_proj.xT", "dt_proj", "dt_proj.yT"]
+    assert imported.macs == 2 * 24 * 16 * 10 and imported.params == 24 * 16
+    for dataflow in ("ws", "os", "is"):
+        assert main(["simulate", str(path), "--arch", "sa8", "--dataflow", dataflow, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["total_macs"] == imported.macs
