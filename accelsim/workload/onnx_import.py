@@ -447,6 +447,8 @@ class _Importer:
             return self.unsupported(node, "Gemm with transA=1 is not supported")
         if second in self.constants and first not in self.constants:
             wshape = self.shape(node, second)
+            if len(wshape) > 2 and node.op_type == "MatMul":
+                return self.grouped_weights(node, first, second, wshape)
             if len(wshape) != 2:
                 return self.unsupported(node, f"a constant right operand must be 2-D, not {list(wshape)}")
             transposed = node.op_type == "Gemm" and a.get("transB", 0)
@@ -469,6 +471,30 @@ class _Importer:
         if node.op_type == "MatMul" and first in self.constants and len(acts) == 1:
             return self.left_weights(node, first, second)
         self.unsupported(node, "a constant left operand is not supported")
+
+    def grouped_weights(self, node, x: str, w: str, wshape: tuple) -> None:
+        """``x @ W`` with one weight matrix per head (DeBERTa-v2's relative-position keys): the grouped 1×1
+        convolution it is (a group per matrix), between zero-cost rearrangements of x and of the result."""
+        xshape = self.shape(node, x)
+        lead = tuple(wshape[:-2])
+        while lead and lead[0] == 1:
+            lead = lead[1:]
+        k, n = wshape[-2:]
+        x_lead = tuple(xshape[:-2])
+        if len(xshape) < 3 or xshape[-1] != k or (lead and x_lead[len(x_lead) - len(lead):] != lead):
+            return self.unsupported(node, f"a constant right operand {list(wshape)} must hold one [K, N] matrix per "
+                                          f"leading index of the input {list(xshape)}")
+        groups, batch, m = math.prod(lead), math.prod(x_lead[:len(x_lead) - len(lead)]), xshape[-2]
+        base = node.name or node.op_type
+        grouped_in, grouped_out = f"{node.output[0]}@groups_in", f"{node.output[0]}@groups_out"
+        self.shapes[grouped_in] = (batch, groups * k, m, 1)
+        self.shapes[grouped_out] = (batch, groups * n, m, 1)
+        self.add(_Node(node, f"{base}.grouped", [grouped_in]), "reshape", [x], op="transpose", out_shape_field=True)
+        name = self.add(_Node(node, base, [grouped_out]), "conv2d", [grouped_in], out=groups * n, kernel=(1, 1),
+                        groups=groups)
+        self.add(_Node(node, f"{base}.heads", [node.output[0]]), "reshape", [grouped_out], op="transpose",
+                 out_shape_field=True)
+        self.weights[name] = (w, False)
 
     def left_weights(self, node, w: str, x: str) -> None:
         """``W @ x`` (DETR's decoder cross-attention, Mamba's ``dt_proj.weight @ x``): the linear layer

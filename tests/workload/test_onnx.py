@@ -499,3 +499,20 @@ def test_a_constant_left_operand_is_a_linear_layer_on_the_transposed_input(tmp_p
     for dataflow in ("ws", "os", "is"):
         assert main(["simulate", str(path), "--arch", "sa8", "--dataflow", dataflow, "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["total_macs"] == imported.macs
+
+
+@pytest.mark.parametrize("wshape", [(4, 16, 12), (1, 4, 16, 12)])
+def test_a_constant_right_operand_per_head_is_a_grouped_layer(tmp_path, capsys, wshape):
+    """DeBERTa-v2's relative-position keys: one constant [K, N] matrix per head, refused as not 2-D."""
+    w = numpy_helper.from_array(np.ones(wshape, np.float32), "W")
+    node = helper.make_node("MatMul", ["x", "W"], ["y"], name="rel_keys")
+    graph = helper.make_graph([node], "heads", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4, 10, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4, 10, 12])], [w])
+    path = tmp_path / "heads.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    imported = load_onnx(path)
+    assert [layer.name for layer in imported] == ["rel_keys.grouped", "rel_keys", "rel_keys.heads"]
+    assert imported.macs == 2 * 4 * 10 * 16 * 12 and imported.params == 4 * 16 * 12
+    for dataflow in ("ws", "os", "is"):
+        assert main(["simulate", str(path), "--arch", "sa8", "--dataflow", dataflow, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["total_macs"] == imported.macs
