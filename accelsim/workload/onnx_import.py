@@ -47,7 +47,8 @@ RESIZING = {"Gather": "gather", "GatherND": "gather", "GatherElements": "gather"
             "Range": "range"}
 CONSTANT_SOURCES = {"Constant", "ConstantOfShape"}
 SHAPE_OPS = {"Shape", "Size"}  # constant when their input's shape is static
-SUPPORTED = sorted({"RMSNormalization", "Resize", "Upsample", "Conv", "Gemm", "MatMul", "MaxPool", "AveragePool",
+SUPPORTED = sorted({"RMSNormalization", "Resize", "Upsample", "Conv", "Gemm", "MatMul", "Einsum", "MaxPool",
+                    "AveragePool",
                     "GlobalAveragePool", "GlobalMaxPool", "Concat",
                     *ELEMENTWISE, *REDUCTIONS, *MOVEMENT, *RESIZING, *CONSTANT_SOURCES, *SHAPE_OPS})
 FOLD_LIMIT = 4096  # constants up to this many elements are computed (shape arithmetic, masks); weights are not
@@ -236,6 +237,8 @@ class _Importer:
             return self.conv(node, a)
         if op in ("Gemm", "MatMul"):
             return self.gemm(node, a, acts)
+        if op == "Einsum":
+            return self.einsum(node, a, inputs, acts)
         if op in ("MaxPool", "AveragePool"):
             return self.pool(node, a, "max" if op == "MaxPool" else "avg")
         if op in ("GlobalAveragePool", "GlobalMaxPool"):
@@ -496,6 +499,55 @@ class _Importer:
                  out_shape_field=True)
         self.weights[name] = (w, False)
 
+    def einsum(self, node, a, inputs: list[str], acts: list[str]) -> None:
+        """A two-operand contraction as the (batched) matmul it is: indices in both operands and the output
+        are the batch, in both but not the output the reduction, in one operand and the output its free
+        dimensions. Each operand is rearranged to ``[batch, free, reduction]`` and the result back to the
+        output's order by zero-cost movement; a constant second operand without batch indices is a linear
+        layer's weights. Diagonals, sums over one operand's own indices and more than two operands are refused
+        with the equation."""
+        equation = a.get("equation", b"")
+        equation = (equation.decode() if isinstance(equation, bytes) else str(equation)).replace(" ", "")
+        terms = _einsum_terms(equation, [len(self.shape(node, t)) for t in inputs])
+        if terms is None or len(inputs) != 2:
+            return self.unsupported(node, f"Einsum '{equation}' is not a two-operand contraction accelsim lowers "
+                                          "to a matmul")
+        (left, right), result = terms
+        shapes = [dict(zip(term, self.shape(node, t))) for term, t in zip((left, right), inputs)]
+        batch = [i for i in left if i in right and i in result]
+        reduce = [i for i in left if i in right and i not in result]
+        free_a = [i for i in left if i not in right]
+        free_b = [i for i in right if i not in left]
+        if not reduce or any(i not in result for i in (*free_a, *free_b)) or \
+                sorted(result) != sorted((*batch, *free_a, *free_b)):
+            return self.unsupported(node, f"Einsum '{equation}' is not a two-operand contraction accelsim lowers "
+                                          "to a matmul")
+        size = {**shapes[1], **shapes[0]}
+        b, m, k, n = (math.prod(size[i] for i in group) for group in (batch, free_a, reduce, free_b))
+        base, out = node.name or node.op_type, node.output[0]
+        if inputs[1] in self.constants and inputs[0] not in self.constants and not batch:
+            if right not in ("".join((*reduce, *free_b)), "".join((*free_b, *reduce))):
+                return self.unsupported(node, f"Einsum '{equation}': the constant operand's indices interleave "
+                                              "its reduction and output dimensions")
+            flat = f"{out}@a"
+            self.shapes[flat] = (m, k)
+            self.add(_Node(node, f"{base}.a", [flat]), "reshape", [inputs[0]], op="transpose", out_shape_field=True)
+            self.shapes[f"{out}@y"] = (m, n)
+            name = self.add(_Node(node, base, [f"{out}@y"]), "linear", [flat], out=n)
+            self.weights[name] = (inputs[1], right == "".join((*reduce, *free_b)))  # stored (in, out)?
+        elif len(acts) == 2:
+            arranged = []
+            for tag, t, rows, cols in (("a", inputs[0], m, k), ("b", inputs[1], k, n)):
+                self.shapes[f"{out}@{tag}"] = (b, rows, cols)
+                self.add(_Node(node, f"{base}.{tag}", [f"{out}@{tag}"]), "reshape", [t], op="transpose",
+                         out_shape_field=True)
+                arranged.append(f"{out}@{tag}")
+            self.shapes[f"{out}@y"] = (b, m, n)
+            self.add(_Node(node, base, [f"{out}@y"]), "matmul", arranged)
+        else:
+            return self.unsupported(node, f"Einsum '{equation}' with these constant operands is not supported")
+        self.add(_Node(node, f"{base}.out", [out]), "reshape", [f"{out}@y"], op="transpose", out_shape_field=True)
+
     def left_weights(self, node, w: str, x: str) -> None:
         """``W @ x`` (DETR's decoder cross-attention, Mamba's ``dt_proj.weight @ x``): the linear layer
         ``xᵀ Wᵀ`` between zero-cost transposes, so the array streams x's columns past W."""
@@ -551,6 +603,31 @@ class _Importer:
             return inner if tuple(shape) == inner else (*shape[:len(shape) - len(inner)], *inner)
         layer = self.graph[source]
         return layer.out_shape if layer.batch == 1 else (layer.batch, *layer.out_shape)
+
+
+def _einsum_terms(equation: str, ranks: list[int]) -> tuple[list[str], str] | None:
+    """The operands' index strings and the output's, with ``...`` spelled out, or None when the equation
+    has no explicit output, repeats an index inside a term, or does not match the ranks."""
+    if "->" not in equation:
+        return None
+    lhs, result = equation.split("->")
+    terms = lhs.split(",")
+    if len(terms) != len(ranks):
+        return None
+    spare = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in equation]
+    width = max((rank - len(term.replace("...", "")) for term, rank in zip(terms, ranks) if "..." in term), default=0)
+    ellipsis = "".join(spare[:width])
+    out = []
+    for term, rank in zip(terms, ranks):
+        extra = rank - len(term.replace("...", ""))
+        term = term.replace("...", ellipsis[width - extra:] if extra >= 0 else "")
+        if len(term) != rank or len(set(term)) != len(term) or not term.isalpha():
+            return None
+        out.append(term)
+    result = result.replace("...", ellipsis)
+    if len(set(result)) != len(result) or not set(result) <= set("".join(out)):
+        return None
+    return out, result
 
 
 def _shown(name: str) -> str:

@@ -516,3 +516,40 @@ def test_a_constant_right_operand_per_head_is_a_grouped_layer(tmp_path, capsys, 
     for dataflow in ("ws", "os", "is"):
         assert main(["simulate", str(path), "--arch", "sa8", "--dataflow", dataflow, "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["total_macs"] == imported.macs
+
+
+@pytest.mark.parametrize("equation, a, b, macs, params", [
+    ("bhid,bhjd->bhij", [2, 4, 10, 16], [2, 4, 12, 16], 2 * 4 * 10 * 12 * 16, 0),   # attention scores
+    ("bij,bjk->bik", [3, 5, 7], [3, 7, 9], 3 * 5 * 7 * 9, 0),
+    ("...d,ed->...e", [2, 6, 16], "W", 2 * 6 * 16 * 24, 24 * 16),                    # a linear layer, weights (out, in)
+    ("btd,de->bte", [2, 6, 16], "V", 2 * 6 * 16 * 24, 16 * 24),
+])
+def test_einsum_is_the_matmul_it_spells(tmp_path, capsys, equation, a, b, macs, params):
+    consts = {"W": np.ones((24, 16), np.float32), "V": np.ones((16, 24), np.float32)}
+    inputs = [helper.make_tensor_value_info("a", TensorProto.FLOAT, a)]
+    inits = []
+    if isinstance(b, str):
+        inits.append(numpy_helper.from_array(consts[b], "b"))
+    else:
+        inputs.append(helper.make_tensor_value_info("b", TensorProto.FLOAT, b))
+    node = helper.make_node("Einsum", ["a", "b"], ["y"], name="ein", equation=equation)
+    graph = helper.make_graph([node], "einsum", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              inits)
+    path = tmp_path / "einsum.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    imported = load_onnx(path)
+    assert imported.macs == macs and imported.params == params
+    assert main(["simulate", str(path), "--arch", "sa8", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total_macs"] == macs
+
+
+@pytest.mark.parametrize("equation", ["ii->i", "ij->i", "ij,jk,kl->il", "bij,bjk"])
+def test_einsum_that_is_not_a_matmul_is_refused_with_its_equation(tmp_path, equation):
+    operands = equation.split("->")[0].split(",")
+    inputs = [helper.make_tensor_value_info(f"x{i}", TensorProto.FLOAT, [4] * len(t)) for i, t in enumerate(operands)]
+    node = helper.make_node("Einsum", [v.name for v in inputs], ["y"], name="ein", equation=equation)
+    graph = helper.make_graph([node], "einsum", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    path = tmp_path / "einsum.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with pytest.raises((SpecError, UnsupportedError), match=equation.replace(".", r"\.")):
+        load_onnx(path)
