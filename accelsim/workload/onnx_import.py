@@ -47,7 +47,8 @@ RESIZING = {"Gather": "gather", "GatherND": "gather", "GatherElements": "gather"
             "Range": "range"}
 CONSTANT_SOURCES = {"Constant", "ConstantOfShape"}
 SHAPE_OPS = {"Shape", "Size"}  # constant when their input's shape is static
-SUPPORTED = sorted({"RMSNormalization", "Resize", "Upsample", "Conv", "Gemm", "MatMul", "Einsum", "MaxPool",
+SUPPORTED = sorted({"RMSNormalization", "Resize", "Upsample", "Conv", "ConvTranspose", "Gemm", "MatMul", "Einsum",
+                    "MaxPool",
                     "AveragePool",
                     "GlobalAveragePool", "GlobalMaxPool", "Concat",
                     *ELEMENTWISE, *REDUCTIONS, *MOVEMENT, *RESIZING, *CONSTANT_SOURCES, *SHAPE_OPS})
@@ -103,6 +104,7 @@ class _Importer:
         self.initializers = {init.name for init in model.graph.initializer}
         self.folded_nodes = self.folded_macs = self.folded_params = 0  # matmuls of constants only
         self.folded_weights: set[str] = set()
+        self.transposed: list[tuple[str, int, int, tuple]] = []  # ConvTranspose: (layer, useful MACs, issued, out)
         self.aliases: dict[str, str] = _aliases(model)  # a constant passed through Identity/Cast → the tensor
         self.biases: dict[str, str] = {}  # layer → its bias tensor (Conv/Gemm third input, or a folded Add)
         self.biasless: dict[str, str] = {}  # MatMul output tensor → its linear layer (a bias Add may follow)
@@ -239,6 +241,8 @@ class _Importer:
             return self.gemm(node, a, acts)
         if op == "Einsum":
             return self.einsum(node, a, inputs, acts)
+        if op == "ConvTranspose":
+            return self.conv_transpose(node, a)
         if op in ("MaxPool", "AveragePool"):
             return self.pool(node, a, "max" if op == "MaxPool" else "avg")
         if op in ("GlobalAveragePool", "GlobalMaxPool"):
@@ -498,6 +502,51 @@ class _Importer:
         self.add(_Node(node, f"{base}.heads", [node.output[0]]), "reshape", [grouped_out], op="transpose",
                  out_shape_field=True)
         self.weights[name] = (w, False)
+
+    def conv_transpose(self, node, a) -> None:
+        """A 2-D transposed convolution (UNet and decoder upsampling) as the array runs it: the input with
+        ``stride - 1`` zeros inserted between its elements (a materialising copy), then a stride-1 convolution
+        with ``kernel - 1 - pad`` padding. The array issues the zeros' MACs too; the useful MACs (every input
+        element times the kernel) are said in the assumptions."""
+        x, w = node.input[0], node.input[1]
+        if x in self.constants or w not in self.constants:
+            return self.unsupported(node, "transposed-convolution weights must be constant and its input an activation")
+        wshape, xshape, out = self.shape(node, w), self.shape(node, x), self.shape(node, node.output[0])
+        groups = a.get("group", 1)
+        if len(wshape) != 4 or len(xshape) != 4 or wshape[0] != xshape[1]:
+            return self.unsupported(node, f"only 2-D transposed convolutions whose weights [C, K/group, kh, kw] fit "
+                                          f"the input are supported (weights {list(wshape)}, input {list(xshape)})")
+        if tuple(a.get("dilations", (1, 1))) != (1, 1) or "output_shape" in a:
+            return self.unsupported(node, "a transposed convolution with dilations or output_shape is not supported")
+        kernel = tuple(a.get("kernel_shape", wshape[2:]))
+        strides = tuple(a.get("strides", (1, 1)))
+        extra = tuple(a.get("output_padding", (0, 0)))
+        auto = a.get("auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else auto
+        if auto != "NOTSET" and auto != "VALID":
+            return self.unsupported(node, f"a transposed convolution with auto_pad {auto} is not supported")
+        pads = tuple(a.get("pads", (0, 0, 0, 0))) if auto == "NOTSET" else (0, 0, 0, 0)
+        inserted = tuple((size - 1) * s + 1 for size, s in zip(xshape[2:], strides))
+        padding = (kernel[0] - 1 - pads[0], kernel[1] - 1 - pads[1],
+                   kernel[0] - 1 - pads[2] + extra[0], kernel[1] - 1 - pads[3] + extra[1])
+        if min(padding) < 0:
+            return self.unsupported(node, f"a transposed convolution with pads {list(pads)} beyond its kernel "
+                                          f"{list(kernel)} is not supported")
+        base = node.name or node.op_type
+        zeros = f"{node.output[0]}@zeros"
+        self.shapes[zeros] = (xshape[0], xshape[1], *inserted)
+        if strides != (1, 1):
+            self.add(_Node(node, f"{base}.zeros", [zeros]), "reshape", [x], op="pad", out_shape_field=True)
+        else:
+            zeros = x
+        name = self.add(_Node(node, base, [node.output[0]]), "conv2d", [zeros], out=wshape[1] * groups,
+                        kernel=kernel, padding=padding, groups=groups,
+                        bias=len(node.input) > 2 and bool(node.input[2]))
+        self.weights[name] = (w, False)
+        if len(node.input) > 2 and node.input[2]:
+            self.biases[name] = node.input[2]
+        useful = math.prod(xshape) * wshape[1] * kernel[0] * kernel[1]
+        self.transposed.append((base, useful, self.graph[name].macs, out))
 
     def einsum(self, node, a, inputs: list[str], acts: list[str]) -> None:
         """A two-operand contraction as the (batched) matmul it is: indices in both operands and the output
@@ -1033,6 +1082,12 @@ def _import(path: str | Path, *, lenient: bool, batch: int | None, dims: dict[st
         graph.meta.setdefault("placeholders", []).insert(0, f"the whole model: {inference_notes[0]}")
     if assumption:
         graph.meta["assumptions"] = [assumption]
+    if importer.transposed:
+        useful = sum(u for _, u, _, _ in importer.transposed)
+        issued = sum(i for _, _, i, _ in importer.transposed)
+        graph.meta.setdefault("assumptions", []).append(
+            f"{len(importer.transposed)} transposed convolution(s) run as stride-1 convolutions over zero-inserted "
+            f"inputs: the array issues {issued:,} MACs (the MACs and cycles reported) for {useful:,} useful ones")
     if importer.folded_nodes:
         graph.meta.setdefault("assumptions", []).append(
             f"{importer.folded_nodes} MatMul/Gemm node(s) read only constants ({importer.folded_macs:,} MACs, "

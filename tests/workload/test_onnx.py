@@ -553,3 +553,31 @@ def test_einsum_that_is_not_a_matmul_is_refused_with_its_equation(tmp_path, equa
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     with pytest.raises((SpecError, UnsupportedError), match=equation.replace(".", r"\.")):
         load_onnx(path)
+
+
+@pytest.mark.parametrize("attrs, size", [({"strides": [2, 2]}, 17), ({"strides": [2, 2], "pads": [1, 1, 1, 1],
+                                          "output_padding": [1, 1]}, 16), ({}, 10), ({"group": 2}, 10)])
+def test_a_transposed_convolution_runs_over_its_zero_inserted_input(tmp_path, capsys, attrs, size):
+    """UNet and decoder upsampling: ConvTranspose was refused. Its output matches ONNX's; the array issues the
+    inserted zeros' MACs, and the useful ones are said."""
+    groups = attrs.get("group", 1)
+    w = numpy_helper.from_array(np.ones((4, 6 // groups, 3, 3), np.float32), "W")
+    node = helper.make_node("ConvTranspose", ["x", "W"], ["y"], name="up", **attrs)
+    graph = helper.make_graph([node], "up", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    path = tmp_path / "up.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    from onnx.reference import ReferenceEvaluator
+
+    if groups == 1:  # (ONNX's reference evaluator does not run grouped transposed convolutions)
+        expected = ReferenceEvaluator(str(path)).run(None, {"x": np.ones((1, 4, 8, 8), np.float32)})[0].shape
+        assert expected == (1, 6, size, size)
+    imported = load_onnx(path)
+    up = imported["up"]
+    assert up.out_shape == (6, size, size) and imported.params == 4 * 6 // groups * 9
+    useful = 4 * 8 * 8 * (6 // groups) * 9
+    assert up.macs >= useful
+    assert f"for {useful:,} useful ones" in imported.meta["assumptions"][-1]
+    for dataflow in ("ws", "os", "is"):
+        assert main(["simulate", str(path), "--arch", "sa8", "--dataflow", dataflow]) == 0
+        capsys.readouterr()
