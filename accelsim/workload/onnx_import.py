@@ -36,7 +36,12 @@ ELEMENTWISE = {
     "Equal": "compare", "Less": "compare", "Greater": "compare", "LessOrEqual": "compare",
     "GreaterOrEqual": "compare", "IsNaN": "compare", "IsInf": "compare",
     "And": "logical", "Or": "logical", "Xor": "logical", "Not": "logical", "Where": "where",
+    # QDQ graphs: scaling an activation to and from its integer form (a multiply and a round per element);
+    # on weights both are constants, computed once when the model is compiled
+    "QuantizeLinear": "mul", "DequantizeLinear": "mul",
 }
+# nodes that give a constant another name without changing its elements (its parameters count once)
+ALIASING = ("Identity", "Cast", "DequantizeLinear")
 REDUCTIONS = {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2", "ReduceL1",
               "ReduceSumSquare", "ReduceLogSumExp", "ArgMax", "ArgMin",
               "TopK"}  # a MoE router's top-k: one compare per input element; values and indices are its outputs
@@ -217,7 +222,7 @@ class _Importer:
             if op in ("MatMul", "Gemm"):
                 self.constant_matmul(node, inputs)
             self.constants.update(node.output)
-            if op in ("Identity", "Cast") and inputs:  # another name (or type) for the same weights
+            if op in ALIASING and inputs:  # another name (or type, or scale) for the same weights
                 self.aliases[node.output[0]] = self.aliases.get(inputs[0], inputs[0])
             return
         if op in SHAPE_OPS and inputs and None not in self.shapes.get(inputs[0], (None,)):
@@ -957,7 +962,7 @@ def _fold_round(model, file: str):
         for name, value in zip(node.output, results):
             if name:
                 values[name] = np.asarray(value)
-        if node.op_type in ("Identity", "Cast") and inputs and node.output[0]:
+        if node.op_type in ALIASING and inputs and node.output[0]:
             aliases[node.output[0]] = aliases.get(inputs[0], inputs[0])  # the same weights under a new name
         done.append(node)
     if not done:

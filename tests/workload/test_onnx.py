@@ -581,3 +581,28 @@ def test_a_transposed_convolution_runs_over_its_zero_inserted_input(tmp_path, ca
     for dataflow in ("ws", "os", "is"):
         assert main(["simulate", str(path), "--arch", "sa8", "--dataflow", dataflow]) == 0
         capsys.readouterr()
+
+
+@pytest.mark.parametrize("width", [16, 1024])  # the dequantised weights folded as a constant, or left as a node
+def test_a_qdq_graph_imports_with_its_weights_once(tmp_path, width):
+    """onnxruntime's QDQ format (quantize_static): QuantizeLinear/DequantizeLinear were refused. On activations
+    they are vector work; on weights, constants computed once, the int8 tensor counting once."""
+    inits = [numpy_helper.from_array(np.ones((width, 8), np.int8), "W_q"),
+             numpy_helper.from_array(np.full((8,), 0.1, np.float32), "w_scale"),
+             numpy_helper.from_array(np.zeros((8,), np.int8), "w_zp"),
+             numpy_helper.from_array(np.array(0.05, np.float32), "x_scale"),
+             numpy_helper.from_array(np.array(128, np.uint8), "x_zp")]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zp"], ["x_q"], name="q_x"),
+             helper.make_node("DequantizeLinear", ["x_q", "x_scale", "x_zp"], ["x_dq"], name="dq_x"),
+             helper.make_node("DequantizeLinear", ["W_q", "w_scale", "w_zp"], ["W"], name="dq_w", axis=1),
+             helper.make_node("MatMul", ["x_dq", "W"], ["y"], name="mm")]
+    graph = helper.make_graph(nodes, "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, width])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 8])], inits)
+    path = tmp_path / "qdq.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    imported = load_onnx(path)
+    assert [(layer.name, layer.kind) for layer in imported] == [("q_x", "eltwise"), ("dq_x", "eltwise"),
+                                                                ("mm", "linear")]
+    assert imported["q_x"].vector_ops == 4 * width and imported.params == width * 8
+    assert imported.macs == 4 * width * 8
+    assert (imported["mm"].input_type, imported["mm"].weight_type) == ("int8", "int8")
