@@ -30,7 +30,7 @@ Examples
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..errors import SpecError
 from ..specio import printable
@@ -97,14 +97,11 @@ class Step:
 @dataclass(frozen=True)
 class Op:
     """A layer the step runs ``count`` times; ``scale_bytes`` are the fp16 scales its integer weights
-    read from DRAM beside it (each time); ``scope`` says what it depends on: ``"tokens"`` (the step's
-    token count), ``"attention"`` (one sequence's lengths) or ``"step"`` (the LM head)."""
+    read from DRAM beside it (each time)."""
 
     layer: Layer
     count: int
-    scope: str
     scale_bytes: int = 0
-    kv_tokens: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -117,6 +114,11 @@ class Parallel:
         if n % self.tp:
             raise SpecError(f"model '{printable(model)}': {what} = {n} does not divide over {self.tp} devices (--tp)")
         return n // self.tp
+
+    def heads(self, m: ModelSpec) -> tuple[int, int]:
+        """One device's query and key/value heads (fewer K/V heads than devices: each device keeps a copy of one)."""
+        kv = 1 if m.kv_heads < self.tp else self.split(m.kv_heads, "kv heads", m.name)
+        return self.split(m.heads, "heads", m.name), kv
 
 
 def _matmul(name: str, a: tuple[int, ...], b: tuple[int, ...], second: str, dep: Deployment, *,
@@ -131,15 +133,15 @@ def _linear(name: str, tokens: int, features_in: int, out: int, dep: Deployment)
                  weight_structure=dep.weight_nm, input_type=dep.activations, output_type=dep.activations)
 
 
-def _vector(name: str, op: str, shape: tuple[int, ...], dep: Deployment) -> Layer:
+def _vector(name: str, op: str, shape: tuple[int, ...]) -> Layer:
     return Layer(name, "eltwise", op=op, in_shapes=(shape,))
 
 
 def _weight_ops(name: str, tokens: int, k: int, n: int, dep: Deployment, count: int) -> list[Op]:
     """A projection with its weights' scales, and their dequantisation on the vector unit."""
-    ops = [Op(_linear(name, tokens, k, n, dep), count, "tokens", dep.weight_scale_bytes(k * n))]
+    ops = [Op(_linear(name, tokens, k, n, dep), count, dep.weight_scale_bytes(k * n))]
     if dep.dequantises_weights:
-        ops.append(Op(_vector(f"{name}.dequant", "mul", (k * n,), dep), count, "tokens"))
+        ops.append(Op(_vector(f"{name}.dequant", "mul", (k * n,)), count))
     return ops
 
 
@@ -147,9 +149,9 @@ def _ffn(prefix: str, tokens: int, width: int, m: ModelSpec, dep: Deployment, co
     h = m.hidden
     act = "silu" if m.family not in ("gemma2", "gpt2") else "gelu"
     ops = _weight_ops(f"{prefix}.up", tokens, h, (2 if m.gated_ffn else 1) * width, dep, count)
-    ops.append(Op(_vector(f"{prefix}.{act}", act, (tokens, width), dep), count, "tokens"))
+    ops.append(Op(_vector(f"{prefix}.{act}", act, (tokens, width)), count))
     if m.gated_ffn:
-        ops.append(Op(_vector(f"{prefix}.gate", "mul", (tokens, width), dep), count, "tokens"))
+        ops.append(Op(_vector(f"{prefix}.gate", "mul", (tokens, width)), count))
     return ops + _weight_ops(f"{prefix}.down", tokens, width, h, dep, count)
 
 
@@ -168,36 +170,35 @@ def _expert_loads(tokens: int, experts: int, top_k: int) -> Counter[int]:
 def layer_ops(m: ModelSpec, dep: Deployment, tokens: int, par: Parallel = Parallel()) -> list[Op]:
     """Everything a step does on its ``tokens`` tokens in all decoder layers, attention excepted."""
     h, name = m.hidden, m.name
-    heads = par.split(m.heads, "heads", name)
-    kv_heads = max(1, m.kv_heads // par.tp) if m.kv_heads < par.tp else par.split(m.kv_heads, "kv heads", name)
+    heads, kv_heads = par.heads(m)
     norms = 4 if m.family == "gemma2" else 2
-    ops = [Op(_vector("norm", m.norm, (tokens, h), dep), m.layers * norms, "tokens"),
-           Op(_vector("residual", "add", (tokens, h), dep), m.layers * 2, "tokens")]
+    ops = [Op(_vector("norm", m.norm, (tokens, h)), m.layers * norms),
+           Op(_vector("residual", "add", (tokens, h)), m.layers * 2)]
     if m.mla is not None:
         a = m.mla
         q_dim = heads * (a.nope_dim + a.rope_dim)
         if a.q_lora_rank:
             ops += _weight_ops("q_down", tokens, h, a.q_lora_rank, dep, m.layers)
-            ops.append(Op(_vector("q_norm", m.norm, (tokens, a.q_lora_rank), dep), m.layers, "tokens"))
+            ops.append(Op(_vector("q_norm", m.norm, (tokens, a.q_lora_rank)), m.layers))
             ops += _weight_ops("q_up", tokens, a.q_lora_rank, q_dim, dep, m.layers)
         else:
             ops += _weight_ops("q_proj", tokens, h, q_dim, dep, m.layers)
         ops += _weight_ops("kv_down", tokens, h, a.kv_lora_rank + a.rope_dim, dep, m.layers)
-        ops.append(Op(_vector("kv_norm", m.norm, (tokens, a.kv_lora_rank), dep), m.layers, "tokens"))
-        ops.append(Op(_vector("rope", "rope", (tokens, heads * a.rope_dim + a.rope_dim), dep), m.layers, "tokens"))
+        ops.append(Op(_vector("kv_norm", m.norm, (tokens, a.kv_lora_rank)), m.layers))
+        ops.append(Op(_vector("rope", "rope", (tokens, heads * a.rope_dim + a.rope_dim)), m.layers))
         # the per-head up-projections absorbed into the query (W_UK) and applied to the context (W_UV)
         ops.append(Op(_matmul("absorb_k", (heads, tokens, a.nope_dim), (heads, a.nope_dim, a.kv_lora_rank),
-                              dep.weights, dep), m.layers, "tokens",
+                              dep.weights, dep), m.layers,
                       dep.weight_scale_bytes(heads * a.nope_dim * a.kv_lora_rank)))
         ops.append(Op(_matmul("absorb_v", (heads, tokens, a.kv_lora_rank), (heads, a.kv_lora_rank, a.v_dim),
-                              dep.weights, dep), m.layers, "tokens",
+                              dep.weights, dep), m.layers,
                       dep.weight_scale_bytes(heads * a.kv_lora_rank * a.v_dim)))
         ops += _weight_ops("o_proj", tokens, heads * a.v_dim, h, dep, m.layers)
     else:
         d = m.head_dim
         ops += _weight_ops("qkv_proj", tokens, h, (heads + 2 * kv_heads) * d, dep, m.layers)
         if m.family != "gpt2":  # GPT-2/GPT-3 add learned position embeddings once, at the input: no RoPE
-            ops.append(Op(_vector("rope", "rope", (tokens, (heads + kv_heads) * d), dep), m.layers, "tokens"))
+            ops.append(Op(_vector("rope", "rope", (tokens, (heads + kv_heads) * d)), m.layers))
         ops += _weight_ops("o_proj", tokens, heads * d, h, dep, m.layers)
     moe = m.moe
     moe_layers = sum(moe.is_moe_layer(i) for i in range(m.layers)) if moe else 0
@@ -205,7 +206,7 @@ def layer_ops(m: ModelSpec, dep: Deployment, tokens: int, par: Parallel = Parall
         ops += _ffn("ffn", tokens, par.split(m.ffn, "ffn width", name), m, dep, m.layers - moe_layers)
     if moe is not None and moe_layers:
         ops += _weight_ops("router", tokens, h, moe.experts, dep, moe_layers)
-        ops.append(Op(_vector("router.topk", "softmax", (tokens, moe.experts), dep), moe_layers, "tokens"))
+        ops.append(Op(_vector("router.topk", "softmax", (tokens, moe.experts)), moe_layers))
         width = par.split(moe.ffn, "expert width", name)
         for load, count in sorted(_expert_loads(tokens, moe.experts, moe.top_k).items()):
             ops += _ffn(f"expert[{load} tok]", load, width, m, dep, moe_layers * count)
@@ -244,8 +245,7 @@ def attention_ops(m: ModelSpec, dep: Deployment, queries: int, cached: int, par:
     out: list[Op] = []
     windows = attention_keys(m, queries, cached, layers, pad=pad)
     queries = bucket(queries) if pad else queries
-    heads = m.heads // par.tp
-    kv_heads = max(1, m.kv_heads // par.tp)
+    heads, kv_heads = par.heads(m)
     for n, count in windows:
         if m.mla is not None:
             a = m.mla
@@ -256,20 +256,19 @@ def attention_ops(m: ModelSpec, dep: Deployment, queries: int, cached: int, par:
         context = _matmul("context", (groups, rows, n), (groups, n, v_dim), dep.kv, dep)
         scale = dep.kv_scale_bytes_per_entry_head() * n * groups  # one per token and K/V head
         cache = groups * n * (width if m.mla is not None else 2 * width)
-        out += [Op(scores, count, "attention", scale, kv_tokens=n),
-                Op(_vector("softmax", "softmax", (heads, queries, n), dep), count, "attention", kv_tokens=n),
-                Op(context, count, "attention", 0 if m.mla is not None else scale, kv_tokens=n)]
+        out += [Op(scores, count, scale),
+                Op(_vector("softmax", "softmax", (heads, queries, n)), count),
+                Op(context, count, 0 if m.mla is not None else scale)]
         if dep.dequantises_kv:
-            out.append(Op(_vector("kv.dequant", "mul", (cache,), dep), count, "attention", kv_tokens=n))
+            out.append(Op(_vector("kv.dequant", "mul", (cache,)), count))
     return out
 
 
 def head_ops(m: ModelSpec, dep: Deployment, sequences: int, par: Parallel = Parallel()) -> list[Op]:
     """The final norm and the LM head on each sequence's last token (the vocabulary split over devices)."""
     vocab = -(-m.vocab // par.tp)
-    return [Op(_vector("final_norm", m.norm, (sequences, m.hidden), dep), 1, "step"),
-            *[Op(op.layer, op.count, "step", op.scale_bytes) for op in
-              _weight_ops("lm_head", sequences, m.hidden, vocab, dep, 1)]]
+    return [Op(_vector("final_norm", m.norm, (sequences, m.hidden)), 1),
+            *_weight_ops("lm_head", sequences, m.hidden, vocab, dep, 1)]
 
 
 def step_ops(m: ModelSpec, dep: Deployment, step: Step, par: Parallel = Parallel(), *, pad: bool = True) -> list[Op]:

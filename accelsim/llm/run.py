@@ -27,7 +27,7 @@ import numpy as np
 from ..arch.system import SystemConfig
 from ..errors import AccelsimError, SpecError
 from .cost import Cost, CostModel, Link
-from .graph import KV_BLOCK, Step
+from .graph import KV_BLOCK, Parallel, Step
 from .model import ModelSpec
 from .quant import SCALE_BYTES, Deployment
 
@@ -182,7 +182,7 @@ def kv_bytes_per_token(model: ModelSpec, dep: Deployment, tp: int = 1, pp: int =
     """Cache bytes one token adds on one device: ``2 · layers · kv_heads · head_dim · bits / 8`` (MLA: its
     latent), plus one fp16 scale per layer, head and K/V entry for an integer cache; a pipeline stage holds
     its ``⌈layers / pp⌉`` layers' share."""
-    heads = max(1, model.kv_heads // tp)
+    _, heads = Parallel(tp).heads(model)
     layers = -(-model.layers // pp)
     if model.mla is not None:
         elements, scales = model.kv_elements_per_token // model.layers * layers, layers
