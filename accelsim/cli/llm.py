@@ -318,6 +318,12 @@ def _deployment_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ideal-memory", action="store_true", help="no memory model: operands always on time")
 
 
+def _output_options(p: argparse.ArgumentParser, files: str) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("-o", "--output", type=name_of("an output folder"), metavar="DIR", help=f"write {files} here")
+    p.add_argument("--force", action="store_true", help="overwrite files of an earlier run in -o")
+
+
 def add_parser(sub) -> None:
     llm = sub.add_parser("llm", help="one LLM request shape: TTFT, TPOT, tokens/s, energy per token")
     llm.add_argument("model", type=MODEL_NAME, help="a bundled model (accelsim llm --list) or a config.json")
@@ -328,10 +334,7 @@ def add_parser(sub) -> None:
     llm.add_argument("--budget", type=positive_int, default=2048,
                      help="tokens per prefill step (max_num_batched_tokens)")
     _deployment_options(llm)
-    llm.add_argument("--json", action="store_true", help="print one JSON object")
-    llm.add_argument("-o", "--output", type=name_of("an output folder"), metavar="DIR",
-                     help="write llm.json, decode.csv and tpot.png here")
-    llm.add_argument("--force", action="store_true", help="overwrite files of an earlier run in -o")
+    _output_options(llm, "llm.json, decode.csv and tpot.png")
     llm.set_defaults(func=_cmd_llm)
     add_serve_parser(sub)
 
@@ -501,8 +504,5 @@ def add_serve_parser(sub) -> None:
     sched.add_argument("--tpot-slo", type=_float_in(0, 1e9, low_open=True), metavar="S",
                        help="goodput: time-per-output-token limit")
     _deployment_options(serve)
-    serve.add_argument("--json", action="store_true", help="print one JSON object")
-    serve.add_argument("-o", "--output", type=name_of("an output folder"), metavar="DIR",
-                       help="write serve.json, requests.csv and serving.png here")
-    serve.add_argument("--force", action="store_true", help="overwrite files of an earlier run in -o")
+    _output_options(serve, "serve.json, requests.csv and serving.png")
     serve.set_defaults(func=_cmd_serve)
