@@ -233,12 +233,6 @@ def _sig(value) -> str:
     return f"{value:.4g}"
 
 
-def _seed(text: str) -> int:
-    if not text.isdigit() or int(text) > 2**32 - 1:
-        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 4294967295, not {text!r}")
-    return int(text)
-
-
 def _num(value) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
 
@@ -278,7 +272,8 @@ def add_parser(sub) -> None:
                         "fixed: every layer runs the point's dataflow as simulate does")
     p.add_argument("--budget", type=positive_int, help="evaluate at most N distinct points, chosen by NSGA-II")
     p.add_argument("--time", type=positive_float, metavar="S", help="stop proposing points after S seconds (NSGA-II)")
-    p.add_argument("--seed", type=_seed, help="the optimiser's seed, 0 to 2**32-1 (default 0): same seed, same points")
+    p.add_argument("--seed", type=seed_int,
+                   help="the optimiser's seed, 0 to 2**32-1 (default 0): same seed, same points")
     p.add_argument("--no-plots", action="store_true", help="skip the figures and report.html")
     p.add_argument("--energy-table", default="horowitz45", metavar="NAME|FILE",
                    type=name_of("horowitz45, normalised or an energy-table YAML file"),
@@ -290,7 +285,7 @@ def add_parser(sub) -> None:
 
 def _llm_parser_options(p: argparse.ArgumentParser) -> None:
     """``--llm MODEL`` and what it serves: one request shape, or a Poisson trace (``--rate``)."""
-    from .llm import MODEL_NAME, _deployment_options, _fraction, _positive_float, _tokens
+    from .llm import FRACTION, MODEL_NAME, POSITIVE, _deployment_options, _tokens
 
     g = p.add_argument_group("an LLM's serving objectives (docs/dse.md, LLM objectives)")
     g.add_argument("--llm", type=MODEL_NAME, metavar="MODEL",
@@ -302,14 +297,14 @@ def _llm_parser_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch", type=positive_int, help="identical requests decoded together (default 1)")
     g.add_argument("--max-num-batched-tokens", type=positive_int, metavar="N",
                    help="tokens per step: a prefill step's, or the serving scheduler's (default 2048)")
-    g.add_argument("--rate", type=_positive_float, metavar="R",
+    g.add_argument("--rate", type=POSITIVE, metavar="R",
                    help="serve a Poisson trace of R requests per second at each point (goodput_rps objectives)")
     g.add_argument("--requests", type=positive_int, metavar="N",
                    help=f"requests in the trace (default {DSE_REQUESTS}: every point serves them all)")
-    g.add_argument("--ttft-slo", type=_positive_float, metavar="S", help="goodput: time-to-first-token limit")
-    g.add_argument("--tpot-slo", type=_positive_float, metavar="S", help="goodput: time-per-output-token limit")
+    g.add_argument("--ttft-slo", type=POSITIVE, metavar="S", help="goodput: time-to-first-token limit")
+    g.add_argument("--tpot-slo", type=POSITIVE, metavar="S", help="goodput: time-per-output-token limit")
     g.add_argument("--trace-seed", type=seed_int, metavar="S", help="the trace's seed (default 0)")
     g.add_argument("--max-num-seqs", type=positive_int, metavar="N", help="most sequences in a step (default 256)")
-    g.add_argument("--kv-utilization", type=_fraction, metavar="F",
+    g.add_argument("--kv-utilization", type=FRACTION, metavar="F",
                    help="fraction of the DRAM beside the weights for the KV cache (default 0.9)")
     _deployment_options(p)

@@ -14,20 +14,10 @@ from typing import Any
 
 from ..errors import SpecError
 from ..specio import printable
-from ._common import ARCH_NAME, name_of, positive_int
+from ._common import ARCH_NAME, name_of, positive_int, seed_int
 
 MODEL_NAME = name_of("a bundled model name or a Hugging Face config.json")
 BITS = {4: "int4", 8: "int8"}
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}") from None
-    if not 0 < value < 1e18:
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, not {text!r}")
-    return value
 
 
 def _float_in(low: float, high: float, *, low_open: bool = False):
@@ -47,10 +37,8 @@ def _float_in(low: float, high: float, *, low_open: bool = False):
     return check
 
 
-def _seed(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or int(text) > 2**63 - 1:
-        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 2**63 - 1, not {text!r}")
-    return int(text)
+POSITIVE = _float_in(0, 1e18, low_open=True)  # a rate, a time limit: above 0, finite
+FRACTION = _float_in(0, 1, low_open=True)
 
 
 def datapath_format(system) -> str:
@@ -351,13 +339,6 @@ def _tokens(text: str) -> int | tuple[int, int]:
     return values[0] if len(values) == 1 else (values[0], values[1])
 
 
-def _fraction(text: str) -> float:
-    value = _positive_float(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], not {text!r}")
-    return value
-
-
 _CONFIG_OPTIONS = {"ServeConfig.max_num_seqs": "--max-num-seqs",
                    "ServeConfig.max_num_batched_tokens": "--max-num-batched-tokens",
                    "ServeConfig.ttft_slo_s": "--ttft-slo", "ServeConfig.tpot_slo_s": "--tpot-slo"}
@@ -487,15 +468,15 @@ def add_serve_parser(sub) -> None:
     src = serve.add_argument_group("requests")
     src.add_argument("--trace", type=name_of("a JSONL trace file"), metavar="FILE.jsonl",
                      help="one request per line: arrival_s, input_tokens, output_tokens")
-    src.add_argument("--rate", type=_positive_float, metavar="R", help="Poisson arrivals per second")
+    src.add_argument("--rate", type=POSITIVE, metavar="R", help="Poisson arrivals per second")
     src.add_argument("--requests", type=positive_int, metavar="N", help="requests to generate (default 1000)")
     src.add_argument("--input-tokens", type=_tokens, metavar="N|LOW-HIGH", help="prompt tokens (default 128-1024)")
     src.add_argument("--output-tokens", type=_tokens, metavar="N|LOW-HIGH", help="output tokens (default 32-256)")
-    src.add_argument("--seed", type=_seed, help="of the Poisson requests (default 0)")
+    src.add_argument("--seed", type=seed_int, help="of the Poisson requests (default 0)")
     sched = serve.add_argument_group("scheduler (vLLM's names)")
     sched.add_argument("--max-num-seqs", type=positive_int, default=256)
     sched.add_argument("--max-num-batched-tokens", type=positive_int, default=2048)
-    sched.add_argument("--kv-utilization", type=_fraction, default=0.9,
+    sched.add_argument("--kv-utilization", type=FRACTION, default=0.9,
                        help="fraction of the DRAM beside the weights for the KV cache")
     sched.add_argument("--no-chunked-prefill", action="store_true")
     sched.add_argument("--prefix-caching", action="store_true")
