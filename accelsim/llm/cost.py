@@ -25,7 +25,7 @@ True
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from fractions import Fraction
 from typing import Any
 
@@ -121,7 +121,7 @@ class CostModel:
     # -- operators ------------------------------------------------------------------------
     def op(self, layer: Layer) -> Cost:
         """One operator alone on the device (memoised by shape: its name is not part of the key)."""
-        key = Layer(**{**{f.name: getattr(layer, f.name) for f in fields(layer)}, "name": "op"})
+        key = replace(layer, name="op")
         if key not in self._ops:
             self._ops[key] = self._run(key)
         return self._ops[key]
@@ -139,14 +139,16 @@ class CostModel:
     def ops(self, ops: list[Op]) -> Cost:
         """Σ count × (operator + its scales' DRAM transfer)."""
         total = Cost()
-        bandwidth = self.system.dram.bytes_per_cycle
         for op in ops:
-            cost = self.op(op.layer)
-            if op.scale_bytes:
-                cost += Cost(transfer_cycles(op.scale_bytes, bandwidth),
-                             op.scale_bytes * Fraction(self.table.dram_per_byte), op.scale_bytes)
-            total += cost.times(op.count)
+            total += (self.op(op.layer) + self.scales(op.scale_bytes)).times(op.count)
         return total
+
+    def scales(self, nbytes: int) -> Cost:
+        """Scale bytes read beside an operator: their DRAM transfer at the device's bandwidth, and its energy."""
+        if not nbytes:
+            return Cost()
+        return Cost(transfer_cycles(nbytes, self.system.dram.bytes_per_cycle),
+                    nbytes * Fraction(self.table.dram_per_byte), nbytes)
 
     def _cycles(self, seconds: float) -> int:
         return int(-(-Fraction(seconds) * Fraction(self.clock_mhz) * 1_000_000 // 1))
@@ -241,13 +243,11 @@ def simulate_step(model: ModelSpec, deployment: Deployment, system: SystemConfig
     costs = CostModel(model, deployment, system, memory=memory, energy_table=energy_table)
     for i, op in enumerate(ops):
         for j in range(op.count):
-            layer = Layer(**{**{f.name: getattr(op.layer, f.name) for f in fields(op.layer)}, "name": f"{i}.{j}"})
+            layer = replace(op.layer, name=f"{i}.{j}")
             names = [f"{i}.{j}.in{k}" for k in range(len(layer.in_shapes))]
             graph.inputs.update(zip(names, layer.in_shapes))
             graph.add(layer, names)
-        if op.scale_bytes:
-            scale += Cost(transfer_cycles(op.scale_bytes, system.dram.bytes_per_cycle),
-                          op.scale_bytes * Fraction(costs.table.dram_per_byte), op.scale_bytes).times(op.count)
+        scale += costs.scales(op.scale_bytes).times(op.count)
     result = run_system(graph, system, schedule="sequential", memory=memory, energy_table=costs.table)
     kernels = sum(op.count for op in ops if op.layer.gemm is not None)
     return Cost(result.cycles, sum(result.energy_pj.values(), Fraction(0)), result.dram_bytes,
