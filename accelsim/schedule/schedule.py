@@ -165,13 +165,14 @@ def run_system(graph: LayerGraph, system: SystemConfig, dataflow: DataflowSpec |
     alternatives = None
     if search and dataflow is None:  # the search may pick each part's dataflow among its core's
         alternatives = tuple(tuple(load_dataflow(n) for n in c.dataflows[1:]) for c in system.cores)
+    graph, formats = _datapath_formats(graph, system)
     _require_capacity(graph, system)
     planner = _Planner(graph, system, dataflows, memory, search, choices or {}, alternatives)
     every = tuple(range(len(system.cores)))
     order = [layer.name for layer in graph]
     sequential = planner.build(order, dict.fromkeys(order, every), set(), sequential=True)
     best = sequential
-    notes: list[str] = list(graph.meta.get("assumptions", ()))
+    notes: list[str] = [*graph.meta.get("assumptions", ()), *([formats] if formats else [])]
     if schedule == "overlap":
         keep = planner.on_chip() if memory else set()
         whole = planner.build(order, dict.fromkeys(order, every), keep, sequential=False)
@@ -632,4 +633,13 @@ def describe(result: SystemResult) -> str:
             f"{s.network.topology} network, {result.mode} schedule")
 
 
+def _datapath_formats(graph: LayerGraph, system: SystemConfig) -> tuple[LayerGraph, str | None]:
+    """The graph's float32 operands in the cores' datapath format (one format: a layer runs on any core)."""
+    from ..workload.formats import float_operands, with_datapath_formats
 
+    datapaths = sorted({core.datapath for core in system.cores})
+    if len(datapaths) > 1 and float_operands(graph):
+        raise UnsupportedError(f"'{system.name}' has cores of different datapaths ({', '.join(datapaths)}) and the "
+                               "workload has float32 operands, which take the datapath's format: give the layers "
+                               "formats (--input-bits/--weight-bits) or use cores of one datapath")
+    return with_datapath_formats(graph, system.cores[0])

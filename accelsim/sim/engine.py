@@ -163,7 +163,9 @@ def simulate(graph: LayerGraph, arch: ArrayConfig, dataflow: DataflowSpec, *, me
     for no energy) prices every layer's counts (``docs/energy.md``).
     """
     from ..cost import layer_energy, network_energy
+    from ..workload.formats import with_datapath_formats
 
+    graph, formats = with_datapath_formats(graph, arch)
     tensors, choices = tensors or {}, choices or {}
     layers = tuple(_simulate_chosen(layer, arch, dataflow, choices.get(layer.name), memory, tensors.get(layer.name))
                    for layer in graph)
@@ -177,7 +179,8 @@ def simulate(graph: LayerGraph, arch: ArrayConfig, dataflow: DataflowSpec, *, me
     from .assumptions import fallbacks
 
     layer_dataflows = [choices[layer.name].dataflow if layer.name in choices else dataflow for layer in graph]
-    notes = (*graph.meta.get("assumptions", ()), *fallbacks(graph, layers, arch, layer_dataflows))
+    notes = (*graph.meta.get("assumptions", ()), *([formats] if formats else []),
+             *fallbacks(graph, layers, arch, layer_dataflows))
     return SimResult(workload=graph.name, arch=arch, dataflow="/".join(used), layers=layers, memory=memory,
                      energy=energy, mapping=mapping or ("given" if choices else "fixed"), assumptions=notes)
 

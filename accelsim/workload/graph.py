@@ -179,7 +179,10 @@ class LayerGraph:
         """
         if not changes:
             return self
-        out = LayerGraph(self.name, self.inputs, meta=self.meta, file=self.file)
+        from .formats import FIELDS, without_float_operands
+
+        given = "".join(op for op, field in FIELDS.items() if field in changes)  # no longer the datapath's
+        out = LayerGraph(self.name, self.inputs, meta=without_float_operands(self.meta, given), file=self.file)
         out.batch = self.batch
         weight_keys = {"weight_type", "weight_structure", "weight_density"}
         for layer in self:

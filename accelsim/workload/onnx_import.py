@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SpecError, UnsupportedError
+from .formats import FIELDS
 from .graph import LayerGraph
 from .layer import Layer
 
@@ -50,12 +51,17 @@ MOVEMENT = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Dropout"
 RESIZING = {"Gather": "gather", "GatherND": "gather", "GatherElements": "gather", "Slice": "slice",
             "Split": "slice", "Expand": "expand", "Tile": "tile", "Pad": "pad", "Trilu": "trilu",
             "Range": "range"}
+# QOperator graphs (onnxruntime's quantize_static, QOperator format): the float op each one is, and where its
+# activation, weight and bias sit among the node's inputs; the integer ops' outputs are their int32 accumulators
+QUANTIZED_OPS = {"QLinearConv": ("Conv", (0, 3, 8)), "QLinearMatMul": ("MatMul", (0, 3)),
+                 "ConvInteger": ("Conv", (0, 1)), "MatMulInteger": ("MatMul", (0, 1))}
+# ONNX element types (TensorProto.DataType) that are number formats a layer can carry
+ONNX_FORMATS = {2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 10: "fp16", 16: "bf16",
+                17: "fp8_e4m3", 19: "fp8_e5m2", 21: "uint4", 22: "int4"}
 CONSTANT_SOURCES = {"Constant", "ConstantOfShape"}
 SHAPE_OPS = {"Shape", "Size"}  # constant when their input's shape is static
-SUPPORTED = sorted({"RMSNormalization", "Resize", "Upsample", "Conv", "ConvTranspose", "Gemm", "MatMul", "Einsum",
-                    "MaxPool",
-                    "AveragePool",
-                    "GlobalAveragePool", "GlobalMaxPool", "Concat",
+SUPPORTED = sorted({*QUANTIZED_OPS, "RMSNormalization", "Resize", "Upsample", "Conv", "ConvTranspose", "Gemm",
+                    "MatMul", "Einsum", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Concat",
                     *ELEMENTWISE, *REDUCTIONS, *MOVEMENT, *RESIZING, *CONSTANT_SOURCES, *SHAPE_OPS})
 FOLD_LIMIT = 4096  # constants up to this many elements are computed (shape arithmetic, masks); weights are not
 NEVER_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "If", "Loop",
@@ -90,8 +96,13 @@ class _Importer:
             if v.type.tensor_type.HasField("shape"):
                 self.shapes[v.name] = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else None
                                             for d in dims)
+        self.elem_types: dict[str, int] = {}  # ONNX element type of every tensor inference typed
+        for v in [*model.graph.value_info, *model.graph.input, *model.graph.output]:
+            if v.type.tensor_type.elem_type:
+                self.elem_types[v.name] = v.type.tensor_type.elem_type
         for init in model.graph.initializer:
             self.shapes[init.name] = tuple(init.dims)
+            self.elem_types[init.name] = init.data_type
         self.constants = {init.name for init in model.graph.initializer}
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
         self.tensor_layer: dict[str, str] = {}  # ONNX tensor → the layer (or graph input) that carries it
@@ -100,9 +111,11 @@ class _Importer:
         self.placeholders: list[str] = []
         self.weights: dict[str, tuple[str, bool]] = {}  # layer → (its weight tensor, stored (in, out))
         self.uses: dict[str, int] = {}  # how many nodes (and graph outputs) read each tensor
+        self.readers: dict[str, list] = {}  # tensor → the nodes that read it
         for node in model.graph.node:
             for t in node.input:
                 self.uses[t] = self.uses.get(t, 0) + 1
+                self.readers.setdefault(t, []).append(node)
         for out in model.graph.output:
             self.uses[out.name] = self.uses.get(out.name, 0) + 1
         self.empty: set[str] = set()  # tensors with a dimension of 0: nothing reads or writes them
@@ -113,6 +126,9 @@ class _Importer:
         self.aliases: dict[str, str] = _aliases(model)  # a constant passed through Identity/Cast → the tensor
         self.biases: dict[str, str] = {}  # layer → its bias tensor (Conv/Gemm third input, or a folded Add)
         self.biasless: dict[str, str] = {}  # MatMul output tensor → its linear layer (a bias Add may follow)
+        self.dequantized: dict[str, int] = {}  # a DequantizeLinear's output → the integer element type it read
+        self.float_operands: dict[str, str] = {}  # GEMM layer → its operands (of "IWO") that are floats in the file
+        self.shifted = 0  # layers whose uint8 activations run as int8 (shifted by 128)
 
     # -- helpers ----------------------------------------------------------------------------
     def error(self, node, reason: str) -> SpecError:
@@ -216,8 +232,64 @@ class _Importer:
                 self.graph.replace(replace(layer, shared_params=shared))
 
     def node(self, node) -> None:
+        before = len(self.graph)
+        self.node_layers(node)
+        gemms = [layer for layer in list(self.graph)[before:] if layer.gemm is not None]
+        if gemms:
+            self.carry_formats(node, gemms)
+
+    def carry_formats(self, node, layers: list[Layer]) -> None:
+        """Give the GEMM layers made from ``node`` the number formats the file gives their operands: integers
+        from a QDQ graph (what each DequantizeLinear read) or a QOperator one (the operands' own types), fp16
+        or bf16 from a half-precision export. Float32 operands are listed in :attr:`float_operands`: they take
+        the datapath's format when the workload runs (:func:`accelsim.workload.formats.with_datapath_formats`)."""
+        float_op, slots = QUANTIZED_OPS.get(node.op_type, (node.op_type, (0, 1)))
+        x, w = (node.input[i] if i < len(node.input) else "" for i in slots[:2])
+        if float_op == "MatMul" and x in self.constants and w not in self.constants:
+            x, w = w, x  # W @ x: the constant is the weight
+        formats = {"I": self.file_format(x), "W": self.file_format(w), "O": self.output_format(node, float_op)}
+        if formats["I"] == "uint8":  # an int8 array takes uint8 activations shifted by 128 (the zero point
+            formats["I"] = "int8"  # correction folds into the bias): the same bytes, the same MACs
+            self.shifted += 1
+        if formats["O"] == "uint8":
+            formats["O"] = "int8"
+        for layer in layers:
+            changes = {FIELDS[op]: fmt for op, fmt in formats.items() if fmt}
+            if changes:
+                self.graph.replace(Layer.from_dict(layer.to_dict() | changes, where=f"layer '{layer.name}'"))
+            floats = "".join(op for op, fmt in formats.items() if not fmt)
+            if floats:
+                self.float_operands[layer.name] = floats
+
+    def file_format(self, tensor: str) -> str | None:
+        """The number format ``tensor`` holds in the file (through the DequantizeLinear, Identity or Cast that
+        renamed it), or None for a float32 tensor."""
+        code = self.dequantized.get(tensor) or self.elem_types.get(self.aliases.get(tensor, tensor))
+        return ONNX_FORMATS.get(code) if code else None
+
+    def output_format(self, node, float_op: str) -> str | None:
+        """The format a GEMM node's result is stored in: a QOperator op's own (an integer op's int32), or in a
+        QDQ graph that of the QuantizeLinear it feeds (past a bias Add); None for a float result."""
+        out = node.output[0]
+        if node.op_type in QUANTIZED_OPS:
+            return "int32" if node.op_type.endswith("Integer") else self.file_format(out)
+        for _ in range(2):
+            readers = self.readers.get(out, [])
+            if len(readers) != 1:
+                return self.file_format(out)
+            reader = readers[0]
+            if reader.op_type == "QuantizeLinear":
+                return ONNX_FORMATS.get(self.elem_types.get(reader.output[0], 0))
+            if reader.op_type != "Add" or not any(t in self.constants for t in reader.input if t != out):
+                break
+            out = reader.output[0]
+        return self.file_format(node.output[0])
+
+    def node_layers(self, node) -> None:
         op = node.op_type
         inputs = [t for t in node.input if t]
+        if op == "DequantizeLinear" and inputs and self.elem_types.get(inputs[0]):
+            self.dequantized[node.output[0]] = self.elem_types[inputs[0]]
         if op in CONSTANT_SOURCES or (inputs and all(t in self.constants for t in inputs) and not _has_subgraph(node)):
             if op in ("MatMul", "Gemm"):
                 self.constant_matmul(node, inputs)
@@ -240,6 +312,11 @@ class _Importer:
         if missing:
             raise self.error(node, f"reads tensor '{missing[0]}', which no earlier node produces")
         a = self.checked_attributes(node)
+        if op in QUANTIZED_OPS:  # the float op it quantizes, on its activation, weight and bias
+            float_op, slots = QUANTIZED_OPS[op]
+            operands = [node.input[i] if i < len(node.input) else "" for i in slots]
+            node, op = _Node(node, node.name or op, list(node.output[:1]), inputs=operands, op_type=float_op), float_op
+            acts = [t for t in operands if t and t not in self.constants]
         if op == "Conv":
             return self.conv(node, a)
         if op in ("Gemm", "MatMul"):
@@ -704,8 +781,10 @@ def _broadcast_shapes(shapes: list[tuple]) -> tuple | None:
 class _Node:
     """One output of a multi-output node, as a node of its own (a Split's parts)."""
 
-    def __init__(self, node, name: str, outputs: list[str]):
-        self.name, self.op_type, self.output, self.input = name, node.op_type, outputs, node.input
+    def __init__(self, node, name: str, outputs: list[str], *, inputs: list[str] | None = None,
+                 op_type: str | None = None):
+        self.name, self.output = name, outputs
+        self.op_type, self.input = op_type or node.op_type, node.input if inputs is None else inputs
 
 
 class _Fake:
@@ -1093,6 +1172,15 @@ def _import(path: str | Path, *, lenient: bool, batch: int | None, dims: dict[st
         graph.meta.setdefault("assumptions", []).append(
             f"{len(importer.transposed)} transposed convolution(s) run as stride-1 convolutions over zero-inserted "
             f"inputs: the array issues {issued:,} MACs (the MACs and cycles reported) for {useful:,} useful ones")
+    if importer.float_operands:
+        grouped: dict[str, list[str]] = {}
+        for layer, operands in importer.float_operands.items():
+            grouped.setdefault(operands, []).append(layer)
+        graph.meta["float_operands"] = grouped
+    if importer.shifted:
+        graph.meta.setdefault("assumptions", []).append(
+            f"{importer.shifted} layer(s) read uint8 activations: run as int8 shifted by 128 (the zero-point "
+            "correction folds into the bias), the same bytes and MACs")
     if importer.folded_nodes:
         graph.meta.setdefault("assumptions", []).append(
             f"{importer.folded_nodes} MatMul/Gemm node(s) read only constants ({importer.folded_macs:,} MACs, "

@@ -606,3 +606,111 @@ def test_a_qdq_graph_imports_with_its_weights_once(tmp_path, width):
     assert imported["q_x"].vector_ops == 4 * width and imported.params == width * 8
     assert imported.macs == 4 * width * 8
     assert (imported["mm"].input_type, imported["mm"].weight_type) == ("int8", "int8")
+
+
+def _quantized_conv_model(path, op: str):
+    """x (float) → QuantizeLinear (uint8) → a quantized 3×3 conv of 4 → 8 channels → (dequantized) output."""
+    t = numpy_helper.from_array
+    inits = [t(np.ones((8, 4, 3, 3), np.int8), "W_q"), t(np.array(0.05, np.float32), "x_scale"),
+             t(np.array(128, np.uint8), "x_zp"), t(np.array(0.1, np.float32), "w_scale"),
+             t(np.array(0, np.int8), "w_zp"), t(np.array(0.2, np.float32), "y_scale"),
+             t(np.array(128, np.uint8), "y_zp"), t(np.arange(8, dtype=np.int32), "bias_q")]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zp"], ["x_q"], name="q_x")]
+    if op == "QLinearConv":
+        nodes += [helper.make_node("QLinearConv", ["x_q", "x_scale", "x_zp", "W_q", "w_scale", "w_zp", "y_scale",
+                                                   "y_zp", "bias_q"], ["y_q"], name="conv", pads=[1, 1, 1, 1]),
+                  helper.make_node("DequantizeLinear", ["y_q", "y_scale", "y_zp"], ["y"], name="dq_y")]
+    else:  # ConvInteger: the int32 accumulators, scaled back by a Cast and a Mul
+        nodes += [helper.make_node("ConvInteger", ["x_q", "W_q", "x_zp", "w_zp"], ["acc"], name="conv",
+                                   pads=[1, 1, 1, 1]),
+                  helper.make_node("Cast", ["acc"], ["acc_f"], name="cast", to=TensorProto.FLOAT),
+                  helper.make_node("Mul", ["acc_f", "y_scale"], ["y"], name="scale")]
+    graph = helper.make_graph(nodes, "q", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 8, 8])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+@pytest.mark.parametrize("op, output", [("QLinearConv", "int8"), ("ConvInteger", "int32")])
+def test_a_qoperator_convolution_is_a_convolution_in_the_files_formats(tmp_path, capsys, op, output):
+    """onnxruntime's QOperator format: QLinearConv/ConvInteger were refused. Each is the convolution it
+    quantizes, carrying its formats: uint8 activations run as int8 (said), int8 weights, the output requantized
+    (QLinearConv) or the int32 accumulators (ConvInteger)."""
+    path = tmp_path / "q.onnx"
+    _quantized_conv_model(path, op)
+    graph = load_onnx(path)
+    conv = graph["conv"]
+    assert conv.kind == "conv2d" and conv.macs == 8 * 8 * 8 * 4 * 9
+    assert conv.params == 8 * 4 * 9 + (8 if op == "QLinearConv" else 0)
+    assert (conv.input_type, conv.weight_type, conv.output_type) == ("int8", "int8", output)
+    assert "float_operands" not in graph.meta
+    assert any("uint8 activations: run as int8 shifted by 128" in note for note in graph.meta["assumptions"])
+    for dataflow in ("ws", "os", "is"):
+        assert main(["simulate", str(path), "--arch", "sa8", "--dataflow", dataflow]) == 0
+    assert "shifted by 128" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("op", ["QLinearMatMul", "MatMulInteger"])
+def test_a_qoperator_matmul_is_a_linear_layer_in_the_files_formats(tmp_path, op):
+    t = numpy_helper.from_array
+    inits = [t(np.ones((16, 8), np.int8), "W_q"), t(np.array(0.05, np.float32), "s"),
+             t(np.array(3, np.int8), "zp"), t(np.array(0, np.int8), "w_zp")]
+    inputs = ["x_q", "s", "zp", "W_q", "s", "w_zp", "s", "zp"] if op == "QLinearMatMul" else ["x_q", "W_q", "zp", "w_zp"]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["x_q"], name="q_x"),
+             helper.make_node(op, inputs, ["y"], name="mm")]
+    out_type = TensorProto.INT8 if op == "QLinearMatMul" else TensorProto.INT32
+    graph = helper.make_graph(nodes, "q", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 16])],
+                              [helper.make_tensor_value_info("y", out_type, [4, 8])], inits)
+    path = tmp_path / "q.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    graph = load_onnx(path)
+    mm = graph["mm"]
+    assert mm.kind == "linear" and mm.macs == 4 * 16 * 8 and mm.params == 16 * 8
+    assert (mm.input_type, mm.weight_type) == ("int8", "int8")
+    assert mm.output_type == ("int8" if op == "QLinearMatMul" else "int32")
+    assert "assumptions" not in graph.meta  # int8 activations: nothing shifted
+
+
+def _linear_model(path, quantized: bool, width: int = 256):
+    t = numpy_helper.from_array
+    if quantized:
+        inits = [t(np.ones((width, width), np.int8), "W_q"), t(np.array(0.1, np.float32), "s"),
+                 t(np.array(0, np.int8), "zp")]
+        nodes = [helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["x_q"], name="q_x"),
+                 helper.make_node("DequantizeLinear", ["x_q", "s", "zp"], ["x_dq"], name="dq_x"),
+                 helper.make_node("DequantizeLinear", ["W_q", "s", "zp"], ["W"], name="dq_w"),
+                 helper.make_node("MatMul", ["x_dq", "W"], ["y"], name="fc"),
+                 helper.make_node("QuantizeLinear", ["y", "s", "zp"], ["y_q"], name="q_y"),
+                 helper.make_node("DequantizeLinear", ["y_q", "s", "zp"], ["z"], name="dq_y")]
+    else:
+        inits = [t(np.ones((width, width), np.float32), "W")]
+        nodes = [helper.make_node("MatMul", ["x", "W"], ["z"], name="fc")]
+    graph = helper.make_graph(nodes, "m", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, width])],
+                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, [64, width])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_an_int8_graph_runs_in_int8_and_a_float_one_in_the_datapaths_format(tmp_path):
+    """A QDQ graph's layer is int8 in, int8 weights, int8 out (the QuantizeLinear it feeds); a float32 graph's
+    operands take the array's float format (bf16 on a bf16 array, said), so the int8 weights move half the bytes.
+    On an integer array both run as int8, like every workload."""
+    from accelsim.arch import resolve_arch
+
+    for quantized in (True, False):
+        _linear_model(tmp_path / f"{quantized}.onnx", quantized)
+    int8, fp32 = load_onnx(tmp_path / "True.onnx"), load_onnx(tmp_path / "False.onnx")
+    assert (int8["fc"].input_type, int8["fc"].weight_type, int8["fc"].output_type) == ("int8",) * 3
+    assert "float_operands" not in int8.meta and fp32.meta["float_operands"] == {"IWO": ["fc"]}
+    arch = resolve_arch("tpuv4")
+    ws = load_dataflow("ws")
+    q, f = simulate(int8, arch, ws), simulate(fp32, arch, ws)
+    assert f.assumptions == ("1 layer ('fc') with float32 operands in the file: run in bf16, the datapath's format",)
+    q_fc, f_fc = next(r for r in q.layers if r.name == "fc"), f.layers[0]
+    assert 2 * q_fc.traffic["W"].dram_bytes == f_fc.traffic["W"].dram_bytes == 2 * 256 * 256
+    assert q_fc.precision.W.name == "int8" and f_fc.precision.W.name == "bf16"
+    int_arch = ArrayConfig(rows=32, cols=32)
+    assert simulate(fp32, int_arch, ws).layers[0].traffic["W"].dram_bytes == 256 * 256
+    assert simulate(fp32, int_arch, ws).assumptions == ()
+    # the user's --weight-bits wins over the datapath's format, for the operand it sets
+    given = fp32.with_gemm_changes({"weight_type": "int4"})
+    assert given.meta["float_operands"] == {"IO": ["fc"]}
+    assert simulate(given, arch, ws).layers[0].precision.W.name == "int4"
