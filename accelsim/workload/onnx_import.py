@@ -442,8 +442,10 @@ class _Importer:
         wshape = self.shape(node, w)
         if len(wshape) == 3:
             return self.conv1d(node, a, x, w, wshape)
+        if len(wshape) == 5:
+            return self.conv3d(node, a, x, w, wshape)
         if len(wshape) != 4:
-            return self.unsupported(node, f"only 1-D and 2-D convolutions are supported (weights {list(wshape)})")
+            return self.unsupported(node, f"only 1-D, 2-D and 3-D convolutions are supported (weights {list(wshape)})")
         if x in self.constants or w not in self.constants:
             return self.unsupported(node, "convolution weights must be constant and its input an activation")
         kernel = tuple(a.get("kernel_shape", wshape[2:]))
@@ -493,6 +495,55 @@ class _Importer:
                         stride=strides, padding=pads, dilation=dilations, groups=groups,
                         bias=len(node.input) > 2 and bool(node.input[2]))
         self.add(_Node(node, f"{base}.as1d", [node.output[0]]), "reshape", [wide_out], op="reshape",
+                 out_shape_field=True)
+        self.weights[name] = (w, False)
+        if len(node.input) > 2 and node.input[2]:
+            self.biases[name] = node.input[2]
+
+    def conv3d(self, node, a, x: str, w: str, wshape: tuple) -> None:
+        """A 3-D convolution (video models) as the array runs it: each output frame gathers the ``kd`` input
+        frames its kernel covers as channels (a materialising copy of ``C·kd`` channels, zero frames for the
+        depth padding), then one 2-D convolution of ``kh×kw`` over them per output frame, the frames a batch:
+        the GEMM ``M = B·D'·H'·W'``, ``K = C·kd·kh·kw``, ``N = out``, as im2col lowers it."""
+        if x in self.constants or w not in self.constants:
+            return self.unsupported(node, "convolution weights must be constant and its input an activation")
+        xshape, out = self.shape(node, x), self.shape(node, node.output[0])
+        groups = a.get("group", 1)
+        if len(xshape) != 5 or wshape[1] * groups != xshape[1]:
+            raise self.error(node, f"weight shape {list(wshape)} ({wshape[1]} channels × group {groups}) does "
+                                   f"not fit input shape {list(xshape)}")
+        auto = a.get("auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else auto
+        if auto not in ("NOTSET", "VALID"):
+            return self.unsupported(node, f"a 3-D convolution with auto_pad {auto} is not supported")
+        kernel = tuple(a.get("kernel_shape", wshape[2:]))
+        if kernel != tuple(wshape[2:]):
+            raise self.error(node, f"kernel_shape {list(kernel)} disagrees with weight shape {list(wshape)}")
+        strides, dilations = tuple(a.get("strides", (1, 1, 1))), tuple(a.get("dilations", (1, 1, 1)))
+        pads = tuple(a.get("pads", (0,) * 6)) if auto == "NOTSET" else (0,) * 6
+        batch, channels, depth = xshape[:3]
+        frames = out[2]  # ONNX's output depth; the 2-D convolution below checks the rest of the shape
+        if frames != (depth + pads[0] + pads[3] - dilations[0] * (kernel[0] - 1) - 1) // strides[0] + 1:
+            raise self.error(node, f"output shape {list(out)} does not follow from the input {list(xshape)}")
+        base = node.name or node.op_type
+        gathered, flat = f"{node.output[0]}@frames", f"{node.output[0]}@conv2d"
+        self.shapes[gathered] = (batch * frames, channels * kernel[0], *xshape[3:])
+        self.shapes[flat] = (batch * frames, out[1], *out[3:])
+        self.add(_Node(node, f"{base}.frames", [gathered]), "reshape", [x], op="gather", out_shape_field=True)
+        name = self.unique(base)
+        try:
+            layer = Layer(name, "conv2d", (self.shapes[gathered][1:],), batch=batch * frames, out=wshape[0],
+                          kernel=kernel[1:], stride=strides[1:], dilation=dilations[1:], groups=groups,
+                          padding=(pads[1], pads[2], pads[4], pads[5]),
+                          bias=len(node.input) > 2 and bool(node.input[2]))
+            self.graph.add(layer, [self.tensor_layer[gathered]])
+        except SpecError as err:
+            raise self.error(node, err.message) from None
+        if layer.out_shape != self.shapes[flat][1:]:
+            raise self.error(node, f"accelsim infers output frames {list(layer.out_shape)} but ONNX infers "
+                                   f"{list(out[1:2] + out[3:])}")
+        self.tensor_layer[flat] = name
+        self.add(_Node(node, f"{base}.frames_out", [node.output[0]]), "reshape", [flat], op="transpose",
                  out_shape_field=True)
         self.weights[name] = (w, False)
         if len(node.input) > 2 and node.input[2]:

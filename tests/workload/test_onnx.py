@@ -714,3 +714,28 @@ def test_an_int8_graph_runs_in_int8_and_a_float_one_in_the_datapaths_format(tmp_
     given = fp32.with_gemm_changes({"weight_type": "int4"})
     assert given.meta["float_operands"] == {"IO": ["fc"]}
     assert simulate(given, arch, ws).layers[0].precision.W.name == "int4"
+
+
+@pytest.mark.parametrize("batch, attrs", [(1, {}), (2, {"pads": [1, 1, 1, 1, 1, 1], "strides": [2, 1, 2]}),
+                                          (1, {"pads": [0, 1, 0, 0, 1, 0], "dilations": [2, 1, 1], "group": 2})])
+def test_a_3d_convolution_gathers_its_frames_then_runs_2d(tmp_path, capsys, batch, attrs):
+    """Video models' Conv3d was refused: it is the im2col GEMM M = B·D'·H'·W', K = C·kd·kh·kw, N = out."""
+    groups = attrs.get("group", 1)
+    w = numpy_helper.from_array(np.ones((8, 4 // groups, 3, 3, 3), np.float32), "W")
+    b = numpy_helper.from_array(np.ones((8,), np.float32), "B")
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "W", "B"], ["y"], name="conv3d", **attrs),
+                               helper.make_node("Relu", ["y"], ["z"], name="relu")], "video",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 4, 6, 10, 10])],
+                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)], [w, b])
+    path = tmp_path / "video.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    imported = load_onnx(path)
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+    out = [d.dim_value for d in next(v for v in model.graph.value_info if v.name == "y").type.tensor_type.shape.dim]
+    conv = imported["conv3d"]
+    assert conv.macs == math.prod(out) * (4 // groups) * 27 and conv.params == 8 * (4 // groups) * 27 + 8
+    assert conv.gemm.K == (4 // groups) * 27 and conv.gemm.M == batch * math.prod(out[2:])
+    assert imported["relu"].out_shape == tuple(out[1:]) or imported["relu"].out_shape == tuple(out)
+    for dataflow in ("ws", "os", "is"):
+        assert main(["simulate", str(path), "--arch", "sa8", "--dataflow", dataflow]) == 0
+        capsys.readouterr()
