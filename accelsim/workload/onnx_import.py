@@ -60,7 +60,7 @@ ONNX_FORMATS = {2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 10: 
                 17: "fp8_e4m3", 19: "fp8_e5m2", 21: "uint4", 22: "int4"}
 CONSTANT_SOURCES = {"Constant", "ConstantOfShape"}
 SHAPE_OPS = {"Shape", "Size"}  # constant when their input's shape is static
-SUPPORTED = sorted({*QUANTIZED_OPS, "RMSNormalization", "Resize", "Upsample", "Conv", "ConvTranspose", "Gemm",
+SUPPORTED = sorted({*QUANTIZED_OPS, "Attention", "RMSNormalization", "Resize", "Upsample", "Conv", "ConvTranspose", "Gemm",
                     "MatMul", "Einsum", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Concat",
                     *ELEMENTWISE, *REDUCTIONS, *MOVEMENT, *RESIZING, *CONSTANT_SOURCES, *SHAPE_OPS})
 FOLD_LIMIT = 4096  # constants up to this many elements are computed (shape arithmetic, masks); weights are not
@@ -325,6 +325,8 @@ class _Importer:
             return self.einsum(node, a, inputs, acts)
         if op == "ConvTranspose":
             return self.conv_transpose(node, a)
+        if op == "Attention":
+            return self.attention(node, a)
         if op in ("MaxPool", "AveragePool"):
             return self.pool(node, a, "max" if op == "MaxPool" else "avg")
         if op in ("GlobalAveragePool", "GlobalMaxPool"):
@@ -729,6 +731,72 @@ class _Importer:
         else:
             return self.unsupported(node, f"Einsum '{equation}' with these constant operands is not supported")
         self.add(_Node(node, f"{base}.out", [out]), "reshape", [f"{out}@y"], op="transpose", out_shape_field=True)
+
+    def attention(self, node, a) -> None:
+        """Opset 23's ``Attention`` as the layers it computes: ``Q·Kᵀ`` (the query heads that share a K/V head
+        stacked, so grouped-query attention reads each K/V head once), a softmax, ``P·V``; a KV cache
+        (``past_key``/``past_value``) is concatenated in front of the new keys and values. Q, K and V come
+        as ``[B, heads, S, d]`` or as ``[B, S, heads·d]`` with ``q_num_heads``/``kv_num_heads``; the mask, scale
+        and soft cap are elementwise work inside the softmax's cost."""
+        q, k, v = node.input[:3]
+        past = [node.input[i] if len(node.input) > i and node.input[i] else "" for i in (4, 5)]
+        if any(t in self.constants for t in (q, k, v)):
+            return self.unsupported(node, "attention of constant queries, keys or values is not supported")
+        qs, ks, vs = (self.shape(node, t) for t in (q, k, v))
+        if len(qs) == 3:
+            heads, kv_heads = a.get("q_num_heads", 0), a.get("kv_num_heads", 0)
+            if not heads or not kv_heads or qs[2] % heads or ks[2] % kv_heads or vs[2] % kv_heads:
+                raise self.error(node, f"3-D queries {list(qs)} and keys {list(ks)} need q_num_heads and "
+                                       "kv_num_heads that divide their widths")
+            batch, seq, dk, keys, dv = qs[0], qs[1], qs[2] // heads, ks[1], vs[2] // kv_heads
+        elif len(qs) == 4:
+            batch, heads, seq, dk = qs
+            kv_heads, keys, dv = ks[1], ks[2], vs[3]
+        else:
+            return self.unsupported(node, f"attention queries of shape {list(qs)} are not supported")
+        if heads % kv_heads:
+            raise self.error(node, f"{heads} query heads do not share {kv_heads} K/V heads evenly")
+        group, base = heads // kv_heads, node.name or node.op_type
+        cache = [self.shape(node, t)[2] if t else 0 for t in past]
+        total = keys + cache[0]
+
+        def tensor(tag: str, shape: tuple) -> str:
+            name = f"{node.output[0]}@{tag}"
+            self.shapes[name] = shape
+            return name
+
+        def heads_first(t: str, tag: str, count: int, rows: int, width: int) -> str:
+            """``t`` as ``[B, count, rows, width]`` (a free rearrangement when it is 3-D)."""
+            if len(self.shape(node, t)) == 4:
+                return t
+            out = tensor(tag, (batch, count, rows, width))
+            self.add(_Node(node, f"{base}.{tag}", [out]), "reshape", [t], op="transpose", out_shape_field=True)
+            return out
+
+        operands = []
+        for t, old, present, tag, width in ((k, past[0], 1, "k", dk), (v, past[1], 2, "v", dv)):
+            new = heads_first(t, tag, kv_heads, keys, width)
+            out = node.output[present] if len(node.output) > present and node.output[present] else ""
+            if old:
+                out = out or tensor(f"{tag}_cache", (batch, kv_heads, total, width))
+                self.add(_Node(node, f"{base}.{tag}_cache", [out]), "concat", [old, new], axis=2)
+                new = out
+            elif out:
+                self.tensor_layer[out] = self.tensor_layer[new]
+            operands.append(new)
+        queries = tensor("q", (batch, kv_heads, group * seq, dk))
+        self.add(_Node(node, f"{base}.q", [queries]), "reshape", [q], op="transpose", out_shape_field=True)
+        scores = tensor("scores", (batch, kv_heads, group * seq, total))
+        self.add(_Node(node, f"{base}.scores", [scores]), "matmul", [queries, operands[0]], transpose_b=True)
+        probs = tensor("probs", (batch, kv_heads, group * seq, total))
+        self.add(_Node(node, f"{base}.softmax", [probs]), "eltwise", [scores], op="softmax")
+        context = tensor("context", (batch, kv_heads, group * seq, dv))
+        self.add(_Node(node, f"{base}.context", [context]), "matmul", [probs, operands[1]])
+        self.add(_Node(node, f"{base}.out", [node.output[0]]), "reshape", [context], op="transpose",
+                 out_shape_field=True)
+        if len(node.output) > 3 and node.output[3]:
+            self.add(_Node(node, f"{base}.qk", [node.output[3]]), "reshape", [scores], op="transpose",
+                     out_shape_field=True)
 
     def left_weights(self, node, w: str, x: str) -> None:
         """``W @ x`` (DETR's decoder cross-attention, Mamba's ``dt_proj.weight @ x``): the linear layer

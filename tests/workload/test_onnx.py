@@ -15,6 +15,7 @@ from accelsim.arch import ArrayConfig  # noqa: E402
 from accelsim.cli import main  # noqa: E402
 from accelsim.errors import SpecError, UnsupportedError  # noqa: E402
 from accelsim.mapping import load_dataflow  # noqa: E402
+from accelsim.workload.layer import GemmView  # noqa: E402
 from accelsim.sim import simulate  # noqa: E402
 from accelsim.workload import graph_from_dict, graph_to_yaml, resolve_workload  # noqa: E402
 from accelsim.workload.onnx_import import load_onnx  # noqa: E402
@@ -736,6 +737,40 @@ def test_a_3d_convolution_gathers_its_frames_then_runs_2d(tmp_path, capsys, batc
     assert conv.macs == math.prod(out) * (4 // groups) * 27 and conv.params == 8 * (4 // groups) * 27 + 8
     assert conv.gemm.K == (4 // groups) * 27 and conv.gemm.M == batch * math.prod(out[2:])
     assert imported["relu"].out_shape == tuple(out[1:]) or imported["relu"].out_shape == tuple(out)
+    for dataflow in ("ws", "os", "is"):
+        assert main(["simulate", str(path), "--arch", "sa8", "--dataflow", dataflow]) == 0
+        capsys.readouterr()
+
+
+@pytest.mark.parametrize("form", ["4d", "3d", "4d_cache"])
+def test_opset_23_attention_is_two_matmuls_and_a_softmax(tmp_path, capsys, form):
+    """Opset 23's Attention was refused. Grouped-query: 4 query heads share 2 K/V heads; a KV cache of 5
+    tokens is concatenated in front of the 8 new ones, and every query attends to all keys."""
+    batch, seq, heads, kv_heads, d, cached = 2, 8, 4, 2, 16, 5 if form == "4d_cache" else 0
+    if form == "3d":
+        shapes = {"Q": [batch, seq, heads * d], "K": [batch, seq, kv_heads * d], "V": [batch, seq, kv_heads * d]}
+        attrs = {"q_num_heads": heads, "kv_num_heads": kv_heads}
+    else:
+        shapes = {"Q": [batch, heads, seq, d], "K": [batch, kv_heads, seq, d], "V": [batch, kv_heads, seq, d]}
+        attrs = {}
+    inputs = ["Q", "K", "V"]
+    if cached:
+        shapes |= {"past_k": [batch, kv_heads, cached, d], "past_v": [batch, kv_heads, cached, d]}
+        inputs += ["", "past_k", "past_v"]
+    outputs = ["Y", "present_k", "present_v"]
+    graph = helper.make_graph([helper.make_node("Attention", inputs, outputs, name="attn", is_causal=1, **attrs)],
+                              "attention", [helper.make_tensor_value_info(n, TensorProto.FLOAT, s)
+                                            for n, s in shapes.items()],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outputs])
+    path = tmp_path / "attention.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)]), str(path))
+    imported = load_onnx(path)
+    keys = seq + cached
+    assert imported.macs == 2 * batch * heads * seq * d * keys
+    matmuls = [layer for layer in imported if layer.kind == "matmul"]
+    assert [m.gemm for m in matmuls] == [GemmView(M=2 * seq, N=keys, K=d, count=batch * kv_heads),
+                                         GemmView(M=2 * seq, N=d, K=keys, count=batch * kv_heads)]
+    assert imported["attn.softmax"].vector_ops == 5 * batch * heads * seq * keys
     for dataflow in ("ws", "os", "is"):
         assert main(["simulate", str(path), "--arch", "sa8", "--dataflow", dataflow]) == 0
         capsys.readouterr()
