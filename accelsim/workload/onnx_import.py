@@ -60,7 +60,8 @@ ONNX_FORMATS = {2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 10: 
                 17: "fp8_e4m3", 19: "fp8_e5m2", 21: "uint4", 22: "int4"}
 CONSTANT_SOURCES = {"Constant", "ConstantOfShape"}
 SHAPE_OPS = {"Shape", "Size"}  # constant when their input's shape is static
-SUPPORTED = sorted({*QUANTIZED_OPS, "Attention", "RMSNormalization", "Resize", "Upsample", "Conv", "ConvTranspose", "Gemm",
+SUPPORTED = sorted({*QUANTIZED_OPS, "Attention", "RMSNormalization", "Resize", "Upsample", "Conv", "ConvTranspose",
+                    "Gemm",
                     "MatMul", "Einsum", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Concat",
                     *ELEMENTWISE, *REDUCTIONS, *MOVEMENT, *RESIZING, *CONSTANT_SOURCES, *SHAPE_OPS})
 FOLD_LIMIT = 4096  # constants up to this many elements are computed (shape arithmetic, masks); weights are not
