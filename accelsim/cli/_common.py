@@ -43,7 +43,7 @@ def load_workload(args: argparse.Namespace):
     from ..workload import resolve_workload
 
     graph = resolve_workload(args.workload, lenient=args.lenient, batch=getattr(args, "batch", None),
-                             dims=onnx_dims(args))
+                             dims=onnx_dims(args), routing=getattr(args, "routing", None))
     for warning in graph.meta.get("placeholders", []):
         warn(f"{warning}; imported as a zero-cost placeholder")
     for warning in graph.meta.get("assumptions", []):
@@ -108,6 +108,9 @@ def add_batch_option(parser: argparse.ArgumentParser) -> None:
                         help="ONNX: the sequence length for a symbolic axis 1 of token inputs (ids, masks)")
     parser.add_argument("--dim", action="append", type=_dim, metavar="NAME=N",
                         help="ONNX: the value of a named symbolic dimension (repeatable)")
+    parser.add_argument("--routing", type=FILE_NAME, metavar="FILE",
+                        help='ONNX mixture of experts: measured routing, JSON {"tokens_per_expert": [[n0, n1, ...], '
+                             '...]} per MoE layer (default: balanced top-k, said in the report)')
 
 
 def _dim(text: str) -> tuple[str, int]:

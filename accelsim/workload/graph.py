@@ -111,14 +111,16 @@ class LayerGraph:
         if source == shape:
             return True
         producer = self._layers.get(tensor)
-        if producer is None:  # a graph input: its batch is the consumer's, or folded into a batch-1 consumer
-            return layer.batch == 1 and tuple(shape[1:]) == tuple(source)
 
         def whole(batch: int, s: Shape) -> Shape:  # the tensor with its batch, leading 1s dropped
             full = (batch, *s)
             while len(full) > 1 and full[0] == 1:
                 full = full[1:]
             return full
+        if producer is None:  # a graph input: its batch is the consumer's, or folded into a batch-1 consumer,
+            # or it is stored whole (it does not lead with the graph's batch) and the consumer takes its lead
+            return (layer.batch == 1 and tuple(shape[1:]) == tuple(source)) or whole(1, source) == whole(layer.batch,
+                                                                                                          shape)
         return whole(producer.batch, source) == whole(layer.batch, shape)
 
     # -- reading ----------------------------------------------------------------------------

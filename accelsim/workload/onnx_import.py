@@ -88,8 +88,13 @@ def _schema_type_name(attribute: OpSchema.Attribute) -> str:
 
 
 class _Importer:
-    def __init__(self, model, file: str, lenient: bool):
+    def __init__(self, model, file: str, lenient: bool, routing: list[list[int]] | None = None):
         self.file, self.lenient = file, lenient
+        self.routing = routing  # tokens per expert of each mixture-of-experts layer, in graph order (measured)
+        self.expert_tables: dict[str, tuple[str, str]] = {}  # a Gather of expert weights → (table, indices)
+        self.moe_layers: dict[str, int] = {}  # a router's expert indices → its MoE layer's number
+        self.balanced: list[int] = []  # MoE layers given balanced routing (no measured routing)
+        self.idle_experts: list[str] = []  # experts a measured routing sends no token (their weights in no layer)
         self.graph_proto = model.graph
         self.shapes: dict[str, tuple] = {}  # None marks a dimension shape inference left unknown
         for v in [*model.graph.value_info, *model.graph.input, *model.graph.output]:
@@ -122,11 +127,14 @@ class _Importer:
         self.empty: set[str] = set()  # tensors with a dimension of 0: nothing reads or writes them
         self.initializers = {init.name for init in model.graph.initializer}
         self.folded_nodes = self.folded_macs = self.folded_params = 0  # matmuls of constants only
-        self.folded_weights: set[str] = set()
+        self.folded_weights: set[str] = set()  # weights read by matmuls of constants (params: those no layer reads)
+        self.computed: set[str] = set()  # constants computed by MACs from other constants (not tensors of the file)
         self.transposed: list[tuple[str, int, int, tuple]] = []  # ConvTranspose: (layer, useful MACs, issued, out)
         self.aliases: dict[str, str] = _aliases(model)  # a constant passed through Identity/Cast → the tensor
         self.biases: dict[str, str] = {}  # layer → its bias tensor (Conv/Gemm third input, or a folded Add)
         self.biasless: dict[str, str] = {}  # MatMul output tensor → its linear layer (a bias Add may follow)
+        self.flipped: set[str] = set()  # products W @ x of a constant W (features on axis -2)
+        self.requantized: dict[str, str] = {}  # a Quantize/DequantizeLinear's output tensor → the activation it read
         self.dequantized: dict[str, int] = {}  # a DequantizeLinear's output → the integer element type it read
         self.float_operands: dict[str, str] = {}  # GEMM layer → its operands (of "IWO") that are floats in the file
         self.shifted = 0  # layers whose uint8 activations run as int8 (shifted by 128)
@@ -178,13 +186,17 @@ class _Importer:
         else:
             carry = self.carries_batch([*full, out])
             shapes = tuple(sh[1:] if carry else sh for sh in full)
+        batch = self.batch if carry else 1
+        if not carry and kind in ("conv2d", "pool") and len({(len(sh), sh[0]) for sh in [*full, out]}) == 1:
+            carry, batch = True, out[0]  # images of another batch than the first input's (CLIP's vision tower)
+            shapes = tuple(sh[1:] for sh in full)
         out = out[1:] if carry else out
         if out_shape_field:
             kw["shape"] = out
         if "axis" in kw and carry:
             kw["axis"] -= 1
         try:
-            layer = Layer(name, kind, shapes, batch=self.batch if carry else 1, **kw)
+            layer = Layer(name, kind, shapes, batch=batch, **kw)
             self.graph.add(layer, [self.tensor_layer[t] for t in activations])
         except SpecError as err:
             raise self.error(node, err.message) from None
@@ -227,10 +239,13 @@ class _Importer:
         for layer in list(self.graph):
             tensors = [self.aliases.get(t, t) for t in (self.weights.get(layer.name, (None,))[0],
                                                         self.biases.get(layer.name)) if t]
-            shared = sum(math.prod(self.shapes.get(t, ())) for t in tensors if t in seen)
+            # a weight the model computes from its constants (DeBERTa's projected relative positions) is not a
+            # tensor of the file: its elements are not parameters
+            shared = sum(math.prod(self.shapes.get(t, ())) for t in tensors if t in seen or t in self.computed)
             seen.update(tensors)
             if shared:
                 self.graph.replace(replace(layer, shared_params=shared))
+        self.folded_params = sum(math.prod(self.shapes.get(t, ())) for t in self.folded_weights - seen)
 
     def node(self, node) -> None:
         before = len(self.graph)
@@ -249,11 +264,9 @@ class _Importer:
         if float_op == "MatMul" and x in self.constants and w not in self.constants:
             x, w = w, x  # W @ x: the constant is the weight
         formats = {"I": self.file_format(x), "W": self.file_format(w), "O": self.output_format(node, float_op)}
-        if formats["I"] == "uint8":  # an int8 array takes uint8 activations shifted by 128 (the zero point
-            formats["I"] = "int8"  # correction folds into the bias): the same bytes, the same MACs
-            self.shifted += 1
-        if formats["O"] == "uint8":
-            formats["O"] = "int8"
+        if "uint8" in formats.values():  # an int8 array takes uint8 operands shifted by 128 (the zero-point
+            self.shifted += formats["I"] == "uint8" or formats["W"] == "uint8"  # correction folds into the bias)
+            formats = {op: "int8" if fmt == "uint8" else fmt for op, fmt in formats.items()}
         for layer in layers:
             changes = {FIELDS[op]: fmt for op, fmt in formats.items() if fmt}
             if changes:
@@ -294,6 +307,13 @@ class _Importer:
         if op in CONSTANT_SOURCES or (inputs and all(t in self.constants for t in inputs) and not _has_subgraph(node)):
             if op in ("MatMul", "Gemm"):
                 self.constant_matmul(node, inputs)
+            if op in ("MatMul", "Gemm", "Einsum", "Conv") or any(t in self.computed for t in inputs):
+                if op == "Add" and len(inputs) == 2:  # a vector added to a matmul of constants: its bias
+                    product, bias = sorted(inputs, key=lambda t: t not in self.computed)
+                    if bias not in self.computed and math.prod(self.shapes.get(bias) or (0,)) == \
+                            (self.shapes.get(product) or (None,))[-1]:
+                        self.folded_weights.add(self.aliases.get(bias, bias))
+                self.computed.update(node.output)
             self.constants.update(node.output)
             if op in ALIASING and inputs:  # another name (or type, or scale) for the same weights
                 self.aliases[node.output[0]] = self.aliases.get(inputs[0], inputs[0])
@@ -309,7 +329,7 @@ class _Importer:
         if op not in SUPPORTED or node.domain not in ("", "ai.onnx"):
             return self.unsupported(node, f"op {op} is not supported")
         acts = [t for t in inputs if t not in self.constants]
-        missing = [t for t in acts if t not in self.tensor_layer]
+        missing = [t for t in acts if t not in self.tensor_layer and t not in self.expert_tables]
         if missing:
             raise self.error(node, f"reads tensor '{missing[0]}', which no earlier node produces")
         a = self.checked_attributes(node)
@@ -341,6 +361,8 @@ class _Importer:
         if op in MOVEMENT:
             self.add(node, "reshape", acts[:1], op=op.lower(), out_shape_field=True)
             return
+        if op in ("Gather", "GatherND") and self.expert_gather(node, inputs):
+            return
         if op in RESIZING:
             return self.resize(node, acts)
         if op in REDUCTIONS:
@@ -357,6 +379,8 @@ class _Importer:
             return
         if op == "Add" and self.fold_bias(node, inputs, acts):
             return
+        if op in ("QuantizeLinear", "DequantizeLinear"):
+            self.requantized[node.output[0]] = acts[0]
         out_shape = self.shape(node, node.output[0])
         widened = _broadcast_shapes([self.shape(node, t) for t in acts]) != out_shape
         self.add(node, "eltwise", acts, op=ELEMENTWISE[op], out_shape_field=widened)
@@ -378,11 +402,10 @@ class _Importer:
             m, k, n = a[-2], a[-1], b[-1]
             lead = math.prod(_broadcast_shapes([a[:-2], b[:-2]]) or ())
         self.folded_macs += lead * m * k * n
-        for t in inputs:
+        for t in inputs[1:]:  # the weights (and a Gemm's bias); the left operand is data (an embedding table)
             root = self.aliases.get(t, t)
-            if root in self.initializers and root not in self.folded_weights:
+            if root not in self.computed:
                 self.folded_weights.add(root)
-                self.folded_params += math.prod(self.shapes.get(root, ()))
         self.folded_nodes += 1
 
     def concat(self, node, a, inputs, acts) -> None:
@@ -393,6 +416,78 @@ class _Importer:
             self.add(node, "reshape", acts, op="concat", out_shape_field=True)
             return
         self.add(node, "concat", acts, axis=axis)
+
+    def expert_gather(self, node, inputs: list[str]) -> bool:
+        """A mixture of experts' weights picked per routed token (``experts.gate_up_proj[top_k_index]``, as
+        transformers' batched experts export): no copy is made, the MatMuls it feeds become expert layers."""
+        if len(inputs) != 2 or inputs[0] not in self.constants or inputs[1] in self.constants:
+            return False
+        table, indices = inputs
+        if node.op_type == "GatherND" and ((self.shapes.get(indices) or (0,))[-1] != 1 or any(
+                a.name == "batch_dims" and a.i for a in node.attribute)):
+            return False  # GatherND picks whole experts only with one index per row and no batch dimensions
+        readers = self.readers.get(node.output[0], [])
+        if len(self.shapes.get(table, ())) != 3 or not readers or any(r.op_type != "MatMul" for r in readers):
+            return False
+        self.expert_tables[node.output[0]] = (table, indices)
+        return True
+
+    def experts(self, node, first: str, second: str) -> None:
+        """A batched expert matmul: each routed token (slot) times the weights of the expert it was sent to, as
+        one linear layer per expert over the tokens it receives (a free dispatch slice in, a free concatenation
+        back in slot order). The tokens per expert come from ``routing`` (measured), else balanced top-k
+        routing, said in the assumptions; every expert's weights are parameters once."""
+        left = first in self.expert_tables
+        weights, x = (first, second) if left else (second, first)
+        table, indices = self.expert_tables[weights]
+        experts, rows, cols = self.shape(node, table)
+        xshape, slots = self.shape(node, x), math.prod(self.shape(node, indices))
+        k, width = (cols, xshape[-1]) if left else (rows, xshape[-2])
+        n = rows if left else cols
+        if math.prod(xshape) != slots * k or width != 1 and xshape[-2 if left else -1] != k:
+            return self.unsupported(node, f"expert weights {[experts, rows, cols]} times {list(xshape)} are not one "
+                                          "routed token per expert matrix")
+        layer = self.moe_layers.setdefault(indices, len(self.moe_layers))
+        counts = self.expert_tokens(node, layer, experts, slots)
+        base, out = node.name or node.op_type, node.output[0]
+        tokens = f"{out}@tokens"
+        self.shapes[tokens] = (slots, k)
+        self.add(_Node(node, f"{base}.tokens", [tokens]), "reshape", [x], op="reshape", out_shape_field=True)
+        parts, start = [], 0
+        for expert, count in enumerate(counts):
+            if not count:
+                self.idle_experts.append(f"{table}[{expert}]")
+                continue
+            routed, result, matrix = f"{out}@e{expert}.in", f"{out}@e{expert}", f"{table}[{expert}]"
+            self.shapes[routed], self.shapes[result], self.shapes[matrix] = (count, k), (count, n), (rows, cols)
+            self.add(_Node(node, f"{base}.expert{expert}.tokens", [routed]), "reshape", [tokens], op="slice",
+                     out_shape_field=True)
+            name = self.add(_Node(node, f"{base}.expert{expert}", [result]), "linear", [routed], out=n)
+            self.weights[name] = (matrix, not left)
+            parts.append(result)
+            start += count
+        joined = f"{out}@joined"
+        self.shapes[joined] = (slots, n)
+        if len(parts) > 1:
+            self.add(_Node(node, f"{base}.combine", [joined]), "concat", parts, axis=0)
+        else:
+            self.tensor_layer[joined] = self.tensor_layer[parts[0]]
+        self.add(_Node(node, f"{base}.out", [out]), "reshape", [joined], op="reshape", out_shape_field=True)
+
+    def expert_tokens(self, node, layer: int, experts: int, slots: int) -> list[int]:
+        """Tokens each expert of MoE layer ``layer`` receives: measured, or top-k balanced (the remainder to
+        the first experts)."""
+        if self.routing is None:
+            if layer not in self.balanced:
+                self.balanced.append(layer)
+            return [slots // experts + (e < slots % experts) for e in range(experts)]
+        if layer >= len(self.routing):
+            raise self.error(node, f"the routing gives {len(self.routing)} MoE layer(s); the model has more")
+        counts = self.routing[layer]
+        if len(counts) != experts or sum(counts) != slots:
+            raise self.error(node, f"the routing of MoE layer {layer} gives {len(counts)} experts {sum(counts)} "
+                                   f"tokens; the model routes {slots} tokens to {experts} experts")
+        return list(counts)
 
     def resize(self, node, acts) -> None:
         """Movement that changes the element count; a multi-output Split becomes one slice per output."""
@@ -407,18 +502,24 @@ class _Importer:
 
     def fold_bias(self, node, inputs, acts) -> bool:
         """``MatMul`` + a constant ``Add`` is one linear layer with a bias (every ``nn.Linear`` on a 3-D
-        input exports so): fold it when the product feeds only this Add and the constant is a
-        per-output-feature vector."""
-        if len(acts) != 1 or len(inputs) != 2 or acts[0] not in self.biasless or self.uses.get(acts[0], 0) != 1:
+        input exports so): fold it when the product feeds only this Add (in a quantized graph, through the
+        QuantizeLinear and DequantizeLinear between them) and the constant is a per-output-feature vector."""
+        if len(acts) != 1 or len(inputs) != 2:
             return False
-        layer = self.graph[self.biasless[acts[0]]]
+        product = acts[0]
+        while product not in self.biasless and product in self.requantized and self.uses.get(product, 0) == 1:
+            product = self.requantized[product]  # a quantized graph's MatMul → Quantize → Dequantize → Add
+        if product not in self.biasless or self.uses.get(product, 0) != 1:
+            return False
+        layer = self.graph[self.biasless[product]]
         bias = self.shapes.get(next(t for t in inputs if t != acts[0]), ())
-        if not bias or None in bias or bias[-1] != layer.out or math.prod(bias) != layer.out:
+        axis = -2 if product in self.flipped else -1  # W @ x has its output features on axis -2
+        if not bias or None in bias or len(bias) < -axis or bias[axis] != layer.out or math.prod(bias) != layer.out:
             return False
         self.graph.replace(replace(layer, bias=True))
         self.biases[layer.name] = next(t for t in inputs if t != acts[0])
-        self.tensor_layer[node.output[0]] = layer.name
-        del self.biasless[acts[0]]
+        self.tensor_layer[node.output[0]] = self.tensor_layer[acts[0]]
+        del self.biasless[product]
         return True
 
     def checked_attributes(self, node) -> dict[str, Any]:
@@ -608,6 +709,9 @@ class _Importer:
             if not bias:
                 self.biasless[node.output[0]] = name
             return
+        if node.op_type == "MatMul" and len(acts) == 2 and (first in self.expert_tables or
+                                                            second in self.expert_tables):
+            return self.experts(node, first, second)
         if len(acts) == 2:
             self.add(node, "matmul", acts, transpose_b=bool(node.op_type == "Gemm" and a.get("transB", 0)))
             return
@@ -799,10 +903,36 @@ class _Importer:
             self.add(_Node(node, f"{base}.qk", [node.output[3]]), "reshape", [scores], op="transpose",
                      out_shape_field=True)
 
+    def grouped_left_weights(self, node, w: str, x: str, wshape: tuple, xshape: tuple) -> None:
+        """``W @ x`` with one constant matrix per head (DETR's first decoder layer, whose queries are constants):
+        per head ``(W_h x_h)ᵀ = x_hᵀ W_hᵀ``, the grouped 1×1 convolution over x's columns, between zero-cost
+        rearrangements."""
+        lead = tuple(wshape[:-2])
+        while lead and lead[0] == 1:
+            lead = lead[1:]
+        m, k = wshape[-2:]
+        x_lead = tuple(xshape[:-2])
+        if len(xshape) < 3 or xshape[-2] != k or (lead and x_lead[len(x_lead) - len(lead):] != lead):
+            return self.unsupported(node, f"a constant left operand {list(wshape)} must hold one [M, K] matrix per "
+                                          f"leading index of the right operand {list(xshape)}")
+        groups, batch, n = math.prod(lead), math.prod(x_lead[:len(x_lead) - len(lead)]), xshape[-1]
+        base = node.name or node.op_type
+        grouped_in, grouped_out = f"{node.output[0]}@groups_in", f"{node.output[0]}@groups_out"
+        self.shapes[grouped_in] = (batch, groups * k, n, 1)
+        self.shapes[grouped_out] = (batch, groups * m, n, 1)
+        self.add(_Node(node, f"{base}.grouped", [grouped_in]), "reshape", [x], op="transpose", out_shape_field=True)
+        name = self.add(_Node(node, base, [grouped_out]), "conv2d", [grouped_in], out=groups * m, kernel=(1, 1),
+                        groups=groups)
+        self.add(_Node(node, f"{base}.heads", [node.output[0]]), "reshape", [grouped_out], op="transpose",
+                 out_shape_field=True)
+        self.weights[name] = (w, False)
+
     def left_weights(self, node, w: str, x: str) -> None:
         """``W @ x`` (DETR's decoder cross-attention, Mamba's ``dt_proj.weight @ x``): the linear layer
         ``xᵀ Wᵀ`` between zero-cost transposes, so the array streams x's columns past W."""
         wshape, xshape, out = self.shape(node, w), self.shape(node, x), self.shape(node, node.output[0])
+        if len(wshape) > 2:
+            return self.grouped_left_weights(node, w, x, wshape, xshape)
         if len(wshape) != 2 or len(xshape) < 2 or xshape[-2] != wshape[1]:
             return self.unsupported(node, f"a constant left operand {list(wshape)} times {list(xshape)} is "
                                           "supported as a 2-D weight matrix only")
@@ -815,6 +945,8 @@ class _Importer:
         self.add(_Node(node, f"{base}.yT", [node.output[0]]), "reshape", [flipped_out], op="transpose",
                  out_shape_field=True)
         self.weights[name] = (w, False)
+        self.biasless[node.output[0]] = name  # Mamba's dt_proj: its bias [out, 1] follows
+        self.flipped.add(node.output[0])
 
     def unsupported(self, node, reason: str) -> None:
         where = f"node '{_shown(node.name or node.op_type)}' ({node.op_type})"
@@ -1010,14 +1142,84 @@ def _fix_batch(model, file: str, batch: int | None, dims: dict[str, int]) -> str
             "assumed batch 1 (pass --batch to choose)")
 
 
+# onnxruntime's own quantized ops (domain com.microsoft, written by its QOperator quantizer): the standard op
+# each computes on dequantized values, its quantized inputs (slots of (tensor, scale, zero point)) and its
+# output's (scale, zero point) slots. Attributes the standard op does not define are dropped.
+CONTRIB_QUANTIZED = {
+    "QLinearAdd": ("Add", ((0, 1, 2), (3, 4, 5)), (6, 7)),
+    "QLinearMul": ("Mul", ((0, 1, 2), (3, 4, 5)), (6, 7)),
+    "QLinearSigmoid": ("Sigmoid", ((0, 1, 2),), (3, 4)),
+    "QLinearLeakyRelu": ("LeakyRelu", ((0, 1, 2),), (3, 4)),
+    "QLinearSoftmax": ("Softmax", ((0, 1, 2),), (3, 4)),
+    "QLinearGlobalAveragePool": ("GlobalAveragePool", ((0, 1, 2),), (3, 4)),
+    "QLinearAveragePool": ("AveragePool", ((0, 1, 2),), (3, 4)),
+    "QLinearReduceMean": ("ReduceMean", ((0, 1, 2),), (3, 4)),
+    "QGemm": ("Gemm", ((0, 1, 2), (3, 4, 5)), (7, 8)),
+}
+
+
+def _expand_contrib_quantized(model, file: str) -> None:
+    """Rewrite onnxruntime's ``com.microsoft`` quantized ops, which ONNX shape inference does not know, as the
+    QDQ form they compute: ``DequantizeLinear`` of each quantized input, the standard op, ``QuantizeLinear`` of
+    its output (QGemm's int32 bias through a ``Cast``; QLinearConcat's inputs in triples after the output's).
+    The layers keep the node's name; the dequantize and requantize arithmetic is vector work, as in a QDQ graph."""
+    from onnx import defs, helper
+
+    nodes, changed = [], False
+    for node in model.graph.node:
+        if node.domain != "com.microsoft" or node.op_type not in (*CONTRIB_QUANTIZED, "QLinearConcat",
+                                                                   "QuantizeLinear", "DequantizeLinear"):
+            nodes.append(node)
+            continue
+        changed = True
+        name, ins = node.name or node.op_type, list(node.input)
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear"):  # the standard ops, by another domain
+            nodes.append(helper.make_node(node.op_type, ins, list(node.output), name=node.name, **attrs))
+            continue
+        if attrs.pop("channels_last", 0):
+            raise UnsupportedError(f"{file}: node '{_shown(name)}' ({node.op_type}): channels_last=1 is not "
+                                   "supported (use --lenient to import it as a zero-cost placeholder)")
+
+        def slot(i: int, ins: list[str] = ins) -> str:
+            return ins[i] if i < len(ins) else ""
+
+        if node.op_type == "QLinearConcat":
+            op, quantized, output = "Concat", tuple((i, i + 1, i + 2) for i in range(2, len(ins), 3)), (0, 1)
+        else:
+            op, quantized, output = CONTRIB_QUANTIZED[node.op_type]
+        floats = []
+        for i, (x, scale, zero) in enumerate(quantized):
+            floats.append(f"{node.output[0]}@dq{i}")
+            nodes.append(helper.make_node("DequantizeLinear", [slot(x), slot(scale), slot(zero)], [floats[-1]],
+                                          name=f"{name}.dq{i}", axis=0 if op == "Gemm" and i and attrs.get("transB")
+                                          else 1))
+        if op == "Gemm" and slot(6):
+            floats.append(f"{node.output[0]}@bias")
+            nodes.append(helper.make_node("Cast", [slot(6)], [floats[-1]], name=f"{name}.bias", to=1))
+        schema = defs.get_schema(op)
+        kept = {k: v for k, v in attrs.items() if k in schema.attributes}
+        quantize = bool(slot(output[0]))  # QGemm without an output scale writes floats
+        result = f"{node.output[0]}@float" if quantize else node.output[0]
+        nodes.append(helper.make_node(op, floats, [result], name=name, **kept))
+        if quantize:
+            nodes.append(helper.make_node("QuantizeLinear", [result, slot(output[0]), slot(output[1])],
+                                          [node.output[0]], name=f"{name}.q"))
+    if changed:
+        del model.graph.node[:]
+        model.graph.node.extend(nodes)
+
+
 def load_onnx(path: str | Path, *, lenient: bool = False, batch: int | None = None,
-              dims: dict[str, int] | None = None) -> LayerGraph:
+              dims: dict[str, int] | None = None, routing: str | Path | None = None) -> LayerGraph:
     """Import an ONNX file. Malformed files, failed shape inference and unsupported ops raise
     :class:`SpecError`/:class:`UnsupportedError`; ``lenient`` turns every node it cannot model into a
     placeholder (listed in ``graph.meta["placeholders"]``). A symbolic batch dimension takes
     ``batch``, or 1 with a note in ``graph.meta["assumptions"]``; other symbolic dimensions take
-    ``dims`` (by name; ``"seq"`` sets axis 1 of rank-2 inputs) or are an error naming them."""
-    return _import(path, lenient=lenient, batch=batch, dims=dims)[0]
+    ``dims`` (by name; ``"seq"`` sets axis 1 of rank-2 inputs) or are an error naming them. ``routing``
+    names a measured mixture-of-experts routing (:func:`load_routing`); without it, balanced top-k routing
+    is assumed and said."""
+    return _import(path, lenient=lenient, batch=batch, dims=dims, routing=routing)[0]
 
 
 def onnx_weights(path: str | Path, *, lenient: bool = False) -> dict:
@@ -1129,6 +1331,8 @@ def _fold_round(model, file: str):
     for node in graph.node:
         inputs = [t for t in node.input if t]
         if node.domain not in ("", "ai.onnx") or node.op_type in NEVER_FOLD or len(node.output) == 0:
+            continue
+        if node.op_type in ("MatMul", "Gemm", "Einsum", "Conv"):  # MACs, however small: the importer says them
             continue
         if node.op_type in SHAPE_OPS and inputs and shapes.get(inputs[0]) is not None:
             full = np.array(shapes[inputs[0]], dtype=np.int64)
@@ -1243,7 +1447,37 @@ def _static_shapes(model) -> dict[str, tuple[int, ...] | None]:
     return out
 
 
-def _import(path: str | Path, *, lenient: bool, batch: int | None, dims: dict[str, int] | None = None):
+def load_routing(path: str | Path) -> list[list[int]]:
+    """A measured mixture-of-experts routing: a JSON file ``{"tokens_per_expert": [[n0, n1, ...], ...]}``, the
+    tokens each expert receives, one list per MoE layer in graph order.
+
+    Examples
+    --------
+    >>> import json, tempfile, os
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+    ...     json.dump({"tokens_per_expert": [[3, 1], [2, 2]]}, f)
+    >>> load_routing(f.name)
+    [[3, 1], [2, 2]]
+    >>> os.remove(f.name)
+    """
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as err:
+        raise SpecError(f"cannot read the routing: {err.strerror or err}", file=str(path)) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise SpecError(f"the routing is not JSON: {str(err).splitlines()[0]}", file=str(path)) from None
+    layers = data.get("tokens_per_expert") if isinstance(data, dict) else None
+    if not isinstance(layers, list) or not layers or not all(
+            isinstance(row, list) and row and all(type(n) is int and 0 <= n < 2**40 for n in row) for row in layers):
+        raise SpecError("`tokens_per_expert` must be a non-empty list (one per MoE layer) of non-empty lists of "
+                        "token counts (integers ≥ 0)", file=str(path))
+    return layers
+
+
+def _import(path: str | Path, *, lenient: bool, batch: int | None, dims: dict[str, int] | None = None,
+            routing: str | Path | None = None):
     """``(graph, importer, shape-inferred model)``: the one import that :func:`load_onnx` and
     :func:`onnx_weights` share, so both use the same layer names."""
     onnx = _require_onnx()
@@ -1267,12 +1501,13 @@ def _import(path: str | Path, *, lenient: bool, batch: int | None, dims: dict[st
                             file=str(path)) from None
     if not model.graph.node:
         raise SpecError("not a readable ONNX model: the graph has no nodes", file=str(path))
+    _expand_contrib_quantized(model, str(path))
     note = _weight_input_note(model.graph)  # before _fix_batch gives the symbolic dimensions values
     try:
         assumption = _fix_batch(model, str(path), batch, dims or {})
         inference_notes: list[str] = []
         model = _infer_and_fold(model, str(path), lenient=lenient, notes=inference_notes)
-        importer = _Importer(model, str(path), lenient)
+        importer = _Importer(model, str(path), lenient, load_routing(routing) if routing is not None else None)
         name = path.stem.removeprefix("light_")
         graph = importer.run(name, {"source": f"imported from {path.name} (ONNX opset "
                                               f"{model.opset_import[0].version if model.opset_import else '?'})"})
@@ -1292,6 +1527,20 @@ def _import(path: str | Path, *, lenient: bool, batch: int | None, dims: dict[st
         graph.meta.setdefault("assumptions", []).append(
             f"{len(importer.transposed)} transposed convolution(s) run as stride-1 convolutions over zero-inserted "
             f"inputs: the array issues {issued:,} MACs (the MACs and cycles reported) for {useful:,} useful ones")
+    if importer.moe_layers:
+        graph.meta["moe_layers"] = len(importer.moe_layers)
+        if importer.routing is not None and len(importer.routing) != len(importer.moe_layers):
+            raise SpecError(f"the routing gives {len(importer.routing)} MoE layers; the model has "
+                            f"{len(importer.moe_layers)}", file=str(path))
+    if importer.balanced:
+        graph.meta.setdefault("assumptions", []).append(
+            f"{len(importer.balanced)} mixture-of-experts layer(s) without measured routing: balanced top-k routing "
+            "assumed (every expert receives an equal share of the routed tokens; give --routing FILE to use a "
+            "measured one)")
+    if importer.idle_experts:
+        graph.meta.setdefault("assumptions", []).append(
+            f"{len(importer.idle_experts)} expert(s) receive no token in the routing (e.g. "
+            f"{importer.idle_experts[0]}): their weights are in no layer and not in the params")
     if importer.float_operands:
         grouped: dict[str, list[str]] = {}
         for layer, operands in importer.float_operands.items():
@@ -1299,11 +1548,13 @@ def _import(path: str | Path, *, lenient: bool, batch: int | None, dims: dict[st
         graph.meta["float_operands"] = grouped
     if importer.shifted:
         graph.meta.setdefault("assumptions", []).append(
-            f"{importer.shifted} layer(s) read uint8 activations: run as int8 shifted by 128 (the zero-point "
+            f"{importer.shifted} layer(s) read uint8 operands: run as int8 shifted by 128 (the zero-point "
             "correction folds into the bias), the same bytes and MACs")
     if importer.folded_nodes:
+        graph.meta["constant_matmuls"] = {"nodes": importer.folded_nodes, "macs": importer.folded_macs,
+                                          "params": importer.folded_params}
         graph.meta.setdefault("assumptions", []).append(
-            f"{importer.folded_nodes} MatMul/Gemm node(s) read only constants ({importer.folded_macs:,} MACs, "
-            f"{importer.folded_params:,} weight parameters): computed once when the model is compiled, so "
-            "not modelled per inference and not in the MACs or params")
+            f"{importer.folded_nodes} MatMul/Gemm node(s) read only constants: computed once when the model is "
+            f"compiled, so their {importer.folded_macs:,} MACs are not modelled per inference, and the "
+            f"{importer.folded_params:,} weight parameters only they read are not in the params")
     return graph, importer, model

@@ -424,8 +424,10 @@ def test_a_matmul_of_constants_is_said_not_silently_dropped(tmp_path, capsys):
     imported = load_onnx(path)
     assert [layer.name for layer in imported] == ["use"]
     assert imported.meta["assumptions"] == [
-        "1 MatMul/Gemm node(s) read only constants (532,480 MACs, 16,512 weight parameters): computed once when "
-        "the model is compiled, so not modelled per inference and not in the MACs or params"]
+        "1 MatMul/Gemm node(s) read only constants: computed once when the model is compiled, so their 532,480 "
+        "MACs are not modelled per inference, and the 8,192 weight parameters only they read are not in the params"]
+    assert imported.meta["constant_matmuls"] == {"nodes": 1, "macs": 65 * 128 * 64, "params": 128 * 64}
+    assert imported.params == 0  # the product is computed, not a tensor of the file
     assert main(["simulate", str(path), "--arch", "sa8", "--json"]) == 0
     assert "532,480 MACs" in " ".join(json.loads(capsys.readouterr().out)["assumptions"])
 
@@ -644,7 +646,7 @@ def test_a_qoperator_convolution_is_a_convolution_in_the_files_formats(tmp_path,
     assert conv.params == 8 * 4 * 9 + (8 if op == "QLinearConv" else 0)
     assert (conv.input_type, conv.weight_type, conv.output_type) == ("int8", "int8", output)
     assert "float_operands" not in graph.meta
-    assert any("uint8 activations: run as int8 shifted by 128" in note for note in graph.meta["assumptions"])
+    assert any("uint8 operands: run as int8 shifted by 128" in note for note in graph.meta["assumptions"])
     for dataflow in ("ws", "os", "is"):
         assert main(["simulate", str(path), "--arch", "sa8", "--dataflow", dataflow]) == 0
     assert "shifted by 128" in capsys.readouterr().err
