@@ -45,12 +45,15 @@ ELEMENTWISE = {
 ALIASING = ("Identity", "Cast", "DequantizeLinear")
 REDUCTIONS = {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2", "ReduceL1",
               "ReduceSumSquare", "ReduceLogSumExp", "ArgMax", "ArgMin",
-              "TopK"}  # a MoE router's top-k: one compare per input element; values and indices are its outputs
+              "TopK",  # a MoE router's top-k: one compare per input element; values and indices are its outputs
+              "NonZero"}  # eager MoE dispatch: which tokens an expert receives (one compare per input element)
 MOVEMENT = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Dropout", "Identity", "Cast", "CastLike"}
 # movement that changes the element count (a gather copies what it selects; the rest is free)
 RESIZING = {"Gather": "gather", "GatherND": "gather", "GatherElements": "gather", "Slice": "slice",
             "Split": "slice", "Expand": "expand", "Tile": "tile", "Pad": "pad", "Trilu": "trilu",
-            "Range": "range"}
+            "Range": "range", "OneHot": "expand"}  # OneHot: eager MoE's expert mask, written element by element
+# eager MoE's combine (index_add_): one add per update element, written into a copy of the data
+SCATTERS = {"ScatterElements": 2, "ScatterND": 2}  # op → its updates' input slot
 # QOperator graphs (onnxruntime's quantize_static, QOperator format): the float op each one is, and where its
 # activation, weight and bias sit among the node's inputs; the integer ops' outputs are their int32 accumulators
 QUANTIZED_OPS = {"QLinearConv": ("Conv", (0, 3, 8)), "QLinearMatMul": ("MatMul", (0, 3)),
@@ -60,10 +63,10 @@ ONNX_FORMATS = {2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 10: 
                 17: "fp8_e4m3", 19: "fp8_e5m2", 21: "uint4", 22: "int4"}
 CONSTANT_SOURCES = {"Constant", "ConstantOfShape"}
 SHAPE_OPS = {"Shape", "Size"}  # constant when their input's shape is static
-SUPPORTED = sorted({*QUANTIZED_OPS, "Attention", "RMSNormalization", "Resize", "Upsample", "Conv", "ConvTranspose",
-                    "Gemm",
-                    "MatMul", "Einsum", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Concat",
-                    *ELEMENTWISE, *REDUCTIONS, *MOVEMENT, *RESIZING, *CONSTANT_SOURCES, *SHAPE_OPS})
+SUPPORTED = sorted({*QUANTIZED_OPS, *SCATTERS, "Attention", "RMSNormalization", "Resize", "Upsample", "Conv",
+                    "ConvTranspose", "Gemm", "MatMul", "Einsum", "MaxPool", "AveragePool", "GlobalAveragePool",
+                    "GlobalMaxPool", "Concat", *ELEMENTWISE, *REDUCTIONS, *MOVEMENT, *RESIZING, *CONSTANT_SOURCES,
+                    *SHAPE_OPS})
 FOLD_LIMIT = 4096  # constants up to this many elements are computed (shape arithmetic, masks); weights are not
 NEVER_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "If", "Loop",
               "Scan"}
@@ -91,7 +94,8 @@ class _Importer:
     def __init__(self, model, file: str, lenient: bool, routing: list[list[int]] | None = None):
         self.file, self.lenient = file, lenient
         self.routing = routing  # tokens per expert of each mixture-of-experts layer, in graph order (measured)
-        self.expert_tables: dict[str, tuple[str, str]] = {}  # a Gather of expert weights → (table, indices)
+        # a Gather of expert weights → (table, indices, transposed since)
+        self.expert_tables: dict[str, tuple[str, str, bool]] = {}
         self.moe_layers: dict[str, int] = {}  # a router's expert indices → its MoE layer's number
         self.balanced: list[int] = []  # MoE layers given balanced routing (no measured routing)
         self.idle_experts: list[str] = []  # experts a measured routing sends no token (their weights in no layer)
@@ -118,6 +122,7 @@ class _Importer:
         self.weights: dict[str, tuple[str, bool]] = {}  # layer → (its weight tensor, stored (in, out))
         self.uses: dict[str, int] = {}  # how many nodes (and graph outputs) read each tensor
         self.readers: dict[str, list] = {}  # tensor → the nodes that read it
+        self.producers = {t: node.op_type for node in model.graph.node for t in node.output}
         for node in model.graph.node:
             for t in node.input:
                 self.uses[t] = self.uses.get(t, 0) + 1
@@ -152,6 +157,9 @@ class _Importer:
                                    "an empty tensor has no work to model")
         if None in shape:
             axis = shape.index(None)
+            if self.producers.get(tensor) == "NonZero":
+                raise self.error(node, f"the size of tensor '{tensor}' depends on the data (NonZero): only an eager "
+                                       "mixture-of-experts dispatch, whose sizes come from the routing, is modelled")
             raise self.error(node, f"tensor '{tensor}' has an unknown dimension on axis {axis} "
                                    f"({['?' if d is None else d for d in shape]}) that ONNX shape inference "
                                    "could not resolve; give the model's symbolic dimensions with --batch, --seq "
@@ -333,6 +341,10 @@ class _Importer:
         if missing:
             raise self.error(node, f"reads tensor '{missing[0]}', which no earlier node produces")
         a = self.checked_attributes(node)
+        if op == "Transpose" and acts and acts[0] in self.expert_tables and len(self.shape(node, acts[0])) == 2:
+            table, indices, flipped = self.expert_tables[acts[0]]  # one expert's matrix, transposed for x @ Wᵀ
+            self.expert_tables[node.output[0]] = (table, indices, not flipped)
+            return
         if op in QUANTIZED_OPS:  # the float op it quantizes, on its activation, weight and bias
             float_op, slots = QUANTIZED_OPS[op]
             operands = [node.input[i] if i < len(node.input) else "" for i in slots]
@@ -362,6 +374,14 @@ class _Importer:
             self.add(node, "reshape", acts[:1], op=op.lower(), out_shape_field=True)
             return
         if op in ("Gather", "GatherND") and self.expert_gather(node, inputs):
+            return
+        if op in SCATTERS:
+            data, updates = node.input[0], node.input[SCATTERS[op]]
+            if updates in self.constants:
+                return self.unsupported(node, "a scatter of constant updates is not supported")
+            # the copy of the data with the updates added in: one vector op per element written
+            self.add(node, "reshape", [*([data] if data not in self.constants else []), updates], op="pad",
+                     out_shape_field=True)
             return
         if op in RESIZING:
             return self.resize(node, acts)
@@ -423,13 +443,20 @@ class _Importer:
         if len(inputs) != 2 or inputs[0] not in self.constants or inputs[1] in self.constants:
             return False
         table, indices = inputs
+        if len(self.shapes.get(indices, (0,))) == 0 and node.op_type == "Gather":  # one expert, chosen at run time
+            readers = self.readers.get(node.output[0], [])
+            if len(self.shapes.get(table, ())) != 3 or not readers or any(
+                    r.op_type not in ("MatMul", "Transpose") for r in readers):
+                return False
+            self.expert_tables[node.output[0]] = (table, indices, False)
+            return True
         if node.op_type == "GatherND" and ((self.shapes.get(indices) or (0,))[-1] != 1 or any(
                 a.name == "batch_dims" and a.i for a in node.attribute)):
             return False  # GatherND picks whole experts only with one index per row and no batch dimensions
         readers = self.readers.get(node.output[0], [])
         if len(self.shapes.get(table, ())) != 3 or not readers or any(r.op_type != "MatMul" for r in readers):
             return False
-        self.expert_tables[node.output[0]] = (table, indices)
+        self.expert_tables[node.output[0]] = (table, indices, False)
         return True
 
     def experts(self, node, first: str, second: str) -> None:
@@ -439,7 +466,9 @@ class _Importer:
         routing, said in the assumptions; every expert's weights are parameters once."""
         left = first in self.expert_tables
         weights, x = (first, second) if left else (second, first)
-        table, indices = self.expert_tables[weights]
+        table, indices, flipped = self.expert_tables[weights]
+        if len(self.shape(node, weights)) == 2:
+            return self.one_expert(node, weights, x, left, flipped)
         experts, rows, cols = self.shape(node, table)
         xshape, slots = self.shape(node, x), math.prod(self.shape(node, indices))
         k, width = (cols, xshape[-1]) if left else (rows, xshape[-2])
@@ -473,6 +502,22 @@ class _Importer:
         else:
             self.tensor_layer[joined] = self.tensor_layer[parts[0]]
         self.add(_Node(node, f"{base}.out", [out]), "reshape", [joined], op="reshape", out_shape_field=True)
+
+    def one_expert(self, node, weights: str, x: str, left: bool, flipped: bool) -> None:
+        """``x @ W_e`` with ``W_e`` the expert a loop iteration picked at run time (eager MoE dispatch): a linear
+        layer over the tokens routed to it, its weights that expert's matrix (a parameter once)."""
+        table, indices, _ = self.expert_tables[weights]
+        wshape = self.shape(node, weights)
+        if left:
+            return self.unsupported(node, "an expert's weights as the left operand are not supported")
+        k, n = wshape
+        if self.shape(node, x)[-1] != k:
+            raise self.error(node, f"expert weights {list(wshape)} do not fit the tokens {list(self.shape(node, x))}")
+        name = self.add(node, "linear", [x], out=n)
+        matrix = f"{table}[{indices}]"  # the expert this iteration's index picks: its own parameters
+        self.shapes[matrix] = wshape
+        self.weights[name] = (matrix, not flipped)
+        self.biasless[node.output[0]] = name
 
     def expert_tokens(self, node, layer: int, experts: int, slots: int) -> list[int]:
         """Tokens each expert of MoE layer ``layer`` receives: measured, or top-k balanced (the remainder to
@@ -1447,6 +1492,77 @@ def _static_shapes(model) -> dict[str, tuple[int, ...] | None]:
     return out
 
 
+def _route_eager_experts(model, routing: list[list[int]] | None, file: str) -> tuple[list[str], int]:
+    """Give eager MoE dispatch its token counts, before shape inference: ``(notes, MoE layers)``.
+
+    An eager expert loop (transformers' ``experts_implementation="eager"``) finds with ``NonZero`` which experts
+    received tokens and, per expert, which tokens: data-dependent shapes that ONNX cannot infer. The trace fixed
+    how many experts the loop visits (one branch each); each ``OneHot`` of router indices starts a MoE layer,
+    whose first ``NonZero`` lists the experts visited and the next ones, in graph order, each expert's tokens
+    (``[rank, n]``). ``n`` comes from the measured ``routing`` or from balanced top-k routing over the visited
+    experts (said)."""
+    from onnx import TensorProto, helper, shape_inference
+
+    onehots = [n for n in model.graph.node if n.op_type == "OneHot"]
+    if not onehots:
+        return [], 0
+    readers: dict[str, list] = {}
+    for n in model.graph.node:
+        for t in n.input:
+            readers.setdefault(t, []).append(n)
+    order = {id(n): i for i, n in enumerate(model.graph.node)}
+    inferred = shape_inference.infer_shapes(model)
+    known = {v.name: v.type.tensor_type for v in [*inferred.graph.value_info, *inferred.graph.input]}
+
+    def dims(t: str) -> list[int | None]:
+        tensor = known.get(t)
+        if tensor is None or not tensor.HasField("shape"):
+            return []
+        return [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+
+    notes, balanced = [], 0
+    for layer, onehot in enumerate(onehots):
+        found, stack, seen = [], [onehot], {id(onehot)}
+        while stack:  # the NonZeros this layer's expert mask feeds, up to the next router
+            for out in stack.pop().output:
+                for reader in readers.get(out, []):
+                    if id(reader) in seen or reader.op_type in ("OneHot", "TopK"):
+                        continue
+                    seen.add(id(reader))
+                    if reader.op_type == "NonZero":
+                        found.append(reader)
+                    else:
+                        stack.append(reader)
+        if len(found) < 2:
+            continue
+        found.sort(key=lambda n: order[id(n)])
+        visited, branches = found[0], found[1:]
+        slots_shape = dims(onehot.input[0])
+        if not slots_shape or None in slots_shape:
+            raise SpecError(f"node '{_shown(onehot.name)}' (OneHot): the router's indices have no static shape",
+                            file=file)
+        slots = math.prod(d or 0 for d in slots_shape)
+        if routing is not None:
+            if layer >= len(routing):
+                raise SpecError(f"the routing gives {len(routing)} MoE layer(s); the model has more", file=file)
+            counts = [c for c in routing[layer] if c]
+            if sum(routing[layer]) != slots or len(counts) != len(branches):
+                raise SpecError(f"the routing of MoE layer {layer} gives {len(routing[layer])} experts "
+                                f"{sum(routing[layer])} tokens ({len(counts)} receiving any); the model routes "
+                                f"{slots} tokens and its expert loop visits {len(branches)} experts", file=file)
+        else:
+            counts = [slots // len(branches) + (e < slots % len(branches)) for e in range(len(branches))]
+            balanced += 1
+        shapes = [(visited, [max(1, len(dims(visited.input[0])) or 1), len(branches)])]
+        shapes += [(branch, [len(dims(branch.input[0])) or 2, count]) for branch, count in zip(branches, counts)]
+        for node, shape in shapes:
+            model.graph.value_info.append(helper.make_tensor_value_info(node.output[0], TensorProto.INT64, shape))
+    if balanced:
+        notes.append(f"{balanced} eager mixture-of-experts layer(s) without measured routing: balanced top-k routing "
+                     "assumed over the experts the traced loop visits (give --routing FILE to use a measured one)")
+    return notes, len(onehots)
+
+
 def load_routing(path: str | Path) -> list[list[int]]:
     """A measured mixture-of-experts routing: a JSON file ``{"tokens_per_expert": [[n0, n1, ...], ...]}``, the
     tokens each expert receives, one list per MoE layer in graph order.
@@ -1505,9 +1621,11 @@ def _import(path: str | Path, *, lenient: bool, batch: int | None, dims: dict[st
     note = _weight_input_note(model.graph)  # before _fix_batch gives the symbolic dimensions values
     try:
         assumption = _fix_batch(model, str(path), batch, dims or {})
+        routed = load_routing(routing) if routing is not None else None
+        eager_notes, eager_layers = _route_eager_experts(model, routed, str(path))
         inference_notes: list[str] = []
         model = _infer_and_fold(model, str(path), lenient=lenient, notes=inference_notes)
-        importer = _Importer(model, str(path), lenient, load_routing(routing) if routing is not None else None)
+        importer = _Importer(model, str(path), lenient, routed)
         name = path.stem.removeprefix("light_")
         graph = importer.run(name, {"source": f"imported from {path.name} (ONNX opset "
                                               f"{model.opset_import[0].version if model.opset_import else '?'})"})
@@ -1527,11 +1645,16 @@ def _import(path: str | Path, *, lenient: bool, batch: int | None, dims: dict[st
         graph.meta.setdefault("assumptions", []).append(
             f"{len(importer.transposed)} transposed convolution(s) run as stride-1 convolutions over zero-inserted "
             f"inputs: the array issues {issued:,} MACs (the MACs and cycles reported) for {useful:,} useful ones")
-    if importer.moe_layers:
-        graph.meta["moe_layers"] = len(importer.moe_layers)
-        if importer.routing is not None and len(importer.routing) != len(importer.moe_layers):
-            raise SpecError(f"the routing gives {len(importer.routing)} MoE layers; the model has "
-                            f"{len(importer.moe_layers)}", file=str(path))
+    moe_layers = len(importer.moe_layers) or eager_layers
+    if moe_layers:
+        graph.meta["moe_layers"] = moe_layers
+        if importer.routing is not None and len(importer.routing) != moe_layers:
+            raise SpecError(f"the routing gives {len(importer.routing)} MoE layers; the model has {moe_layers}",
+                            file=str(path))
+    elif routed is not None:
+        raise SpecError("--routing: the model has no mixture-of-experts layer", file=str(path))
+    if eager_notes:
+        graph.meta.setdefault("assumptions", []).extend(eager_notes)
     if importer.balanced:
         graph.meta.setdefault("assumptions", []).append(
             f"{len(importer.balanced)} mixture-of-experts layer(s) without measured routing: balanced top-k routing "
