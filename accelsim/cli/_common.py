@@ -43,7 +43,8 @@ def load_workload(args: argparse.Namespace):
     from ..workload import resolve_workload
 
     graph = resolve_workload(args.workload, lenient=args.lenient, batch=getattr(args, "batch", None),
-                             dims=onnx_dims(args), routing=getattr(args, "routing", None))
+                             dims=onnx_dims(args), routing=getattr(args, "routing", None),
+                             constant_matmuls=getattr(args, "constant_matmuls", None))
     for warning in graph.meta.get("placeholders", []):
         warn(f"{warning}; imported as a zero-cost placeholder")
     for warning in graph.meta.get("assumptions", []):
@@ -111,6 +112,9 @@ def add_batch_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--routing", type=FILE_NAME, metavar="FILE",
                         help='ONNX mixture of experts: measured routing, JSON {"tokens_per_expert": [[n0, n1, ...], '
                              '...]} per MoE layer (default: balanced top-k, said in the report)')
+    parser.add_argument("--constant-matmuls", choices=("compiled", "every-run"),
+                        help="ONNX: a MatMul of constants only is computed once when the model is compiled "
+                             "(default; its MACs said in the report) or runs every inference, as PyTorch runs it")
 
 
 def _dim(text: str) -> tuple[str, int]:

@@ -91,8 +91,10 @@ def _schema_type_name(attribute: OpSchema.Attribute) -> str:
 
 
 class _Importer:
-    def __init__(self, model, file: str, lenient: bool, routing: list[list[int]] | None = None):
+    def __init__(self, model, file: str, lenient: bool, routing: list[list[int]] | None = None,
+                 every_run: bool = False):
         self.file, self.lenient = file, lenient
+        self.every_run, self.run_constants = every_run, 0  # matmuls of constants run per inference, and how many
         self.routing = routing  # tokens per expert of each mixture-of-experts layer, in graph order (measured)
         # a Gather of expert weights → (table, indices, transposed since)
         self.expert_tables: dict[str, tuple[str, str, bool]] = {}
@@ -312,6 +314,9 @@ class _Importer:
         inputs = [t for t in node.input if t]
         if op == "DequantizeLinear" and inputs and self.elem_types.get(inputs[0]):
             self.dequantized[node.output[0]] = self.elem_types[inputs[0]]
+        if op in ("MatMul", "Gemm") and self.every_run and inputs and all(t in self.constants for t in inputs):
+            self.constant_input(node, inputs[0])  # run it every inference, as PyTorch does: its left operand is data
+            inputs = [t for t in node.input if t]
         if op in CONSTANT_SOURCES or (inputs and all(t in self.constants for t in inputs) and not _has_subgraph(node)):
             if op in ("MatMul", "Gemm"):
                 self.constant_matmul(node, inputs)
@@ -404,6 +409,15 @@ class _Importer:
         out_shape = self.shape(node, node.output[0])
         widened = _broadcast_shapes([self.shape(node, t) for t in acts]) != out_shape
         self.add(node, "eltwise", acts, op=ELEMENTWISE[op], out_shape_field=widened)
+
+    def constant_input(self, node, tensor: str) -> None:
+        """A constant read as data, from DRAM, every inference (``every_run``): a graph input of its own."""
+        shape = self.shape(node, tensor) or (1,)
+        self.graph.inputs[tensor] = shape[1:] if self.carries_batch([shape]) else shape
+        self.tensor_layer[tensor] = tensor
+        self.names.add(tensor)
+        self.constants.discard(tensor)
+        self.run_constants += 1
 
     def constant_matmul(self, node, inputs: list[str]) -> None:
         """A MatMul/Gemm of constants only (DeBERTa's relative-position projections, DETR's first decoder
@@ -1256,15 +1270,19 @@ def _expand_contrib_quantized(model, file: str) -> None:
 
 
 def load_onnx(path: str | Path, *, lenient: bool = False, batch: int | None = None,
-              dims: dict[str, int] | None = None, routing: str | Path | None = None) -> LayerGraph:
+              dims: dict[str, int] | None = None, routing: str | Path | None = None,
+              constant_matmuls: str = "compiled") -> LayerGraph:
     """Import an ONNX file. Malformed files, failed shape inference and unsupported ops raise
     :class:`SpecError`/:class:`UnsupportedError`; ``lenient`` turns every node it cannot model into a
     placeholder (listed in ``graph.meta["placeholders"]``). A symbolic batch dimension takes
     ``batch``, or 1 with a note in ``graph.meta["assumptions"]``; other symbolic dimensions take
     ``dims`` (by name; ``"seq"`` sets axis 1 of rank-2 inputs) or are an error naming them. ``routing``
     names a measured mixture-of-experts routing (:func:`load_routing`); without it, balanced top-k routing
-    is assumed and said."""
-    return _import(path, lenient=lenient, batch=batch, dims=dims, routing=routing)[0]
+    is assumed and said. ``constant_matmuls`` says what a MatMul/Gemm of constants only is: ``"compiled"``
+    (computed once when the model is compiled: not a layer, its MACs said in the assumptions) or
+    ``"every-run"`` (a layer every inference, as PyTorch runs it)."""
+    return _import(path, lenient=lenient, batch=batch, dims=dims, routing=routing,
+                   constant_matmuls=constant_matmuls)[0]
 
 
 def onnx_weights(path: str | Path, *, lenient: bool = False) -> dict:
@@ -1592,8 +1610,11 @@ def load_routing(path: str | Path) -> list[list[int]]:
     return layers
 
 
+CONSTANT_MATMULS = ("compiled", "every-run")  # matmuls of constants: computed once when compiled, or every run
+
+
 def _import(path: str | Path, *, lenient: bool, batch: int | None, dims: dict[str, int] | None = None,
-            routing: str | Path | None = None):
+            routing: str | Path | None = None, constant_matmuls: str = "compiled"):
     """``(graph, importer, shape-inferred model)``: the one import that :func:`load_onnx` and
     :func:`onnx_weights` share, so both use the same layer names."""
     onnx = _require_onnx()
@@ -1625,7 +1646,9 @@ def _import(path: str | Path, *, lenient: bool, batch: int | None, dims: dict[st
         eager_notes, eager_layers = _route_eager_experts(model, routed, str(path))
         inference_notes: list[str] = []
         model = _infer_and_fold(model, str(path), lenient=lenient, notes=inference_notes)
-        importer = _Importer(model, str(path), lenient, routed)
+        if constant_matmuls not in CONSTANT_MATMULS:
+            raise SpecError(f"constant matmuls must be one of {', '.join(CONSTANT_MATMULS)}, not {constant_matmuls!r}")
+        importer = _Importer(model, str(path), lenient, routed, every_run=constant_matmuls == "every-run")
         name = path.stem.removeprefix("light_")
         graph = importer.run(name, {"source": f"imported from {path.name} (ONNX opset "
                                               f"{model.opset_import[0].version if model.opset_import else '?'})"})
@@ -1673,6 +1696,11 @@ def _import(path: str | Path, *, lenient: bool, batch: int | None, dims: dict[st
         graph.meta.setdefault("assumptions", []).append(
             f"{importer.shifted} layer(s) read uint8 operands: run as int8 shifted by 128 (the zero-point "
             "correction folds into the bias), the same bytes and MACs")
+    if importer.run_constants:
+        graph.meta.setdefault("assumptions", []).append(
+            f"{importer.run_constants} MatMul/Gemm node(s) read only constants: run every inference "
+            "(--constant-matmuls every-run), their left operands read from DRAM as inputs (what computed those "
+            "operands from other constants, e.g. a LayerNorm of a table, is not modelled)")
     if importer.folded_nodes:
         graph.meta["constant_matmuls"] = {"nodes": importer.folded_nodes, "macs": importer.folded_macs,
                                           "params": importer.folded_params}

@@ -108,7 +108,8 @@ def zoo_names() -> list[str]:
 
 
 def resolve_workload(name_or_path: str, *, lenient: bool = False, batch: int | None = None,
-                     dims: dict[str, int] | None = None, routing: str | None = None) -> LayerGraph:
+                     dims: dict[str, int] | None = None, routing: str | None = None,
+                     constant_matmuls: str | None = None) -> LayerGraph:
     """A bundled workload by name, or a workload file by path (YAML, or ONNX: ``lenient`` imports
     unsupported ONNX ops as zero-cost placeholders instead of failing; ``batch`` sets a symbolic batch).
 
@@ -121,9 +122,11 @@ def resolve_workload(name_or_path: str, *, lenient: bool = False, batch: int | N
     if path.suffix.lower() == ".onnx":
         from .onnx_import import load_onnx
 
-        return load_onnx(path, lenient=lenient, batch=batch, dims=dims, routing=routing)
-    if routing is not None:
-        raise SpecError(f"--routing applies to ONNX models only; '{name_or_path}' states its layers in its YAML")
+        return load_onnx(path, lenient=lenient, batch=batch, dims=dims, routing=routing,
+                         constant_matmuls=constant_matmuls or "compiled")
+    for option, value in (("--routing", routing), ("--constant-matmuls", constant_matmuls)):
+        if value is not None:
+            raise SpecError(f"{option} applies to ONNX models only; '{name_or_path}' states its layers in its YAML")
     if batch is not None:  # a YAML workload states its batch; silently overriding it would be a guess
         raise SpecError(f"a batch size applies to ONNX models only; '{name_or_path}' sets `batch` in its YAML")
     if dims:

@@ -430,6 +430,15 @@ def test_a_matmul_of_constants_is_said_not_silently_dropped(tmp_path, capsys):
     assert imported.params == 0  # the product is computed, not a tensor of the file
     assert main(["simulate", str(path), "--arch", "sa8", "--json"]) == 0
     assert "532,480 MACs" in " ".join(json.loads(capsys.readouterr().out)["assumptions"])
+    # or, as PyTorch runs it, every inference: A is data read from DRAM, B the weights of a layer
+    assert main(["simulate", str(path), "--arch", "sa8", "--json", "--constant-matmuls", "every-run"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["total_macs"] == 65 * 128 * 64 + 2 * 65 * 64
+    assert "run every inference (--constant-matmuls every-run)" in " ".join(result["assumptions"])
+    every_run = load_onnx(path, constant_matmuls="every-run")
+    assert every_run.params == 128 * 64 and every_run.inputs["A"] == (65, 128)
+    assert main(["simulate", "resnet18", "--constant-matmuls", "every-run"]) == 1
+    assert "--constant-matmuls applies to ONNX models only" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("attrs, length", [({}, 98), ({"pads": [1, 1], "strides": [2]}, 50),
