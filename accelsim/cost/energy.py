@@ -355,6 +355,10 @@ def _layer_exact(result: PricedCounts, arch: Any,
     """Exact energy of one layer by component and by operand."""
     if result.unit == "vector" or result.precision is None:
         comp, oper = {k: Fraction(0) for k in COMPONENTS}, {k: Fraction(0) for k in OPERANDS}
+        for op in BUFFER:  # a vector layer's DRAM reads (an embedding lookup's rows), priced as an array layer's
+            dram = result.traffic[op].dram_total * _exact(table.dram_per_byte)
+            comp["dram"] += dram
+            oper[op] += dram
     else:
         comp, oper = dynamic_exact(result.traffic, result.mac_counts, result.precision, arch, table)
     leak = result.cycles * leakage_per_cycle(arch, table)

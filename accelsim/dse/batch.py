@@ -27,7 +27,7 @@ Examples
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
@@ -152,7 +152,7 @@ class Batch:
             return {"feasible": False, "reason": str(err)}
         from ..cost.energy import _round
 
-        vector = self._vector_cycles(group, lanes or group.arch.cols)
+        vector = self._vector_cycles(group, lanes or group.arch.cols, latency)
         totals = NetworkTotals(group.cycles, group.gemm_layers, latency, vector, group.busy, group.arch.pes,
                                group.arch.clock_mhz)
         cycles = totals.cycles
@@ -207,7 +207,7 @@ class Batch:
         return _found(self._groups[key])
 
     def _price_group(self, point: dict[str, Any]) -> _Group:
-        from ..cost.energy import leakage_per_cycle
+        from ..cost.energy import _exact, leakage_per_cycle
 
         rest = {k: v for k, v in point.items() if k not in GROUP_FREE}
         arch, dataflows = self._arch(rest | {"memory.dram_latency_cycles": 0})
@@ -218,7 +218,9 @@ class Batch:
         cycles, gemm_layers, dynamic, busy, dram = 0, 0, Fraction(0), Fraction(0), 0
         mapping: dict[str, dict[str, Any]] = {}
         for index, shape in enumerate(shapes):
-            if shape.layer.gemm is None:
+            if shape.layer.gemm is None:  # a lookup's DRAM bytes (its time is in _vector_cycles)
+                dram += len(shape.names) * shape.layer.lookup_bytes
+                dynamic += len(shape.names) * shape.layer.lookup_bytes * _exact(self.table.dram_per_byte)
                 continue
             times = len(shape.names)
             priced, c = self._best(shape, index, arch, dataflows, (plan_key, work_key), leak)
@@ -232,13 +234,18 @@ class Batch:
         return _Group(arch, shapes, work_key, cycles, gemm_layers, dynamic, leak, busy, dram,
                       {name: mapping[name] for name in self._names if name in mapping}, areas, note)
 
-    def _vector_cycles(self, group: _Group, lanes: int) -> int:
-        key = (group.work_key, lanes)
+    def _vector_cycles(self, group: _Group, lanes: int, latency: int) -> int:
+        """The vector layers' cycles: a lookup's include its DRAM time (the group's bandwidth, this latency)."""
+        lookups = any(s.layer.lookup_bytes for s in group.shapes if s.layer.gemm is None)
+        dram = (group.arch.memory.dram_bytes_per_cycle, latency) if lookups else None
+        key = (group.work_key, lanes, dram)
         if key not in self._vector:
-            from ..sim.timing import vector_cycles
+            from ..sim.engine import vector_layer
 
             arch = group.arch.with_changes(vector_lanes=lanes)
-            self._vector[key] = sum(len(s.names) * vector_cycles(s.layer, arch) for s in group.shapes
+            if lookups:
+                arch = arch.with_changes(memory=replace(arch.memory, dram_latency_cycles=latency))
+            self._vector[key] = sum(len(s.names) * vector_layer(s.layer, arch).cycles for s in group.shapes
                                     if s.layer.gemm is None)
         return self._vector[key]
 

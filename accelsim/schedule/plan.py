@@ -9,18 +9,19 @@ is the single-array engine's ``compute_cycles + stall_cycles`` exactly (``docs/m
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import cached_property, lru_cache
 
 from ..arch import ArrayConfig
 from ..arch.system import SystemConfig
+from ..counts import OperandCounts
 from ..errors import MappingError, UnsupportedError
 from ..mapping.choice import LayerChoice, loop_orders, tile_candidates
 from ..mapping.dataflow import DataflowSpec
 from ..mapping.partition import SPLITS, split_layer
 from ..sim.engine import LayerPlan, plan_layer
-from ..sim.memory import transfer_cycles
+from ..sim.memory import MemoryPlan, plan_lookup, transfer_cycles
 from ..workload.layer import Layer
 
 
@@ -73,7 +74,15 @@ def part_phases(plan: LayerPlan, view: ArrayConfig, *, input_on_chip: bool = Fal
     """
     if plan.ideal_memory:
         return Phases(compute=plan.compute)
-    mem, bw = plan.memory, share if share is not None else Fraction(view.memory.dram_bytes_per_cycle)
+    return memory_phases(plan.memory, plan.compute, view, input_on_chip=input_on_chip, output_on_chip=output_on_chip,
+                         output_parts=output_parts, weights_on_chip=weights_on_chip, share=share)
+
+
+def memory_phases(mem: MemoryPlan, compute: int, view: ArrayConfig, *, input_on_chip: bool = False,
+                  output_on_chip: bool = False, output_parts: int = 1, weights_on_chip: bool = False,
+                  share: Fraction | None = None) -> Phases:
+    """The phases of ``compute`` cycles beside the DRAM traffic ``mem`` (:func:`part_phases`; a lookup's rows too)."""
+    bw = share if share is not None else Fraction(view.memory.dram_bytes_per_cycle)
     ops = mem.operands
     out_bytes = 0 if output_on_chip else -(-ops["O"].dram_total // output_parts)
     total = mem.dram_total - ops["O"].dram_total + out_bytes - (ops["I"].dram_total if input_on_chip else 0)
@@ -85,7 +94,7 @@ def part_phases(plan: LayerPlan, view: ArrayConfig, *, input_on_chip: bool = Fal
     P, E = transfer_cycles(first, bw), transfer_cycles(last, bw)
     Pw = 0 if weights_on_chip else P if input_on_chip else transfer_cycles(mem.first_bytes - mem.first_input_bytes, bw)
     return Phases(weights_first=Pw, inputs_first=P - Pw, latency=view.memory.dram_latency_cycles,
-                  compute=plan.compute, transfer=max(0, transfer_cycles(total, bw) - P - E), epilogue=E)
+                  compute=compute, transfer=max(0, transfer_cycles(total, bw) - P - E), epilogue=E)
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,9 @@ class GroupPlan:
 
     ``split`` is ``""`` when the layer runs whole on one core (or is vector work); ``plans`` holds
     one :class:`~accelsim.sim.engine.LayerPlan` per used core (empty for vector layers, which
-    divide their elements over the group's vector units).
+    divide their elements over the group's vector units). ``fetches`` are a vector layer's DRAM reads per
+    used core (a ``lookup``'s rows, divided as its elements are), counted under ideal memory too
+    (``ideal_memory``), where they take no time.
     """
 
     layer: Layer
@@ -104,6 +115,8 @@ class GroupPlan:
     plans: tuple[LayerPlan, ...]
     vector: int = 0  # cycles of a vector layer on the group
     reserved: int = 0  # cores the layer holds (its share of the shared level), ≥ the cores it uses; 0: them
+    fetches: tuple[MemoryPlan, ...] = ()  # a vector layer's DRAM reads, per used core
+    ideal_memory: bool = False  # of a vector layer (an array layer's plans say it)
 
     def share(self, core: int) -> Fraction:
         """A used core's bandwidth to the shared level: the reserved cores' part of it, divided among the
@@ -155,7 +168,7 @@ class GroupPlan:
 
     def _phases_with(self, input_on_chip: bool, output_on_chip: bool, weights_on_chip: bool) -> Phases:
         if not self.plans:
-            return Phases(compute=self.vector)
+            return self._vector_phases()
         floor = self.dram_floor(input_on_chip, output_on_chip, weights_on_chip)
         input_on_chip, output_on_chip = self.channel_flags(input_on_chip, output_on_chip)
         k = len(self.plans) if self.split == "K" else 1
@@ -171,6 +184,18 @@ class GroupPlan:
         reduce = self.reduce_cycles
         transfer = max(out.transfer, floor - out.weights_first - out.inputs_first - out.epilogue)
         return Phases(out.weights_first, out.inputs_first, out.latency, out.compute, transfer, reduce, out.epilogue)
+
+    def _vector_phases(self) -> Phases:
+        """A vector layer: its cycles, and a lookup's rows through each core's channel at its share while the
+        cores copy them (the engine's stall with one core), at least the group's DRAM floor."""
+        if not self.fetches or self.ideal_memory:
+            return Phases(compute=self.vector)
+        out = Phases()
+        for c, fetch in zip(self.cores, self.fetches):
+            out = out.slowest(memory_phases(fetch, self.vector, self.system.core_view(c), share=self.share(c)))
+        floor = self.dram_floor(False, False)
+        transfer = max(out.transfer, floor - out.weights_first - out.inputs_first - out.epilogue)
+        return replace(out, transfer=transfer)
 
     # -- what the split costs beyond its parts ----------------------------------------------
     @property
@@ -216,6 +241,8 @@ class GroupPlan:
     def core_bytes(self, input_on_chip: bool = False, output_on_chip: bool = False,
                    weights_on_chip: bool = False) -> list[int]:
         """Each used core's bytes through its channel (to the global buffer, or DRAM without one)."""
+        if not self.plans:
+            return [fetch.dram_total for fetch in self.fetches]
         k = len(self.plans) if self.split == "K" else 1
         out = []
         seen: dict[int, int] = {}  # alike cores share their part's plan object
@@ -270,11 +297,33 @@ class GroupPlan:
 
     def dram_floor(self, input_on_chip: bool, output_on_chip: bool, weights_on_chip: bool = False) -> int:
         """With a global buffer, the cycles DRAM needs for the layer at the group's share of it."""
-        if self.system.global_buffer is None or not self.plans or self.plans[0].ideal_memory:
+        if self.system.global_buffer is None or (self.plans[0].ideal_memory if self.plans else
+                                                 self.ideal_memory or not self.fetches):
             return 0  # ideal memory: operands always on time, DRAM included
         share = Fraction(self.system.dram.bytes_per_cycle) * (self.reserved or len(self.cores)) / len(self.system.cores)
         return transfer_cycles(self.dram_bytes(input_on_chip, output_on_chip, weights_on_chip), share)
 
+
+
+def _lookup_parts(layer: Layer, lanes: tuple[int, ...]) -> tuple[MemoryPlan, ...]:
+    """A lookup's rows read by each core, in proportion to its lanes (as its elements are), the bytes exactly
+    divided (the first cores take the remainder); none for every other vector layer. One core: the engine's.
+
+    Examples
+    --------
+    >>> embed = Layer("embed", "reshape", op="lookup", in_shapes=((16,),), shape=(16, 64))
+    >>> [p.dram_total for p in _lookup_parts(embed, (32, 32, 32))]
+    [342, 341, 341]
+    """
+    if not layer.lookup_bytes:
+        return ()
+    whole = plan_lookup(layer)
+    total, row = whole.dram_total, whole.first_bytes
+    parts = [total * n // sum(lanes) for n in lanes]
+    for i in range(total - sum(parts)):
+        parts[i] += 1
+    return tuple(MemoryPlan({"I": OperandCounts(), "W": OperandCounts(dram_bytes=b), "O": OperandCounts()},
+                            first_bytes=min(row, b), last_bytes=0) for b in parts)
 
 
 @lru_cache(maxsize=4096)  # every split of a layer on every core count asks for the same layer's tensors
@@ -335,7 +384,9 @@ def plan_group(layer: Layer, system: SystemConfig, cores: tuple[int, ...], dataf
         # the elements split over the cores in proportion to their lanes: ⌈ops / Σ lanes⌉, which for identical
         # cores is ⌈⌈ops / lanes⌉ / n⌉ (one core: the engine's vector_cycles)
         lanes = sum(system.cores[c].lanes for c in cores)
-        return GroupPlan(layer, system, cores, "", (), vector=-(-layer.vector_ops // lanes))
+        return GroupPlan(layer, system, cores, "", (), vector=-(-layer.vector_ops // lanes),
+                         fetches=_lookup_parts(layer, tuple(system.cores[c].lanes for c in cores)),
+                         ideal_memory=not memory)
     best: tuple | None = None
     error: MappingError | None = None
     # all the cores, or fewer when every split would read too much twice (a shared operand read by each core)

@@ -570,7 +570,8 @@ class _Planner:
                 sequential_cycles=self.plan(name, every).phases.sequential, critical_cycles=critical,
                 input_on_chip=inside,
                 output_on_chip=outside, macs=layer.macs, dram_bytes=gp.dram_bytes(inside, outside, kept), phases=ph,
-                reserved=built.groups[name], shares=tuple(gp.share(c) for c in gp.cores) if gp.is_array else ()))
+                reserved=built.groups[name],
+                shares=tuple(gp.share(c) for c in gp.cores) if gp.is_array or gp.fetches else ()))
         energy = self._energy(built, energy_table) if energy_table is not None else {}
         return SystemResult(workload=self.graph.name, system=self.system, mode=mode, layers=tuple(timings),
                             tasks=tuple(built.tasks), starts=tuple(built.starts), cycles=built.makespan,
@@ -596,7 +597,7 @@ class _Planner:
         for layer in self.graph:
             name = layer.name
             gp = built.plans[name]
-            if not gp.is_array:
+            if not gp.is_array and not gp.fetches:
                 continue
             inside, outside = built.flags[name]
             parts: dict[tuple[int, int], tuple[Any, int]] = {}  # alike cores' parts priced once, counted each

@@ -3,7 +3,8 @@
 GEMM layers run on the array, everything else on the vector unit (one layer at a time). With the
 memory model (the default) each array layer is tiled to fit the buffers and DRAM transfers that
 compute cannot hide become ``stall_cycles`` (:mod:`accelsim.sim.memory`); ``memory=False`` is ideal
-memory. Vector layers read and write on-chip activations only.
+memory. Vector layers read and write on-chip activations only, but for a ``lookup`` (an embedding), which
+reads the rows it gathers from a constant table in DRAM.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..mapping.dataflow import DataflowSpec
 from ..mapping.mapping import Mapping
 from ..workload.graph import LayerGraph
 from ..workload.layer import Layer
-from .memory import MemoryPlan, plan_memory, stall_cycles
+from .memory import MemoryPlan, plan_lookup, plan_memory, stall_cycles
 from .results import LayerResult, NetworkEnergy, SimResult
 from .timing import gemm_timeline, vector_cycles
 from .totals import busy_pe_cycles, utilization
@@ -71,12 +72,28 @@ def simulate_layer(layer: Layer, arch: ArrayConfig, dataflow: DataflowSpec, *, m
     (314, 610, 16384)
     """
     if layer.gemm is None:
-        compute = vector_cycles(layer, arch)
+        return vector_layer(layer, arch, memory=memory)
+    return plan_layer(layer, arch, dataflow, memory=memory, operands=operands,
+                      temporal_tile=temporal_tile).result(arch)
+
+
+def vector_layer(layer: Layer, arch: ArrayConfig, *, memory: bool = True) -> LayerResult:
+    """A layer on the vector unit: ``vector_cycles``, and for a ``lookup`` (an embedding) the DRAM reads of
+    the rows it gathers (:func:`~accelsim.sim.memory.plan_lookup`), whose time beyond the copy is stall
+    (none with ideal memory, which still counts the bytes, as it does for GEMM layers)."""
+    compute = vector_cycles(layer, arch)
+    if not layer.lookup_bytes:
         return LayerResult(name=layer.name, kind=layer.kind, op=layer.op, shape=layer.shape_text, unit="vector",
                            cycles=compute, compute_cycles=compute, stall_cycles=0,
                            utilization=0.0, folds=0, stream_cycles=0, dense_cycles=compute)
-    return plan_layer(layer, arch, dataflow, memory=memory, operands=operands,
-                      temporal_tile=temporal_tile).result(arch)
+    fetch = plan_lookup(layer)
+    stall = stall_cycles(fetch, compute, arch) if memory else 0
+    cycles, total = compute + stall, fetch.dram_total
+    return LayerResult(name=layer.name, kind=layer.kind, op=layer.op, shape=layer.shape_text, unit="vector",
+                       cycles=cycles, compute_cycles=compute, stall_cycles=stall, utilization=0.0, folds=0,
+                       stream_cycles=0, dense_cycles=cycles, traffic=Traffic(**fetch.operands),
+                       dram_bytes_per_cycle_needed=round(total / compute, 4) if compute else 0.0,
+                       dram_bytes_per_cycle_achieved=round(total / cycles, 4) if cycles else 0.0)
 
 
 @dataclass(frozen=True)

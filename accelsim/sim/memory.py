@@ -215,6 +215,26 @@ def _plan_memory(layer: Layer, mapping: Mapping, operands: dict | None, fits: tu
     return MemoryPlan(counts, math.ceil(first), math.ceil(last), math.floor(first_parts["I"]))
 
 
+def plan_lookup(layer: Layer) -> MemoryPlan:
+    """The DRAM reads of a ``lookup`` (an embedding: rows of a constant table, :attr:`Layer.lookup_bytes`).
+
+    The table is operand ``W`` (a constant, as weights are); the indices and the rows written stay on chip,
+    as every vector layer's activations do. Its first row is the prologue (the copy starts when it has
+    arrived, after the DRAM latency), the other rows stream while the vector unit copies: through
+    :func:`stall_cycles`, a lookup takes ``row + latency + max(copy, rest)`` cycles.
+
+    Examples
+    --------
+    >>> p = plan_lookup(Layer("embed", "reshape", op="lookup", in_shapes=((16,),), shape=(16, 64)))
+    >>> p.dram_total, p.first_bytes, p.last_bytes
+    (1024, 64, 0)
+    """
+    total = layer.lookup_bytes
+    row = math.ceil(layer.out_shape[-1] * layer.dtypes["W"].bytes)
+    return MemoryPlan({"I": OperandCounts(), "W": OperandCounts(dram_bytes=total), "O": OperandCounts()},
+                      first_bytes=min(row, total), last_bytes=0)
+
+
 def transfer_cycles(nbytes: int, bytes_per_cycle: float | Fraction) -> int:
     """``⌈nbytes / bytes_per_cycle⌉`` exactly, in integers (a float bandwidth is its exact binary value).
 

@@ -52,12 +52,17 @@ ELTWISE_OPS: dict[str, int] = {
     "reduce": 1,
 }
 # Data movement that changes the element count (kind "reshape", zero cost except a gather's copy):
-# an embedding lookup or indexed gather, slices and splits, broadcasting copies, padding, and a
-# concatenation with constant operands (a CLS token). Plain reshapes keep the element count.
-RESIZING_MOVES = ("gather", "slice", "expand", "tile", "pad", "concat", "trilu", "range")
+# an indexed gather of an activation, an embedding lookup, slices and splits, broadcasting copies,
+# padding, and a concatenation with constant operands (a CLS token). Plain reshapes keep the element count.
+# ``lookup`` is a gather of rows from a constant table held in DRAM (an embedding): its output (``shape``)
+# is the rows it selects, which it reads from DRAM, ``batch × elements × bytes`` of the table's format
+# (``weight_type``, the one operand format a lookup may state); its input is the indices.
+RESIZING_MOVES = ("gather", "lookup", "slice", "expand", "tile", "pad", "concat", "trilu", "range")
 # the moves that write a new tensor element by element (one vector-unit copy per output element); a slice,
 # a concatenation with a constant or a mask's pattern are addressing and free
-MATERIALISED = ("gather", "expand", "tile", "pad")
+MATERIALISED = ("gather", "lookup", "expand", "tile", "pad")
+# the moves that read a constant table from DRAM (the only vector-unit work with DRAM traffic)
+DRAM_MOVES = ("lookup",)
 LOOP_DIMS = ("B", "G", "K", "C", "P", "Q", "R", "S")
 # Counts are exact Python integers of any size, but a tensor beyond 64-bit element counts is a typo,
 # not a network; the bound also keeps every derived count (MACs, cycles, bytes) to a few dozen digits.
@@ -252,6 +257,22 @@ class Layer:
         return 0
 
     @property
+    def lookup_bytes(self) -> int:
+        """DRAM bytes a ``lookup`` reads: the rows it selects, in its table's format (0 for every other layer).
+
+        Sized as every dense tensor in DRAM is (``accelsim.sim.memory``): elements × the format's exact
+        bytes per element (a 4-bit table packs two a byte), rounded up once.
+
+        Examples
+        --------
+        >>> Layer("embed", "reshape", op="lookup", in_shapes=((16,),), shape=(16, 64)).lookup_bytes
+        1024
+        """
+        if self.kind != "reshape" or self.op not in DRAM_MOVES:
+            return 0
+        return math.ceil(self.batch * math.prod(self.out_shape) * self.dtypes["W"].bytes)
+
+    @property
     def shape_text(self) -> str:
         """A short human description of the layer's shape.
 
@@ -338,7 +359,7 @@ def read_layer_fields(f: Fields, defaults: dict[str, Any] | None = None) -> dict
         kw["shape"] = f.int_tuple("shape", tuple(range(1, 9)))
     if kind == "concat":
         kw["axis"] = f.int("axis", 0, minimum=0)
-    kw |= read_precision_and_sparsity(f, kind, defaults or {})
+    kw |= read_precision_and_sparsity(f, kind, defaults or {}, op=kw["op"])
     return kw
 
 
@@ -347,13 +368,14 @@ SPARSITY_FIELDS = ("input_density", "weight_density", "weight_structure")
 _LEGACY_BITS = {"input_bits": "input_type", "weight_bits": "weight_type", "output_bits": "output_type"}
 
 
-def read_precision_and_sparsity(f: Fields, kind: str, defaults: dict[str, Any]) -> dict[str, Any]:
+def read_precision_and_sparsity(f: Fields, kind: str, defaults: dict[str, Any], *, op: str = "") -> dict[str, Any]:
     """Per-operand types and sparsity of a layer, from any of its spellings.
 
     A layer may write ``precision: {input: int4, weight: int4}`` and ``sparsity: {weight_density:
     0.5, weight_structure: "2:4"}`` blocks, the flat keys (``weight_type``, ``weight_density``…),
     or the version-1 integer widths ``input_bits``/``weight_bits``/``output_bits`` (integers of
-    that width); ``defaults`` (a workload's network-wide blocks) fill what the layer leaves out.
+    that width); ``defaults`` (a workload's network-wide blocks) fill what the layer leaves out of a
+    GEMM layer. A ``lookup`` (``op``) states its table's format as its weight's, and nothing else.
     """
     given: dict[str, tuple[Fields, str]] = {}  # field -> (where it was written, key there)
 
@@ -403,6 +425,8 @@ def read_precision_and_sparsity(f: Fields, kind: str, defaults: dict[str, Any]) 
     if kind not in GEMM_KINDS:
         for field, (where, key) in given.items():
             value, default = out[field], _FIELD_DEFAULTS[field]
+            if kind == "reshape" and op in DRAM_MOVES and field == "weight_type":
+                continue  # the table's format: what its DRAM bytes are made of
             if value != default:
                 raise where.error(key, f"applies to the operands of {', '.join(GEMM_KINDS)} layers; "
                                        f"a {kind} layer runs on the vector unit, which does not model it")

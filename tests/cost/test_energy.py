@@ -171,11 +171,20 @@ def test_bit_serial_and_fusible_mac_prices():
 def test_vector_layer_is_leakage_only():
     table = EnergyTable.from_dict(H45.to_dict() | {"leakage_per_pe_cycle": 0.002, "leakage_per_kib_cycle": 0.01})
     arch = ArrayConfig(rows=4, cols=4, memory=SMALL)
-    r = hand_result(unit="vector", cycles=100)
+    r = hand_result(unit="vector", cycles=100, dram_ifmap_bytes=0, dram_filter_bytes=0, dram_ofmap_bytes=0)
     e = layer_energy(r, arch, table)
     assert e.by_component == {"mac": 0.0, "gated_mac": 0.0, "pe_register": 0.0, "sram": 0.0, "dram": 0.0,
                               "leakage": 27.2}  # 100 · (16 · 0.002 + 24 · 0.01)
     assert e.by_operand["none"] == e.total_pj == 27.2
+
+
+def test_a_vector_layers_dram_bytes_are_priced_as_an_array_layers():
+    """An embedding lookup reads its rows from DRAM (issue 20): the table's DRAM price per byte, by operand."""
+    arch = ArrayConfig(rows=4, cols=4, memory=SMALL)
+    r = hand_result(unit="vector", cycles=100, dram_ifmap_bytes=0, dram_filter_bytes=1024, dram_ofmap_bytes=0)
+    e = layer_energy(r, arch, H45)
+    assert e.by_component["dram"] == e.by_operand["W"] == 1024 * H45.dram_per_byte == e.total_pj
+    assert e.by_component["sram"] == e.by_component["mac"] == 0.0
 
 
 def test_sram_size_classes_and_beyond_the_last():

@@ -60,18 +60,23 @@ class _Builder:
 
 
 @st.composite
-def graphs(draw) -> LayerGraph:
+def graphs(draw, lookup: bool = False) -> LayerGraph:
     """A chain of blocks: single layers, ReLUs, residual blocks (two layers and an add back to the block's
-    input) and branches (two layers reading one tensor, joined by an add; attention on tokens)."""
-    family = draw(st.sampled_from(["conv", "tokens"]))
+    input) and branches (two layers reading one tensor, joined by an add; attention on tokens). ``lookup``:
+    tokens whose features an embedding lookup reads from DRAM first (issue 20)."""
+    family = "tokens" if lookup else draw(st.sampled_from(["conv", "tokens"]))
     batch = draw(st.sampled_from([1, 1, 2]))
     blocks = draw(st.lists(st.sampled_from(["layer", "relu", "residual", "branch"]), min_size=1, max_size=4))
     if family == "conv":
         shape = (draw(st.integers(1, 6)), *(draw(st.integers(3, 8)),) * 2)
     else:
         shape = (draw(st.integers(1, 12)), draw(st.integers(1, 16)))
-    b = _Builder(LayerGraph(f"{family}-{'-'.join(blocks)}", inputs={"x": shape}), batch)
+    b = _Builder(LayerGraph(f"{family}-{'-'.join(blocks)}", inputs={"ids" if lookup else "x": shape[:1]
+                                                                       if lookup else shape}), batch)
     t = "x"
+    if lookup:
+        t = b.add("reshape", ["ids"], op="lookup", in_shapes=(shape[:1],), shape=shape,
+                  weight_type=draw(st.sampled_from(["int8", "int4", "fp16"])))
 
     def conv(src: str, out: int, k: int, stride: int = 1) -> str:
         pad = (k // 2,) * 4
@@ -162,10 +167,11 @@ class Case:
 
 
 @st.composite
-def cases(draw, memory: bool | None = None, **system) -> Case:
+def cases(draw, memory: bool | None = None, lookup: bool = False, **system) -> Case:
     s = draw(systems(**system))
     dataflow = draw(st.sampled_from(["ws", "os", "is", None])) if s.identical else None
-    return Case(draw(graphs()), s, dataflow, draw(st.sampled_from([True, True, False])) if memory is None else memory)
+    return Case(draw(graphs(lookup)), s, dataflow,
+                draw(st.sampled_from([True, True, False])) if memory is None else memory)
 
 
 def dataflows(case: Case) -> tuple:
@@ -215,6 +221,60 @@ def test_one_core_sequential_is_the_single_array_engine(graph, core, dataflow, m
     assert system.cycles == alone.total_cycles
     total = sum(system.energy_pj.values(), Fraction(0))
     assert abs(float(total) - alone.energy.breakdown.total_pj) <= 1e-6 * max(1.0, abs(float(total)))
+
+
+@PROPERTY
+@given(graphs(lookup=True), cores(), st.sampled_from(["ws", "os", "is"]), st.booleans(), st.sampled_from([0, 0, 40]))
+def test_one_core_sequential_is_the_single_array_engine_with_an_embedding_lookup(graph, core, dataflow, memory,
+                                                                                 latency):
+    """An embedding lookup reads its rows from DRAM: on one core the schedule charges the engine's bytes, DRAM
+    time and energy for it (issue 20)."""
+    test_one_core_sequential_is_the_single_array_engine.hypothesis.inner_test(graph, core, dataflow, memory, latency)
+    arch = core.with_changes(memory=replace(core.memory, dram_latency_cycles=latency))
+    df = load_dataflow(dataflow)
+    try:
+        alone = simulate(graph, arch, df, memory=memory)
+    except MappingError:
+        assume(False)
+    system = run_system(graph, SystemConfig.single(arch), df, schedule="sequential", memory=memory)
+    embed = next(layer for layer in graph if layer.op == "lookup")
+    timed = {t.name: t for t in system.layers}[embed.name]
+    engine = {r.name: r for r in alone.layers}[embed.name]
+    assert timed.dram_bytes == engine.traffic.total.dram_total == embed.lookup_bytes > 0
+    assert timed.sequential_cycles == engine.cycles
+    assert system.dram_bytes == alone.traffic.dram_total
+
+
+@PROPERTY
+@given(cases(lookup=True), st.sampled_from(["sequential", "overlap"]))
+def test_a_lookup_on_any_system_moves_its_rows_within_the_bandwidth(case, schedule):
+    """On any system and schedule an embedding lookup moves exactly its rows at DRAM, its cores' channels at most
+    their shares while they hold them, the whole schedule within the DRAM bandwidth; the closed form is the
+    replay and overlap never slower than sequential."""
+    result = run(case, schedule)
+    assert replay(result.tasks) == list(result.starts) == closed_form(result.tasks)
+    if case.memory:  # ideal memory counts the bytes and takes no time for them
+        assert result.dram_bytes <= Fraction(case.system.dram.bytes_per_cycle) * result.cycles
+    assert result.cycles <= run(case, "sequential", energy_table=None).cycles
+    holds, _ = channel_holds(result)
+    count = len({t.name.partition("#")[2] for t in result.layers})
+    lookups = 0
+    for t in result.layers:
+        base, _, micro = t.name.partition("#")
+        layer = case.graph[base]
+        if layer.op != "lookup":
+            continue
+        lookups += 1
+        if micro:
+            layer = replace(layer, name=t.name, batch=layer.batch // count)
+        gp = group(case, layer, t.reserved)
+        assert t.unit == "vector" and gp.cores == t.cores
+        assert t.dram_bytes == sum(gp.core_bytes()) == layer.lookup_bytes > 0
+        if case.memory:  # each core's rows through its channel at most at its share while it holds it
+            for core, moved, share in zip(t.cores, gp.core_bytes(), t.shares):
+                held = sum(h.get(core, 0) for (name, _), h in holds.items() if name == t.name)
+                assert moved <= share * held, (t.name, core, moved, share, held)
+    assert lookups >= 1
 
 
 @PROPERTY
