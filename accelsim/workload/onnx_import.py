@@ -551,6 +551,16 @@ class _Importer:
     def resize(self, node, acts) -> None:
         """Movement that changes the element count; a multi-output Split becomes one slice per output."""
         kind = RESIZING[node.op_type]
+        if node.op_type.startswith("Gather") and node.input[0] in self.constants:  # rows of a table in DRAM
+            name = self.add(node, "reshape", acts, op="lookup", out_shape_field=True)
+            table = node.input[0]
+            fmt = self.file_format(table)
+            if fmt:
+                self.graph.replace(Layer.from_dict(self.graph[name].to_dict() | {"weight_type": fmt},
+                                                   where=f"layer '{name}'"))
+            else:
+                self.float_operands[name] = "W"  # a float32 table: stored in the datapath's format
+            return
         if len(node.output) == 1:
             self.add(node, "reshape", acts, op=kind, out_shape_field=True)
             return

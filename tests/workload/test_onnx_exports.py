@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("onnx", reason="install the onnx extra: pip install -e '.[onnx]'")
 
-from accelsim.arch import ArrayConfig  # noqa: E402
+from accelsim.arch import ArrayConfig, resolve_arch  # noqa: E402
 from accelsim.cli import main  # noqa: E402
 from accelsim.mapping import load_dataflow  # noqa: E402
 from accelsim.sim import simulate  # noqa: E402
@@ -72,11 +72,18 @@ def test_tokens_merged_with_the_batch_time_linear_layers_with_m_equal_b_times_s(
     assert len(attention) == 4 and all(layer.gemm.count == 2 * 4 for layer in attention)  # batch × heads
 
 
-def test_an_embedding_lookup_moves_bytes_but_has_no_macs():
+def test_an_embedding_lookup_reads_its_rows_from_dram_but_has_no_macs():
+    """A Gather from a constant table (an embedding) was a free on-chip copy: it reads its rows from DRAM."""
     graph = load_onnx(FOLDER / "llama.dynamo18.onnx")
-    gathers = [layer for layer in graph if layer.kind == "reshape" and layer.op == "gather"]
-    embedding = gathers[0]
+    lookups = [layer for layer in graph if layer.kind == "reshape" and layer.op == "lookup"]
+    embedding = lookups[0]
     assert embedding.macs == 0 and embedding.out_shape[-1] == 64 and embedding.vector_ops == 16 * 64
+    arch = ArrayConfig(rows=32, cols=32)
+    result = next(r for r in simulate(graph, arch, load_dataflow("ws")).layers if r.name == embedding.name)
+    assert result.traffic["W"].dram_bytes == 16 * 64  # int8 rows on an integer array
+    assert result.cycles >= 16 * 64 // arch.memory.dram_bytes_per_cycle
+    on_bf16 = simulate(graph, resolve_arch("tpuv4"), load_dataflow("ws"))
+    assert next(r for r in on_bf16.layers if r.name == embedding.name).traffic["W"].dram_bytes == 2 * 16 * 64
 
 
 # -- each behaviour on a hand-built graph (independent of the fixtures) -----------------------------
