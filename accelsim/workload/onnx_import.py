@@ -99,6 +99,7 @@ class _Importer:
         # a Gather of expert weights → (table, indices, transposed since)
         self.expert_tables: dict[str, tuple[str, str, bool]] = {}
         self.moe_layers: dict[str, int] = {}  # a router's expert indices → its MoE layer's number
+        self.eager_experts: set[int] = set()  # how many experts the weight tables an eager loop picks from hold
         self.balanced: list[int] = []  # MoE layers given balanced routing (no measured routing)
         self.idle_experts: list[str] = []  # experts a measured routing sends no token (their weights in no layer)
         self.graph_proto = model.graph
@@ -142,6 +143,9 @@ class _Importer:
         self.biasless: dict[str, str] = {}  # MatMul output tensor → its linear layer (a bias Add may follow)
         self.flipped: set[str] = set()  # products W @ x of a constant W (features on axis -2)
         self.requantized: dict[str, str] = {}  # a Quantize/DequantizeLinear's output tensor → the activation it read
+        # a dequantized tensor → how many scales it has (1: per tensor), also those constant folding computed
+        self.scales: dict[str, int] = {k: int(v) for k, v in _scales(model).items()}
+        self.per_channel: list[int] = []  # the scale elements of each layer with per-channel weight scales
         self.dequantized: dict[str, int] = {}  # a DequantizeLinear's output → the integer element type it read
         self.float_operands: dict[str, str] = {}  # GEMM layer → its operands (of "IWO") that are floats in the file
         self.shifted = 0  # layers whose uint8 activations run as int8 (shifted by 128)
@@ -274,8 +278,12 @@ class _Importer:
         if float_op == "MatMul" and x in self.constants and w not in self.constants:
             x, w = w, x  # W @ x: the constant is the weight
         formats = {"I": self.file_format(x), "W": self.file_format(w), "O": self.output_format(node, float_op)}
+        scales = self.scales.get(w, 1) if node.op_type not in QUANTIZED_OPS or node.op_type.endswith("Integer") \
+            else math.prod(self.shapes.get(node.input[4]) or ()) if len(node.input) > 4 else 1
+        if scales > 1:
+            self.per_channel.extend([scales] * len(layers))
         if "uint8" in formats.values():  # an int8 array takes uint8 operands shifted by 128 (the zero-point
-            self.shifted += formats["I"] == "uint8" or formats["W"] == "uint8"  # correction folds into the bias)
+            self.shifted += 1  # correction folds into the bias)
             formats = {op: "int8" if fmt == "uint8" else fmt for op, fmt in formats.items()}
         for layer in layers:
             changes = {FIELDS[op]: fmt for op, fmt in formats.items() if fmt}
@@ -314,6 +322,8 @@ class _Importer:
         inputs = [t for t in node.input if t]
         if op == "DequantizeLinear" and inputs and self.elem_types.get(inputs[0]):
             self.dequantized[node.output[0]] = self.elem_types[inputs[0]]
+            if len(inputs) > 1:
+                self.scales[node.output[0]] = math.prod(self.shapes.get(inputs[1]) or ())
         if op in ("MatMul", "Gemm") and self.every_run and inputs and all(t in self.constants for t in inputs):
             self.constant_input(node, inputs[0])  # run it every inference, as PyTorch does: its left operand is data
             inputs = [t for t in node.input if t]
@@ -335,6 +345,10 @@ class _Importer:
             self.constants.update(node.output)  # a static shape is a constant (folding missed it)
             return
         outputs = [t for t in node.output if t]
+        if outputs and all(0 in self.shapes.get(t, ()) for t in outputs) and op in WEIGHT_SLOTS and \
+                len(node.input) > 1 and node.input[1] in self.constants:
+            raise self.error(node, f"its output {list(self.shapes[outputs[0]])} is empty (a kernel larger than its "
+                                   "padded input?): its weights would do no work")
         if outputs and all(0 in self.shapes.get(t, ()) for t in outputs):  # no elements: no work, no layer
             self.empty.update(outputs)  # (Phi-3's rotary Slice of width 0, concatenated back)
             return
@@ -522,6 +536,7 @@ class _Importer:
         layer over the tokens routed to it, its weights that expert's matrix (a parameter once)."""
         table, indices, _ = self.expert_tables[weights]
         wshape = self.shape(node, weights)
+        self.eager_experts.add(self.shape(node, table)[0])
         if left:
             return self.unsupported(node, "an expert's weights as the left operand are not supported")
         k, n = wshape
@@ -595,7 +610,12 @@ class _Importer:
         """The node's attributes by name, once its inputs and attribute types match its operator's schema."""
         from onnx import AttributeProto, defs, helper
 
-        schema = defs.get_schema(node.op_type, max_inclusive_version=self.opset)
+        try:
+            schema = defs.get_schema(node.op_type, max_inclusive_version=self.opset)
+        except defs.SchemaError:
+            raise UnsupportedError(f"{self.file}: node '{_shown(node.name or node.op_type)}' ({node.op_type}): "
+                                   f"{node.op_type} is not defined at the model's opset {self.opset} (use "
+                                   "--lenient to import it as a zero-cost placeholder)") from None
         given = len(node.input)
         if given < schema.min_input or not all(node.input[:schema.min_input]):
             raise self.error(node, f"has {given} inputs; {node.op_type} needs at least {schema.min_input}")
@@ -917,6 +937,11 @@ class _Importer:
         if any(t in self.constants for t in (q, k, v)):
             return self.unsupported(node, "attention of constant queries, keys or values is not supported")
         qs, ks, vs = (self.shape(node, t) for t in (q, k, v))
+        if bool(past[0]) != bool(past[1]):
+            raise self.error(node, "a KV cache needs both past_key and past_value")
+        if not len(qs) == len(ks) == len(vs):
+            raise self.error(node, f"queries {list(qs)}, keys {list(ks)} and values {list(vs)} must all be 3-D or "
+                                   "all 4-D")
         if len(qs) == 3:
             heads, kv_heads = a.get("q_num_heads", 0), a.get("kv_num_heads", 0)
             if not heads or not kv_heads or qs[2] % heads or ks[2] % kv_heads or vs[2] % kv_heads:
@@ -1060,8 +1085,10 @@ class _Importer:
 def _einsum_terms(equation: str, ranks: list[int]) -> tuple[list[str], str] | None:
     """The operands' index strings and the output's, with ``...`` spelled out, or None when the equation
     has no explicit output, repeats an index inside a term, or does not match the ranks."""
-    if "->" not in equation:
-        return None
+    if "->" not in equation:  # implicit output: the indices that appear once, in alphabetical order
+        letters = equation.replace("...", "").replace(",", "")
+        once = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+        equation = f"{equation}->{'...' if '...' in equation else ''}{once}"
     lhs, result = equation.split("->")
     terms = lhs.split(",")
     if len(terms) != len(ranks):
@@ -1401,6 +1428,7 @@ def _fold_round(model, file: str):
                 pass
     done: list = []
     aliases = _aliases(model)
+    scales = _scales(model)
     for node in graph.node:
         inputs = [t for t in node.input if t]
         if node.domain not in ("", "ai.onnx") or node.op_type in NEVER_FOLD or len(node.output) == 0:
@@ -1440,6 +1468,8 @@ def _fold_round(model, file: str):
                 values[name] = np.asarray(value)
         if node.op_type in ALIASING and inputs and node.output[0]:
             aliases[node.output[0]] = aliases.get(inputs[0], inputs[0])  # the same weights under a new name
+        if node.op_type == "DequantizeLinear" and len(inputs) > 1 and node.output[0]:
+            scales[node.output[0]] = str(np.asarray(values[inputs[1]]).size)  # per tensor or per channel
         done.append(node)
     if not done:
         return None
@@ -1454,10 +1484,20 @@ def _fold_round(model, file: str):
     folded.functions.extend(model.functions)
     for key, root in aliases.items():
         folded.metadata_props.add(key=ALIAS_PREFIX + key, value=root)
+    for key, count in scales.items():
+        folded.metadata_props.add(key=SCALES_PREFIX + key, value=count)
     return folded
 
 
 ALIAS_PREFIX = "accelsim.alias:"  # metadata carrying which folded constants are other names for a weight
+
+
+SCALES_PREFIX = "accelsim.scales:"  # metadata carrying how many scales a folded DequantizeLinear's weight had
+
+
+def _scales(model) -> dict[str, str]:
+    """Weights that constant folding dequantized: their name → how many scales they had (as text)."""
+    return {p.key[len(SCALES_PREFIX):]: p.value for p in model.metadata_props if p.key.startswith(SCALES_PREFIX)}
 
 
 def _aliases(model) -> dict[str, str]:
@@ -1591,6 +1631,9 @@ def _route_eager_experts(model, routing: list[list[int]] | None, file: str) -> t
     return notes, len(onehots)
 
 
+MAX_ROUTING_BYTES = 16 * 2**20  # token counts of every expert of every layer fit in far less
+
+
 def load_routing(path: str | Path) -> list[list[int]]:
     """A measured mixture-of-experts routing: a JSON file ``{"tokens_per_expert": [[n0, n1, ...], ...]}``, the
     tokens each expert receives, one list per MoE layer in graph order.
@@ -1606,12 +1649,19 @@ def load_routing(path: str | Path) -> list[list[int]]:
     """
     import json
 
+    path = Path(path)
+    if path.exists() and not path.is_file():  # a folder, a FIFO (which would block) or a device such as /dev/zero
+        raise SpecError("cannot read the routing: not a regular file", file=str(path))
     try:
-        data = json.loads(Path(path).read_text())
+        if path.stat().st_size > MAX_ROUTING_BYTES:
+            raise SpecError(f"the routing is {path.stat().st_size:,} bytes; a routing of token counts is at most "
+                            f"{MAX_ROUTING_BYTES:,}", file=str(path))
+        data = json.loads(path.read_text())
     except OSError as err:
         raise SpecError(f"cannot read the routing: {err.strerror or err}", file=str(path)) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise SpecError(f"the routing is not JSON: {str(err).splitlines()[0]}", file=str(path)) from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        reason = "nested too deeply" if isinstance(err, RecursionError) else str(err).splitlines()[0]
+        raise SpecError(f"the routing is not JSON: {reason}", file=str(path)) from None
     layers = data.get("tokens_per_expert") if isinstance(data, dict) else None
     if not isinstance(layers, list) or not layers or not all(
             isinstance(row, list) and row and all(type(n) is int and 0 <= n < 2**40 for n in row) for row in layers):
@@ -1630,6 +1680,9 @@ def _import(path: str | Path, *, lenient: bool, batch: int | None, dims: dict[st
     onnx = _require_onnx()
     from google.protobuf.message import DecodeError
 
+    if constant_matmuls not in CONSTANT_MATMULS:
+        raise SpecError(f"constant matmuls must be one of {', '.join(CONSTANT_MATMULS)}, not {constant_matmuls!r}",
+                        file=str(path))
     path = Path(path)
     if path.exists() and not path.is_file():  # a folder, a FIFO or a device such as /dev/zero
         raise SpecError("not a readable ONNX model: not a regular file", file=str(path))
@@ -1656,8 +1709,6 @@ def _import(path: str | Path, *, lenient: bool, batch: int | None, dims: dict[st
         eager_notes, eager_layers = _route_eager_experts(model, routed, str(path))
         inference_notes: list[str] = []
         model = _infer_and_fold(model, str(path), lenient=lenient, notes=inference_notes)
-        if constant_matmuls not in CONSTANT_MATMULS:
-            raise SpecError(f"constant matmuls must be one of {', '.join(CONSTANT_MATMULS)}, not {constant_matmuls!r}")
         importer = _Importer(model, str(path), lenient, routed, every_run=constant_matmuls == "every-run")
         name = path.stem.removeprefix("light_")
         graph = importer.run(name, {"source": f"imported from {path.name} (ONNX opset "
@@ -1706,6 +1757,15 @@ def _import(path: str | Path, *, lenient: bool, batch: int | None, dims: dict[st
         graph.meta.setdefault("assumptions", []).append(
             f"{importer.shifted} layer(s) read uint8 operands: run as int8 shifted by 128 (the zero-point "
             "correction folds into the bias), the same bytes and MACs")
+    if importer.per_channel:
+        graph.meta.setdefault("assumptions", []).append(
+            f"{len(importer.per_channel)} layer(s) have per-channel weight scales ({sum(importer.per_channel):,} "
+            "scales in all): the scales are not charged as bytes")
+    if routed is not None and eager_layers and len(importer.eager_experts) == 1:
+        experts = next(iter(importer.eager_experts))
+        if any(len(row) != experts for row in routed):
+            raise SpecError(f"the routing gives {sorted({len(row) for row in routed})} experts per layer; the model's "
+                            f"experts are {experts}", file=str(path))
     if importer.run_constants:
         graph.meta.setdefault("assumptions", []).append(
             f"{importer.run_constants} MatMul/Gemm node(s) read only constants: run every inference "

@@ -106,6 +106,9 @@ def test_int8_graphs_run_in_int8_with_half_the_weight_bytes_of_the_float_one(mod
     bf16 = weight_bytes(float_graph, fp, "bf16")
     assert bf16 >= 2 * sum(layer.params - layer.out * layer.bias for layer in float_graph if layer.gemm is not None
                            and layer.kind != "matmul")  # every weight read at least once
+    if model == "mobilenetv2":  # one scale per output channel: said, not charged
+        notes = _import("mobilenetv2.int8.qdq_perchannel.onnx").meta["assumptions"]
+        assert "53 layer(s) have per-channel weight scales (9,282 scales in all)" in " ".join(notes)
     for form in ("qdq", "qop"):
         int8 = _import(f"{model}.int8.{form}.onnx")
         gemms = [layer for layer in int8 if layer.gemm is not None]
@@ -132,6 +135,17 @@ def test_experts_receive_balanced_or_measured_routing(tmp_path, capsys):
     assert measured.macs == balanced.macs and measured.params == balanced.params  # the same tokens, spread unevenly
     assert not any("balanced" in note for note in measured.meta.get("assumptions", []))
     bad = tmp_path / "routing.json"
+    for routing, message in (("/dev/zero", "not a regular file"), (str(tmp_path), "not a regular file")):
+        assert main(["simulate", str(path), "--routing", routing]) == 1  # /dev/zero filled the memory
+        assert message in capsys.readouterr().err
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"tokens_per_expert": [' + "[" * 100_000 + "]" * 100_000 + "]}")
+    with pytest.raises(SpecError, match="nested too deeply"):  # was a RecursionError traceback
+        load_onnx(path, routing=deep)
+    five = tmp_path / "five.json"
+    five.write_text(json.dumps({"tokens_per_expert": [[10, 9, 7, 6, 0], [7, 8, 10, 7, 0]]}))
+    with pytest.raises(SpecError, match="experts are 4"):  # the eager loop accepted a fifth, idle, expert
+        load_onnx(FOLDER / "mixtral_eager.ts17.onnx", routing=five)
     for content, message in ((json.dumps({"tokens_per_expert": [[10, 9, 7, 6]]}), "the routing gives 1 MoE layer"),
                              (json.dumps({"tokens_per_expert": [[10, 9, 7, 5], [8] * 4]}), "routes 32 tokens"),
                              (json.dumps({"tokens_per_expert": [[-1]]}), "integers ≥ 0"), ("{", "not JSON")):
