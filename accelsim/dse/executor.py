@@ -266,6 +266,23 @@ def _connect(client_class: type[Client], scheduler: str) -> Client:
     return client
 
 
+def _reachable(scheduler: str) -> None:
+    """An OSError saying why a ``tcp://host:port`` scheduler cannot be reached: a refused connection at once
+    (distributed would retry it for the whole timeout and then say it timed out), silence after the timeout."""
+    import socket
+    from urllib.parse import urlsplit
+
+    address = urlsplit(scheduler if "://" in scheduler else f"tcp://{scheduler}")
+    if address.scheme != "tcp" or not address.hostname or address.port is None:
+        return  # TLS, in-process and other schemes: distributed says what is wrong with them
+    try:
+        socket.create_connection((address.hostname, address.port), timeout=CONNECT_TIMEOUT_S).close()
+    except ConnectionRefusedError:
+        raise OSError("connection refused (nothing listens on that port)") from None
+    except TimeoutError:
+        raise OSError(f"no answer within {CONNECT_TIMEOUT_S} s") from None
+
+
 def _handshake(scheduler: str) -> None:
     """Connect to ``scheduler`` and exchange handshakes once, within CONNECT_TIMEOUT_S.
 
@@ -275,6 +292,7 @@ def _handshake(scheduler: str) -> None:
     from distributed.comm import connect
     from distributed.security import Security
 
+    _reachable(scheduler)
     args = Security().get_connection_args("client")  # TLS settings from the dask config, as Client()
 
     async def handshake() -> None:

@@ -104,7 +104,11 @@ def parse_limit(text: str, metrics: tuple[str, ...] = LIMITS, *, flag: str = "--
         bound = flag.removeprefix("--").upper()
         example = "area_um2=5e6" if flag == "--max" else "tokens_per_s=100"
         raise SpecError(f"{flag} '{printable(text)}' must look like METRIC={bound} (e.g. {example})")
-    return _limit(f, name.strip(), metrics)
+    try:
+        return _limit(f, name.strip(), metrics)
+    except SpecError as err:  # the option as the user typed it, not a field path ("--max.area_um2")
+        reason = f"'{printable(name.strip())}' {err.message}" if err.message.startswith("is ") else err.message
+        raise SpecError(f"{flag} {printable(text)}: {reason}") from None
 
 
 def _limit(f: Fields, name: str, metrics: tuple[str, ...] = LIMITS) -> tuple[str, float]:
@@ -198,7 +202,7 @@ def arch_for(base: ArrayConfig, point: dict[str, Any]) -> ArrayConfig:
                                 "of the architecture")
             target = target[part]
         if leaf not in target and leaf not in ArrayConfig.__dataclass_fields__:
-            raise SpecError(f"axis '{printable(name)}' is not an architecture field, 'dataflow' or one of "
+            raise SpecError(f"axis '{printable(name)}': not an architecture field, 'dataflow' or one of "
                             f"{', '.join(WORKLOAD_AXES + SYSTEM_AXES)}")
         target[leaf] = value
     if not changed:
@@ -246,8 +250,9 @@ def check_axes(base: ArrayConfig, axes: list[Axis]) -> None:
                 else:
                     design = arch_for(base, {axis.name: value}).to_dict()  # a point keeps the base's name
             except AccelsimError as err:
-                reason = str(err).removeprefix(f"axis '{printable(axis.name)}': ")  # said once, not twice
-                raise SpecError(f"axis '{printable(axis.name)}' value {printable(repr(value))}: {reason}") from None
+                if str(err).startswith(f"axis '{printable(axis.name)}': "):  # about the axis, whatever its value
+                    raise SpecError(str(err)) from None
+                raise SpecError(f"axis '{printable(axis.name)}' value {printable(repr(value))}: {err}") from None
             key = repr(design)
             if key in seen:
                 label = " (the design's name is a label, not part of the design)" if axis.name == "name" else ""

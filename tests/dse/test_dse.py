@@ -69,7 +69,7 @@ def test_outputs_are_never_overwritten_and_bad_axes_are_one_line(capsys, tmp_pat
     capsys.readouterr()
     for args, message in [(["--axis", "rows=4,8"], "holds a dse run: pass --resume to continue it or --force"),
                           (["--axis", "rows=0,8", "--force"], "axis 'rows' value 0"),
-                          (["--axis", "rowz=8", "--force"], "is not an architecture field"),
+                          (["--axis", "rowz=8", "--force"], "axis 'rowz': not an architecture field"),
                           (["--axis", "rows=8,8", "--force"], "repeats a value"),
                           (["--axis", "workload.weight_sparsity=3:2", "--force"], "N:M"),
                           (["--axis", "rows", "--force"], "must look like NAME=V1,V2"),

@@ -115,3 +115,24 @@ def test_limits_make_points_infeasible_with_the_reason_and_keep_them_off_the_fro
         assert main(["dse", "alexnet", "--axis", "rows=8", *args, "-o", str(tmp_path / "bad")]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, err
+
+
+def test_a_refused_connection_says_so_at_once(capsys, tmp_path):
+    """It said 'Timed out trying to connect … after 5 s', five seconds later, for a port nothing listens on."""
+    import time
+
+    start = time.monotonic()
+    assert main(["dse", "alexnet", "--axis", "rows=8,16", "--scheduler", "tcp://127.0.0.1:1", "-o", str(tmp_path)]) == 1
+    assert "connection refused (nothing listens on that port)" in capsys.readouterr().err
+    assert time.monotonic() - start < 4
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--axis", "bogus=1,2"], "accelsim: error: axis 'bogus': not an architecture field"),
+    (["--max", "area_um2=abc"], "accelsim: error: --max area_um2=abc: must be a finite number > 0, not 'abc'"),
+    (["--max", "foo=3"], "accelsim: error: --max foo=3: 'foo' is not a metric a space can bound"),
+])
+def test_space_messages_say_each_thing_once_as_the_user_typed_it(capsys, tmp_path, argv, message):
+    """They said "axis 'bogus' value 1: axis 'bogus' is not …" and "`--max.area_um2` must be …"."""
+    assert main(["dse", "alexnet", *argv, "-o", str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err.startswith(message)
