@@ -218,7 +218,15 @@ def _run(axes: list[Axis], output: str | Path, *, context: Callable[[], dict[str
         _remove_store(folder)  # --force starts a fresh store
     key_context = context()
     folder.mkdir(parents=True, exist_ok=True)
-    evaluator = _Evaluator(Store(folder / STORE), key_context,
+    store = Store(folder / STORE)
+    try:
+        # the model's own fingerprint is not a setting: after an upgrade that moves a number, a resume recomputes
+        store.keep_settings({"axes": {axis.name: list(axis.values) for axis in axes}, "objectives": list(objectives),
+                             "context": {k: v for k, v in key_context.items() if k != "model"}})
+    except OutputError:
+        store.close()
+        raise
+    evaluator = _Evaluator(store, key_context,
                            Executor(jobs=jobs, scheduler=scheduler, setup=setup, setup_args=setup_args))
     try:
         with evaluator.executor:  # one set of workers (and their caches) for the whole run

@@ -17,6 +17,8 @@ from ..arch.config import stable_digest
 from ..errors import OutputError
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS points (key TEXT PRIMARY KEY, seq INTEGER, point TEXT, result TEXT)"
+# what the run was asked (axes, objectives, what its numbers depend on): a resume must ask the same
+SETTINGS_SCHEMA = "CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT)"
 
 
 def point_key(point: dict[str, Any], context: dict[str, Any]) -> str:
@@ -34,6 +36,7 @@ class Store:
             db = sqlite3.connect(path)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(SCHEMA)
+            db.execute(SETTINGS_SCHEMA)
             db.commit()
             db.execute("SELECT key, seq, point, result FROM points LIMIT 1").fetchall()
         except sqlite3.Error as err:
@@ -66,5 +69,41 @@ class Store:
         return [(seq, json.loads(p), json.loads(r))
                 for seq, p, r in self.db.execute("SELECT seq, point, result FROM points ORDER BY seq")]
 
+    def settings(self) -> dict[str, Any] | None:
+        """The settings the run that made this store was given (None: a store from before they were kept)."""
+        row = self.db.execute("SELECT value FROM settings WHERE name = 'run'").fetchone()
+        return json.loads(row[0]) if row else None
+
+    def keep_settings(self, settings: dict[str, Any]) -> None:
+        """Record the run's settings, or refuse (one line) a resume whose settings differ from the stored ones:
+        the store would hold two runs' rows under one name."""
+        stored = self.settings()
+        plain = json.loads(json.dumps(settings, sort_keys=True, default=str))
+        if stored is not None and stored != plain:
+            what, then, now = _first_difference(stored, plain)
+            raise OutputError(f"{self.path.parent}: --resume with other settings than the stored run's ({what}: "
+                              f"{_shown(then)} then, {_shown(now)} now): run them in another folder, or pass --force "
+                              "to replace the stored run")
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO settings VALUES ('run', ?)", (json.dumps(plain, sort_keys=True),))
+
     def close(self) -> None:
         self.db.close()
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> tuple[str, Any, Any]:
+    """The dotted path of the first place two JSON values differ, and the two values there.
+
+    >>> _first_difference({"x": {"y": 1, "z": 2}}, {"x": {"y": 1, "z": 3}})
+    ('x.z', 2, 3)
+    """
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                return _first_difference(a.get(key), b.get(key), f"{path}.{key}" if path else key)
+    return path or "settings", a, b
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= 80 else text[:77] + "..."

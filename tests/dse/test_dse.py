@@ -157,3 +157,22 @@ def test_an_nm_axis_value_stays_text():
     from accelsim.dse.space import parse_axis
 
     assert parse_axis("workload.weight_sparsity=2:4,0.5").values == ("2:4", 0.5)
+
+
+@pytest.mark.parametrize("changed, message", [
+    (["--axis", "rows=8,32"], "axes.rows: [8, 16] then, [8, 32] now"),
+    (["--axis", "rows=8,16", "--mapping", "fixed"], 'context.mapping: "search" then, "fixed" now'),
+    (["--axis", "rows=8,16", "--objective", "energy_pj"], "context.objectives"),
+])
+def test_a_resume_with_other_settings_is_refused_not_mixed_into_the_store(capsys, tmp_path, changed, message):
+    """--resume with other axes, mapping rule or objectives added a second run's rows to the store, silently."""
+    import sqlite3
+
+    assert main(["dse", "alexnet", "--axis", "rows=8,16", "--no-plots", "-o", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert main(["dse", "alexnet", *changed, "--resume", "--no-plots", "-o", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--resume with other settings than the stored run's" in err and message in err
+    with sqlite3.connect(tmp_path / "results.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM points").fetchone()[0] == 2  # the stored run only
+    assert main(["dse", "alexnet", "--axis", "rows=8,16", "--resume", "--no-plots", "-o", str(tmp_path)]) == 0

@@ -30,7 +30,9 @@ def test_a_space_file_without_limits_is_read(capsys, tmp_path):
     assert len(json.loads(capsys.readouterr().out)["points"]) == 2
 
 
-def test_an_edited_energy_table_is_a_new_run_not_a_stale_resume(capsys, tmp_path):
+def test_an_edited_energy_table_is_not_a_stale_resume(capsys, tmp_path):
+    """A resume under an edited table is refused, saying what changed (it was a second run mixed into the
+    store); --force recomputes with the new table."""
     from accelsim.cost.energy import TABLES_DIR
 
     table = tmp_path / "et.yaml"
@@ -40,7 +42,10 @@ def test_an_edited_energy_table_is_a_new_run_not_a_stale_resume(capsys, tmp_path
     assert main(argv) == 0
     before = json.loads(capsys.readouterr().out)["points"][0]["energy_pj"]
     table.write_text(table.read_text().replace("dram_per_byte: 162.5", "dram_per_byte: 1625"))
-    assert main([*argv, "--resume"]) == 0
+    assert main([*argv, "--resume"]) == 1
+    err = capsys.readouterr().err
+    assert "--resume with other settings than the stored run's (context." in err and err.count("\n") == 1
+    assert main([*argv, "--force"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["computed"] == 1 and data["points"][0]["energy_pj"] > before
 
