@@ -90,7 +90,8 @@ def pareto_figures(rows: Sequence[dict[str, Any]], front: Sequence[int], objecti
 
     Files are ``pareto_<a>_<b>.png`` and ``.svg``. An axis is logarithmic when its values span more
     than 10×. Beyond ``RASTER_POINTS`` grey points the SVG embeds them as a bitmap, to stay small.
-    Nothing is written (``[]``) without a feasible point or with fewer than two objectives.
+    Nothing is written (``[]``) with fewer than two feasible points (a front of one point says nothing a
+    table does not) or fewer than two objectives.
 
     Examples
     --------
@@ -99,9 +100,12 @@ def pareto_figures(rows: Sequence[dict[str, Any]], front: Sequence[int], objecti
     >>> with tempfile.TemporaryDirectory() as d:
     ...     [p.name for p in pareto_figures(rows, [0, 1], ("total_cycles", "energy_pj"), d)]
     ['pareto_total_cycles_energy_pj.png', 'pareto_total_cycles_energy_pj.svg']
+    >>> with tempfile.TemporaryDirectory() as d:  # one design: no figure of it
+    ...     pareto_figures(rows[:1], [0], ("total_cycles", "energy_pj"), d)
+    []
     """
     feasible = [i for i, row in enumerate(rows) if row.get("feasible")]
-    if not feasible:
+    if len(feasible) < 2:
         return []
     on_front = set(front)
     written: list[Path] = []

@@ -152,3 +152,13 @@ def test_importing_accelsim_and_dse_does_not_import_matplotlib():
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_one_design_draws_no_pareto_figure(tmp_path, capsys):
+    """`dse resnet18 --arch sa32` drew three Pareto plots of a single point: 85% of the run went into figures."""
+    from accelsim.cli import main
+
+    assert main(["dse", "alexnet", "-o", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert not list(tmp_path.glob("pareto_*")) and (tmp_path / "report.html").is_file()
+    assert (tmp_path / "layers.png").is_file()  # what one design does show
