@@ -19,6 +19,9 @@ from ..errors import OutputError
 SCHEMA = "CREATE TABLE IF NOT EXISTS points (key TEXT PRIMARY KEY, seq INTEGER, point TEXT, result TEXT)"
 # what the run was asked (axes, objectives, what its numbers depend on): a resume must ask the same
 SETTINGS_SCHEMA = "CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT)"
+# each distinct per-layer mapping choice once; a point's mapping is the list of its layers' choice numbers
+CHOICES_SCHEMA = "CREATE TABLE IF NOT EXISTS choices (id INTEGER PRIMARY KEY, choice TEXT UNIQUE)"
+PACKED = "@"  # a stored mapping packed as choice numbers, in the store's layer order ("@3,3,7,...")
 
 
 def point_key(point: dict[str, Any], context: dict[str, Any]) -> str:
@@ -37,6 +40,7 @@ class Store:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(SCHEMA)
             db.execute(SETTINGS_SCHEMA)
+            db.execute(CHOICES_SCHEMA)
             db.commit()
             db.execute("SELECT key, seq, point, result FROM points LIMIT 1").fetchall()
         except sqlite3.Error as err:
@@ -46,13 +50,46 @@ class Store:
                 "not an accelsim dse store"
             raise OutputError(f"{path}: {reason} ({err})") from None
         self.db = db
+        self.choice_ids = {c: i for i, c in db.execute("SELECT id, choice FROM choices")}
+        self.choices = {i: json.loads(c) for c, i in self.choice_ids.items()}
+        row = db.execute("SELECT value FROM settings WHERE name = 'mapping_layers'").fetchone()
+        self.layers: list[str] | None = json.loads(row[0]) if row else None
+
+    def pack(self, result: dict[str, Any]) -> dict[str, Any]:
+        """``result`` with its per-layer mapping as choice numbers (each distinct choice stored once): a point's
+        row holds what identifies and ranks it, not ~4 KB of repeated layer choices."""
+        mapping = result.get("mapping")
+        if not isinstance(mapping, dict) or not mapping:
+            return result
+        if self.layers is None:
+            self.layers = list(mapping)
+            self.db.execute("INSERT OR REPLACE INTO settings VALUES ('mapping_layers', ?)", (json.dumps(self.layers),))
+        if list(mapping) != self.layers:  # another layer set (not expected in one run): kept whole
+            return result
+        ids = []
+        for choice in mapping.values():
+            text = json.dumps(choice, sort_keys=True)
+            if text not in self.choice_ids:
+                self.choice_ids[text] = self.db.execute("INSERT INTO choices (choice) VALUES (?)", (text,)).lastrowid
+                self.choices[self.choice_ids[text]] = choice
+            ids.append(str(self.choice_ids[text]))
+        return result | {"mapping": PACKED + ",".join(ids)}
+
+    def unpack(self, result: dict[str, Any]) -> dict[str, Any]:
+        """The result as it was stored by :meth:`pack`, its mapping whole again."""
+        mapping = result.get("mapping")
+        if not isinstance(mapping, str) or not mapping.startswith(PACKED) or self.layers is None:
+            return result
+        ids = [int(i) for i in mapping[len(PACKED):].split(",")]
+        return result | {"mapping": {layer: self.choices[i] for layer, i in zip(self.layers, ids)}}
 
     def put_many(self, rows: list[tuple[str, int, dict[str, Any], dict[str, Any]]]) -> None:
         """Store ``(key, seq, point, result)`` rows in one transaction: a kill loses at most the chunk in flight."""
         try:
             with self.db:
                 self.db.executemany("INSERT OR REPLACE INTO points VALUES (?, ?, ?, ?)",
-                                    [(key, seq, json.dumps(point, sort_keys=True), json.dumps(result, sort_keys=True))
+                                    [(key, seq, json.dumps(point, sort_keys=True, separators=(",", ":")),
+                                      json.dumps(self.pack(result), sort_keys=True, separators=(",", ":")))
                                      for key, seq, point, result in rows])
         except sqlite3.Error as err:  # a full disk, a file removed under us
             raise OutputError(f"{self.path}: cannot write the store ({err}); finished points are kept") from None
@@ -60,13 +97,13 @@ class Store:
     def results(self) -> dict[str, dict[str, Any]]:
         """Every stored result by key."""
         try:
-            return {key: json.loads(r) for key, r in self.db.execute("SELECT key, result FROM points")}
-        except (ValueError, TypeError, sqlite3.Error) as err:
+            return {key: self.unpack(json.loads(r)) for key, r in self.db.execute("SELECT key, result FROM points")}
+        except (ValueError, TypeError, KeyError, sqlite3.Error) as err:
             raise OutputError(f"{self.path}: not an accelsim dse store (a result is not JSON: {err})") from None
 
     def rows(self) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
         """Every stored ``(seq, point, result)``, in the space's order."""
-        return [(seq, json.loads(p), json.loads(r))
+        return [(seq, json.loads(p), self.unpack(json.loads(r)))
                 for seq, p, r in self.db.execute("SELECT seq, point, result FROM points ORDER BY seq")]
 
     def settings(self) -> dict[str, Any] | None:
@@ -87,7 +124,33 @@ class Store:
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO settings VALUES ('run', ?)", (json.dumps(plain, sort_keys=True),))
 
+    def canonical(self) -> None:
+        """Number the choices in the order of their text, whatever order the points arrived in (serial or from a
+        cluster): the same run gives the same store, byte for byte."""
+        order = {text: i for i, text in enumerate(sorted(self.choice_ids), start=1)}
+        if all(self.choice_ids[text] == i for text, i in order.items()):
+            return
+        renumber = {self.choice_ids[text]: i for text, i in order.items()}
+        updates = []
+        for key, text in self.db.execute("SELECT key, result FROM points"):
+            result = json.loads(text)
+            mapping = result.get("mapping")
+            if isinstance(mapping, str) and mapping.startswith(PACKED):
+                ids = ",".join(str(renumber[int(i)]) for i in mapping[len(PACKED):].split(","))
+                updates.append((json.dumps(result | {"mapping": PACKED + ids}, sort_keys=True, separators=(",", ":")),
+                                key))
+        with self.db:
+            self.db.executemany("UPDATE points SET result = ? WHERE key = ?", updates)
+            self.db.execute("DELETE FROM choices")
+            self.db.executemany("INSERT INTO choices VALUES (?, ?)", [(i, text) for text, i in order.items()])
+        self.choice_ids = dict(order)
+        self.choices = {i: json.loads(text) for text, i in order.items()}
+
     def close(self) -> None:
+        try:
+            self.canonical()
+        except sqlite3.Error:  # a full disk or a removed file: the store stays as it was written, still readable
+            pass
         self.db.close()
 
 
