@@ -20,31 +20,19 @@ recorded in the manifest (``export_error``) and the script goes on.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import hashlib
-import io
-import json
-import platform
 import sys
-import tempfile
-import traceback
-import warnings
 from pathlib import Path
 
-import numpy as np
-import onnx
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import transformers
-from onnx.tools.replace_constants import replace_initializer_by_constant_of_shape
 from transformers.pytorch_utils import Conv1D
 
 HERE = Path(__file__).resolve().parent
-SEED = 0
-THRESHOLD = 16  # initializers/Constant tensors with more elements than this become shape-only
-TS_OPSET, DYNAMO_OPSET = 17, 18
+sys.path.insert(0, str(HERE.parent))  # tests/data: the helpers the fixture builders share
+import onnx_export_common as common  # noqa: E402
+from onnx_export_common import SEED, perturb  # noqa: E402
+
 VOCAB, SEQ = 128, 16
 
 
@@ -217,18 +205,6 @@ class ConvNeXt(nn.Module):
 # ------------------------------------------------------------------------------------------------
 # transformers models, built from configs (random weights, nothing downloaded)
 # ------------------------------------------------------------------------------------------------
-class HFWrap(nn.Module):
-    """Call a transformers model with keyword inputs and return the named outputs as a tuple."""
-
-    def __init__(self, model, input_names, outputs):
-        super().__init__()
-        self.model, self.input_names, self.outputs = model, list(input_names), outputs
-
-    def forward(self, *args):
-        out = self.model(**dict(zip(self.input_names, args)))
-        return tuple(getattr(out, k) for k in self.outputs)
-
-
 def attention(layers, batch, heads, seq, head_dim, kv_heads=None):
     return {"layers": layers, "batch": batch, "heads": heads, "kv_heads": kv_heads or heads, "seq": seq,
             "head_dim": head_dim}
@@ -241,7 +217,7 @@ def build_bert():
     model = perturb(BertModel(cfg))
     batch = 2
     x = torch.randint(0, VOCAB, (batch, SEQ), generator=torch.Generator().manual_seed(SEED))
-    return dict(module=HFWrap(model, ["input_ids"], ["last_hidden_state", "pooler_output"]), hf=model, inputs=(x,),
+    return dict(module=common.hf_wrap(model, ["input_ids"], ["last_hidden_state", "pooler_output"]), hf=model, inputs=(x,),
                 input_names=["input_ids"], output_names=["last_hidden_state", "pooler_output"],
                 attention=attention(2, batch, 4, SEQ, 16), lm_head=None, config=cfg.to_diff_dict(),
                 description="BertModel (encoder with pooler), 2 layers, hidden 64, 4 heads, FFN 256, "
@@ -261,7 +237,7 @@ def build_llama():
     model = perturb(LlamaForCausalLM(cfg))
     x = torch.randint(0, VOCAB, (1, SEQ), generator=torch.Generator().manual_seed(SEED))
     mask = torch.ones(1, SEQ, dtype=torch.int64)
-    return dict(module=HFWrap(model, LM_INPUTS, ["logits"]), hf=model, inputs=(x, mask), input_names=LM_INPUTS,
+    return dict(module=common.hf_wrap(model, LM_INPUTS, ["logits"]), hf=model, inputs=(x, mask), input_names=LM_INPUTS,
                 output_names=["logits"], attention=attention(2, 1, 4, SEQ, 16, kv_heads=2), lm_head="lm_head",
                 config=cfg.to_diff_dict(),
                 description="LlamaForCausalLM: 2 layers, hidden 64, 4 query heads / 2 KV heads (GQA), "
@@ -276,7 +252,7 @@ def build_gpt2():
     assert model.lm_head.weight is model.transformer.wte.weight, "GPT-2 LM head should be tied"
     x = torch.randint(0, VOCAB, (1, SEQ), generator=torch.Generator().manual_seed(SEED))
     mask = torch.ones(1, SEQ, dtype=torch.int64)
-    return dict(module=HFWrap(model, LM_INPUTS, ["logits"]), hf=model, inputs=(x, mask), input_names=LM_INPUTS,
+    return dict(module=common.hf_wrap(model, LM_INPUTS, ["logits"]), hf=model, inputs=(x, mask), input_names=LM_INPUTS,
                 output_names=["logits"], attention=attention(2, 1, 4, SEQ, 16), lm_head="lm_head",
                 config=cfg.to_diff_dict(),
                 description="GPT2LMHeadModel: 2 layers, hidden 64, 4 heads, FFN 256 (Conv1D layers), LM head tied "
@@ -290,28 +266,11 @@ def build_vit():
     model = perturb(ViTModel(cfg))
     x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(SEED))
     seq = (32 // 8) ** 2 + 1
-    return dict(module=HFWrap(model, ["pixel_values"], ["last_hidden_state", "pooler_output"]), hf=model, inputs=(x,),
+    return dict(module=common.hf_wrap(model, ["pixel_values"], ["last_hidden_state", "pooler_output"]), hf=model, inputs=(x,),
                 input_names=["pixel_values"], output_names=["last_hidden_state", "pooler_output"],
                 attention=attention(2, 1, 4, seq, 16), lm_head=None, config=cfg.to_diff_dict(),
                 description="ViTModel: image 32x32, patch 8 (16 patches + CLS = 17 tokens), hidden 64, 2 layers, "
                             "4 heads, FFN 256, with pooler, batch 1")
-
-
-def perturb(model: nn.Module) -> nn.Module:
-    """Make every parameter look trained: freshly initialised models have all-zero biases, all-one norm scales and
-    identity BatchNorm statistics, and the dynamo exporter's optimiser then drops zero biases and merges equal
-    tensors into one initializer (seen: every 64-element bias of BERT became one shared tensor), which a trained
-    network's export would not do. Each parameter gets seeded noise; BatchNorm gets non-trivial statistics.
-    Tied parameters stay tied (named_parameters yields a shared tensor once)."""
-    g = torch.Generator().manual_seed(SEED)
-    with torch.no_grad():
-        for _, p in model.named_parameters():
-            p.add_(0.02 * torch.randn(p.shape, generator=g))
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(0.1 * torch.randn(m.num_features, generator=g))
-                m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
-    return model
 
 
 def build_cnn(cls, description, **kw):
@@ -368,8 +327,7 @@ def count_module(spec) -> dict:
     model = spec["module"]
     linear_macs = conv_macs = lm_head_macs = 0
     ran: dict[str, nn.Module] = {}
-    conv_outputs: dict[int, nn.Module] = {}  # id(output tensor) -> bias-free Conv2d that produced it
-    folded = 0
+    fold = common.ConvBNFold()
     lm_head = spec["hf"].get_submodule(spec["lm_head"]) if spec["lm_head"] else None
     per_layer = []
 
@@ -380,8 +338,7 @@ def count_module(spec) -> dict:
                 kh, kw = mod.kernel_size
                 macs = out.numel() * (mod.in_channels // mod.groups) * kh * kw
                 conv_macs += macs
-                if mod.bias is None:
-                    conv_outputs[id(out)] = mod
+                fold.conv(mod, out)
             else:
                 k = mod.in_features if isinstance(mod, nn.Linear) else mod.weight.shape[0]  # Conv1D: (in, out)
                 macs = out.numel() * k
@@ -393,47 +350,20 @@ def count_module(spec) -> dict:
             per_layer.append((name, type(mod).__name__, macs))
         return fn
 
-    def bn_hook(mod, inp, out):
-        nonlocal folded
-        conv = conv_outputs.pop(id(inp[0]), None)
-        if conv is not None:
-            folded += conv.out_channels
-
-    handles = []
-    for name, mod in model.named_modules():
-        if isinstance(mod, (nn.Linear, nn.Conv2d, Conv1D)):
-            handles.append(mod.register_forward_hook(hook(name)))
-        elif isinstance(mod, nn.BatchNorm2d):
-            handles.append(mod.register_forward_hook(bn_hook))
-    with torch.no_grad():
-        model(*spec["inputs"])
-    for h in handles:
-        h.remove()
-
-    seen, params = set(), 0
-    for mod in ran.values():
-        for p in (mod.weight, getattr(mod, "bias", None)):
-            if p is not None and id(p) not in seen:
-                seen.add(id(p))
-                params += p.numel()
+    common.forward_hooked(model, spec["inputs"], (nn.Linear, nn.Conv2d, Conv1D), hook, fold.bn_hook, nn.BatchNorm2d)
+    params = common.unique_param_elements(ran.values())
 
     att = spec["attention"]
     att_each = att["layers"] * att["batch"] * att["heads"] * att["seq"] * att["seq"] * att["head_dim"] if att else 0
     macs = linear_macs + conv_macs + lm_head_macs + 2 * att_each
 
-    from torch.utils.flop_counter import FlopCounterMode
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-    # The math backend decomposes SDPA into bmm ops the counter sees (it has no rule for the CPU flash kernel).
-    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as fc:
-        model(*spec["inputs"])
-    by_op = {str(op): int(n) // 2 for op, n in sorted(fc.get_flop_counts().get("Global", {}).items(), key=str)}
-    fc_total = fc.get_total_flops() // 2
+    fc_total, by_op = common.flop_counts(model, spec["inputs"])
     return {
         "macs": int(macs),
         "macs_breakdown": {"linear": int(linear_macs), "conv": int(conv_macs), "lm_head": int(lm_head_macs),
                            "attention_score": int(att_each), "attention_context": int(att_each)},
         "params_linear_conv": int(params),
-        "params_linear_conv_bn_folded": int(params + folded),
+        "params_linear_conv_bn_folded": int(params + fold.folded),
         "layers_counted": len(per_layer),
         "flop_counter": {"macs": int(fc_total), "by_op": by_op,
                          "difference_from_macs": int(fc_total - macs)},
@@ -441,173 +371,32 @@ def count_module(spec) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------
-# Export, check, strip
+# Export, check, strip (tests/data/onnx_export_common.py)
 # ------------------------------------------------------------------------------------------------
-def export(spec, exporter: str, path: Path) -> None:
-    common = dict(input_names=spec["input_names"], output_names=spec["output_names"])
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        if exporter == "torchscript":
-            torch.onnx.export(spec["module"], spec["inputs"], str(path), dynamo=False, opset_version=TS_OPSET,
-                              do_constant_folding=True, **common)
-        else:
-            prog = torch.onnx.export(spec["module"], spec["inputs"], dynamo=True, opset_version=DYNAMO_OPSET,
-                                     external_data=False, **common)
-            prog.save(str(path), external_data=False)
-
-
-def run_ort(model_bytes: bytes, spec) -> list[np.ndarray] | None:
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        return None
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
-    given = dict(zip(spec["input_names"], spec["inputs"]))
-    feeds = {i.name: given[i.name].numpy() for i in sess.get_inputs()}
-    return sess.run(None, feeds)
-
-
-def clean_metadata(model: onnx.ModelProto) -> None:
-    """Drop what makes files large or machine-specific (stack traces with local paths, doc strings)."""
-    def graph(g):
-        g.doc_string = ""
-        for v in [*g.input, *g.output, *g.value_info]:
-            v.doc_string = ""
-            del v.metadata_props[:]
-        for t in g.initializer:
-            del t.metadata_props[:]
-        for n in g.node:
-            n.doc_string = ""
-            del n.metadata_props[:]
-            for a in n.attribute:
-                if a.type == onnx.AttributeProto.TENSOR and not a.t.name and n.op_type == "Constant":
-                    a.t.name = n.output[0]  # replace_constants names the shape tensor after it
-                if a.type == onnx.AttributeProto.GRAPH:
-                    graph(a.g)
-                for sub in a.graphs:
-                    graph(sub)
-    graph(model.graph)
-    del model.metadata_props[:]
-    model.doc_string = ""
-    for f in model.functions:
-        for n in f.node:
-            n.doc_string = ""
-            del n.metadata_props[:]
-
-
-def strip(model: onnx.ModelProto) -> onnx.ModelProto:
-    """The onnx wheel's own tool for its light models: every initializer (and Constant tensor) with more than
-    THRESHOLD elements becomes an int64 `<name>__SHAPE` initializer holding its dims and a `ConstantOfShape`
-    node producing the original name. value_constant_of_shape=1 keeps the exporter's own ConstantOfShape
-    nodes as they are (any other value makes the tool rewrite their fill values too); weights are filled 0.5."""
-    clean_metadata(model)
-    stripped = replace_initializer_by_constant_of_shape(model, threshold=THRESHOLD, value_constant_of_shape=1)
-    # The tool rebuilds the graph without the exporter's value_info (the static shapes of every intermediate
-    # tensor); put them back, so the file says what the exporter said.
-    stripped.graph.value_info.extend(model.graph.value_info)
-    return stripped
-
-
-def graph_facts(model: onnx.ModelProto) -> dict:
-    def vi(v):
-        t = v.type.tensor_type
-        return {"name": v.name, "dtype": onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name,
-                "shape": [d.dim_value if d.HasField("dim_value") else d.dim_param for d in t.shape.dim]}
-    ops: dict[str, int] = {}
-    for n in model.graph.node:
-        ops[n.op_type] = ops.get(n.op_type, 0) + 1
-    return {"opset": next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
-            "ir_version": model.ir_version,
-            "inputs": [vi(v) for v in model.graph.input], "outputs": [vi(v) for v in model.graph.output],
-            "nodes": len(model.graph.node), "op_types": dict(sorted(ops.items())),
-            "functions": len(model.functions)}
-
-
-def unknown_dims(model: onnx.ModelProto, data_prop: bool) -> list[str]:
-    """Node outputs whose shape ONNX shape inference (strict) leaves unknown or partly symbolic."""
-    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=data_prop)
-    known = {v.name: v.type.tensor_type for v in [*inferred.graph.value_info, *inferred.graph.output]}
-    return [out for n in inferred.graph.node for out in n.output
-            if out and (out not in known or not known[out].HasField("shape")
-                        or any(not d.HasField("dim_value") for d in known[out].shape.dim))]
-
-
 def build_one(name: str, spec, counts, exporter: str, out_dir: Path) -> dict:
-    tag = "ts17" if exporter == "torchscript" else "dynamo18"
-    fname = f"{name}.{tag}.onnx"
-    entry = {"file": fname, "model": name, "exporter": exporter,
-             "export_call": (f"torch.onnx.export(..., dynamo=False, opset_version={TS_OPSET}, do_constant_folding=True)"
-                             if exporter == "torchscript" else
-                             f"torch.onnx.export(..., dynamo=True, opset_version={DYNAMO_OPSET}, optimize=True)"),
-             "description": spec["description"], "export_error": None}
-    target = out_dir / fname
-    with tempfile.TemporaryDirectory() as tmp:
-        raw = Path(tmp) / fname
-        try:
-            export(spec, exporter, raw)
-            model = onnx.load(str(raw))
-        except Exception as e:  # noqa: BLE001 - recorded, the script goes on
-            entry["export_error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
-            entry["export_traceback_tail"] = traceback.format_exc().strip().splitlines()[-6:]
-            target.unlink(missing_ok=True)
-            print(f"  {fname}: EXPORT FAILED {entry['export_error']}", flush=True)
-            return entry
-    raw_bytes = len(model.SerializeToString())
-    with torch.no_grad():
-        out = spec["module"](*spec["inputs"])
-        expected = [t.numpy() for t in (out if isinstance(out, tuple) else (out,))]
-    raw_out = run_ort(model.SerializeToString(), spec)
-    stripped = strip(model)
-    onnx.checker.check_model(stripped)
-    onnx.shape_inference.infer_shapes(stripped, strict_mode=True)
-    data = stripped.SerializeToString()
-    stripped_out = run_ort(data, spec)
-    target.write_bytes(data)
-    entry.update(graph_facts(stripped))
+    entry = common.new_entry(name, exporter, spec["description"])
+    fname, target = entry["file"], out_dir / entry["file"]
+    model = common.export_model(spec, exporter, entry, out_dir)
+    if model is None:
+        return entry
+    stripped, data, raw_bytes, checks = common.strip_and_check(spec, model, target)
+    entry.update(common.graph_facts(stripped))
     entry.update({k: v for k, v in counts.items()})
     entry["bn_folded_into_conv"] = (counts["params_linear_conv_bn_folded"] != counts["params_linear_conv"]
                                     and "BatchNormalization" not in entry["op_types"])
     entry["params_linear_conv_in_file"] = (counts["params_linear_conv_bn_folded"] if entry["bn_folded_into_conv"]
                                            else counts["params_linear_conv"])
-    entry["bytes"] = len(data)
-    entry["bytes_before_stripping"] = raw_bytes
-    entry["sha256"] = hashlib.sha256(data).hexdigest()
-    plain, prop = unknown_dims(stripped, False), unknown_dims(stripped, True)
-    entry["shape_inference"] = {
-        "note": "node outputs left with an unknown or symbolic dim by onnx.shape_inference.infer_shapes("
-                "strict_mode=True), with and without data_prop (which folds Shape/Slice/Concat arithmetic)",
-        "unknown": len(plain), "unknown_with_data_prop": len(prop), "examples_with_data_prop": prop[:4]}
-    entry["checks"] = {
-        "onnx.checker.check_model": "ok",
-        "onnx.shape_inference.infer_shapes(strict_mode=True)": "ok",
-        "onnxruntime_raw_max_abs_diff_vs_torch": (None if raw_out is None else
-                                                  float(max(np.abs(a - b).max() for a, b in zip(raw_out, expected)))),
-        "onnxruntime_stripped_output_shapes_match": (None if stripped_out is None else
-                                                     [list(a.shape) for a in stripped_out]
-                                                     == [list(b.shape) for b in expected]),
-    }
+    entry.update(common.file_fields(data, raw_bytes))
+    entry["shape_inference"] = common.shape_inference_record(stripped)
+    entry["checks"] = checks
     print(f"  {fname}: {len(data):,} bytes (raw {raw_bytes:,}), {entry['nodes']} nodes, "
           f"ort diff {entry['checks']['onnxruntime_raw_max_abs_diff_vs_torch']}", flush=True)
     return entry
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, default=HERE, help="output folder (default: this script's folder)")
-    ap.add_argument("--only", nargs="*", choices=sorted(MODELS), help="build only these models")
-    args = ap.parse_args(argv)
-    torch.set_num_threads(2)
-    versions = {"python": platform.python_version(), "torch": torch.__version__,
-                "transformers": transformers.__version__, "onnx": onnx.__version__}
-    for mod in ("onnxscript", "onnxruntime"):
-        try:
-            versions[mod] = __import__(mod).__version__
-        except ImportError:
-            versions[mod] = None
-    manifest_path = args.out / "manifest.json"
-    old = json.loads(manifest_path.read_text()) if manifest_path.exists() and args.only else {}
+    args, versions, manifest_path, old = common.start(__doc__, HERE, sorted(MODELS), "manifest.json",
+                                                      ("torch", "transformers", "onnx"), argv)
     models, fixtures = old.get("models", {}), old.get("fixtures", {})
     for name in args.only or list(MODELS):
         print(f"{name}:", flush=True)
@@ -620,26 +409,19 @@ def main(argv=None) -> int:
                         "tied_lm_head": name == "gpt2", **counts}
         print(f"  macs {counts['macs']:,}, params_linear_conv {counts['params_linear_conv']:,}, "
               f"flop counter {counts['flop_counter']['macs']:,}", flush=True)
-        for exporter in ("torchscript", "dynamo"):
-            torch.manual_seed(SEED)
-            entry = build_one(name, spec, counts, exporter, args.out)
-            fixtures[entry["file"]] = entry
+        common.build_both(build_one, name, spec, counts, args.out, fixtures)
     manifest = {
         "generator": "tests/data/onnx_exports/build.py",
         "versions": versions,
         "seed": SEED,
-        "stripping": {"tool": "onnx.tools.replace_constants.replace_initializer_by_constant_of_shape",
-                      "threshold_elements": THRESHOLD, "value_constant_of_shape": 1, "weight_fill": 0.5,
-                      "also_removed": "node/value doc strings and metadata_props (exporter stack traces)"},
+        "stripping": common.stripping(),
         "counting": COUNTING,
         "models": dict(sorted(models.items())),
         "fixtures": dict(sorted(fixtures.items())),
     }
-    manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=False) + "\n")
-    failed = [f for f, e in manifest["fixtures"].items() if e["export_error"]]
+    common.write_manifest(manifest_path, manifest)
     total = sum(p.stat().st_size for p in args.out.iterdir() if p.is_file())
-    print(f"{len(manifest['fixtures']) - len(failed)} fixtures written, {len(failed)} export failures "
-          f"{failed}; folder {total:,} bytes", flush=True)
+    common.report(manifest, f"; folder {total:,} bytes")
     return 0
 
 

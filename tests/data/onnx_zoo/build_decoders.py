@@ -28,55 +28,31 @@ writes ``<family>.<ts17|dynamo18>.onnx`` plus ``manifest.decoders.json``. A fail
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import hashlib
-import io
 import json
-import platform
-import re
 import sys
-import tempfile
-import traceback
-import warnings
 from pathlib import Path
 
-import numpy as np
 import onnx
 import torch
 import torch.nn as nn
-import transformers
-from onnx.tools.replace_constants import replace_initializer_by_constant_of_shape
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from transformers.pytorch_utils import Conv1D
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # tests/data: the helpers the fixture builders share
+import onnx_export_common as common  # noqa: E402
+from onnx_export_common import SEED, perturb  # noqa: E402
+
 GROUP = "decoders"
-SEED = 0
-THRESHOLD = 16
-TS_OPSET, DYNAMO_OPSET = 17, 18
 VOCAB, SEQ, HIDDEN, LAYERS, HEADS, KV_HEADS, FFN = 128, 16, 64, 2, 4, 2, 128
 PAST = 15  # cached tokens of the decode step
 LM_INPUTS = ["input_ids", "attention_mask"]
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 # ------------------------------------------------------------------------------------------------
-# helpers (after tests/data/onnx_exports/build.py)
+# helpers (the shared ones: tests/data/onnx_export_common.py)
 # ------------------------------------------------------------------------------------------------
-class HFWrap(nn.Module):
-    """Positional inputs -> keyword call; the named outputs as a tuple."""
-
-    def __init__(self, model, input_names, outputs):
-        super().__init__()
-        self.model, self.input_names, self.outputs = model, list(input_names), outputs
-
-    def forward(self, *args):
-        out = self.model(**dict(zip(self.input_names, args)))
-        return tuple(getattr(out, k) for k in self.outputs)
-
-
 class DecodeWrap(nn.Module):
     """One decode step: the per-layer cached keys/values are plain tensor inputs; the wrapper builds
     transformers' DynamicCache from them and returns the logits and the updated per-layer keys/values."""
@@ -96,21 +72,13 @@ class DecodeWrap(nn.Module):
         return (out.logits, *present)
 
 
-def perturb(model: nn.Module) -> nn.Module:
-    g = torch.Generator().manual_seed(SEED)
-    with torch.no_grad():
-        for _, p in model.named_parameters():
-            p.add_(0.02 * torch.randn(p.shape, generator=g))
-    return model
-
-
 def ids(batch, seq=SEQ):
     return torch.randint(0, VOCAB, (batch, seq), generator=torch.Generator().manual_seed(SEED))
 
 
 def lm_spec(model, cfg, batch, description, **extra):
     x, mask = ids(batch), torch.ones(batch, SEQ, dtype=torch.int64)
-    return dict(module=HFWrap(model, LM_INPUTS, ["logits"]), hf=model, inputs=(x, mask), input_names=LM_INPUTS,
+    return dict(module=common.hf_wrap(model, LM_INPUTS, ["logits"]), hf=model, inputs=(x, mask), input_names=LM_INPUTS,
                 output_names=["logits"], config=cfg.to_diff_dict(), batch=batch, description=description, **extra)
 
 
@@ -281,7 +249,7 @@ def build_mamba():
                       pad_token_id=0, tie_word_embeddings=True)
     model = perturb(MambaForCausalLM(cfg))
     x = ids(1)
-    return dict(module=HFWrap(model, ["input_ids"], ["logits"]), hf=model, inputs=(x,), input_names=["input_ids"],
+    return dict(module=common.hf_wrap(model, ["input_ids"], ["logits"]), hf=model, inputs=(x,), input_names=["input_ids"],
                 output_names=["logits"], config=cfg.to_diff_dict(), batch=1,
                 description="MambaForCausalLM, slow pure-torch path (no CUDA kernels, use_mambapy=False: the "
                             "recurrent scan is a Python loop over the 16 tokens, unrolled in both exports): 2 layers, "
@@ -398,20 +366,10 @@ def count_module(name, spec) -> dict:
         model(*spec["inputs"])
     for h in handles:
         h.remove()
-    seen, hooked = set(), 0
-    for mod in ran.values():
-        for p in (mod.weight, getattr(mod, "bias", None)):
-            if p is not None and id(p) not in seen:
-                seen.add(id(p))
-                hooked += p.numel()
+    hooked = common.unique_param_elements(ran.values())
 
     # 3. MACs: FlopCounterMode with SDPA on its math backend
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-    from torch.utils.flop_counter import FlopCounterMode
-    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as fc:
-        model(*spec["inputs"])
-    by_op = {str(op): int(n) // 2 for op, n in sorted(fc.get_flop_counts().get("Global", {}).items(), key=str)}
-    fc_total = fc.get_total_flops() // 2
+    fc_total, by_op = common.flop_counts(model, spec["inputs"])
 
     uncounted, uncounted_note = 0, None
     cfg = hf.config
@@ -452,149 +410,40 @@ def count_module(name, spec) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------
-# export / check / strip (after tests/data/onnx_exports/build.py)
+# export / check / strip (tests/data/onnx_export_common.py)
 # ------------------------------------------------------------------------------------------------
-def export(spec, exporter: str, path: Path) -> None:
-    common = dict(input_names=spec["input_names"], output_names=spec["output_names"])
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        if exporter == "torchscript":
-            torch.onnx.export(spec["module"], spec["inputs"], str(path), dynamo=False, opset_version=TS_OPSET,
-                              do_constant_folding=True, **common)
-        else:
-            prog = torch.onnx.export(spec["module"], spec["inputs"], dynamo=True, opset_version=DYNAMO_OPSET,
-                                     external_data=False, **common)
-            prog.save(str(path), external_data=False)
-
-
-def run_ort(model_bytes: bytes, spec):
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        return None
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
-    given = dict(zip(spec["input_names"], spec["inputs"]))
-    feeds = {i.name: given[i.name].numpy() for i in sess.get_inputs()}
-    return sess.run(None, feeds)
-
-
-def clean_metadata(model: onnx.ModelProto) -> None:
-    def graph(g):
-        g.doc_string = ""
-        for v in [*g.input, *g.output, *g.value_info]:
-            v.doc_string = ""
-            del v.metadata_props[:]
-        for t in g.initializer:
-            del t.metadata_props[:]
-        for n in g.node:
-            n.doc_string = ""
-            del n.metadata_props[:]
-            for a in n.attribute:
-                if a.type == onnx.AttributeProto.TENSOR and not a.t.name and n.op_type == "Constant":
-                    a.t.name = n.output[0]
-                if a.type == onnx.AttributeProto.GRAPH:
-                    graph(a.g)
-                for sub in a.graphs:
-                    graph(sub)
-    graph(model.graph)
-    del model.metadata_props[:]
-    model.doc_string = ""
-    for f in model.functions:
-        for n in f.node:
-            n.doc_string = ""
-            del n.metadata_props[:]
-
-
-def strip(model: onnx.ModelProto) -> onnx.ModelProto:
-    clean_metadata(model)
-    stripped = replace_initializer_by_constant_of_shape(model, threshold=THRESHOLD, value_constant_of_shape=1)
-    stripped.graph.value_info.extend(model.graph.value_info)
-    return stripped
-
-
-def graph_facts(model: onnx.ModelProto) -> dict:
-    def vi(v):
-        t = v.type.tensor_type
-        return {"name": v.name, "dtype": onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name,
-                "shape": [d.dim_value if d.HasField("dim_value") else d.dim_param for d in t.shape.dim]}
-    ops: dict[str, int] = {}
-    for n in model.graph.node:
-        ops[n.op_type] = ops.get(n.op_type, 0) + 1
-    return {"opset": next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
-            "ir_version": model.ir_version,
-            "inputs": [vi(v) for v in model.graph.input], "outputs": [vi(v) for v in model.graph.output],
-            "nodes": len(model.graph.node), "op_types": dict(sorted(ops.items())),
-            "functions": len(model.functions)}
-
-
 def build_one(name, spec, counts, exporter, out_dir: Path) -> dict:
-    tag = "ts17" if exporter == "torchscript" else "dynamo18"
-    fname = f"{name}.{tag}.onnx"
-    entry = {"file": fname, "model": name, "exporter": exporter,
-             "export_call": (f"torch.onnx.export(..., dynamo=False, opset_version={TS_OPSET}, do_constant_folding=True)"
-                             if exporter == "torchscript" else
-                             f"torch.onnx.export(..., dynamo=True, opset_version={DYNAMO_OPSET}, optimize=True)"),
-             "description": spec["description"], "export_error": None}
-    entry.update(counts)
-    target = out_dir / fname
-    with tempfile.TemporaryDirectory() as tmp:
-        raw = Path(tmp) / fname
-        try:
-            export(spec, exporter, raw)
-            model = onnx.load(str(raw))
-        except Exception as e:  # noqa: BLE001 - recorded, the script goes on
-            msg = [ANSI.sub("", m) for m in str(e).strip().splitlines()]
-            entry["export_error"] = f"{type(e).__name__}: {msg[0] if msg else ''}"[:400]
-            cause = e.__cause__
-            while cause is not None:
-                lines = [ANSI.sub("", m) for m in str(cause).strip().splitlines() if m.strip()]
-                entry.setdefault("export_error_causes", []).append(
-                    f"{type(cause).__name__}: {' | '.join(lines[:3])}"[:600])
-                cause = cause.__cause__
-            entry["export_traceback_tail"] = [s[:300] for s in traceback.format_exc().strip().splitlines()[-8:]]
-            target.unlink(missing_ok=True)
-            print(f"  {fname}: EXPORT FAILED {entry['export_error']}", flush=True)
-            return entry
+    entry = common.new_entry(name, exporter, spec["description"], **counts)
+    fname = entry["file"]
+    model = common.export_model(spec, exporter, entry, out_dir, limit=400, tail=8, tail_width=300, ansi=True,
+                                causes=True)
+    if model is None:
+        return entry
     raw_bytes = len(model.SerializeToString())
-    with torch.no_grad():
-        out = spec["module"](*spec["inputs"])
-        expected = [t.numpy() for t in (out if isinstance(out, tuple) else (out,))]
+    expected = common.torch_outputs(spec)
     try:
-        raw_out = run_ort(model.SerializeToString(), spec)
-        ort_diff = None if raw_out is None else float(max(np.abs(a - b).max() for a, b in zip(raw_out, expected)))
+        raw_out = common.run_ort(model.SerializeToString(), spec)
+        ort_diff = None if raw_out is None else common.max_abs_diff(raw_out, expected)
         ort_err = None
     except Exception as e:  # noqa: BLE001
-        ort_diff, ort_err = None, f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300]}"
-    stripped = strip(model)
-    checks = {}
-    try:
-        onnx.checker.check_model(stripped)
-        checks["onnx.checker.check_model"] = "ok"
-    except Exception as e:  # noqa: BLE001
-        checks["onnx.checker.check_model"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300]}"
-    try:
-        onnx.shape_inference.infer_shapes(stripped, strict_mode=True)
-        checks["onnx.shape_inference.infer_shapes(strict_mode=True)"] = "ok"
-    except Exception as e:  # noqa: BLE001
-        checks["onnx.shape_inference.infer_shapes(strict_mode=True)"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300]}"
+        ort_diff, ort_err = None, common.first_line(e)
+    stripped = common.strip(model)
+    checks = {"onnx.checker.check_model": common.guarded(onnx.checker.check_model, stripped),
+              "onnx.shape_inference.infer_shapes(strict_mode=True)":
+                  common.guarded(lambda m: onnx.shape_inference.infer_shapes(m, strict_mode=True), stripped)}
     data = stripped.SerializeToString()
     try:
-        stripped_out = run_ort(data, spec)
+        stripped_out = common.run_ort(data, spec)
         checks["onnxruntime_stripped_output_shapes_match"] = (None if stripped_out is None else
-                                                              [list(a.shape) for a in stripped_out]
-                                                              == [list(b.shape) for b in expected])
+                                                              common.shapes_match(stripped_out, expected))
     except Exception as e:  # noqa: BLE001
-        checks["onnxruntime_stripped_output_shapes_match"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300]}"
+        checks["onnxruntime_stripped_output_shapes_match"] = common.first_line(e)
     checks["onnxruntime_raw_max_abs_diff_vs_torch"] = ort_diff
     if ort_err:
         checks["onnxruntime_raw_error"] = ort_err
-    target.write_bytes(data)
-    entry.update(graph_facts(stripped))
-    entry["bytes"] = len(data)
-    entry["bytes_before_stripping"] = raw_bytes
-    entry["sha256"] = hashlib.sha256(data).hexdigest()
+    (out_dir / fname).write_bytes(data)
+    entry.update(common.graph_facts(stripped))
+    entry.update(common.file_fields(data, raw_bytes))
     entry["checks"] = checks
     print(f"  {fname}: {len(data):,} bytes (raw {raw_bytes:,}), {entry['nodes']} nodes, ort diff {ort_diff} "
           f"{ort_err or ''}", flush=True)
@@ -622,20 +471,8 @@ COUNTING = {
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, default=HERE)
-    ap.add_argument("--only", nargs="*", choices=list(MODELS))
-    args = ap.parse_args(argv)
-    torch.set_num_threads(2)
-    versions = {"python": platform.python_version(), "torch": torch.__version__,
-                "transformers": transformers.__version__, "onnx": onnx.__version__}
-    for mod in ("onnxscript", "onnxruntime"):
-        try:
-            versions[mod] = __import__(mod).__version__
-        except ImportError:
-            versions[mod] = None
-    manifest_path = args.out / f"manifest.{GROUP}.json"
-    old = json.loads(manifest_path.read_text()) if manifest_path.exists() and args.only else {}
+    args, versions, manifest_path, old = common.start(__doc__, HERE, list(MODELS), f"manifest.{GROUP}.json",
+                                                      ("torch", "transformers", "onnx"), argv)
     fixtures = old.get("fixtures", {})
     for name in args.only or list(MODELS):
         print(f"{name}:", flush=True)
@@ -655,17 +492,11 @@ def main(argv=None) -> int:
         print(f"  macs {counts['macs']:,} (flop counter {counts['macs_flop_counter']:,} + "
               f"{counts['macs_uncounted_by_flop_counter']:,}), params {counts['params']:,} "
               f"(hooked {counts['params_hooked']:,}) {counts.get('routing', '')}", flush=True)
-        for exporter in ("torchscript", "dynamo"):
-            torch.manual_seed(SEED)
-            entry = build_one(name, spec, counts, exporter, args.out)
-            fixtures[entry["file"]] = entry
+        common.build_both(build_one, name, spec, counts, args.out, fixtures)
     manifest = {"generator": f"tests/data/onnx_zoo/build_{GROUP}.py", "versions": versions, "seed": SEED,
-                "stripping": {"tool": "onnx.tools.replace_constants.replace_initializer_by_constant_of_shape",
-                              "threshold_elements": THRESHOLD, "value_constant_of_shape": 1, "weight_fill": 0.5},
+                "stripping": common.stripping(also_removed=False),
                 "counting": COUNTING, "fixtures": dict(sorted(fixtures.items()))}
-    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
-    failed = [f for f, e in manifest["fixtures"].items() if e["export_error"]]
-    print(f"{len(manifest['fixtures']) - len(failed)} fixtures written, {len(failed)} export failures {failed}")
+    common.write_and_report(manifest_path, manifest)
     return 0
 
 

@@ -14,78 +14,34 @@ linear/conv module that ran, shared tensors once), export with the TorchScript e
 dynamo exporter (opset 18), onnxruntime check of the raw export vs torch, weight stripping with
 ``onnx.tools.replace_constants.replace_initializer_by_constant_of_shape`` (threshold 16), and
 ``<family>.ts17.onnx`` / ``<family>.dynamo18.onnx`` plus ``manifest.encoders.json``. A failed export is recorded
-(``export_error``) and the script goes on. Helpers copied from tests/data/onnx_exports/build.py.
+(``export_error``) and the script goes on. Shared helpers: tests/data/onnx_export_common.py.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import hashlib
-import io
-import json
-import platform
 import sys
-import tempfile
 import traceback
-import warnings
 from pathlib import Path
 
 import numpy as np
 import onnx
 import torch
 import torch.nn as nn
-import transformers
-from onnx.tools.replace_constants import replace_initializer_by_constant_of_shape
 from torch.overrides import TorchFunctionMode
 from transformers.pytorch_utils import Conv1D
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # tests/data: the helpers the fixture builders share
+import onnx_export_common as common  # noqa: E402
+from onnx_export_common import SEED, gen, perturb  # noqa: E402
+
 GROUP = "encoders"
-SEED = 0
-THRESHOLD = 16
-TS_OPSET, DYNAMO_OPSET = 17, 18
 VOCAB = 128
-
-
-def gen(seed=SEED):
-    return torch.Generator().manual_seed(seed)
-
-
-class HFWrap(nn.Module):
-    """Positional inputs -> keyword inputs of a transformers model; tuple of named outputs."""
-
-    def __init__(self, model, input_names, outputs, **fixed):
-        super().__init__()
-        self.model, self.input_names, self.outputs, self.fixed = model, list(input_names), outputs, fixed
-
-    def forward(self, *args):
-        out = self.model(**dict(zip(self.input_names, args)), **self.fixed)
-        return tuple(getattr(out, k) for k in self.outputs)
-
-
-def perturb(model: nn.Module) -> nn.Module:
-    """Seeded noise on every parameter (tied/shared parameters once) and non-trivial BatchNorm statistics, so the
-    dynamo optimiser neither drops zero biases nor merges equal tensors (see tests/data/onnx_exports/README.md)."""
-    g = gen()
-    with torch.no_grad():
-        for _, p in model.named_parameters():
-            p.add_(0.02 * torch.randn(p.shape, generator=g))
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
-                m.running_mean.copy_(0.1 * torch.randn(m.num_features, generator=g))
-                m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
-            elif type(m).__name__.endswith("FrozenBatchNorm2d"):
-                m.running_mean.copy_(0.1 * torch.randn(m.running_mean.shape, generator=g))
-                m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=g))
-                m.weight.copy_(1 + 0.1 * torch.randn(m.weight.shape, generator=g))
-                m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
-    return model
 
 
 def spec(model, inputs, input_names, output_names, cfg, description, **extra):
     model.eval()
-    return dict(module=HFWrap(model, input_names, output_names, **extra.pop("fixed", {})), hf=model,
+    return dict(module=common.hf_wrap(model, input_names, output_names, **extra.pop("fixed", {})), hf=model,
                 inputs=tuple(inputs), input_names=list(input_names), output_names=list(output_names),
                 config=cfg.to_diff_dict() if hasattr(cfg, "to_diff_dict") else cfg, description=description, **extra)
 
@@ -396,17 +352,9 @@ def count_module(sp) -> dict:
         if src is not None:
             folded["linear" if isinstance(src, (nn.Linear, Conv1D)) else "conv"] += mod.num_features
 
-    handles = []
-    for _, mod in model.named_modules():
-        if isinstance(mod, LINEAR_CONV):
-            handles.append(mod.register_forward_hook(hook))
-        elif isinstance(mod, nn.modules.batchnorm._BatchNorm):
-            handles.append(mod.register_forward_hook(bn_hook))
     direct = DirectParamUse()
-    with torch.no_grad(), direct:
-        model(*sp["inputs"])
-    for h in handles:
-        h.remove()
+    common.forward_hooked(model, sp["inputs"], LINEAR_CONV, lambda name: hook, bn_hook,
+                          nn.modules.batchnorm._BatchNorm, mode=direct)
 
     seen, params = set(), 0
     module_tensors = set()
@@ -431,12 +379,7 @@ def count_module(sp) -> dict:
     direct_extra = {all_params.get(i, "?"): list(t.shape) for i, t in direct.used.items() if i not in module_tensors}
     direct_params = sum(int(np.prod(s)) for s in direct_extra.values())
 
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-    from torch.utils.flop_counter import FlopCounterMode
-    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as fc:
-        model(*sp["inputs"])
-    by_op = {str(op): int(n) // 2 for op, n in sorted(fc.get_flop_counts().get("Global", {}).items(), key=str)}
-    macs = fc.get_total_flops() // 2
+    macs, by_op = common.flop_counts(model, sp["inputs"])
     hooks_total = hook_macs["linear"] + hook_macs["conv"]
     return {
         "macs": int(macs),
@@ -455,124 +398,24 @@ def count_module(sp) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------
-# Export, check, strip (after tests/data/onnx_exports/build.py)
+# Export, check, strip (tests/data/onnx_export_common.py)
 # ------------------------------------------------------------------------------------------------
-def export(sp, exporter: str, path: Path) -> None:
-    common = dict(input_names=sp["input_names"], output_names=sp["output_names"])
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        if exporter == "torchscript":
-            torch.onnx.export(sp["module"], sp["inputs"], str(path), dynamo=False, opset_version=TS_OPSET,
-                              do_constant_folding=True, **common)
-        else:
-            prog = torch.onnx.export(sp["module"], sp["inputs"], dynamo=True, opset_version=DYNAMO_OPSET,
-                                     external_data=False, **common)
-            prog.save(str(path), external_data=False)
-
-
-def run_ort(model_bytes: bytes, sp):
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        return None
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
-    given = dict(zip(sp["input_names"], sp["inputs"]))
-    feeds = {i.name: given[i.name].numpy() for i in sess.get_inputs()}
-    return sess.run(None, feeds)
-
-
-def clean_metadata(model: onnx.ModelProto) -> None:
-    def graph(g):
-        g.doc_string = ""
-        for v in [*g.input, *g.output, *g.value_info]:
-            v.doc_string = ""
-            del v.metadata_props[:]
-        for t in g.initializer:
-            del t.metadata_props[:]
-        for n in g.node:
-            n.doc_string = ""
-            del n.metadata_props[:]
-            for a in n.attribute:
-                if a.type == onnx.AttributeProto.TENSOR and not a.t.name and n.op_type == "Constant":
-                    a.t.name = n.output[0]
-                if a.type == onnx.AttributeProto.GRAPH:
-                    graph(a.g)
-                for sub in a.graphs:
-                    graph(sub)
-    graph(model.graph)
-    del model.metadata_props[:]
-    model.doc_string = ""
-    for f in model.functions:
-        for n in f.node:
-            n.doc_string = ""
-            del n.metadata_props[:]
-
-
-def strip(model: onnx.ModelProto) -> onnx.ModelProto:
-    clean_metadata(model)
-    stripped = replace_initializer_by_constant_of_shape(model, threshold=THRESHOLD, value_constant_of_shape=1)
-    stripped.graph.value_info.extend(model.graph.value_info)
-    return stripped
-
-
-def graph_facts(model: onnx.ModelProto) -> dict:
-    def vi(v):
-        t = v.type.tensor_type
-        return {"name": v.name, "dtype": onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name,
-                "shape": [d.dim_value if d.HasField("dim_value") else d.dim_param for d in t.shape.dim]}
-    ops: dict[str, int] = {}
-    for n in model.graph.node:
-        ops[n.op_type] = ops.get(n.op_type, 0) + 1
-    return {"opset": next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
-            "ir_version": model.ir_version,
-            "inputs": [vi(v) for v in model.graph.input], "outputs": [vi(v) for v in model.graph.output],
-            "nodes": len(model.graph.node), "op_types": dict(sorted(ops.items())),
-            "functions": len(model.functions)}
-
-
-def unknown_dims(model: onnx.ModelProto, data_prop: bool) -> list[str]:
-    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=data_prop)
-    known = {v.name: v.type.tensor_type for v in [*inferred.graph.value_info, *inferred.graph.output]}
-    return [out for n in inferred.graph.node for out in n.output
-            if out and (out not in known or not known[out].HasField("shape")
-                        or any(not d.HasField("dim_value") for d in known[out].shape.dim))]
-
-
 def build_one(name: str, sp, counts, exporter: str, out_dir: Path) -> dict:
-    tag = "ts17" if exporter == "torchscript" else "dynamo18"
-    fname = f"{name}.{tag}.onnx"
-    entry = {"file": fname, "model": name, "exporter": exporter,
-             "export_call": (f"torch.onnx.export(..., dynamo=False, opset_version={TS_OPSET}, do_constant_folding=True)"
-                             if exporter == "torchscript" else
-                             f"torch.onnx.export(..., dynamo=True, opset_version={DYNAMO_OPSET}, optimize=True)"),
-             "description": sp["description"], "export_error": None}
-    target = out_dir / fname
-    with tempfile.TemporaryDirectory() as tmp:
-        raw = Path(tmp) / fname
-        try:
-            export(sp, exporter, raw)
-            model = onnx.load(str(raw))
-        except Exception as e:  # noqa: BLE001
-            msg = str(e).strip()
-            entry["export_error"] = f"{type(e).__name__}: {msg.splitlines()[0] if msg else ''}"[:400]
-            entry["export_traceback_tail"] = traceback.format_exc().strip().splitlines()[-8:]
-            target.unlink(missing_ok=True)
-            print(f"  {fname}: EXPORT FAILED {entry['export_error']}", flush=True)
-            return entry
+    entry = common.new_entry(name, exporter, sp["description"])
+    fname = entry["file"]
+    model = common.export_model(sp, exporter, entry, out_dir, limit=400, tail=8)
+    if model is None:
+        return with_import_kwargs(entry, sp)
     raw_bytes = len(model.SerializeToString())
-    with torch.no_grad():
-        out = sp["module"](*sp["inputs"])
-        expected = [t.numpy() for t in (out if isinstance(out, tuple) else (out,))]
+    expected = common.torch_outputs(sp)
     checks = {}
     try:
-        raw_out = run_ort(model.SerializeToString(), sp)
+        raw_out = common.run_ort(model.SerializeToString(), sp)
         checks["onnxruntime_raw_max_abs_diff_vs_torch"] = (
-            None if raw_out is None else float(max(np.abs(a - b).max() for a, b in zip(raw_out, expected))))
+            None if raw_out is None else common.max_abs_diff(raw_out, expected))
     except Exception as e:  # noqa: BLE001
         checks["onnxruntime_raw_error"] = f"{type(e).__name__}: {str(e).strip()[:300]}"
-    stripped = strip(model)
+    stripped = common.strip(model)
     onnx.checker.check_model(stripped)
     try:
         onnx.shape_inference.infer_shapes(stripped, strict_mode=True)
@@ -582,15 +425,14 @@ def build_one(name: str, sp, counts, exporter: str, out_dir: Path) -> dict:
     checks["onnx.checker.check_model"] = "ok"
     data = stripped.SerializeToString()
     try:
-        stripped_out = run_ort(data, sp)
+        stripped_out = common.run_ort(data, sp)
         checks["onnxruntime_stripped_output_shapes_match"] = (
-            None if stripped_out is None else
-            [list(a.shape) for a in stripped_out] == [list(b.shape) for b in expected])
+            None if stripped_out is None else common.shapes_match(stripped_out, expected))
     except Exception as e:  # noqa: BLE001
         checks["onnxruntime_stripped_error"] = f"{type(e).__name__}: {str(e).strip()[:300]}"
-    target.write_bytes(data)
+    (out_dir / fname).write_bytes(data)
     entry["notes"] = [v for k, v in FIXTURE_NOTES.items() if k in (name, fname)]
-    entry.update(graph_facts(stripped))
+    entry.update(common.graph_facts(stripped))
     entry.update(counts)
     left = entry["op_types"].get("BatchNormalization", 0)
     # BN nodes in the PyTorch forward that follow a bias-free conv/linear; the exporters fold BN after conv
@@ -605,18 +447,20 @@ def build_one(name: str, sp, counts, exporter: str, out_dir: Path) -> dict:
     for k in list(entry):
         if k.startswith("_"):
             del entry[k]
-    entry["bytes"] = len(data)
-    entry["bytes_before_stripping"] = raw_bytes
-    entry["sha256"] = hashlib.sha256(data).hexdigest()
+    entry.update(common.file_fields(data, raw_bytes))
     try:
-        plain, prop = unknown_dims(stripped, False), unknown_dims(stripped, True)
-        entry["shape_inference"] = {"unknown": len(plain), "unknown_with_data_prop": len(prop),
-                                    "examples_with_data_prop": prop[:4]}
+        entry["shape_inference"] = common.shape_inference_record(stripped, note=False)
     except Exception as e:  # noqa: BLE001
         entry["shape_inference"] = {"error": f"{type(e).__name__}: {str(e)[:200]}"}
     entry["checks"] = checks
     print(f"  {fname}: {len(data):,} bytes (raw {raw_bytes:,}), {entry['nodes']} nodes, params {entry['params']:,}, "
           f"checks {checks}", flush=True)
+    return with_import_kwargs(entry, sp)
+
+
+def with_import_kwargs(entry: dict, sp) -> dict:
+    if sp.get("import_kwargs"):
+        entry["import_kwargs"] = sp["import_kwargs"]
     return entry
 
 
@@ -633,34 +477,14 @@ def bn_modules(sp) -> tuple[int, int, int]:
         s = fed.pop(_key(inp[0]), (None,))[0]
         if s is not None:
             res[2 if isinstance(s, (nn.Linear, Conv1D)) else 1] += 1
-    hs = []
-    for m in sp["module"].modules():
-        if isinstance(m, LINEAR_CONV):
-            hs.append(m.register_forward_hook(src))
-        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-            hs.append(m.register_forward_hook(bn))
-    with torch.no_grad():
-        sp["module"](*sp["inputs"])
-    for h in hs:
-        h.remove()
+    common.forward_hooked(sp["module"], sp["inputs"], LINEAR_CONV, lambda name: src, bn,
+                          nn.modules.batchnorm._BatchNorm)
     return tuple(res)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, default=HERE)
-    ap.add_argument("--only", nargs="*", choices=list(MODELS))
-    args = ap.parse_args(argv)
-    torch.set_num_threads(2)
-    versions = {"python": platform.python_version(), "torch": torch.__version__,
-                "transformers": transformers.__version__, "onnx": onnx.__version__}
-    for mod in ("onnxscript", "onnxruntime"):
-        try:
-            versions[mod] = __import__(mod).__version__
-        except ImportError:
-            versions[mod] = None
-    manifest_path = args.out / f"manifest.{GROUP}.json"
-    old = json.loads(manifest_path.read_text()) if manifest_path.exists() and args.only else {}
+    args, versions, manifest_path, old = common.start(__doc__, HERE, list(MODELS), f"manifest.{GROUP}.json",
+                                                      ("torch", "transformers", "onnx"), argv)
     models, fixtures = old.get("models", {}), old.get("fixtures", {})
     for name in args.only or list(MODELS):
         print(f"{name}:", flush=True)
@@ -668,7 +492,7 @@ def main(argv=None) -> int:
         try:
             sp = MODELS[name]()
         except Exception as e:  # noqa: BLE001
-            err = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+            err = common.first_line(e, None)
             print(f"  BUILD FAILED {err}", flush=True)
             models[name] = {"build_error": err, "traceback_tail": traceback.format_exc().strip().splitlines()[-8:]}
             continue
@@ -683,27 +507,17 @@ def main(argv=None) -> int:
               f"bn-folded conv +{counts['params_bn_folded_conv']} linear +{counts['params_bn_folded_linear']}, "
               f"direct {counts['params_direct_matmul']}", flush=True)
         c2 = dict(counts, _bn_total_modules=total_bn, _bn_after_conv_modules=conv_bn, _bn_after_linear_modules=lin_bn)
-        for exporter in ("torchscript", "dynamo"):
-            torch.manual_seed(SEED)
-            entry = build_one(name, sp, c2, exporter, args.out)
-            if sp.get("import_kwargs"):
-                entry["import_kwargs"] = sp["import_kwargs"]
-            fixtures[entry["file"]] = entry
+        common.build_both(build_one, name, sp, c2, args.out, fixtures)
     manifest = {
         "generator": f"tests/data/onnx_zoo/build_{GROUP}.py",
         "versions": versions,
         "seed": SEED,
-        "stripping": {"tool": "onnx.tools.replace_constants.replace_initializer_by_constant_of_shape",
-                      "threshold_elements": THRESHOLD, "value_constant_of_shape": 1, "weight_fill": 0.5,
-                      "also_removed": "node/value doc strings and metadata_props (exporter stack traces)"},
+        "stripping": common.stripping(),
         "counting": COUNTING,
         "models": models,
         "fixtures": dict(sorted(fixtures.items())),
     }
-    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
-    failed = [f for f, e in manifest["fixtures"].items() if e["export_error"]]
-    print(f"{len(manifest['fixtures']) - len(failed)} fixtures written, {len(failed)} export failures {failed}",
-          flush=True)
+    common.write_and_report(manifest_path, manifest)
     return 0
 
 

@@ -25,7 +25,6 @@ import contextlib
 import hashlib
 import io
 import json
-import platform
 import sys
 import tempfile
 import traceback
@@ -35,10 +34,11 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # tests/data: the helpers the fixture builders share (import no torch)
+import onnx_export_common as common  # noqa: E402
+from onnx_export_common import SEED, THRESHOLD, TS_OPSET, export, perturb  # noqa: E402
+
 MANIFEST = HERE / "manifest.quant.json"
-SEED = 0
-THRESHOLD = 16
-TS_OPSET, DYNAMO_OPSET = 17, 18
 VOCAB, SEQ, BERT_BATCH = 128, 16, 2
 N_CALIB = 4
 COMPUTE_OPS = {"Conv", "ConvTranspose", "MatMul", "Gemm", "QLinearConv", "QLinearMatMul", "MatMulInteger",
@@ -107,27 +107,6 @@ def build_models():
             x = nn.functional.adaptive_avg_pool2d(self.features(x), (1, 1))
             return self.classifier(torch.flatten(x, 1))
 
-    class HFWrap(nn.Module):
-        def __init__(self, model, input_names, outputs):
-            super().__init__()
-            self.model, self.input_names, self.outputs = model, list(input_names), outputs
-
-        def forward(self, *args):
-            out = self.model(**dict(zip(self.input_names, args)))
-            return tuple(getattr(out, k) for k in self.outputs)
-
-    def perturb(model):
-        """As tests/data/onnx_exports/build.py: seeded noise on every parameter, non-trivial BN statistics."""
-        g = torch.Generator().manual_seed(SEED)
-        with torch.no_grad():
-            for _, p in model.named_parameters():
-                p.add_(0.02 * torch.randn(p.shape, generator=g))
-            for m in model.modules():
-                if isinstance(m, nn.BatchNorm2d):
-                    m.running_mean.copy_(0.1 * torch.randn(m.num_features, generator=g))
-                    m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
-        return model
-
     def mobilenetv2():
         torch.manual_seed(SEED)
         model = perturb(MobileNetV2(0.5, 10)).eval()
@@ -151,7 +130,7 @@ def build_models():
         x = torch.randint(0, VOCAB, (BERT_BATCH, SEQ), generator=torch.Generator().manual_seed(SEED))
         calib = [torch.randint(0, VOCAB, (BERT_BATCH, SEQ), generator=torch.Generator().manual_seed(SEED + 1 + i))
                  .numpy() for i in range(N_CALIB)]
-        return dict(module=HFWrap(hf, ["input_ids"], ["last_hidden_state", "pooler_output"]).eval(), inputs=(x,),
+        return dict(module=common.hf_wrap(hf, ["input_ids"], ["last_hidden_state", "pooler_output"]).eval(), inputs=(x,),
                     input_names=["input_ids"], output_names=["last_hidden_state", "pooler_output"],
                     calib=[{"input_ids": c} for c in calib], config=cfg.to_diff_dict(),
                     description=f"BertModel (encoder with pooler), 2 layers, hidden 64, 4 heads, FFN 256, vocab "
@@ -164,66 +143,28 @@ def build_models():
 # Reference counts from the float PyTorch module
 # ------------------------------------------------------------------------------------------------
 def count_module(spec) -> dict:
-    import torch
-    import torch.nn as nn
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-    from torch.utils.flop_counter import FlopCounterMode
-
+    from torch import nn
     model = spec["module"]
-    ran, conv_out, folded = {}, {}, 0
+    ran, fold = {}, common.ConvBNFold()
 
     def hook(name):
         def fn(mod, inp, out):
             ran[name] = mod
-            if isinstance(mod, nn.Conv2d) and mod.bias is None:
-                conv_out[id(out)] = mod
+            if isinstance(mod, nn.Conv2d):
+                fold.conv(mod, out)
         return fn
 
-    def bn_hook(mod, inp, out):
-        nonlocal folded
-        conv = conv_out.pop(id(inp[0]), None)
-        if conv is not None:
-            folded += conv.out_channels
-
-    handles = []
-    for name, mod in model.named_modules():
-        if isinstance(mod, (nn.Linear, nn.Conv2d)):
-            handles.append(mod.register_forward_hook(hook(name)))
-        elif isinstance(mod, nn.BatchNorm2d):
-            handles.append(mod.register_forward_hook(bn_hook))
-    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as fc:
-        model(*spec["inputs"])
-    for h in handles:
-        h.remove()
-    seen, params = set(), 0
-    for mod in ran.values():
-        for p in (mod.weight, mod.bias):
-            if p is not None and id(p) not in seen:
-                seen.add(id(p))
-                params += p.numel()
-    by_op = {str(op): int(n) // 2 for op, n in sorted(fc.get_flop_counts().get("Global", {}).items(), key=str)}
-    return {"macs": int(fc.get_total_flops() // 2), "flop_counter_by_op": by_op,
-            "params": int(params), "params_bn_folded": int(params + folded),
+    common.forward_hooked(model, spec["inputs"], (nn.Linear, nn.Conv2d), hook, fold.bn_hook, nn.BatchNorm2d)
+    params = common.unique_param_elements(ran.values())
+    macs, by_op = common.flop_counts(model, spec["inputs"])
+    return {"macs": int(macs), "flop_counter_by_op": by_op,
+            "params": int(params), "params_bn_folded": int(params + fold.folded),
             "linear_conv_modules": len(ran)}
 
 
 # ------------------------------------------------------------------------------------------------
 # Export, quantize, strip, analyse
 # ------------------------------------------------------------------------------------------------
-def export(spec, exporter, path):
-    import torch
-    common = dict(input_names=spec["input_names"], output_names=spec["output_names"])
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        if exporter == "torchscript":
-            torch.onnx.export(spec["module"], spec["inputs"], str(path), dynamo=False, opset_version=TS_OPSET,
-                              do_constant_folding=True, **common)
-        else:
-            prog = torch.onnx.export(spec["module"], spec["inputs"], dynamo=True, opset_version=DYNAMO_OPSET,
-                                     external_data=False, **common)
-            prog.save(str(path), external_data=False)
-
-
 def ort_session(model_bytes, disable_opt=False, level=None):
     import onnxruntime as ort
     so = ort.SessionOptions()
@@ -281,34 +222,14 @@ def preprocess(src: Path, dst: Path) -> str | None:
         return f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
 
 
-def clean_metadata(model):
-    g = model.graph
-    g.doc_string = ""
-    for v in [*g.input, *g.output, *g.value_info]:
-        v.doc_string = ""
-        del v.metadata_props[:]
-    for t in g.initializer:
-        del t.metadata_props[:]
-    for n in g.node:
-        n.doc_string = ""
-        del n.metadata_props[:]
-        for a in n.attribute:
-            if a.type == a.TENSOR and not a.t.name and n.op_type == "Constant":
-                a.t.name = n.output[0]
-    del model.metadata_props[:]
-    model.doc_string = ""
-
-
 def strip(model):
-    """onnx's light-model tool: initializers (and Constant tensors) above THRESHOLD elements -> an int64
-    `<name>__SHAPE` initializer + ConstantOfShape whose fill value has the original dtype (float, int8, uint8,
-    int32). Smaller tensors (scalar scales and zero points, shape constants) stay."""
-    from onnx.tools.replace_constants import replace_initializer_by_constant_of_shape
-    clean_metadata(model)
-    # The tool drops value_info; it is not put back here: in these files it came from quant_pre_process's shape
-    # inference, not from the exporter (the TorchScript exporter writes none), and keeping it would take the
-    # per-channel QDQ file over 150 KB. accelsim runs onnx shape inference itself.
-    return replace_initializer_by_constant_of_shape(model, threshold=THRESHOLD, value_constant_of_shape=1)
+    """common.strip: initializers (and Constant tensors) above THRESHOLD elements -> an int64 `<name>__SHAPE`
+    initializer + ConstantOfShape whose fill value has the original dtype (float, int8, uint8, int32). Smaller
+    tensors (scalar scales and zero points, shape constants) stay. The tool drops value_info; it is not put back
+    here: in these files it came from quant_pre_process's shape inference, not from the exporter (the TorchScript
+    exporter writes none), and keeping it would take the per-channel QDQ file over 150 KB. accelsim runs onnx
+    shape inference itself."""
+    return common.strip(model, keep_value_info=False)
 
 
 def op_hist(model):
@@ -459,30 +380,20 @@ def summarize_compute(nodes):
 
 def shape_check(model) -> str:
     import onnx
-    try:
-        onnx.shape_inference.infer_shapes(model, strict_mode=True)
-        return "ok"
-    except Exception as e:  # noqa: BLE001
-        return f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300]}"
+    return common.guarded(lambda m: onnx.shape_inference.infer_shapes(m, strict_mode=True), model)
 
 
 def checker(model) -> str:
     import onnx
-    try:
-        onnx.checker.check_model(model)
-        return "ok"
-    except Exception as e:  # noqa: BLE001
-        return f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300]}"
+    return common.guarded(onnx.checker.check_model, model)
 
 
 def err1(e):
-    s = str(e).strip()
-    return f"{type(e).__name__}: {s.splitlines()[0][:400] if s else ''}"
+    return common.first_line(e, 400)
 
 
 def finish(model, fname, feeds, expected, entry, out_dir):
     """Analyse the (unstripped) model, strip it, check the stripped file, write it."""
-    import onnx
     entry.update({"file": fname, "op_types": op_hist(model), "nodes": len(model.graph.node),
                   "opset": {o.domain or "ai.onnx": o.version for o in model.opset_import},
                   "ir_version": model.ir_version, "bytes_before_stripping": len(model.SerializeToString())})
@@ -499,10 +410,7 @@ def finish(model, fname, feeds, expected, entry, out_dir):
     data = stripped.SerializeToString()
     entry["checks_stripped"] = {"onnx.checker.check_model": checker(stripped),
                                 "onnx.shape_inference.infer_shapes(strict_mode=True)": shape_check(stripped)}
-    inferred = onnx.shape_inference.infer_shapes(stripped, strict_mode=True)
-    known = {v.name: v.type.tensor_type for v in [*inferred.graph.value_info, *inferred.graph.output]}
-    unknown = [n for n in inferred.graph.node for o in n.output if o and (
-        o not in known or not known[o].HasField("shape") or any(not d.HasField("dim_value") for d in known[o].shape.dim))]
+    unknown = [n for n, _ in common.unshaped_outputs(stripped)]
     entry["checks_stripped"]["node_outputs_without_static_shape"] = {
         "count": len(unknown), "by_op": dict(sorted({k: sum(1 for n in unknown if n.op_type == k)
                                                      for k in {n.op_type for n in unknown}}.items())),
@@ -608,19 +516,9 @@ def build_family(name, spec, counts, out_dir) -> dict:
 
 
 def build(args) -> int:
-    import onnx
-    import onnxruntime
     import torch
-    import transformers
     torch.set_num_threads(2)
-    versions = {"python": platform.python_version(), "torch": torch.__version__,
-                "transformers": transformers.__version__, "onnx": onnx.__version__,
-                "onnxruntime": onnxruntime.__version__}
-    try:
-        import onnxscript
-        versions["onnxscript"] = onnxscript.__version__
-    except ImportError:
-        versions["onnxscript"] = None
+    versions = common.versions("torch", "transformers", "onnx", "onnxruntime", optional=("onnxscript",))
     models, fixtures, pipelines = {}, {}, {}
     for name, make in build_models().items():
         print(f"{name}:", flush=True)
@@ -655,7 +553,7 @@ def build(args) -> int:
         "pipelines": pipelines,
         "fixtures": dict(sorted(fixtures.items())),
     }
-    MANIFEST.write_text(json.dumps(manifest, indent=1) + "\n")
+    common.write_manifest(MANIFEST, manifest)
     print(f"{len(fixtures)} fixtures written", flush=True)
     return 0
 
@@ -697,7 +595,7 @@ def import_check(args) -> int:
         print(f"{fname}: ref macs {e['macs']:,} params {e['params']:,} | strict "
               + (f"macs {s['macs']:,} params {s['params']:,}" if s["ok"] else s["error"])
               + f" | lenient placeholders {len(res['lenient'].get('placeholders', []))}", flush=True)
-    MANIFEST.write_text(json.dumps(manifest, indent=1) + "\n")
+    common.write_manifest(MANIFEST, manifest)
     return 0
 
 

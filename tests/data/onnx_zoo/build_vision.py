@@ -22,23 +22,15 @@ recorded (``export_error``) and the script goes on.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import hashlib
-import io
-import json
-import platform
 import sys
-import tempfile
-import traceback
-import warnings
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # tests/data: the helpers the fixture builders share (import no torch)
+import onnx_export_common as common  # noqa: E402
+from onnx_export_common import SEED, perturb  # noqa: E402
+
 GROUP = "vision"
-SEED = 0
-THRESHOLD = 16  # initializers/Constant tensors with more elements than this become shape-only
-TS_OPSET, DYNAMO_OPSET = 17, 18
 NUM_CLASSES = 10
 
 
@@ -214,22 +206,6 @@ def model_zoo() -> dict:
     }
 
 
-def perturb(model):
-    """As tests/data/onnx_exports/build.py: seeded noise on every parameter (fresh biases are zero and the dynamo
-    exporter's optimiser would drop them or merge equal tensors) and non-trivial BatchNorm statistics."""
-    import torch
-    import torch.nn as nn
-    g = torch.Generator().manual_seed(SEED)
-    with torch.no_grad():
-        for _, p in model.named_parameters():
-            p.add_(0.02 * torch.randn(p.shape, generator=g))
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(0.1 * torch.randn(m.num_features, generator=g))
-                m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
-    return model
-
-
 def make_spec(name: str, zoo: dict) -> dict:
     import torch
     ctor, size, outputs, description, config = zoo[name]
@@ -272,13 +248,10 @@ COUNTING = {
 
 
 def count_module(spec) -> dict:
-    import torch
-    import torch.nn as nn
-    from torch.utils.flop_counter import FlopCounterMode
+    from torch import nn
     model = spec["module"]
     ran: dict[str, nn.Module] = {}
-    conv_outputs: dict[int, tuple] = {}  # id(output) -> (output, bias-free conv that produced it)
-    folded = foldable = batchnorms = 0
+    fold = common.ConvBNFold()
     hook_macs = {"conv": 0, "linear": 0, "conv_transpose_useful": 0}
     issued = 0
 
@@ -293,41 +266,16 @@ def count_module(spec) -> dict:
             elif isinstance(mod, nn.Conv2d):
                 kh, kw = mod.kernel_size
                 hook_macs["conv"] += out.numel() * (mod.in_channels // mod.groups) * kh * kw
-                if mod.bias is None:  # the tensor is kept alive so that its id is not reused by a later one
-                    conv_outputs[id(out)] = (out, mod)
+                fold.conv(mod, out)
             else:
                 hook_macs["linear"] += out.numel() * mod.in_features
             ran[name] = mod
         return fn
 
-    def bn_hook(mod, inp, out):
-        nonlocal folded, foldable, batchnorms
-        batchnorms += 1
-        _, conv = conv_outputs.pop(id(inp[0]), (None, None))
-        if conv is not None:
-            folded += conv.out_channels
-            foldable += 1
-
-    handles = []
-    for name, mod in model.named_modules():
-        if isinstance(mod, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-            handles.append(mod.register_forward_hook(hook(name)))
-        elif isinstance(mod, nn.BatchNorm2d):
-            handles.append(mod.register_forward_hook(bn_hook))
-    with torch.no_grad():
-        model(*spec["inputs"])
-    for h in handles:
-        h.remove()
-    seen, params = set(), 0
-    for mod in ran.values():
-        for p in (mod.weight, getattr(mod, "bias", None)):
-            if p is not None and id(p) not in seen:
-                seen.add(id(p))
-                params += p.numel()
-    with torch.no_grad(), FlopCounterMode(display=False) as fc:
-        model(*spec["inputs"])
-    by_op = {str(op): int(n) // 2 for op, n in sorted(fc.get_flop_counts().get("Global", {}).items(), key=str)}
-    macs = fc.get_total_flops() // 2
+    common.forward_hooked(model, spec["inputs"], (nn.Linear, nn.Conv2d, nn.ConvTranspose2d), hook, fold.bn_hook,
+                          nn.BatchNorm2d)
+    params = common.unique_param_elements(ran.values())
+    macs, by_op = common.flop_counts(model, spec["inputs"], math_sdpa=False)
     out = {
         "macs": int(macs),
         "flop_counter_by_op": by_op,
@@ -335,9 +283,9 @@ def count_module(spec) -> dict:
         "macs_by_hooks": {k: int(v) for k, v in hook_macs.items()},
         "macs_by_hooks_difference_from_macs": int(sum(hook_macs.values()) - macs),
         "params_linear_conv": int(params),
-        "params_linear_conv_bn_folded": int(params + folded),
-        "batchnorms": batchnorms,
-        "foldable_batchnorms": foldable,
+        "params_linear_conv_bn_folded": int(params + fold.folded),
+        "batchnorms": fold.batchnorms,
+        "foldable_batchnorms": fold.foldable,
         "layers_counted": len(ran),
         "params_note": "nn.Linear/nn.Conv2d/nn.ConvTranspose2d weights and biases via forward hooks; none shared, "
                        "none used through F.linear/matmul",
@@ -350,133 +298,16 @@ def count_module(spec) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------
-# Export, check, strip (copied from tests/data/onnx_exports/build.py)
+# Export, check, strip (tests/data/onnx_export_common.py)
 # ------------------------------------------------------------------------------------------------
-def export(spec, exporter: str, path: Path) -> None:
-    import torch
-    common = dict(input_names=spec["input_names"], output_names=spec["output_names"])
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        if exporter == "torchscript":
-            torch.onnx.export(spec["module"], spec["inputs"], str(path), dynamo=False, opset_version=TS_OPSET,
-                              do_constant_folding=True, **common)
-        else:
-            prog = torch.onnx.export(spec["module"], spec["inputs"], dynamo=True, opset_version=DYNAMO_OPSET,
-                                     external_data=False, **common)
-            prog.save(str(path), external_data=False)
-
-
-def run_ort(model_bytes: bytes, spec):
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        return None
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
-    given = dict(zip(spec["input_names"], spec["inputs"]))
-    feeds = {i.name: given[i.name].numpy() for i in sess.get_inputs()}
-    return sess.run(None, feeds)
-
-
-def clean_metadata(model) -> None:
-    import onnx
-
-    def graph(g):
-        g.doc_string = ""
-        for v in [*g.input, *g.output, *g.value_info]:
-            v.doc_string = ""
-            del v.metadata_props[:]
-        for t in g.initializer:
-            del t.metadata_props[:]
-        for n in g.node:
-            n.doc_string = ""
-            del n.metadata_props[:]
-            for a in n.attribute:
-                if a.type == onnx.AttributeProto.TENSOR and not a.t.name and n.op_type == "Constant":
-                    a.t.name = n.output[0]
-                if a.type == onnx.AttributeProto.GRAPH:
-                    graph(a.g)
-                for sub in a.graphs:
-                    graph(sub)
-    graph(model.graph)
-    del model.metadata_props[:]
-    model.doc_string = ""
-    for f in model.functions:
-        for n in f.node:
-            n.doc_string = ""
-            del n.metadata_props[:]
-
-
-def strip(model):
-    from onnx.tools.replace_constants import replace_initializer_by_constant_of_shape
-    clean_metadata(model)
-    stripped = replace_initializer_by_constant_of_shape(model, threshold=THRESHOLD, value_constant_of_shape=1)
-    stripped.graph.value_info.extend(model.graph.value_info)
-    return stripped
-
-
-def graph_facts(model) -> dict:
-    import onnx
-
-    def vi(v):
-        t = v.type.tensor_type
-        return {"name": v.name, "dtype": onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name,
-                "shape": [d.dim_value if d.HasField("dim_value") else d.dim_param for d in t.shape.dim]}
-    ops: dict[str, int] = {}
-    for n in model.graph.node:
-        ops[n.op_type] = ops.get(n.op_type, 0) + 1
-    return {"opset": next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
-            "ir_version": model.ir_version,
-            "inputs": [vi(v) for v in model.graph.input], "outputs": [vi(v) for v in model.graph.output],
-            "nodes": len(model.graph.node), "op_types": dict(sorted(ops.items())),
-            "functions": len(model.functions)}
-
-
-def unknown_dims(model, data_prop: bool) -> list[str]:
-    import onnx
-    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=data_prop)
-    known = {v.name: v.type.tensor_type for v in [*inferred.graph.value_info, *inferred.graph.output]}
-    return [out for n in inferred.graph.node for out in n.output
-            if out and (out not in known or not known[out].HasField("shape")
-                        or any(not d.HasField("dim_value") for d in known[out].shape.dim))]
-
-
 def build_one(name: str, spec, counts, exporter: str, out_dir: Path) -> dict:
-    import numpy as np
-    import onnx
-    import torch
-    tag = "ts17" if exporter == "torchscript" else "dynamo18"
-    fname = f"{name}.{tag}.onnx"
-    entry = {"file": fname, "model": name, "exporter": exporter,
-             "export_call": (f"torch.onnx.export(..., dynamo=False, opset_version={TS_OPSET}, do_constant_folding=True)"
-                             if exporter == "torchscript" else
-                             f"torch.onnx.export(..., dynamo=True, opset_version={DYNAMO_OPSET}, optimize=True)"),
-             "description": spec["description"], "export_error": None, "import_kwargs": {}}
-    target = out_dir / fname
-    with tempfile.TemporaryDirectory() as tmp:
-        raw = Path(tmp) / fname
-        try:
-            export(spec, exporter, raw)
-            model = onnx.load(str(raw))
-        except Exception as e:  # noqa: BLE001 - recorded, the script goes on
-            entry["export_error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
-            entry["export_traceback_tail"] = traceback.format_exc().strip().splitlines()[-6:]
-            target.unlink(missing_ok=True)
-            print(f"  {fname}: EXPORT FAILED {entry['export_error']}", flush=True)
-            return entry
-    raw_bytes = len(model.SerializeToString())
-    with torch.no_grad():
-        out = spec["module"](*spec["inputs"])
-        expected = [t.numpy() for t in (out if isinstance(out, tuple) else (out,))]
-    raw_out = run_ort(model.SerializeToString(), spec)
-    stripped = strip(model)
-    onnx.checker.check_model(stripped)
-    onnx.shape_inference.infer_shapes(stripped, strict_mode=True)
-    data = stripped.SerializeToString()
-    stripped_out = run_ort(data, spec)
-    target.write_bytes(data)
-    entry.update(graph_facts(stripped))
+    entry = common.new_entry(name, exporter, spec["description"], import_kwargs={})
+    fname, target = entry["file"], out_dir / entry["file"]
+    model = common.export_model(spec, exporter, entry, out_dir)
+    if model is None:
+        return entry
+    stripped, data, raw_bytes, checks = common.strip_and_check(spec, model, target)
+    entry.update(common.graph_facts(stripped))
     entry.update(counts)
     bn_nodes = entry["op_types"].get("BatchNormalization", 0)
     if counts["batchnorms"] and bn_nodes == counts["batchnorms"] - counts["foldable_batchnorms"]:
@@ -489,47 +320,18 @@ def build_one(name: str, spec, counts, exporter: str, out_dir: Path) -> dict:
     entry["params_linear_conv_in_file"] = (counts["params_linear_conv_bn_folded"] if entry["bn_folded_into_conv"]
                                            else counts["params_linear_conv"] if entry["bn_folded_into_conv"] is False
                                            else None)
-    entry["bytes"] = len(data)
-    entry["bytes_before_stripping"] = raw_bytes
-    entry["sha256"] = hashlib.sha256(data).hexdigest()
-    plain, prop = unknown_dims(stripped, False), unknown_dims(stripped, True)
-    entry["shape_inference"] = {
-        "note": "node outputs left with an unknown or symbolic dim by onnx.shape_inference.infer_shapes("
-                "strict_mode=True), with and without data_prop (which folds Shape/Slice/Concat arithmetic)",
-        "unknown": len(plain), "unknown_with_data_prop": len(prop), "examples_with_data_prop": prop[:4]}
-    entry["checks"] = {
-        "onnx.checker.check_model": "ok",
-        "onnx.shape_inference.infer_shapes(strict_mode=True)": "ok",
-        "onnxruntime_raw_max_abs_diff_vs_torch": (None if raw_out is None else
-                                                  float(max(np.abs(a - b).max() for a, b in zip(raw_out, expected)))),
-        "onnxruntime_stripped_output_shapes_match": (None if stripped_out is None else
-                                                     [list(a.shape) for a in stripped_out]
-                                                     == [list(b.shape) for b in expected]),
-    }
+    entry.update(common.file_fields(data, raw_bytes))
+    entry["shape_inference"] = common.shape_inference_record(stripped)
+    entry["checks"] = checks
     print(f"  {fname}: {len(data):,} bytes (raw {raw_bytes:,}), {entry['nodes']} nodes, BN nodes {bn_nodes}, "
           f"ort diff {entry['checks']['onnxruntime_raw_max_abs_diff_vs_torch']}", flush=True)
     return entry
 
 
 def main(argv=None) -> int:
-    import onnx
-    import torch
-    import torchvision
     zoo = model_zoo()
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, default=HERE, help="output folder (default: this script's folder)")
-    ap.add_argument("--only", nargs="*", choices=list(zoo), help="build only these models")
-    args = ap.parse_args(argv)
-    torch.set_num_threads(2)
-    versions = {"python": platform.python_version(), "torch": torch.__version__,
-                "torchvision": torchvision.__version__, "onnx": onnx.__version__}
-    for mod in ("onnxscript", "onnxruntime"):
-        try:
-            versions[mod] = __import__(mod).__version__
-        except ImportError:
-            versions[mod] = None
-    manifest_path = args.out / f"manifest.{GROUP}.json"
-    old = json.loads(manifest_path.read_text()) if manifest_path.exists() and args.only else {}
+    args, versions, manifest_path, old = common.start(__doc__, HERE, list(zoo), f"manifest.{GROUP}.json",
+                                                      ("torch", "torchvision", "onnx"), argv)
     models, fixtures = old.get("models", {}), old.get("fixtures", {})
     for name in args.only or list(zoo):
         print(f"{name}:", flush=True)
@@ -539,25 +341,17 @@ def main(argv=None) -> int:
         print(f"  macs {counts['macs']:,} (hooks differ by {counts['macs_by_hooks_difference_from_macs']}), "
               f"params {counts['params_linear_conv']:,} / bn-folded {counts['params_linear_conv_bn_folded']:,}",
               flush=True)
-        for exporter in ("torchscript", "dynamo"):
-            torch.manual_seed(SEED)
-            entry = build_one(name, spec, counts, exporter, args.out)
-            fixtures[entry["file"]] = entry
+        common.build_both(build_one, name, spec, counts, args.out, fixtures)
     manifest = {
         "generator": f"tests/data/onnx_zoo/build_{GROUP}.py",
         "versions": versions,
         "seed": SEED,
-        "stripping": {"tool": "onnx.tools.replace_constants.replace_initializer_by_constant_of_shape",
-                      "threshold_elements": THRESHOLD, "value_constant_of_shape": 1, "weight_fill": 0.5,
-                      "also_removed": "node/value doc strings and metadata_props (exporter stack traces)"},
+        "stripping": common.stripping(),
         "counting": COUNTING,
         "models": {k: models[k] for k in zoo if k in models},
         "fixtures": dict(sorted(fixtures.items())),
     }
-    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
-    failed = [f for f, e in manifest["fixtures"].items() if e["export_error"]]
-    print(f"{len(manifest['fixtures']) - len(failed)} fixtures written, {len(failed)} export failures {failed}",
-          flush=True)
+    common.write_and_report(manifest_path, manifest)
     return 0
 
 
