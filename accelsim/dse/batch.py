@@ -211,7 +211,7 @@ class Batch:
 
         rest = {k: v for k, v in point.items() if k not in GROUP_FREE}
         arch, dataflows = self._arch(rest | {"memory.dram_latency_cycles": 0})
-        shapes = self._shapes_of(point)
+        shapes = self._shapes_of(point, arch)
         plan_key = _key({k: v for k, v in point.items() if k not in DRAM_AXES and k not in WORKLOAD_AXES})
         work_key = _key({k: v for k, v in point.items() if k in WORKLOAD_AXES})
         leak = leakage_per_cycle(arch, self.table)
@@ -308,13 +308,17 @@ class Batch:
                 self._archs[key] = err
         return _found(self._archs[key])
 
-    def _shapes_of(self, point: dict[str, Any]) -> list[_Shape]:
-        """The workload's distinct layers under the point's workload axes, in first-seen order."""
+    def _shapes_of(self, point: dict[str, Any], arch: ArrayConfig) -> list[_Shape]:
+        """The workload's distinct layers under the point's workload axes and its array's datapath (an imported
+        model's float32 operands take its format, as ``simulate`` gives them), in first-seen order."""
+        from ..workload.formats import with_datapath_formats
+
         changes = workload_changes(point)
-        key = _key(changes)
+        key = _key(changes | {"datapath": arch.datapath})
         if key not in self._shapes:
             try:
                 graph = self.graph.with_gemm_changes(changes, where=" (design point)") if changes else self.graph
+                graph = with_datapath_formats(graph, arch)[0]
                 groups: dict[str, tuple[Layer, list[str]]] = {}
                 for layer in graph:
                     sig = _key({k: v for k, v in layer.to_dict().items() if k not in ("name", "inputs")})

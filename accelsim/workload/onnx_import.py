@@ -278,8 +278,10 @@ class _Importer:
         if float_op == "MatMul" and x in self.constants and w not in self.constants:
             x, w = w, x  # W @ x: the constant is the weight
         formats = {"I": self.file_format(x), "W": self.file_format(w), "O": self.output_format(node, float_op)}
-        scales = self.scales.get(w, 1) if node.op_type not in QUANTIZED_OPS or node.op_type.endswith("Integer") \
-            else math.prod(self.shapes.get(node.input[4]) or ()) if len(node.input) > 4 else 1
+        if node.op_type in ("QLinearConv", "QLinearMatMul"):  # the weight's scales are the node's fifth input
+            scales = math.prod(self.shapes.get(node.input[4]) or ())
+        else:  # what the weight's DequantizeLinear read (1 for a float or an integer op's weight)
+            scales = self.scales.get(w, 1)
         if scales > 1:
             self.per_channel.extend([scales] * len(layers))
         if "uint8" in formats.values():  # an int8 array takes uint8 operands shifted by 128 (the zero-point
@@ -554,7 +556,7 @@ class _Importer:
         if self.routing is None:
             if layer not in self.balanced:
                 self.balanced.append(layer)
-            return [slots // experts + (e < slots % experts) for e in range(experts)]
+            return _balanced(slots, experts)
         if layer >= len(self.routing):
             raise self.error(node, f"the routing gives {len(self.routing)} MoE layer(s); the model has more")
         counts = self.routing[layer]
@@ -808,19 +810,22 @@ class _Importer:
             return self.left_weights(node, first, second)
         self.unsupported(node, "a constant left operand is not supported")
 
-    def grouped_weights(self, node, x: str, w: str, wshape: tuple) -> None:
-        """``x @ W`` with one weight matrix per head (DeBERTa-v2's relative-position keys): the grouped 1×1
-        convolution it is (a group per matrix), between zero-cost rearrangements of x and of the result."""
+    def grouped_weights(self, node, x: str, w: str, wshape: tuple, *, left: bool = False) -> None:
+        """``x @ W`` (``W @ x`` with ``left``) with one constant matrix per head (DeBERTa-v2's relative-position
+        keys; DETR's first decoder layer, whose queries are constants): per head the grouped 1×1 convolution it
+        is (``(W_h x_h)ᵀ = x_hᵀ W_hᵀ`` on the left), between zero-cost rearrangements of x and of the result."""
         xshape = self.shape(node, x)
         lead = tuple(wshape[:-2])
         while lead and lead[0] == 1:
             lead = lead[1:]
-        k, n = wshape[-2:]
+        n, k = wshape[-2:] if left else wshape[-1:-3:-1]  # output features, reduction
+        reduced, rows = (-2, -1) if left else (-1, -2)  # x's reduction axis and the axis its rows run along
         x_lead = tuple(xshape[:-2])
-        if len(xshape) < 3 or xshape[-1] != k or (lead and x_lead[len(x_lead) - len(lead):] != lead):
-            return self.unsupported(node, f"a constant right operand {list(wshape)} must hold one [K, N] matrix per "
-                                          f"leading index of the input {list(xshape)}")
-        groups, batch, m = math.prod(lead), math.prod(x_lead[:len(x_lead) - len(lead)]), xshape[-2]
+        if len(xshape) < 3 or xshape[reduced] != k or (lead and x_lead[len(x_lead) - len(lead):] != lead):
+            side = "left" if left else "right"
+            return self.unsupported(node, f"a constant {side} operand {list(wshape)} must hold one matrix per "
+                                          f"leading index of the other operand {list(xshape)}")
+        groups, batch, m = math.prod(lead), math.prod(x_lead[:len(x_lead) - len(lead)]), xshape[rows]
         base = node.name or node.op_type
         grouped_in, grouped_out = f"{node.output[0]}@groups_in", f"{node.output[0]}@groups_out"
         self.shapes[grouped_in] = (batch, groups * k, m, 1)
@@ -997,36 +1002,12 @@ class _Importer:
             self.add(_Node(node, f"{base}.qk", [node.output[3]]), "reshape", [scores], op="transpose",
                      out_shape_field=True)
 
-    def grouped_left_weights(self, node, w: str, x: str, wshape: tuple, xshape: tuple) -> None:
-        """``W @ x`` with one constant matrix per head (DETR's first decoder layer, whose queries are constants):
-        per head ``(W_h x_h)ᵀ = x_hᵀ W_hᵀ``, the grouped 1×1 convolution over x's columns, between zero-cost
-        rearrangements."""
-        lead = tuple(wshape[:-2])
-        while lead and lead[0] == 1:
-            lead = lead[1:]
-        m, k = wshape[-2:]
-        x_lead = tuple(xshape[:-2])
-        if len(xshape) < 3 or xshape[-2] != k or (lead and x_lead[len(x_lead) - len(lead):] != lead):
-            return self.unsupported(node, f"a constant left operand {list(wshape)} must hold one [M, K] matrix per "
-                                          f"leading index of the right operand {list(xshape)}")
-        groups, batch, n = math.prod(lead), math.prod(x_lead[:len(x_lead) - len(lead)]), xshape[-1]
-        base = node.name or node.op_type
-        grouped_in, grouped_out = f"{node.output[0]}@groups_in", f"{node.output[0]}@groups_out"
-        self.shapes[grouped_in] = (batch, groups * k, n, 1)
-        self.shapes[grouped_out] = (batch, groups * m, n, 1)
-        self.add(_Node(node, f"{base}.grouped", [grouped_in]), "reshape", [x], op="transpose", out_shape_field=True)
-        name = self.add(_Node(node, base, [grouped_out]), "conv2d", [grouped_in], out=groups * m, kernel=(1, 1),
-                        groups=groups)
-        self.add(_Node(node, f"{base}.heads", [node.output[0]]), "reshape", [grouped_out], op="transpose",
-                 out_shape_field=True)
-        self.weights[name] = (w, False)
-
     def left_weights(self, node, w: str, x: str) -> None:
         """``W @ x`` (DETR's decoder cross-attention, Mamba's ``dt_proj.weight @ x``): the linear layer
         ``xᵀ Wᵀ`` between zero-cost transposes, so the array streams x's columns past W."""
         wshape, xshape, out = self.shape(node, w), self.shape(node, x), self.shape(node, node.output[0])
         if len(wshape) > 2:
-            return self.grouped_left_weights(node, w, x, wshape, xshape)
+            return self.grouped_weights(node, x, w, wshape, left=True)
         if len(wshape) != 2 or len(xshape) < 2 or xshape[-2] != wshape[1]:
             return self.unsupported(node, f"a constant left operand {list(wshape)} times {list(xshape)} is "
                                           "supported as a 2-D weight matrix only")
@@ -1107,6 +1088,15 @@ def _einsum_terms(equation: str, ranks: list[int]) -> tuple[list[str], str] | No
     if len(set(result)) != len(result) or not set(result) <= set("".join(out)):
         return None
     return out, result
+
+
+def _balanced(tokens: int, experts: int) -> list[int]:
+    """Balanced top-k routing: ``tokens`` routed slots shared as evenly as can be, the remainder to the first experts.
+
+    >>> _balanced(10, 4)
+    [3, 3, 2, 2]
+    """
+    return [tokens // experts + (e < tokens % experts) for e in range(experts)]
 
 
 def _shown(name: str) -> str:
@@ -1619,7 +1609,7 @@ def _route_eager_experts(model, routing: list[list[int]] | None, file: str) -> t
                                 f"{sum(routing[layer])} tokens ({len(counts)} receiving any); the model routes "
                                 f"{slots} tokens and its expert loop visits {len(branches)} experts", file=file)
         else:
-            counts = [slots // len(branches) + (e < slots % len(branches)) for e in range(len(branches))]
+            counts = _balanced(slots, len(branches))
             balanced += 1
         shapes = [(visited, [max(1, len(dims(visited.input[0])) or 1), len(branches)])]
         shapes += [(branch, [len(dims(branch.input[0])) or 2, count]) for branch, count in zip(branches, counts)]

@@ -111,3 +111,19 @@ def test_an_infeasible_point_keeps_its_reason():
     graph, base = resolve_workload("alexnet"), resolve_arch("tiny")
     bad, good = Batch(graph, base).evaluate([{"memory.ofmap_kib": 0.001}, {"memory.ofmap_kib": 8}])
     assert not bad["feasible"] and "ofmap buffer" in bad["reason"] and good["feasible"]
+
+
+def test_an_imported_float_model_on_a_bf16_array_is_priced_as_simulate_prices_it():
+    """An ONNX model's float32 operands take a float array's format in `simulate` (bf16 on tpuv4); the batch
+    kept the layers' int8 default: half the weight bytes, another energy."""
+    pytest.importorskip("onnx")
+    from pathlib import Path
+
+    from accelsim.workload.onnx_import import load_onnx
+
+    graph = load_onnx(Path(__file__).resolve().parent.parent / "data" / "onnx_exports" / "bert.ts17.onnx")
+    base = resolve_arch("tpuv4")
+    points = [{}, {"memory.dram_bytes_per_cycle": 64}, {"rows": 64, "cols": 64}]
+    for point, result in zip(points, Batch(graph, base).evaluate(points)):
+        expected = _simulated(graph, base, point)
+        assert result["feasible"] and {k: result[k] for k in expected} == expected, point
