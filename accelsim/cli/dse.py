@@ -22,6 +22,8 @@ def _cmd_dse(args: argparse.Namespace) -> str:
         raise SpecError(f"--jobs {args.jobs:,}: at most {MAX_JOBS} worker processes (this machine has "
                         f"{os.cpu_count() or 1} cores)")
     if args.llm is not None:
+        if args.routing is not None:
+            raise SpecError("--routing is an ONNX model's measured MoE routing: an LLM space routes by its config")
         return _cmd_llm_dse(args)
     if args.workload is None:
         raise SpecError("give a workload (a bundled name, a workload YAML file or an ONNX model) or --llm MODEL")
@@ -61,7 +63,7 @@ def _cmd_dse(args: argparse.Namespace) -> str:
                         limits=tuple(sorted(limits.items())))
     run = run_space(args.workload, base, axes, args.output, resume=args.resume, force=args.force, jobs=args.jobs,
                     scheduler=args.scheduler, settings=settings, budget=args.budget, time_limit=args.time,
-                    seed=args.seed or 0, plots=not args.no_plots)
+                    seed=args.seed or 0, plots=not args.no_plots, routing=args.routing)
     for note in run.notes:
         warn(note)
     if args.json:
@@ -253,6 +255,8 @@ def add_parser(sub) -> None:
                         "workload.input_bits / workload.weight_bits / workload.weight_sparsity "
                         "(every GEMM layer), system.* or schedule; with --llm also system.dram_capacity_gib, "
                         "llm.weights, llm.kv, llm.activations, llm.tp, llm.batch; repeatable")
+    p.add_argument("--routing", type=FILE_NAME, metavar="FILE",
+                   help="ONNX mixture of experts: measured routing (as simulate's --routing; default balanced top-k)")
     p.add_argument("--max", action="append", metavar="METRIC=MAX",
                    help="a derived constraint: points above it are infeasible (total_cycles, latency_ms, energy_pj, "
                         "power_mw, area_um2; with --llm its metrics, e.g. ttft_s=0.5); repeatable, and over a space "

@@ -125,8 +125,9 @@ def _evaluate_chunk(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def run_space(workload: str, base: ArrayConfig, axes: list[Axis], output: str | Path, *, resume: bool = False,
               force: bool = False, jobs: int = 1, scheduler: str | None = None, settings: Settings = Settings(),
               budget: int | None = None, time_limit: float | None = None, seed: int = 0,
-              plots: bool = True) -> DseRun:
-    """Evaluate the space into ``output`` and return every point visited.
+              plots: bool = True, routing: str | None = None) -> DseRun:
+    """Evaluate the space into ``output`` and return every point visited (``routing``: an ONNX mixture of
+    experts' measured routing, :func:`accelsim.workload.onnx_import.load_routing`).
 
     Exhaustive unless ``budget`` (distinct points) is smaller than the space or ``time_limit``
     (seconds) is given: then NSGA-II (:mod:`accelsim.dse.optimise`) proposes the points.
@@ -134,7 +135,7 @@ def run_space(workload: str, base: ArrayConfig, axes: list[Axis], output: str | 
     from ..workload import resolve_workload
     from .systems import has_system_axes
 
-    graph = resolve_workload(workload)
+    graph = resolve_workload(workload, routing=routing)
     systems = has_system_axes(axes)
 
     def context() -> dict[str, Any]:
@@ -156,11 +157,17 @@ def run_space(workload: str, base: ArrayConfig, axes: list[Axis], output: str | 
             found["system_model"] = system_fingerprint()
         return found
 
-    return _run(axes, output, context=context, setup=_setup_worker, setup_args=(graph, base.to_dict(), settings),
-                outputs=output_names(settings.objectives, systems=systems), columns=RESULT_COLUMNS,
-                draw=lambda folder, run: _draw(folder, run, graph, base, settings, workload),
-                objectives=settings.objectives, resume=resume, force=force, jobs=jobs, scheduler=scheduler,
-                budget=budget, time_limit=time_limit, seed=seed, plots=plots)
+    run = _run(axes, output, context=context, setup=_setup_worker, setup_args=(graph, base.to_dict(), settings),
+               outputs=output_names(settings.objectives, systems=systems), columns=RESULT_COLUMNS,
+               draw=lambda folder, run: _draw(folder, run, graph, base, settings, workload),
+               objectives=settings.objectives, resume=resume, force=force, jobs=jobs, scheduler=scheduler,
+               budget=budget, time_limit=time_limit, seed=seed, plots=plots)
+    from ..workload.formats import with_datapath_formats
+
+    # what the workload's import assumed (a batch, balanced MoE routing, a float model's format): said as in simulate
+    formats = with_datapath_formats(graph, base)[1]
+    run.notes[:0] = [*graph.meta.get("assumptions", ()), *([f"{formats} (on the base {base.name})"] if formats else [])]
+    return run
 
 
 def run_llm_space(study: LlmStudy, base: SystemConfig, axes: list[Axis], output: str | Path, *,

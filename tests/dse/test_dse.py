@@ -201,3 +201,24 @@ def test_the_store_keeps_each_layer_choice_once_and_gives_the_mappings_back_whol
     assert main([*argv[:-2], "--resume", "-o", str(tmp_path)]) == 0  # a resume reads them back: nothing recomputed
     again = json.loads(capsys.readouterr().out)
     assert again["computed"] == 0 and again["points"] == points
+
+
+def test_an_imported_models_assumptions_are_said_and_its_routing_honoured(capsys, tmp_path):
+    """dse said nothing of what an ONNX import assumed (balanced MoE routing) and had no --routing."""
+    pytest.importorskip("onnx")
+    from pathlib import Path
+
+    zoo = Path(__file__).resolve().parent.parent / "data" / "onnx_zoo"
+    model = str(zoo / "mixtral_batched.ts17.onnx")
+    assert main(["dse", model, "--axis", "rows=8,16", "--no-plots", "--json", "-o", str(tmp_path / "a")]) == 0
+    captured = capsys.readouterr()
+    balanced = json.loads(captured.out)
+    assert "balanced top-k routing assumed" in captured.err
+    assert main(["dse", model, "--axis", "rows=8,16", "--no-plots", "--json", "-o", str(tmp_path / "b"),
+                 "--routing", str(zoo / "mixtral_batched.routing.json")]) == 0
+    captured = capsys.readouterr()
+    measured = json.loads(captured.out)
+    assert "balanced" not in captured.err
+    assert [p["total_cycles"] for p in measured["points"]] != [p["total_cycles"] for p in balanced["points"]]
+    assert main(["dse", "--llm", "llama-3.1-8b", "--routing", "x.json", "-o", str(tmp_path / "d")]) == 1
+    assert "--routing is an ONNX model's" in capsys.readouterr().err
