@@ -111,10 +111,11 @@ class Batch:
 
     def __init__(self, graph: LayerGraph, base: ArrayConfig, *, energy_table: str = "horowitz45",
                  search: bool = False, objectives: tuple[str, ...] = OBJECTIVES,
-                 limits: dict[str, float] | None = None):
+                 limits: dict[str, float] | None = None, vectorise: bool = True):
         from ..cost import load_energy_table
 
-        self.graph, self.base, self.search = graph, base, search
+        self.graph, self.base, self.search, self.vectorise = graph, base, search, vectorise
+        self.blocks: dict[str, Any] = {}  # accelsim.dse.vectorised's blocks, by the class of points they take
         self.table = load_energy_table(energy_table)
         self.limits = dict(limits or {})
         self.objectives = tuple(o for o in objectives if o in LAYER_OBJECTIVES) or LAYER_OBJECTIVES
@@ -132,8 +133,42 @@ class Batch:
         self._system_points: Any = None  # accelsim.dse.systems.SystemPoints, made on the first system point
 
     def evaluate(self, points: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The result of every point, in order (see :func:`accelsim.dse.evaluate.evaluate_point`)."""
-        return [self._point(point) for point in points]
+        """The result of every point, in order (see :func:`accelsim.dse.evaluate.evaluate_point`).
+
+        Points that differ only in array shape, buffers and DRAM are evaluated a block at a time
+        (:mod:`accelsim.dse.vectorised`); the rest, and whatever a block hands back, one by one.
+        """
+        from . import vectorised
+
+        found = vectorised.evaluate(self, points) if self.vectorise else [None] * len(points)
+        return [result if result is not None else self._point(point) for result, point in zip(found, points)]
+
+    # what accelsim.dse.vectorised reads
+    key_of = staticmethod(lambda values: _key(values))
+
+    @property
+    def layer_names(self) -> list[str]:
+        return self._names
+
+    def shapes_of(self, point: dict[str, Any], arch: ArrayConfig) -> list[_Shape]:
+        return self._shapes_of(point, arch)
+
+    def result(self, note: str, totals: NetworkTotals, dynamic: Fraction, leak: Fraction,
+               area: dict[str, float | None], dram_bytes: int, mapping: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """A feasible point's row from its totals and energy without leakage (then the limits)."""
+        from ..cost.energy import _round
+
+        cycles = totals.cycles
+        energy = dynamic + cycles * leak if leak else dynamic
+        clock = Fraction(totals.clock_mhz)
+        result: dict[str, Any] = {"feasible": True, "reason": note, "total_cycles": cycles,
+                                  "energy_pj": _round(energy), **area, "utilization": round(totals.utilization, 6),
+                                  "dram_bytes": dram_bytes,
+                                  # the same rounding as simulate's time_ms; power = energy / time
+                                  "latency_ms": float(round(totals.time_ms, 6)),
+                                  "power_mw": _round(energy * clock / (cycles * 1000)) if cycles else 0.0,
+                                  "mapping": mapping}
+        return self._limited(result)
 
     # -- one point --------------------------------------------------------------------------
     def _point(self, point: dict[str, Any]) -> dict[str, Any]:
@@ -150,22 +185,10 @@ class Batch:
             group = self._group(point)
         except AccelsimError as err:
             return {"feasible": False, "reason": str(err)}
-        from ..cost.energy import _round
-
         vector = self._vector_cycles(group, lanes or group.arch.cols, latency)
         totals = NetworkTotals(group.cycles, group.gemm_layers, latency, vector, group.busy, group.arch.pes,
                                group.arch.clock_mhz)
-        cycles = totals.cycles
-        energy = group.dynamic + cycles * group.leak if group.leak else group.dynamic
-        clock = Fraction(group.arch.clock_mhz)
-        result: dict[str, Any] = {"feasible": True, "reason": group.note, "total_cycles": cycles,
-                                  "energy_pj": _round(energy),
-                  **group.area, "utilization": round(totals.utilization, 6), "dram_bytes": group.dram_bytes,
-                  # the same rounding as simulate's time_ms; power = energy / time
-                  "latency_ms": float(round(totals.time_ms, 6)),
-                  "power_mw": _round(energy * clock / (cycles * 1000)) if cycles else 0.0,
-                  "mapping": group.mapping}
-        return self._limited(result)
+        return self.result(group.note, totals, group.dynamic, group.leak, group.area, group.dram_bytes, group.mapping)
 
     def _limited(self, result: dict[str, Any]) -> dict[str, Any]:
         """The result, infeasible with the reason if a metric is above its limit."""

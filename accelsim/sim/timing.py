@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from collections import deque
 
+import numpy as np
+
 from ..arch import ArrayConfig
 from ..mapping.mapping import Fold, FoldSeq, Mapping
 from ..workload.layer import Layer
@@ -177,3 +179,137 @@ def gemm_timeline(mapping: Mapping) -> Timeline:
 def vector_cycles(layer: Layer, arch: ArrayConfig) -> int:
     """Cycles of a non-GEMM layer on a vector unit of ``arch.lanes`` lanes (one op/lane/cycle)."""
     return -(-layer.vector_ops // arch.lanes)  # integer ceiling: exact for any size
+
+
+# -- the same recursions as max-plus matrices, for many uniform GEMMs at once --------------------
+# Each fold is a max-plus linear map of a small state (x'_i = max_j A_ij + x_j), so a run of n
+# identical folds is a matrix power and a uniform mapping's nested runs (Mapping.run_length) are
+# products of powers: exact integers, O(log n) products, and numpy evaluates many arrays at once
+# (accelsim.dse.vectorised). The matrices restate Timeline.fold above; tests/sim/test_timing_maxplus.py
+# checks them against it on random fold sequences.
+_NEG = -(1 << 60)  # max-plus zero ("no path"); sums of two stay far from int64's limit
+
+
+def _maxplus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a ⊗ b`` over the leading axis: ``(K, n, n) × (K, n, n)``."""
+    return np.maximum((a[:, :, :, None] + b[:, None, :, :]).max(axis=2), _NEG)
+
+
+def _power(a: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+    """``a ** exponent`` per leading index (exponent ≥ 0; the 0th power is the identity)."""
+    k, n, _ = a.shape
+    result = np.broadcast_to(_identity(n), (k, n, n)).copy()
+    exponent = exponent.astype(np.int64).copy()
+    base = a
+    while exponent.any():
+        odd = (exponent & 1).astype(bool)
+        if odd.any():
+            result[odd] = _maxplus(base[odd], result[odd])
+        exponent >>= 1
+        if exponent.any():
+            base = _maxplus(base, base)
+    return result
+
+
+def _identity(n: int) -> np.ndarray:
+    eye = np.full((n, n), _NEG, dtype=np.int64)
+    np.fill_diagonal(eye, 0)
+    return eye
+
+
+def _fold_matrices(output_mode: bool, banks: int, fold_rows: np.ndarray, steps: np.ndarray,
+                   cols: np.ndarray) -> np.ndarray:
+    """The max-plus matrix of one fold of ``fold_rows`` rows and ``steps`` steps, per leading index.
+
+    Stationary state ``(e, L, b_1 … b_B)``: stream end, load port free, bank free times (oldest
+    first). Output state, double buffered ``(e, q, z)`` with ``q = e + 2·Rt_prev − 1`` (the earliest
+    end :func:`os_last_beat_earliest` allows) and ``z`` the total; single buffered ``(e, w)`` with
+    ``w = e + wait`` (also the total).
+    """
+    rt, t, c = fold_rows, steps, cols
+    k = len(rt)
+    if output_mode:
+        n = 3 if banks == 2 else 2
+        a = np.full((k, n, n), _NEG, dtype=np.int64)
+        if banks == 2:
+            a[:, 0, 0], a[:, 0, 1] = t, 0                               # e' = max(e + T, q)
+            a[:, 1, 0], a[:, 1, 1] = t + 2 * rt - 1, 2 * rt - 1           # q' = e' + 2Rt − 1
+            a[:, 2, 0], a[:, 2, 1] = t + 2 * rt + c - 2, 2 * rt + c - 2   # z' = e' + 2Rt + C − 2
+        else:
+            a[:, 0, 1] = t                                              # e' = w + T
+            a[:, 1, 1] = t + 2 * rt + c - 2                             # w' = e' + 2Rt + C − 2
+        return a
+    n = 2 + banks
+    a = np.full((k, n, n), _NEG, dtype=np.int64)
+    a[:, 0, 0], a[:, 0, 1], a[:, 0, 2] = t, rt + t, rt + t              # e' = max(e, L + Rt, b_1 + Rt) + T
+    a[:, 1, 1], a[:, 1, 2] = rt, rt                                     # L' = max(L, b_1) + Rt
+    if banks == 2:
+        a[:, 2, 3] = 0                                                  # the queue moves up
+    freed = n - 1                                                       # the new bank: e' + Rt + C − 3
+    a[:, freed, 0], a[:, freed, 1], a[:, freed, 2] = t + rt + c - 3, 2 * rt + t + c - 3, 2 * rt + t + c - 3
+    return a
+
+
+def uniform_cycles(output_mode: bool, banks: int, rows: np.ndarray, cols: np.ndarray, sizes: dict[str, np.ndarray],
+                   row_dim: str, loop_order: tuple[str, str], temporal: str, chunk: np.ndarray,
+                   count: int, serial_bits: int = 1) -> np.ndarray:
+    """Compute cycles of uniform mappings (every tile the same reduction), one per leading index: what
+    ``gemm_timeline(mapping).total`` gives, for arrays of ``rows``, ``cols``, GEMM ``sizes`` (as the
+    array runs them: ``M``, ``N`` and reduced ``K``) and temporal ``chunk``. ``row_dim`` is the GEMM
+    dimension on the array's rows; the other spatial one is on its columns.
+
+    Examples
+    --------
+    >>> from accelsim.arch import ArrayConfig
+    >>> from accelsim.mapping import load_dataflow
+    >>> from accelsim.workload import GemmView
+    >>> arch, ws = ArrayConfig(rows=4, cols=4, double_buffered=False), load_dataflow("ws")
+    >>> one = lambda v: np.array([v])
+    >>> uniform_cycles(False, 1, one(4), one(4), {"M": one(10), "N": one(4), "K": one(4)}, "K", ("N", "K"), "M",
+    ...                one(10), 1).tolist(), gemm_timeline(Mapping(GemmView(M=10, N=4, K=4), ws, arch)).total
+    ([21], 21)
+    """
+    outer, inner = loop_order
+    tile = {row_dim: rows}
+    col_dim = ({"M", "N", "K"} - {row_dim, temporal}).pop()
+    tile[col_dim] = cols
+
+    def runs(dim: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """(full tile size, how many), (remainder size, 0 or 1): Mapping.run_length's tile_sizes."""
+        size, step = sizes[dim], tile[dim]
+        full = np.minimum(step, size)
+        return (full, size // full), (size % full, (size % full > 0).astype(np.int64))
+
+    def then(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        return _maxplus(second, first)
+
+    outer_runs, inner_runs = runs(outer), runs(inner)
+    t_size = sizes[temporal]
+    t_full = np.minimum(chunk, t_size)
+    t_runs = ((t_full, t_size // t_full), (t_size % t_full, (t_size % t_full > 0).astype(np.int64)))
+    gemm = None
+    for steps, t_count in t_runs:
+        chunk_matrix = None
+        for o_size, o_count in outer_runs:
+            block = None
+            for i_size, i_count in inner_runs:
+                fold_rows = o_size if outer == row_dim else i_size
+                fold = _fold_matrices(output_mode, banks, fold_rows, steps * serial_bits, cols)
+                run = _power(fold, i_count)
+                block = run if block is None else then(block, run)
+            assert block is not None
+            run = _power(block, o_count)
+            chunk_matrix = run if chunk_matrix is None else then(chunk_matrix, run)
+        assert chunk_matrix is not None
+        run = _power(chunk_matrix, t_count)
+        gemm = run if gemm is None else then(gemm, run)
+    assert gemm is not None
+    whole = _power(gemm, np.full(len(rows), count, dtype=np.int64))
+    n = whole.shape[1]
+    start = np.zeros(n, dtype=np.int64)
+    if output_mode and banks == 2:
+        start[1] = -1  # no previous fold: q = e − 1 lets the first fold end at e + T
+    state = (whole + start[None, None, :]).max(axis=2)
+    if output_mode:
+        return state[:, n - 1]
+    return state[:, 0] + rows + cols - 1

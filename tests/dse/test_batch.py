@@ -96,7 +96,7 @@ def test_identical_layers_and_dram_only_changes_are_planned_once(monkeypatch):
         return real(self, shape, *args)
 
     monkeypatch.setattr(batch_module.Batch, "_plan", counting)
-    batch = Batch(graph, base)
+    batch = Batch(graph, base, vectorise=False)
     batch.evaluate([{"memory.dram_bytes_per_cycle": bw, "memory.dram_latency_cycles": lat}
                     for bw in (8, 16) for lat in (0, 10)])
     distinct = {repr({k: v for k, v in layer.to_dict().items() if k not in ("name", "inputs")})

@@ -1,0 +1,83 @@
+"""A block of points evaluated at once (accelsim.dse.vectorised) equals the per-point path, and so ``simulate``.
+
+The per-point path is itself checked against ``simulate`` (tests/dse/test_batch.py); here every point a
+block evaluates is compared with it whole (cycles, energy, area, utilisation, DRAM bytes, latency, power
+and every layer's mapping), over random classes and random array shapes, buffers and DRAM, with and
+without the per-layer mapping search.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from accelsim.arch import resolve_arch
+from accelsim.dse import vectorised
+from accelsim.dse.batch import Batch
+from accelsim.workload import resolve_workload
+
+from .test_batch import _simulated
+
+CLASSES = {"dataflow": ["ws", "os", "is"], "double_buffered": [True, False], "sparse": ["none", "gate"],
+           "workload.weight_bits": [4, 8], "workload.input_bits": [4, 8], "workload.weight_sparsity": [1.0, 0.5],
+           "pe_style": ["parallel", "bit-serial", "fusible"]}
+VECTOR = {"rows": [1, 3, 8, 17, 32, 128, 256], "cols": [1, 5, 8, 16, 64, 256],
+          "memory.ifmap_kib": [0.5, 1, 3, 8, 64, 512], "memory.filter_kib": [0.25, 2, 16, 256],
+          "memory.ofmap_kib": [0.5, 2, 16, 128], "memory.dram_bytes_per_cycle": [1, 2.5, 8, 12.8, 64],
+          "memory.dram_latency_cycles": [0, 9, 100], "vector_lanes": [0, 3, 32]}
+_GRAPHS = {name: resolve_workload(name) for name in ("alexnet", "mobilenet_v1_025", "resnet18", "bert_base_s128")}
+
+
+def _block(rng: random.Random, n: int) -> list[dict]:
+    fixed = {name: rng.choice(values) for name, values in CLASSES.items() if rng.random() < 0.4}
+    axes = rng.sample(sorted(VECTOR), rng.randint(2, len(VECTOR)))
+    return [fixed | {a: rng.choice(VECTOR[a]) for a in axes} for _ in range(n)]
+
+
+def _compare(workload: str, points: list[dict], search: bool) -> int:
+    """How many points the block evaluated (each equal to the per-point path, or the test fails)."""
+    graph, base = _GRAPHS[workload], resolve_arch("sa32")
+    batch = Batch(graph, base, search=search)
+    blocked = vectorised.evaluate(batch, points)
+    results = batch.evaluate(points)
+    each = Batch(graph, base, search=search, vectorise=False)
+    for point, got, result in zip(points, blocked, results):
+        assert result == each.evaluate([point])[0], point
+        if got is not None:
+            assert got == result, point
+    return sum(r is not None for r in blocked)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(_GRAPHS)), st.booleans(), st.integers(0, 2**32 - 1))
+def test_a_block_equals_the_per_point_path(workload, search, seed):
+    _compare(workload, _block(random.Random(seed), 10), search)
+
+
+@pytest.mark.parametrize("search", [False, True])
+def test_a_space_of_own_arrays_and_buffers_runs_in_blocks_and_equals_simulate(search):
+    """The benchmark's --worst shape (every point its own array and buffers): all in blocks, all exact."""
+    axes = {"rows": [8, 32, 256], "cols": [8, 64], "dataflow": ["ws", "os", "is"],
+            "memory.ifmap_kib": [32, 384], "memory.filter_kib": [64, 1024]}
+    points = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
+    assert _compare("resnet18", points, search) == len(points)
+    graph, base = _GRAPHS["resnet18"], resolve_arch("sa32")
+    results = Batch(graph, base, search=search).evaluate(points)
+    for i in random.Random(0).sample(range(len(points)), 4):
+        from accelsim.mapping.choice import LayerChoice
+
+        choices = {name: LayerChoice.from_dict(m) for name, m in results[i]["mapping"].items()} if search else None
+        expected = _simulated(graph, base, points[i], choices)
+        assert {k: results[i][k] for k in expected} == expected
+
+
+def test_what_a_block_cannot_take_goes_point_by_point():
+    """N:M PEs (their stream words follow the groups), zero-skipping and compressed formats are handed back."""
+    graph, base = _GRAPHS["alexnet"], resolve_arch("sa32")
+    for fixed in ({"sparse": "skip"}, {"weight_format": "csr"}):
+        points = [fixed | {"rows": r, "cols": c} for r in (8, 16) for c in (8, 32)]
+        assert vectorised.evaluate(Batch(graph, base), points) == [None] * 4
