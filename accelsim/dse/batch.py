@@ -95,6 +95,18 @@ class _Group:
     note: str = ""  # said in a feasible point's ``reason``: e.g. an area nobody asked for that was not estimated
 
 
+def _half_even(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` rounded to an integer, ties to even (as ``round`` rounds a Fraction).
+
+    Examples
+    --------
+    >>> _half_even(5, 2), _half_even(7, 2), _half_even(7, 3), _half_even(-5, 2)
+    (2, 4, 2, -2)
+    """
+    q, r = divmod(numerator, denominator)
+    return q + (2 * r > denominator or (2 * r == denominator and q % 2 == 1))
+
+
 def _key(values: dict[str, Any]) -> str:
     return json.dumps(values, sort_keys=True, default=repr)
 
@@ -153,20 +165,23 @@ class Batch:
     def shapes_of(self, point: dict[str, Any], arch: ArrayConfig) -> list[_Shape]:
         return self._shapes_of(point, arch)
 
-    def result(self, note: str, totals: NetworkTotals, dynamic: Fraction, leak: Fraction,
+    def result(self, note: str, cycles: int, busy: Fraction, pes: int, clock_mhz: float, energy: Fraction,
                area: dict[str, float | None], dram_bytes: int, mapping: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        """A feasible point's row from its totals and energy without leakage (then the limits)."""
-        from ..cost.energy import _round
-
-        cycles = totals.cycles
-        energy = dynamic + cycles * leak if leak else dynamic
-        clock = Fraction(totals.clock_mhz)
+        """A feasible point's row (then the limits): ``simulate``'s roundings of its cycles, PE-cycles busy and
+        energy, in integers (each float is the correctly rounded value of the exact ratio, as
+        :class:`~accelsim.sim.totals.NetworkTotals` and :func:`~accelsim.cost.energy._round` give it)."""
+        clock = Fraction(clock_mhz)
+        e_num, e_den = energy.numerator, energy.denominator
         result: dict[str, Any] = {"feasible": True, "reason": note, "total_cycles": cycles,
-                                  "energy_pj": _round(energy), **area, "utilization": round(totals.utilization, 6),
+                                  "energy_pj": _half_even(e_num * 1000, e_den) / 1000, **area,
+                                  "utilization": round(busy.numerator / (busy.denominator * cycles * pes), 6)
+                                  if cycles else 0.0,
                                   "dram_bytes": dram_bytes,
-                                  # the same rounding as simulate's time_ms; power = energy / time
-                                  "latency_ms": float(round(totals.time_ms, 6)),
-                                  "power_mw": _round(energy * clock / (cycles * 1000)) if cycles else 0.0,
+                                  # simulate's time_ms to 6 decimals; power = energy / time
+                                  "latency_ms": _half_even(cycles * clock.denominator * 1000,
+                                                           clock.numerator) / 1_000_000,
+                                  "power_mw": _half_even(e_num * clock.numerator, e_den * clock.denominator * cycles)
+                                  / 1000 if cycles else 0.0,
                                   "mapping": mapping}
         return self._limited(result)
 
@@ -188,7 +203,9 @@ class Batch:
         vector = self._vector_cycles(group, lanes or group.arch.cols, latency)
         totals = NetworkTotals(group.cycles, group.gemm_layers, latency, vector, group.busy, group.arch.pes,
                                group.arch.clock_mhz)
-        return self.result(group.note, totals, group.dynamic, group.leak, group.area, group.dram_bytes, group.mapping)
+        energy = group.dynamic + totals.cycles * group.leak if group.leak else group.dynamic
+        return self.result(group.note, totals.cycles, group.busy, group.arch.pes, group.arch.clock_mhz, energy,
+                           group.area, group.dram_bytes, group.mapping)
 
     def _limited(self, result: dict[str, Any]) -> dict[str, Any]:
         """The result, infeasible with the reason if a metric is above its limit."""

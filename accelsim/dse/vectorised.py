@@ -33,7 +33,6 @@ from ..mapping.choice import LayerChoice, loop_orders
 from ..mapping.dataflow import DataflowSpec
 from ..mapping.mapping import Mapping
 from ..sim.timing import uniform_cycles
-from ..sim.totals import NetworkTotals
 from .space import SYSTEM_AXES, arch_for, design_of
 
 # Axes whose values a block holds as arrays: everything else is the same across the block.
@@ -49,10 +48,10 @@ class _HandBack(Exception):
     """The per-point path must answer these points (it is exact for everything)."""
 
 
-def _safe(*arrays: Any) -> None:
-    for a in arrays:
-        if np.size(a) and float(np.max(np.abs(np.asarray(a, dtype=np.float64)))) >= _SAFE:
-            raise _HandBack
+def _fits_int64(bound: float) -> None:
+    """Hand back unless a bound on every value about to be computed stays inside int64 (checked before)."""
+    if not bound < _SAFE:
+        raise _HandBack
 
 
 def evaluate(batch: Any, points: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
@@ -223,12 +222,12 @@ class _Block:
             if precision is None:
                 raise _HandBack  # no spec runs this layer anywhere: the per-point path says why
             feasible &= best.found
-            safe_best = np.where(best.found, 1, 0)
-            cycles += shape.times * best.cycles * safe_best
-            dram += shape.times * best.dram * safe_best
-            energy[precision] = energy.get(precision, 0) + shape.times * best.energy * safe_best
+            for total, part in ((cycles, best.cycles), (dram, best.dram), (energy.get(precision), best.energy)):
+                _fits_int64((float(total.max()) if total is not None else 0.0) + shape.times * float(part.max()))
+            cycles += shape.times * best.cycles
+            dram += shape.times * best.dram
+            energy[precision] = energy.get(precision, 0) + shape.times * best.energy
             chosen.append((best.slot, best.chunk))
-            _safe(cycles, dram, energy[precision])
         denominators_of = {p: self._price_arrays(p, kib_index, kib_keys)[1] for p in energy}
         return self._results(points, cols_of, rows, cols, feasible, cycles, dram, energy, denominators_of, chosen)
 
@@ -251,7 +250,6 @@ class _Block:
         stat, strm, X, T = spec.stationary, spec.left, spec.cols, spec.temporal
         psum_cols = ct if spec.loop_order[1] == "K" else np.full(len(rows), size[X], dtype=np.int64)
         ok = (rt * ct * stored[stat] <= half[stat]) & (psum_cols * bits["P"] <= half["O"])
-        _safe(rt * ct * stored[stat], psum_cols * bits["P"], rt * bits[strm])
         largest = np.minimum(np.minimum(size[T], half["O"] // (psum_cols * bits["P"])),
                              np.maximum(1, half[strm] // (rt * bits[strm])))
         largest = np.maximum(largest, 1)
@@ -279,6 +277,12 @@ class _Block:
         element = {op: int(prec.bytes(op) * 8) for op in ("I", "W")}
         stored_bits = {op: int(prec.stored_bytes(op) * 8) for op in ("I", "W")}
         elements = {"I": candidate.raw_inputs, "W": gemm.count * gemm.K * gemm.N}
+        # Every count below is at most the MACs (SRAM words) or a tile or chunk count times a tensor's
+        # elements (moved from DRAM), in bits; an energy at most sixteen such counts times a price numerator.
+        macs = gemm.count * gemm.M * gemm.N * gemm.K
+        moved_bound = max(*size.values(), gemm.count, gemm.K) * max(*elements.values(), gemm.count * gemm.M * gemm.N)
+        _fits_int64(64.0 * max(macs, moved_bound))
+        _fits_int64(16.0 * (macs + moved_bound) * max(float(v.max()) for v in numerators.values()))
         c = gemm.count
         T = spec.temporal
         chunks = -(-size[T] // chunk)
@@ -327,7 +331,6 @@ class _Block:
         # sim.memory._plan_memory with dense storage, in bits: a pass over a stored tensor moves its elements
         dram_bits = {op: moved[op] * element[op] for op in ("I", "W")}
         dram_bits["O"] = np.full(n, out_words * word["O"], dtype=np.int64)
-        _safe(dram_bits["I"], dram_bits["W"], dram_bits["O"], first["I"], first["W"], last)
         dram_bytes = {op: -(-dram_bits[op] // 8) for op in ("I", "W", "O")}
         writes = {op: -(-moved[op] // prec.fusion) for op in ("I", "W")}
         first_bits = np.minimum(first["I"], dram_bits["I"]) + np.minimum(first["W"], dram_bits["W"])
@@ -341,14 +344,11 @@ class _Block:
         cycles = compute + first_c + np.maximum(0, overlapped - compute) + last_c
         # cost.energy.dynamic_exact: every action's count × its price numerator
         sram_counts = {"I": sram["I"] + writes["I"], "W": sram["W"] + writes["W"], "O": sram["O"]}
-        _safe(sram_counts["I"], sram_counts["W"], sram_counts["O"])
         energy = (candidate.active * numerators["mac", "none"] + candidate.gated * numerators["gated_mac", "none"]
                   + candidate.issued * (numerators["pe_register", "I"] + numerators["pe_register", "W"])
                   + candidate.active * numerators["pe_register", "O"])
         for op in ("I", "W", "O"):
-            _safe(sram_counts[op] * numerators["sram", op], dram_bytes[op] * numerators["dram", op])
             energy = energy + sram_counts[op] * numerators["sram", op] + dram_bytes[op] * numerators["dram", op]
-        _safe(energy)
         return cycles, total, energy
 
     def _compute(self, candidate: _Candidate, rows: np.ndarray, cols: np.ndarray, chunk: np.ndarray) -> np.ndarray:
@@ -402,6 +402,11 @@ class _Block:
         latency = cols_of["memory.dram_latency_cycles"]
         bandwidth = cols_of["memory.dram_bytes_per_cycle"]
         dataflows = self.dataflows if "dataflow" in self.rest or batch.search else None
+        kibs = [cols_of[f"memory.{b}_kib"] for b in BUFFER.values()]
+        matrix = np.stack([a for pair in chosen for a in pair], axis=1) if chosen else np.zeros((len(points), 0))
+        unique, choice_index = np.unique(matrix, axis=0, return_inverse=True)
+        choice_index = choice_index.reshape(-1)
+        choices = [tuple(zip(row[0::2], row[1::2])) for row in unique.tolist()]
         out: list[dict[str, Any] | None] = []
         for i in range(len(points)):
             if not feasible[i]:
@@ -409,25 +414,25 @@ class _Block:
                 continue
             r, c = int(rows[i]), int(cols[i])
             vector = self._vector_cycles(lanes[i], bandwidth[i], latency[i])
-            totals = NetworkTotals(int(cycles[i]), self.gemm_layers, latency[i], vector, self.busy, r * c,
-                                   arch.clock_mhz)
-            total_energy = sum((Fraction(int(num[i]), int(denominators[p][i])) for p, num in energy.items()),
-                               self.lookup_energy)
+            total_energy = self.lookup_energy
+            for p, num in energy.items():
+                total_energy += Fraction(int(num[i]), int(denominators[p][i]))
             if (r, c) not in self.pe_area:
                 try:
                     self.pe_area[r, c] = pe_area_um2(arch.with_changes(rows=r, cols=c), dataflows)
                 except AccelsimError:
                     raise _HandBack from None
             pe = r * c * self.pe_area[r, c]
-            sram = sum(sram_area_um2(cols_of[f"memory.{b}_kib"][i]) for b in BUFFER.values())
+            sram = sum(sram_area_um2(kib[i]) for kib in kibs)
             area = {"area_um2": round(pe + sram, 3), "pe_area_um2": round(pe, 3), "sram_area_um2": round(sram, 3)}
-            mapping = self._mapping(tuple((int(s[i]), int(t[i])) for s, t in chosen))
-            out.append(batch.result("", totals, total_energy, Fraction(0), area, int(dram[i]) + self.lookup_bytes,
-                                    mapping))
+            mapping = self._mapping(choices[choice_index[i]])
+            total = int(cycles[i]) + latency[i] * self.gemm_layers + vector  # NetworkTotals.cycles
+            out.append(batch.result("", total, self.busy, r * c, arch.clock_mhz, total_energy, area,
+                                    int(dram[i]) + self.lookup_bytes, mapping))
         return out
 
     def _vector_cycles(self, lanes: int, bandwidth: Any, latency: int) -> int:
-        lookups = any(s.layer.lookup_bytes for s in self.lookups)
+        lookups = self.lookup_bytes > 0
         key = (lanes, bandwidth, latency) if lookups else (lanes,)
         if key not in self.vector:
             from ..sim.engine import vector_layer
