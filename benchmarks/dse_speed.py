@@ -43,36 +43,40 @@ WORST = {"rows": [8, 16, 32, 64, 128, 256], "cols": [8, 16, 32, 64, 128, 256], "
 _state: dict = {}
 
 
-def _setup(workload: str, base: str) -> None:
-    _state["batch"] = Batch(resolve_workload(workload), resolve_arch(base))
+def _setup(workload: str, base: str, search: bool = False) -> None:
+    _state["batch"] = Batch(resolve_workload(workload), resolve_arch(base), search=search)
 
 
 def _chunk(points: list[dict]) -> list[dict]:
     return _state["batch"].evaluate(points)
 
 
-def batched(points: list[dict], workload: str, base: str, jobs: int) -> tuple[float, list[dict]]:
+def batched(points: list[dict], workload: str, base: str, jobs: int,
+            search: bool = False) -> tuple[float, list[dict]]:
     # Chunks in the space's order: neighbours share plans, and each worker keeps its Batch between chunks.
     size = max(1, len(points) // (4 * jobs))
     chunks = [points[i:i + size] for i in range(0, len(points), size)]
     results: list = [None] * len(chunks)
     start = time.perf_counter()
-    for index, out in run_tasks(_chunk, chunks, jobs=jobs, setup=_setup, setup_args=(workload, base)):
+    for index, out in run_tasks(_chunk, chunks, jobs=jobs, setup=_setup, setup_args=(workload, base, search)):
         results[index] = out
     return time.perf_counter() - start, [r for chunk in results for r in chunk]
 
 
-def point_by_point(points: list[dict], workload: str, base: str) -> float:
+def point_by_point(points: list[dict], workload: str, base: str, search: bool = False) -> float:
     """One fresh evaluation per point (``simulate`` + area, nothing shared): seconds per point."""
     graph, arch = resolve_workload(workload), resolve_arch(base)
     start = time.perf_counter()
     for point in points:
-        Batch(graph, arch).evaluate([point])
+        Batch(graph, arch, search=search, vectorise=False).evaluate([point])
     return (time.perf_counter() - start) / len(points)
 
 
 def check(points: list[dict], results: list[dict], workload: str, base: str, n: int) -> int:
-    """How many of ``n`` sampled points equal ``simulate`` exactly (tests/dse/test_batch.py has the comparison)."""
+    """How many of ``n`` sampled points equal ``simulate`` exactly, with each point's own per-layer choices
+    (tests/dse/test_batch.py has the comparison)."""
+    from accelsim.mapping.choice import LayerChoice
+
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from dse.test_batch import _simulated  # the test's own definition of "what simulate says"
 
@@ -80,8 +84,10 @@ def check(points: list[dict], results: list[dict], workload: str, base: str, n: 
     rng = random.Random(0)
     equal = 0
     for i in rng.sample(range(len(points)), n):
-        expected = _simulated(graph, arch, points[i])
         got = results[i]
+        choices = ({name: LayerChoice.from_dict(m) for name, m in got["mapping"].items()}
+                   if got["feasible"] else None)
+        expected = _simulated(graph, arch, points[i], choices)
         equal += got["feasible"] == expected["feasible"] and all(got[k] == v for k, v in expected.items())
     return equal
 
@@ -95,19 +101,22 @@ def main() -> None:
     parser.add_argument("--check", type=int, default=200)
     parser.add_argument("--baseline", type=int, default=30, help="points timed one by one")
     parser.add_argument("--worst", action="store_true", help="a space where every point has its own plans")
+    parser.add_argument("--search", action="store_true", help="the per-layer mapping search (the CLI's default)")
     args = parser.parse_args()
     axes = WORST if args.worst else AXES
     points = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
-    print(f"{args.workload} on {args.arch}: {len(points):,} points over {', '.join(axes)}")
+    rule = "the per-layer mapping search" if args.search else "the fixed mapping rules"
+    print(f"{args.workload} on {args.arch}: {len(points):,} points over {', '.join(axes)}, {rule}")
     times = []
     for _ in range(args.repeats):
-        seconds, results = batched(points, args.workload, args.arch, args.jobs)
+        seconds, results = batched(points, args.workload, args.arch, args.jobs, args.search)
         times.append(seconds)
     batch_rate = len(points) / statistics.median(times) * 60
     print(f"batched, {args.jobs} processes: median {statistics.median(times):.1f} s "
           f"(runs: {', '.join(f'{t:.1f}' for t in times)}) = {batch_rate:,.0f} points/min")
     sample = random.Random(1).sample(points, args.baseline)
-    single = statistics.median(point_by_point(sample, args.workload, args.arch) for _ in range(args.repeats))
+    single = statistics.median(point_by_point(sample, args.workload, args.arch, args.search)
+                               for _ in range(args.repeats))
     print(f"point by point, 1 process: {single * 1e3:.1f} ms/point = {60 / single:,.0f} points/min "
           f"(x{args.jobs} processes: {60 / single * args.jobs:,.0f})")
     print(f"ratio: batched / point-by-point on the same cores = {batch_rate / (60 / single * args.jobs):,.0f}x")

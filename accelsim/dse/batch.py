@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from ..arch import ArrayConfig
@@ -93,6 +94,11 @@ class _Group:
     mapping: dict[str, dict[str, Any]]
     area: dict[str, float | None]
     note: str = ""  # said in a feasible point's ``reason``: e.g. an area nobody asked for that was not estimated
+
+
+@lru_cache(maxsize=64)
+def _exact_clock(clock_mhz: float) -> Fraction:
+    return Fraction(clock_mhz)
 
 
 def _half_even(numerator: int, denominator: int) -> int:
@@ -165,13 +171,14 @@ class Batch:
     def shapes_of(self, point: dict[str, Any], arch: ArrayConfig) -> list[_Shape]:
         return self._shapes_of(point, arch)
 
-    def result(self, note: str, cycles: int, busy: Fraction, pes: int, clock_mhz: float, energy: Fraction,
+    def result(self, note: str, cycles: int, busy: Fraction, pes: int, clock_mhz: float, energy: tuple[int, int],
                area: dict[str, float | None], dram_bytes: int, mapping: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """A feasible point's row (then the limits): ``simulate``'s roundings of its cycles, PE-cycles busy and
-        energy, in integers (each float is the correctly rounded value of the exact ratio, as
-        :class:`~accelsim.sim.totals.NetworkTotals` and :func:`~accelsim.cost.energy._round` give it)."""
-        clock = Fraction(clock_mhz)
-        e_num, e_den = energy.numerator, energy.denominator
+        energy (a numerator and a positive denominator), in integers (each float is the correctly rounded value
+        of the exact ratio, as :class:`~accelsim.sim.totals.NetworkTotals` and :func:`~accelsim.cost.energy._round`
+        give it)."""
+        clock = _exact_clock(clock_mhz)
+        e_num, e_den = energy
         result: dict[str, Any] = {"feasible": True, "reason": note, "total_cycles": cycles,
                                   "energy_pj": _half_even(e_num * 1000, e_den) / 1000, **area,
                                   "utilization": round(busy.numerator / (busy.denominator * cycles * pes), 6)
@@ -204,7 +211,8 @@ class Batch:
         totals = NetworkTotals(group.cycles, group.gemm_layers, latency, vector, group.busy, group.arch.pes,
                                group.arch.clock_mhz)
         energy = group.dynamic + totals.cycles * group.leak if group.leak else group.dynamic
-        return self.result(group.note, totals.cycles, group.busy, group.arch.pes, group.arch.clock_mhz, energy,
+        return self.result(group.note, totals.cycles, group.busy, group.arch.pes, group.arch.clock_mhz,
+                           (energy.numerator, energy.denominator),
                            group.area, group.dram_bytes, group.mapping)
 
     def _limited(self, result: dict[str, Any]) -> dict[str, Any]:

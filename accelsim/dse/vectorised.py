@@ -204,21 +204,30 @@ class _Block:
         energy: dict[Any, np.ndarray] = {}  # precision -> energy numerators over that precision's denominator
         feasible = np.ones(n, dtype=bool)
         chosen: list[tuple[np.ndarray, np.ndarray]] = []  # per shape: (slot, chunk) of each point's choice
+        prices: dict[Any, tuple[dict[tuple[str, str], np.ndarray], np.ndarray]] = {}
+        plans = []  # every (shape, slot, candidate, chunk, fits) over the points, timed together below
+        for shape in self.shapes:
+            for s, candidate in enumerate(shape.candidates):
+                if candidate is not None:
+                    plans += [(shape, s * TILES + j, candidate, chunk, ok)
+                              for j, (chunk, ok) in enumerate(self._plans(candidate, rows, cols, half))]
+        compute = self._time([(candidate, chunk) for _, _, candidate, chunk, _ in plans], rows, cols)
+        by_shape: dict[int, list] = {}
+        for plan, computed in zip(plans, compute):
+            by_shape.setdefault(id(plan[0]), []).append((*plan[1:], computed))
         for shape in self.shapes:
             best = _Best(n, self.batch.objectives)
             precision = None
-            for s, candidate in enumerate(shape.candidates):
-                if candidate is None:
-                    continue
+            for slot, candidate, chunk, ok, computed in by_shape.get(id(shape), []):
                 prec = candidate.template.resolved
                 if precision is None:
                     precision = prec
                 elif prec != precision:
                     raise _HandBack
-                numerators = self._price_arrays(prec, kib_index, kib_keys)[0]
-                for j, (chunk, ok) in enumerate(self._plans(candidate, rows, cols, half)):
-                    c, d, e = self._priced(candidate, half, chunk, rows, cols, bw_num, bw_den, numerators)
-                    best.offer(s * TILES + j, ok, c, e, d, chunk)
+                if prec not in prices:
+                    prices[prec] = self._price_arrays(prec, kib_index, kib_keys)
+                c, d, e = self._priced(candidate, half, chunk, computed, rows, cols, bw_num, bw_den, prices[prec][0])
+                best.offer(slot, ok, c, e, d, chunk)
             if precision is None:
                 raise _HandBack  # no spec runs this layer anywhere: the per-point path says why
             feasible &= best.found
@@ -228,7 +237,7 @@ class _Block:
             dram += shape.times * best.dram
             energy[precision] = energy.get(precision, 0) + shape.times * best.energy
             chosen.append((best.slot, best.chunk))
-        denominators_of = {p: self._price_arrays(p, kib_index, kib_keys)[1] for p in energy}
+        denominators_of = {p: prices[p][1] for p in energy}
         return self._results(points, cols_of, rows, cols, feasible, cycles, dram, energy, denominators_of, chosen)
 
     def _plans(self, candidate: _Candidate, rows: np.ndarray, cols: np.ndarray, half: dict[str, np.ndarray]):
@@ -262,8 +271,8 @@ class _Block:
             chunk = np.where(chunk > 1, -(-chunk // 2), chunk)
             yield chunk, present
 
-    def _priced(self, candidate: _Candidate, half: dict[str, np.ndarray], chunk: np.ndarray, rows: np.ndarray,
-                cols: np.ndarray, bw_num: np.ndarray, bw_den: np.ndarray,
+    def _priced(self, candidate: _Candidate, half: dict[str, np.ndarray], chunk: np.ndarray, compute: np.ndarray,
+                rows: np.ndarray, cols: np.ndarray, bw_num: np.ndarray, bw_den: np.ndarray,
                 numerators: dict[tuple[str, str], np.ndarray]):
         """``(cycles at latency 0, DRAM bytes, energy numerators)`` of a candidate at ``chunk``, over the points."""
         m, spec = candidate.template, candidate.spec
@@ -337,7 +346,6 @@ class _Block:
         first_bytes = -(-first_bits // 8)
         last_bytes = -(-np.minimum(last, dram_bits["O"]) // 8)
         total = dram_bytes["I"] + dram_bytes["W"] + dram_bytes["O"]
-        compute = self._compute(candidate, rows, cols, chunk)
         # sim.memory.stall_cycles at latency 0: ⌈bytes / bandwidth⌉ = ⌈bytes · den / num⌉
         first_c, last_c = _transfer(first_bytes, bw_num, bw_den), _transfer(last_bytes, bw_num, bw_den)
         overlapped = _transfer(total, bw_num, bw_den) - first_c - last_c
@@ -351,31 +359,30 @@ class _Block:
             energy = energy + sram_counts[op] * numerators["sram", op] + dram_bytes[op] * numerators["dram", op]
         return cycles, total, energy
 
-    def _compute(self, candidate: _Candidate, rows: np.ndarray, cols: np.ndarray, chunk: np.ndarray) -> np.ndarray:
-        """Compute cycles (fold timing) per point, each distinct (rows, cols, chunk) timed once per run."""
-        m, spec = candidate.template, candidate.spec
-        keys = np.stack([rows, cols, chunk], axis=1)
-        unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-        base = (id(candidate),)
-        out = np.empty(len(unique), dtype=np.int64)
-        missing = []
-        for i, (r, c, t) in enumerate(unique.tolist()):
-            found = self.timings.get((*base, r, c, t))
-            if found is None:
-                missing.append(i)
-            else:
-                out[i] = found
-        if missing:
-            sub = unique[missing]
-            k = len(missing)
-            sizes = {d: np.full(k, m.size(d), dtype=np.int64) for d in ("M", "N", "K")}
-            got = uniform_cycles(spec.mode == "output", self.arch.stationary_banks, sub[:, 0], sub[:, 1], sizes,
-                                 spec.rows, spec.loop_order, spec.temporal, sub[:, 2], m.gemm.count, m.serial_bits)
-            for i, value in zip(missing, got.tolist()):
-                out[i] = value
-                r, c, t = unique[i].tolist()
-                self.timings[(*base, r, c, t)] = value
-        return out[inverse.reshape(-1)]
+    def _time(self, plans: list[tuple[_Candidate, np.ndarray]], rows: np.ndarray,
+              cols: np.ndarray) -> list[np.ndarray]:
+        """Compute cycles (fold timing) of each plan per point: every distinct (layer, spec, rows, cols, chunk)
+        timed once per run, and those still missing timed together, one call per dataflow spec."""
+        found: list[tuple[list[tuple], np.ndarray]] = []
+        wanted: dict[DataflowSpec, dict[tuple, _Candidate]] = {}
+        for candidate, chunk in plans:
+            unique, inverse = _unique_rows(rows, cols, chunk)
+            keyed = [(id(candidate), r, c, t) for r, c, t in unique]
+            for key in keyed:
+                if key not in self.timings:
+                    wanted.setdefault(candidate.spec, {})[key] = candidate
+            found.append((keyed, inverse.reshape(-1)))
+        for spec, missing in wanted.items():
+            wanted_keys, candidates = list(missing), list(missing.values())
+            sizes = {d: np.array([c.template.size(d) for c in candidates], dtype=np.int64) for d in ("M", "N", "K")}
+            got = uniform_cycles(spec.mode == "output", self.arch.stationary_banks,
+                                 np.array([k[1] for k in wanted_keys], dtype=np.int64),
+                                 np.array([k[2] for k in wanted_keys], dtype=np.int64), sizes, spec.rows,
+                                 spec.loop_order, spec.temporal, np.array([k[3] for k in wanted_keys], dtype=np.int64),
+                                 np.array([c.template.gemm.count for c in candidates], dtype=np.int64),
+                                 np.array([c.template.serial_bits for c in candidates], dtype=np.int64))
+            self.timings.update(zip(wanted_keys, got.tolist()))
+        return [np.array([self.timings[k] for k in keyed], dtype=np.int64)[inverse] for keyed, inverse in found]
 
     def _price_arrays(self, prec: Any, index: np.ndarray, keys: list[tuple]):
         """Each action's price numerator and the common denominator, per point (they follow its buffer sizes)."""
@@ -414,9 +421,10 @@ class _Block:
                 continue
             r, c = int(rows[i]), int(cols[i])
             vector = self._vector_cycles(lanes[i], bandwidth[i], latency[i])
-            total_energy = self.lookup_energy
-            for p, num in energy.items():
-                total_energy += Fraction(int(num[i]), int(denominators[p][i]))
+            num, den = self.lookup_energy.numerator, self.lookup_energy.denominator
+            for p, numerators in energy.items():  # the sum of each precision's numerator over its denominator
+                d = int(denominators[p][i])
+                num, den = num * d + int(numerators[i]) * den, den * d
             if (r, c) not in self.pe_area:
                 try:
                     self.pe_area[r, c] = pe_area_um2(arch.with_changes(rows=r, cols=c), dataflows)
@@ -427,7 +435,7 @@ class _Block:
             area = {"area_um2": round(pe + sram, 3), "pe_area_um2": round(pe, 3), "sram_area_um2": round(sram, 3)}
             mapping = self._mapping(choices[choice_index[i]])
             total = int(cycles[i]) + latency[i] * self.gemm_layers + vector  # NetworkTotals.cycles
-            out.append(batch.result("", total, self.busy, r * c, arch.clock_mhz, total_energy, area,
+            out.append(batch.result("", total, self.busy, r * c, arch.clock_mhz, (num, den), area,
                                     int(dram[i]) + self.lookup_bytes, mapping))
         return out
 
@@ -491,6 +499,21 @@ def _transfer(nbytes: np.ndarray, num: np.ndarray, den: np.ndarray) -> np.ndarra
     if not np.size(nbytes) or float(np.max(nbytes)) * float(np.max(den)) < _SAFE:
         return -(-nbytes * den // num)
     return np.array(-(-nbytes.astype(object) * den.astype(object) // num.astype(object)), dtype=np.int64)
+
+
+def _unique_rows(*columns: np.ndarray) -> tuple[list[tuple[int, ...]], np.ndarray]:
+    """The distinct rows of non-negative integer columns (sorted) and each point's index among them."""
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    scale = 1.0
+    for column in columns:
+        top = int(column.max()) + 1 if len(column) else 1
+        scale *= top
+        if scale >= _SAFE:  # too wide to pack in one int64: numpy's row-wise unique
+            unique, inverse = np.unique(np.stack(columns, axis=1), axis=0, return_inverse=True)
+            return [tuple(row) for row in unique.tolist()], inverse.reshape(-1)
+        key = key * top + column
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return [tuple(int(c[i]) for c in columns) for i in first.tolist()], inverse.reshape(-1)
 
 
 def _index(values: list[Any]) -> tuple[np.ndarray, list[Any]]:

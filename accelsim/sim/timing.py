@@ -252,10 +252,11 @@ def _fold_matrices(output_mode: bool, banks: int, fold_rows: np.ndarray, steps: 
 
 def uniform_cycles(output_mode: bool, banks: int, rows: np.ndarray, cols: np.ndarray, sizes: dict[str, np.ndarray],
                    row_dim: str, loop_order: tuple[str, str], temporal: str, chunk: np.ndarray,
-                   count: int, serial_bits: int = 1) -> np.ndarray:
+                   count: int | np.ndarray, serial_bits: int | np.ndarray = 1) -> np.ndarray:
     """Compute cycles of uniform mappings (every tile the same reduction), one per leading index: what
     ``gemm_timeline(mapping).total`` gives, for arrays of ``rows``, ``cols``, GEMM ``sizes`` (as the
-    array runs them: ``M``, ``N`` and reduced ``K``) and temporal ``chunk``. ``row_dim`` is the GEMM
+    array runs them: ``M``, ``N`` and reduced ``K``), temporal ``chunk``, GEMMs per layer ``count`` and
+    cycles per step ``serial_bits`` (each a number or one per index). ``row_dim`` is the GEMM
     dimension on the array's rows; the other spatial one is on its columns.
 
     Examples
@@ -304,7 +305,7 @@ def uniform_cycles(output_mode: bool, banks: int, rows: np.ndarray, cols: np.nda
         run = _power(chunk_matrix, t_count)
         gemm = run if gemm is None else then(gemm, run)
     assert gemm is not None
-    whole = _power(gemm, np.full(len(rows), count, dtype=np.int64))
+    whole = _power(gemm, np.broadcast_to(np.asarray(count, dtype=np.int64), (len(rows),)))
     n = whole.shape[1]
     start = np.zeros(n, dtype=np.int64)
     if output_mode and banks == 2:
