@@ -215,6 +215,21 @@ class Batch:
                            (energy.numerator, energy.denominator),
                            group.area, group.dram_bytes, group.mapping)
 
+    def unfit(self, point: dict[str, Any], index: int) -> dict[str, Any]:
+        """The row of a point whose distinct layer ``index`` (of :meth:`shapes_of`) no candidate mapping fits, and
+        every layer before it does: the error :meth:`_point` raises, from planning that layer alone."""
+        from ..cost.energy import leakage_per_cycle
+
+        try:
+            rest = {k: v for k, v in point.items() if k not in GROUP_FREE}
+            arch, dataflows = self._arch(rest | {"memory.dram_latency_cycles": 0})
+            shapes = self._shapes_of(point, arch)
+            keys = (self._plan_key(point), _key({k: v for k, v in point.items() if k in WORKLOAD_AXES}))
+            self._best(shapes[index], index, arch, dataflows, keys, leakage_per_cycle(arch, self.table))
+        except AccelsimError as err:
+            return {"feasible": False, "reason": str(err)}
+        return self._point(point)  # the layer fits after all: never expected, but then the whole per-point answer
+
     def _limited(self, result: dict[str, Any]) -> dict[str, Any]:
         """The result, infeasible with the reason if a metric is above its limit."""
         for metric, limit in self.limits.items():

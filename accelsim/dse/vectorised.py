@@ -100,6 +100,7 @@ class _Candidate:
 
 @dataclass
 class _Shape:
+    index: int  # among the workload's distinct layers (Batch.shapes_of)
     layer: Any
     times: int
     names: tuple[str, ...]
@@ -124,11 +125,11 @@ class _Block:
         self.specs = [s for d in self.dataflows for s in (loop_orders(d) if batch.search else [d])]
         self.shapes: list[_Shape] = []
         self.lookups = []
-        for shape in shapes:
+        for index, shape in enumerate(shapes):
             if shape.layer.gemm is None:
                 self.lookups.append(shape)
                 continue
-            self.shapes.append(_Shape(shape.layer, len(shape.names), shape.names,
+            self.shapes.append(_Shape(index, shape.layer, len(shape.names), shape.names,
                                       [self._candidate(shape.layer, spec) for spec in self.specs]))
         self.vector_shapes = shapes
         self.gemm_layers = sum(s.times for s in self.shapes)
@@ -202,7 +203,7 @@ class _Block:
         cycles = np.zeros(n, dtype=np.int64)
         dram = np.zeros(n, dtype=np.int64)
         energy: dict[Any, np.ndarray] = {}  # precision -> energy numerators over that precision's denominator
-        feasible = np.ones(n, dtype=bool)
+        unfit = np.full(n, -1, dtype=np.int64)  # the first layer (index in self.shapes) nothing fits, per point
         chosen: list[tuple[np.ndarray, np.ndarray]] = []  # per shape: (slot, chunk) of each point's choice
         prices: dict[Any, tuple[dict[tuple[str, str], np.ndarray], np.ndarray]] = {}
         plans = []  # every (shape, slot, candidate, chunk, fits) over the points, timed together below
@@ -230,7 +231,7 @@ class _Block:
                 best.offer(slot, ok, c, e, d, chunk)
             if precision is None:
                 raise _HandBack  # no spec runs this layer anywhere: the per-point path says why
-            feasible &= best.found
+            unfit[(unfit < 0) & ~best.found] = len(chosen)
             for total, part in ((cycles, best.cycles), (dram, best.dram), (energy.get(precision), best.energy)):
                 _fits_int64((float(total.max()) if total is not None else 0.0) + shape.times * float(part.max()))
             cycles += shape.times * best.cycles
@@ -238,7 +239,7 @@ class _Block:
             energy[precision] = energy.get(precision, 0) + shape.times * best.energy
             chosen.append((best.slot, best.chunk))
         denominators_of = {p: prices[p][1] for p in energy}
-        return self._results(points, cols_of, rows, cols, feasible, cycles, dram, energy, denominators_of, chosen)
+        return self._results(points, cols_of, rows, cols, unfit, cycles, dram, energy, denominators_of, chosen)
 
     def _plans(self, candidate: _Candidate, rows: np.ndarray, cols: np.ndarray, half: dict[str, np.ndarray]):
         """``(chunk, fits, traffic numbers)`` of each temporal chunk the candidate tries, over the points.
@@ -401,7 +402,7 @@ class _Block:
         return numerators, denominators
 
     # -- results ---------------------------------------------------------------------------------
-    def _results(self, points, cols_of, rows, cols, feasible, cycles, dram, energy, denominators, chosen):
+    def _results(self, points, cols_of, rows, cols, unfit, cycles, dram, energy, denominators, chosen):
         from ..cost.area import pe_area_um2, sram_area_um2
 
         batch, arch = self.batch, self.arch
@@ -416,8 +417,8 @@ class _Block:
         choices = [tuple(zip(row[0::2], row[1::2])) for row in unique.tolist()]
         out: list[dict[str, Any] | None] = []
         for i in range(len(points)):
-            if not feasible[i]:
-                out.append(None)
+            if unfit[i] >= 0:  # the error the per-point path raises there, from that one layer
+                out.append(batch.unfit(points[i], self.shapes[int(unfit[i])].index))
                 continue
             r, c = int(rows[i]), int(cols[i])
             vector = self._vector_cycles(lanes[i], bandwidth[i], latency[i])
