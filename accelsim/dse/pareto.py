@@ -53,8 +53,42 @@ def pareto(results: list[dict[str, Any]], objectives: tuple[str, ...] = OBJECTIV
     [1]
     """
     feasible = sorted((score(r, objectives), i) for i, r in enumerate(results) if r.get("feasible"))
+    if feasible and all(abs(v) < 2.0 ** 53 for mine, _ in feasible for v in mine):  # exact as float64
+        return _front_numpy(feasible)
+    return _front_python(feasible)
+
+
+def _front_python(feasible: list[tuple[tuple, int]]) -> list[int]:
+    """:func:`pareto`'s front of best-first ``(score, index)`` pairs, one point at a time (exact for any number)."""
     front: list[tuple[tuple, int]] = []
     for mine, i in feasible:
         if not any(all(o <= m for o, m in zip(other, mine)) and other != mine for other, _ in front):
             front.append((mine, i))
     return sorted(i for _, i in front)
+
+
+def _front_numpy(feasible: list[tuple[tuple, int]], block: int = 256) -> list[int]:
+    """:func:`pareto`'s front with numpy, a block of points at a time. In best-first order a point can only
+    be dominated by an earlier one, and one dominated by a dominated point is dominated by its dominator
+    too, so a point is on the front when no earlier point dominates it: the front so far, or an earlier
+    point of its own block."""
+    import numpy as np
+
+    values = np.array([mine for mine, _ in feasible], dtype=np.float64)
+    order = [i for _, i in feasible]
+    front = np.empty((0, values.shape[1]))
+    kept: list[int] = []
+    def dominated(points: np.ndarray, by: np.ndarray) -> np.ndarray:
+        """[p, q]: ``by[q]`` is no worse than ``points[p]`` everywhere and not equal to it."""
+        return ((by[None, :, :] <= points[:, None, :]).all(axis=2) & (by[None, :, :] != points[:, None, :]).any(axis=2))
+
+    for start in range(0, len(values), block):
+        index = np.arange(start, min(start + block, len(values)))
+        index = index[~dominated(values[index], front).any(axis=1)]
+        # a point dominated by an earlier one of its block that the front dominates is dominated by the front
+        survivors = values[index]
+        inside = (dominated(survivors, survivors) & np.tri(len(index), k=-1, dtype=bool)).any(axis=1)
+        index = index[~inside]
+        front = np.concatenate([front, values[index]])
+        kept += [order[k] for k in index.tolist()]
+    return sorted(kept)
