@@ -59,6 +59,7 @@ class Store:
         self.mapping_ids = {t: i for i, t in db.execute("SELECT id, ids FROM mappings")}
         self.mappings = {i: t for t, i in self.mapping_ids.items()}
         self._whole: dict[int, dict[str, Any]] = {}  # unpacked mappings, one dict per distinct mapping
+        self._texts: dict[tuple, str] = {}  # a choice's JSON by its items (json.dumps per layer per point was slow)
         row = db.execute("SELECT value FROM settings WHERE name = 'mapping_layers'").fetchone()
         self.layers: list[str] | None = json.loads(row[0]) if row else None
 
@@ -79,7 +80,14 @@ class Store:
             return result
         ids = []
         for choice in mapping.values():
-            text = json.dumps(choice, sort_keys=True)
+            try:
+                text = self._texts[tuple(choice.items())]
+            except (KeyError, TypeError):  # new, or a value that does not hash (then never cached)
+                text = json.dumps(choice, sort_keys=True)
+                try:
+                    self._texts[tuple(choice.items())] = text
+                except TypeError:
+                    pass
             if text not in self.choice_ids:
                 self.choice_ids[text] = self.db.execute("INSERT INTO choices (choice) VALUES (?)", (text,)).lastrowid
                 self.choices[self.choice_ids[text]] = choice

@@ -178,6 +178,17 @@ class _Block:
             raise _HandBack
         return found
 
+    def _half_bits(self, kib: float) -> int:
+        """Bits in half a buffer of ``kib`` KiB (a whole number, else the per-point path)."""
+        key = ("half", kib)
+        if key not in self.values:
+            bits = Fraction(kib) * _BITS
+            self.values[key] = int(bits) if bits.denominator == 1 else _HandBack
+        found = self.values[key]
+        if found is _HandBack:
+            raise _HandBack
+        return found
+
     def _column(self, points: list[dict[str, Any]], axis: str) -> list[Any]:
         *parents, leaf = axis.split(".")
         default = getattr(self.arch.memory if parents else self.arch, leaf)
@@ -188,12 +199,8 @@ class _Block:
         n = len(points)
         cols_of = {axis: self._column(points, axis) for axis in VECTOR_AXES}
         rows, cols = (np.array(cols_of[a], dtype=np.int64) for a in ("rows", "cols"))
-        half = {}
-        for op, buf in BUFFER.items():
-            bits = [Fraction(kib) * _BITS for kib in cols_of[f"memory.{buf}_kib"]]
-            if any(b.denominator != 1 for b in bits):
-                raise _HandBack
-            half[op] = np.array([int(b) for b in bits], dtype=np.int64)
+        half = {op: np.array([self._half_bits(kib) for kib in cols_of[f"memory.{buf}_kib"]], dtype=np.int64)
+                for op, buf in BUFFER.items()}
         bandwidth = [Fraction(*float(b).as_integer_ratio()) if not isinstance(b, Fraction) else b
                      for b in cols_of["memory.dram_bytes_per_cycle"]]
         bw_num = np.array([b.numerator for b in bandwidth], dtype=np.int64)
