@@ -21,6 +21,8 @@ def _cmd_dse(args: argparse.Namespace) -> str:
     if args.jobs > MAX_JOBS:
         raise SpecError(f"--jobs {args.jobs:,}: at most {MAX_JOBS} worker processes (this machine has "
                         f"{os.cpu_count() or 1} cores)")
+    if args.png and args.no_plots:
+        raise SpecError("--png writes the figures as PNGs too: it cannot go with --no-plots")
     if args.llm is not None:
         if args.routing is not None:
             raise SpecError("--routing is an ONNX model's measured MoE routing: an LLM space routes by its config")
@@ -63,7 +65,7 @@ def _cmd_dse(args: argparse.Namespace) -> str:
                         limits=tuple(sorted(limits.items())))
     run = run_space(args.workload, base, axes, args.output, resume=args.resume, force=args.force, jobs=args.jobs,
                     scheduler=args.scheduler, settings=settings, budget=args.budget, time_limit=args.time,
-                    seed=args.seed or 0, plots=not args.no_plots, routing=args.routing)
+                    seed=args.seed or 0, plots=not args.no_plots, png=args.png, routing=args.routing)
     for note in run.notes:
         warn(note)
     if args.json:
@@ -188,7 +190,7 @@ def _cmd_llm_dse(args: argparse.Namespace) -> str:
                         minimums=tuple(sorted(minimums.items())))
     run = run_llm_space(study, base, axes, args.output, resume=args.resume, force=args.force, jobs=args.jobs,
                         scheduler=args.scheduler, settings=settings, budget=args.budget, time_limit=args.time,
-                        seed=args.seed or 0, plots=not args.no_plots)
+                        seed=args.seed or 0, plots=not args.no_plots, png=args.png)
     for note in run.notes:
         warn(note)
     if args.json:
@@ -279,6 +281,8 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=seed_int,
                    help="the optimiser's seed, 0 to 2**32-1 (default 0): same seed, same points")
     p.add_argument("--no-plots", action="store_true", help="skip the figures and report.html")
+    p.add_argument("--png", action="store_true",
+                   help="write each figure as a PNG too (the SVGs, which report.html inlines, are always written)")
     p.add_argument("--energy-table", default="horowitz45", metavar="NAME|FILE",
                    type=name_of("horowitz45, normalised or an energy-table YAML file"),
                    help="energy per action (docs/energy.md)")

@@ -88,7 +88,7 @@ def write_report(folder: str | Path, *, title: str, workload: str, base_arch_nam
     parts = [f"<h1>{_text(title)}</h1>", _summary(workload, base_arch_name, axes, rows, feasible, front, objectives)]
     parts += _pareto_section(rows, front, objectives, names, chosen_index, feasible)
     parts += _chosen_section(rows, front, objectives, names, chosen_index, feasible, details)
-    parts += _figures_section(figures, feasible, objectives)
+    parts += _figures_section(figures, feasible, objectives, rows)
     parts += _infeasible_section(rows, names)
     page = "\n".join(["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
                       f"<title>{_text(title)}</title>", f"<style>\n{_STYLE}\n</style>", "</head>", "<body>",
@@ -174,7 +174,7 @@ def _chosen_section(rows, front, objectives, names, chosen, feasible, details=DE
     return parts
 
 
-def _figures_section(figures, feasible, objectives) -> list[str]:
+def _figures_section(figures, feasible, objectives, rows=()) -> list[str]:
     parts = ["<h2>Figures</h2>"]
     captions = _CAPTIONS | {pareto_stem(a, b): f"{a} against {b} of every feasible point (grey), Pareto points "
                             f"highlighted" for a, b in itertools.combinations(objectives, 2)}
@@ -187,9 +187,31 @@ def _figures_section(figures, feasible, objectives) -> list[str]:
         elif path.suffix == ".png" and path.with_suffix("") not in svgs:
             data = base64.b64encode(path.read_bytes()).decode("ascii")
             parts.append(f'<figure><img alt="{_text(path.stem)}" src="data:image/png;base64,{data}">{caption}</figure>')
-    if len(parts) == 1:
-        parts.append("<p>No figures: there is no feasible point to plot.</p>" if not feasible else "<p>No figures.</p>")
+    drawn = len(parts) > 1
+    if not feasible:
+        parts.append("<p>No figures: there is no feasible point to plot.</p>")
+    elif feasible == 1 and not drawn:
+        parts.append("<p>No figures: one feasible point, whose numbers are in the tables above.</p>")
+    else:
+        parts += _unplotted(paths, objectives, rows) or ([] if drawn else ["<p>No figures.</p>"])
     return parts
+
+
+def _unplotted(paths: Sequence[Path], objectives: Sequence[str], rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Why a pair of objectives has no scatter: an objective with one value at every feasible point.
+
+    Examples
+    --------
+    >>> rows = [{"feasible": True, "c": c, "a": 5.0} for c in (1, 2)]
+    >>> _unplotted([], ("c", "a"), rows)
+    ['<p>No scatter of a: it is 5 at every feasible point.</p>']
+    """
+    stems = {path.stem for path in paths}
+    feasible = [row for row in rows if row.get("feasible")]
+    missing = {name for a, b in itertools.combinations(objectives, 2) if pareto_stem(a, b) not in stems
+               for name in (a, b)}
+    same = [(o, feasible[0].get(o)) for o in objectives if o in missing and len({row.get(o) for row in feasible}) == 1]
+    return [f"<p>No scatter of {_text(o)}: it is {_text(_value(v))} at every feasible point.</p>" for o, v in same]
 
 
 def _infeasible_section(rows, names) -> list[str]:

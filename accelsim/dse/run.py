@@ -36,6 +36,7 @@ from .store import Store, point_key
 if TYPE_CHECKING:
     from ..arch.system import SystemConfig
     from .llm import LlmStudy
+    from .plots import Task
 
 STORE, POINTS_CSV, PARETO_CSV, REPORT = "results.sqlite", "points.csv", "pareto.csv", "report.html"
 
@@ -50,26 +51,28 @@ def _all_outputs() -> tuple[str, ...]:
             *(f"{name}.{ext}" for name in ("layers", "roofline", "timeline") for ext in ("png", "svg")))
 
 
-def output_names(objectives: tuple[str, ...], *, systems: bool = False, llm: bool = False) -> tuple[str, ...]:
-    """Every file a run writes in its folder (so none is overwritten without --force); a space with
+def output_names(objectives: tuple[str, ...], *, systems: bool = False, llm: bool = False,
+                 png: bool = False) -> tuple[str, ...]:
+    """Every file a run may write in its folder (so none is overwritten without --force); a space with
     system axes (``systems``) also draws the chosen design's timeline, and an LLM space (``llm``) only
-    its Pareto scatters.
+    its Pareto scatters. Each figure is an SVG, and a PNG too with ``png``.
 
     Examples
     --------
-    >>> output_names(("total_cycles", "area_um2"))[4:6]
+    >>> output_names(("total_cycles", "area_um2"))[4:]
+    ('pareto_total_cycles_area_um2.svg', 'layers.svg', 'roofline.svg')
+    >>> output_names(("total_cycles", "area_um2"), png=True)[4:6]
     ('pareto_total_cycles_area_um2.png', 'pareto_total_cycles_area_um2.svg')
-    >>> output_names(("total_cycles", "area_um2"))[6:]
-    ('layers.png', 'layers.svg', 'roofline.png', 'roofline.svg')
-    >>> output_names(("total_cycles", "area_um2"), systems=True)[10:]
-    ('timeline.png', 'timeline.svg')
+    >>> output_names(("total_cycles", "area_um2"), systems=True)[7:]
+    ('timeline.svg',)
     >>> output_names(("tpot_s", "tokens_per_s"), llm=True)[4:]
-    ('pareto_tpot_s_tokens_per_s.png', 'pareto_tpot_s_tokens_per_s.svg')
+    ('pareto_tpot_s_tokens_per_s.svg',)
     """
-    figures = [f"pareto_{a}_{b}.{ext}" for a, b in itertools.combinations(objectives, 2) for ext in ("png", "svg")]
+    extensions = ("png", "svg") if png else ("svg",)
+    figures = [f"pareto_{a}_{b}.{ext}" for a, b in itertools.combinations(objectives, 2) for ext in extensions]
     details = () if llm else ("layers", "roofline", "timeline") if systems else ("layers", "roofline")
     return (STORE, POINTS_CSV, PARETO_CSV, REPORT, *figures,
-            *(f"{name}.{ext}" for name in details for ext in ("png", "svg")))
+            *(f"{name}.{ext}" for name in details for ext in extensions))
 
 
 ALL_OUTPUTS = _all_outputs()
@@ -125,9 +128,10 @@ def _evaluate_chunk(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def run_space(workload: str, base: ArrayConfig, axes: list[Axis], output: str | Path, *, resume: bool = False,
               force: bool = False, jobs: int = 1, scheduler: str | None = None, settings: Settings = Settings(),
               budget: int | None = None, time_limit: float | None = None, seed: int = 0,
-              plots: bool = True, routing: str | None = None) -> DseRun:
+              plots: bool = True, png: bool = False, routing: str | None = None) -> DseRun:
     """Evaluate the space into ``output`` and return every point visited (``routing``: an ONNX mixture of
-    experts' measured routing, :func:`accelsim.workload.onnx_import.load_routing`).
+    experts' measured routing, :func:`accelsim.workload.onnx_import.load_routing`). The figures are SVGs
+    (``plots``), and PNGs too with ``png``.
 
     Exhaustive unless ``budget`` (distinct points) is smaller than the space or ``time_limit``
     (seconds) is given: then NSGA-II (:mod:`accelsim.dse.optimise`) proposes the points.
@@ -158,10 +162,10 @@ def run_space(workload: str, base: ArrayConfig, axes: list[Axis], output: str | 
         return found
 
     run = _run(axes, output, context=context, setup=_setup_worker, setup_args=(graph, base.to_dict(), settings),
-               outputs=output_names(settings.objectives, systems=systems), columns=RESULT_COLUMNS,
-               draw=lambda folder, run: _draw(folder, run, graph, base, settings, workload),
+               outputs=output_names(settings.objectives, systems=systems, png=png), columns=RESULT_COLUMNS,
+               draw=lambda folder, run, figures: _draw(folder, run, graph, base, settings, workload, figures),
                objectives=settings.objectives, resume=resume, force=force, jobs=jobs, scheduler=scheduler,
-               budget=budget, time_limit=time_limit, seed=seed, plots=plots)
+               budget=budget, time_limit=time_limit, seed=seed, plots=plots, png=png)
     from ..workload.formats import with_datapath_formats
 
     # what the workload's import assumed (a batch, balanced MoE routing, a float model's format): said as in simulate
@@ -173,7 +177,7 @@ def run_space(workload: str, base: ArrayConfig, axes: list[Axis], output: str | 
 def run_llm_space(study: LlmStudy, base: SystemConfig, axes: list[Axis], output: str | Path, *,
                   resume: bool = False, force: bool = False, jobs: int = 1, scheduler: str | None = None,
                   settings: Settings = Settings(), budget: int | None = None, time_limit: float | None = None,
-                  seed: int = 0, plots: bool = True) -> DseRun:
+                  seed: int = 0, plots: bool = True, png: bool = False) -> DseRun:
     """Evaluate an LLM space (:mod:`accelsim.dse.llm`) into ``output``: the same store, resume, workers,
     search and outputs as :func:`run_space`, each point one request shape or one served trace."""
     from .llm import columns
@@ -193,18 +197,21 @@ def run_llm_space(study: LlmStudy, base: SystemConfig, axes: list[Axis], output:
                 "minimums": [list(x) for x in settings.minimums]}
 
     return _run(axes, output, context=context, setup=_setup_llm_worker, setup_args=(base, study, settings),
-                outputs=output_names(settings.objectives, llm=True), columns=columns(study.serving is not None),
-                draw=lambda folder, run: _draw_llm(folder, run, study, base, settings),
+                outputs=output_names(settings.objectives, llm=True, png=png),
+                columns=columns(study.serving is not None),
+                draw=lambda folder, run, figures: _draw_llm(folder, run, study, base, settings, figures),
                 objectives=settings.objectives, resume=resume, force=force, jobs=jobs, scheduler=scheduler,
-                budget=budget, time_limit=time_limit, seed=seed, plots=plots)
+                budget=budget, time_limit=time_limit, seed=seed, plots=plots, png=png)
 
 
 def _run(axes: list[Axis], output: str | Path, *, context: Callable[[], dict[str, Any]],
          setup: Callable[..., None], setup_args: tuple, outputs: tuple[str, ...], columns: tuple[str, ...],
-         draw: Callable[[Path, DseRun], None], objectives: tuple[str, ...], resume: bool, force: bool, jobs: int,
-         scheduler: str | None, budget: int | None, time_limit: float | None, seed: int, plots: bool) -> DseRun:
+         draw: Callable[[Path, DseRun, _Figures], None], objectives: tuple[str, ...], resume: bool, force: bool,
+         jobs: int, scheduler: str | None, budget: int | None, time_limit: float | None, seed: int, plots: bool,
+         png: bool) -> DseRun:
     """The run both kinds of space share: claim the folder, evaluate what the store lacks (exhaustively or
-    by NSGA-II) on the workers ``setup`` prepares, then write the CSVs and (``draw``) the figures."""
+    by NSGA-II) on the workers ``setup`` prepares, then write the CSVs and (``draw``) the figures, on the
+    same workers when there are several."""
     folder = output_folder(output)
     if resume and force:
         raise OutputError("--resume continues a run and --force replaces it: give one of them")
@@ -235,8 +242,11 @@ def _run(axes: list[Axis], output: str | Path, *, context: Callable[[], dict[str
         raise
     evaluator = _Evaluator(store, key_context,
                            Executor(jobs=jobs, scheduler=scheduler, setup=setup, setup_args=setup_args))
+    evaluated = False
     try:
-        with evaluator.executor:  # one set of workers (and their caches) for the whole run
+        # one set of workers (and their caches) for the whole run, the figures included; leaving by an
+        # exception (Ctrl-C included) stops them at once, before the store is closed
+        with evaluator.executor:
             if optimise:
                 from .optimise import optimise_space
 
@@ -245,17 +255,25 @@ def _run(axes: list[Axis], output: str | Path, *, context: Callable[[], dict[str
             else:
                 visited = list(points(axes))
                 evaluator.evaluate(visited)
-        results = [evaluator.stored[point_key(p, key_context)] for p in visited]
+            keys = evaluator.keys if not optimise else [point_key(p, key_context) for p in visited]
+            results = [evaluator.stored[k] for k in keys]
+            evaluated = True
+            evaluator.store.close()
+            rows = [p | r for p, r in zip(visited, results)]
+            front = pareto(results, objectives)
+            run = DseRun(axes, rows, front, evaluator.computed, "nsga2" if optimise else "exhaustive")
+            # local workers that evaluated are warm (Python, numpy and accelsim loaded): they draw, when every one
+            # of them was started (a pool starts a process per task while none is idle); a cluster's may lack
+            # matplotlib
+            workers = evaluator.executor if scheduler is None and 1 < jobs <= evaluator.computed else None
+            _write_outputs(folder, run, columns, draw, plots, _Figures(("png", "svg") if png else ("svg",), workers),
+                           outputs)
     except BaseException:
-        evaluator.store.close()
-        if not resume and not evaluator.stored:  # nothing finished: leave no empty store behind
-            _remove_store(folder)
+        if not evaluated:
+            evaluator.store.close()
+            if not resume and not evaluator.stored:  # nothing finished: leave no empty store behind
+                _remove_store(folder)
         raise
-    evaluator.store.close()
-    rows = [p | r for p, r in zip(visited, results)]
-    front = pareto(results, objectives)
-    run = DseRun(axes, rows, front, evaluator.computed, "nsga2" if optimise else "exhaustive")
-    _write_outputs(folder, run, columns, draw, plots)
     return run
 
 
@@ -275,11 +293,13 @@ class _Evaluator:
         self.jobs, self.scheduler = executor.jobs, executor.scheduler
         self.stored = store.results()
         self.computed = 0
+        self.keys: list[str] = []  # the store keys of the points last given to evaluate, in order
 
     def evaluate(self, points_in_order: list[dict[str, Any]], *, first_seq: int = 0) -> None:
         """Evaluate every point not stored yet; ``first_seq`` numbers them in the store."""
-        todo = [(first_seq + i, p, k) for i, p in enumerate(points_in_order)
-                if (k := point_key(p, self.context)) not in self.stored]
+        self.keys = [point_key(p, self.context) for p in points_in_order]  # in order: the caller reads them back
+        todo = [(first_seq + i, p, k) for i, (p, k) in enumerate(zip(points_in_order, self.keys))
+                if k not in self.stored]
         if not todo:
             return
         workers = 1 if self.scheduler is None and self.jobs <= 1 else max(self.jobs, 2)
@@ -308,8 +328,35 @@ class _Evaluator:
 
 
 # -- outputs ---------------------------------------------------------------------------------
-def _write_outputs(folder: Path, run: DseRun, columns: tuple[str, ...], draw: Callable[[Path, DseRun], None],
-                   plots: bool) -> None:
+@dataclass(frozen=True)
+class _Figures:
+    """How a run's figures are drawn: their formats, and the workers that draw them (``None``: here)."""
+
+    formats: tuple[str, ...]
+    workers: Executor | None = None
+
+    def draw(self, folder: Path, tasks: list[Task]) -> list[Path]:
+        """Draw ``tasks`` (:mod:`accelsim.dse.plots`) into ``folder``: the paths written, in the tasks' order.
+
+        On several workers each task is one figure, drawn where matplotlib is imported once per worker, and
+        written here as it arrives (whole or not at all); the same bytes as drawn here. The per-layer figures
+        (the slowest: a bar and a name per layer) go first, so no worker starts one while the others finish.
+        """
+        from .plots import render, write_figures, write_file
+
+        if self.workers is None or len(tasks) < 2:
+            return write_figures(folder, tasks)
+        order = sorted(range(len(tasks)), key=lambda i: (tasks[i][0] not in ("layers", "timeline"), i))
+        done: dict[int, list[Path]] = {}
+        with contextlib.closing(self.workers.run(render, [tasks[i] for i in order])) as results:
+            for index, files in results:
+                done[order[index]] = [write_file(folder, name, data) for name, data in files]
+        return [path for index in range(len(tasks)) for path in done[index]]
+
+
+def _write_outputs(folder: Path, run: DseRun, columns: tuple[str, ...],
+                   draw: Callable[[Path, DseRun, _Figures], None], plots: bool, figures: _Figures,
+                   outputs: tuple[str, ...]) -> None:
     names = [a.name for a in run.axes]
     atomic_write_text(folder / POINTS_CSV, _csv(run.points, names, columns))
     atomic_write_text(folder / PARETO_CSV, _csv([run.points[i] for i in run.pareto], names, columns))
@@ -322,53 +369,60 @@ def _write_outputs(folder: Path, run: DseRun, columns: tuple[str, ...], draw: Ca
         run.notes.append("no figures or report.html: they need matplotlib (pip install 'accelsim[dse]')")
         return
     try:
-        draw(folder, run)
+        draw(folder, run, figures)
     except KeyboardInterrupt as err:
         # every file is written whole or not at all (atomic), so what is there is complete: say what is
         # missing and how to finish, in the one line the CLI prints (its __notes__)
         err.add_note(f"while drawing the figures: {STORE}, {POINTS_CSV} and {PARETO_CSV} are complete, "
                      f"{REPORT} is not written; rerun with --resume to finish (nothing is recomputed)")
         raise
+    # a figure this run may draw but did not (nothing to show), left by the run --force or --resume replaces
+    for name in set(outputs) - set(run.files):
+        if (folder / name).is_file():
+            (folder / name).unlink()
 
 
-def _draw(folder: Path, run: DseRun, graph: LayerGraph, base: ArrayConfig, settings: Settings, workload: str) -> None:
-    from .plots import layer_breakdown_figure, pareto_figures, roofline_figure, timeline_figure
+def _draw(folder: Path, run: DseRun, graph: LayerGraph, base: ArrayConfig, settings: Settings, workload: str,
+          figures: _Figures) -> None:
+    from .plots import layer_tasks, pareto_tasks, roofline_tasks, timeline_tasks
     from .report import choose_design, write_report
     from .systems import has_system_axes, system_detail
 
     run.chosen = choose_design(run.points, run.pareto, settings.objectives)
-    figures = pareto_figures(run.points, run.pareto, settings.objectives, folder)
+    tasks = pareto_tasks(run.points, run.pareto, settings.objectives, figures.formats)
     if run.chosen is not None:
         row = run.points[run.chosen]
         # a system's schedule is its detail; one array's is simulate's (with the per-layer figures)
         system = system_detail(graph, base, row, energy_table=settings.energy_table,
                                search=settings.mapping == "search") if has_system_axes(run.axes) else None
         if system is not None:
-            figures += timeline_figure(system, folder)
+            tasks += timeline_tasks(system, figures.formats)
         else:
             detail = simulate_point(graph, base, row, settings)
-            figures += layer_breakdown_figure(detail, folder) + roofline_figure(detail, folder)
+            tasks += layer_tasks(detail, figures.formats) + roofline_tasks(detail, figures.formats)
             if has_system_axes(run.axes):
-                figures += timeline_figure(detail, folder)
+                tasks += timeline_tasks(detail, figures.formats)
+    paths = figures.draw(folder, tasks)
     report = write_report(folder, title=f"accelsim dse: {graph.name}", workload=workload, base_arch_name=base.name,
                           axes=run.axes, rows=run.points, front=run.pareto, objectives=settings.objectives,
-                          chosen_index=run.chosen, figures=figures)
-    run.files += [Path(f).name for f in figures] + [Path(report).name]
+                          chosen_index=run.chosen, figures=paths)
+    run.files += [path.name for path in paths] + [report.name]
 
 
-def _draw_llm(folder: Path, run: DseRun, study: LlmStudy, base: SystemConfig, settings: Settings) -> None:
+def _draw_llm(folder: Path, run: DseRun, study: LlmStudy, base: SystemConfig, settings: Settings,
+              figures: _Figures) -> None:
     """An LLM space's figures (its Pareto scatters) and report."""
     from .llm import details
-    from .plots import pareto_figures
+    from .plots import pareto_tasks
     from .report import choose_design, write_report
 
     run.chosen = choose_design(run.points, run.pareto, settings.objectives)
-    figures = pareto_figures(run.points, run.pareto, settings.objectives, folder)
+    paths = figures.draw(folder, pareto_tasks(run.points, run.pareto, settings.objectives, figures.formats))
     report = write_report(folder, title=f"accelsim dse: {study.model.name}", workload=study.describe(),
                           base_arch_name=base.name, axes=run.axes, rows=run.points, front=run.pareto,
-                          objectives=settings.objectives, chosen_index=run.chosen, figures=figures,
+                          objectives=settings.objectives, chosen_index=run.chosen, figures=paths,
                           details=details(study.serving is not None))
-    run.files += [Path(f).name for f in figures] + [Path(report).name]
+    run.files += [path.name for path in paths] + [report.name]
 
 
 def simulate_point(graph: LayerGraph, base: ArrayConfig, row: dict[str, Any], settings: Settings):
@@ -395,8 +449,13 @@ def _csv(rows: list[dict[str, Any]], axes: list[str], results: tuple[str, ...] =
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
+    mapping_cells: dict[int, str] = {}  # rows share their mapping objects: each summarised once
     for row in rows:
-        writer.writerow(["" if row.get(c) is None else _cell(row.get(c)) for c in columns])
+        mapping = row.get("mapping")
+        if isinstance(mapping, dict) and id(mapping) not in mapping_cells:
+            mapping_cells[id(mapping)] = _cell(mapping)
+        writer.writerow(["" if row.get(c) is None else mapping_cells[id(mapping)] if c == "mapping"
+                         and isinstance(mapping, dict) else _cell(row.get(c)) for c in columns])
     return out.getvalue()
 
 

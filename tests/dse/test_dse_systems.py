@@ -100,7 +100,7 @@ def test_a_small_space_of_systems_runs_end_to_end(capsys, tmp_path):
     run = tmp_path / "sys"
     header = (run / "points.csv").read_text().splitlines()[0]
     assert header.startswith("rows,cols,system.cores,feasible,total_cycles,energy_pj,area_um2")
-    assert {"timeline.png", "timeline.svg", "report.html"} <= set(data["files"])
+    assert {"timeline.svg", "report.html"} <= set(data["files"])
     page = (run / "report.html").read_text()
     assert "Schedule of the chosen design over time" in page and page.count("<svg") == 4  # 3 Pareto + the timeline
     chosen = data["points"][data["chosen"]]

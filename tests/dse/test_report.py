@@ -43,9 +43,9 @@ def run():
     return rows, front, chosen, sim
 
 
-def _everything(folder, rows, front, chosen, sim):
-    figures = [*pareto_figures(rows, front, OBJECTIVES, folder), *layer_breakdown_figure(sim, folder),
-               *roofline_figure(sim, folder)]
+def _everything(folder, rows, front, chosen, sim, formats=("svg",)):
+    figures = [*pareto_figures(rows, front, OBJECTIVES, folder, formats), *layer_breakdown_figure(sim, folder, formats),
+               *roofline_figure(sim, folder, formats)]
     report = write_report(folder, title="alexnet space", workload="alexnet", base_arch_name="sa32", axes=AXES,
                           rows=rows, front=front, objectives=OBJECTIVES, chosen_index=chosen, figures=figures)
     return figures, report
@@ -58,11 +58,19 @@ def test_the_space_has_feasible_and_infeasible_points(run):
     assert rows[chosen]["total_cycles"] == min(rows[i]["total_cycles"] for i in front)
 
 
+STEMS = ["pareto_total_cycles_energy_pj", "pareto_total_cycles_area_um2", "pareto_energy_pj_area_um2", "layers",
+         "roofline"]
+
+
+def test_figures_are_svg_by_default(run, tmp_path):
+    figures, _ = _everything(tmp_path, *run)
+    assert [p.name for p in figures] == [f"{s}.svg" for s in STEMS]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([p.name for p in figures] + ["report.html"])
+
+
 def test_files_have_the_right_names_and_are_png_and_svg(run, tmp_path):
-    figures, report = _everything(tmp_path, *run)
-    stems = ["pareto_total_cycles_energy_pj", "pareto_total_cycles_area_um2", "pareto_energy_pj_area_um2",
-             "layers", "roofline"]
-    assert [p.name for p in figures] == [f"{s}.{ext}" for s in stems for ext in ("png", "svg")]
+    figures, report = _everything(tmp_path, *run, formats=("png", "svg"))
+    assert [p.name for p in figures] == [f"{s}.{ext}" for s in STEMS for ext in ("png", "svg")]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([p.name for p in figures] + ["report.html"])
     assert report == tmp_path / "report.html"
     for path in figures:
@@ -91,8 +99,8 @@ def test_report_is_self_contained_with_every_svg_inlined(run, tmp_path):
 
 
 def test_same_inputs_give_byte_identical_files(run, tmp_path):
-    first, _ = _everything(tmp_path / "a", *run)
-    second, _ = _everything(tmp_path / "b", *run)
+    first, _ = _everything(tmp_path / "a", *run, formats=("png", "svg"))
+    second, _ = _everything(tmp_path / "b", *run, formats=("png", "svg"))
     for a, b in zip([*first, tmp_path / "a/report.html"], [*second, tmp_path / "b/report.html"]):
         assert a.read_bytes() == b.read_bytes(), a.name
 
@@ -139,7 +147,7 @@ def test_layers_without_dram_traffic_sit_at_the_right_edge_of_the_roofline(run, 
     layers[first] = replace(layers[first], traffic=Traffic(**no_dram))
     changed = replace(sim, layers=tuple(layers))
     measured, edge = roofline_points(changed)
-    assert [p.name for p in roofline_figure(changed, tmp_path)] == ["roofline.png", "roofline.svg"]
+    assert [p.name for p in roofline_figure(changed, tmp_path)] == ["roofline.svg"]
     ridge = sim.arch.pes / sim.arch.memory.dram_bytes_per_cycle
     assert measured[0][0] == layers[first].name and measured[0][1] == edge
     assert edge == 4 * max([x for _, x, _ in measured[1:]] + [ridge]) and all(x < edge for _, x, _ in measured[1:])
@@ -161,4 +169,4 @@ def test_one_design_draws_no_pareto_figure(tmp_path, capsys):
     assert main(["dse", "alexnet", "-o", str(tmp_path)]) == 0
     capsys.readouterr()
     assert not list(tmp_path.glob("pareto_*")) and (tmp_path / "report.html").is_file()
-    assert (tmp_path / "layers.png").is_file()  # what one design does show
+    assert (tmp_path / "layers.svg").is_file()  # what one design does show
