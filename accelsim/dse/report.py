@@ -16,11 +16,15 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..atomic import atomic_write_text
+from ..errors import AccelsimError
 from .pareto import maximised, score
 from .plots import pareto_stem
+
+if TYPE_CHECKING:
+    from .optimise import Search
 
 REPORT = "report.html"
 MAX_INFEASIBLE = 50  # rows of the infeasible table; the rest are counted
@@ -63,13 +67,15 @@ def choose_design(rows: Sequence[dict[str, Any]], front: Sequence[int], objectiv
 
 def write_report(folder: str | Path, *, title: str, workload: str, base_arch_name: str, axes: Sequence[Any],
                  rows: Sequence[dict[str, Any]], front: Sequence[int], objectives: Sequence[str],
-                 chosen_index: int | None, figures: Sequence[str | Path], details: Sequence[str] = DETAILS) -> Path:
+                 chosen_index: int | None, figures: Sequence[str | Path], details: Sequence[str] = DETAILS,
+                 search: Search | None = None) -> Path:
     """Write ``folder/report.html`` and return its path.
 
     ``axes`` are :class:`~accelsim.dse.space.Axis` objects or axis names; ``rows`` are the points
     (axis values and result), ``front`` the indices of the Pareto points, ``chosen_index`` the point
     to describe (see :func:`choose_design`), ``figures`` the files to show, in order (``.svg`` inlined),
-    ``details`` the chosen design's columns shown beside its axes and objectives.
+    ``details`` the chosen design's columns shown beside its axes and objectives, ``search`` how NSGA-II
+    searched (its section: the found front's hypervolume; None for an exhaustive run).
 
     Examples
     --------
@@ -86,6 +92,7 @@ def write_report(folder: str | Path, *, title: str, workload: str, base_arch_nam
     names = [_name(a) for a in axes]
     feasible = sum(1 for row in rows if row.get("feasible"))
     parts = [f"<h1>{_text(title)}</h1>", _summary(workload, base_arch_name, axes, rows, feasible, front, objectives)]
+    parts += _search_section(search, rows, objectives) if search is not None else []
     parts += _pareto_section(rows, front, objectives, names, chosen_index, feasible)
     parts += _chosen_section(rows, front, objectives, names, chosen_index, feasible, details)
     parts += _figures_section(figures, feasible, objectives, rows)
@@ -137,6 +144,63 @@ def _axis_values(axis: Any, rows: Sequence[dict[str, Any]]) -> list[Any]:
         if axis in row:
             seen.setdefault(repr(row[axis]), row[axis])
     return list(seen.values())
+
+
+_STOPPED = {"budget": "at the budget", "time": "at the time limit",
+            "converged": "after {n} generations in a row proposed no new point"}
+
+
+def _search_section(search: Search, rows: Sequence[dict[str, Any]], objectives: Sequence[str]) -> list[str]:
+    """How NSGA-II searched and how good its front is: the hypervolume (:mod:`accelsim.dse.quality`) of the
+    found front, against the exhaustive front's when the store holds every point of the space."""
+    from .optimise import STALE_GENERATIONS
+    from .quality import Box, hypervolume
+
+    space = search.space
+    how = [("Optimiser", "NSGA-II (optuna's NSGAIISampler)"),
+           ("Budget", "none" if search.budget is None else _count(search.budget, "point")),
+           *([("Time limit", f"{search.time_limit:g} s")] if search.time_limit is not None else []),
+           ("Seed", search.seed), ("Population", search.population), ("Generations", search.generations),
+           ("Stopped", _STOPPED.get(search.stopped, search.stopped).format(n=STALE_GENERATIONS)),
+           ("Points visited", len(rows))]
+    parts = ["<h2>Search</h2>"]
+    if not any(row.get("feasible") for row in rows):
+        return [*parts, _items(how), "<p>No feasible point was found: no front, no hypervolume.</p>"]
+    try:
+        box = Box.of(space if space is not None else rows, objectives)
+        found = hypervolume(rows, objectives, box)
+        reference = hypervolume(space, objectives, box) if space is not None else None
+    except AccelsimError as err:  # moocore missing
+        return [*parts, _items(how), f"<p>No hypervolume: {_text(err)}.</p>"]
+    if space is not None and reference is not None:
+        intro = (f"The store holds every point of the space ({len(space):,}, from an exhaustive run of the same "
+                 "settings in this folder), so the found front is measured against the exhaustive front: the "
+                 "hypervolume of the points NSGA-II visited over that of every point, both in the exhaustive "
+                 "front's box.")
+        quality = [("Hypervolume of the found front", found), ("Hypervolume of the exhaustive front", reference),
+                   ("Ratio (found / exhaustive)", f"{found / reference:.4f}")]
+    else:
+        intro = ("The store does not hold every point of the space, so there is no exhaustive front to measure "
+                 "against: the found front's hypervolume is in its own box (an exhaustive run of the same "
+                 "settings in this folder, then this search with --resume, gives the ratio).")
+        quality = [("Hypervolume of the found front", found)]
+    shown = [f"{o} (maximised: negated)" if maximised(o) else o for o in objectives]
+    over = "exhaustive" if space is not None else "found"
+    box_items = [("Normalised", f"each objective as (value - ideal) / (nadir - ideal) over the {over} front: "
+                                + ", ".join(shown)),
+                 ("Ideal", _point(box.ideal)), ("Nadir", _point(box.nadir)),
+                 ("Reference point", f"{_point(box.reference())} (1.1 in every normalised objective)")]
+    return [*parts, _items(how), f"<p>{_text(intro)}</p>", _items([*quality, *box_items])]
+
+
+def _items(items: Sequence[tuple[str, Any]]) -> str:
+    """A definition list, every label with its value on its line."""
+    return "<dl>\n" + "\n".join(f"<dt>{_text(k)}</dt><dd>{_text(_value(v)) or '(none)'}</dd>"
+                                 for k, v in items) + "\n</dl>"
+
+
+def _point(values: Sequence[float]) -> str:
+    return "(" + ", ".join(_value(float(v)) for v in values) + ")"
 
 
 def _pareto_section(rows, front, objectives, names, chosen, feasible) -> list[str]:

@@ -36,6 +36,7 @@ from .store import Store, point_key
 if TYPE_CHECKING:
     from ..arch.system import SystemConfig
     from .llm import LlmStudy
+    from .optimise import Search
     from .plots import Task
 
 STORE, POINTS_CSV, PARETO_CSV, REPORT = "results.sqlite", "points.csv", "pareto.csv", "report.html"
@@ -88,6 +89,7 @@ class DseRun:
     chosen: int | None = None  # the design the plots and the report detail
     files: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the run could not do (said on stderr by the CLI)
+    optimiser: Search | None = None  # how NSGA-II searched (None: exhaustive)
 
 
 @dataclass(frozen=True)
@@ -247,11 +249,12 @@ def _run(axes: list[Axis], output: str | Path, *, context: Callable[[], dict[str
         # one set of workers (and their caches) for the whole run, the figures included; leaving by an
         # exception (Ctrl-C included) stops them at once, before the store is closed
         with evaluator.executor:
+            search = None
             if optimise:
-                from .optimise import optimise_space
+                from .optimise import search_space
 
-                visited = optimise_space(axes, objectives, evaluator, budget=budget,
-                                         time_limit=time_limit, seed=seed)
+                search = search_space(axes, objectives, evaluator, budget=budget, time_limit=time_limit, seed=seed)
+                visited = search.visited
             else:
                 visited = list(points(axes))
                 evaluator.evaluate(visited)
@@ -261,7 +264,8 @@ def _run(axes: list[Axis], output: str | Path, *, context: Callable[[], dict[str
             evaluator.store.close()
             rows = [p | r for p, r in zip(visited, results)]
             front = pareto(results, objectives)
-            run = DseRun(axes, rows, front, evaluator.computed, "nsga2" if optimise else "exhaustive")
+            run = DseRun(axes, rows, front, evaluator.computed, "nsga2" if optimise else "exhaustive",
+                         optimiser=search)
             # local workers that evaluated are warm (Python, numpy and accelsim loaded): they draw, when every one
             # of them was started (a pool starts a process per task while none is idle); a cluster's may lack
             # matplotlib
@@ -405,7 +409,7 @@ def _draw(folder: Path, run: DseRun, graph: LayerGraph, base: ArrayConfig, setti
     paths = figures.draw(folder, tasks)
     report = write_report(folder, title=f"accelsim dse: {graph.name}", workload=workload, base_arch_name=base.name,
                           axes=run.axes, rows=run.points, front=run.pareto, objectives=settings.objectives,
-                          chosen_index=run.chosen, figures=paths)
+                          chosen_index=run.chosen, figures=paths, search=run.optimiser)
     run.files += [path.name for path in paths] + [report.name]
 
 
@@ -421,7 +425,7 @@ def _draw_llm(folder: Path, run: DseRun, study: LlmStudy, base: SystemConfig, se
     report = write_report(folder, title=f"accelsim dse: {study.model.name}", workload=study.describe(),
                           base_arch_name=base.name, axes=run.axes, rows=run.points, front=run.pareto,
                           objectives=settings.objectives, chosen_index=run.chosen, figures=paths,
-                          details=details(study.serving is not None))
+                          details=details(study.serving is not None), search=run.optimiser)
     run.files += [path.name for path in paths] + [report.name]
 
 

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from accelsim.cli import main
 from accelsim.dse.pareto import pareto
 from accelsim.dse.quality import REFERENCE, Box, hypervolume, hypervolume_ratio
 
@@ -78,3 +79,46 @@ def test_no_feasible_point_has_no_box():
     with pytest.raises(ValueError, match="the box is over"):
         hypervolume([{"feasible": True, "a": 1, "b": 1}], ("b", "a"), Box.of([{"feasible": True, "a": 1, "b": 1}],
                                                                                 ("a", "b")))
+
+
+def _section(folder) -> str:
+    import re
+
+    page = (folder / "report.html").read_text()
+    if "<h2>Search</h2>" not in page:
+        return ""
+    part = page[page.index("<h2>Search</h2>"):page.index("<h2>Pareto front</h2>")]
+    return " ".join(re.sub(r"<[^>]+>", " ", part).split())
+
+
+SMALL = ["resnet18", "--axis", "rows=8,16,32,64", "--axis", "cols=8,16,32", "--axis", "dataflow=ws,os"]
+
+
+@pytest.mark.needs("optuna", "matplotlib")
+def test_the_report_measures_a_search_against_the_exhaustive_front_when_the_store_holds_every_point(tmp_path):
+    exhaustive, alone = tmp_path / "exhaustive", tmp_path / "alone"
+    assert main(["dse", *SMALL, "-o", str(exhaustive)]) == 0
+    assert _section(exhaustive) == ""  # no search, no section
+    every = (exhaustive / "points.csv").read_text()
+    assert main(["dse", *SMALL, "-o", str(exhaustive), "--resume", "--budget", "12", "--seed", "1"]) == 0
+    assert main(["dse", *SMALL, "-o", str(alone), "--budget", "12", "--seed", "1"]) == 0
+    measured, unmeasured = _section(exhaustive), _section(alone)
+    for text in (measured, unmeasured):
+        assert "Budget 12 points Seed 1 Population 4 Generations" in text and "Stopped at the budget" in text
+        assert "Reference point (" in text and "(1.1 in every normalised objective)" in text
+    assert "The store holds every point of the space (24," in measured and "Ratio (found / exhaustive) 0." in measured
+    assert "does not hold every point" in unmeasured and "Ratio" not in unmeasured
+    # the same seed visits the same points, so both report the same found front (in different boxes)
+    assert (exhaustive / "points.csv").read_text() == (alone / "points.csv").read_text() != every
+    ratio = float(measured.split("Ratio (found / exhaustive) ")[1].split()[0])
+    assert ratio == round(hypervolume_ratio(_rows(alone / "points.csv"), _rows(every), OBJECTIVES), 4)
+
+
+def _rows(csv_file) -> list[dict]:
+    """points.csv's rows with their objectives as numbers (``csv_file``: a path or the file's text)."""
+    import csv
+    import io
+
+    text = csv_file if isinstance(csv_file, str) else csv_file.read_text()
+    return [{"feasible": r["feasible"] == "True", **{o: float(r[o]) for o in OBJECTIVES if r[o]}}
+            for r in csv.DictReader(io.StringIO(text))]
