@@ -308,8 +308,8 @@ class _Evaluator:
             return
         workers = 1 if self.scheduler is None and self.jobs <= 1 else max(self.jobs, 2)
         # several chunks per worker: balance, and a kill loses little
-        # (at least a block of points: a generation of 30 split three a worker would take the per-point path)
-        size = max(min(64, len(todo)), min(512, len(todo) // (4 * workers)))
+        # (at least 16: a generation of 30 split three a worker would be below a block, all the per-point path)
+        size = max(min(16, len(todo)), min(512, len(todo) // (4 * workers)))
         chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
         tasks = [[p for _, p, _ in chunk] for chunk in chunks]
         with progress_bar(total=len(todo), desc="points", unit="point") as bar, \
