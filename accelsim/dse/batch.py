@@ -207,7 +207,8 @@ class Batch:
             group = self._group(point)
         except AccelsimError as err:
             return {"feasible": False, "reason": str(err)}
-        vector = self._vector_cycles(group, lanes or group.arch.cols, latency)
+        vector = self.vector_cycles(group.shapes, group.arch, group.work_key, lanes or group.arch.cols,
+                                    group.arch.memory.dram_bytes_per_cycle, latency)
         totals = NetworkTotals(group.cycles, group.gemm_layers, latency, vector, group.busy, group.arch.pes,
                                group.arch.clock_mhz)
         energy = group.dynamic + totals.cycles * group.leak if group.leak else group.dynamic
@@ -281,7 +282,7 @@ class Batch:
         cycles, gemm_layers, dynamic, busy, dram = 0, 0, Fraction(0), Fraction(0), 0
         mapping: dict[str, dict[str, Any]] = {}
         for index, shape in enumerate(shapes):
-            if shape.layer.gemm is None:  # a lookup's DRAM bytes (its time is in _vector_cycles)
+            if shape.layer.gemm is None:  # a lookup's DRAM bytes (its time is in vector_cycles)
                 dram += len(shape.names) * shape.layer.lookup_bytes
                 dynamic += len(shape.names) * shape.layer.lookup_bytes * _exact(self.table.dram_per_byte)
                 continue
@@ -297,18 +298,20 @@ class Batch:
         return _Group(arch, shapes, work_key, cycles, gemm_layers, dynamic, leak, busy, dram,
                       {name: mapping[name] for name in self._names if name in mapping}, areas, note)
 
-    def _vector_cycles(self, group: _Group, lanes: int, latency: int) -> int:
-        """The vector layers' cycles: a lookup's include its DRAM time (the group's bandwidth, this latency)."""
-        lookups = any(s.layer.lookup_bytes for s in group.shapes if s.layer.gemm is None)
-        dram = (group.arch.memory.dram_bytes_per_cycle, latency) if lookups else None
-        key = (group.work_key, lanes, dram)
+    def vector_cycles(self, shapes: list[_Shape], arch: ArrayConfig, work_key: str, lanes: int, bandwidth: Any,
+                      latency: int) -> int:
+        """The vector layers' cycles on ``lanes`` lanes: a lookup's include its DRAM time at this bandwidth and
+        latency (cached by what they read)."""
+        lookups = any(s.layer.lookup_bytes for s in shapes if s.layer.gemm is None)
+        key = (work_key, lanes, (bandwidth, latency) if lookups else None)
         if key not in self._vector:
             from ..sim.engine import vector_layer
 
-            arch = group.arch.with_changes(vector_lanes=lanes)
+            arch = arch.with_changes(vector_lanes=lanes)
             if lookups:
-                arch = arch.with_changes(memory=replace(arch.memory, dram_latency_cycles=latency))
-            self._vector[key] = sum(len(s.names) * vector_layer(s.layer, arch).cycles for s in group.shapes
+                arch = arch.with_changes(memory=replace(arch.memory, dram_bytes_per_cycle=bandwidth,
+                                                        dram_latency_cycles=latency))
+            self._vector[key] = sum(len(s.names) * vector_layer(s.layer, arch).cycles for s in shapes
                                     if s.layer.gemm is None)
         return self._vector[key]
 

@@ -33,7 +33,7 @@ from ..mapping.choice import LayerChoice, loop_orders
 from ..mapping.dataflow import DataflowSpec
 from ..mapping.mapping import Mapping
 from ..sim.timing import uniform_cycles
-from .space import SYSTEM_AXES, arch_for, design_of
+from .space import SYSTEM_AXES, WORKLOAD_AXES, arch_for, design_of
 
 # Axes whose values a block holds as arrays: everything else is the same across the block.
 VECTOR_AXES = ("rows", "cols", "memory.ifmap_kib", "memory.filter_kib", "memory.ofmap_kib",
@@ -132,6 +132,7 @@ class _Block:
             self.shapes.append(_Shape(index, shape.layer, len(shape.names), shape.names,
                                       [self._candidate(shape.layer, spec) for spec in self.specs]))
         self.vector_shapes = shapes
+        self.work_key = batch.key_of({k: v for k, v in rest.items() if k in WORKLOAD_AXES})
         self.gemm_layers = sum(s.times for s in self.shapes)
         self.busy = sum((s.times * Fraction(c.issued, c.template.resolved.fusion) for s in self.shapes
                          for c in s.candidates[:1] if c is not None), Fraction(0))
@@ -143,7 +144,6 @@ class _Block:
         self.values: dict[tuple[str, Any], Any] = {}
         self.prices: dict[tuple, tuple[dict[tuple[str, str], int], int]] = {}
         self.pe_area: dict[tuple[int, int], float] = {}
-        self.vector: dict[tuple, int] = {}
         self.mappings: dict[tuple, dict[str, dict[str, Any]]] = {}
         self.timings: dict[tuple, int] = {}
 
@@ -428,7 +428,7 @@ class _Block:
                 out.append(batch.unfit(points[i], self.shapes[int(unfit[i])].index))
                 continue
             r, c = int(rows[i]), int(cols[i])
-            vector = self._vector_cycles(lanes[i], bandwidth[i], latency[i])
+            vector = batch.vector_cycles(self.vector_shapes, arch, self.work_key, lanes[i], bandwidth[i], latency[i])
             num, den = self.lookup_energy.numerator, self.lookup_energy.denominator
             for p, numerators in energy.items():  # the sum of each precision's numerator over its denominator
                 d = int(denominators[p][i])
@@ -446,20 +446,6 @@ class _Block:
             out.append(batch.result("", total, self.busy, r * c, arch.clock_mhz, (num, den), area,
                                     int(dram[i]) + self.lookup_bytes, mapping))
         return out
-
-    def _vector_cycles(self, lanes: int, bandwidth: Any, latency: int) -> int:
-        lookups = self.lookup_bytes > 0
-        key = (lanes, bandwidth, latency) if lookups else (lanes,)
-        if key not in self.vector:
-            from ..sim.engine import vector_layer
-
-            arch = self.arch.with_changes(vector_lanes=lanes)
-            if lookups:
-                arch = arch.with_changes(memory=replace(arch.memory, dram_bytes_per_cycle=bandwidth,
-                                                        dram_latency_cycles=latency))
-            self.vector[key] = sum(len(s.names) * vector_layer(s.layer, arch).cycles for s in self.vector_shapes
-                                   if s.layer.gemm is None)
-        return self.vector[key]
 
     def _mapping(self, choice: tuple[tuple[int, int], ...]) -> dict[str, dict[str, Any]]:
         if choice not in self.mappings:

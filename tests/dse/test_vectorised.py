@@ -81,3 +81,21 @@ def test_what_a_block_cannot_take_goes_point_by_point():
     for fixed in ({"sparse": "skip"}, {"weight_format": "csr"}):
         points = [fixed | {"rows": r, "cols": c} for r in (8, 16) for c in (8, 32)]
         assert vectorised.evaluate(Batch(graph, base), points) == [None] * 4
+
+
+@pytest.mark.parametrize("search", [False, True])
+def test_an_embedding_lookup_in_a_block_pays_its_rows_at_each_points_dram(search):
+    """A lookup's cycles follow each point's bandwidth and latency (its rows come from DRAM): in a block too."""
+    from pathlib import Path
+
+    zoo = Path(__file__).resolve().parent.parent / "data" / "onnx_zoo" / "qwen2.dynamo18.onnx"
+    graph = resolve_workload(str(zoo))
+    assert any(layer.lookup_bytes for layer in graph)
+    axes = {"rows": [8, 32], "cols": [8, 64], "memory.dram_bytes_per_cycle": [2.5, 64],
+            "memory.dram_latency_cycles": [0, 50], "vector_lanes": [0, 16]}
+    points = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
+    _GRAPHS["qwen2"] = graph
+    try:
+        assert _compare("qwen2", points, search) == len(points)
+    finally:
+        del _GRAPHS["qwen2"]

@@ -208,9 +208,8 @@ def test_closed_form_equals_the_event_replay(case, schedule):
 
 
 # -- 2. one core, no global buffer, sequential: the single-array engine --------------------------------------
-@PROPERTY
-@given(graphs(), cores(), st.sampled_from(["ws", "os", "is"]), st.booleans(), st.sampled_from([0, 0, 40]))
-def test_one_core_sequential_is_the_single_array_engine(graph, core, dataflow, memory, latency):
+def _alone_and_on_one_core(graph, core, dataflow, memory, latency):
+    """``simulate``'s result and the sequential one-core system's, with the same engine totals checked."""
     arch = core.with_changes(memory=replace(core.memory, dram_latency_cycles=latency))
     df = load_dataflow(dataflow)
     try:
@@ -221,6 +220,13 @@ def test_one_core_sequential_is_the_single_array_engine(graph, core, dataflow, m
     assert system.cycles == alone.total_cycles
     total = sum(system.energy_pj.values(), Fraction(0))
     assert abs(float(total) - alone.energy.breakdown.total_pj) <= 1e-6 * max(1.0, abs(float(total)))
+    return alone, system
+
+
+@PROPERTY
+@given(graphs(), cores(), st.sampled_from(["ws", "os", "is"]), st.booleans(), st.sampled_from([0, 0, 40]))
+def test_one_core_sequential_is_the_single_array_engine(graph, core, dataflow, memory, latency):
+    _alone_and_on_one_core(graph, core, dataflow, memory, latency)
 
 
 @PROPERTY
@@ -229,14 +235,7 @@ def test_one_core_sequential_is_the_single_array_engine_with_an_embedding_lookup
                                                                                  latency):
     """An embedding lookup reads its rows from DRAM: on one core the schedule charges the engine's bytes, DRAM
     time and energy for it (issue 20)."""
-    test_one_core_sequential_is_the_single_array_engine.hypothesis.inner_test(graph, core, dataflow, memory, latency)
-    arch = core.with_changes(memory=replace(core.memory, dram_latency_cycles=latency))
-    df = load_dataflow(dataflow)
-    try:
-        alone = simulate(graph, arch, df, memory=memory)
-    except MappingError:
-        assume(False)
-    system = run_system(graph, SystemConfig.single(arch), df, schedule="sequential", memory=memory)
+    alone, system = _alone_and_on_one_core(graph, core, dataflow, memory, latency)
     embed = next(layer for layer in graph if layer.op == "lookup")
     timed = {t.name: t for t in system.layers}[embed.name]
     engine = {r.name: r for r in alone.layers}[embed.name]
