@@ -99,3 +99,23 @@ def test_an_embedding_lookup_in_a_block_pays_its_rows_at_each_points_dram(search
         assert _compare("qwen2", points, search) == len(points)
     finally:
         del _GRAPHS["qwen2"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(_GRAPHS)), st.booleans(), st.integers(0, 2**32 - 1))
+def test_a_blocks_numbers_obey_physics(workload, search, seed):
+    """Within a block: no point busier than its PEs can be (utilisation ≤ 1: cycles ≥ the compute floor), and
+    more DRAM bandwidth never costs cycles (the stalls shrink; a search's minimum over candidates too)."""
+    rng = random.Random(seed)
+    base_point = _block(rng, 1)[0]
+    base_point = {k: v for k, v in base_point.items() if k != "memory.dram_bytes_per_cycle"}
+    bandwidths = [1, 2.5, 8, 64, 4096]
+    points = [base_point | {"memory.dram_bytes_per_cycle": b} for b in bandwidths]
+    batch = Batch(_GRAPHS[workload], resolve_arch("sa32"), search=search)
+    results = vectorised.evaluate(batch, points)
+    if results[0] is None or not results[0]["feasible"]:
+        return
+    cycles = [r["total_cycles"] for r in results]
+    assert cycles == sorted(cycles, reverse=True)
+    assert all(0 < r["utilization"] <= 1 for r in results)
+    assert len({r["dram_bytes"] for r in results}) == 1 or search  # traffic is the plan's, not the bandwidth's
